@@ -1,0 +1,38 @@
+#!/bin/sh
+# Install the Debian packages mod_mql needs, when they are missing.
+#   build/deps.sh build   - to compile the module and mqlctl
+#   build/deps.sh test    - also what the test suite uses
+#   build/deps.sh bench   - also the load generator
+# As root it runs apt-get; otherwise it prints the exact command to run.
+set -eu
+
+want="apache2 apache2-dev libmaxminddb-dev libaprutil1-dev pkg-config"
+case "${1:-build}" in
+    build) ;;
+    test)  want="$want perl libmaxmind-db-writer-perl python3 python3-gdbm curl" ;;
+    bench) want="$want wrk curl valgrind" ;;
+    *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for pkg in $want; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "mod_mql needs these Debian packages:$missing" >&2
+    echo "install them with:  sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them once.
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] \
+   || ! apt-get install -y -q --no-install-recommends $missing; then
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi

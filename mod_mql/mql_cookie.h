@@ -1,0 +1,44 @@
+/*
+ * The visitor cookie: "ID.SIG", both base64url without padding.
+ * ID is 16 random bytes (22 characters), SIG is SipHash-2-4 of the raw ID
+ * under the server's secret key (8 bytes, 11 characters): 34 characters.
+ * Anything else - wrong length, bad alphabet, bad signature - is absent.
+ */
+#ifndef MQL_COOKIE_H
+#define MQL_COOKIE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mql_types.h"
+
+#define MQL_ID_TEXT_LEN 22
+#define MQL_SIG_TEXT_LEN 11
+#define MQL_COOKIE_VALUE_LEN (MQL_ID_TEXT_LEN + 1 + MQL_SIG_TEXT_LEN)
+
+/* base64url of 16 bytes, NUL-terminated */
+void mql_id_to_text(const uint8_t id[MQL_ID_BYTES], char out[MQL_ID_TEXT_LEN + 1]);
+/* strict: exactly 22 base64url chars with canonical trailing bits; 1 = ok */
+int mql_id_from_text(const char *s, size_t len, uint8_t id[MQL_ID_BYTES]);
+
+/* out receives "ID.SIG", NUL-terminated */
+void mql_cookie_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
+                     char out[MQL_COOKIE_VALUE_LEN + 1]);
+/* 1 and the ID when value is a well-formed cookie signed by key; compares
+ * signatures in constant time. */
+int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
+                      uint8_t id[MQL_ID_BYTES]);
+
+/*
+ * Walk a Cookie request header (RFC 6265 "a=b; c=d") for cookies named
+ * name.  Returns a pointer from which to continue the walk and sets
+ * *val/*vlen to the value (surrounding double quotes removed), or NULL
+ * when no further cookie of that name exists.  Tolerates garbage: empty
+ * pairs, missing '=', control bytes, any length.
+ */
+const char *mql_cookie_next(const char *header, const char *name,
+                            const char **val, size_t *vlen);
+
+/* 1 when header holds a cookie named name (any value) */
+int mql_cookie_present(const char *header, const char *name);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * Parsers for configuration values and for the few structured things the
+ * module reads from clients and applications.  Each returns NULL on
+ * success or an error message (allocated from p) saying what was expected.
+ */
+#ifndef MQL_PARSE_H
+#define MQL_PARSE_H
+
+#include <apr_pools.h>
+#include <stdint.h>
+
+/* "30", "30s", "15m", "12h", "30d" -> seconds (0 .. 100 years) */
+const char *mql_parse_duration(apr_pool_t *p, const char *s, int64_t *secs);
+/* whole decimal number in [min, max] */
+const char *mql_parse_int(apr_pool_t *p, const char *s, int64_t min, int64_t max,
+                          int64_t *out);
+
+typedef struct mql_cidr {
+    int family;          /* 4 or 6 */
+    int bits;            /* prefix length */
+    uint8_t addr[16];    /* network address, host bits zeroed */
+} mql_cidr_t;
+
+/* "10.0.0.0/8", "192.0.2.7" (= /32), "2001:db8::/32", "::1" */
+const char *mql_parse_cidr(apr_pool_t *p, const char *s, mql_cidr_t *out);
+/* 1 when the textual address ip (v4, v6, or v4-mapped v6) is inside c */
+int mql_cidr_match(const mql_cidr_t *c, const char *ip);
+
+/*
+ * X-MQL-Event: "NAME; points=N" (points optional, then 0 is returned with
+ * *has_points = 0).  NAME is [A-Za-z0-9_.-]{1,32}; N in -1000..1000.
+ * Returns 1 on success.
+ */
+int mql_parse_app_event(const char *value, char *name, size_t namesz,
+                        int *points, int *has_points);
+
+/*
+ * Find query parameter name in a raw query string ("a=1&b=2"), comparing
+ * the decoded name; copies the decoded value into buf.  1 when found.
+ */
+int mql_query_param(const char *query, const char *name, char *buf, size_t bufsz);
+
+/* 1 when the path's last segment ends in ".EXT" for one of exts
+ * (case-insensitive); exts is a NULL-terminated array without dots. */
+int mql_path_has_extension(const char *path, const char *const *exts);
+
+#endif

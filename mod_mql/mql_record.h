@@ -1,0 +1,45 @@
+/*
+ * The DBM record of a lead, the format other programs read:
+ *   stage=mql;score=112;since=1764147600;last=1764151200;views=14;
+ *   downloads=2;forms=1;country=DE;trigger=download:/whitepapers/guide.pdf;
+ *   contact=jane%40example.com
+ * ';'-separated name=value pairs; values percent-encoded outside
+ * [A-Za-z0-9._~/:+-]; empty fields left out.  Key: the 22-character ID.
+ */
+#ifndef MQL_RECORD_H
+#define MQL_RECORD_H
+
+#include <apr_pools.h>
+#include "mql_types.h"
+
+typedef struct mql_lead {
+    int stage;                     /* mql_stage_t */
+    long score;
+    uint32_t since;                /* stage reached */
+    uint32_t last;                 /* last seen */
+    uint32_t counts[MQL_EV_COUNT];
+    char country[3];               /* "" when unknown */
+    const char *trigger;           /* "download:/whitepapers/guide.pdf" or NULL */
+    const char *contact;           /* or NULL */
+} mql_lead_t;
+
+/* Field names of the counts: views downloads forms form_errors pixels
+ * campaigns apps */
+const char *mql_record_count_name(mql_event_t ev);
+
+/* Fill l from a visitor record (score decayed to now). */
+void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *contact,
+                           uint32_t now, uint32_t half_life, apr_pool_t *p);
+
+char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l);
+
+/* Parse a record; unknown fields are ignored (newer writers), a malformed
+ * one gives 0.  Strings are decoded into p. */
+int mql_record_decode(apr_pool_t *p, const char *value, size_t len, mql_lead_t *l);
+
+/* percent-encoding used by the record (and the notification JSON's
+ * neighbours): returns a new string from p */
+char *mql_pct_encode(apr_pool_t *p, const char *s);
+char *mql_pct_decode(apr_pool_t *p, const char *s, size_t len);
+
+#endif

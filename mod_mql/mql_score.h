@@ -1,0 +1,97 @@
+/*
+ * Scoring: turning one finished request into events, points and, when the
+ * criteria hold, a lead.  Pure functions over a visitor record; the glue
+ * calls mql_score_apply() as the store's update function, under its lock.
+ */
+#ifndef MQL_SCORE_H
+#define MQL_SCORE_H
+
+#include "mql_types.h"
+
+/* What the glue knows once the response is decided. */
+typedef struct mql_response_facts {
+    const char *method;        /* "GET", "POST", ... */
+    int status;
+    const char *content_type;  /* may be NULL */
+    const char *query;         /* raw, may be NULL */
+    int is_download_ext;       /* path ends in an MQLDownloadExtensions entry */
+    int range_complete;        /* a 206 whose ranges reached the file's end */
+    int is_pixel;              /* served by the mql-pixel handler */
+    int has_app_event;         /* X-MQL-Event came from the application */
+} mql_response_facts_t;
+
+/* Bitmask of MQL_EV_BIT(event) for the request; 0 = nothing to score. */
+unsigned mql_classify(const mql_response_facts_t *f);
+
+/* Compiled regex, opaque to the core: the glue passes ap_regex, the unit
+ * tests POSIX regex.  Returns 1 on match. */
+typedef int mql_regex_match_fn(const void *re, const char *subject);
+
+typedef struct mql_rule {
+    int event;                 /* mql_event_t */
+    const void *url_re;        /* matched against the URL path; NULL = any */
+    const void *referer_re;    /* NULL = not required */
+    const char *query_name;    /* NULL = not required */
+    const char *query_value;
+    int points;
+    int cap;                   /* 0 = uncapped */
+    int cap_slot;              /* index into mql_visitor_t.caps when cap > 0 */
+    const char *source;        /* "file:line" for messages */
+} mql_rule_t;
+
+/* "MQLRule country CC... POINTS": fit points, granted once per visitor. */
+typedef struct mql_fit_rule {
+    const char *countries;     /* packed alpha-2 codes, "DEATCH" */
+    int points;
+} mql_fit_rule_t;
+
+#define MQL_REQ_DOWNLOAD 0x1
+#define MQL_REQ_FORM     0x2
+#define MQL_REQ_COUNTRY  0x4
+
+typedef struct mql_scoring {
+    int points[MQL_EV_COUNT];
+    const mql_rule_t *rules;
+    int nrules;
+    const mql_fit_rule_t *fit_rules;
+    int nfit_rules;
+    mql_regex_match_fn *match;
+    double threshold;
+    uint32_t half_life;        /* seconds; 0 = no decay */
+    unsigned require;          /* MQL_REQ_* */
+    const char *require_countries; /* packed alpha-2 codes */
+} mql_scoring_t;
+
+void mql_scoring_defaults(mql_scoring_t *sc);   /* the spec's points, 100, 30d */
+
+/* One request, classified. */
+typedef struct mql_hit {
+    unsigned events;           /* MQL_EV_BIT mask */
+    int app_points;            /* points of the X-MQL-Event */
+    const char *path;          /* URL path (for rules and the trigger) */
+    const char *referer;       /* may be NULL */
+    const char *query;         /* raw query, may be NULL */
+    const char *country;       /* 2 letters or NULL when unknown */
+} mql_hit_t;
+
+/* score decayed from last_seen to now by the half-life */
+double mql_decay(double score, uint32_t last_seen, uint32_t now, uint32_t half_life);
+
+/* current score of v as seen at now (never below 0 for display? no: may be
+ * negative through negative rules) */
+double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_life);
+
+/*
+ * Apply one hit to v at time now: decay, points per event and rule (caps
+ * respected), fit points, counts, and the visitor -> mql transition when
+ * the score reaches the threshold and every requirement holds (recording
+ * the trigger).  Never demotes.  Returns MQL_UPD_DIRTY when v is a lead
+ * whose figures changed (see mql_store.h), else 0.
+ */
+int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                    uint32_t now);
+
+/* 1 when the country code (2 chars) is in the packed list */
+int mql_country_in(const char *packed, const char *cc);
+
+#endif

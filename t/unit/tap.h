@@ -1,0 +1,64 @@
+/* Minimal TAP producer for the core's unit tests (read by prove). */
+#ifndef MQL_TAP_H
+#define MQL_TAP_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+
+static int tap_n, tap_failed;
+
+#define ok(cond, ...) tap_ok(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+#define is_int(got, want, ...) tap_is_int((long long)(got), (long long)(want), __FILE__, __LINE__, __VA_ARGS__)
+#define is_str(got, want, ...) tap_is_str((got), (want), __FILE__, __LINE__, __VA_ARGS__)
+
+static int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), unused));
+static int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    printf("%s %d - ", pass ? "ok" : "not ok", ++tap_n);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    if (!pass) {
+        tap_failed++;
+        printf("#   Failed at %s line %d\n", file, line);
+    }
+    fflush(stdout);
+    return pass;
+}
+
+static int tap_is_int(long long got, long long want, const char *file, int line,
+                      const char *name) __attribute__((unused));
+static int tap_is_int(long long got, long long want, const char *file, int line,
+                      const char *name)
+{
+    int pass = tap_ok(got == want, file, line, "%s", name);
+    if (!pass)
+        printf("#          got: %lld\n#     expected: %lld\n", got, want);
+    return pass;
+}
+
+static int tap_is_str(const char *got, const char *want, const char *file, int line,
+                      const char *name) __attribute__((unused));
+static int tap_is_str(const char *got, const char *want, const char *file, int line,
+                      const char *name)
+{
+    int pass = tap_ok(got && want && strcmp(got, want) == 0, file, line, "%s", name);
+    if (!pass)
+        printf("#          got: '%s'\n#     expected: '%s'\n", got ? got : "(null)",
+               want ? want : "(null)");
+    return pass;
+}
+
+static int done_testing(void) __attribute__((unused));
+static int done_testing(void)
+{
+    printf("1..%d\n", tap_n);
+    return tap_failed ? 1 : 0;
+}
+
+#endif
