@@ -10,6 +10,7 @@ APR_FLAGS  = $(shell $(APXS) -q APR_CONFIG | xargs -I{} sh -c '{} --cppflags --c
              $(shell $(APXS) -q APU_CONFIG | xargs -I{} sh -c '{} --includes')
 APR_LIBS   = $(shell $(APXS) -q APR_CONFIG | xargs -I{} sh -c '{} --link-ld') \
              $(shell $(APXS) -q APU_CONFIG | xargs -I{} sh -c '{} --link-ld')
+COMMA     := ,
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 # Extra flags for sanitizer builds: make SANITIZE="-fsanitize=address,undefined"
 SANITIZE  ?=
@@ -49,14 +50,14 @@ $(CORE_LIB): $(CORE_OBJ)
 
 # apxs builds the glue with httpd's flags and links the core into the .so.
 $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB)
-	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc,,$(WARN)) \
-	    $(if $(SANITIZE),-Wc,"$(SANITIZE)" -Wl,"$(SANITIZE)") \
-	    -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb >$(OUT)/apxs.log 2>&1 \
+	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
+	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
+	    -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lm >$(OUT)/apxs.log 2>&1 \
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
 $(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_LIB)
 	@mkdir -p $(dir $@)

@@ -31,7 +31,7 @@ int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_
 /*
  * Walk a Cookie request header (RFC 6265 "a=b; c=d") for cookies named
  * name.  Returns a pointer from which to continue the walk and sets
- * *val/*vlen to the value (surrounding double quotes removed), or NULL
+ * *val and *vlen to the value (surrounding double quotes removed), or NULL
  * when no further cookie of that name exists.  Tolerates garbage: empty
  * pairs, missing '=', control bytes, any length.
  */

@@ -158,6 +158,20 @@ void mql_store_count_event_locked(mql_store_t *s, mql_event_t ev);
 const char *mql_store_validate(mql_store_t *s, apr_pool_t *p);
 
 /*
+ * For mql_snapshot.c (restore): put one saved record back as it was --
+ * stage, flags, times and figures kept, no change-ring entry, no insert
+ * counted.  A visitor already present is replaced when rec is at least as
+ * recent (APR_EEXIST otherwise).  A full table evicts a plain visitor only
+ * when may_evict; APR_ENOSPC otherwise.  contact may be NULL;
+ * *contact_dropped (may be NULL) tells that the contact area was full.
+ */
+apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
+                                  const char *contact, int may_evict, int *contact_dropped);
+
+/* Add n to the count of visitors restored from a snapshot (stats). */
+void mql_store_note_restored(mql_store_t *s, uint32_t n);
+
+/*
  * Snapshot: a checksummed file of every visitor and contact, written to
  * path.tmp and renamed over path, so a crash never leaves half a file.
  * restore inserts the visitors into s (which may have another capacity;

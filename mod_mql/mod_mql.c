@@ -1,0 +1,128 @@
+/*
+ * mod_mql: marketing-qualified-lead scoring inside Apache httpd.
+ *
+ * This file holds the module record and the server lifecycle; directives
+ * are in mod_mql_config.c, the shared table's lifecycle in
+ * mod_mql_runtime.c, the request path in mod_mql_request.c, handlers in
+ * mod_mql_handlers.c, and every piece of logic in the mql_*.c core.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_main.h"
+#include "http_request.h"
+#include "util_mutex.h"
+
+#include "mod_mql_private.h"
+#include "mod_mql.h"
+#include "mql_cookie.h"
+
+static int mql_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    /* Admins may choose the mechanism with `Mutex sysvsem mql-store`. */
+    return ap_mutex_register(pconf, MQL_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+}
+
+/* Defaults resolved and cross-directive checks, for every virtual host. */
+static int finish_servers(apr_pool_t *p, server_rec *s)
+{
+    int engine = 0;
+
+    for (; s; s = s->next) {
+        mql_srv_conf_t *sc = ap_get_module_config(s->module_config, &mql_module);
+        const char *err = mql_finish_srv_conf(p, s, sc);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00001: %s", err);
+            return -1;
+        }
+        engine |= sc->engine;
+    }
+    return engine;
+}
+
+/* Runs for `apachectl configtest` too, so these errors stop it. */
+static int mql_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
+{
+    if (mql_g && finish_servers(pconf, s) < 0)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    return OK;
+}
+
+static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    server_rec *vs;
+    int engine;
+
+    if (!mql_g)
+        return OK;
+    engine = finish_servers(pconf, s);
+    /* The first pass only checks the configuration. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !engine)
+        return OK;
+    if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    for (vs = s; vs; vs = vs->next) {
+        mql_srv_conf_t *sc = ap_get_module_config(vs->module_config, &mql_module);
+        apr_status_t rv = mql_ensure_dbm(pconf, sc->dbm_file, sc->dbm_type);
+        if (rv != APR_SUCCESS)
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, vs,
+                         "MQL00002: cannot create the DBM file %s (type %s)", sc->dbm_file,
+                         sc->dbm_type);
+    }
+    return OK;
+}
+
+static void mql_child_init(apr_pool_t *p, server_rec *s)
+{
+    mql_runtime_child_init(p, s);
+}
+
+static int mql_visitor_info(request_rec *r, long *score, const char **stage, const char **id)
+{
+    mql_req_t *rq;
+    mql_visitor_t v;
+    uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
+
+    while (r->main)
+        r = r->main;
+    while (r->prev)
+        r = r->prev;
+    rq = ap_get_module_config(r->request_config, &mql_module);
+    if (!rq || !rq->tracked)
+        return DECLINED;
+    *score = 0;
+    *stage = "visitor";
+    if (mql_store_get(mql_g->store, rq->id, now, &v, NULL)) {
+        *score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+        *stage = mql_stage_name((mql_stage_t)v.stage);
+    }
+    if (id)
+        *id = apr_pstrdup(r->pool, rq->id_text);
+    return OK;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(mql_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(mql_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mql_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(mql_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    mql_register_request_hooks(p);
+    mql_register_handlers(p);
+    APR_REGISTER_OPTIONAL_FN(mql_visitor_info);
+}
+
+AP_DECLARE_MODULE(mql) = {
+    STANDARD20_MODULE_STUFF,
+    mql_create_dir_conf,
+    mql_merge_dir_conf,
+    mql_create_srv_conf,
+    mql_merge_srv_conf,
+    mql_cmds,
+    register_hooks,
+    AP_MODULE_FLAG_NONE
+};

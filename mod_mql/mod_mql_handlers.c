@@ -1,0 +1,49 @@
+/*
+ * Content handlers: the e-mail open pixel.  (The status page lives in
+ * mod_mql_status.c.)
+ */
+#include <string.h>
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "mod_mql_private.h"
+
+/* The smallest transparent GIF: 1x1, one transparent colour. */
+static const unsigned char pixel_gif[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00,
+    0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02,
+    0x44, 0x01, 0x00, 0x3b
+};
+
+static int pixel_handler(request_rec *r)
+{
+    mql_req_t *rq;
+
+    if (!r->handler || strcmp(r->handler, MQL_PIXEL_HANDLER))
+        return DECLINED;
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET)
+        return HTTP_METHOD_NOT_ALLOWED;
+
+    rq = ap_get_module_config(r->request_config, &mql_module);
+    if (rq)
+        rq->is_pixel = 1;
+    ap_set_content_type(r, "image/gif");
+    /* Every open must reach the server: no caching anywhere. */
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store, no-cache, max-age=0");
+    apr_table_setn(r->headers_out, "Pragma", "no-cache");
+    apr_table_setn(r->headers_out, "Expires", "Thu, 01 Jan 1970 00:00:00 GMT");
+    ap_set_content_length(r, sizeof pixel_gif);
+    if (!r->header_only)
+        ap_rwrite(pixel_gif, sizeof pixel_gif, r);
+    return OK;
+}
+
+void mql_register_handlers(apr_pool_t *p)
+{
+    ap_hook_handler(pixel_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,131 @@
+/*
+ * What the httpd glue files of mod_mql share: configuration records,
+ * per-request state and the process-wide runtime (the shared table).
+ * The logic itself lives in the mql_*.c core, which knows nothing of httpd.
+ */
+#ifndef MOD_MQL_PRIVATE_H
+#define MOD_MQL_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_regex.h"
+#include "apr_global_mutex.h"
+#include "apr_shm.h"
+
+#include "mql_types.h"
+#include "mql_parse.h"
+#include "mql_score.h"
+#include "mql_store.h"
+
+extern module AP_MODULE_DECLARE_DATA mql_module;
+
+#define MQL_DEFAULT_STATE_DIR "/var/lib/apache2/mql"
+#define MQL_MUTEX_TYPE "mql-store"
+#define MQL_PIXEL_HANDLER "mql-pixel"
+#define MQL_STATUS_HANDLER "mql-status"
+
+/* Tri-state flags: unset fields are -1 so nested sections inherit. */
+#define MQL_UNSET (-1)
+
+typedef struct mql_consent {
+    const char *name;
+    ap_regex_t *value_re;       /* NULL = any value */
+} mql_consent_t;
+
+/* Per server (and virtual host) */
+typedef struct mql_srv_conf {
+    int engine;
+    /* cookie */
+    const char *cookie_name;
+    const char *cookie_domain;
+    apr_int64_t cookie_max_age;
+    const char *cookie_samesite;    /* "Lax", "Strict", "None" or "" = omit */
+    int cookie_secure;              /* 0 off, 1 on, 2 auto (HTTPS) */
+    int cookie_httponly;
+    /* scoring: points and rules are copied into scoring at post_config */
+    int points[MQL_EV_COUNT];       /* MQL_UNSET = inherit / default */
+    apr_array_header_t *rules;      /* of mql_rule_t */
+    apr_array_header_t *fit_rules;  /* of mql_fit_rule_t */
+    int ncapped;
+    apr_int64_t threshold;
+    int require;                    /* MQL_UNSET or MQL_REQ_* mask */
+    const char *require_countries;
+    apr_array_header_t *download_exts;  /* of const char *, NULL = inherit */
+    mql_scoring_t scoring;          /* the merged result, ready to use */
+    const char *const *download_ext_list;
+    /* DBM */
+    const char *dbm_file;
+    const char *dbm_type;
+    /* privacy and exclusions */
+    int respect_dnt;
+    int bot_filter;
+    mql_consent_t *consent;
+    const char *optout_cookie;
+    apr_array_header_t *exclude_ua;  /* of ap_regex_t * */
+    apr_array_header_t *exclude_ip;  /* of mql_cidr_t */
+} mql_srv_conf_t;
+
+/* Per directory: only what makes sense once the URL is mapped. */
+typedef struct mql_dir_conf {
+    int engine;
+} mql_dir_conf_t;
+
+/* Server-wide settings: one table for every virtual host. */
+typedef struct mql_global {
+    const char *state_dir;
+    const char *secret_file;
+    apr_int64_t max_visitors;
+    apr_int64_t half_life;
+    apr_int64_t expire;
+    const char *geoip_db;
+    const char *notify;
+    /* runtime */
+    uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
+    apr_global_mutex_t *mutex;
+    mql_store_t *store;
+    apr_shm_t *shm;
+    int store_ready;
+} mql_global_t;
+
+extern mql_global_t *mql_g;
+
+/* Per request */
+typedef struct mql_req {
+    uint8_t id[MQL_ID_BYTES];
+    char id_text[24];
+    int is_new;                 /* cookie issued on this request */
+    int tracked;                /* 0 once excluded */
+    int is_pixel;
+    const char *app_event;      /* X-MQL-Event consumed from the response */
+    const char *app_contact;    /* X-MQL-Contact */
+    const char *set_cookie;     /* the header value we added, to withdraw it */
+    const char *country;
+} mql_req_t;
+
+/* mod_mql_config.c */
+extern const command_rec mql_cmds[];
+void *mql_create_srv_conf(apr_pool_t *p, server_rec *s);
+void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+void *mql_create_dir_conf(apr_pool_t *p, char *dir);
+void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
+const char *mql_finish_srv_conf(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc);
+int mql_regex_match(const void *re, const char *subject);
+
+/* mod_mql_runtime.c: secret, shared table, mutex, snapshots */
+int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
+void mql_runtime_child_init(apr_pool_t *p, server_rec *s);
+const char *mql_state_path(apr_pool_t *p, const char *name);
+apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type);
+
+/* mod_mql_request.c */
+void mql_register_request_hooks(apr_pool_t *p);
+
+/* mod_mql_handlers.c */
+void mql_register_handlers(apr_pool_t *p);
+
+/* mod_mql_writer.c: the background writer (DBM, notifications, snapshots) */
+void mql_register_writer(apr_pool_t *p);
+
+#endif

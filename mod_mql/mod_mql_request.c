@@ -1,0 +1,403 @@
+/*
+ * The request path: recognise the visitor early, export what we know to
+ * the environment, take the application's signals off the response, and
+ * score the request once it is logged.  Nothing here touches the disk;
+ * the only wait is the table's mutex, held for a hash lookup and a few
+ * additions.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+
+#include "mod_mql_private.h"
+#include "mql_bots.h"
+#include "mql_cookie.h"
+#include "mql_log.h"
+
+APLOG_USE_MODULE(mql);
+
+#define APP_FILTER "MQL_APP_SIGNALS"
+#define NOTE_VISITOR "mql_visitor"
+
+/* The state belongs to the request the client sent, whatever internal
+ * redirects and subrequests came of it. */
+static mql_req_t *req_state(request_rec *r)
+{
+    while (r->main)
+        r = r->main;
+    while (r->prev)
+        r = r->prev;
+    return ap_get_module_config(r->request_config, &mql_module);
+}
+
+static mql_srv_conf_t *srv_conf(request_rec *r)
+{
+    return ap_get_module_config(r->server->module_config, &mql_module);
+}
+
+static int header_is(request_rec *r, const char *name, const char *value)
+{
+    const char *v = apr_table_get(r->headers_in, name);
+
+    if (!v)
+        return 0;
+    while (apr_isspace(*v))
+        v++;
+    return strncmp(v, value, strlen(value)) == 0
+           && (v[strlen(value)] == '\0' || apr_isspace(v[strlen(value)]));
+}
+
+static int has_consent(const mql_consent_t *c, const char *cookies)
+{
+    const char *val, *at = cookies;
+    size_t len;
+
+    if (!cookies)
+        return 0;
+    while ((at = mql_cookie_next(at, c->name, &val, &len))) {
+        if (!c->value_re)
+            return 1;
+        if (ap_regexec_len(c->value_re, val, len, 0, NULL, 0) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int excluded_address(request_rec *r, const mql_srv_conf_t *sc)
+{
+    const mql_cidr_t *nets = (const mql_cidr_t *)sc->exclude_ip->elts;
+    int i;
+
+    for (i = 0; i < sc->exclude_ip->nelts; i++)
+        if (mql_cidr_match(&nets[i], r->useragent_ip))
+            return 1;
+    return 0;
+}
+
+static int excluded_agent(const mql_srv_conf_t *sc, const char *ua)
+{
+    ap_regex_t *const *res = (ap_regex_t *const *)sc->exclude_ua->elts;
+    int i;
+
+    if (sc->bot_filter && mql_is_bot(ua))
+        return 1;
+    for (i = 0; ua && i < sc->exclude_ua->nelts; i++)
+        if (ap_regexec(res[i], ua, 0, NULL, 0) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_prefetch(request_rec *r)
+{
+    const char *p = apr_table_get(r->headers_in, "Sec-Purpose");
+
+    if (!p)
+        p = apr_table_get(r->headers_in, "Purpose");
+    return p && (ap_strcasestr(p, "prefetch") || ap_strcasestr(p, "prerender"));
+}
+
+/* Why this request is not tracked, or NULL.  Cheapest checks first. */
+static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const char *cookies)
+{
+    if (r->header_only)
+        return "HEAD";
+    if (is_prefetch(r))
+        return "prefetch";
+    if (sc->respect_dnt && (header_is(r, "DNT", "1") || header_is(r, "Sec-GPC", "1")))
+        return "do-not-track";
+    if (cookies && mql_cookie_present(cookies, sc->optout_cookie))
+        return "opt-out";
+    if (sc->consent && !has_consent(sc->consent, cookies))
+        return "no-consent";
+    if (excluded_agent(sc, apr_table_get(r->headers_in, "User-Agent")))
+        return "user-agent";
+    if (sc->exclude_ip->nelts && excluded_address(r, sc))
+        return "address";
+    return NULL;
+}
+
+static int find_visitor(const mql_srv_conf_t *sc, const char *cookies, uint8_t id[MQL_ID_BYTES])
+{
+    const char *val, *at = cookies;
+    size_t len;
+
+    while (at && (at = mql_cookie_next(at, sc->cookie_name, &val, &len)))
+        if (mql_cookie_verify(mql_g->key, val, len, id))
+            return 1;
+    return 0;
+}
+
+static const char *make_cookie(request_rec *r, const mql_srv_conf_t *sc, const uint8_t id[16])
+{
+    char value[MQL_COOKIE_VALUE_LEN + 1];
+    int secure = sc->cookie_secure == 2 ? !strcmp(ap_http_scheme(r), "https")
+                                         : sc->cookie_secure;
+
+    mql_cookie_sign(mql_g->key, id, value);
+    return apr_pstrcat(r->pool, sc->cookie_name, "=", value, "; Path=/; Max-Age=",
+                       apr_ltoa(r->pool, (long)sc->cookie_max_age),
+                       sc->cookie_domain ? "; Domain=" : "",
+                       sc->cookie_domain ? sc->cookie_domain : "",
+                       *sc->cookie_samesite ? "; SameSite=" : "", sc->cookie_samesite,
+                       sc->cookie_httponly ? "; HttpOnly" : "",
+                       secure || !strcmp(sc->cookie_samesite, "None") ? "; Secure" : "",
+                       NULL);
+}
+
+static void export_env(request_rec *r, mql_req_t *rq)
+{
+    apr_table_t *env = r->subprocess_env;
+    mql_visitor_t v;
+    uint32_t now = (uint32_t)apr_time_sec(r->request_time);
+    long score = 0;
+    const char *stage = "visitor";
+
+    if (!rq->is_new && mql_store_get(mql_g->store, rq->id, now, &v, NULL)) {
+        score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+        stage = mql_stage_name((mql_stage_t)v.stage);
+        if (v.country[0] && v.country[0] != '-')
+            rq->country = apr_pstrmemdup(r->pool, v.country, 2);
+    }
+    apr_table_setn(env, "MQL_VISITOR", rq->id_text);
+    apr_table_setn(env, "MQL_SCORE", apr_ltoa(r->pool, score));
+    apr_table_setn(env, "MQL_STAGE", stage);
+    apr_table_setn(env, "MQL_NEW", rq->is_new ? "1" : "0");
+    if (rq->country)
+        apr_table_setn(env, "MQL_COUNTRY", rq->country);
+    apr_table_setn(r->notes, NOTE_VISITOR, rq->id_text);
+}
+
+static int mql_post_read_request(request_rec *r)
+{
+    mql_srv_conf_t *sc = srv_conf(r);
+    const char *cookies;
+    mql_req_t *rq;
+
+    if (!sc->engine || r->main || r->prev || !mql_g || !mql_g->store_ready)
+        return DECLINED;
+    rq = apr_pcalloc(r->pool, sizeof *rq);
+    ap_set_module_config(r->request_config, &mql_module, rq);
+
+    cookies = apr_table_get(r->headers_in, "Cookie");
+    if (exclusion(r, sc, cookies))
+        return DECLINED;
+    rq->tracked = 1;
+    if (!find_visitor(sc, cookies, rq->id)) {
+        if (apr_generate_random_bytes(rq->id, sizeof rq->id) != APR_SUCCESS) {
+            rq->tracked = 0;
+            return DECLINED;
+        }
+        rq->is_new = 1;
+        rq->set_cookie = make_cookie(r, sc, rq->id);
+        /* err_headers_out: redirects and error pages carry it too */
+        apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
+    }
+    mql_id_to_text(rq->id, rq->id_text);
+    export_env(r, rq);
+    return DECLINED;
+}
+
+/* Once the URL is mapped: MQLEngine Off in a directory, and the status
+ * page, withdraw tracking (and the cookie we were about to set). */
+static void untrack(request_rec *r, mql_req_t *rq)
+{
+    rq->tracked = 0;
+    if (rq->set_cookie) {
+        const apr_array_header_t *arr = apr_table_elts(r->err_headers_out);
+        apr_table_t *keep = apr_table_make(r->pool, arr->nelts);
+        const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+        int i;
+
+        for (i = 0; i < arr->nelts; i++)
+            if (e[i].val != rq->set_cookie)
+                apr_table_addn(keep, e[i].key, e[i].val);
+        r->err_headers_out = keep;
+        rq->set_cookie = NULL;
+    }
+    apr_table_unset(r->subprocess_env, "MQL_NEW");
+}
+
+static int mql_fixups(request_rec *r)
+{
+    mql_req_t *rq;
+    mql_dir_conf_t *dc;
+
+    if (r->main || r->prev || !(rq = req_state(r)) || !rq->tracked)
+        return DECLINED;
+    dc = ap_get_module_config(r->per_dir_config, &mql_module);
+    if (dc->engine == 0 || (r->handler && !strcmp(r->handler, MQL_STATUS_HANDLER)))
+        untrack(r, rq);
+    return DECLINED;
+}
+
+/*
+ * X-MQL-Event and X-MQL-Contact come from the application's response
+ * (CGI, PHP, a proxied backend); they are taken off before the client
+ * sees them.  Never read from the client's request.
+ */
+static const char *take_header(request_rec *r, const char *name)
+{
+    const char *v = apr_table_get(r->headers_out, name);
+
+    if (!v)
+        v = apr_table_get(r->err_headers_out, name);
+    if (v) {
+        v = apr_pstrdup(r->pool, v);
+        apr_table_unset(r->headers_out, name);
+        apr_table_unset(r->err_headers_out, name);
+    }
+    return v;
+}
+
+static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    mql_req_t *rq = req_state(r);
+    const char *ev = take_header(r, "X-MQL-Event");
+    const char *contact = take_header(r, "X-MQL-Contact");
+
+    if (rq && rq->tracked && !r->main) {
+        if (ev)
+            rq->app_event = ev;
+        if (contact)
+            rq->app_contact = contact;
+    }
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+static void mql_insert_filter(request_rec *r)
+{
+    if (!r->main && req_state(r))
+        ap_add_output_filter(APP_FILTER, NULL, r, r->connection);
+}
+
+/* A 206 counts as a download when its range reaches the file's end. */
+static int range_reaches_end(request_rec *r, request_rec *last)
+{
+    const char *range = apr_table_get(r->headers_in, "Range");
+    apr_off_t size = last->finfo.filetype ? last->finfo.size : -1;
+    const char *p;
+
+    if (!range || size <= 0 || strncasecmp(range, "bytes=", 6))
+        return 0;
+    for (p = range + 6; *p; ) {
+        char *end;
+        apr_int64_t first, last_byte;
+
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '-')
+            return 1;           /* suffix range: the file's last bytes */
+        first = apr_strtoi64(p, &end, 10);
+        if (end == p || *end != '-' || first < 0)
+            return 0;
+        p = end + 1;
+        if (!apr_isdigit(*p))
+            return 1;           /* "N-": to the end */
+        last_byte = apr_strtoi64(p, &end, 10);
+        if (last_byte >= size - 1)
+            return 1;
+        p = end;
+        if (*p && *p != ',')
+            return 0;
+    }
+    return 0;
+}
+
+typedef struct score_baton {
+    const mql_scoring_t *scoring;
+    const mql_hit_t *hit;
+} score_baton_t;
+
+static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
+{
+    score_baton_t *b = baton;
+    unsigned ev;
+    int dirty = mql_score_apply(v, b->scoring, b->hit, (uint32_t)apr_time_sec(apr_time_now()));
+
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if (b->hit->events & MQL_EV_BIT(ev))
+            mql_store_count_event_locked(mql_g->store, (mql_event_t)ev);
+    return dirty;
+}
+
+static int mql_log_transaction(request_rec *r)
+{
+    mql_req_t *rq = req_state(r);
+    mql_srv_conf_t *sc;
+    request_rec *last = r;
+    mql_response_facts_t facts;
+    mql_hit_t hit;
+    score_baton_t baton;
+    char app_name[40];
+    int app_points = 0, has_points = 0;
+    uint32_t now;
+    apr_status_t rv;
+
+    if (r->main || !rq || !rq->tracked || !mql_g || !mql_g->store_ready)
+        return DECLINED;
+    while (last->next)
+        last = last->next;
+    sc = srv_conf(r);
+
+    memset(&facts, 0, sizeof facts);
+    facts.method = r->method;
+    facts.status = last->status;
+    facts.content_type = last->content_type;
+    facts.query = r->args;
+    facts.is_pixel = rq->is_pixel;
+    facts.is_download_ext = mql_path_has_extension(r->uri, sc->download_ext_list);
+    if (facts.is_download_ext && last->status == HTTP_PARTIAL_CONTENT)
+        facts.range_complete = range_reaches_end(r, last);
+    if (rq->app_event) {
+        if (mql_parse_app_event(rq->app_event, app_name, sizeof app_name, &app_points,
+                                &has_points))
+            facts.has_app_event = 1;
+        else
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "MQL00030: ignored X-MQL-Event from the application: expects "
+                          "'NAME; points=N', got '%.80s'", rq->app_event);
+    }
+
+    memset(&hit, 0, sizeof hit);
+    hit.events = mql_classify(&facts);
+    if (!hit.events && !rq->app_contact)
+        return DECLINED;
+    hit.app_points = has_points ? app_points : sc->scoring.points[MQL_EV_APP];
+    hit.path = r->uri;
+    hit.referer = apr_table_get(r->headers_in, "Referer");
+    hit.query = r->args;
+    hit.country = rq->country;
+
+    baton.scoring = &sc->scoring;
+    baton.hit = &hit;
+    now = (uint32_t)apr_time_sec(apr_time_now());
+    rv = mql_store_update(mql_g->store, rq->id, now, apply_hit, &baton, NULL);
+    if (rv == APR_SUCCESS && rq->app_contact)
+        rv = mql_store_set_contact(mql_g->store, rq->id, rq->app_contact, now);
+    if (rv != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: the table is full of leads");
+    return DECLINED;
+}
+
+void mql_register_request_hooks(apr_pool_t *p)
+{
+    /* After mod_remoteip has fixed the client address, before mod_setenvif
+     * and mod_rewrite look at the environment. */
+    static const char *const pre[] = { "mod_remoteip.c", NULL };
+    static const char *const succ[] = { "mod_setenvif.c", "mod_rewrite.c", NULL };
+
+    ap_hook_post_read_request(mql_post_read_request, pre, succ, APR_HOOK_FIRST);
+    ap_hook_fixups(mql_fixups, NULL, NULL, APR_HOOK_LAST);
+    ap_register_output_filter(APP_FILTER, app_signals_filter, NULL, AP_FTYPE_CONTENT_SET);
+    ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+}

@@ -1,0 +1,309 @@
+/*
+ * The server-wide runtime of mod_mql: state directory, signing key, the
+ * shared visitor table and its mutex.
+ *
+ * The table outlives configuration generations: it is created once in the
+ * process pool of the parent, so `apachectl graceful` keeps every visitor
+ * without copying anything, and old-generation children finishing their
+ * requests keep using the same memory and the same mutex as the new ones.
+ * A full stop writes a snapshot to MQLStateDir, which the next start reads.
+ */
+#include <unistd.h>
+#include <string.h>
+
+#include "apr_strings.h"
+#include "apr_dbm.h"
+#include "apr_file_io.h"
+#include "apr_general.h"
+#include "http_core.h"
+#include "http_main.h"
+#include "util_mutex.h"
+#include "unixd.h"
+
+#include "mod_mql_private.h"
+#include "mql_log.h"
+#include "mql_siphash.h"
+
+APLOG_USE_MODULE(mql);
+
+#define PERSIST_KEY "mod_mql-persistent"
+#define SNAPSHOT_NAME "visitors.snapshot"
+#define SECRET_NAME "secret"
+
+/* What survives generations, allocated from the process pool. */
+typedef struct mql_persist {
+    apr_shm_t *shm;
+    apr_global_mutex_t *mutex;
+    uint32_t max_visitors;
+    pid_t parent;
+} mql_persist_t;
+
+static mql_persist_t *persist;
+
+const char *mql_state_path(apr_pool_t *p, const char *name)
+{
+    return apr_pstrcat(p, mql_g->state_dir, "/", name, NULL);
+}
+
+/* The core logs through httpd's error log. */
+static void log_to_httpd(void *baton, int level, const char *msg)
+{
+    ap_log_error(APLOG_MARK, level, 0, (server_rec *)baton, "%s", msg);
+}
+
+/* Files the children (running as User) must write belong to that user. */
+static void give_to_server_user(apr_pool_t *p, const char *path)
+{
+    if (geteuid() == 0 && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, NULL,
+                     "MQL00010: cannot give %s to the server's user", path);
+}
+
+static apr_status_t ensure_state_dir(apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv = apr_dir_make_recursive(mql_g->state_dir,
+                                             APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                             | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                             | APR_FPROT_GEXECUTE, p);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "MQL00011: cannot create MQLStateDir %s", mql_g->state_dir);
+        return rv;
+    }
+    give_to_server_user(p, mql_g->state_dir);
+    return APR_SUCCESS;
+}
+
+/*
+ * A key file of any length is reduced to the 128-bit SipHash key by two
+ * SipHash passes under fixed keys: servers sharing the file share the key.
+ */
+static void derive_key(const unsigned char *data, apr_size_t len, uint8_t key[MQL_KEY_BYTES])
+{
+    static const uint8_t k1[16] = "mod_mql secret 1", k2[16] = "mod_mql secret 2";
+    uint64_t a = mql_siphash24(k1, data, len), b = mql_siphash24(k2, data, len);
+
+    memcpy(key, &a, 8);
+    memcpy(key + 8, &b, 8);
+}
+
+static apr_status_t read_secret(apr_pool_t *p, const char *path, server_rec *s)
+{
+    char buf[4096];
+    apr_size_t len = sizeof buf;
+    apr_file_t *f;
+    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, p);
+
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read(f, buf, &len);
+        apr_file_close(f);
+    }
+    if (rv == APR_SUCCESS && len < MQL_KEY_BYTES)
+        rv = APR_EINVAL;
+    if (rv != APR_SUCCESS)
+        return rv;
+    derive_key((unsigned char *)buf, len, mql_g->key);
+    memset(buf, 0, sizeof buf);
+    return APR_SUCCESS;
+}
+
+/* Generated once, kept so that cookies stay valid across restarts. */
+static apr_status_t load_or_make_secret(apr_pool_t *p, server_rec *s)
+{
+    const char *path = mql_g->secret_file;
+    unsigned char fresh[32];
+    apr_file_t *f;
+    apr_size_t len = sizeof fresh;
+    apr_status_t rv;
+
+    if (path) {
+        rv = read_secret(p, path, s);
+        if (rv != APR_SUCCESS)
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                         "MQL00012: MQLSecret %s: cannot read 16 or more bytes", path);
+        return rv;
+    }
+    path = mql_state_path(p, SECRET_NAME);
+    if (read_secret(p, path, s) == APR_SUCCESS)
+        return APR_SUCCESS;
+
+    if ((rv = apr_generate_random_bytes(fresh, sizeof fresh)) != APR_SUCCESS
+        || (rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                               | APR_FOPEN_EXCL, APR_FPROT_UREAD | APR_FPROT_UWRITE,
+                               p)) != APR_SUCCESS
+        || (rv = apr_file_write_full(f, fresh, len, NULL)) != APR_SUCCESS
+        || (rv = apr_file_close(f)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "MQL00013: cannot create the signing key %s", path);
+        return rv;
+    }
+    derive_key(fresh, len, mql_g->key);
+    memset(fresh, 0, sizeof fresh);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "MQL00014: generated a new cookie signing key in %s", path);
+    return APR_SUCCESS;
+}
+
+/*
+ * mod_rewrite refuses to start when a `RewriteMap dbm:` file is missing,
+ * so the leads file exists, empty, from the moment the configuration names
+ * it.  Mode 0640: it may hold contacts.
+ */
+apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type)
+{
+    const char *f1, *f2;
+    apr_finfo_t fi;
+    apr_dbm_t *db;
+    apr_status_t rv;
+
+    if (apr_dbm_get_usednames_ex(p, type, path, &f1, &f2) != APR_SUCCESS)
+        return APR_ENOTIMPL;
+    if (apr_stat(&fi, f1, APR_FINFO_TYPE, p) == APR_SUCCESS)
+        return APR_SUCCESS;
+    rv = apr_dbm_open_ex(&db, type, path, APR_DBM_RWCREATE,
+                         APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
+    if (rv != APR_SUCCESS)
+        return rv;
+    apr_dbm_close(db);
+    give_to_server_user(p, f1);
+    if (f2)
+        give_to_server_user(p, f2);
+    return APR_SUCCESS;
+}
+
+static void lock_store(void *baton)
+{
+    apr_global_mutex_lock(persist->mutex);
+}
+
+static void unlock_store(void *baton)
+{
+    apr_global_mutex_unlock(persist->mutex);
+}
+
+static void restore_snapshot(apr_pool_t *p, server_rec *s)
+{
+    const char *path = mql_state_path(p, SNAPSHOT_NAME), *why = NULL;
+    apr_finfo_t fi;
+    uint32_t count = 0;
+    apr_status_t rv;
+
+    if (apr_stat(&fi, path, APR_FINFO_SIZE, p) != APR_SUCCESS)
+        return;
+    rv = mql_snapshot_restore(mql_g->store, path, p, &count, &why);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "MQL00015: snapshot %s not restored (%s); starting with an "
+                     "empty table", path, why ? why : "unreadable");
+    else
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "MQL00016: restored %u visitors from %s", count, path);
+}
+
+/* In the parent, when a generation ends (restart or stop): keep a copy. */
+static apr_status_t save_on_exit(void *data)
+{
+    server_rec *s = data;
+    apr_pool_t *p;
+    uint32_t count = 0;
+    apr_status_t rv;
+
+    if (!persist || getpid() != persist->parent || !mql_g || !mql_g->store)
+        return APR_SUCCESS;
+    apr_pool_create(&p, NULL);
+    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, SNAPSHOT_NAME), p, &count);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL00017: cannot write the snapshot %s",
+                     mql_state_path(p, SNAPSHOT_NAME));
+    else
+        give_to_server_user(p, mql_state_path(p, SNAPSHOT_NAME));
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+static apr_status_t create_table(apr_pool_t *ppool, apr_pool_t *ptemp, server_rec *s)
+{
+    uint32_t n = (uint32_t)mql_g->max_visitors;
+    uint8_t hash_key[MQL_KEY_BYTES];
+    apr_status_t rv;
+
+    rv = apr_shm_create(&persist->shm, mql_store_size(n), NULL, ppool);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "MQL00018: cannot create %" APR_SIZE_T_FMT " bytes of shared memory "
+                     "for MQLMaxVisitors %u", mql_store_size(n), n);
+        return rv;
+    }
+    apr_generate_random_bytes(hash_key, sizeof hash_key);
+    mql_store_format(apr_shm_baseaddr_get(persist->shm), n, hash_key);
+    persist->max_visitors = n;
+    return APR_SUCCESS;
+}
+
+int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
+{
+    apr_pool_t *ppool = s->process->pool;
+    mql_store_t *old = NULL;
+    apr_status_t rv;
+    int fresh = 0;
+
+    mql_log_set(log_to_httpd, s, APLOG_DEBUG);
+    if (ensure_state_dir(pconf, s) != APR_SUCCESS || load_or_make_secret(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+
+    apr_pool_userdata_get((void **)&persist, PERSIST_KEY, ppool);
+    if (!persist) {
+        persist = apr_pcalloc(ppool, sizeof *persist);
+        persist->parent = getpid();
+        apr_pool_userdata_set(persist, PERSIST_KEY, apr_pool_cleanup_null, ppool);
+        rv = ap_global_mutex_create(&persist->mutex, NULL, MQL_MUTEX_TYPE, NULL, s, ppool, 0);
+        if (rv != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (persist->shm && persist->max_visitors != (uint32_t)mql_g->max_visitors) {
+        /* MQLMaxVisitors changed: move the visitors into a table of the new
+         * size through a snapshot.  The old segment stays mapped for old
+         * children still finishing requests. */
+        old = mql_store_attach(pconf, apr_shm_baseaddr_get(persist->shm), lock_store,
+                               unlock_store, NULL);
+        if (old)
+            mql_snapshot_save(old, mql_state_path(ptemp, SNAPSHOT_NAME), ptemp, NULL);
+        persist->shm = NULL;
+    }
+    if (!persist->shm) {
+        if ((rv = create_table(ppool, ptemp, s)) != APR_SUCCESS)
+            return HTTP_INTERNAL_SERVER_ERROR;
+        fresh = 1;
+    }
+    mql_g->mutex = persist->mutex;
+    mql_g->shm = persist->shm;
+    mql_g->store = mql_store_attach(pconf, apr_shm_baseaddr_get(persist->shm), lock_store,
+                                    unlock_store, NULL);
+    if (!mql_g->store) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00019: the shared table is damaged");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    mql_store_set_expire(mql_g->store, (uint32_t)mql_g->expire);
+    if (fresh)
+        restore_snapshot(ptemp, s);
+    apr_pool_cleanup_register(pconf, s, save_on_exit, apr_pool_cleanup_null);
+    mql_g->store_ready = 1;
+    return OK;
+}
+
+void mql_runtime_child_init(apr_pool_t *p, server_rec *s)
+{
+    apr_status_t rv;
+
+    if (!mql_g || !mql_g->store_ready)
+        return;
+    rv = apr_global_mutex_child_init(&persist->mutex,
+                                     apr_global_mutex_lockfile(persist->mutex), p);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
+                     "MQL00020: cannot attach to the mql-store mutex; not scoring");
+        mql_g->store_ready = 0;
+    }
+    mql_g->mutex = persist->mutex;
+}

@@ -1,0 +1,414 @@
+/*
+ * Parsers for directive values (durations, numbers, networks) and for the
+ * little structured input that arrives with requests (X-MQL-Event, query
+ * strings, URL paths).  No strtol: its tolerance of leading blanks, signs
+ * and trailing junk is what lets "30 d" or "1e3" slip into a configuration.
+ */
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <apr_strings.h>  /* apr_psprintf takes APR_INT64_T_FMT, not %lld */
+#include "mql_parse.h"
+
+#define DAY_SECS 86400LL
+#define MAX_DURATION (100LL * 365 * DAY_SECS)   /* 100 years */
+
+/*
+ * Decimal digits of s[0..len) into *out, refusing values above max
+ * (checked before each step, so no intermediate result can overflow).
+ * max must not be negative.
+ */
+static int parse_digits(const char *s, size_t len, int64_t max, int64_t *out)
+{
+    int64_t v = 0;
+    size_t i;
+
+    if (len == 0)
+        return 0;
+    for (i = 0; i < len; i++) {
+        int d = s[i] - '0';
+        if (d < 0 || d > 9)
+            return 0;
+        if (v > max / 10 || (v == max / 10 && d > max % 10))
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+static int all_digits(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return len > 0;
+}
+
+static int64_t unit_secs(char c)
+{
+    switch (c) {
+    case 's': case 'S': return 1;
+    case 'm': case 'M': return 60;
+    case 'h': case 'H': return 3600;
+    case 'd': case 'D': return DAY_SECS;
+    default:            return 0;
+    }
+}
+
+const char *mql_parse_duration(apr_pool_t *p, const char *s, int64_t *secs)
+{
+    size_t len = s ? strlen(s) : 0;
+    int64_t unit = 1, n;
+
+    if (len && unit_secs(s[len - 1])) {
+        unit = unit_secs(s[len - 1]);
+        len--;
+    }
+    if (!all_digits(s, len))
+        return apr_psprintf(p, "expects a duration such as 30d, 12h, 15m or 45s, "
+                            "not '%s'", s ? s : "");
+    if (!parse_digits(s, len, MAX_DURATION / unit, &n))
+        return apr_psprintf(p, "duration '%s' is too long (at most 100 years, "
+                            "%" APR_INT64_T_FMT " s)", s, (apr_int64_t)MAX_DURATION);
+    *secs = n * unit;
+    return NULL;
+}
+
+const char *mql_parse_int(apr_pool_t *p, const char *s, int64_t min, int64_t max,
+                          int64_t *out)
+{
+    const char *text = s ? s : "";
+    size_t len = strlen(text);
+    int neg = 0;
+    int64_t mag;
+    /* the largest magnitude the range allows on that side (as unsigned,
+     * since INT64_MIN has no positive counterpart) */
+    uint64_t limit;
+
+    s = text;
+    if (len && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        s++;
+        len--;
+    }
+    if (!all_digits(s, len))
+        goto bad;
+    limit = neg ? (min < 0 ? (uint64_t)(-(min + 1)) + 1 : 0) : (max > 0 ? (uint64_t)max : 0);
+    if (limit > (uint64_t)INT64_MAX)
+        limit = (uint64_t)INT64_MAX;      /* INT64_MIN itself: refused, harmless */
+    if (!parse_digits(s, len, (int64_t)limit, &mag))
+        goto bad;
+    mag = neg ? -mag : mag;
+    if (mag < min || mag > max)
+        goto bad;
+    *out = mag;
+    return NULL;
+bad:
+    return apr_psprintf(p, "expects a whole number from %" APR_INT64_T_FMT " to %"
+                        APR_INT64_T_FMT ", not '%s'", (apr_int64_t)min, (apr_int64_t)max, text);
+}
+
+/* ---- networks ------------------------------------------------------- */
+
+/* v4-mapped IPv6 (::ffff:a.b.c.d) prefix */
+static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+/* Parse a textual address into family 4 or 6; v4-mapped v6 stays v6 here. */
+static int parse_addr(const char *s, uint8_t addr[16])
+{
+    if (inet_pton(AF_INET, s, addr) == 1)
+        return 4;
+    if (inet_pton(AF_INET6, s, addr) == 1)
+        return 6;
+    return 0;
+}
+
+static void zero_host_bits(uint8_t *addr, int bits, int nbytes)
+{
+    int i;
+
+    for (i = 0; i < nbytes; i++) {
+        int keep = bits - 8 * i;
+        if (keep >= 8)
+            continue;
+        addr[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
+    }
+}
+
+static const char *cidr_error(apr_pool_t *p, const char *s)
+{
+    return apr_psprintf(p, "expects an IP address or network such as 192.0.2.7, "
+                        "10.0.0.0/8 or 2001:db8::/32, not '%s'", s ? s : "");
+}
+
+const char *mql_parse_cidr(apr_pool_t *p, const char *s, mql_cidr_t *out)
+{
+    char host[64];
+    const char *slash = s ? strchr(s, '/') : NULL;
+    size_t hlen = slash ? (size_t)(slash - s) : (s ? strlen(s) : 0);
+    int family, maxbits;
+    int64_t bits;
+    mql_cidr_t c;
+
+    memset(&c, 0, sizeof c);
+    if (!s || hlen == 0 || hlen >= sizeof host)
+        return cidr_error(p, s);
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    family = parse_addr(host, c.addr);
+    if (!family)
+        return cidr_error(p, s);
+    maxbits = family == 4 ? 32 : 128;
+    bits = maxbits;
+    if (slash && !parse_digits(slash + 1, strlen(slash + 1), 999, &bits))
+        return cidr_error(p, s);
+    if (bits > maxbits)
+        return apr_psprintf(p, "prefix length /%d in '%s' is too long for an IPv%d "
+                            "address (at most %d)", (int)bits, s, family, maxbits);
+    /* A network written as v4-mapped IPv6 (::ffff:10.0.0.0/104) means the
+     * IPv4 network: store it as such so plain IPv4 clients match. */
+    if (family == 6 && bits >= 96 && memcmp(c.addr, v4mapped, 12) == 0) {
+        memmove(c.addr, c.addr + 12, 4);
+        memset(c.addr + 4, 0, 12);
+        family = 4;
+        bits -= 96;
+    }
+    c.family = family;
+    c.bits = (int)bits;
+    zero_host_bits(c.addr, c.bits, family == 4 ? 4 : 16);
+    *out = c;
+    return NULL;
+}
+
+int mql_cidr_match(const mql_cidr_t *c, const char *ip)
+{
+    char buf[64];
+    const char *pct;
+    size_t n;
+    uint8_t addr[16];
+    int family;
+
+    if (!c || !ip)
+        return 0;
+    /* drop an IPv6 zone ("fe80::1%eth0"): inet_pton does not take it */
+    pct = strchr(ip, '%');
+    n = pct ? (size_t)(pct - ip) : strlen(ip);
+    if (n == 0 || n >= sizeof buf)
+        return 0;
+    memcpy(buf, ip, n);
+    buf[n] = '\0';
+    family = parse_addr(buf, addr);
+    if (family == 6 && memcmp(addr, v4mapped, 12) == 0) {
+        memmove(addr, addr + 12, 4);
+        family = 4;
+    }
+    if (family != c->family)
+        return 0;
+    zero_host_bits(addr, c->bits, family == 4 ? 4 : 16);
+    return memcmp(addr, c->addr, family == 4 ? 4 : 16) == 0;
+}
+
+/* ---- X-MQL-Event ---------------------------------------------------- */
+
+static int is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static const char *skip_ows(const char *s, const char *end)
+{
+    while (s < end && is_ows(*s))
+        s++;
+    return s;
+}
+
+static const char *trim_ows_end(const char *start, const char *end)
+{
+    while (end > start && is_ows(end[-1]))
+        end--;
+    return end;
+}
+
+static int is_event_name_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+        || c == '_' || c == '.' || c == '-';
+}
+
+/* "-12", "+5", "30" within -1000..1000 */
+static int parse_points(const char *s, const char *end, int *points)
+{
+    int neg = 0;
+    int64_t v;
+
+    if (s < end && (*s == '-' || *s == '+')) {
+        neg = *s == '-';
+        s++;
+    }
+    if (!parse_digits(s, (size_t)(end - s), 1000, &v))
+        return 0;
+    *points = (int)(neg ? -v : v);
+    return 1;
+}
+
+/*
+ * One ";"-separated parameter.  Only "points" is known; anything else is
+ * refused rather than ignored, so that a typo such as "point=30" is
+ * reported instead of silently scoring nothing.
+ */
+static int parse_event_param(const char *s, const char *end, int *points, int *has_points)
+{
+    const char *eq = memchr(s, '=', (size_t)(end - s));
+    const char *kend, *v;
+
+    if (!eq)
+        return 0;
+    kend = trim_ows_end(s, eq);
+    if ((size_t)(kend - s) != 6 || strncasecmp(s, "points", 6) != 0 || *has_points)
+        return 0;
+    v = skip_ows(eq + 1, end);
+    if (!parse_points(v, trim_ows_end(v, end), points))
+        return 0;
+    *has_points = 1;
+    return 1;
+}
+
+int mql_parse_app_event(const char *value, char *name, size_t namesz,
+                        int *points, int *has_points)
+{
+    const char *s, *end, *semi, *nend;
+    size_t nlen;
+    int pts = 0, has = 0;
+
+    if (!value || !name || namesz == 0)
+        return 0;
+    end = value + strlen(value);
+    s = skip_ows(value, end);
+    semi = strchr(s, ';');
+    nend = trim_ows_end(s, semi ? semi : end);
+    nlen = (size_t)(nend - s);
+    if (nlen < 1 || nlen > 32 || nlen >= namesz)
+        return 0;
+    for (const char *c = s; c < nend; c++)
+        if (!is_event_name_char(*c))
+            return 0;
+
+    while (semi) {
+        const char *ps = skip_ows(semi + 1, end), *pe;
+        semi = strchr(ps, ';');
+        pe = trim_ows_end(ps, semi ? semi : end);
+        if (pe == ps)
+            continue;               /* "NAME;" or ";;": empty parameter */
+        if (!parse_event_param(ps, pe, &pts, &has))
+            return 0;
+    }
+    memcpy(name, s, nlen);
+    name[nlen] = '\0';
+    *points = pts;
+    *has_points = has;
+    return 1;
+}
+
+/* ---- query strings -------------------------------------------------- */
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Decode one form-encoded character at *s (before end): '+' is a space,
+ * "%XX" a byte; a '%' not followed by two hex digits stands for itself, as
+ * browsers and PHP treat it.  Advances *s.
+ */
+static unsigned char decode_char(const char **s, const char *end)
+{
+    const char *c = *s;
+
+    if (*c == '+') {
+        *s = c + 1;
+        return ' ';
+    }
+    if (*c == '%' && end - c >= 3 && hex_value(c[1]) >= 0 && hex_value(c[2]) >= 0) {
+        *s = c + 3;
+        return (unsigned char)(hex_value(c[1]) * 16 + hex_value(c[2]));
+    }
+    *s = c + 1;
+    return (unsigned char)*c;
+}
+
+/* Does the encoded text [s, end) decode to exactly name? */
+static int decoded_equals(const char *s, const char *end, const char *name)
+{
+    while (s < end) {
+        if (!*name || decode_char(&s, end) != (unsigned char)*name)
+            return 0;
+        name++;
+    }
+    return *name == '\0';
+}
+
+/* Decode [s, end) into buf, truncating to bufsz - 1 bytes. */
+static void decode_into(const char *s, const char *end, char *buf, size_t bufsz)
+{
+    size_t o = 0;
+
+    if (bufsz == 0)
+        return;
+    while (s < end && o + 1 < bufsz)
+        buf[o++] = (char)decode_char(&s, end);
+    buf[o] = '\0';
+}
+
+int mql_query_param(const char *query, const char *name, char *buf, size_t bufsz)
+{
+    const char *s = query;
+
+    if (!query || !name)
+        return 0;
+    while (*s) {
+        const char *end = strchr(s, '&'), *eq;
+
+        if (!end)
+            end = s + strlen(s);
+        eq = memchr(s, '=', (size_t)(end - s));
+        if (end > s && decoded_equals(s, eq ? eq : end, name)) {
+            decode_into(eq ? eq + 1 : end, end, buf, bufsz);
+            return 1;
+        }
+        s = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+/* ---- paths ---------------------------------------------------------- */
+
+int mql_path_has_extension(const char *path, const char *const *exts)
+{
+    const char *seg;
+    size_t slen;
+
+    if (!path || !exts)
+        return 0;
+    seg = strrchr(path, '/');
+    seg = seg ? seg + 1 : path;
+    slen = strlen(seg);
+    for (; *exts; exts++) {
+        size_t elen = strlen(*exts);
+        /* a name before the dot: "/.pdf" is a hidden file, not a PDF */
+        if (elen == 0 || slen < elen + 2)
+            continue;
+        if (seg[slen - elen - 1] == '.' && strcasecmp(seg + slen - elen, *exts) == 0)
+            return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,316 @@
+/*
+ * The DBM record of a lead: the one format that other programs (mod_rewrite
+ * RewriteMap, Perl, Python, mqlctl, CRM imports) read, so it is written in
+ * a fixed field order and every value is percent-encoded outside a small
+ * safe alphabet.  ';' and '=' never appear raw inside a value.
+ *
+ * SDBM refuses a key and value larger than 1008 bytes together, so the
+ * free-text values are capped before encoding; the worst case (every
+ * number at its widest, every text byte escaped) stays under 800 bytes.
+ */
+#include <math.h>
+#include <limits.h>
+#include <string.h>
+#include <apr_strings.h>
+#include "mql_record.h"
+
+/* Raw (pre-encoding) caps: the sizes the shared store itself keeps.
+ * A trigger is "EVENT:PATH": the longest event name ("form-error"),
+ * the colon and the stored path. */
+#define RECORD_CONTACT_MAX (MQL_CONTACT_LEN - 1)
+#define RECORD_TRIGGER_MAX (10 + 1 + MQL_TRIGGER_LEN - 1)
+
+static const char *const count_names[MQL_EV_COUNT] = {
+    "views", "downloads", "forms", "form_errors", "pixels", "campaigns", "apps"
+};
+
+const char *mql_record_count_name(mql_event_t ev)
+{
+    return (unsigned)ev < MQL_EV_COUNT ? count_names[ev] : NULL;
+}
+
+/* ---- percent-encoding ---------------------------------------------- */
+
+static int is_safe(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+        || c == '.' || c == '_' || c == '~' || c == '/' || c == ':' || c == '+'
+        || c == '-';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Encode the first n bytes of s. */
+static char *pct_encode_n(apr_pool_t *p, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = apr_palloc(p, 3 * n + 1), *o = out;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_safe(c)) {
+            *o++ = (char)c;
+        } else {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+char *mql_pct_encode(apr_pool_t *p, const char *s)
+{
+    return pct_encode_n(p, s ? s : "", s ? strlen(s) : 0);
+}
+
+/*
+ * Decode s[0..len).  Returns NULL when an escape is malformed ("%4",
+ * "%G0") or when the text holds a NUL, raw or as %00: a C string could
+ * not carry it, and silently cutting the value there would change it.
+ */
+char *mql_pct_decode(apr_pool_t *p, const char *s, size_t len)
+{
+    char *out = apr_palloc(p, len + 1), *o = out;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+            if (lo < 0 || (hi | lo) == 0)
+                return NULL;
+            *o++ = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (s[i] == '\0') {
+            return NULL;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/*
+ * Length of s cut to at most max bytes without splitting a UTF-8
+ * sequence, so a truncated contact still decodes as text.
+ */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+/* ---- encode --------------------------------------------------------- */
+
+static void add_text(apr_pool_t *p, char **rec, const char *name, const char *val,
+                     size_t max)
+{
+    if (val && *val)
+        *rec = apr_pstrcat(p, *rec, ";", name, "=",
+                           pct_encode_n(p, val, utf8_cut(val, max)), NULL);
+}
+
+char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)
+{
+    char *rec;
+    int ev;
+
+    rec = apr_psprintf(p, "stage=%s;score=%ld;since=%lu;last=%lu",
+                       mql_pct_encode(p, mql_stage_name(l->stage)), l->score,
+                       (unsigned long)l->since, (unsigned long)l->last);
+    for (ev = 0; ev < MQL_EV_COUNT; ev++) {
+        /* the first three always, so a reader sees a lead's basic figures;
+         * the rarer ones only when they happened */
+        if (ev <= MQL_EV_FORM || l->counts[ev])
+            rec = apr_psprintf(p, "%s;%s=%lu", rec, count_names[ev],
+                               (unsigned long)l->counts[ev]);
+    }
+    add_text(p, &rec, "country", l->country, 2);
+    add_text(p, &rec, "trigger", l->trigger, RECORD_TRIGGER_MAX);
+    add_text(p, &rec, "contact", l->contact, RECORD_CONTACT_MAX);
+    return rec;
+}
+
+/* ---- decode --------------------------------------------------------- */
+
+static int parse_ulong(const char *s, size_t len, unsigned long max, unsigned long *out)
+{
+    unsigned long v = 0;
+    size_t i;
+
+    if (len == 0)
+        return 0;
+    for (i = 0; i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9 || v > (max - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+static int parse_long(const char *s, size_t len, long *out)
+{
+    unsigned long mag;
+    int neg = len > 0 && s[0] == '-';
+
+    if (neg) {
+        s++;
+        len--;
+    }
+    if (!parse_ulong(s, len, neg ? (unsigned long)LONG_MAX + 1 : (unsigned long)LONG_MAX,
+                     &mag))
+        return 0;
+    *out = neg ? (long)(0 - mag) : (long)mag;
+    return 1;
+}
+
+static int parse_u32(const char *s, size_t len, uint32_t *out)
+{
+    unsigned long v;
+
+    if (!parse_ulong(s, len, UINT32_MAX, &v))
+        return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+static int name_is(const char *name, size_t nlen, const char *want)
+{
+    return strlen(want) == nlen && memcmp(name, want, nlen) == 0;
+}
+
+/* One name=value pair; 0 when a known field is malformed. */
+static int decode_field(apr_pool_t *p, const char *name, size_t nlen,
+                        const char *val, size_t vlen, mql_lead_t *l, int *has_stage)
+{
+    int ev;
+
+    if (name_is(name, nlen, "stage")) {
+        char *st = mql_pct_decode(p, val, vlen);
+        l->stage = st ? mql_stage_from_name(st) : -1;
+        *has_stage = 1;
+        return l->stage >= 0;
+    }
+    if (name_is(name, nlen, "score"))
+        return parse_long(val, vlen, &l->score);
+    if (name_is(name, nlen, "since"))
+        return parse_u32(val, vlen, &l->since);
+    if (name_is(name, nlen, "last"))
+        return parse_u32(val, vlen, &l->last);
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if (name_is(name, nlen, count_names[ev]))
+            return parse_u32(val, vlen, &l->counts[ev]);
+    if (name_is(name, nlen, "country")) {
+        char *cc = mql_pct_decode(p, val, vlen);
+        if (!cc || strlen(cc) != 2)
+            return 0;
+        memcpy(l->country, cc, 3);
+        return 1;
+    }
+    if (name_is(name, nlen, "trigger"))
+        return (l->trigger = mql_pct_decode(p, val, vlen)) != NULL;
+    if (name_is(name, nlen, "contact"))
+        return (l->contact = mql_pct_decode(p, val, vlen)) != NULL;
+    return 1;   /* a field of a newer writer */
+}
+
+int mql_record_decode(apr_pool_t *p, const char *value, size_t len, mql_lead_t *l)
+{
+    const char *s = value, *end;
+    int has_stage = 0;
+
+    memset(l, 0, sizeof *l);
+    if (!value)
+        return 0;
+    /* some writers (and older DBM tools) store the terminating NUL */
+    if (len > 0 && value[len - 1] == '\0')
+        len--;
+    /* any other NUL means a damaged record, whatever field it falls in */
+    if (memchr(value, '\0', len))
+        return 0;
+    end = value + len;
+    while (s < end) {
+        const char *pe = memchr(s, ';', (size_t)(end - s));
+        const char *eq;
+
+        if (!pe)
+            pe = end;
+        eq = memchr(s, '=', (size_t)(pe - s));
+        if (pe > s) {
+            if (!eq || eq == s
+                || !decode_field(p, s, (size_t)(eq - s), eq + 1, (size_t)(pe - eq - 1), l,
+                                 &has_stage))
+                return 0;
+        }
+        s = pe + 1;
+    }
+    /* every record is a lead: without a stage it says nothing */
+    return has_stage;
+}
+
+/* ---- from the store ------------------------------------------------- */
+
+/* Score at now, halving every half_life seconds since last_seen. */
+static double decayed_score(const mql_visitor_t *v, uint32_t now, uint32_t half_life)
+{
+    if (half_life == 0 || now <= v->last_seen)
+        return v->score;
+    return v->score * pow(0.5, (double)(now - v->last_seen) / half_life);
+}
+
+static long round_to_long(double d)
+{
+    if (d != d)
+        return 0;
+    if (d >= (double)LONG_MAX)
+        return LONG_MAX;
+    if (d <= (double)LONG_MIN)
+        return LONG_MIN;
+    return lround(d);
+}
+
+void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *contact,
+                           uint32_t now, uint32_t half_life, apr_pool_t *p)
+{
+    int ev;
+
+    memset(l, 0, sizeof *l);
+    l->stage = v->stage;
+    l->score = round_to_long(decayed_score(v, now, half_life));
+    l->since = v->stage_since;
+    l->last = v->last_seen;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        l->counts[ev] = v->counts[ev];
+    /* "--" marks a lookup that found no country: nothing to record */
+    if (v->country[0] && v->country[1] && memcmp(v->country, "--", 2) != 0) {
+        l->country[0] = v->country[0];
+        l->country[1] = v->country[1];
+    }
+    /* the stored path need not be NUL-terminated when it filled the field */
+    if (v->trigger[0])
+        l->trigger = apr_psprintf(p, "%s:%.*s", mql_event_name(v->trigger_event),
+                                  (int)strnlen(v->trigger, MQL_TRIGGER_LEN), v->trigger);
+    if (contact && *contact)
+        l->contact = apr_pstrndup(p, contact, RECORD_CONTACT_MAX);
+}

@@ -1,0 +1,334 @@
+/*
+ * Scoring: classify a finished request into events, then apply the events'
+ * points, the configured rules and the fit rules to a visitor record, and
+ * promote the visitor to an mql lead when the criteria hold.
+ *
+ * mql_score_apply() runs as the store's update function, under the table's
+ * lock and in the request path: it must not allocate, block or log.  All
+ * scratch space lives on the stack.
+ */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mql_score.h"
+#include "mql_store.h"
+#include "mql_parse.h"
+
+/* ---- classification ---------------------------------------------------- */
+
+static int is_2xx(int status) { return status >= 200 && status <= 299; }
+
+/* Media type of a Content-Type value without parameters, compared
+ * case-insensitively: "Text/HTML; charset=utf-8" is HTML. */
+static int content_type_is(const char *ct, const char *type)
+{
+    size_t n = strlen(type);
+
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    if (strncasecmp(ct, type, n) != 0)
+        return 0;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
+}
+
+static int is_html(const char *ct)
+{
+    return ct && (content_type_is(ct, "text/html")
+                  || content_type_is(ct, "application/xhtml+xml"));
+}
+
+/* A 206 counts only when the client fetched up to the file's end, so that
+ * PDF viewers fetching the first page do not score a download each time. */
+static int is_download(const mql_response_facts_t *f, int get)
+{
+    if (!f->is_download_ext || !get)
+        return 0;
+    return f->status == 200 || (f->status == 206 && f->range_complete);
+}
+
+/* utm_medium=email marks a click in a mailing.  The buffer is one byte
+ * larger than "email" needs, so a longer value ("emails") cannot match
+ * even when the parser truncates it. */
+static int is_email_campaign(const char *query)
+{
+    char val[8];
+
+    if (!query || !*query)
+        return 0;
+    if (!mql_query_param(query, "utm_medium", val, sizeof val))
+        return 0;
+    return strcasecmp(val, "email") == 0;
+}
+
+unsigned mql_classify(const mql_response_facts_t *f)
+{
+    unsigned ev = 0;
+    int get, post;
+
+    /* HEAD is no engagement; the glue drops it earlier, this is a safety net */
+    if (!f->method || strcmp(f->method, "HEAD") == 0)
+        return 0;
+    get = strcmp(f->method, "GET") == 0;
+    post = strcmp(f->method, "POST") == 0;
+
+    if (is_download(f, get))
+        ev |= MQL_EV_BIT(MQL_EV_DOWNLOAD);
+    else if (get && is_2xx(f->status) && is_html(f->content_type))
+        ev |= MQL_EV_BIT(MQL_EV_VIEW);      /* a download is not also a view */
+
+    if (post && f->status >= 200 && f->status <= 399)
+        ev |= MQL_EV_BIT(MQL_EV_FORM);
+    else if (post && f->status >= 400 && f->status <= 499)
+        ev |= MQL_EV_BIT(MQL_EV_FORM_ERROR);
+
+    if (f->is_pixel && f->status == 200)
+        ev |= MQL_EV_BIT(MQL_EV_PIXEL);
+    if (f->status < 400 && is_email_campaign(f->query))
+        ev |= MQL_EV_BIT(MQL_EV_CAMPAIGN);
+    if (f->has_app_event)
+        ev |= MQL_EV_BIT(MQL_EV_APP);
+    return ev;
+}
+
+/* ---- configuration defaults -------------------------------------------- */
+
+void mql_scoring_defaults(mql_scoring_t *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->points[MQL_EV_VIEW] = 1;
+    sc->points[MQL_EV_DOWNLOAD] = 10;
+    sc->points[MQL_EV_FORM] = 20;
+    sc->points[MQL_EV_FORM_ERROR] = -5;
+    sc->points[MQL_EV_PIXEL] = 3;
+    sc->points[MQL_EV_CAMPAIGN] = 5;
+    sc->points[MQL_EV_APP] = 0;         /* the X-MQL-Event header says */
+    sc->threshold = 100;
+    sc->half_life = 30u * 24 * 3600;
+}
+
+/* ---- decay ------------------------------------------------------------- */
+
+double mql_decay(double score, uint32_t last_seen, uint32_t now, uint32_t half_life)
+{
+    /* a clock that went backwards (or a record from another host) must
+     * not inflate the score */
+    if (half_life == 0 || now <= last_seen)
+        return score;
+    return score * exp2(-(double)(now - last_seen) / (double)half_life);
+}
+
+double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_life)
+{
+    return mql_decay(v->score, v->last_seen, now, half_life);
+}
+
+/* ---- countries --------------------------------------------------------- */
+
+static int is_alpha(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+static char to_upper(char c)
+{
+    return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
+/* "--" (GeoIP found nothing) and NULL are unknown */
+static int country_known(const char *cc)
+{
+    return cc && is_alpha(cc[0]) && is_alpha(cc[1]);
+}
+
+int mql_country_in(const char *packed, const char *cc)
+{
+    if (!packed || !country_known(cc))
+        return 0;
+    for (; packed[0] && packed[1]; packed += 2)
+        if (to_upper(packed[0]) == to_upper(cc[0])
+            && to_upper(packed[1]) == to_upper(cc[1]))
+            return 1;
+    return 0;
+}
+
+/* ---- applying a hit ---------------------------------------------------- */
+
+static uint16_t sat_inc16(uint16_t n) { return n == UINT16_MAX ? n : (uint16_t)(n + 1); }
+static uint8_t sat_inc8(uint8_t n) { return n == UINT8_MAX ? n : (uint8_t)(n + 1); }
+
+static int event_valid(int ev) { return ev >= 0 && ev < MQL_EV_COUNT; }
+
+static void apply_events(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
+{
+    int ev;
+
+    for (ev = 0; ev < MQL_EV_COUNT; ev++) {
+        if (!(hit->events & MQL_EV_BIT(ev)))
+            continue;
+        /* an application event carries its own points; the glue has
+         * already fallen back to MQLPoints app when the header had none */
+        v->score += ev == MQL_EV_APP ? hit->app_points : sc->points[ev];
+        v->counts[ev] = sat_inc16(v->counts[ev]);
+    }
+}
+
+static int re_matches(const mql_scoring_t *sc, const void *re, const char *subject)
+{
+    return sc->match && sc->match(re, subject) == 1;
+}
+
+/* query=NAME=VALUE: exact, case-sensitive value.  The buffer must hold
+ * more than the expected value so a longer, truncated one cannot match. */
+static int query_holds(const mql_rule_t *r, const char *query)
+{
+    char val[256];
+    size_t want;
+
+    if (!query || !r->query_value)
+        return 0;
+    want = strlen(r->query_value);
+    if (want + 1 >= sizeof val)
+        return 0;
+    if (!mql_query_param(query, r->query_name, val, sizeof val))
+        return 0;
+    return strcmp(val, r->query_value) == 0;
+}
+
+static int rule_matches(const mql_rule_t *r, const mql_scoring_t *sc, const mql_hit_t *hit)
+{
+    if (!event_valid(r->event) || !(hit->events & MQL_EV_BIT(r->event)))
+        return 0;
+    if (r->url_re && !re_matches(sc, r->url_re, hit->path ? hit->path : ""))
+        return 0;
+    if (r->referer_re && (!hit->referer || !re_matches(sc, r->referer_re, hit->referer)))
+        return 0;
+    if (r->query_name && !query_holds(r, hit->query))
+        return 0;
+    return 1;
+}
+
+static void apply_rules(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
+{
+    int i;
+
+    for (i = 0; i < sc->nrules; i++) {
+        const mql_rule_t *r = &sc->rules[i];
+
+        if (!rule_matches(r, sc, hit))
+            continue;
+        if (r->cap > 0) {
+            /* configuration assigns slots; a bad one pays nothing rather
+             * than paying without limit or writing out of bounds */
+            if (r->cap_slot < 0 || r->cap_slot >= MQL_CAPPED_RULES)
+                continue;
+            if (v->caps[r->cap_slot] >= r->cap)
+                continue;
+            v->caps[r->cap_slot] = sat_inc8(v->caps[r->cap_slot]);
+        }
+        v->score += r->points;
+    }
+}
+
+/* Fit points depend on who the visitor is, not on what they did, so they
+ * are paid once, the first time the country is known. */
+static void apply_fit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
+{
+    int i;
+
+    if (!country_known(hit->country))
+        return;
+    if (!v->country[0]) {
+        v->country[0] = to_upper(hit->country[0]);
+        v->country[1] = to_upper(hit->country[1]);
+    }
+    /* without fit rules there is nothing to grant; leaving the flag clear
+     * lets fit rules added by a later configuration still pay */
+    if ((v->flags & MQL_VF_FIT) || sc->nfit_rules <= 0)
+        return;
+    for (i = 0; i < sc->nfit_rules; i++)
+        if (mql_country_in(sc->fit_rules[i].countries, hit->country))
+            v->score += sc->fit_rules[i].points;
+    v->flags |= MQL_VF_FIT;
+}
+
+static int requirements_hold(const mql_visitor_t *v, const mql_scoring_t *sc)
+{
+    char cc[3];
+
+    if ((sc->require & MQL_REQ_DOWNLOAD) && v->counts[MQL_EV_DOWNLOAD] < 1)
+        return 0;
+    if ((sc->require & MQL_REQ_FORM) && v->counts[MQL_EV_FORM] < 1)
+        return 0;
+    if (sc->require & MQL_REQ_COUNTRY) {
+        cc[0] = v->country[0];
+        cc[1] = v->country[1];
+        cc[2] = '\0';
+        if (!mql_country_in(sc->require_countries, cc))
+            return 0;
+    }
+    return 1;
+}
+
+/* The event sales reads as "why this is a lead": the most deliberate
+ * action of the hit that carried the visitor over. */
+static int most_significant_event(unsigned events)
+{
+    static const int priority[] = {
+        MQL_EV_APP, MQL_EV_FORM, MQL_EV_DOWNLOAD, MQL_EV_CAMPAIGN,
+        MQL_EV_PIXEL, MQL_EV_FORM_ERROR, MQL_EV_VIEW
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof priority / sizeof priority[0]; i++)
+        if (events & MQL_EV_BIT(priority[i]))
+            return priority[i];
+    return MQL_EV_VIEW;     /* only fit points moved the score: say "view" */
+}
+
+static void set_trigger(mql_visitor_t *v, const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+
+    if (n > MQL_TRIGGER_LEN - 1)
+        n = MQL_TRIGGER_LEN - 1;
+    memset(v->trigger, 0, sizeof v->trigger);   /* no stale bytes in the record */
+    if (n)
+        memcpy(v->trigger, path, n);
+}
+
+static void maybe_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                          uint32_t now)
+{
+    if (v->stage != MQL_STAGE_VISITOR || v->score < sc->threshold)
+        return;
+    if (!requirements_hold(v, sc))
+        return;
+    v->stage = MQL_STAGE_MQL;
+    v->stage_since = now;
+    v->trigger_event = (uint8_t)most_significant_event(hit->events);
+    set_trigger(v, hit->path);
+}
+
+int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                    uint32_t now)
+{
+    mql_visitor_t before = *v;      /* 112 bytes on the stack, no allocation */
+
+    /* score is stored as of last_seen; bring it to now before adding */
+    v->score = mql_current_score(v, now, sc->half_life);
+    apply_events(v, sc, hit);
+    apply_rules(v, sc, hit);
+    apply_fit(v, sc, hit);
+    /* a clock stepping back must not move the decay reference backwards */
+    if (now > v->last_seen)
+        v->last_seen = now;
+    maybe_promote(v, sc, hit, now);
+
+    if (MQL_STAGE_IS_LEAD(v->stage) && memcmp(&before, v, sizeof *v) != 0)
+        return MQL_UPD_DIRTY;
+    return MQL_UPD_NONE;
+}

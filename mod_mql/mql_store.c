@@ -1,0 +1,1053 @@
+/*
+ * The visitor table in shared memory.
+ *
+ * One contiguous block, formatted once by the parent and attached by every
+ * process.  The block is mapped at different addresses in different
+ * processes, so everything inside links by index, never by pointer; an
+ * index field holds "slot number + 1" so that 0 can mean "none".
+ *
+ *   +-------------------------------+  offset 0
+ *   | header (mql_store_hdr_t)      |  magic, layout, hash key, counters,
+ *   |                               |  free-list heads, clock hand,
+ *   |                               |  change sequence number
+ *   +-------------------------------+  off_buckets (64-byte aligned)
+ *   | buckets[nbuckets]   uint32    |  head of each hash chain (slot + 1)
+ *   +-------------------------------+  off_slots
+ *   | slots[capacity] mql_visitor_t |  112 bytes each; `next` links the
+ *   |   [0] [1] [2] ... [cap-1]     |  hash chain of a used slot, or the
+ *   |                               |  free list of an unused one
+ *   +-------------------------------+  off_contacts
+ *   | contacts[ncontacts]           |  128 bytes each:
+ *   |   { uint32 next_free;         |  free list link (contact + 1)
+ *   |     char value[124]; }        |  X-MQL-Contact, NUL-terminated
+ *   +-------------------------------+  off_ring
+ *   | ring[MQL_CHANGE_RING]         |  last stage changes; change number n
+ *   |   mql_change_t                |  lives in ring[n % MQL_CHANGE_RING]
+ *   +-------------------------------+  total_size
+ *
+ *   nbuckets   = capacity (load factor 1; chains average one slot)
+ *   ncontacts  = max(64, capacity / 32)
+ *
+ * A visitor costs 112 (slot) + 4 (bucket) + 4 (its share of the contact
+ * area) bytes, plus the fixed header and ring: about 120 bytes.
+ *
+ * Visitor IDs are chosen by clients, so the bucket is a keyed SipHash of
+ * the ID (the key is drawn at start-up and kept in the header): nobody can
+ * aim collisions at one chain.  The 64-bit hash is reduced to a bucket by
+ * multiply-shift ((h >> 32) * nbuckets >> 32), which needs no division and
+ * no power-of-two table.
+ *
+ * Every function that touches the table takes the lock through the
+ * caller's callbacks.  Walks over the whole table (iterate, dirty
+ * collection, expiry sweep) take it chunk by chunk so that requests never
+ * wait behind a full scan.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_time.h>
+
+#include "mql_store.h"
+#include "mql_siphash.h"
+#include "mql_log.h"
+
+#define STORE_MAGIC   "MQLSTOR1"
+#define STORE_VERSION 1
+
+#define MIN_CONTACTS   64
+#define CONTACT_RATIO  32       /* one contact slot per 32 visitors */
+#define EVICT_SAMPLE   16       /* candidates weighed per eviction */
+#define EVICT_PROBES   256      /* slots looked at before giving up */
+#define CHUNK          1024     /* slots per lock hold in table walks */
+#define ALIGN          64
+#define SECS_PER_DAY   86400
+
+typedef struct mql_contact_slot {
+    uint32_t next_free;       /* free list: contact index + 1 */
+    char value[MQL_CONTACT_LEN];
+} mql_contact_slot_t;
+
+_Static_assert(sizeof(mql_contact_slot_t) == 128, "contact slot must stay 128 bytes");
+
+typedef struct mql_store_hdr {
+    char     magic[8];
+    uint32_t version;
+    uint32_t hdr_size;
+    uint64_t total_size;
+    uint32_t capacity;
+    uint32_t nbuckets;
+    uint32_t ncontacts;
+    uint32_t nring;
+    uint64_t off_buckets;
+    uint64_t off_slots;
+    uint64_t off_contacts;
+    uint64_t off_ring;
+    uint8_t  hash_key[MQL_KEY_BYTES];
+
+    uint32_t created;
+    uint32_t restored;
+    uint32_t used;
+    uint32_t free_head;       /* slot index + 1, 0 = table full */
+    uint32_t contacts_used;
+    uint32_t contact_free;    /* contact index + 1, 0 = area full */
+    uint32_t hand;            /* eviction clock hand: next slot to sample */
+    uint32_t stages[MQL_STAGE_COUNT];
+    uint64_t events[MQL_EV_COUNT];
+    uint64_t inserts;
+    uint64_t evictions;
+    uint64_t expired;
+    uint64_t full;
+    uint64_t contacts_dropped;
+    uint64_t change_seq;      /* number of stage changes ever pushed */
+} mql_store_hdr_t;
+
+/* The process-local handle: pointers into this process's mapping. */
+struct mql_store {
+    mql_store_hdr_t *h;
+    uint32_t *buckets;
+    mql_visitor_t *slots;
+    mql_contact_slot_t *contacts;
+    mql_change_t *ring;
+    uint8_t key[MQL_KEY_BYTES];
+    uint32_t capacity;
+    uint32_t nbuckets;
+    uint32_t max_idle;
+    mql_lock_fn *lock_fn;
+    mql_lock_fn *unlock_fn;
+    void *baton;
+};
+
+typedef struct layout {
+    uint32_t capacity, nbuckets, ncontacts;
+    uint64_t off_buckets, off_slots, off_contacts, off_ring, total;
+} layout_t;
+
+static uint64_t align_up(uint64_t n)
+{
+    return (n + ALIGN - 1) & ~(uint64_t)(ALIGN - 1);
+}
+
+/* The one place that decides where everything lives. */
+static void compute_layout(uint32_t max_visitors, layout_t *l)
+{
+    if (max_visitors == 0)
+        max_visitors = 1;
+    if (max_visitors > UINT32_MAX - 1)      /* index + 1 must fit in 32 bits */
+        max_visitors = UINT32_MAX - 1;
+    l->capacity = max_visitors;
+    l->nbuckets = max_visitors;
+    l->ncontacts = max_visitors / CONTACT_RATIO;
+    if (l->ncontacts < MIN_CONTACTS)
+        l->ncontacts = MIN_CONTACTS;
+    l->off_buckets = align_up(sizeof(mql_store_hdr_t));
+    l->off_slots = align_up(l->off_buckets + (uint64_t)l->nbuckets * sizeof(uint32_t));
+    l->off_contacts = align_up(l->off_slots + (uint64_t)l->capacity * sizeof(mql_visitor_t));
+    l->off_ring = align_up(l->off_contacts + (uint64_t)l->ncontacts * sizeof(mql_contact_slot_t));
+    l->total = align_up(l->off_ring + (uint64_t)MQL_CHANGE_RING * sizeof(mql_change_t));
+}
+
+size_t mql_store_size(uint32_t max_visitors)
+{
+    layout_t l;
+
+    compute_layout(max_visitors, &l);
+    return (size_t)l.total;
+}
+
+void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[MQL_KEY_BYTES])
+{
+    mql_store_hdr_t *h = base;
+    mql_visitor_t *slots;
+    mql_contact_slot_t *contacts;
+    layout_t l;
+    uint32_t i;
+
+    compute_layout(max_visitors, &l);
+    memset(base, 0, (size_t)l.total);
+    slots = (mql_visitor_t *)((char *)base + l.off_slots);
+    contacts = (mql_contact_slot_t *)((char *)base + l.off_contacts);
+
+    /* Free lists in ascending order, so a young table fills front to back. */
+    for (i = 0; i < l.capacity; i++)
+        slots[i].next = (i + 1 < l.capacity) ? i + 2 : 0;
+    for (i = 0; i < l.ncontacts; i++)
+        contacts[i].next_free = (i + 1 < l.ncontacts) ? i + 2 : 0;
+
+    h->version = STORE_VERSION;
+    h->hdr_size = sizeof(*h);
+    h->total_size = l.total;
+    h->capacity = l.capacity;
+    h->nbuckets = l.nbuckets;
+    h->ncontacts = l.ncontacts;
+    h->nring = MQL_CHANGE_RING;
+    h->off_buckets = l.off_buckets;
+    h->off_slots = l.off_slots;
+    h->off_contacts = l.off_contacts;
+    h->off_ring = l.off_ring;
+    memcpy(h->hash_key, hash_key, MQL_KEY_BYTES);
+    h->created = (uint32_t)apr_time_sec(apr_time_now());
+    h->free_head = 1;
+    h->contact_free = 1;
+    /* The magic goes last: a half-formatted block never attaches. */
+    memcpy(h->magic, STORE_MAGIC, sizeof(h->magic));
+}
+
+mql_store_t *mql_store_attach(apr_pool_t *p, void *base,
+                              mql_lock_fn *lock, mql_lock_fn *unlock, void *lock_baton)
+{
+    mql_store_hdr_t *h = base;
+    mql_store_t *s;
+    layout_t l;
+
+    if (!base || memcmp(h->magic, STORE_MAGIC, sizeof(h->magic)) != 0) {
+        mql_log(MQL_LOG_ERR, "MQL01001: visitor table: memory holds no formatted table");
+        return NULL;
+    }
+    compute_layout(h->capacity, &l);
+    if (h->version != STORE_VERSION || h->hdr_size != sizeof(*h) || h->total_size != l.total
+        || h->capacity != l.capacity || h->nbuckets != l.nbuckets
+        || h->ncontacts != l.ncontacts || h->nring != MQL_CHANGE_RING
+        || h->off_buckets != l.off_buckets || h->off_slots != l.off_slots
+        || h->off_contacts != l.off_contacts || h->off_ring != l.off_ring) {
+        mql_log(MQL_LOG_ERR, "MQL01002: visitor table: layout version %u does not match "
+                "this build (%u)", h->version, STORE_VERSION);
+        return NULL;
+    }
+    s = apr_pcalloc(p, sizeof(*s));
+    s->h = h;
+    s->buckets = (uint32_t *)((char *)base + l.off_buckets);
+    s->slots = (mql_visitor_t *)((char *)base + l.off_slots);
+    s->contacts = (mql_contact_slot_t *)((char *)base + l.off_contacts);
+    s->ring = (mql_change_t *)((char *)base + l.off_ring);
+    memcpy(s->key, h->hash_key, MQL_KEY_BYTES);   /* fixed for the table's life */
+    s->capacity = l.capacity;
+    s->nbuckets = l.nbuckets;
+    s->lock_fn = lock;
+    s->unlock_fn = unlock;
+    s->baton = lock_baton;
+    return s;
+}
+
+uint32_t mql_store_capacity(const mql_store_t *s)
+{
+    return s->capacity;
+}
+
+void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs)
+{
+    s->max_idle = max_idle_secs;
+}
+
+/* ------------------------------------------------------------------ */
+/* Locking and small helpers                                           */
+
+static void lock(mql_store_t *s)
+{
+    if (s->lock_fn)
+        s->lock_fn(s->baton);
+}
+
+static void unlock(mql_store_t *s)
+{
+    if (s->unlock_fn)
+        s->unlock_fn(s->baton);
+}
+
+/* Seconds from t to now; 0 when the clock went backwards. */
+static uint32_t elapsed(uint32_t now, uint32_t t)
+{
+    return now > t ? now - t : 0;
+}
+
+static int is_power_of_two(uint64_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+static uint32_t bucket_of(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+{
+    uint64_t h = mql_siphash24(s->key, id, MQL_ID_BYTES);
+
+    return (uint32_t)(((h >> 32) * (uint64_t)s->nbuckets) >> 32);
+}
+
+/*
+ * Idle past the expiry.  A lead whose latest figures have not reached the
+ * DBM file yet is kept until the writer has had them: forgetting it would
+ * lose the sale.
+ */
+static int is_expired(const mql_store_t *s, const mql_visitor_t *v, uint32_t now)
+{
+    if (!s->max_idle || elapsed(now, v->last_seen) <= s->max_idle)
+        return 0;
+    if (MQL_STAGE_IS_LEAD(v->stage) && (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT)))
+        return 0;
+    return 1;
+}
+
+/* Slot number + 1 of the visitor, 0 when absent; *linkp is the index
+ * field that points at it (a bucket or the previous slot's next). */
+static uint32_t find_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t **linkp)
+{
+    uint32_t *link = &s->buckets[bucket_of(s, id)];
+    uint32_t n;
+
+    while ((n = *link) != 0) {
+        mql_visitor_t *v = &s->slots[n - 1];
+        if (memcmp(v->id, id, MQL_ID_BYTES) == 0) {
+            if (linkp)
+                *linkp = link;
+            return n;
+        }
+        link = &v->next;
+    }
+    return 0;
+}
+
+static void contact_release_locked(mql_store_t *s, uint32_t ref)
+{
+    mql_contact_slot_t *c = &s->contacts[ref - 1];
+
+    memset(c->value, 0, sizeof(c->value));
+    c->next_free = s->h->contact_free;
+    s->h->contact_free = ref;
+    s->h->contacts_used--;
+}
+
+/* Contact index + 1, or 0 when the area is full. */
+static uint32_t contact_alloc_locked(mql_store_t *s)
+{
+    uint32_t ref = s->h->contact_free;
+
+    if (ref) {
+        s->h->contact_free = s->contacts[ref - 1].next_free;
+        s->contacts[ref - 1].next_free = 0;
+        s->h->contacts_used++;
+    }
+    return ref;
+}
+
+/* Take slot idx out of its chain and put it on the free list. */
+static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
+{
+    mql_visitor_t *v = &s->slots[idx];
+
+    if (!link)
+        find_locked(s, v->id, &link);
+    *link = v->next;
+    if (v->contact)
+        contact_release_locked(s, v->contact);
+    s->h->stages[v->stage]--;
+    s->h->used--;
+    memset(v, 0, sizeof(*v));
+    v->next = s->h->free_head;
+    s->h->free_head = idx + 1;
+}
+
+/* Find a live visitor; an expired one met on the way is reclaimed. */
+static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+                                    uint32_t now)
+{
+    uint32_t *link;
+    uint32_t n = find_locked(s, id, &link);
+
+    if (!n)
+        return NULL;
+    if (is_expired(s, &s->slots[n - 1], now)) {
+        reclaim_locked(s, n - 1, link);
+        s->h->expired++;
+        return NULL;
+    }
+    return &s->slots[n - 1];
+}
+
+/*
+ * Worth of keeping a visitor: its score halved for every whole day idle.
+ * No libm: a shift is enough for whole days.
+ */
+static double keep_value(const mql_visitor_t *v, uint32_t now)
+{
+    uint32_t days = elapsed(now, v->last_seen) / SECS_PER_DAY;
+
+    if (days >= 64)
+        return 0.0;
+    return v->score / (double)(UINT64_C(1) << days);
+}
+
+/* 1 when a should go before b. */
+static int less_valuable(const mql_visitor_t *a, double va, const mql_visitor_t *b, double vb)
+{
+    if (va != vb)
+        return va < vb;
+    return a->last_seen < b->last_seen;
+}
+
+/*
+ * Free one slot of a full table.  A clock hand sweeps the slots; from the
+ * next few plain visitors it meets, the least valuable goes.  An expired
+ * visitor goes at once.  Leads are never touched.  The number of slots
+ * looked at is bounded so that a table full of leads costs a request
+ * microseconds, not a full scan.  Returns 1 when a slot was freed.
+ */
+static int evict_locked(mql_store_t *s, uint32_t now)
+{
+    mql_store_hdr_t *h = s->h;
+    uint32_t probes, candidates = 0, best = 0;
+    double best_value = 0.0;
+
+    for (probes = 0; probes < EVICT_PROBES && candidates < EVICT_SAMPLE; probes++) {
+        uint32_t i = h->hand;
+        mql_visitor_t *v = &s->slots[i];
+        double value;
+
+        h->hand = (i + 1 < s->capacity) ? i + 1 : 0;
+        if (!(v->flags & MQL_VF_USED))
+            continue;
+        if (is_expired(s, v, now)) {
+            reclaim_locked(s, i, NULL);
+            h->expired++;
+            return 1;
+        }
+        if (MQL_STAGE_IS_LEAD(v->stage))
+            continue;
+        value = keep_value(v, now);
+        if (!candidates++ || less_valuable(v, value, &s->slots[best - 1], best_value)) {
+            best = i + 1;
+            best_value = value;
+        }
+    }
+    if (!best)
+        return 0;
+    reclaim_locked(s, best - 1, NULL);
+    h->evictions++;
+    return 1;
+}
+
+/* A zeroed slot, taken from the free list or by eviction; NULL when full. */
+static mql_visitor_t *alloc_slot_locked(mql_store_t *s, uint32_t now, int may_evict)
+{
+    uint32_t n;
+
+    if (!s->h->free_head && !(may_evict && evict_locked(s, now)))
+        return NULL;
+    n = s->h->free_head;
+    s->h->free_head = s->slots[n - 1].next;
+    memset(&s->slots[n - 1], 0, sizeof(mql_visitor_t));
+    return &s->slots[n - 1];
+}
+
+/* Put a filled-in slot (flags USED, stage set) into its chain. */
+static void link_locked(mql_store_t *s, mql_visitor_t *v)
+{
+    uint32_t b = bucket_of(s, v->id);
+
+    v->next = s->buckets[b];
+    s->buckets[b] = (uint32_t)(v - s->slots) + 1;
+    s->h->stages[v->stage]++;
+    s->h->used++;
+}
+
+/* Bookkeeping for a stage change made to v: counts, ring, flags. */
+static void note_stage_change_locked(mql_store_t *s, mql_visitor_t *v, uint8_t old_stage,
+                                     uint32_t now)
+{
+    mql_store_hdr_t *h = s->h;
+    mql_change_t *c = &s->ring[h->change_seq % MQL_CHANGE_RING];
+
+    h->stages[old_stage]--;
+    h->stages[v->stage]++;
+    v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    memcpy(c->id, v->id, MQL_ID_BYTES);
+    c->time = now;
+    c->old_stage = old_stage;
+    c->new_stage = v->stage;
+    c->trigger_event = v->trigger_event;
+    c->reserved = 0;
+    c->score = v->score;
+    h->change_seq++;
+}
+
+/* Log a recurring condition only at the 1st, 2nd, 4th, 8th... time, so
+ * a full table cannot flood the error log from the request path. */
+static int worth_logging(uint64_t count)
+{
+    return is_power_of_two(count);
+}
+
+/* ------------------------------------------------------------------ */
+/* Single-visitor operations                                           */
+
+int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                  mql_visitor_t *copy, char *contact)
+{
+    mql_visitor_t *v;
+
+    lock(s);
+    v = lookup_locked(s, id, now);
+    if (v) {
+        if (copy)
+            *copy = *v;
+        if (contact) {
+            if (v->contact)
+                memcpy(contact, s->contacts[v->contact - 1].value, MQL_CONTACT_LEN);
+            else
+                contact[0] = '\0';
+        }
+    }
+    unlock(s);
+    return v != NULL;
+}
+
+apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                              mql_update_fn *fn, void *baton, mql_update_result_t *res)
+{
+    mql_visitor_t *v;
+    uint32_t keep_next, keep_contact, keep_since;
+    uint8_t old_stage;
+    uint64_t full = 0;
+    int is_new = 0, rc;
+
+    lock(s);
+    v = lookup_locked(s, id, now);
+    if (!v) {
+        v = alloc_slot_locked(s, now, 1);
+        if (!v) {
+            full = ++s->h->full;
+            unlock(s);
+            if (worth_logging(full))
+                mql_log(MQL_LOG_WARNING, "MQL01003: visitor table full of leads "
+                        "(%u slots): new visitors are not tracked (%llu so far)",
+                        s->capacity, (unsigned long long)full);
+            if (res)
+                memset(res, 0, sizeof(*res));
+            return APR_ENOSPC;
+        }
+        memcpy(v->id, id, MQL_ID_BYTES);
+        v->first_seen = v->last_seen = v->stage_since = now;
+        v->flags = MQL_VF_USED;
+        link_locked(s, v);
+        s->h->inserts++;
+        is_new = 1;
+    }
+
+    /* The caller owns the figures; the store owns identity and links. */
+    keep_next = v->next;
+    keep_contact = v->contact;
+    keep_since = v->stage_since;
+    old_stage = v->stage;
+    rc = fn ? fn(v, is_new, baton) : MQL_UPD_NONE;
+    memcpy(v->id, id, MQL_ID_BYTES);
+    v->next = keep_next;
+    v->contact = keep_contact;
+    v->flags |= MQL_VF_USED;
+    if (v->stage >= MQL_STAGE_COUNT)
+        v->stage = old_stage;
+    if (v->stage != old_stage) {
+        if (v->stage_since == keep_since)
+            v->stage_since = now;
+        note_stage_change_locked(s, v, old_stage, now);
+    }
+    if (rc == MQL_UPD_DIRTY)
+        v->flags |= MQL_VF_DIRTY;
+    if (res) {
+        res->found = !is_new;
+        res->stage_changed = v->stage != old_stage;
+        res->old_stage = old_stage;
+        res->after = *v;
+    }
+    unlock(s);
+    return APR_SUCCESS;
+}
+
+apr_status_t mql_store_set_contact(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+                                   const char *contact, uint32_t now)
+{
+    mql_visitor_t *v;
+    mql_contact_slot_t *c;
+    uint64_t dropped;
+
+    lock(s);
+    v = lookup_locked(s, id, now);
+    if (!v) {
+        unlock(s);
+        return APR_ENOENT;
+    }
+    if (!v->contact && !(v->contact = contact_alloc_locked(s))) {
+        dropped = ++s->h->contacts_dropped;
+        unlock(s);
+        if (worth_logging(dropped))
+            mql_log(MQL_LOG_WARNING, "MQL01004: contact area full: contact not kept "
+                    "(%llu so far)", (unsigned long long)dropped);
+        return APR_ENOSPC;
+    }
+    c = &s->contacts[v->contact - 1];
+    memset(c->value, 0, sizeof(c->value));
+    apr_cpystrn(c->value, contact ? contact : "", sizeof(c->value));
+    v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    unlock(s);
+    return APR_SUCCESS;
+}
+
+apr_status_t mql_store_set_stage(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+                                 mql_stage_t stage, uint32_t now)
+{
+    mql_visitor_t *v;
+    uint8_t old_stage;
+
+    if ((unsigned)stage >= MQL_STAGE_COUNT)
+        return APR_EINVAL;
+    lock(s);
+    v = lookup_locked(s, id, now);
+    if (!v) {
+        unlock(s);
+        return APR_ENOENT;
+    }
+    old_stage = v->stage;
+    if (old_stage != (uint8_t)stage) {
+        v->stage = (uint8_t)stage;
+        v->stage_since = now;
+        note_stage_change_locked(s, v, old_stage, now);
+    }
+    unlock(s);
+    return APR_SUCCESS;
+}
+
+apr_status_t mql_store_forget(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+{
+    uint32_t *link;
+    uint32_t n;
+
+    lock(s);
+    n = find_locked(s, id, &link);
+    if (n)
+        reclaim_locked(s, n - 1, link);
+    unlock(s);
+    return n ? APR_SUCCESS : APR_ENOENT;
+}
+
+void mql_store_count_event_locked(mql_store_t *s, mql_event_t ev)
+{
+    if ((unsigned)ev < MQL_EV_COUNT)
+        s->h->events[ev]++;
+}
+
+/* ------------------------------------------------------------------ */
+/* Table walks                                                         */
+
+uint32_t mql_store_expire_sweep(mql_store_t *s, uint32_t now)
+{
+    uint32_t start, end, i, chunk_n, n = 0;
+
+    if (!s->max_idle)
+        return 0;
+    for (start = 0; start < s->capacity; start = end) {
+        end = (s->capacity - start > CHUNK) ? start + CHUNK : s->capacity;
+        chunk_n = 0;
+        lock(s);
+        for (i = start; i < end; i++) {
+            if ((s->slots[i].flags & MQL_VF_USED) && is_expired(s, &s->slots[i], now)) {
+                reclaim_locked(s, i, NULL);
+                chunk_n++;
+            }
+        }
+        s->h->expired += chunk_n;
+        unlock(s);
+        n += chunk_n;
+    }
+    return n;
+}
+
+/*
+ * Copies of one chunk of slots, taken under the lock and handed to the
+ * caller's function after it is released (the function may do I/O).
+ * Heap, not stack: about 250 KiB, too much for a worker thread's stack.
+ */
+typedef struct walk_buf {
+    mql_visitor_t v[CHUNK];
+    uint32_t slot[CHUNK];          /* where each copy came from */
+    uint32_t old_flushed[CHUNK];   /* collect_dirty: to undo on stop */
+    char contact[CHUNK][MQL_CONTACT_LEN];
+} walk_buf_t;
+
+static walk_buf_t *walk_buf_new(const char *what)
+{
+    walk_buf_t *b = malloc(sizeof(*b));
+
+    if (!b)
+        mql_log(MQL_LOG_ERR, "MQL01005: visitor table: out of memory for %s", what);
+    return b;
+}
+
+/* Copy slot i (under the lock) into entry k of the buffer. */
+static void walk_copy_locked(mql_store_t *s, walk_buf_t *b, unsigned k, uint32_t i)
+{
+    const mql_visitor_t *v = &s->slots[i];
+
+    b->v[k] = *v;
+    b->v[k].next = 0;              /* an index means nothing outside the table */
+    b->slot[k] = i;
+    if (v->contact)
+        memcpy(b->contact[k], s->contacts[v->contact - 1].value, MQL_CONTACT_LEN);
+}
+
+static const char *walk_contact(const walk_buf_t *b, unsigned k)
+{
+    return b->v[k].contact ? b->contact[k] : NULL;
+}
+
+void mql_store_iterate(mql_store_t *s, mql_iter_fn *fn, void *baton)
+{
+    walk_buf_t *b = walk_buf_new("iteration");
+    uint32_t start, end, i;
+    unsigned n, k;
+    int stop = 0;
+
+    if (!b)
+        return;
+    for (start = 0; start < s->capacity && !stop; start = end) {
+        end = (s->capacity - start > CHUNK) ? start + CHUNK : s->capacity;
+        n = 0;
+        lock(s);
+        for (i = start; i < end; i++)
+            if (s->slots[i].flags & MQL_VF_USED)
+                walk_copy_locked(s, b, n++, i);
+        unlock(s);
+        for (k = 0; k < n && !stop; k++)
+            stop = fn(&b->v[k], walk_contact(b, k), baton);
+    }
+    free(b);
+}
+
+/*
+ * The records from entry k on were taken as written but never handed over
+ * (the function asked to stop): give them their marks back, unless the
+ * slot has meanwhile gone to another visitor.
+ */
+static void collect_undo(mql_store_t *s, walk_buf_t *b, unsigned k, unsigned n, uint32_t now)
+{
+    lock(s);
+    for (; k < n; k++) {
+        mql_visitor_t *v = &s->slots[b->slot[k]];
+        if (!(v->flags & MQL_VF_USED) || memcmp(v->id, b->v[k].id, MQL_ID_BYTES) != 0)
+            continue;
+        v->flags |= b->v[k].flags & (MQL_VF_DIRTY | MQL_VF_URGENT);
+        if (v->flushed == now)
+            v->flushed = b->old_flushed[k];
+    }
+    unlock(s);
+}
+
+/*
+ * The copies keep the DIRTY/URGENT marks they had (so the writer can tell
+ * an urgent record from a routine one) and carry flushed = now, as the
+ * table does from here on.  When fn returns non-zero, that record and the
+ * rest of its chunk get their marks back: they count as not written.
+ */
+void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval,
+                             mql_iter_fn *fn, void *baton)
+{
+    walk_buf_t *b = walk_buf_new("dirty collection");
+    uint32_t start, end, i;
+    unsigned n, k;
+    int stop = 0;
+
+    if (!b)
+        return;
+    for (start = 0; start < s->capacity && !stop; start = end) {
+        end = (s->capacity - start > CHUNK) ? start + CHUNK : s->capacity;
+        n = 0;
+        lock(s);
+        for (i = start; i < end; i++) {
+            mql_visitor_t *v = &s->slots[i];
+            if (!(v->flags & MQL_VF_USED))
+                continue;
+            if (!(v->flags & MQL_VF_URGENT)
+                && !((v->flags & MQL_VF_DIRTY) && elapsed(now, v->flushed) >= min_interval))
+                continue;
+            walk_copy_locked(s, b, n, i);
+            b->old_flushed[n] = v->flushed;
+            b->v[n].flushed = now;
+            v->flags &= (uint8_t)~(MQL_VF_DIRTY | MQL_VF_URGENT);
+            v->flushed = now;
+            n++;
+        }
+        unlock(s);
+        for (k = 0; k < n; k++) {
+            if (fn(&b->v[k], walk_contact(b, k), baton)) {
+                collect_undo(s, b, k, n, now);
+                stop = 1;
+                break;
+            }
+        }
+    }
+    free(b);
+}
+
+unsigned mql_store_changes(mql_store_t *s, uint64_t *seq, mql_change_t *out, unsigned max,
+                           uint64_t *lost)
+{
+    uint64_t head, oldest, skipped = 0;
+    unsigned n, k;
+
+    lock(s);
+    head = s->h->change_seq;
+    oldest = head > MQL_CHANGE_RING ? head - MQL_CHANGE_RING : 0;
+    if (*seq > head)              /* a sequence from an older table */
+        *seq = head;
+    if (*seq < oldest) {
+        skipped = oldest - *seq;
+        *seq = oldest;
+    }
+    n = (head - *seq < max) ? (unsigned)(head - *seq) : max;
+    for (k = 0; k < n; k++)
+        out[k] = s->ring[(*seq + k) % MQL_CHANGE_RING];
+    *seq += n;
+    unlock(s);
+    if (lost)
+        *lost = skipped;
+    return n;
+}
+
+void mql_store_stats(mql_store_t *s, mql_store_stats_t *out)
+{
+    mql_store_hdr_t *h = s->h;
+
+    memset(out, 0, sizeof(*out));
+    lock(s);
+    out->capacity = h->capacity;
+    out->used = h->used;
+    memcpy(out->stages, h->stages, sizeof(out->stages));
+    out->contacts_capacity = h->ncontacts;
+    out->contacts_used = h->contacts_used;
+    memcpy(out->events, h->events, sizeof(out->events));
+    out->inserts = h->inserts;
+    out->evictions = h->evictions;
+    out->expired = h->expired;
+    out->full = h->full;
+    out->contacts_dropped = h->contacts_dropped;
+    out->change_seq = h->change_seq;
+    out->created = h->created;
+    out->restored = h->restored;
+    unlock(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshot restore support                                            */
+
+/* Give v the contact text, reusing its contact slot. 0 when the area is full. */
+static int put_contact_locked(mql_store_t *s, mql_visitor_t *v, const char *contact)
+{
+    mql_contact_slot_t *c;
+
+    if (!v->contact && !(v->contact = contact_alloc_locked(s))) {
+        s->h->contacts_dropped++;
+        return 0;
+    }
+    c = &s->contacts[v->contact - 1];
+    memset(c->value, 0, sizeof(c->value));
+    apr_cpystrn(c->value, contact, sizeof(c->value));
+    return 1;
+}
+
+apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
+                                  const char *contact, int may_evict, int *contact_dropped)
+{
+    mql_visitor_t *v;
+    uint32_t keep_next, keep_contact;
+    uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
+
+    if (contact_dropped)
+        *contact_dropped = 0;
+    if (rec->stage >= MQL_STAGE_COUNT)
+        return APR_EINVAL;
+    lock(s);
+    v = lookup_locked(s, rec->id, now);
+    if (v) {
+        /* Seen twice (a walk may meet a visitor that moved): newest wins. */
+        if (v->last_seen > rec->last_seen) {
+            unlock(s);
+            return APR_EEXIST;
+        }
+        keep_next = v->next;
+        keep_contact = v->contact;
+        s->h->stages[v->stage]--;
+        *v = *rec;
+        v->next = keep_next;
+        v->contact = keep_contact;
+        v->flags |= MQL_VF_USED;
+        s->h->stages[v->stage]++;
+    }
+    else {
+        v = alloc_slot_locked(s, now, may_evict);
+        if (!v) {
+            unlock(s);
+            return APR_ENOSPC;
+        }
+        *v = *rec;
+        v->next = 0;
+        v->contact = 0;
+        v->flags |= MQL_VF_USED;
+        link_locked(s, v);
+    }
+    if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
+        *contact_dropped = 1;
+    unlock(s);
+    return APR_SUCCESS;
+}
+
+void mql_store_note_restored(mql_store_t *s, uint32_t n)
+{
+    lock(s);
+    s->h->restored += n;
+    unlock(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Consistency check                                                   */
+
+typedef struct bitmap {
+    uint8_t *bits;
+} bitmap_t;
+
+static int bit_test_set(bitmap_t *m, uint32_t i)
+{
+    int was = (m->bits[i >> 3] >> (i & 7)) & 1;
+
+    m->bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+    return was;
+}
+
+static const char *validate_header(mql_store_t *s, apr_pool_t *p)
+{
+    mql_store_hdr_t *h = s->h;
+
+    if (memcmp(h->magic, STORE_MAGIC, sizeof(h->magic)) != 0)
+        return "bad magic";
+    if (h->hand >= s->capacity)
+        return apr_psprintf(p, "clock hand %u beyond capacity %u", h->hand, s->capacity);
+    if (h->used > s->capacity)
+        return apr_psprintf(p, "used %u > capacity %u", h->used, s->capacity);
+    if (h->free_head > s->capacity)
+        return apr_psprintf(p, "free head %u out of range", h->free_head);
+    if (h->contact_free > h->ncontacts)
+        return apr_psprintf(p, "contact free head %u out of range", h->contact_free);
+    return NULL;
+}
+
+/* Every chain: in range, used slots only, right bucket, each slot once. */
+static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen,
+                                   uint32_t *chained)
+{
+    uint32_t b, n, steps;
+
+    *chained = 0;
+    for (b = 0; b < s->nbuckets; b++) {
+        for (n = s->buckets[b], steps = 0; n; n = s->slots[n - 1].next) {
+            const mql_visitor_t *v;
+            if (n > s->capacity)
+                return apr_psprintf(p, "bucket %u: link %u out of range", b, n);
+            v = &s->slots[n - 1];
+            if (!(v->flags & MQL_VF_USED))
+                return apr_psprintf(p, "bucket %u: slot %u in chain but not used", b, n - 1);
+            if (bucket_of(s, v->id) != b)
+                return apr_psprintf(p, "slot %u in bucket %u, hashes to %u",
+                                    n - 1, b, bucket_of(s, v->id));
+            if (bit_test_set(seen, n - 1))
+                return apr_psprintf(p, "slot %u reached twice (cycle or shared chain)", n - 1);
+            if (++steps > s->capacity)
+                return apr_psprintf(p, "bucket %u: chain longer than the table", b);
+            (*chained)++;
+        }
+    }
+    return NULL;
+}
+
+static const char *validate_free_list(mql_store_t *s, apr_pool_t *p, bitmap_t *seen,
+                                      uint32_t *nfree)
+{
+    uint32_t n;
+
+    *nfree = 0;
+    for (n = s->h->free_head; n; n = s->slots[n - 1].next) {
+        if (n > s->capacity)
+            return apr_psprintf(p, "free list: link %u out of range", n);
+        if (s->slots[n - 1].flags & MQL_VF_USED)
+            return apr_psprintf(p, "free list: slot %u is used", n - 1);
+        if (bit_test_set(seen, n - 1))
+            return apr_psprintf(p, "free list: slot %u reached twice", n - 1);
+        (*nfree)++;
+    }
+    return NULL;
+}
+
+/* Per-slot figures: used count, stage counts, contact references. */
+static const char *validate_slots(mql_store_t *s, apr_pool_t *p, bitmap_t *contacts_seen)
+{
+    uint32_t i, used = 0, stages[MQL_STAGE_COUNT] = { 0 }, refs = 0, nfree = 0, n;
+    int st;
+
+    for (i = 0; i < s->capacity; i++) {
+        const mql_visitor_t *v = &s->slots[i];
+        if (!(v->flags & MQL_VF_USED))
+            continue;
+        used++;
+        if (v->stage >= MQL_STAGE_COUNT)
+            return apr_psprintf(p, "slot %u: stage %u out of range", i, v->stage);
+        stages[v->stage]++;
+        if (!v->contact)
+            continue;
+        if (v->contact > s->h->ncontacts)
+            return apr_psprintf(p, "slot %u: contact %u out of range", i, v->contact);
+        if (bit_test_set(contacts_seen, v->contact - 1))
+            return apr_psprintf(p, "contact %u referenced twice", v->contact - 1);
+        if (!memchr(s->contacts[v->contact - 1].value, '\0', MQL_CONTACT_LEN))
+            return apr_psprintf(p, "contact %u not terminated", v->contact - 1);
+        refs++;
+    }
+    if (used != s->h->used)
+        return apr_psprintf(p, "%u slots used, header says %u", used, s->h->used);
+    for (st = 0; st < MQL_STAGE_COUNT; st++)
+        if (stages[st] != s->h->stages[st])
+            return apr_psprintf(p, "stage %s: %u visitors, header says %u",
+                                mql_stage_name((mql_stage_t)st), stages[st], s->h->stages[st]);
+    if (refs != s->h->contacts_used)
+        return apr_psprintf(p, "%u contacts referenced, header says %u",
+                            refs, s->h->contacts_used);
+    for (n = s->h->contact_free; n; n = s->contacts[n - 1].next_free) {
+        if (n > s->h->ncontacts)
+            return apr_psprintf(p, "contact free list: link %u out of range", n);
+        if (bit_test_set(contacts_seen, n - 1))
+            return apr_psprintf(p, "contact %u both free and in use (or free twice)", n - 1);
+        nfree++;
+    }
+    if (nfree + refs != s->h->ncontacts)
+        return apr_psprintf(p, "contacts: %u free + %u used != %u",
+                            nfree, refs, s->h->ncontacts);
+    return NULL;
+}
+
+const char *mql_store_validate(mql_store_t *s, apr_pool_t *p)
+{
+    bitmap_t seen, contacts_seen;
+    uint32_t chained = 0, nfree = 0;
+    const char *err;
+
+    seen.bits = apr_pcalloc(p, s->capacity / 8 + 1);
+    contacts_seen.bits = apr_pcalloc(p, s->h->ncontacts / 8 + 1);
+    lock(s);
+    err = validate_header(s, p);
+    if (!err)
+        err = validate_chains(s, p, &seen, &chained);
+    if (!err && chained != s->h->used)
+        err = apr_psprintf(p, "%u visitors in chains, header says %u used",
+                           chained, s->h->used);
+    if (!err)
+        err = validate_free_list(s, p, &seen, &nfree);
+    if (!err && nfree + chained != s->capacity)
+        err = apr_psprintf(p, "%u free + %u used != capacity %u",
+                           nfree, chained, s->capacity);
+    if (!err)
+        err = validate_slots(s, p, &contacts_seen);
+    unlock(s);
+    return err;
+}

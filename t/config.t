@@ -1,0 +1,106 @@
+# Bad directive values stop `apachectl configtest` with the file, the line,
+# the directive and what it expects; good ones pass.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MQLTest;
+
+my @bad = (
+    [ 'MQLEngine maybe',                 qr/MQLEngine: expects On or Off; got 'maybe'/ ],
+    [ 'MQLHalfLife soon',                qr/MQLHalfLife: .*duration/ ],
+    [ 'MQLHalfLife -3d',                 qr/MQLHalfLife: .*duration/ ],
+    [ 'MQLExpire 10x',                   qr/MQLExpire: .*duration/ ],
+    [ 'MQLCookieMaxAge forever',         qr/MQLCookieMaxAge: .*duration/ ],
+    [ 'MQLCookieName "bad name"',        qr/MQLCookieName: expects a cookie name/ ],
+    [ 'MQLCookieName a;b',               qr/MQLCookieName: expects a cookie name/ ],
+    [ 'MQLCookieDomain "exa mple"',      qr/MQLCookieDomain: expects a domain name/ ],
+    [ 'MQLCookieSameSite Sometimes',     qr/MQLCookieSameSite: expects Lax, Strict, None or Off/ ],
+    [ 'MQLCookieSecure Perhaps',         qr/MQLCookieSecure: expects On, Off or Auto/ ],
+    [ 'MQLCookieHTTPOnly yes',           qr/MQLCookieHTTPOnly: expects On or Off/ ],
+    [ 'MQLMaxVisitors lots',             qr/MQLMaxVisitors: expects a number of visitors/ ],
+    [ 'MQLMaxVisitors 3',                qr/MQLMaxVisitors: expects a number of visitors/ ],
+    [ 'MQLThreshold 0',                  qr/MQLThreshold: expects a score from 1/ ],
+    [ 'MQLThreshold high',               qr/MQLThreshold: expects a score/ ],
+    [ 'MQLRequire luck',                 qr/MQLRequire: expects download, form or country/ ],
+    [ 'MQLRequire country Germany',      qr/MQLRequire: expects two-letter country codes/ ],
+    [ 'MQLPoints hug 5',                 qr/MQLPoints: expects an event/ ],
+    [ 'MQLPoints view many',             qr/MQLPoints: expects points from -1000 to 1000/ ],
+    [ 'MQLRule view ^/pricing',          qr/MQLRule: expects EVENT URL-REGEX POINTS/ ],
+    [ 'MQLRule hover ^/pricing 5',       qr/MQLRule: expects an event/ ],
+    [ 'MQLRule view "^/(pricing" 5',     qr/MQLRule: expects a valid regular expression/ ],
+    [ 'MQLRule view ^/pricing 5 cap=0',  qr/MQLRule: expects cap=N with N from 1 to 255/ ],
+    [ 'MQLRule view ^/pricing 5 colour=red', qr/MQLRule: expects EVENT URL-REGEX POINTS/ ],
+    [ 'MQLDownloadExtensions "p df"',    qr/MQLDownloadExtensions: expects file extensions/ ],
+    [ 'MQLDBMType oracle',               qr/MQLDBMType: expects one of APR's DBM types/ ],
+    [ 'MQLRespectDNT sometimes',         qr/MQLRespectDNT: expects On or Off/ ],
+    [ 'MQLBotFilter 2',                  qr/MQLBotFilter: expects On or Off/ ],
+    [ 'MQLExcludeIP 10.0.0.0/33',        qr/MQLExcludeIP: / ],
+    [ 'MQLExcludeIP not-an-address',     qr/MQLExcludeIP: / ],
+    [ 'MQLExcludeUserAgent "(unclosed"', qr/MQLExcludeUserAgent: expects a valid regular expression/ ],
+    [ 'MQLNotify /bin/cat',              qr/MQLNotify: expects a piped program/ ],
+    [ 'MQLSecret /nonexistent/key',      qr/MQLSecret: expects a readable file/ ],
+    [ 'MQLGeoIPDatabase /nonexistent.mmdb', qr/MQLGeoIPDatabase: expects a readable MaxMind DB/ ],
+    [ "<VirtualHost 127.0.0.1:8>\nMQLMaxVisitors 1000\n</VirtualHost>",
+      qr/MQLMaxVisitors cannot occur within <VirtualHost> section/ ],
+    [ 'MQLRequire country DE',           qr/MQLRequire country needs MQLGeoIPDatabase/ ],
+);
+
+for my $case (@bad) {
+    my ($directive, $expect) = @$case;
+    my $t = MQLTest->new(conf => "# test\n$directive\n");
+    my ($rc, $out) = $t->configtest;
+    my $first = (split /\n/, $directive)[0];
+    isnt $rc, 0, "configtest fails: $first";
+    like $out, $expect, "  says what $first expects";
+    if ($directive !~ /needs MQLGeoIP|VirtualHost/ && $expect !~ /needs/) {
+        like $out, qr/line \d+ of \Q${\ $t->conf_file }\E/, '  names the file and line'
+            unless $directive =~ /country DE$/;
+    }
+}
+
+# Every directive with a good value, in server and virtual-host scope.
+my $good = <<'CONF';
+MQLMaxVisitors 5000
+MQLHalfLife 12h
+MQLExpire 30d
+MQLCookieName visitor
+MQLCookieMaxAge 400d
+MQLCookieSameSite None
+MQLCookieSecure Auto
+MQLCookieHTTPOnly On
+MQLThreshold 80
+MQLRequire download
+MQLRequire form
+MQLPoints view 2
+MQLPoints form-error -10
+MQLRule view ^/pricing 5 cap=3
+MQLRule view ^/careers -20
+MQLRule view . 3 referer=linkedin\.com query=utm_campaign=webinar
+MQLRule app . 1
+MQLDownloadExtensions pdf .docx zip
+MQLDBMType sdbm
+MQLRespectDNT On
+MQLConsentCookie cookie_consent
+MQLBotFilter On
+MQLExcludeUserAgent Monitor
+MQLExcludeIP 10.0.0.0/8 192.0.2.1 2001:db8::/32 ::1
+MQLOptOutCookie no_tracking
+MQLNotify "|/bin/cat"
+<VirtualHost 127.0.0.1:9>
+    MQLEngine On
+    MQLThreshold 50
+    MQLRule download \.pdf$ 15
+    MQLCookieDomain .example.com
+</VirtualHost>
+<Directory /tmp>
+    MQLEngine Off
+</Directory>
+CONF
+my $t = MQLTest->new(conf => $good);
+my ($rc, $out) = $t->configtest;
+is $rc, 0, 'a configuration using every directive passes configtest';
+like $out, qr/Syntax OK/, '  Syntax OK';
+
+done_testing;

@@ -1,0 +1,304 @@
+package MQLTest;
+# A real httpd for each test: a generated server root under /tmp that loads
+# the freshly built mod_mql.so, listening on a free loopback port.
+use strict;
+use warnings;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Temp qw(tempdir);
+use File::Copy qw(copy);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use Exporter 'import';
+
+our @EXPORT_OK = qw(browser_ua);
+
+our $TOP = abs_path(dirname(__FILE__) . '/../..');
+our $UA = 'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0';
+
+sub browser_ua { $UA }
+
+sub apxs { my $q = shift; my $v = `apxs -q $q`; chomp $v; $v }
+
+sub httpd_bin {
+    my $bin = apxs('SBINDIR') . '/' . apxs('TARGET');
+    return $bin;
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
+                                  ReuseAddr => 1) or die "no free port: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1)
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { mpm => 'event', engine => 1, %o }, $class;
+    $self->{root} = tempdir('mqltest.XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MQL_KEEP});
+    chmod 0755, $self->{root};
+    $self->{port} = free_port();
+    $self->{state} //= "$self->{root}/state";
+    $self->{docroot} = "$self->{root}/htdocs";
+    $self->_site;
+    $self->write_conf($o{conf} // '');
+    return $self;
+}
+
+sub root { $_[0]{root} }
+sub port { $_[0]{port} }
+sub state_dir { $_[0]{state} }
+sub base { "http://127.0.0.1:$_[0]{port}" }
+sub error_log { "$_[0]{root}/logs/error_log" }
+sub access_log { "$_[0]{root}/logs/access_log" }
+
+sub _copy_tree {
+    my ($from, $to) = @_;
+    make_path($to);
+    opendir my $d, $from or die "$from: $!";
+    for my $e (readdir $d) {
+        next if $e =~ /^\.\.?$/;
+        if (-d "$from/$e") { _copy_tree("$from/$e", "$to/$e") }
+        else { copy("$from/$e", "$to/$e") or die "copy $e: $!"; chmod((stat "$from/$e")[2] & 0777, "$to/$e") }
+    }
+}
+
+sub _site {
+    my $self = shift;
+    _copy_tree("$TOP/t/htdocs", $self->{docroot});
+    make_path("$self->{root}/logs", "$self->{root}/run");
+    if ($> == 0) {
+        my ($uid, $gid) = (getpwnam('www-data'))[2, 3];
+        chown $uid, $gid, "$self->{root}/run", "$self->{root}/logs";
+    }
+}
+
+sub user_directives {
+    return '' unless $> == 0;
+    return "User www-data\nGroup www-data\n";
+}
+
+sub write_conf {
+    my ($self, $extra) = @_;
+    my $mods = apxs('LIBEXECDIR');
+    my $mpm = $self->{mpm};
+    my $so = "$TOP/build/out/mod_mql.so";
+    my @mods = qw(authz_core authz_host mime dir alias env headers rewrite setenvif
+                  remoteip status cgid include);
+    my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
+    my $mpm_tuning = $mpm eq 'prefork'
+        ? "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nMaxRequestWorkers 16\n"
+        : "StartServers 2\nThreadsPerChild 16\nMinSpareThreads 8\nMaxRequestWorkers 32\n"
+          . "ServerLimit 4\n";
+    my $engine = $self->{engine} ? "MQLEngine On\n" : '';
+    my $mql = $self->{no_module} ? '' : "LoadModule mql_module $so\n";
+    my $mqlconf = $self->{no_module} ? '' : "MQLStateDir $self->{state}\n$engine";
+    my $conf = <<"CONF";
+ServerRoot $self->{root}
+ServerName 127.0.0.1
+Listen 127.0.0.1:$self->{port}
+PidFile $self->{root}/run/httpd.pid
+DefaultRuntimeDir $self->{root}/run
+ErrorLog $self->{root}/logs/error_log
+LogLevel warn
+LoadModule mpm_${mpm}_module $mods/mod_mpm_$mpm.so
+$load$mql
+@{[ user_directives() ]}
+$mpm_tuning
+ScriptSock $self->{root}/run/cgid.sock
+TypesConfig /etc/mime.types
+AddType text/html .html
+AddOutputFilter INCLUDES .shtml
+AddType text/html .shtml
+DocumentRoot $self->{docroot}
+DirectoryIndex index.html
+LogFormat "%h %>s %b \\"%r\\" %{mql_visitor}n" mql
+CustomLog $self->{root}/logs/access_log mql
+KeepAlive On
+<Directory />
+    Require all granted
+    Options +ExecCGI +Includes
+</Directory>
+ScriptAlias /cgi-bin/ $self->{docroot}/cgi-bin/
+$mqlconf
+$extra
+CONF
+    open my $fh, '>', "$self->{root}/httpd.conf" or die $!;
+    print $fh $conf;
+    close $fh;
+    $self->{conf_text} = $conf;
+}
+
+sub conf_file { "$_[0]{root}/httpd.conf" }
+
+sub _ctl {
+    my ($self, @args) = @_;
+    my $bin = httpd_bin();
+    my $out = `$bin -d $self->{root} -f $self->{root}/httpd.conf @args 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# configtest: returns (exit code, output)
+sub configtest { my $self = shift; return $self->_ctl('-t') }
+
+sub pid {
+    my $self = shift;
+    open my $fh, '<', "$self->{root}/run/httpd.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid if defined $pid;
+    return $pid;
+}
+
+sub _wait_port {
+    my ($self, $up) = @_;
+    my $deadline = time + 15;
+    while (time < $deadline) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+                                      Timeout => 1);
+        return 1 if $up && $s;
+        return 1 if !$up && !$s;
+        close $s if $s;
+        sleep 0.05;
+    }
+    return 0;
+}
+
+sub start {
+    my $self = shift;
+    my ($rc, $out) = $self->_ctl('-k', 'start');
+    die "httpd did not start ($rc): $out\n" . $self->log_text if $rc;
+    $self->_wait_port(1) or die "httpd not listening on $self->{port}\n" . $self->log_text;
+    $self->{running} = 1;
+    # the children must be ready to answer, not only the listener
+    for (1 .. 100) { last if $self->ua->get($self->base . '/')->{status} < 500; sleep 0.05 }
+    return $self;
+}
+
+sub stop {
+    my $self = shift;
+    return unless $self->{running};
+    my $pid = $self->pid;
+    $self->_ctl('-k', 'stop');
+    my $deadline = time + 20;
+    while ($pid && kill(0, $pid) && time < $deadline) { sleep 0.05 }
+    $self->_wait_port(0);
+    $self->{running} = 0;
+}
+
+sub graceful {
+    my $self = shift;
+    my $gen = $self->_count_log(qr/resuming normal operations/);
+    $self->_ctl('-k', 'graceful');
+    my $deadline = time + 20;
+    while (time < $deadline) {
+        last if $self->_count_log(qr/resuming normal operations/) > $gen;
+        sleep 0.05;
+    }
+    for (1 .. 100) { last if $self->ua->get($self->base . '/')->{status} < 500; sleep 0.05 }
+}
+
+sub _count_log {
+    my ($self, $re) = @_;
+    my $n = 0;
+    open my $fh, '<', $self->error_log or return 0;
+    while (<$fh>) { $n++ if $_ =~ $re }
+    return $n;
+}
+
+sub log_text {
+    my $self = shift;
+    open my $fh, '<', $self->error_log or return '';
+    local $/;
+    return scalar <$fh>;
+}
+
+# error-level lines not matching any of the allowed patterns
+sub unexpected_errors {
+    my ($self, @allowed) = @_;
+    my @bad;
+    for my $line (split /\n/, $self->log_text) {
+        next unless $line =~ /\[(?:[a-z_]+:)?(error|crit|alert|emerg)\]/;
+        next if grep { $line =~ $_ } @allowed;
+        push @bad, $line;
+    }
+    return @bad;
+}
+
+sub ua {
+    my ($self, %h) = @_;
+    return HTTP::Tiny->new(agent => $UA, max_redirect => 0, timeout => 10,
+                           keep_alive => 0, %h);
+}
+
+# request($method, $path, headers => {...}, content => '...')
+sub request {
+    my ($self, $method, $path, %o) = @_;
+    my %headers = %{ $o{headers} // {} };
+    my $ua = $self->ua(agent => exists $headers{'User-Agent'} ? '' : $UA);
+    return $ua->request($method, $self->base . $path,
+                        { headers => \%headers,
+                          defined $o{content} ? (content => $o{content}) : () });
+}
+
+# A request written byte for byte, for input no well-behaved client sends.
+# Returns { status, headers => { lower-case name => value or [values] }, content }.
+sub raw {
+    my ($self, $method, $path, @header_lines) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+                                  Timeout => 10) or die "connect: $!";
+    binmode $s;
+    print $s "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: $UA\r\n"
+        . join('', map { "$_\r\n" } @header_lines) . "Connection: close\r\n\r\n";
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+    my ($status_line, @lines) = split /\r\n/, $head // '';
+    my ($status) = ($status_line // '') =~ m{^HTTP/\S+ (\d+)};
+    my %h;
+    for (@lines) {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        $h{$k} = exists $h{$k} ? [ ref $h{$k} ? @{ $h{$k} } : $h{$k}, $v ] : $v;
+    }
+    return { status => $status // 0, headers => \%h, content => $body // '' };
+}
+
+sub get { my ($self, $path, %h) = @_; $self->request('GET', $path, headers => \%h) }
+
+# The Set-Cookie values of a response, as a list
+sub set_cookies {
+    my ($res) = @_;
+    my $sc = $res->{headers}{'set-cookie'};
+    return () unless defined $sc;
+    return ref $sc ? @$sc : ($sc);
+}
+
+# the "name=value" part of the visitor cookie set by the response, if any
+sub visitor_cookie {
+    my ($res, $name) = @_;
+    $name //= 'mql_vid';
+    for (set_cookies($res)) { return $1 if /^(\Q$name\E=[^;]*)/ }
+    return;
+}
+
+# the environment as seen by the env.cgi script
+sub env_of {
+    my ($res) = @_;
+    my %env;
+    for (split /\n/, $res->{content} // '') { $env{$1} = $2 if /^([A-Za-z_0-9]+)=(.*)$/ }
+    return \%env;
+}
+
+sub DESTROY {
+    my $self = shift;
+    local $?;
+    $self->stop if $self->{running};
+}
+
+1;

@@ -1,0 +1,307 @@
+/* The visitor cookie: ID text, signing, verification and the header walker. */
+#include "tap.h"
+#include "mql_cookie.h"
+
+static const uint8_t key[MQL_KEY_BYTES] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+};
+
+static const char alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int verify_str(const char *s, uint8_t id[MQL_ID_BYTES])
+{
+    return mql_cookie_verify(key, s, strlen(s), id);
+}
+
+static void test_id_text(void)
+{
+    uint8_t id[MQL_ID_BYTES], back[MQL_ID_BYTES];
+    char text[MQL_ID_TEXT_LEN + 1];
+    int i;
+
+    memset(id, 0, sizeof id);
+    mql_id_to_text(id, text);
+    is_str(text, "AAAAAAAAAAAAAAAAAAAAAA", "zero ID is 22 'A'");
+    memset(id, 0xff, sizeof id);
+    mql_id_to_text(id, text);
+    is_str(text, "_____________________w", "all-ones ID ends in 'w' (canonical bits)");
+    for (i = 0; i < MQL_ID_BYTES; i++)
+        id[i] = (uint8_t)(i * 17 + 3);
+    mql_id_to_text(id, text);
+    ok(strlen(text) == MQL_ID_TEXT_LEN, "ID text is 22 characters");
+    ok(mql_id_from_text(text, strlen(text), back) && memcmp(id, back, sizeof id) == 0,
+       "ID text round trip");
+
+    ok(!mql_id_from_text("_____________________x", 22, back),
+       "non-canonical trailing bits refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAAAB", 22, back),
+       "non-canonical 'B' in the last position refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAAA", 21, back), "21 characters refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAAAAA", 23, back), "23 characters refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAA+A", 22, back), "'+' (plain base64) refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAA/A", 22, back), "'/' (plain base64) refused");
+    ok(!mql_id_from_text("AAAAAAAAAAAAAAAAAAAA==", 22, back), "padding refused");
+    ok(!mql_id_from_text(NULL, 0, back), "NULL refused");
+}
+
+/* Every character may be swapped for any other and must then fail. */
+static void test_alterations(const char *good)
+{
+    char buf[MQL_COOKIE_VALUE_LEN + 1];
+    uint8_t id[MQL_ID_BYTES];
+    int i, c, accepted = 0, tried = 0;
+
+    for (i = 0; i < MQL_COOKIE_VALUE_LEN; i++) {
+        for (c = 1; c < 256; c++) {
+            if (c == (unsigned char)good[i])
+                continue;
+            memcpy(buf, good, sizeof buf);
+            buf[i] = (char)c;
+            tried++;
+            if (mql_cookie_verify(key, buf, MQL_COOKIE_VALUE_LEN, id))
+                accepted++;
+        }
+    }
+    ok(tried == MQL_COOKIE_VALUE_LEN * 254 && accepted == 0,
+       "each of %d single-byte alterations rejected (%d accepted)", tried, accepted);
+}
+
+static void test_sign_verify(void)
+{
+    uint8_t id[MQL_ID_BYTES], got[MQL_ID_BYTES], other[MQL_KEY_BYTES];
+    char cookie[MQL_COOKIE_VALUE_LEN + 1], buf[8192 + 64];
+    int i;
+
+    for (i = 0; i < MQL_ID_BYTES; i++)
+        id[i] = (uint8_t)(0xa5 ^ (i * 29));
+    mql_cookie_sign(key, id, cookie);
+    is_int(strlen(cookie), MQL_COOKIE_VALUE_LEN, "signed cookie is 34 characters");
+    ok(cookie[MQL_ID_TEXT_LEN] == '.', "ID and signature separated by '.'");
+    ok(strspn(cookie, alphabet) == MQL_ID_TEXT_LEN
+       && strspn(cookie + MQL_ID_TEXT_LEN + 1, alphabet) == MQL_SIG_TEXT_LEN,
+       "both parts are base64url");
+    memset(got, 0, sizeof got);
+    ok(verify_str(cookie, got) && memcmp(got, id, sizeof id) == 0,
+       "sign/verify round trip yields the ID");
+
+    test_alterations(cookie);
+
+    memset(got, 0x5a, sizeof got);
+    ok(!mql_cookie_verify(key, cookie, MQL_COOKIE_VALUE_LEN - 1, got), "truncated by one");
+    ok(got[0] == 0x5a, "a rejected cookie leaves the ID untouched");
+    ok(!mql_cookie_verify(key, cookie, MQL_ID_TEXT_LEN, got), "ID without signature");
+    ok(!mql_cookie_verify(key, cookie, 0, got), "empty value");
+    ok(!mql_cookie_verify(key, NULL, 0, got), "NULL value");
+
+    memcpy(buf, cookie, MQL_COOKIE_VALUE_LEN);
+    buf[MQL_COOKIE_VALUE_LEN] = 'A';
+    ok(!mql_cookie_verify(key, buf, MQL_COOKIE_VALUE_LEN + 1, got), "one extra character");
+    memset(buf + MQL_COOKIE_VALUE_LEN, 'A', 4096);
+    ok(!mql_cookie_verify(key, buf, 4096, got), "4 KB value");
+    memset(buf + MQL_COOKIE_VALUE_LEN, 'A', 8192);
+    ok(!mql_cookie_verify(key, buf, 8192, got), "8 KB value");
+
+    memcpy(other, key, sizeof other);
+    other[15] ^= 0x80;
+    ok(!mql_cookie_verify(other, cookie, MQL_COOKIE_VALUE_LEN, got), "other key refuses it");
+    mql_cookie_sign(other, id, buf);
+    ok(verify_str(cookie, got) && strcmp(buf, cookie) != 0 && !verify_str(buf, got),
+       "cookie signed by another key refused");
+
+    /* signature text with non-zero padding bits: same tag bytes, other text */
+    strcpy(buf, cookie);
+    {
+        char *last = buf + MQL_COOKIE_VALUE_LEN - 1;
+        const char *pos = strchr(alphabet, *last);
+        *last = alphabet[(pos - alphabet) | 1];
+        ok(!verify_str(buf, got), "non-canonical signature text refused");
+    }
+    strcpy(buf, cookie);
+    buf[MQL_ID_TEXT_LEN] = '_';
+    ok(!verify_str(buf, got), "'_' instead of the dot refused");
+
+    /* garbage of the right length, bytes 1..255, no NUL */
+    {
+        unsigned seed = 12345;
+        int n, accepted = 0;
+        for (n = 0; n < 20000; n++) {
+            for (i = 0; i < MQL_COOKIE_VALUE_LEN; i++) {
+                seed = seed * 1103515245u + 12345u;
+                buf[i] = (char)(1 + (seed >> 16) % 255);
+            }
+            buf[MQL_COOKIE_VALUE_LEN] = '\0';
+            accepted += mql_cookie_verify(key, buf, MQL_COOKIE_VALUE_LEN, got);
+            /* and garbage made only of the alphabet with the dot in place */
+            for (i = 0; i < MQL_COOKIE_VALUE_LEN; i++) {
+                seed = seed * 1103515245u + 12345u;
+                buf[i] = alphabet[(seed >> 16) % 64];
+            }
+            buf[MQL_ID_TEXT_LEN] = '.';
+            accepted += mql_cookie_verify(key, buf, MQL_COOKIE_VALUE_LEN, got);
+        }
+        ok(accepted == 0, "40000 random values refused (%d accepted)", accepted);
+    }
+}
+
+/* Collect every value of name in header into one "|"-joined string. */
+static const char *all_values(const char *header, const char *name)
+{
+    static char out[20000];
+    const char *pos = header, *v;
+    size_t n, used = 0;
+
+    out[0] = '\0';
+    while ((pos = mql_cookie_next(pos, name, &v, &n)) != NULL) {
+        if (used + n + 2 >= sizeof out)
+            break;
+        if (used)
+            out[used++] = '|';
+        memcpy(out + used, v, n);
+        used += n;
+        out[used] = '\0';
+    }
+    return out;
+}
+
+static void test_header(void)
+{
+    uint8_t id[MQL_ID_BYTES], got[MQL_ID_BYTES];
+    char cookie[MQL_COOKIE_VALUE_LEN + 1];
+    char *h;
+    const char *v, *pos;
+    size_t n, len;
+    int i;
+
+    for (i = 0; i < MQL_ID_BYTES; i++)
+        id[i] = (uint8_t)(i + 100);
+    mql_cookie_sign(key, id, cookie);
+
+    is_str(all_values("a=1; mql_vid=x; b=2", "mql_vid"), "x", "plain pair");
+    is_str(all_values("mql_vid=x", "mql_vid"), "x", "only pair");
+    is_str(all_values("a=1;mql_vid=x;b=2", "mql_vid"), "x", "no space after ';'");
+    is_str(all_values("  a=1 ;\tmql_vid = x ; b=2", "mql_vid"), "x",
+           "whitespace around names and values dropped");
+    is_str(all_values("mql_vid=\"x\"", "mql_vid"), "x", "double quotes removed");
+    is_str(all_values("mql_vid=\"\"", "mql_vid"), "", "empty quoted value");
+    is_str(all_values("mql_vid=\"", "mql_vid"), "\"", "a lone quote stays");
+    is_str(all_values("mql_vid=", "mql_vid"), "", "empty value");
+    is_str(all_values("mql_vid=a=b", "mql_vid"), "a=b", "'=' inside a value kept");
+    is_str(all_values("mql_vid=1; mql_vid=2", "mql_vid"), "1|2", "walk finds both");
+    is_str(all_values("xmql_vid=1; mql_vid2=2; MQL_VID=3; mql_vi=4", "mql_vid"), "",
+           "name prefix/suffix/case confusion does not match");
+    is_str(all_values("xmql_vid=1; mql_vid2=2; mql_vid=ok", "mql_vid"), "ok",
+           "real cookie after lookalikes");
+    is_str(all_values("mql_vid; other=mql_vid=1", "mql_vid"), "",
+           "pair without '=' and name inside a value do not match");
+    is_str(all_values(";;; ; mql_vid=x;;", "mql_vid"), "x", "empty pairs skipped");
+    is_str(all_values("a=\x01\x7f\xff; mql_vid=\x02x; =y", "mql_vid"), "\x02x",
+           "control and high bytes tolerated");
+    ok(mql_cookie_next("", "mql_vid", &v, &n) == NULL, "empty header");
+    ok(mql_cookie_next(NULL, "mql_vid", &v, &n) == NULL, "NULL header");
+    ok(mql_cookie_next("a=1", "", &v, &n) == NULL, "empty name never matches");
+    ok(mql_cookie_next("=1", "", &v, &n) == NULL, "empty name against empty-name pair");
+    ok(mql_cookie_next(" ;  ; \t", "mql_vid", &v, &n) == NULL, "only separators");
+
+    ok(mql_cookie_present("a=1; mql_optout=1", "mql_optout"), "present");
+    ok(mql_cookie_present("mql_optout=", "mql_optout"), "present with empty value");
+    ok(!mql_cookie_present("a=1; mql_optoutx=1", "mql_optout"), "not present");
+    ok(!mql_cookie_present("", "mql_optout"), "not present in empty header");
+
+    /* a valid cookie quoted and among others verifies */
+    h = malloc(100);
+    snprintf(h, 100, "a=1; mql_vid=\"%s\"; b=2", cookie);
+    pos = mql_cookie_next(h, "mql_vid", &v, &n);
+    ok(pos && mql_cookie_verify(key, v, n, got) && memcmp(got, id, 16) == 0,
+       "quoted signed cookie verifies");
+    free(h);
+
+    /* 100 and 1000 cookies, the valid one last */
+    {
+        int counts[] = { 100, 1000 };
+        int k;
+        for (k = 0; k < 2; k++) {
+            size_t cap = (size_t)counts[k] * 64 + 64, used = 0;
+            h = malloc(cap);
+            for (i = 0; i < counts[k] - 1; i++)
+                used += (size_t)snprintf(h + used, cap - used,
+                                         "%smql_vid=bogus%d", i ? "; " : "", i);
+            snprintf(h + used, cap - used, "; mql_vid=%s", cookie);
+            {
+                int seen = 0, valid = 0;
+                pos = h;
+                while ((pos = mql_cookie_next(pos, "mql_vid", &v, &n)) != NULL) {
+                    seen++;
+                    if (mql_cookie_verify(key, v, n, got))
+                        valid++;
+                }
+                ok(seen == counts[k] && valid == 1 && memcmp(got, id, 16) == 0,
+                   "%d cookies: all walked, the last one valid", counts[k]);
+            }
+            free(h);
+        }
+    }
+
+    /* an 8 KB value followed by the real cookie; reads stay in bounds
+     * (valgrind checks the malloc'd header exactly sized) */
+    len = 8192 + 64;
+    h = malloc(len);
+    memcpy(h, "big=", 4);
+    memset(h + 4, 'Z', 8192);
+    snprintf(h + 4 + 8192, len - 4 - 8192, "; mql_vid=%s", cookie);
+    h = realloc(h, strlen(h) + 1);
+    pos = mql_cookie_next(h, "mql_vid", &v, &n);
+    ok(pos && n == MQL_COOKIE_VALUE_LEN && mql_cookie_verify(key, v, n, got),
+       "cookie after an 8 KB value found");
+    ok(mql_cookie_next(h, "big", &v, &n) && n == 8192, "8 KB value returned whole");
+    free(h);
+
+    /* a header that ends in the middle of things */
+    {
+        const char *cuts[] = { "mql_vid", "mql_vid ", "mql_vid=\"", "; mql_vid", "mql_vid=x;",
+                               "=", ";", "\"" };
+        int bad = 0;
+        for (i = 0; i < (int)(sizeof cuts / sizeof cuts[0]); i++) {
+            char *c = strdup(cuts[i]);
+            pos = c;
+            while ((pos = mql_cookie_next(pos, "mql_vid", &v, &n)) != NULL)
+                if (v < c || v + n > c + strlen(c))
+                    bad++;
+            free(c);
+        }
+        ok(bad == 0, "values of cut-off headers lie inside the header");
+    }
+
+    /* random NUL-free garbage: the walker must terminate and stay inside */
+    {
+        unsigned seed = 99;
+        int round, bad = 0;
+        for (round = 0; round < 2000; round++) {
+            size_t glen = 1 + (round % 300);
+            char *g = malloc(glen + 1);
+            static const char pick[] = "mql_vid=; \"\t=;ab\x01\xff";
+            for (i = 0; i < (int)glen; i++) {
+                seed = seed * 1103515245u + 12345u;
+                g[i] = (seed >> 16) & 1 ? pick[(seed >> 17) % (sizeof pick - 1)]
+                                        : (char)(1 + (seed >> 17) % 255);
+            }
+            g[glen] = '\0';
+            pos = g;
+            while ((pos = mql_cookie_next(pos, "mql_vid", &v, &n)) != NULL) {
+                if (v < g || v + n > g + glen || pos < g || pos > g + glen)
+                    bad++;
+                mql_cookie_verify(key, v, n, got);
+            }
+            free(g);
+        }
+        ok(bad == 0, "2000 garbage headers walked within bounds");
+    }
+}
+
+int main(void)
+{
+    test_id_text();
+    test_sign_verify();
+    test_header();
+    return done_testing();
+}

@@ -1,0 +1,703 @@
+/*
+ * The shared visitor table, on plain heap memory: insert/get/update,
+ * chains, eviction, expiry, stages, contacts, the change ring, table
+ * walks, concurrency and the consistency check.
+ *
+ * MQL_TEST_SMALL=1 shrinks the big loops (for valgrind).
+ */
+#include <pthread.h>
+#include <stddef.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "tap.h"
+#include "mql_store.h"
+#include "mql_log.h"
+
+static apr_pool_t *pool;
+static int small;
+
+typedef struct table {
+    void *base;
+    size_t size;
+    mql_store_t *s;
+} table_t;
+
+static const uint8_t test_key[MQL_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                                 15, 16 };
+
+static void log_to_stderr(void *baton, int level, const char *msg)
+{
+    fprintf(stderr, "# log %d: %s\n", level, msg);
+}
+
+static void table_open(table_t *t, uint32_t n, mql_lock_fn *lk, mql_lock_fn *ul, void *baton)
+{
+    t->size = mql_store_size(n);
+    t->base = malloc(t->size);
+    mql_store_format(t->base, n, test_key);
+    t->s = mql_store_attach(pool, t->base, lk, ul, baton);
+}
+
+static void table_close(table_t *t)
+{
+    free(t->base);
+    t->base = NULL;
+}
+
+/* A distinct, well spread ID per number. */
+static void id_of(uint32_t i, uint8_t id[MQL_ID_BYTES])
+{
+    uint64_t x = i * 0x9e3779b97f4a7c15ULL + 0x1234567;
+    int k;
+
+    for (k = 0; k < MQL_ID_BYTES; k++) {
+        x ^= x >> 29;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        id[k] = (uint8_t)(x >> 56);
+    }
+    memcpy(id, &i, sizeof(i));
+}
+
+static const char *check(table_t *t)
+{
+    const char *err = mql_store_validate(t->s, pool);
+    return err ? err : "clean";
+}
+
+/* ---- update functions ---- */
+
+typedef struct upd {
+    double points;
+    int stage;              /* -1: leave alone */
+    int ret;
+    int calls;
+    int last_is_new;
+    uint32_t now;
+    mql_store_t *s;
+} upd_t;
+
+static int add_points(mql_visitor_t *v, int is_new, void *baton)
+{
+    upd_t *u = baton;
+
+    u->calls++;
+    u->last_is_new = is_new;
+    v->score += u->points;
+    if (v->counts[MQL_EV_VIEW] < UINT16_MAX)
+        v->counts[MQL_EV_VIEW]++;
+    if (u->now)
+        v->last_seen = u->now;
+    if (u->stage >= 0)
+        v->stage = (uint8_t)u->stage;
+    if (u->s)
+        mql_store_count_event_locked(u->s, MQL_EV_VIEW);
+    return u->ret;
+}
+
+/* A careless update function: must not break the table's links. */
+static int scribble(mql_visitor_t *v, int is_new, void *baton)
+{
+    memset(v, 0xab, sizeof(*v));
+    v->stage = MQL_STAGE_VISITOR;
+    return MQL_UPD_NONE;
+}
+
+static apr_status_t touch(table_t *t, uint32_t i, uint32_t now, double points, int stage,
+                          mql_update_result_t *res)
+{
+    uint8_t id[MQL_ID_BYTES];
+    upd_t u = { points, stage, MQL_UPD_NONE, 0, 0, now, NULL };
+
+    id_of(i, id);
+    return mql_store_update(t->s, id, now, add_points, &u, res);
+}
+
+static int has(table_t *t, uint32_t i, uint32_t now, mql_visitor_t *copy)
+{
+    uint8_t id[MQL_ID_BYTES];
+
+    id_of(i, id);
+    return mql_store_get(t->s, id, now, copy, NULL);
+}
+
+/* ---- tests ---- */
+
+static void test_sizes(void)
+{
+    size_t n = 1000000, size = mql_store_size((uint32_t)n);
+    table_t t;
+    uint8_t zero[4096];
+
+    printf("# record %u bytes, table for 1M visitors %zu bytes = %.2f bytes per visitor\n",
+           (unsigned)sizeof(mql_visitor_t), size, (double)size / (double)n);
+    ok((double)size / (double)n <= 128.0, "at most 128 bytes of shared memory per visitor");
+    ok(mql_store_size(100) / 100 >= sizeof(mql_visitor_t), "size covers the slots");
+
+    memset(zero, 0, sizeof(zero));
+    ok(mql_store_attach(pool, zero, NULL, NULL, NULL) == NULL, "unformatted memory refused");
+    table_open(&t, 10, NULL, NULL, NULL);
+    ok(t.s != NULL, "formatted memory attaches");
+    is_int(mql_store_capacity(t.s), 10, "capacity");
+    is_str(check(&t), "clean", "empty table validates");
+    table_close(&t);
+}
+
+static void test_insert_get_update(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t copy;
+    mql_update_result_t res;
+    mql_store_stats_t st;
+    upd_t u = { 5, -1, MQL_UPD_NONE, 0, 0, 0, NULL };
+    char contact[MQL_CONTACT_LEN];
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    u.s = t.s;
+    id_of(7, id);
+    ok(!mql_store_get(t.s, id, 1000, &copy, NULL), "unknown visitor not found");
+
+    is_int(mql_store_update(t.s, id, 1000, add_points, &u, &res), APR_SUCCESS, "first update");
+    is_int(u.last_is_new, 1, "is_new on creation");
+    is_int(res.found, 0, "found = 0 on creation");
+    ok(memcmp(res.after.id, id, MQL_ID_BYTES) == 0, "after carries the id");
+    is_int(res.after.first_seen, 1000, "first_seen set");
+    is_int(res.after.last_seen, 1000, "last_seen set");
+    ok(res.after.score == 5.0, "fn applied");
+    ok(res.after.flags & MQL_VF_USED, "used flag");
+    ok(!(res.after.flags & MQL_VF_DIRTY), "MQL_UPD_NONE leaves the record clean");
+
+    u.ret = MQL_UPD_DIRTY;
+    is_int(mql_store_update(t.s, id, 1010, add_points, &u, &res), APR_SUCCESS, "second update");
+    is_int(u.last_is_new, 0, "is_new = 0 when present");
+    is_int(res.found, 1, "found = 1 when present");
+    is_int(res.after.first_seen, 1000, "first_seen kept");
+    ok(res.after.score == 10.0, "score accumulated");
+    ok(res.after.flags & MQL_VF_DIRTY, "MQL_UPD_DIRTY marks the record dirty");
+    is_int(res.stage_changed, 0, "no stage change");
+
+    ok(mql_store_get(t.s, id, 1020, &copy, contact), "get finds it");
+    ok(copy.score == 10.0 && copy.counts[MQL_EV_VIEW] == 2, "get returns the figures");
+    is_str(contact, "", "no contact: empty string");
+
+    mql_store_stats(t.s, &st);
+    is_int(st.used, 1, "stats: used");
+    is_int(st.inserts, 1, "stats: inserts");
+    is_int(st.stages[MQL_STAGE_VISITOR], 1, "stats: stage count");
+    is_int(st.events[MQL_EV_VIEW], 2, "stats: events counted from within fn");
+
+    /* A careless fn cannot break identity or links. */
+    is_int(mql_store_update(t.s, id, 1030, scribble, NULL, &res), APR_SUCCESS, "scribbling fn");
+    ok(memcmp(res.after.id, id, MQL_ID_BYTES) == 0, "id restored after a scribbling fn");
+    ok(mql_store_get(t.s, id, 1030, NULL, NULL), "still found");
+    is_str(check(&t), "clean", "validates after a scribbling fn");
+    table_close(&t);
+}
+
+static void test_collisions(void)
+{
+    table_t t;
+    uint32_t i, found = 0;
+    uint8_t id[MQL_ID_BYTES];
+
+    /* 8 buckets for 8 visitors: chains are certain. */
+    table_open(&t, 8, NULL, NULL, NULL);
+    for (i = 0; i < 8; i++)
+        touch(&t, i, 1000, 1, -1, NULL);
+    for (i = 0; i < 8; i++)
+        found += has(&t, i, 1000, NULL);
+    is_int(found, 8, "every visitor of a full small table found");
+    is_str(check(&t), "clean", "chains validate");
+    for (i = 0; i < 8; i += 2) {
+        id_of(i, id);
+        mql_store_forget(t.s, id);
+    }
+    for (i = 0, found = 0; i < 8; i++)
+        found += has(&t, i, 1000, NULL);
+    is_int(found, 4, "forgetting from the middle of chains keeps the others");
+    is_str(check(&t), "clean", "chains validate after removals");
+    table_close(&t);
+}
+
+static void test_eviction(void)
+{
+    table_t t;
+    uint32_t n = 1000, i, leads = 0, leads_kept = 0;
+    mql_store_stats_t st;
+    mql_visitor_t v;
+    int failures = 0;
+
+    table_open(&t, n, NULL, NULL, NULL);
+    for (i = 0; i < 3 * n; i++) {
+        int lead = (i % 10 == 3);
+        leads += lead;
+        if (touch(&t, i, 1000 + i, (double)(i % 7), lead ? MQL_STAGE_MQL : -1, NULL)
+            != APR_SUCCESS)
+            failures++;
+    }
+    is_int(failures, 0, "3N visitors into N slots: every insert succeeds");
+    for (i = 0; i < 3 * n; i++)
+        if (i % 10 == 3 && has(&t, i, 1000 + 3 * n, &v) && v.stage == MQL_STAGE_MQL)
+            leads_kept++;
+    is_int(leads_kept, leads, "every lead kept");
+    mql_store_stats(t.s, &st);
+    is_int(st.used, n, "table full");
+    is_int(st.inserts, 3 * n, "inserts counted");
+    is_int(st.evictions, 2 * n, "evictions counted");
+    is_int(st.stages[MQL_STAGE_MQL], leads, "lead count");
+    is_int(st.full, 0, "nothing refused");
+    is_str(check(&t), "clean", "validates after eviction");
+    table_close(&t);
+
+    /* The least valuable goes: low score, or long idle. */
+    table_open(&t, 16, NULL, NULL, NULL);
+    for (i = 0; i < 16; i++)
+        touch(&t, i, 100000, i == 5 ? 1 : 10, -1, NULL);
+    touch(&t, 100, 100000, 10, -1, NULL);
+    ok(!has(&t, 5, 100000, NULL), "lowest score evicted");
+    ok(has(&t, 4, 100000, NULL) && has(&t, 6, 100000, NULL), "others kept");
+    touch(&t, 200, 100000 + 10 * 86400, 1, -1, NULL);     /* fresh, score 1 */
+    touch(&t, 8, 100000 + 10 * 86400, 0, -1, NULL);       /* fresh, score 10 */
+    touch(&t, 300, 100000 + 10 * 86400, 1, -1, NULL);
+    ok(has(&t, 200, 100000 + 10 * 86400, NULL), "fresh low score kept");
+    ok(has(&t, 8, 100000 + 10 * 86400, NULL), "fresh high score kept");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+
+    /* Every slot a lead: refused, counted, nothing lost. */
+    table_open(&t, 16, NULL, NULL, NULL);
+    for (i = 0; i < 16; i++)
+        touch(&t, i, 1000, 1, MQL_STAGE_SQL, NULL);
+    is_int(touch(&t, 99, 1000, 1, -1, NULL), APR_ENOSPC, "table of leads: APR_ENOSPC");
+    mql_store_stats(t.s, &st);
+    is_int(st.full, 1, "refusal counted in full");
+    is_int(st.used, 16, "no lead evicted");
+    ok(!has(&t, 99, 1000, NULL), "refused visitor absent");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+}
+
+static void test_expiry(void)
+{
+    table_t t;
+    mql_store_stats_t st;
+    mql_update_result_t res;
+    uint32_t i;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    mql_store_set_expire(t.s, 100);
+    touch(&t, 1, 1000, 1, -1, NULL);
+    ok(has(&t, 1, 1100, NULL), "idle exactly max_idle: still there");
+    ok(!has(&t, 1, 1101, NULL), "idle longer: gone (lazy)");
+    mql_store_stats(t.s, &st);
+    is_int(st.expired, 1, "lazy expiry counted");
+    is_int(st.used, 0, "slot reclaimed");
+    touch(&t, 1, 1200, 1, -1, &res);
+    is_int(res.found, 0, "comes back as a new visitor");
+    ok(res.after.score == 1.0, "with a fresh score");
+
+    /* A lead with unwritten figures waits for the DBM writer. */
+    touch(&t, 2, 1000, 1, MQL_STAGE_MQL, NULL);
+    ok(has(&t, 2, 5000, NULL), "dirty lead outlives the expiry");
+    table_close(&t);
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    mql_store_set_expire(t.s, 100);
+    for (i = 0; i < 50; i++)
+        touch(&t, i, i < 20 ? 1000 : 2000, 1, -1, NULL);
+    is_int(mql_store_expire_sweep(t.s, 1150), 20, "sweep reclaims the idle ones");
+    mql_store_stats(t.s, &st);
+    is_int(st.used, 30, "the rest stay");
+    is_int(st.expired, 20, "sweep counted");
+    is_int(mql_store_expire_sweep(t.s, 1150), 0, "second sweep: nothing");
+    mql_store_set_expire(t.s, 0);
+    is_int(mql_store_expire_sweep(t.s, 99999), 0, "expiry 0: never");
+    ok(has(&t, 30, 99999, NULL), "expiry 0: lookups never expire");
+    is_str(check(&t), "clean", "validates after sweep");
+    table_close(&t);
+}
+
+static int count_fn(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    (*(int *)baton)++;
+    return 0;
+}
+
+static void test_expiry_dirty_lead(void)
+{
+    table_t t;
+    int n = 0;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    mql_store_set_expire(t.s, 100);
+    touch(&t, 2, 1000, 1, MQL_STAGE_MQL, NULL);
+    is_int(mql_store_expire_sweep(t.s, 5000), 0, "sweep keeps a dirty lead");
+    mql_store_collect_dirty(t.s, 5000, 0, count_fn, &n);
+    is_int(n, 1, "the writer takes it");
+    is_int(mql_store_expire_sweep(t.s, 5000), 1, "then it expires");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+}
+
+static void test_stage_forget(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t v;
+    mql_store_stats_t st;
+    mql_change_t ch[4];
+    uint64_t seq = 0, lost = 99;
+    mql_update_result_t res;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    id_of(1, id);
+    is_int(mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1000), APR_ENOENT, "set_stage unknown");
+    touch(&t, 1, 1000, 42, -1, NULL);
+    is_int(mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1010), APR_SUCCESS, "set_stage");
+    is_int(mql_store_set_stage(t.s, id, (mql_stage_t)9, 1010), APR_EINVAL, "bad stage");
+    has(&t, 1, 1010, &v);
+    is_int(v.stage, MQL_STAGE_SQL, "stage set");
+    is_int(v.stage_since, 1010, "stage_since set");
+    ok((v.flags & (MQL_VF_URGENT | MQL_VF_DIRTY)) == (MQL_VF_URGENT | MQL_VF_DIRTY),
+       "stage change marks URGENT|DIRTY");
+    mql_store_stats(t.s, &st);
+    is_int(st.stages[MQL_STAGE_SQL], 1, "stage count up");
+    is_int(st.stages[MQL_STAGE_VISITOR], 0, "stage count down");
+    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 1, "one change on the ring");
+    is_int(lost, 0, "nothing lost");
+    is_int(seq, 1, "seq advanced");
+    ok(ch[0].old_stage == MQL_STAGE_VISITOR && ch[0].new_stage == MQL_STAGE_SQL
+       && ch[0].time == 1010 && ch[0].score == 42.0 && memcmp(ch[0].id, id, 16) == 0,
+       "change carries id, time, stages and score");
+    mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1020);
+    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 0, "same stage: no change");
+
+    /* Stage changed by an update function */
+    touch(&t, 1, 1030, 1, MQL_STAGE_REJECTED, &res);
+    ok(res.stage_changed && res.old_stage == MQL_STAGE_SQL
+       && res.after.stage == MQL_STAGE_REJECTED, "update reports the stage change");
+    is_int(res.after.stage_since, 1030, "stage_since set by the store");
+    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 1, "update's change on the ring");
+
+    is_int(mql_store_forget(t.s, id), APR_SUCCESS, "forget");
+    is_int(mql_store_forget(t.s, id), APR_ENOENT, "forget again: unknown");
+    ok(!has(&t, 1, 1040, NULL), "forgotten");
+    mql_store_stats(t.s, &st);
+    is_int(st.used, 0, "slot freed");
+    is_int(st.stages[MQL_STAGE_REJECTED], 0, "stage count freed");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+}
+
+static void test_contacts(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    char buf[MQL_CONTACT_LEN], lng[300];
+    mql_visitor_t v;
+    mql_store_stats_t st;
+    uint32_t i;
+    int refused = 0;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    id_of(1, id);
+    is_int(mql_store_set_contact(t.s, id, "a@b.c", 1000), APR_ENOENT, "contact for unknown");
+    touch(&t, 1, 1000, 1, -1, NULL);
+    is_int(mql_store_set_contact(t.s, id, "a@b.c", 1000), APR_SUCCESS, "set contact");
+    mql_store_get(t.s, id, 1000, &v, buf);
+    is_str(buf, "a@b.c", "contact read back");
+    ok((v.flags & (MQL_VF_URGENT | MQL_VF_DIRTY)) == (MQL_VF_URGENT | MQL_VF_DIRTY),
+       "contact marks URGENT|DIRTY");
+    memset(lng, 'x', sizeof(lng));
+    lng[sizeof(lng) - 1] = '\0';
+    mql_store_set_contact(t.s, id, lng, 1000);
+    mql_store_get(t.s, id, 1000, NULL, buf);
+    is_int(strlen(buf), MQL_CONTACT_LEN - 1, "long contact truncated");
+    mql_store_stats(t.s, &st);
+    is_int(st.contacts_used, 1, "replacing a contact reuses its slot");
+    is_int(st.contacts_capacity, 64, "contact area: at least 64");
+
+    for (i = 2; i <= 100; i++) {
+        touch(&t, i, 1000, 1, -1, NULL);
+        id_of(i, id);
+        if (mql_store_set_contact(t.s, id, "x", 1000) == APR_ENOSPC)
+            refused++;
+    }
+    is_int(refused, 100 - 64, "full contact area: APR_ENOSPC");
+    mql_store_stats(t.s, &st);
+    is_int(st.contacts_dropped, 100 - 64, "dropped contacts counted");
+    is_int(st.contacts_used, 64, "area full");
+    id_of(1, id);
+    mql_store_forget(t.s, id);
+    id_of(100, id);
+    is_int(mql_store_set_contact(t.s, id, "y", 1000), APR_SUCCESS,
+           "forget frees the contact for another");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+}
+
+static void test_ring(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    mql_change_t *ch = malloc(2000 * sizeof(*ch));
+    uint64_t seq = 0, lost = 0;
+    unsigned i, n;
+
+    table_open(&t, 10, NULL, NULL, NULL);
+    touch(&t, 1, 1000, 1, -1, NULL);
+    id_of(1, id);
+    for (i = 0; i < 1500; i++)
+        mql_store_set_stage(t.s, id, (i & 1) ? MQL_STAGE_VISITOR : MQL_STAGE_MQL, 2000 + i);
+    n = mql_store_changes(t.s, &seq, ch, 2000, &lost);
+    is_int(n, MQL_CHANGE_RING, "a full ring's worth returned");
+    is_int(lost, 1500 - MQL_CHANGE_RING, "overwritten changes reported lost");
+    is_int(seq, 1500, "seq at the head");
+    is_int(ch[0].time, 2000 + 1500 - MQL_CHANGE_RING, "oldest kept comes first");
+    is_int(ch[n - 1].time, 2000 + 1499, "newest last");
+    is_int(mql_store_changes(t.s, &seq, ch, 2000, &lost), 0, "nothing new");
+    mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 5000);
+    mql_store_set_stage(t.s, id, MQL_STAGE_REJECTED, 5001);
+    mql_store_set_stage(t.s, id, MQL_STAGE_MQL, 5002);
+    n = mql_store_changes(t.s, &seq, ch, 2, &lost);
+    ok(n == 2 && ch[0].time == 5000 && ch[1].time == 5001 && lost == 0, "read in pieces");
+    n = mql_store_changes(t.s, &seq, ch, 2, &lost);
+    ok(n == 1 && ch[0].time == 5002 && ch[0].new_stage == MQL_STAGE_MQL, "the rest");
+    seq = 999999;
+    is_int(mql_store_changes(t.s, &seq, ch, 2, NULL), 0, "sequence from the future: none");
+    is_int(seq, 1503, "and it is brought back to the head");
+    free(ch);
+    table_close(&t);
+}
+
+typedef struct walk {
+    int seen;
+    int contacts;
+    int stop_after;
+    uint32_t flags_urgent;
+} walk_t;
+
+static int walk_fn(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    walk_t *w = baton;
+
+    w->seen++;
+    if (contact && strcmp(contact, "c") == 0)
+        w->contacts++;
+    if (v->flags & MQL_VF_URGENT)
+        w->flags_urgent++;
+    return w->stop_after && w->seen >= w->stop_after;
+}
+
+static void test_walks(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    walk_t w;
+    uint32_t i;
+    upd_t u = { 1, -1, MQL_UPD_DIRTY, 0, 0, 0, NULL };
+    mql_visitor_t v;
+
+    table_open(&t, 5000, NULL, NULL, NULL);
+    for (i = 0; i < 3000; i++) {
+        id_of(i, id);
+        mql_store_update(t.s, id, 1000, add_points, &u, NULL);   /* dirty */
+        if (i % 100 == 0)
+            mql_store_set_contact(t.s, id, "c", 1000);              /* urgent */
+    }
+    memset(&w, 0, sizeof(w));
+    mql_store_iterate(t.s, walk_fn, &w);
+    is_int(w.seen, 3000, "iterate sees every visitor");
+    is_int(w.contacts, 30, "iterate passes contacts");
+    memset(&w, 0, sizeof(w));
+    w.stop_after = 1500;
+    mql_store_iterate(t.s, walk_fn, &w);
+    is_int(w.seen, 1500, "iterate stops when fn says so");
+
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 1000, 60, walk_fn, &w);
+    is_int(w.seen, 3000, "never written: every dirty record is due");
+    for (i = 0; i < 3000; i++) {
+        id_of(i, id);
+        mql_store_update(t.s, id, 1005, add_points, &u, NULL);
+        if (i % 100 == 0)
+            mql_store_set_contact(t.s, id, "c", 1005);
+    }
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 1010, 60, walk_fn, &w);
+    is_int(w.seen, 30, "within min_interval: only URGENT records");
+    is_int(w.flags_urgent, 30, "copies show the URGENT mark");
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 1010, 60, walk_fn, &w);
+    is_int(w.seen, 0, "marks cleared");
+
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 1100, 60, walk_fn, &w);
+    is_int(w.seen, 3000 - 30, "after min_interval: the DIRTY ones");
+    has(&t, 5, 1100, &v);
+    ok(!(v.flags & (MQL_VF_DIRTY | MQL_VF_URGENT)) && v.flushed == 1100,
+       "record clean, flushed = now");
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 9999, 0, walk_fn, &w);
+    is_int(w.seen, 0, "clean records are not collected");
+
+    /* a writer that stops: what it did not take stays dirty */
+    for (i = 0; i < 3000; i++) {
+        id_of(i, id);
+        mql_store_update(t.s, id, 2000, add_points, &u, NULL);
+    }
+    memset(&w, 0, sizeof(w));
+    w.stop_after = 100;
+    mql_store_collect_dirty(t.s, 3000, 0, walk_fn, &w);
+    is_int(w.seen, 100, "collect stops when fn says so");
+    memset(&w, 0, sizeof(w));
+    mql_store_collect_dirty(t.s, 3001, 0, walk_fn, &w);
+    is_int(w.seen, 3000 - 99, "the rest (and the one refused) are still dirty");
+    is_str(check(&t), "clean", "validates");
+    table_close(&t);
+}
+
+/* ---- concurrency ---- */
+
+static pthread_mutex_t mtx = PTHREAD_MUTEX_INITIALIZER;
+static void mlock(void *b) { pthread_mutex_lock(b); }
+static void munlock(void *b) { pthread_mutex_unlock(b); }
+
+typedef struct worker {
+    table_t *t;
+    int n;
+    int random_ids;
+    unsigned seed;
+    int failures;
+} worker_t;
+
+static int one_point(mql_visitor_t *v, int is_new, void *baton)
+{
+    v->score += 1;
+    mql_store_count_event_locked(baton, MQL_EV_VIEW);
+    return MQL_UPD_DIRTY;
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    uint8_t id[MQL_ID_BYTES];
+    int i;
+
+    for (i = 0; i < w->n; i++) {
+        id_of(w->random_ids ? (uint32_t)(rand_r(&w->seed) % 20000) : 4242, id);
+        if (mql_store_update(w->t->s, id, 1000, one_point, w->t->s, NULL) != APR_SUCCESS)
+            w->failures++;
+    }
+    return NULL;
+}
+
+static double total_score;
+static int sum_scores(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    total_score += v->score;
+    return 0;
+}
+
+static void test_threads(int random_ids)
+{
+    table_t t;
+    pthread_t th[8];
+    worker_t w[8];
+    int i, per = small ? 2000 : 50000, failures = 0;
+    mql_store_stats_t st;
+    mql_visitor_t v;
+
+    table_open(&t, 30000, mlock, munlock, &mtx);
+    for (i = 0; i < 8; i++) {
+        w[i].t = &t;
+        w[i].n = per;
+        w[i].random_ids = random_ids;
+        w[i].seed = (unsigned)i + 1;
+        w[i].failures = 0;
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        failures += w[i].failures;
+    }
+    is_int(failures, 0, random_ids ? "threads, random ids: no failure"
+                                   : "threads, one id: no failure");
+    mql_store_stats(t.s, &st);
+    is_int(st.events[MQL_EV_VIEW], 8 * per, "every event counted");
+    total_score = 0;
+    mql_store_iterate(t.s, sum_scores, NULL);
+    is_int((long long)total_score, 8 * per, "no update lost");
+    if (!random_ids) {
+        has(&t, 4242, 1000, &v);
+        is_int((long long)v.score, 8 * per, "one visitor has every point");
+        is_int(st.used, 1, "one visitor");
+    }
+    is_str(check(&t), "clean", "validates after concurrent updates");
+    table_close(&t);
+}
+
+/* ---- the check itself ---- */
+
+static void test_validate_detects(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    uint8_t *p;
+    size_t off;
+    const char *err;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    touch(&t, 1, 1000, 1, -1, NULL);
+    touch(&t, 2, 1000, 1, -1, NULL);
+    id_of(2, id);
+    /* find the record in raw memory and damage its id */
+    for (off = 0, p = NULL; off + MQL_ID_BYTES <= t.size; off += 8) {
+        if (memcmp((uint8_t *)t.base + off, id, MQL_ID_BYTES) == 0) {
+            p = (uint8_t *)t.base + off;
+            break;
+        }
+    }
+    ok(p != NULL, "record found in the segment");
+    if (p)
+        p[15] ^= 0x55;
+    err = mql_store_validate(t.s, pool);
+    ok(err != NULL, "damaged id detected");
+    printf("# validate: %s\n", err ? err : "(none)");
+    if (p)
+        p[15] ^= 0x55;
+    is_str(check(&t), "clean", "repaired");
+    if (p)
+        p[offsetof(mql_visitor_t, stage)] = 7;
+    err = mql_store_validate(t.s, pool);
+    ok(err != NULL, "bad stage detected");
+    printf("# validate: %s\n", err ? err : "(none)");
+    table_close(&t);
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    small = getenv("MQL_TEST_SMALL") != NULL;
+    mql_log_set(log_to_stderr, NULL, MQL_LOG_DEBUG);
+
+    test_sizes();
+    test_insert_get_update();
+    test_collisions();
+    test_eviction();
+    test_expiry();
+    test_expiry_dirty_lead();
+    test_stage_forget();
+    test_contacts();
+    test_ring();
+    test_walks();
+    test_threads(0);
+    test_threads(1);
+    test_validate_detects();
+
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return done_testing();
+}
