@@ -25,14 +25,35 @@ static int mql_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     return ap_mutex_register(pconf, MQL_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 
+/* Virtual hosts naming the same DBM file write to one site. */
+static int site_of(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc)
+{
+    mql_site_t *sites = (mql_site_t *)mql_g->sites->elts, *site;
+    int i;
+
+    for (i = 0; i < mql_g->sites->nelts; i++)
+        if (!strcmp(sites[i].dbm_file, sc->dbm_file))
+            return i;
+    if (mql_g->sites->nelts >= MQL_MAX_SITES)
+        return -1;
+    site = apr_array_push(mql_g->sites);
+    site->dbm_file = sc->dbm_file;
+    site->dbm_type = sc->dbm_type;
+    site->server = s;
+    return mql_g->sites->nelts - 1;
+}
+
 /* Defaults resolved and cross-directive checks, for every virtual host. */
 static int finish_servers(apr_pool_t *p, server_rec *s)
 {
     int engine = 0;
 
+    mql_g->sites = apr_array_make(p, 4, sizeof(mql_site_t));
     for (; s; s = s->next) {
         mql_srv_conf_t *sc = ap_get_module_config(s->module_config, &mql_module);
         const char *err = mql_finish_srv_conf(p, s, sc);
+        if (!err && (sc->site = site_of(p, s, sc)) < 0)
+            err = "at most 255 different MQLDBMFile files";
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00001: %s", err);
             return -1;
@@ -63,7 +84,8 @@ static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     /* The first pass only checks the configuration. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !engine)
         return OK;
-    if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK)
+    if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK
+        || mql_geoip_open(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     for (vs = s; vs; vs = vs->next) {
         mql_srv_conf_t *sc = ap_get_module_config(vs->module_config, &mql_module);
@@ -113,6 +135,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_child_init(mql_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     mql_register_request_hooks(p);
     mql_register_handlers(p);
+    mql_register_status(p);
+    mql_register_writer(p);
     APR_REGISTER_OPTIONAL_FN(mql_visitor_info);
 }
 

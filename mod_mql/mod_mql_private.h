@@ -57,6 +57,7 @@ typedef struct mql_srv_conf {
     /* DBM */
     const char *dbm_file;
     const char *dbm_type;
+    int site;                       /* index in mql_g->sites of this DBM file */
     /* privacy and exclusions */
     int respect_dnt;
     int bot_filter;
@@ -71,6 +72,15 @@ typedef struct mql_dir_conf {
     int engine;
 } mql_dir_conf_t;
 
+/* One DBM file of leads; virtual hosts naming the same file share it. */
+typedef struct mql_site {
+    const char *dbm_file;
+    const char *dbm_type;
+    server_rec *server;             /* the first virtual host using it */
+} mql_site_t;
+
+#define MQL_MAX_SITES 255
+
 /* Server-wide settings: one table for every virtual host. */
 typedef struct mql_global {
     const char *state_dir;
@@ -80,6 +90,7 @@ typedef struct mql_global {
     apr_int64_t expire;
     const char *geoip_db;
     const char *notify;
+    apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
     /* runtime */
     uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
     apr_global_mutex_t *mutex;
@@ -125,7 +136,15 @@ void mql_register_request_hooks(apr_pool_t *p);
 /* mod_mql_handlers.c */
 void mql_register_handlers(apr_pool_t *p);
 
-/* mod_mql_writer.c: the background writer (DBM, notifications, snapshots) */
+/* mod_mql_writer.c: the background writer (DBM, notifications, control
+ * requests from mqlctl, periodic snapshots and expiry) */
 void mql_register_writer(apr_pool_t *p);
+
+/* mod_mql_status.c: the mql-status handler and mod_status section */
+void mql_register_status(apr_pool_t *p);
+
+/* mod_mql_geoip.c: country of the client address, or NULL */
+apr_status_t mql_geoip_open(apr_pool_t *pconf, server_rec *s);
+const char *mql_geoip_country(request_rec *r);
 
 #endif

@@ -158,12 +158,16 @@ static void export_env(request_rec *r, mql_req_t *rq)
     long score = 0;
     const char *stage = "visitor";
 
+    v.flags = 0;
     if (!rq->is_new && mql_store_get(mql_g->store, rq->id, now, &v, NULL)) {
         score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         stage = mql_stage_name((mql_stage_t)v.stage);
         if (v.country[0] && v.country[0] != '-')
             rq->country = apr_pstrmemdup(r->pool, v.country, 2);
     }
+    /* Looked up once per visitor, then kept with the record. */
+    if (!(v.flags & MQL_VF_COUNTRY) && mql_g->geoip_db)
+        rq->country = mql_geoip_country(r);
     apr_table_setn(env, "MQL_VISITOR", rq->id_text);
     apr_table_setn(env, "MQL_SCORE", apr_ltoa(r->pool, score));
     apr_table_setn(env, "MQL_STAGE", stage);
@@ -314,6 +318,7 @@ static int range_reaches_end(request_rec *r, request_rec *last)
 typedef struct score_baton {
     const mql_scoring_t *scoring;
     const mql_hit_t *hit;
+    int site;
 } score_baton_t;
 
 static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
@@ -321,6 +326,11 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int dirty = mql_score_apply(v, b->scoring, b->hit, (uint32_t)apr_time_sec(apr_time_now()));
+
+    if (b->hit->country)
+        v->flags |= MQL_VF_COUNTRY;
+    if (!MQL_STAGE_IS_LEAD(v->stage))
+        v->site = (uint8_t)b->site;   /* a lead stays with the site that made it */
 
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         if (b->hit->events & MQL_EV_BIT(ev))
@@ -378,6 +388,7 @@ static int mql_log_transaction(request_rec *r)
 
     baton.scoring = &sc->scoring;
     baton.hit = &hit;
+    baton.site = sc->site;
     now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update(mql_g->store, rq->id, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)

@@ -71,7 +71,7 @@ typedef struct mql_visitor {
     uint8_t  flags;
     uint8_t  trigger_event;   /* event that crossed the threshold */
     char     country[2];      /* ISO 3166 alpha-2, or zeros */
-    uint8_t  reserved;
+    uint8_t  site;            /* which DBM file (virtual host) holds the lead */
     uint8_t  caps[MQL_CAPPED_RULES]; /* times each capped rule paid */
     char     trigger[MQL_TRIGGER_LEN];
 } mql_visitor_t;
