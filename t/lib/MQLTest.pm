@@ -39,7 +39,7 @@ sub free_port {
 # new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1)
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { mpm => 'event', engine => 1, %o }, $class;
+    my $self = bless { mpm => 'event', engine => 1, %o, owner => $$ }, $class;
     $self->{root} = tempdir('mqltest.XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MQL_KEEP});
     chmod 0755, $self->{root};
     $self->{port} = free_port();
@@ -117,7 +117,7 @@ AddOutputFilter INCLUDES .shtml
 AddType text/html .shtml
 DocumentRoot $self->{docroot}
 DirectoryIndex index.html
-LogFormat "%h %>s %b \\"%r\\" %{mql_visitor}n" mql
+LogFormat "%h %P %>s %b \\"%r\\" %{mql_visitor}n" mql
 CustomLog $self->{root}/logs/access_log mql
 KeepAlive On
 <Directory />
@@ -298,7 +298,8 @@ sub env_of {
 sub DESTROY {
     my $self = shift;
     local $?;
-    $self->stop if $self->{running};
+    # forked test clients share the object; only its creator stops httpd
+    $self->stop if $self->{running} && $$ == $self->{owner};
 }
 
 1;

@@ -1,0 +1,44 @@
+# A full table evicts plain visitors, keeps every lead and keeps working.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MQLTest;
+use HTTP::Tiny;
+
+my $slots = 64;
+my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n");
+$t->start;
+my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
+
+my @leads;
+for (1 .. 5) {
+    my $c = MQLTest::visitor_cookie($t->get('/'));
+    $t->get('/pricing.html', Cookie => $c) for 1 .. 3;
+    push @leads, $c;
+}
+is scalar(grep { $env->($_)->{MQL_STAGE} eq 'mql' } @leads), 5, 'five leads';
+
+# Three times the table's size in new visitors, one view each.
+my $ua = HTTP::Tiny->new(agent => $MQLTest::UA, keep_alive => 1);
+my $ok = 0;
+for (1 .. 3 * $slots) {
+    $ok++ if $ua->get($t->base . '/index.html')->{status} == 200;
+}
+is $ok, 3 * $slots, 'every request of ' . 3 * $slots . ' new visitors answered';
+
+for my $i (0 .. $#leads) {
+    my $e = $env->($leads[$i]);
+    is $e->{MQL_STAGE}, 'mql', "lead $i kept its stage";
+    is $e->{MQL_SCORE}, 4, "lead $i kept its score";
+}
+
+# Still scoring after all those evictions.
+my $c = MQLTest::visitor_cookie($t->get('/'));
+$t->get('/pricing.html', Cookie => $c) for 1 .. 2;
+is $env->($c)->{MQL_SCORE}, 3, 'a new visitor is still scored';
+
+$t->stop;
+is_deeply [$t->unexpected_errors], [], 'no errors in the error log';
+done_testing;

@@ -1,0 +1,74 @@
+# Scores and stages survive `graceful` and a full stop and start; a damaged
+# snapshot is reported and skipped, never trusted.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MQLTest;
+
+for my $mpm (qw(event prefork)) {
+    my $t = MQLTest->new(mpm => $mpm, conf => "MQLHalfLife 0\nMQLThreshold 20\n");
+    $t->start;
+    my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
+
+    my $plain = MQLTest::visitor_cookie($t->get('/'));
+    $t->get('/pricing.html', Cookie => $plain) for 1 .. 6;
+    my $lead = MQLTest::visitor_cookie($t->get('/'));
+    $t->request('POST', '/cgi-bin/form.cgi', content => 'email=lead%40example.com',
+                headers => { Cookie => $lead,
+                             'Content-Type' => 'application/x-www-form-urlencoded' });
+    my %before = (plain => $env->($plain), lead => $env->($lead));
+    is $before{plain}{MQL_SCORE}, 7, "$mpm: plain visitor scored 7";
+    is $before{lead}{MQL_STAGE}, 'mql', "$mpm: lead is an MQL";
+
+    for my $round (1 .. 3) {
+        $t->graceful;
+        is $env->($plain)->{MQL_SCORE}, 7, "$mpm: graceful $round: score kept";
+        is $env->($lead)->{MQL_STAGE}, 'mql', "$mpm: graceful $round: stage kept";
+    }
+
+    $t->stop;
+    my $snap = $t->state_dir . '/visitors.snapshot';
+    ok -s $snap, "$mpm: stop writes a snapshot";
+    is((stat $snap)[2] & 07777, 0600, "$mpm: snapshot is private (0600)");
+    $t->start;
+    is $env->($plain)->{MQL_SCORE}, 7, "$mpm: stop/start: score kept";
+    is $env->($lead)->{MQL_STAGE}, 'mql', "$mpm: stop/start: stage kept";
+    is $env->($lead)->{MQL_SCORE}, 21, "$mpm: stop/start: lead's score kept";
+    like $t->log_text, qr/MQL00016: restored \d+ visitors/, "$mpm: the restore is logged";
+
+    # Damage the snapshot while stopped: one flipped byte, then a truncation.
+    $t->stop;
+    for my $damage ('flipped byte', 'truncated') {
+        open my $fh, '+<', $snap or die "$snap: $!";
+        binmode $fh;
+        if ($damage eq 'flipped byte') {
+            seek $fh, 100, 0;
+            read $fh, my $b, 1;
+            seek $fh, 100, 0;
+            print $fh chr(ord($b) ^ 0x55);
+        }
+        else {
+            truncate $fh, int((-s $snap) / 2);
+        }
+        close $fh;
+        $t->start;
+        like $t->log_text, qr/MQL00015: snapshot .* not restored/,
+            "$mpm: $damage: a clear log line";
+        my $r = $t->get('/cgi-bin/env.cgi', Cookie => $plain);
+        is $r->{status}, 200, "$mpm: $damage: the server starts and serves";
+        is MQLTest::env_of($r)->{MQL_SCORE}, 0, "$mpm: $damage: an empty table, not garbage";
+        $t->stop;
+        open $fh, '>', $snap or die;  # prepare the next round from a good state
+        close $fh;
+        unlink $snap;
+        $t->start;
+        $t->get('/pricing.html', Cookie => $plain) for 1 .. 3;
+        $t->stop;
+    }
+    is_deeply [$t->unexpected_errors(qr/MQL00015/, qr/MQL0102\d/)], [],
+        "$mpm: no other errors in the error log";
+}
+
+done_testing;
