@@ -105,15 +105,10 @@ static void mql_child_init(apr_pool_t *p, server_rec *s)
 
 static int mql_visitor_info(request_rec *r, long *score, const char **stage, const char **id)
 {
-    mql_req_t *rq;
+    mql_req_t *rq = mql_req_state(r);
     mql_visitor_t v;
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
-    while (r->main)
-        r = r->main;
-    while (r->prev)
-        r = r->prev;
-    rq = ap_get_module_config(r->request_config, &mql_module);
     if (!rq || !rq->tracked)
         return DECLINED;
     *score = 0;

@@ -29,7 +29,7 @@ static int pixel_handler(request_rec *r)
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
 
-    rq = ap_get_module_config(r->request_config, &mql_module);
+    rq = mql_req_state(r);
     if (rq)
         rq->is_pixel = 1;
     ap_set_content_type(r, "image/gif");

@@ -108,10 +108,13 @@ typedef struct mql_req {
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */
     int is_pixel;
+    int scored;                 /* scored already (at the response's end) */
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
     const char *set_cookie;     /* the header value we added, to withdraw it */
     const char *country;
+    const char *score_text;     /* as exported in MQL_SCORE */
+    const char *stage;          /* as exported in MQL_STAGE */
 } mql_req_t;
 
 /* mod_mql_config.c */
@@ -132,6 +135,8 @@ apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type);
 
 /* mod_mql_request.c */
 void mql_register_request_hooks(apr_pool_t *p);
+/* this request's visitor state (of the request the client sent), or NULL */
+mql_req_t *mql_req_state(request_rec *r);
 
 /* mod_mql_handlers.c */
 void mql_register_handlers(apr_pool_t *p);
@@ -139,6 +144,31 @@ void mql_register_handlers(apr_pool_t *p);
 /* mod_mql_writer.c: the background writer (DBM, notifications, control
  * requests from mqlctl, periodic snapshots and expiry) */
 void mql_register_writer(apr_pool_t *p);
+
+/* What the background writer has done, for the status page: shared by
+ * every child (the writer runs in one of them).  Times are Unix seconds,
+ * 0 = never. */
+typedef struct mql_writer_stats {
+    uint64_t records_written;       /* lead records put into DBM files */
+    uint64_t records_deleted;       /* records removed (forget, demotion) */
+    uint64_t dbm_publishes;         /* batches published (copy and rename) */
+    uint64_t dbm_errors;            /* batches that failed (kept for retry) */
+    uint64_t notify_sent;           /* JSON lines written to MQLNotify */
+    uint64_t notify_dropped;        /* lines dropped: pipe full or ring overrun */
+    uint64_t control_applied;       /* mqlctl requests applied */
+    uint64_t control_errors;        /* mqlctl requests refused */
+    uint64_t snapshots;             /* periodic snapshots written */
+    uint64_t snapshot_errors;
+    uint32_t last_snapshot;         /* time of the last periodic snapshot */
+    uint32_t last_snapshot_count;   /* visitors in it */
+    uint32_t last_publish;          /* time of the last DBM publication */
+    uint32_t last_tick;             /* the writer's last round */
+    uint32_t writer_pid;            /* the child running the writer, 0 = none */
+    uint32_t pending;               /* records waiting for a retry */
+} mql_writer_stats_t;
+
+/* A copy of the writer's counters (zeros before the writer started). */
+void mql_writer_stats(mql_writer_stats_t *out);
 
 /* mod_mql_status.c: the mql-status handler and mod_status section */
 void mql_register_status(apr_pool_t *p);

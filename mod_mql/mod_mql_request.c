@@ -27,7 +27,7 @@ APLOG_USE_MODULE(mql);
 
 /* The state belongs to the request the client sent, whatever internal
  * redirects and subrequests came of it. */
-static mql_req_t *req_state(request_rec *r)
+mql_req_t *mql_req_state(request_rec *r)
 {
     while (r->main)
         r = r->main;
@@ -150,9 +150,21 @@ static const char *make_cookie(request_rec *r, const mql_srv_conf_t *sc, const u
                        NULL);
 }
 
-static void export_env(request_rec *r, mql_req_t *rq)
+static void set_env(request_rec *r, const mql_req_t *rq)
 {
     apr_table_t *env = r->subprocess_env;
+
+    apr_table_setn(env, "MQL_VISITOR", rq->id_text);
+    apr_table_setn(env, "MQL_SCORE", rq->score_text);
+    apr_table_setn(env, "MQL_STAGE", rq->stage);
+    apr_table_setn(env, "MQL_NEW", rq->is_new ? "1" : "0");
+    if (rq->country)
+        apr_table_setn(env, "MQL_COUNTRY", rq->country);
+    apr_table_setn(r->notes, NOTE_VISITOR, rq->id_text);
+}
+
+static void export_env(request_rec *r, mql_req_t *rq)
+{
     mql_visitor_t v;
     uint32_t now = (uint32_t)apr_time_sec(r->request_time);
     long score = 0;
@@ -168,13 +180,9 @@ static void export_env(request_rec *r, mql_req_t *rq)
     /* Looked up once per visitor, then kept with the record. */
     if (!(v.flags & MQL_VF_COUNTRY) && mql_g->geoip_db)
         rq->country = mql_geoip_country(r);
-    apr_table_setn(env, "MQL_VISITOR", rq->id_text);
-    apr_table_setn(env, "MQL_SCORE", apr_ltoa(r->pool, score));
-    apr_table_setn(env, "MQL_STAGE", stage);
-    apr_table_setn(env, "MQL_NEW", rq->is_new ? "1" : "0");
-    if (rq->country)
-        apr_table_setn(env, "MQL_COUNTRY", rq->country);
-    apr_table_setn(r->notes, NOTE_VISITOR, rq->id_text);
+    rq->score_text = apr_ltoa(r->pool, score);
+    rq->stage = stage;
+    set_env(r, rq);
 }
 
 static int mql_post_read_request(request_rec *r)
@@ -224,7 +232,12 @@ static void untrack(request_rec *r, mql_req_t *rq)
         r->err_headers_out = keep;
         rq->set_cookie = NULL;
     }
+    apr_table_unset(r->subprocess_env, "MQL_VISITOR");
+    apr_table_unset(r->subprocess_env, "MQL_SCORE");
+    apr_table_unset(r->subprocess_env, "MQL_STAGE");
     apr_table_unset(r->subprocess_env, "MQL_NEW");
+    apr_table_unset(r->subprocess_env, "MQL_COUNTRY");
+    apr_table_unset(r->notes, NOTE_VISITOR);
 }
 
 static int mql_fixups(request_rec *r)
@@ -232,8 +245,12 @@ static int mql_fixups(request_rec *r)
     mql_req_t *rq;
     mql_dir_conf_t *dc;
 
-    if (r->main || r->prev || !(rq = req_state(r)) || !rq->tracked)
+    if (r->main || !(rq = mql_req_state(r)) || !rq->tracked)
         return DECLINED;
+    /* An internal redirect (mod_rewrite, ErrorDocument) starts a fresh
+     * environment; the handler it reaches sees the visitor too. */
+    if (r->prev)
+        set_env(r, rq);
     dc = ap_get_module_config(r->per_dir_config, &mql_module);
     if (dc->engine == 0 || (r->handler && !strcmp(r->handler, MQL_STATUS_HANDLER)))
         untrack(r, rq);
@@ -259,26 +276,43 @@ static const char *take_header(request_rec *r, const char *name)
     return v;
 }
 
+static void score_request(request_rec *r, mql_req_t *rq);
+
+/*
+ * The response's end passes here before its last bytes reach the client,
+ * so scoring now means the visitor's next request already sees the new
+ * score; log_transaction catches responses that never came this way.
+ */
 static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
-    mql_req_t *rq = req_state(r);
-    const char *ev = take_header(r, "X-MQL-Event");
-    const char *contact = take_header(r, "X-MQL-Contact");
+    mql_req_t *rq = mql_req_state(r);
 
-    if (rq && rq->tracked && !r->main) {
-        if (ev)
-            rq->app_event = ev;
-        if (contact)
-            rq->app_contact = contact;
+    if (!f->ctx) {
+        const char *ev = take_header(r, "X-MQL-Event");
+        const char *contact = take_header(r, "X-MQL-Contact");
+
+        f->ctx = rq ? (void *)rq : (void *)f;
+        if (rq && rq->tracked) {
+            if (ev)
+                rq->app_event = ev;
+            if (contact)
+                rq->app_contact = contact;
+        }
     }
-    ap_remove_output_filter(f);
+    /* A range request's 206 is decided by the byterange filter, after this
+     * one: such requests are scored when logged. */
+    if (rq && !APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))
+        && !apr_table_get(r->headers_in, "Range")) {
+        score_request(r, rq);
+        ap_remove_output_filter(f);
+    }
     return ap_pass_brigade(f->next, bb);
 }
 
 static void mql_insert_filter(request_rec *r)
 {
-    if (!r->main && req_state(r))
+    if (!r->main && mql_req_state(r))
         ap_add_output_filter(APP_FILTER, NULL, r, r->connection);
 }
 
@@ -338,11 +372,11 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     return dirty;
 }
 
-static int mql_log_transaction(request_rec *r)
+/* Classify the finished request and score it, once. */
+static void score_request(request_rec *r, mql_req_t *rq)
 {
-    mql_req_t *rq = req_state(r);
     mql_srv_conf_t *sc;
-    request_rec *last = r;
+    request_rec *last;
     mql_response_facts_t facts;
     mql_hit_t hit;
     score_baton_t baton;
@@ -351,10 +385,15 @@ static int mql_log_transaction(request_rec *r)
     uint32_t now;
     apr_status_t rv;
 
-    if (r->main || !rq || !rq->tracked || !mql_g || !mql_g->store_ready)
-        return DECLINED;
-    while (last->next)
-        last = last->next;
+    if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready)
+        return;
+    rq->scored = 1;
+    while (r->main)
+        r = r->main;
+    while (r->prev)
+        r = r->prev;
+    for (last = r; last->next; last = last->next)
+        ;
     sc = srv_conf(r);
 
     memset(&facts, 0, sizeof facts);
@@ -379,7 +418,7 @@ static int mql_log_transaction(request_rec *r)
     memset(&hit, 0, sizeof hit);
     hit.events = mql_classify(&facts);
     if (!hit.events && !rq->app_contact)
-        return DECLINED;
+        return;
     hit.app_points = has_points ? app_points : sc->scoring.points[MQL_EV_APP];
     hit.path = r->uri;
     hit.referer = apr_table_get(r->headers_in, "Referer");
@@ -395,6 +434,14 @@ static int mql_log_transaction(request_rec *r)
         rv = mql_store_set_contact(mql_g->store, rq->id, rq->app_contact, now);
     if (rv != APR_SUCCESS)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: the table is full of leads");
+}
+
+static int mql_log_transaction(request_rec *r)
+{
+    mql_req_t *rq = mql_req_state(r);
+
+    if (!r->main && rq)
+        score_request(r, rq);
     return DECLINED;
 }
 

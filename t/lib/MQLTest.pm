@@ -295,11 +295,117 @@ sub env_of {
     return \%env;
 }
 
+# write_mmdb($path, { '198.51.100.0/25' => 'DE', '2001:db8:1::/48' => 'FR', ... }):
+# a small MaxMind DB of countries (as GeoLite2-Country lays them out),
+# written to a temporary file beside $path and renamed over it, so a
+# running server never sees half a file.  World-readable: the server's
+# children run as www-data.
+sub write_mmdb {
+    my ($path, $nets, %o) = @_;
+    require MaxMind::DB::Writer::Tree;
+    my $tree = MaxMind::DB::Writer::Tree->new(
+        ip_version               => 6,
+        record_size              => 24,
+        database_type            => $o{type} // 'MQL-Test-Country',
+        languages                => ['en'],
+        description              => { en => 'mod_mql test countries' },
+        remove_reserved_networks => 0,     # the tests use documentation networks
+        map_key_type_callback    => sub {
+            { country => 'map', registered_country => 'map', iso_code => 'utf8_string' }->{ $_[0] };
+        },
+    );
+    for my $net (sort keys %$nets) {
+        $tree->insert_network($net, { country => { iso_code => $nets->{$net} } });
+    }
+    my $tmp = "$path.tmp.$$";
+    open my $fh, '>:raw', $tmp or die "$tmp: $!";
+    $tree->write_tree($fh);
+    close $fh or die "$tmp: $!";
+    chmod 0644, $tmp;
+    rename $tmp, $path or die "rename $tmp: $!";
+    return $path;
+}
+
 sub DESTROY {
     my $self = shift;
     local $?;
     # forked test clients share the object; only its creator stops httpd
     $self->stop if $self->{running} && $$ == $self->{owner};
+}
+
+# ---- helpers for the DBM, mqlctl and notification tests ----------------
+
+# A request with a chosen Host header (name-based virtual hosts) and an
+# optional body: ($method, $path, host => NAME, body => TEXT, headers => {...}).
+sub host_request {
+    my ($self, $method, $path, %o) = @_;
+    my %h = %{ $o{headers} // {} };
+    my @lines = map { "$_: $h{$_}" } sort keys %h;
+    my $body = $o{body} // '';
+    push @lines, 'Content-Type: application/x-www-form-urlencoded',
+        'Content-Length: ' . length($body) if length $body;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
+                                  Timeout => 10) or die "connect: $!";
+    binmode $s;
+    print $s "$method $path HTTP/1.1\r\nHost: " . ($o{host} // '127.0.0.1')
+        . "\r\nUser-Agent: $UA\r\n" . join('', map { "$_\r\n" } @lines)
+        . "Connection: close\r\n\r\n$body";
+    local $/;
+    my $resp = <$s> // '';
+    close $s;
+    my ($head, $content) = split /\r\n\r\n/, $resp, 2;
+    my ($status) = ($head // '') =~ m{^HTTP/\S+ (\d+)};
+    my %hdr;
+    for (split /\r\n/, $head // '') {
+        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
+        $k = lc $k;
+        $hdr{$k} = exists $hdr{$k} ? [ ref $hdr{$k} ? @{ $hdr{$k} } : $hdr{$k}, $v ] : $v;
+    }
+    return { status => $status // 0, headers => \%hdr, content => $content // '' };
+}
+
+# A new visitor who sends the contact form: with MQLThreshold 20 that makes
+# an MQL with a contact.  Returns (ID, "mql_vid=..." cookie).
+sub make_lead {
+    my ($self, %o) = @_;
+    my $res = $self->host_request('GET', '/', host => $o{host});
+    my ($cookie) = visitor_cookie($res) or die "no visitor cookie\n";
+    my ($id) = $cookie =~ /^mql_vid=([^.]+)\./;
+    my $email = $o{email} // "lead-$id\@example.com";
+    (my $enc = $email) =~ s/([^A-Za-z0-9._~-])/sprintf '%%%02X', ord $1/ge;
+    $res = $self->host_request('POST', '/cgi-bin/form.cgi', host => $o{host},
+                               headers => { Cookie => $cookie }, body => "email=$enc");
+    die "form not accepted: $res->{status}\n" unless $res->{status} == 302;
+    return ($id, $cookie);
+}
+
+# Poll $code every 50 ms until it returns true or $secs pass; its last value.
+sub wait_for {
+    my ($secs, $code) = @_;
+    my $deadline = time + $secs;
+    my $v;
+    while (1) {
+        $v = $code->();
+        return $v if $v || time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+# Build a helper binary of build/out (e.g. dbm_reader) when missing.
+sub helper_bin {
+    my ($name) = @_;
+    my $bin = "$TOP/build/out/$name";
+    system("make -s -C $TOP build/out/$name >/dev/null") == 0 or die "cannot build $name\n"
+        unless -x $bin && -M $bin <= -M "$TOP/t/$name.c";
+    return $bin;
+}
+
+# Files the server's children must read: readable by www-data when root.
+sub give_to_server {
+    my (@paths) = @_;
+    return unless $> == 0;
+    my ($uid, $gid) = (getpwnam('www-data'))[2, 3];
+    chown $uid, $gid, @paths;
 }
 
 1;
