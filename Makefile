@@ -26,7 +26,7 @@ MQLCTL    := $(OUT)/mqlctl
 UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps install demo test unit integration bench clean
+.PHONY: all deps test-deps install demo test unit integration bench clean fuzz fuzz-build asan
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
@@ -71,12 +71,83 @@ demo: all
 
 unit: $(OUT)/.deps-test $(UNIT_BIN)
 
-test: all $(OUT)/.deps-test $(UNIT_BIN)
+test: all $(OUT)/.deps-test $(UNIT_BIN) fuzz-build
 	prove -v $(UNIT_BIN) $(sort $(wildcard t/*.t))
 
-bench: all
+# ---- fuzzing ------------------------------------------------------------
+# libFuzzer targets (t/fuzz/fuzz_*.c), one per parser of client or
+# application input, built with clang against the core compiled again with
+# coverage and AddressSanitizer + UndefinedBehaviorSanitizer.
+#   make fuzz                  build, then run each target FUZZ_SECONDS
+#   make fuzz FUZZ_SECONDS=600
+# t/fuzz.t (part of make test) runs each one for 5 s.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_OUT     := $(OUT)/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS   = -std=gnu11 -O1 -g -fno-omit-frame-pointer $(WARN) $(FUZZ_SAN) \
+                -Imod_mql -Iinclude -It/fuzz $(APR_FLAGS)
+FUZZ_SRC     := $(sort $(wildcard t/fuzz/fuzz_*.c))
+FUZZ_BIN     := $(patsubst t/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRC))
+FUZZ_CORE_OBJ := $(patsubst mod_mql/%.c,$(FUZZ_OUT)/core/%.o,$(CORE_SRC))
+FUZZ_CORE_LIB := $(FUZZ_OUT)/libmqlcore-fuzz.a
+FUZZ_SEEDS   := $(FUZZ_OUT)/seeds/fuzz_snapshot/.done
+
+$(OUT)/.deps-fuzz: build/deps.sh
+	@mkdir -p $(OUT)
+	build/deps.sh fuzz
+	@touch $@
+
+$(FUZZ_OUT)/core/%.o: mod_mql/%.c mod_mql/*.h | $(OUT)/.deps-fuzz $(OUT)/.deps-build
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_CORE_LIB): $(FUZZ_CORE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_CORE_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE_LIB) $(APR_LIBS) -lpthread -lm
+
+# Valid snapshots for the fuzz_snapshot corpus, written by this build's
+# own mql_snapshot_save so that they match its record layout.
+$(FUZZ_OUT)/gen_snapshot_seed: t/fuzz/gen_snapshot_seed.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lpthread -lm
+
+$(FUZZ_SEEDS): $(FUZZ_OUT)/gen_snapshot_seed
+	@mkdir -p $(dir $@)
+	$(FUZZ_OUT)/gen_snapshot_seed $(dir $@)
+	@touch $@
+
+fuzz-build: $(FUZZ_BIN) $(FUZZ_SEEDS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) prove -v t/fuzz.t
+
+# ---- sanitizers ---------------------------------------------------------
+# The core and the unit tests with AddressSanitizer and UBSan (any report
+# is fatal), in their own output directory so no object is shared with
+# the normal build.
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+asan:
+	$(MAKE) OUT=$(OUT)/asan SANITIZE="$(ASAN_FLAGS)" unit
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    prove -v $(patsubst t/unit/%.c,$(OUT)/asan/unit/%,$(UNIT_SRC))
+
+# The benchmark's helper (prefilled snapshots, cookies signed with the
+# server's key, snapshot timing) links the same core as the module.
+$(OUT)/mqlbench: build/bench/mqlbench.c $(CORE_LIB)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
+
+bench: all $(OUT)/mqlbench
 	build/deps.sh bench
 	build/bench.sh
 
 clean:
 	rm -rf $(OUT) mod_mql/*.lo mod_mql/*.slo mod_mql/*.la mod_mql/*.o mod_mql/.libs
+
+# The apr_dbm reader the DBM tests run next to the server.
+$(OUT)/dbm_reader: t/dbm_reader.c $(CORE_LIB)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm

@@ -11,6 +11,7 @@ case "${1:-build}" in
     build) ;;
     test)  want="$want perl libmaxmind-db-writer-perl python3 python3-gdbm curl" ;;
     bench) want="$want wrk curl valgrind" ;;
+    fuzz)  want="$want clang libclang-rt-dev" ;;
     *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 

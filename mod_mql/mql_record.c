@@ -103,30 +103,38 @@ char *mql_pct_decode(apr_pool_t *p, const char *s, size_t len)
     return out;
 }
 
+static int utf8_continues(char c)
+{
+    return ((unsigned char)c & 0xc0) == 0x80;
+}
+
 /*
  * Length of s cut to at most max bytes without splitting a UTF-8
- * sequence, so a truncated contact still decodes as text.
+ * sequence, so a truncated contact still decodes as text.  A sequence is
+ * at most 4 bytes, so the cut moves back at most 3; text that is not
+ * UTF-8 (a long run of continuation bytes) is cut at max, not emptied.
  */
 static size_t utf8_cut(const char *s, size_t max)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(s), back;
 
     if (n <= max)
         return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-        n--;
-    return n;
+    for (back = 0; back < 3 && back < max && utf8_continues(s[max - back]); back++)
+        ;
+    return utf8_continues(s[max - back]) ? max : max - back;
 }
 
 /* ---- encode --------------------------------------------------------- */
 
+/* Fields without a value are left out, a cut one too. */
 static void add_text(apr_pool_t *p, char **rec, const char *name, const char *val,
                      size_t max)
 {
-    if (val && *val)
-        *rec = apr_pstrcat(p, *rec, ";", name, "=",
-                           pct_encode_n(p, val, utf8_cut(val, max)), NULL);
+    size_t n = val ? utf8_cut(val, max) : 0;
+
+    if (n)
+        *rec = apr_pstrcat(p, *rec, ";", name, "=", pct_encode_n(p, val, n), NULL);
 }
 
 char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)

@@ -246,6 +246,8 @@ static void test_header(void)
      * (valgrind checks the malloc'd header exactly sized) */
     len = 8192 + 64;
     h = malloc(len);
+    if (!h)         /* also tells gcc -fsanitize=undefined that h is no NULL */
+        abort();
     memcpy(h, "big=", 4);
     memset(h + 4, 'Z', 8192);
     snprintf(h + 4 + 8192, len - 4 - 8192, "; mql_vid=%s", cookie);

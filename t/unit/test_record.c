@@ -277,6 +277,49 @@ static void test_worst_case_size(void)
        && strlen(back.contact) == MQL_CONTACT_LEN - 2, "UTF-8 character not split by the cap");
 }
 
+/*
+ * Found by t/fuzz/fuzz_record.c: a value of more than the cap in
+ * continuation bytes (not UTF-8) was cut to nothing and written as an
+ * empty "trigger=", so a re-read record had lost its trigger.
+ */
+static void test_cut_not_utf8(void)
+{
+    mql_lead_t l, back;
+    char contact[300], crash[512];
+    const char *rec;
+    int i;
+
+    /* the fuzzer's input: 47 x 0xA7 "nloa1dow" 47 x 0xA7 "nloa1d" */
+    strcpy(crash, "stage=mql;se=1sis=1;country=DE;trigger=");
+    for (i = 0; i < 2; i++) {
+        size_t n = strlen(crash);
+        memset(crash + n, '\xa7', 47);
+        strcpy(crash + n + 47, i ? "nloa1d" : "nloa1dow");
+    }
+    ok(decode_str(crash, &l) && strlen(l.trigger) == 2 * 47 + 8 + 6,
+       "fuzz_record crash input decodes");
+    rec = mql_record_encode(pool, &l);
+    ok(strstr(rec, "trigger=;") == NULL && !(strlen(rec) >= 8
+       && strcmp(rec + strlen(rec) - 8, "trigger=") == 0), "no empty trigger written");
+    ok(decode_str(rec, &back) && back.trigger && strlen(back.trigger) == 10 + MQL_TRIGGER_LEN
+       && memcmp(back.trigger, l.trigger, strlen(back.trigger)) == 0,
+       "non-UTF-8 trigger cut at the cap, not emptied (%s)", rec);
+
+    memset(contact, '\x80', sizeof contact - 1);
+    contact[sizeof contact - 1] = '\0';
+    memset(&l, 0, sizeof l);
+    l.stage = MQL_STAGE_MQL;
+    l.contact = contact;
+    ok(decode_str(mql_record_encode(pool, &l), &back) && back.contact
+       && strlen(back.contact) == MQL_CONTACT_LEN - 1, "continuation-byte contact kept, cut");
+
+    /* a 4-byte character across the cap backs off 3 bytes */
+    memset(contact, 'a', MQL_CONTACT_LEN - 3);
+    strcpy(contact + MQL_CONTACT_LEN - 3, "\xf0\x9f\x98\x80");  /* U+1F600 at 121..124 */
+    ok(decode_str(mql_record_encode(pool, &l), &back)
+       && strlen(back.contact) == MQL_CONTACT_LEN - 3, "4-byte character not split by the cap");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -287,6 +330,7 @@ int main(void)
     test_decode_tolerance();
     test_from_visitor();
     test_worst_case_size();
+    test_cut_not_utf8();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();

@@ -1,0 +1,84 @@
+/*
+ * Directive values: durations, whole numbers and networks, with a second
+ * fuzzed address to match against the network.
+ * Input: DURATION '\n' NUMBER '\n' CIDR '\n' ADDRESS '\n' then 16 bytes
+ *        for the number's bounds.
+ *
+ * Checks: values inside their documented ranges; a number in canonical
+ * form agrees with strtoll; a network contains its own address.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include "fuzz.h"
+#include "mql_parse.h"
+
+#define MAX_DURATION (100LL * 365 * 86400)
+
+static int64_t fuzz_i64(const uint8_t **data, size_t *size)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        v = (v << 8) | fuzz_byte(data, size);
+    return (int64_t)v;
+}
+
+static void check_int(apr_pool_t *p, const char *s, int64_t min, int64_t max)
+{
+    int64_t got = 0, again = 0;
+    const char *err = mql_parse_int(p, s, min, max, &got);
+    char canon[32];
+    long long ref;
+    char *end;
+
+    if (!err) {
+        FUZZ_CHECK(got >= min && got <= max);
+        snprintf(canon, sizeof canon, "%lld", (long long)got);
+        FUZZ_CHECK(mql_parse_int(p, canon, min, max, &again) == NULL && again == got);
+    }
+    /* the C library agrees on plain decimal text ([+-]?digits) */
+    if (*s && strspn(s + (*s == '-' || *s == '+'), "0123456789") == strlen(s)
+        && s[*s == '-' || *s == '+'] != '\0') {
+        errno = 0;
+        ref = strtoll(s, &end, 10);
+        if (errno == 0 && ref >= min && ref <= max)
+            FUZZ_CHECK(!err && got == ref);
+        else
+            FUZZ_CHECK(err != NULL);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p = fuzz_pool();
+    char *dur = fuzz_field(&data, &size, '\n');
+    char *num = fuzz_field(&data, &size, '\n');
+    char *net = fuzz_field(&data, &size, '\n');
+    char *ip = fuzz_field(&data, &size, '\n');
+    int64_t a = fuzz_i64(&data, &size), b = fuzz_i64(&data, &size), secs = -1;
+    mql_cidr_t c;
+    char text[INET6_ADDRSTRLEN];
+
+    if (!mql_parse_duration(p, dur, &secs))
+        FUZZ_CHECK(secs >= 0 && secs <= MAX_DURATION);
+    check_int(p, num, a < b ? a : b, a < b ? b : a);
+    check_int(p, num, 0, 1000);
+    check_int(p, num, INT64_MIN, INT64_MAX);
+
+    memset(&c, 0xaa, sizeof c);
+    if (!mql_parse_cidr(p, net, &c)) {
+        FUZZ_CHECK(c.family == 4 || c.family == 6);
+        FUZZ_CHECK(c.bits >= 0 && c.bits <= (c.family == 4 ? 32 : 128));
+        FUZZ_CHECK(inet_ntop(c.family == 4 ? AF_INET : AF_INET6, c.addr, text, sizeof text));
+        FUZZ_CHECK(mql_cidr_match(&c, text));
+        (void)mql_cidr_match(&c, ip);
+    }
+    free(dur);
+    free(num);
+    free(net);
+    free(ip);
+    apr_pool_destroy(p);
+    return 0;
+}

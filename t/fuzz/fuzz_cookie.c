@@ -1,0 +1,55 @@
+/*
+ * The Cookie request header, as any client may send it: walk it for a few
+ * names, verify every value found as a visitor cookie and parse it as a
+ * bare ID.  Checks that every value lies inside the header, that the walk
+ * always advances, and that anything accepted is the one canonical
+ * spelling (re-encoding it gives back the same text).
+ */
+#include "fuzz.h"
+#include "mql_cookie.h"
+
+static const uint8_t key[MQL_KEY_BYTES] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+};
+
+static const char *const names[] = { "mql_vid", "mql_optout", "consent", "a", "\"", "x y" };
+
+static void check_value(const char *v, size_t n)
+{
+    uint8_t id[MQL_ID_BYTES];
+    char text[MQL_ID_TEXT_LEN + 1], cookie[MQL_COOKIE_VALUE_LEN + 1];
+
+    if (mql_cookie_verify(key, v, n, id)) {
+        /* only the exact text the server signs is accepted */
+        mql_cookie_sign(key, id, cookie);
+        FUZZ_CHECK(n == MQL_COOKIE_VALUE_LEN && memcmp(cookie, v, n) == 0);
+    }
+    if (mql_id_from_text(v, n, id)) {
+        mql_id_to_text(id, text);
+        FUZZ_CHECK(n == MQL_ID_TEXT_LEN && memcmp(text, v, n) == 0);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *h = fuzz_strndup(data, size);
+    size_t hlen = strlen(h), i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *pos = h, *v = NULL;
+        size_t n = 0;
+        int found = 0;
+
+        while ((pos = mql_cookie_next(pos, names[i], &v, &n)) != NULL) {
+            FUZZ_CHECK(pos > h && pos <= h + hlen);
+            FUZZ_CHECK(v >= h && v + n <= h + hlen && v + n <= pos);
+            check_value(v, n);
+            found = 1;
+        }
+        FUZZ_CHECK(found == mql_cookie_present(h, names[i]));
+    }
+    /* the whole input as one cookie value and as an ID */
+    check_value((const char *)data, size);
+    free(h);
+    return 0;
+}
