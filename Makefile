@@ -26,7 +26,7 @@ MQLCTL    := $(OUT)/mqlctl
 UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps install demo test unit integration bench clean fuzz fuzz-build asan
+.PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
@@ -144,6 +144,11 @@ $(OUT)/mqlbench: build/bench/mqlbench.c $(CORE_LIB)
 bench: all $(OUT)/mqlbench
 	build/deps.sh bench
 	build/bench.sh
+
+# docs/status.png: the status page of a demo server, rendered by headless
+# chromium (build/screenshot.sh installs chromium when missing).
+screenshot: all $(OUT)/.deps-test
+	build/screenshot.sh docs/status.png
 
 clean:
 	rm -rf $(OUT) mod_mql/*.lo mod_mql/*.slo mod_mql/*.la mod_mql/*.o mod_mql/.libs

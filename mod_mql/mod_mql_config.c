@@ -4,6 +4,7 @@
  * followed by the directive's name and what it expects.
  */
 #include <string.h>
+#include <maxminddb.h>
 
 #include "apr_strings.h"
 #include "apr_lib.h"
@@ -193,6 +194,27 @@ static const char *global_only(cmd_parms *cmd)
     return ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
+/*
+ * mod_rewrite checks a `RewriteMap dbm:` file while it reads the
+ * configuration and refuses to start when it is missing, so the leads file
+ * is created as soon as the directives naming it are read (post_config
+ * would be too late on a fresh install).  Failures are reported later, in
+ * post_config, where the server's user is known.
+ */
+static void ensure_dbm_early(cmd_parms *cmd, mql_srv_conf_t *sc)
+{
+    const char *type = sc->dbm_type ? sc->dbm_type : "sdbm";
+
+    if (sc->dbm_file) {
+        mql_ensure_dbm(cmd->temp_pool, sc->dbm_file, type);
+        return;
+    }
+    if (apr_dir_make_recursive(mql_g->state_dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                               | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                               | APR_FPROT_GEXECUTE, cmd->temp_pool) == APR_SUCCESS)
+        mql_ensure_dbm(cmd->temp_pool, mql_state_path(cmd->temp_pool, "leads"), type);
+}
+
 static int parse_onoff(const char *arg)
 {
     if (!strcasecmp(arg, "on")) return 1;
@@ -208,8 +230,8 @@ static const char *set_engine(cmd_parms *cmd, void *dconf, const char *arg)
         return bad(cmd, "expects On or Off", arg);
     if (cmd->path)
         ((mql_dir_conf_t *)dconf)->engine = on;
-    else
-        srv_conf(cmd)->engine = on;
+    else if ((srv_conf(cmd)->engine = on) && (mql_g->state_dir_set || srv_conf(cmd)->dbm_file))
+        ensure_dbm_early(cmd, srv_conf(cmd));
     return NULL;
 }
 
@@ -248,6 +270,9 @@ static const char *set_state_dir(cmd_parms *cmd, void *dconf, const char *arg)
     mql_g->state_dir = ap_server_root_relative(cmd->pool, arg);
     if (!mql_g->state_dir)
         return bad(cmd, "expects a directory path", arg);
+    mql_g->state_dir_set = 1;
+    if (srv_conf(cmd)->engine == 1)
+        ensure_dbm_early(cmd, srv_conf(cmd));
     return NULL;
 }
 
@@ -513,6 +538,7 @@ static const char *set_dbm_file(cmd_parms *cmd, void *dconf, const char *arg)
     sc->dbm_file = ap_server_root_relative(cmd->pool, arg);
     if (!sc->dbm_file)
         return bad(cmd, "expects a file path", arg);
+    ensure_dbm_early(cmd, sc);
     return NULL;
 }
 
@@ -524,6 +550,8 @@ static const char *set_dbm_type(cmd_parms *cmd, void *dconf, const char *arg)
     for (i = 0; types[i]; i++) {
         if (!strcasecmp(arg, types[i])) {
             srv_conf(cmd)->dbm_type = types[i];
+            if (srv_conf(cmd)->dbm_file)
+                ensure_dbm_early(cmd, srv_conf(cmd));
             return NULL;
         }
     }
@@ -534,6 +562,8 @@ static const char *set_geoip(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = global_only(cmd);
     apr_finfo_t fi;
+    MMDB_s mmdb;
+    int status;
 
     if (err)
         return err;
@@ -542,6 +572,14 @@ static const char *set_geoip(cmd_parms *cmd, void *dconf, const char *arg)
         || apr_stat(&fi, mql_g->geoip_db, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
         || fi.filetype != APR_REG)
         return bad(cmd, "expects a readable MaxMind DB file (.mmdb)", arg);
+    /* A corrupt or truncated file stops `apachectl configtest` here,
+     * with the file and line, rather than failing at the first visitor. */
+    status = MMDB_open(mql_g->geoip_db, MMDB_MODE_MMAP, &mmdb);
+    if (status != MMDB_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: expects a MaxMind DB file (.mmdb); '%s' "
+                            "cannot be opened as one: %s", cmd->cmd->name, arg,
+                            MMDB_strerror(status));
+    MMDB_close(&mmdb);
     return NULL;
 }
 

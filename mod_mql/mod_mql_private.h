@@ -84,6 +84,7 @@ typedef struct mql_site {
 /* Server-wide settings: one table for every virtual host. */
 typedef struct mql_global {
     const char *state_dir;
+    int state_dir_set;              /* MQLStateDir given (not the default) */
     const char *secret_file;
     apr_int64_t max_visitors;
     apr_int64_t half_life;

@@ -359,11 +359,12 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
 {
     score_baton_t *b = baton;
     unsigned ev;
+    int was_lead = MQL_STAGE_IS_LEAD(v->stage);
     int dirty = mql_score_apply(v, b->scoring, b->hit, (uint32_t)apr_time_sec(apr_time_now()));
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;
-    if (!MQL_STAGE_IS_LEAD(v->stage))
+    if (!was_lead)
         v->site = (uint8_t)b->site;   /* a lead stays with the site that made it */
 
     for (ev = 0; ev < MQL_EV_COUNT; ev++)

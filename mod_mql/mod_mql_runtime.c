@@ -22,7 +22,7 @@
 
 #include "mod_mql_private.h"
 #include "mql_log.h"
-#include "mql_siphash.h"
+#include "mql_secret.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -74,37 +74,11 @@ static apr_status_t ensure_state_dir(apr_pool_t *p, server_rec *s)
     return APR_SUCCESS;
 }
 
-/*
- * A key file of any length is reduced to the 128-bit SipHash key by two
- * SipHash passes under fixed keys: servers sharing the file share the key.
- */
-static void derive_key(const unsigned char *data, apr_size_t len, uint8_t key[MQL_KEY_BYTES])
-{
-    static const uint8_t k1[16] = "mod_mql secret 1", k2[16] = "mod_mql secret 2";
-    uint64_t a = mql_siphash24(k1, data, len), b = mql_siphash24(k2, data, len);
-
-    memcpy(key, &a, 8);
-    memcpy(key + 8, &b, 8);
-}
-
+/* The key file's contents become the 128-bit SipHash key (mql_secret.c,
+ * shared with the tools that mint cookies). */
 static apr_status_t read_secret(apr_pool_t *p, const char *path, server_rec *s)
 {
-    char buf[4096];
-    apr_size_t len = sizeof buf;
-    apr_file_t *f;
-    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, p);
-
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_read(f, buf, &len);
-        apr_file_close(f);
-    }
-    if (rv == APR_SUCCESS && len < MQL_KEY_BYTES)
-        rv = APR_EINVAL;
-    if (rv != APR_SUCCESS)
-        return rv;
-    derive_key((unsigned char *)buf, len, mql_g->key);
-    memset(buf, 0, sizeof buf);
-    return APR_SUCCESS;
+    return mql_secret_load(p, path, mql_g->key);
 }
 
 /* Generated once, kept so that cookies stay valid across restarts. */
@@ -137,7 +111,7 @@ static apr_status_t load_or_make_secret(apr_pool_t *p, server_rec *s)
                      "MQL00013: cannot create the signing key %s", path);
         return rv;
     }
-    derive_key(fresh, len, mql_g->key);
+    mql_secret_derive(fresh, len, mql_g->key);
     memset(fresh, 0, sizeof fresh);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "MQL00014: generated a new cookie signing key in %s", path);

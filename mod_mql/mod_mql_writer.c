@@ -1,8 +1,711 @@
 /*
- * The background writer.  (Being written.)
+ * The background writer: everything that touches the disk or a pipe on
+ * behalf of the visitor table, kept out of the request path.
+ *
+ * It runs as a mod_watchdog callback in one child (a singleton instance,
+ * every WRITER_TICK) and on each round:
+ *   1. applies control requests that mqlctl left in MQLStateDir/control/
+ *      ("set ID STAGE", "forget ID"),
+ *   2. drains the table's change ring into MQLNotify, one JSON line per
+ *      stage change, without ever blocking on the pipe,
+ *   3. collects the dirty leads (urgent ones at once, the rest at most
+ *      every MIN_INTERVAL seconds) and publishes them to the DBM file of
+ *      their site by copy and rename (mql_dbmpub.c), so that readers never
+ *      see a half-written file,
+ *   4. every SNAPSHOT_EVERY seconds (and right after a forget) saves the
+ *      snapshot and reclaims expired visitors.
+ *
+ * mod_watchdog's singleton lock belongs to a configuration generation, so
+ * during a graceful restart an old and a new child may both run the
+ * callback; an owner field in the writer's shared segment lets only one
+ * of them work at a time, and the position in the change ring lives there
+ * too, so no notification is sent twice.
+ *
+ * The request path never waits on any of this: it only marks records
+ * dirty in the table.
  */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "apr_hash.h"
+#include "apr_portable.h"
+#include "apr_optional.h"
+#include "ap_mpm.h"
+#include "http_core.h"
+#include "http_main.h"
+#include "mod_watchdog.h"
+#include "unixd.h"
+
 #include "mod_mql_private.h"
+#include "mql_cookie.h"
+#include "mql_dbmpub.h"
+#include "mql_record.h"
+
+APLOG_USE_MODULE(mql);
+
+#define WRITER_NAME     "mql-writer"
+#define WRITER_TICK     apr_time_from_msec(250)
+#define MIN_INTERVAL    2          /* seconds between routine rewrites of a lead */
+#define SNAPSHOT_EVERY  60
+#define CONTROL_DIR     "control"
+#define STATUS_FILE     "writer.status"
+#define SNAPSHOT_NAME   "visitors.snapshot"
+#define PERSIST_KEY     "mod_mql-writer"
+#define CHANGES_BATCH   64
+#define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
+#define MAX_CONTROL     256        /* requests per round */
+
+/* In an anonymous shared segment made once by the parent: survives
+ * graceful restarts, seen by every child. */
+typedef struct writer_shared {
+    mql_writer_stats_t st;
+    uint64_t notify_seq;           /* next change to notify */
+    pid_t owner;                   /* the process working right now */
+} writer_shared_t;
+
+static writer_shared_t *wsh;
+static apr_file_t *notify_out;     /* write end of MQLNotify's pipe */
+static pid_t parent_pid;           /* httpd's parent: alive while the server runs */
+
+/* Per writer process: records whose publication failed, per site. */
+typedef struct site_pending {
+    apr_pool_t *pool;
+    apr_hash_t *recs;              /* ID text -> record, or DELETE_MARK */
+    int compact;                   /* a forget: rebuild without traces */
+} site_pending_t;
+
+static const char DELETE_MARK[] = "";
+static site_pending_t *pending;    /* mql_g->sites->nelts entries */
+static int npending;
+
+#define ADD(field, n) __atomic_add_fetch(&wsh->st.field, (n), __ATOMIC_RELAXED)
+#define SET(field, v) __atomic_store_n(&wsh->st.field, (v), __ATOMIC_RELAXED)
+
+void mql_writer_stats(mql_writer_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (wsh)
+        memcpy(out, &wsh->st, sizeof *out);   /* counters: a torn pair is harmless */
+}
+
+static uint32_t now_secs(void)
+{
+    return (uint32_t)apr_time_sec(apr_time_now());
+}
+
+/* ------------------------------------------------------------------ */
+/* Ownership of a round                                                */
+
+static int take_ownership(void)
+{
+    pid_t me = getpid(), cur = 0;
+
+    if (__atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
+                                    __ATOMIC_RELAXED))
+        return 1;
+    if (cur == me)
+        return 1;
+    /* an owner that died mid-round gives way */
+    if (kill(cur, 0) != 0 && errno == ESRCH)
+        return __atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED);
+    return 0;
+}
+
+static void give_up_ownership(void)
+{
+    pid_t me = getpid();
+
+    __atomic_compare_exchange_n(&wsh->owner, &me, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------ */
+/* Pending DBM records                                                 */
+
+static site_pending_t *site_pending(int site)
+{
+    int n = mql_g->sites->nelts, i;
+
+    if (!pending || npending != n) {
+        pending = calloc((size_t)n, sizeof *pending);
+        if (!pending)
+            return NULL;
+        npending = n;
+        for (i = 0; i < n; i++) {
+            apr_pool_create(&pending[i].pool, NULL);
+            pending[i].recs = apr_hash_make(pending[i].pool);
+        }
+    }
+    return (site >= 0 && site < n) ? &pending[site] : &pending[0];
+}
+
+static void queue_record(int site, const char *id, const char *value)
+{
+    site_pending_t *sp = site_pending(site);
+
+    if (!sp)
+        return;
+    apr_hash_set(sp->recs, apr_pstrdup(sp->pool, id), APR_HASH_KEY_STRING,
+                 value ? apr_pstrdup(sp->pool, value) : DELETE_MARK);
+}
+
+typedef struct collect_baton {
+    apr_pool_t *p;
+    uint32_t now;
+} collect_baton_t;
+
+static int collect_one(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    collect_baton_t *b = baton;
+    char id[MQL_ID_TEXT_LEN + 1];
+    mql_lead_t lead;
+
+    mql_id_to_text(v->id, id);
+    if (!MQL_STAGE_IS_LEAD(v->stage)) {
+        queue_record(v->site, id, NULL);     /* dropped cheaply when absent */
+        return 0;
+    }
+    mql_lead_from_visitor(&lead, v, contact, b->now, (uint32_t)mql_g->half_life, b->p);
+    queue_record(v->site, id, mql_record_encode(b->p, &lead));
+    return 0;
+}
+
+/* Publish every site's pending records; 1 when all went through. */
+static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+    int i, ok = 1;
+    uint32_t left = 0;
+
+    for (i = 0; i < npending; i++) {
+        site_pending_t *sp = &pending[i];
+        apr_array_header_t *changes;
+        apr_hash_index_t *hi;
+        mql_dbm_pub_stats_t st;
+        const char *why = NULL;
+        apr_status_t rv;
+
+        if (!apr_hash_count(sp->recs) && !sp->compact)
+            continue;
+        changes = apr_array_make(p, (int)apr_hash_count(sp->recs) + 1, sizeof(mql_dbm_change_t));
+        for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
+            mql_dbm_change_t *c = apr_array_push(changes);
+            const void *k;
+            void *v;
+            apr_hash_this(hi, &k, NULL, &v);
+            c->key = k;
+            c->value = v == DELETE_MARK ? NULL : v;
+        }
+        rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
+                             -1, -1, &st, &why, p);
+        if (rv != APR_SUCCESS) {
+            uint64_t errs = ADD(dbm_errors, 1);
+            /* the 1st, 2nd, 4th, 8th... failure: no flood while a disk is full */
+            if (!(errs & (errs - 1)))
+                ap_log_error(APLOG_MARK, APLOG_ERR, rv, sites[i].server,
+                             "MQL03010: cannot update the leads file %s (%s); %u records "
+                             "kept for a retry (%" APR_UINT64_T_FMT " failures so far)",
+                             sites[i].dbm_file, why ? why : "unknown error",
+                             apr_hash_count(sp->recs), errs);
+            left += apr_hash_count(sp->recs);
+            ok = 0;
+            continue;
+        }
+        ADD(records_written, st.written);
+        ADD(records_deleted, st.deleted);
+        if (st.written || st.deleted || st.rebuilt) {
+            ADD(dbm_publishes, 1);
+            SET(last_publish, now);
+        }
+        apr_pool_clear(sp->pool);
+        sp->recs = apr_hash_make(sp->pool);
+        sp->compact = 0;
+    }
+    SET(pending, left);
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Notifications                                                       */
+
+/* JSON string body: quotes, backslashes and control bytes escaped (a
+ * contact can never start a new line), invalid UTF-8 replaced. */
+static const char *jstr(apr_pool_t *p, const char *s)
+{
+    apr_size_t n = s ? strlen(s) : 0, i, o = 0;
+    char *buf = apr_palloc(p, n * 6 + 3);
+
+    buf[o++] = '"';
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        }
+        else if (c < 0x20 || c == 0x7f) {
+            o += (apr_size_t)apr_snprintf(buf + o, 7, "\\u%04x", c);
+        }
+        else if (c < 0x80) {
+            buf[o++] = (char)c;
+        }
+        else {
+            /* a well-formed UTF-8 sequence passes, anything else is U+FFFD */
+            int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            int k, good = len > 0 && i + (apr_size_t)len <= n;
+            for (k = 1; good && k < len; k++)
+                good = ((unsigned char)s[i + (apr_size_t)k] & 0xc0) == 0x80;
+            if (good && len == 3 && c == 0xe0 && (unsigned char)s[i + 1] < 0xa0)
+                good = 0;
+            if (good && len == 3 && c == 0xed && (unsigned char)s[i + 1] >= 0xa0)
+                good = 0;
+            if (good && len == 4 && ((c == 0xf0 && (unsigned char)s[i + 1] < 0x90)
+                                     || (c == 0xf4 && (unsigned char)s[i + 1] >= 0x90)))
+                good = 0;
+            if (good) {
+                memcpy(buf + o, s + i, (apr_size_t)len);
+                o += (apr_size_t)len;
+                i += (apr_size_t)len - 1;
+            }
+            else {
+                memcpy(buf + o, "\\ufffd", 6);
+                o += 6;
+            }
+        }
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+static char *change_json(apr_pool_t *p, const mql_change_t *c)
+{
+    char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
+    mql_visitor_t v;
+    mql_lead_t lead;
+    const char *counts = "", *extra = "";
+    int ev, known;
+
+    mql_id_to_text(c->id, id);
+    known = mql_store_get(mql_g->store, c->id, now_secs(), &v, contact);
+    if (known) {
+        mql_lead_from_visitor(&lead, &v, contact, now_secs(), (uint32_t)mql_g->half_life, p);
+        for (ev = 0; ev < MQL_EV_COUNT; ev++)
+            counts = apr_psprintf(p, "%s%s\"%s\":%u", counts, ev ? "," : "",
+                                  mql_record_count_name((mql_event_t)ev), lead.counts[ev]);
+        extra = apr_psprintf(p, ",\"counts\":{%s},\"current_score\":%ld,\"trigger\":%s,"
+                             "\"contact\":%s,\"country\":%s",
+                             counts, lead.score,
+                             lead.trigger ? jstr(p, lead.trigger) : "null",
+                             lead.contact ? jstr(p, lead.contact) : "null",
+                             lead.country[0] ? jstr(p, lead.country) : "null");
+    }
+    return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
+                        "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
+                        "\"trigger_event\":%s%s}\n",
+                        c->time, jstr(p, id),
+                        jstr(p, mql_stage_name((mql_stage_t)c->old_stage)),
+                        jstr(p, mql_stage_name((mql_stage_t)c->new_stage)),
+                        lround(c->score),
+                        c->trigger_event < MQL_EV_COUNT && c->new_stage == MQL_STAGE_MQL
+                            ? jstr(p, mql_event_name((mql_event_t)c->trigger_event)) : "null",
+                        extra);
+}
+
+/* One line, whole or not at all, never waiting for the reader. */
+static int write_line(const char *line)
+{
+    apr_os_file_t fd;
+    struct pollfd pfd;
+    size_t len = strlen(line);
+    ssize_t n;
+
+    if (!notify_out || apr_os_file_get(&fd, notify_out) != APR_SUCCESS || len > NOTIFY_LINE_MAX)
+        return 0;
+    pfd.fd = fd;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    /* POLLOUT on a pipe: at least a page free, and a write below PIPE_BUF
+     * is atomic, so this write neither blocks nor splits */
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+        return 0;
+    do
+        n = write(fd, line, len);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len;
+}
+
+static void drain_changes(server_rec *s, apr_pool_t *p)
+{
+    mql_change_t ch[CHANGES_BATCH];
+    uint64_t seq = wsh->notify_seq, lost = 0;
+    unsigned n, i;
+
+    while ((n = mql_store_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+        if (lost) {
+            ADD(notify_dropped, lost);
+            if (notify_out)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                             "MQL03020: %" APR_UINT64_T_FMT " stage changes came faster "
+                             "than the writer and were not notified", lost);
+            lost = 0;
+        }
+        for (i = 0; i < n && notify_out; i++) {
+            apr_pool_t *lp;
+            apr_pool_create(&lp, p);
+            if (write_line(change_json(lp, &ch[i]))) {
+                ADD(notify_sent, 1);
+            }
+            else {
+                uint64_t d = ADD(notify_dropped, 1);
+                if (!(d & (d - 1)))
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "MQL03021: MQLNotify program is not reading: "
+                                 "notification dropped (%" APR_UINT64_T_FMT " so far)", d);
+            }
+            apr_pool_destroy(lp);
+        }
+        wsh->notify_seq = seq;
+        if (n < CHANGES_BATCH)
+            break;
+    }
+    wsh->notify_seq = seq;
+}
+
+/* ------------------------------------------------------------------ */
+/* Control requests from mqlctl                                        */
+
+typedef struct control_req {
+    const char *file;
+    int forget;
+} control_req_t;
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Apply one request; 1 when done (the file may go), 0 to retry later. */
+static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const char *text,
+                         int *forget)
+{
+    char *line = apr_pstrdup(p, text), *last, *verb, *idtext, *arg;
+    uint8_t id[MQL_ID_BYTES];
+    int stage, i;
+    apr_status_t rv;
+
+    *forget = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    verb = apr_strtok(line, " \t", &last);
+    idtext = apr_strtok(NULL, " \t", &last);
+    arg = apr_strtok(NULL, " \t", &last);
+    if (!verb || !idtext || !mql_id_from_text(idtext, strlen(idtext), id)) {
+        ADD(control_errors, 1);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "MQL03030: control request %s is malformed; removed", file);
+        return 1;
+    }
+    if (!strcmp(verb, "forget") && !arg) {
+        rv = mql_store_forget(mql_g->store, id);
+        for (i = 0; i < mql_g->sites->nelts; i++) {
+            site_pending_t *sp = site_pending(i);
+            if (sp) {
+                apr_hash_set(sp->recs, apr_pstrdup(sp->pool, idtext), APR_HASH_KEY_STRING,
+                             DELETE_MARK);
+                sp->compact = 1;
+            }
+        }
+        *forget = 1;
+        ADD(control_applied, 1);
+        /* no ID in the log: the visitor asked to be forgotten */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03031: forgot a visitor on request "
+                     "(%s)", rv == APR_SUCCESS ? "was in the table" : "not in the table");
+        return 1;
+    }
+    if (!strcmp(verb, "set") && arg && (stage = mql_stage_from_name(arg)) > MQL_STAGE_VISITOR) {
+        rv = mql_store_set_stage(mql_g->store, id, (mql_stage_t)stage, now_secs());
+        ADD(control_applied, 1);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", idtext,
+                     arg, rv == APR_ENOENT ? " (not in the table: DBM file only)" : "");
+        return 1;
+    }
+    ADD(control_errors, 1);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                 "MQL03033: control request %s: unknown command '%s'; removed", file, verb);
+    return 1;
+}
+
+/* Read and apply the requests; returns the files to remove once the DBM
+ * and snapshot reflect them, and whether one was a forget. */
+static apr_array_header_t *read_controls(server_rec *s, apr_pool_t *p, int *any_forget)
+{
+    const char *dir = mql_state_path(p, CONTROL_DIR);
+    apr_array_header_t *names = apr_array_make(p, 8, sizeof(char *));
+    apr_array_header_t *done = apr_array_make(p, 8, sizeof(char *));
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    int i;
+
+    *any_forget = 0;
+    if (apr_dir_open(&d, dir, p) != APR_SUCCESS)
+        return done;
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d) == APR_SUCCESS
+           && names->nelts < MAX_CONTROL) {
+        if (fi.name[0] == '.' || fi.filetype != APR_REG || !strstr(fi.name, ".req"))
+            continue;
+        *(const char **)apr_array_push(names) = apr_pstrdup(p, fi.name);
+    }
+    apr_dir_close(d);
+    qsort(names->elts, (size_t)names->nelts, sizeof(char *), cmp_str);
+    for (i = 0; i < names->nelts; i++) {
+        const char *file = apr_pstrcat(p, dir, "/", ((const char **)names->elts)[i], NULL);
+        char buf[256];
+        apr_size_t len = sizeof buf - 1;
+        apr_file_t *f;
+        int forget;
+
+        if (apr_file_open(&f, file, APR_FOPEN_READ, 0, p) != APR_SUCCESS)
+            continue;
+        apr_file_read_full(f, buf, len, &len);
+        apr_file_close(f);
+        buf[len] = '\0';
+        if (apply_control(s, p, file, buf, &forget))
+            *(const char **)apr_array_push(done) = file;
+        *any_forget |= forget;
+    }
+    return done;
+}
+
+/* ------------------------------------------------------------------ */
+/* Snapshot and status                                                 */
+
+static void save_snapshot(server_rec *s, apr_pool_t *p, uint32_t now)
+{
+    uint32_t count = 0;
+    apr_status_t rv;
+
+    mql_store_expire_sweep(mql_g->store, now);
+    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, SNAPSHOT_NAME), p, &count);
+    if (rv != APR_SUCCESS) {
+        ADD(snapshot_errors, 1);
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL03040: periodic snapshot %s failed",
+                     mql_state_path(p, SNAPSHOT_NAME));
+    }
+    else {
+        ADD(snapshots, 1);
+        SET(last_snapshot_count, count);
+    }
+    /* also after a failure: retry at the next period, not every round */
+    SET(last_snapshot, now);
+}
+
+/* MQLStateDir/writer.status: what mqlctl reads to know that a server is
+ * applying its requests. */
+static void write_status(apr_pool_t *p, uint32_t now, int running)
+{
+    const char *path = mql_state_path(p, STATUS_FILE);
+    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
+    mql_writer_stats_t st;
+    apr_file_t *f;
+    char *text;
+
+    mql_writer_stats(&st);
+    text = apr_psprintf(p, "running=%d\nserver=%ld\npid=%u\ntime=%u\nrecords_written=%" APR_UINT64_T_FMT
+                        "\nrecords_deleted=%" APR_UINT64_T_FMT
+                        "\ndbm_publishes=%" APR_UINT64_T_FMT
+                        "\ndbm_errors=%" APR_UINT64_T_FMT
+                        "\nnotify_sent=%" APR_UINT64_T_FMT
+                        "\nnotify_dropped=%" APR_UINT64_T_FMT
+                        "\ncontrol_applied=%" APR_UINT64_T_FMT
+                        "\nsnapshots=%" APR_UINT64_T_FMT
+                        "\nlast_snapshot=%u\nlast_publish=%u\npending=%u\n",
+                        running, (long)(parent_pid ? parent_pid : getpid()), (unsigned)getpid(),
+                        now, st.records_written, st.records_deleted,
+                        st.dbm_publishes, st.dbm_errors, st.notify_sent, st.notify_dropped,
+                        st.control_applied, st.snapshots, st.last_snapshot, st.last_publish,
+                        st.pending);
+    if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD
+                      | APR_FPROT_WREAD, p) != APR_SUCCESS)
+        return;
+    apr_file_puts(text, f);
+    apr_file_close(f);
+    apr_file_rename(tmp, path, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* The round                                                           */
+
+static void writer_round(server_rec *s, apr_pool_t *p, int final)
+{
+    uint32_t now = now_secs();
+    collect_baton_t cb;
+    apr_array_header_t *done;
+    int forget = 0, published, i;
+
+    if (!take_ownership())
+        return;
+    SET(writer_pid, (uint32_t)getpid());
+    SET(last_tick, now);
+
+    done = read_controls(s, p, &forget);
+    drain_changes(s, p);
+
+    cb.p = p;
+    cb.now = now;
+    if (site_pending(0))
+        mql_store_collect_dirty(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
+    published = pending ? publish_sites(s, p, now) : 0;
+
+    if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
+        save_snapshot(s, p, now);
+    /* a forget request goes once the DBM files and the snapshot lost the ID */
+    for (i = 0; i < done->nelts; i++)
+        if (published || !forget)
+            apr_file_remove(((const char **)done->elts)[i], p);
+    /* every round: mqlctl takes a fresh file for a running server */
+    write_status(p, now, 1);
+    if (final)
+        SET(writer_pid, 0);
+    give_up_ownership();
+}
+
+static apr_status_t writer_callback(int state, void *data, apr_pool_t *pool)
+{
+    server_rec *s = data;
+
+    if (!mql_g || !mql_g->store_ready || !wsh)
+        return APR_SUCCESS;
+    switch (state) {
+    case AP_WATCHDOG_STATE_RUNNING:
+        writer_round(s, pool, 0);
+        break;
+    case AP_WATCHDOG_STATE_STOPPING:
+        /* the child is going away: everything dirty goes out now */
+        writer_round(s, pool, 1);
+        break;
+    default:
+        break;
+    }
+    return APR_SUCCESS;
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up in the parent                                                */
+
+static void give_to_server_user(const char *path)
+{
+    if (geteuid() == 0 && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, NULL,
+                     "MQL03050: cannot give %s to the server's user", path);
+}
+
+static apr_status_t make_shared(server_rec *s)
+{
+    apr_pool_t *ppool = s->process->pool;
+    apr_shm_t *shm = NULL;
+    apr_status_t rv;
+
+    apr_pool_userdata_get((void **)&wsh, PERSIST_KEY, ppool);
+    if (wsh)
+        return APR_SUCCESS;
+    rv = apr_shm_create(&shm, sizeof(writer_shared_t), NULL, ppool);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "MQL03051: cannot create the writer's shared memory");
+        return rv;
+    }
+    wsh = apr_shm_baseaddr_get(shm);
+    memset(wsh, 0, sizeof *wsh);
+    apr_pool_userdata_set(wsh, PERSIST_KEY, apr_pool_cleanup_null, ppool);
+    return APR_SUCCESS;
+}
+
+static apr_status_t open_notify(apr_pool_t *pconf, server_rec *s)
+{
+    const char *prog = mql_g->notify;
+    apr_cmdtype_e how = APR_PROGRAM_ENV;
+    piped_log *pl;
+
+    notify_out = NULL;
+    if (!prog)
+        return APR_SUCCESS;
+    prog++;                                  /* past the '|' */
+    if (*prog == '$') {                      /* "|$cmd": through the shell, as httpd's logs */
+        how = APR_SHELLCMD_ENV;
+        prog++;
+    }
+    pl = ap_open_piped_log_ex(pconf, prog, how);
+    if (!pl) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "MQL03052: MQLNotify: cannot start %s", prog);
+        return APR_EGENERAL;
+    }
+    notify_out = ap_piped_log_write_fd(pl);
+    return APR_SUCCESS;
+}
+
+static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                              server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
+    ap_watchdog_t *wd;
+    const char *control;
+    apr_status_t rv;
+
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !mql_g
+        || !mql_g->store_ready)
+        return OK;
+    if (make_shared(s) != APR_SUCCESS || open_notify(pconf, s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+
+    control = mql_state_path(ptemp, CONTROL_DIR);
+    rv = apr_dir_make(control, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE
+                      | APR_FPROT_GREAD | APR_FPROT_GWRITE | APR_FPROT_GEXECUTE, ptemp);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "MQL03053: cannot create %s: mqlctl set/forget will not reach the "
+                     "server", control);
+    else
+        give_to_server_user(control);
+
+    /* tell mqlctl at once that a server runs (the writer's rounds keep
+     * the file fresh); a new generation has a new parent only on a full
+     * restart */
+    parent_pid = getpid();
+    write_status(ptemp, now_secs(), 1);
+
+    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!get_instance || !register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "MQL03054: mod_watchdog is not loaded: leads will not reach the DBM "
+                     "file and MQLNotify gets nothing");
+        return OK;
+    }
+    rv = get_instance(&wd, WRITER_NAME, 0, 1, pconf);
+    if (rv == APR_SUCCESS)
+        rv = register_callback(wd, WRITER_TICK, s, writer_callback);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     "MQL03055: cannot start the background writer");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
 
 void mql_register_writer(apr_pool_t *p)
 {
+    /* after mod_mql's own post_config (the table exists), before
+     * mod_watchdog's, which starts the instances that have callbacks */
+    static const char *const succ[] = { "mod_watchdog.c", NULL };
+
+    ap_hook_post_config(writer_post_config, NULL, succ, APR_HOOK_LAST);
 }

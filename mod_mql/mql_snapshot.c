@@ -24,12 +24,13 @@
  * because the record count is only known once the table walk is over.  It
  * detects damage, it does not authenticate: the file is mode 0600.
  *
- * Saving writes path.tmp through a 1 MiB buffer and renames it over path,
+ * Saving writes path.tmp.PID through a 1 MiB buffer and renames it over path,
  * so a crash never leaves half a file under the real name.  Restoring
  * reads and checks the whole file before it touches the table.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -196,7 +197,9 @@ static apr_status_t write_snapshot(mql_store_t *s, snap_writer_t *w)
 apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
                                uint32_t *count)
 {
-    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
+    /* One temporary name per process: the parent's save at shutdown and the
+     * writer's periodic save may overlap during a graceful restart. */
+    const char *tmp = apr_psprintf(p, "%s.tmp.%ld", path, (long)getpid());
     snap_writer_t w;
     apr_status_t rv;
     char err[256];

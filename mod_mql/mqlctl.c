@@ -1,8 +1,754 @@
-/* mqlctl: sales' command line for mod_mql leads.  (Being written.) */
+/*
+ * mqlctl: the leads of mod_mql from the command line, for sales and admins.
+ *
+ *   mqlctl [--dbm PATH] [--type TYPE] [--state-dir DIR] [--wait SECS] COMMAND
+ *     list                         one line per lead, highest score first
+ *     show ID                      every field of one lead
+ *     export --format csv|json     for CRM imports
+ *     set ID stage=sql|rejected|mql   sales' decision
+ *     forget ID                    erase a visitor everywhere
+ *     stats                        leads per stage, and the server's writer
+ *
+ * It reads the DBM file itself.  Changes (set, forget) go three ways:
+ *   - straight into the DBM file (the same copy-and-rename publication the
+ *     server uses, under the same lock), so they show at once, server or no;
+ *   - to a running server as a request file in MQLStateDir/control/, which
+ *     its background writer applies to the shared table within a second
+ *     (and so to the environment variables, later DBM writes and snapshots);
+ *   - to MQLStateDir/visitors.snapshot when no server is running, so the
+ *     next start does not bring the old state back.
+ *
+ * Exit status: 0 done, 1 failure (missing file, I/O), 2 bad usage or
+ * argument, 3 unknown ID.
+ */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
-int main(void)
+#include <apr_general.h>
+#include <apr_dbm.h>
+#include <apr_file_io.h>
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+#include "mql_types.h"
+#include "mql_cookie.h"
+#include "mql_dbmpub.h"
+#include "mql_log.h"
+#include "mql_record.h"
+#include "mql_store.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define EXIT_UNKNOWN 3
+#define WRITER_FRESH 2               /* seconds: writer.status younger = server up */
+
+typedef struct ctl {
+    apr_pool_t *p;
+    const char *state_dir;
+    const char *dbm;
+    const char *type;
+    double wait;
+    long uid, gid;                   /* owner of the state directory */
+} ctl_t;
+
+typedef struct lead_row {
+    const char *id;
+    mql_lead_t l;
+} lead_row_t;
+
+static const char *prog = "mqlctl";
+
+static void usage(FILE *out)
 {
-    fprintf(stderr, "mqlctl: not available yet\n");
-    return 1;
+    fprintf(out,
+        "usage: mqlctl [--dbm PATH] [--type TYPE] [--state-dir DIR] [--wait SECS] COMMAND\n"
+        "\n"
+        "commands:\n"
+        "  list                          leads, highest score first\n"
+        "  show ID                       every field of one lead\n"
+        "  export --format csv|json      all leads, for a CRM import\n"
+        "  set ID stage=sql|rejected|mql sales' decision on a lead\n"
+        "  forget ID                     erase a visitor: DBM file, server, snapshot\n"
+        "  stats                         leads per stage and the server's writer\n"
+        "\n"
+        "options:\n"
+        "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
+        "  --dbm PATH       the MQLDBMFile (default STATE-DIR/leads)\n"
+        "  --type TYPE      its MQLDBMType: sdbm (default), gdbm, db\n"
+        "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
+        "\n"
+        "exit status: 0 done, 1 failure, 2 bad usage, 3 unknown ID\n");
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(try: mqlctl --help)\n");
+    return EXIT_USAGE;
+}
+
+static void log_stderr(void *baton, int level, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", prog, msg);
+}
+
+/* ---- the DBM file --------------------------------------------------- */
+
+static int dbm_exists(ctl_t *c)
+{
+    const char *f1, *f2;
+    apr_finfo_t fi;
+
+    if (apr_dbm_get_usednames_ex(c->p, c->type, c->dbm, &f1, &f2) != APR_SUCCESS)
+        return 0;
+    return apr_stat(&fi, f1, APR_FINFO_TYPE, c->p) == APR_SUCCESS;
+}
+
+static int open_dbm(ctl_t *c, apr_dbm_t **db)
+{
+    apr_status_t rv;
+    char err[128];
+
+    if (apr_dbm_get_usednames_ex(c->p, c->type, c->dbm, &(const char *){ NULL },
+                                 &(const char *){ NULL }) != APR_SUCCESS) {
+        fprintf(stderr, "%s: DBM type '%s' is not available (sdbm, gdbm, db)\n", prog, c->type);
+        return EXIT_USAGE;
+    }
+    if (!dbm_exists(c)) {
+        fprintf(stderr, "%s: no leads file %s (type %s); give --dbm/--type or --state-dir\n",
+                prog, c->dbm, c->type);
+        return EXIT_FAIL;
+    }
+    rv = apr_dbm_open_ex(db, c->type, c->dbm, APR_DBM_READONLY, 0, c->p);
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "%s: cannot open %s (type %s): %s\n", prog, c->dbm, c->type,
+                apr_strerror(rv, err, sizeof err));
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const lead_row_t *x = a, *y = b;
+
+    if (x->l.score != y->l.score)
+        return x->l.score < y->l.score ? 1 : -1;
+    return strcmp(x->id, y->id);
+}
+
+/* Every lead, sorted by score; records that do not decode are reported. */
+static int read_all(ctl_t *c, apr_array_header_t **rows)
+{
+    apr_dbm_t *db;
+    apr_datum_t key, val;
+    apr_status_t rv;
+    int rc = open_dbm(c, &db), bad = 0;
+
+    if (rc)
+        return rc;
+    *rows = apr_array_make(c->p, 64, sizeof(lead_row_t));
+    for (rv = apr_dbm_firstkey(db, &key); rv == APR_SUCCESS && key.dptr;
+         rv = apr_dbm_nextkey(db, &key)) {
+        lead_row_t *r;
+        if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr)
+            continue;
+        r = apr_array_push(*rows);
+        r->id = apr_pstrmemdup(c->p, key.dptr, key.dsize);
+        if (!mql_record_decode(c->p, val.dptr, val.dsize, &r->l)) {
+            fprintf(stderr, "%s: skipped a malformed record for %s\n", prog, r->id);
+            apr_array_pop(*rows);
+            bad++;
+        }
+    }
+    apr_dbm_close(db);
+    qsort((*rows)->elts, (size_t)(*rows)->nelts, sizeof(lead_row_t), cmp_rows);
+    return 0;
+}
+
+/* 0 found, EXIT_UNKNOWN absent, other codes on failure */
+static int read_one(ctl_t *c, const char *id, mql_lead_t *l, const char **raw)
+{
+    apr_dbm_t *db;
+    apr_datum_t key, val;
+    int rc = open_dbm(c, &db);
+
+    if (rc)
+        return rc;
+    key.dptr = (char *)id;
+    key.dsize = strlen(id);
+    if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr) {
+        apr_dbm_close(db);
+        return EXIT_UNKNOWN;
+    }
+    *raw = apr_pstrmemdup(c->p, val.dptr, val.dsize);
+    apr_dbm_close(db);
+    if (!mql_record_decode(c->p, *raw, strlen(*raw), l)) {
+        fprintf(stderr, "%s: the record of %s is malformed: %s\n", prog, id, *raw);
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+static int publish(ctl_t *c, const char *id, const char *value, int compact)
+{
+    apr_array_header_t *ch = apr_array_make(c->p, 1, sizeof(mql_dbm_change_t));
+    mql_dbm_change_t *e = apr_array_push(ch);
+    const char *why = NULL;
+
+    e->key = id;
+    e->value = value;
+    if (mql_dbm_publish(c->dbm, c->type, ch, compact, -1, -1, NULL, &why, c->p)
+        != APR_SUCCESS) {
+        fprintf(stderr, "%s: cannot update %s: %s\n", prog, c->dbm, why ? why : "error");
+        return EXIT_FAIL;
+    }
+    return 0;
+}
+
+/* ---- output --------------------------------------------------------- */
+
+static const char *iso_time(apr_pool_t *p, uint32_t t)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char buf[32];
+
+    if (!t)
+        return "";
+    gmtime_r(&tt, &tm);
+    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return apr_pstrdup(p, buf);
+}
+
+/* RFC 4180 field; text that a spreadsheet would run as a formula is
+ * prefixed with ' (a contact comes from a web form) */
+static const char *csv(apr_pool_t *p, const char *s, int text)
+{
+    const char *q;
+    char *out, *o;
+
+    if (!s)
+        return "";
+    if (text && strchr("=+-@\t\r", s[0]) && s[0])
+        s = apr_pstrcat(p, "'", s, NULL);
+    if (!strpbrk(s, ",\"\r\n"))
+        return s;
+    out = o = apr_palloc(p, strlen(s) * 2 + 3);
+    *o++ = '"';
+    for (q = s; *q; q++) {
+        if (*q == '"')
+            *o++ = '"';
+        *o++ = *q;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static const char *json(apr_pool_t *p, const char *s)
+{
+    const unsigned char *q;
+    char *out, *o;
+
+    if (!s)
+        return "null";
+    out = o = apr_palloc(p, strlen(s) * 6 + 3);
+    *o++ = '"';
+    for (q = (const unsigned char *)s; *q; q++) {
+        if (*q == '"' || *q == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*q;
+        }
+        else if (*q < 0x20 || *q == 0x7f)
+            o += sprintf(o, "\\u%04x", *q);
+        else
+            *o++ = (char)*q;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static int cmd_list(ctl_t *c)
+{
+    apr_array_header_t *rows;
+    int rc = read_all(c, &rows), i;
+
+    if (rc)
+        return rc;
+    printf("%-22s  %-8s  %6s  %-20s  %-20s  %s\n", "ID", "STAGE", "SCORE", "SINCE", "LAST SEEN",
+           "CONTACT");
+    for (i = 0; i < rows->nelts; i++) {
+        lead_row_t *r = &((lead_row_t *)rows->elts)[i];
+        printf("%-22s  %-8s  %6ld  %-20s  %-20s  %s\n", r->id,
+               mql_stage_name((mql_stage_t)r->l.stage), r->l.score,
+               iso_time(c->p, r->l.since), iso_time(c->p, r->l.last),
+               r->l.contact ? r->l.contact : "-");
+    }
+    return 0;
+}
+
+static int check_id(const char *id)
+{
+    uint8_t raw[MQL_ID_BYTES];
+
+    if (!id || !mql_id_from_text(id, strlen(id), raw)) {
+        fprintf(stderr, "%s: '%s' is not a visitor ID (22 characters of A-Z a-z 0-9 - _, "
+                "as in MQL_VISITOR)\n", prog, id ? id : "");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int cmd_show(ctl_t *c, const char *id)
+{
+    mql_lead_t l;
+    const char *raw;
+    int rc = check_id(id), ev;
+
+    if (rc || (rc = read_one(c, id, &l, &raw)) == EXIT_UNKNOWN) {
+        if (rc == EXIT_UNKNOWN)
+            fprintf(stderr, "%s: no lead %s in %s\n", prog, id, c->dbm);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    printf("id: %s\nstage: %s\nscore: %ld\nsince: %s\nlast_seen: %s\n", id,
+           mql_stage_name((mql_stage_t)l.stage), l.score, iso_time(c->p, l.since),
+           iso_time(c->p, l.last));
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        printf("%s: %u\n", mql_record_count_name((mql_event_t)ev), l.counts[ev]);
+    printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n", l.country[0] ? l.country : "-",
+           l.trigger ? l.trigger : "-", l.contact ? l.contact : "-", raw);
+    return 0;
+}
+
+static int cmd_export(ctl_t *c, const char *format)
+{
+    apr_array_header_t *rows;
+    int rc, i, ev;
+
+    if (!format || (strcmp(format, "csv") && strcmp(format, "json")))
+        return die_usage("export needs --format csv or --format json, got '%s'",
+                         format ? format : "");
+    if ((rc = read_all(c, &rows)))
+        return rc;
+    if (!strcmp(format, "csv")) {
+        printf("id,stage,score,since,last_seen");
+        for (ev = 0; ev < MQL_EV_COUNT; ev++)
+            printf(",%s", mql_record_count_name((mql_event_t)ev));
+        printf(",country,trigger,contact\r\n");
+    }
+    else
+        printf("[");
+    for (i = 0; i < rows->nelts; i++) {
+        lead_row_t *r = &((lead_row_t *)rows->elts)[i];
+        if (!strcmp(format, "csv")) {
+            printf("%s,%s,%ld,%s,%s", r->id, mql_stage_name((mql_stage_t)r->l.stage),
+                   r->l.score, iso_time(c->p, r->l.since), iso_time(c->p, r->l.last));
+            for (ev = 0; ev < MQL_EV_COUNT; ev++)
+                printf(",%u", r->l.counts[ev]);
+            printf(",%s,%s,%s\r\n", r->l.country, csv(c->p, r->l.trigger, 1),
+                   csv(c->p, r->l.contact, 1));
+            continue;
+        }
+        printf("%s\n  {\"id\":%s,\"stage\":%s,\"score\":%ld,\"since\":%u,\"last_seen\":%u,"
+               "\"counts\":{", i ? "," : "", json(c->p, r->id),
+               json(c->p, mql_stage_name((mql_stage_t)r->l.stage)), r->l.score, r->l.since,
+               r->l.last);
+        for (ev = 0; ev < MQL_EV_COUNT; ev++)
+            printf("%s\"%s\":%u", ev ? "," : "", mql_record_count_name((mql_event_t)ev),
+                   r->l.counts[ev]);
+        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s}",
+               r->l.country[0] ? json(c->p, r->l.country) : "null", json(c->p, r->l.trigger),
+               json(c->p, r->l.contact));
+    }
+    if (strcmp(format, "csv"))
+        printf("%s]\n", rows->nelts ? "\n" : "");
+    return 0;
+}
+
+/* ---- the running server and its snapshot ----------------------------- */
+
+static void give_to_owner(ctl_t *c, const char *path)
+{
+    if (geteuid() == 0 && c->uid >= 0 && chown(path, (uid_t)c->uid, (gid_t)c->gid) != 0)
+        fprintf(stderr, "%s: warning: cannot give %s to uid %ld\n", prog, path, c->uid);
+}
+
+/* A server is running when the httpd parent named in writer.status (the
+ * server writes it at start and its writer every round) is alive, and it
+ * did not say it stopped. */
+static int server_alive(ctl_t *c)
+{
+    const char *path = apr_pstrcat(c->p, c->state_dir, "/writer.status", NULL);
+    apr_finfo_t fi;
+    apr_file_t *f;
+    char line[128];
+    int alive, named = 0;
+
+    if (apr_stat(&fi, path, APR_FINFO_MTIME, c->p) != APR_SUCCESS)
+        return 0;
+    alive = apr_time_now() - fi.mtime < apr_time_from_sec(WRITER_FRESH);
+    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
+        while (apr_file_gets(line, sizeof line, f) == APR_SUCCESS) {
+            if (!strcmp(line, "running=0\n"))
+                return apr_file_close(f), 0;
+            if (!strncmp(line, "server=", 7)) {
+                pid_t pid = (pid_t)atol(line + 7);
+                named = 1;
+                alive = pid > 1 && (kill(pid, 0) == 0 || errno != ESRCH);
+            }
+        }
+        apr_file_close(f);
+    }
+    return alive || named ? alive : 0;
+}
+
+/* Queue a request for the server; returns its path, or NULL. */
+static const char *send_control(ctl_t *c, const char *text)
+{
+    const char *dir = apr_pstrcat(c->p, c->state_dir, "/control", NULL);
+    unsigned char rnd[4];
+    const char *tmp, *req;
+    apr_file_t *f;
+    apr_status_t rv;
+    char err[128];
+
+    apr_generate_random_bytes(rnd, sizeof rnd);
+    tmp = apr_psprintf(c->p, "%s/.tmp.%ld.%02x%02x%02x%02x", dir, (long)getpid(), rnd[0],
+                       rnd[1], rnd[2], rnd[3]);
+    req = apr_psprintf(c->p, "%s/%016" APR_UINT64_T_HEX_FMT "-%ld-%02x%02x%02x%02x.req", dir,
+                       (apr_uint64_t)apr_time_now(), (long)getpid(), rnd[0], rnd[1], rnd[2],
+                       rnd[3]);
+    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, c->p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_puts(text, f);
+        apr_file_close(f);
+    }
+    if (rv == APR_SUCCESS) {
+        give_to_owner(c, tmp);
+        rv = apr_file_rename(tmp, req, c->p);
+    }
+    if (rv != APR_SUCCESS) {
+        apr_file_remove(tmp, c->p);
+        fprintf(stderr, "%s: cannot queue the request for the server in %s: %s\n", prog, dir,
+                apr_strerror(rv, err, sizeof err));
+        return NULL;
+    }
+    return req;
+}
+
+/* 1 when the server took the request within --wait seconds */
+static int await_control(ctl_t *c, const char *req)
+{
+    apr_time_t end = apr_time_now() + (apr_time_t)(c->wait * APR_USEC_PER_SEC);
+    apr_finfo_t fi;
+
+    do {
+        if (apr_stat(&fi, req, APR_FINFO_TYPE, c->p) != APR_SUCCESS)
+            return 1;
+        apr_sleep(apr_time_from_msec(50));
+    } while (apr_time_now() < end);
+    return 0;
+}
+
+typedef enum { SNAP_SET, SNAP_FORGET } snap_op_t;
+
+/* Apply a change to the snapshot a stopped server left.  Returns 1 when
+ * the visitor was in it, 0 when not (or no snapshot), -1 on failure. */
+static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op, int stage)
+{
+    const char *path = apr_pstrcat(c->p, c->state_dir, "/visitors.snapshot", NULL);
+    const char *why = NULL;
+    apr_finfo_t fi;
+    apr_file_t *f;
+    unsigned char hdr[40];
+    apr_size_t n = sizeof hdr;
+    uint32_t count = 0, contacts = 0, cap, restored = 0;
+    mql_store_t *s;
+    void *mem;
+    apr_status_t rv;
+    int found;
+
+    if (apr_stat(&fi, path, APR_FINFO_SIZE, c->p) != APR_SUCCESS)
+        return 0;
+    /* room for every visitor and contact of the file (header: count at
+     * byte 28, contacts at 32), so that nothing is lost on the way */
+    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
+        if (apr_file_read_full(f, hdr, n, &n) == APR_SUCCESS && !memcmp(hdr, "MQLSNAP1", 8)) {
+            memcpy(&count, hdr + 28, 4);
+            memcpy(&contacts, hdr + 32, 4);
+        }
+        apr_file_close(f);
+    }
+    if (!count)
+        count = (uint32_t)(fi.size / sizeof(mql_visitor_t));
+    cap = count + 64;
+    if (cap < contacts * 32 + 64)
+        cap = contacts * 32 + 64;
+    mem = calloc(1, mql_store_size(cap));
+    if (!mem) {
+        fprintf(stderr, "%s: out of memory for the snapshot %s\n", prog, path);
+        return -1;
+    }
+    mql_store_format(mem, cap, (const uint8_t *)"mqlctl snapshot!");
+    s = mql_store_attach(c->p, mem, NULL, NULL, NULL);
+    rv = mql_snapshot_restore(s, path, c->p, &restored, &why);
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path,
+                why ? why : "unreadable");
+        free(mem);
+        return -1;
+    }
+    if (op == SNAP_FORGET)
+        found = mql_store_forget(s, id) == APR_SUCCESS;
+    else
+        found = mql_store_set_stage(s, id, (mql_stage_t)stage,
+                                    (uint32_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
+    if (found) {
+        rv = mql_snapshot_save(s, path, c->p, NULL);
+        if (rv == APR_SUCCESS)
+            give_to_owner(c, path);
+        else
+            found = -1;
+    }
+    free(mem);
+    return found;
+}
+
+static int cmd_set(ctl_t *c, const char *id, const char *arg)
+{
+    uint8_t raw[MQL_ID_BYTES];
+    mql_lead_t l;
+    const char *rec = NULL, *req = NULL;
+    int rc, stage = -1, alive, in_snap = 0;
+
+    if ((rc = check_id(id)))
+        return rc;
+    if (!arg || strncmp(arg, "stage=", 6) || (stage = mql_stage_from_name(arg + 6)) <= 0)
+        return die_usage("set needs stage=sql, stage=rejected or stage=mql, got '%s'",
+                         arg ? arg : "");
+    mql_id_from_text(id, strlen(id), raw);
+    rc = read_one(c, id, &l, &rec);
+    if (rc && rc != EXIT_UNKNOWN)
+        return rc;
+    alive = server_alive(c);
+    if (rc == EXIT_UNKNOWN && (alive || (in_snap = edit_snapshot(c, raw, SNAP_SET, stage)) <= 0)) {
+        fprintf(stderr, "%s: no lead %s in %s\n", prog, id, c->dbm);
+        return in_snap < 0 ? EXIT_FAIL : EXIT_UNKNOWN;
+    }
+    if (rc == 0) {
+        if (l.stage != stage) {
+            l.stage = stage;
+            l.since = (uint32_t)apr_time_sec(apr_time_now());
+        }
+        if ((rc = publish(c, id, mql_record_encode(c->p, &l), 0)))
+            return rc;
+    }
+    /* the server: a request it applies on its next round (idempotent, so
+     * it is also left for a server that is not running now) */
+    req = send_control(c, apr_psprintf(c->p, "set %s %s\n", id, mql_stage_name(stage)));
+    if (alive) {
+        if (req && !await_control(c, req))
+            fprintf(stderr, "%s: warning: the server has not taken the request yet; it "
+                    "stays queued in %s/control\n", prog, c->state_dir);
+    }
+    else if (!in_snap && edit_snapshot(c, raw, SNAP_SET, stage) < 0)
+        return EXIT_FAIL;
+    printf("%s: stage=%s\n", id, mql_stage_name(stage));
+    return 0;
+}
+
+static int cmd_forget(ctl_t *c, const char *id)
+{
+    uint8_t raw[MQL_ID_BYTES];
+    mql_lead_t l;
+    const char *rec;
+    int rc, alive, where = 0;
+
+    if ((rc = check_id(id)))
+        return rc;
+    mql_id_from_text(id, strlen(id), raw);
+    if (dbm_exists(c)) {
+        rc = read_one(c, id, &l, &rec);
+        if (rc && rc != EXIT_UNKNOWN)
+            return rc;
+        /* rebuilt, so that no byte of the record stays in the file */
+        if (rc == 0 && (rc = publish(c, id, NULL, 1)))
+            return rc;
+        where |= rc == 0;
+    }
+    alive = server_alive(c);
+    if (alive) {
+        const char *req = send_control(c, apr_psprintf(c->p, "forget %s\n", id));
+        if (!req)
+            return EXIT_FAIL;
+        if (!await_control(c, req)) {
+            fprintf(stderr, "%s: the server has not taken the request within %.0f s; it "
+                    "stays queued in %s/control until it does\n", prog, c->wait, c->state_dir);
+            return EXIT_FAIL;
+        }
+    }
+    else {
+        int s = edit_snapshot(c, raw, SNAP_FORGET, 0);
+        if (s < 0)
+            return EXIT_FAIL;
+        where |= s;
+    }
+    printf("%s: forgotten%s\n", id, alive ? " (DBM file, running server and snapshot)"
+                                          : where ? " (DBM file and snapshot)"
+                                                  : " (was not recorded)");
+    return 0;
+}
+
+static int cmd_stats(ctl_t *c)
+{
+    apr_array_header_t *rows;
+    unsigned stages[MQL_STAGE_COUNT] = { 0 }, contacts = 0;
+    const char *status = apr_pstrcat(c->p, c->state_dir, "/writer.status", NULL);
+    apr_file_t *f;
+    apr_finfo_t fi;
+    int rc = read_all(c, &rows), i;
+
+    if (rc)
+        return rc;
+    for (i = 0; i < rows->nelts; i++) {
+        lead_row_t *r = &((lead_row_t *)rows->elts)[i];
+        if (r->l.stage >= 0 && r->l.stage < MQL_STAGE_COUNT)
+            stages[r->l.stage]++;
+        contacts += r->l.contact != NULL;
+    }
+    printf("dbm_file: %s\ndbm_type: %s\nleads: %d\n", c->dbm, c->type, rows->nelts);
+    for (i = MQL_STAGE_MQL; i < MQL_STAGE_COUNT; i++)
+        printf("%s: %u\n", mql_stage_name((mql_stage_t)i), stages[i]);
+    printf("with_contact: %u\n", contacts);
+    if (apr_stat(&fi, status, APR_FINFO_MTIME, c->p) == APR_SUCCESS
+        && apr_file_open(&f, status, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
+        char line[256];
+        printf("server: %s (writer reported %" APR_TIME_T_FMT " s ago)\n",
+               server_alive(c) ? "running" : "not running",
+               apr_time_sec(apr_time_now() - fi.mtime));
+        while (apr_file_gets(line, sizeof line, f) == APR_SUCCESS) {
+            char *eq = strchr(line, '=');
+            if (!eq || !strncmp(line, "pid=", 4) || !strncmp(line, "time=", 5)
+                || !strncmp(line, "running=", 8) || !strncmp(line, "server=", 7))
+                continue;
+            *eq = '\0';
+            printf("writer_%s: %s", line, eq + 1);
+        }
+        apr_file_close(f);
+    }
+    else
+        printf("server: no writer status in %s\n", c->state_dir);
+    return 0;
+}
+
+int main(int argc, const char *const *argv)
+{
+    static const struct { const char *name; int optch; int has_arg; const char *d; } opts[] = {
+        { "dbm", 'd', 1, "DBM file" },
+        { "type", 't', 1, "DBM type" },
+        { "state-dir", 's', 1, "state directory" },
+        { "format", 'f', 1, "export format" },
+        { "wait", 'w', 1, "seconds to wait for the server" },
+        { "help", 'h', 0, "help" },
+        { NULL, 0, 0, NULL }
+    };
+    ctl_t c;
+    apr_array_header_t *pos;
+    apr_finfo_t fi;
+    const char *format = NULL, *cmd, **args;
+    int i, nargs;
+
+    apr_app_initialize(&argc, &argv, NULL);
+    atexit(apr_terminate);
+    memset(&c, 0, sizeof c);
+    apr_pool_create(&c.p, NULL);
+    mql_log_set(log_stderr, NULL, MQL_LOG_WARNING);
+    c.state_dir = DEFAULT_STATE_DIR;
+    c.type = "sdbm";
+    c.wait = 5;
+    c.uid = c.gid = -1;
+
+    /* options may come before or after the command: --name VALUE or --name=VALUE */
+    pos = apr_array_make(c.p, 4, sizeof(const char *));
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        char *name;
+        int k, found = -1;
+
+        if (strncmp(a, "--", 2) || !a[2]) {
+            *(const char **)apr_array_push(pos) = a;
+            continue;
+        }
+        eq = strchr(a, '=');
+        name = eq ? apr_pstrndup(c.p, a + 2, (apr_size_t)(eq - a - 2)) : apr_pstrdup(c.p, a + 2);
+        for (k = 0; opts[k].name; k++)
+            if (!strcmp(opts[k].name, name))
+                found = k;
+        if (found < 0)
+            return die_usage("unknown option %s", a);
+        if (opts[found].has_arg) {
+            val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!val)
+                return die_usage("option %s needs a value", a);
+        }
+        else if (eq)
+            return die_usage("option %s takes no value", a);
+        switch (opts[found].optch) {
+        case 'd': c.dbm = val; break;
+        case 't': c.type = val; break;
+        case 's': c.state_dir = val; break;
+        case 'f': format = val; break;
+        case 'w': c.wait = atof(val); break;
+        case 'h': usage(stdout); return 0;
+        }
+    }
+    if (!c.dbm)
+        c.dbm = apr_pstrcat(c.p, c.state_dir, "/leads", NULL);
+    if (strcmp(c.type, "sdbm") && strcmp(c.type, "gdbm") && strcmp(c.type, "db")
+        && strcmp(c.type, "ndbm") && strcmp(c.type, "default"))
+        return die_usage("--type expects sdbm, gdbm or db, got '%s'", c.type);
+    if (apr_stat(&fi, c.state_dir, APR_FINFO_OWNER, c.p) == APR_SUCCESS) {
+        c.uid = (long)fi.user;
+        c.gid = (long)fi.group;
+    }
+    nargs = pos->nelts;
+    if (nargs < 1) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    args = (const char **)pos->elts;
+    cmd = args[0];
+    if (!strcmp(cmd, "list") && nargs == 1)
+        return cmd_list(&c);
+    if (!strcmp(cmd, "show") && nargs == 2)
+        return cmd_show(&c, args[1]);
+    if (!strcmp(cmd, "export") && nargs == 1)
+        return cmd_export(&c, format);
+    if (!strcmp(cmd, "set") && nargs == 3)
+        return cmd_set(&c, args[1], args[2]);
+    if (!strcmp(cmd, "forget") && nargs == 2)
+        return cmd_forget(&c, args[1]);
+    if (!strcmp(cmd, "stats") && nargs == 1)
+        return cmd_stats(&c);
+    if (!strcmp(cmd, "help"))
+        return usage(stdout), 0;
+    if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
+        && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats"))
+        return die_usage("unknown command '%s'", cmd);
+    return die_usage("wrong number of arguments for '%s'", cmd);
 }

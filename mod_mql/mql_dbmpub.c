@@ -1,0 +1,438 @@
+/*
+ * Copy-and-rename publication of the leads DBM file (see mql_dbmpub.h).
+ *
+ *   PATH.mqllock          flock'ed by whoever publishes (writer, mqlctl)
+ *   PATH[.dir|.pag]       the live file(s): never written in place
+ *   PATH.mqlnew[.dir|...] the next generation, built from the live file
+ *                         plus the batch, fsync'ed, then renamed over it
+ *
+ * SDBM's directory file is a bitmap of split pages that only grows.  A
+ * directory whose bits 0 .. 2^D - 2 are set (every node above depth D
+ * split) puts every key at depth D (page = hash & (2^D - 1)), so as long
+ * as no page overflows, the .dir
+ * of one generation is byte-for-byte the .dir of the next: renaming .pag
+ * and .dir one after the other cannot give a reader a mismatched pair.
+ * The directory is written in whole 4 KiB blocks: sdbm (APR's and Perl's)
+ * reads it a block at a time and APR treats a short block as all zeros.
+ * The .pag is sparse (pages nobody hashed to are holes, read as empty),
+ * and the copy keeps the holes (SEEK_DATA / SEEK_HOLE).
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <apr_dbm.h>
+#include <apr_file_io.h>
+#include <apr_file_info.h>
+#include <apr_hash.h>
+#include <apr_portable.h>
+#include <apr_strings.h>
+
+#include "mql_dbmpub.h"
+#include "mql_log.h"
+
+#define LOCK_EXT ".mqllock"
+#define NEW_EXT ".mqlnew"
+#define SDBM_DBLK 4096            /* sdbm reads its directory in 4 KiB blocks */
+#define SDBM_MIN_DEPTH 12         /* 4096 pages (4 MiB sparse): thousands of leads */
+#define SDBM_MAX_DEPTH 22
+#define COPY_BLOCK 65536
+#define DEFAULT_PERMS (APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD)
+
+typedef struct pub {
+    const char *path, *type, *newpath;
+    const char *live1, *live2;      /* live2 NULL: single-file type */
+    const char *new1, *new2;
+    int sdbm;                       /* pre-split directory */
+    apr_fileperms_t perms;
+    long uid, gid;
+    const char *why;
+    apr_pool_t *p;
+} pub_t;
+
+static apr_status_t fail(pub_t *b, apr_status_t rv, const char *what, const char *file)
+{
+    char err[128];
+
+    if (!b->why)
+        b->why = apr_psprintf(b->p, "%s %s: %s", what, file ? file : b->path,
+                              apr_strerror(rv, err, sizeof err));
+    return rv;
+}
+
+static void remove_new(pub_t *b)
+{
+    apr_file_remove(b->new1, b->p);
+    if (b->new2)
+        apr_file_remove(b->new2, b->p);
+}
+
+void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p)
+{
+    const char *n1 = NULL, *n2 = NULL;
+
+    if (apr_dbm_get_usednames_ex(p, type, apr_pstrcat(p, path, NEW_EXT, NULL), &n1, &n2)
+        != APR_SUCCESS)
+        return;
+    apr_file_remove(n1, p);
+    if (n2)
+        apr_file_remove(n2, p);
+}
+
+/* Mode and owner of a new file: those of the live one. */
+static void adopt(pub_t *b, const char *file)
+{
+    apr_file_perms_set(file, b->perms);
+    if (geteuid() == 0 && b->uid >= 0)
+        if (chown(file, (uid_t)b->uid, (gid_t)b->gid) != 0)
+            mql_log(MQL_LOG_WARNING, "MQL03001: cannot give %s to uid %ld", file, b->uid);
+}
+
+/* Byte copy that keeps holes (sdbm .pag files are sparse). */
+static apr_status_t copy_file(pub_t *b, const char *from, const char *to)
+{
+    apr_file_t *in, *out;
+    apr_os_file_t ifd, ofd;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    off_t pos = 0, data, hole;
+    char *buf = apr_palloc(b->p, COPY_BLOCK);
+
+    if ((rv = apr_file_open(&in, from, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, b->p))
+        != APR_SUCCESS)
+        return fail(b, rv, "cannot read", from);
+    rv = apr_file_open(&out, to, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL
+                       | APR_FOPEN_BINARY, b->perms, b->p);
+    if (rv != APR_SUCCESS) {
+        apr_file_close(in);
+        return fail(b, rv, "cannot create", to);
+    }
+    apr_os_file_get(&ifd, in);
+    apr_os_file_get(&ofd, out);
+    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, in);
+    while (rv == APR_SUCCESS && pos < fi.size) {
+        data = lseek(ifd, pos, SEEK_DATA);
+        if (data < 0)
+            break;                          /* only a hole is left */
+        hole = lseek(ifd, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = fi.size;
+        for (pos = data; pos < hole && rv == APR_SUCCESS; ) {
+            size_t want = (size_t)(hole - pos < COPY_BLOCK ? hole - pos : COPY_BLOCK);
+            ssize_t n = pread(ifd, buf, want, pos);
+            if (n <= 0 || pwrite(ofd, buf, (size_t)n, pos) != n)
+                rv = n == 0 ? APR_EOF : APR_FROM_OS_ERROR(errno);
+            else
+                pos += n;
+        }
+    }
+    if (rv == APR_SUCCESS && ftruncate(ofd, fi.size) != 0)
+        rv = APR_FROM_OS_ERROR(errno);
+    apr_file_close(in);
+    if (apr_file_close(out) != APR_SUCCESS && rv == APR_SUCCESS)
+        rv = APR_EGENERAL;
+    return rv == APR_SUCCESS ? rv : fail(b, rv, "cannot copy to", to);
+}
+
+static apr_status_t sync_file(pub_t *b, const char *file)
+{
+    apr_file_t *f;
+    apr_status_t rv = apr_file_open(&f, file, APR_FOPEN_READ | APR_FOPEN_WRITE, 0, b->p);
+
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot open", file);
+    rv = apr_file_sync(f);
+    apr_file_close(f);
+    return rv == APR_SUCCESS ? rv : fail(b, rv, "cannot sync", file);
+}
+
+static apr_size_t dir_bytes(int depth)
+{
+    apr_size_t bits = ((apr_size_t)1 << depth) - 1;
+    apr_size_t bytes = (bits + 7) / 8;
+
+    return (bytes + SDBM_DBLK - 1) / SDBM_DBLK * SDBM_DBLK;
+}
+
+static void fill_dir(char *buf, apr_size_t size, int depth)
+{
+    apr_size_t bits = ((apr_size_t)1 << depth) - 1, i;
+
+    memset(buf, 0, size);
+    for (i = 0; i < bits / 8; i++)
+        buf[i] = (char)0xFF;
+    for (i = 0; i < bits % 8; i++)
+        buf[bits / 8] |= (char)(1 << i);
+}
+
+/* The depth D of a directory that splits every node above D and nothing
+ * else, or -1 (an empty file, or one that grew through a page split). */
+static int sdbm_dir_depth(pub_t *b, const char *file)
+{
+    apr_finfo_t fi;
+    apr_file_t *f;
+    char *buf, *want;
+    apr_size_t n;
+    int depth = -1, d, ok;
+
+    if (apr_stat(&fi, file, APR_FINFO_SIZE, b->p) != APR_SUCCESS || fi.size == 0
+        || fi.size % SDBM_DBLK || fi.size > (apr_off_t)dir_bytes(SDBM_MAX_DEPTH))
+        return -1;
+    if (apr_file_open(&f, file, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, b->p) != APR_SUCCESS)
+        return -1;
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(b->p, n);
+    want = apr_palloc(b->p, n);
+    ok = apr_file_read_full(f, buf, n, &n) == APR_SUCCESS && n == (apr_size_t)fi.size;
+    apr_file_close(f);
+    for (d = 1; ok && d <= SDBM_MAX_DEPTH && depth < 0; d++) {
+        if (dir_bytes(d) != n)
+            continue;
+        fill_dir(want, n, d);
+        if (!memcmp(buf, want, n))
+            depth = d;
+    }
+    return depth;
+}
+
+static apr_status_t make_sdbm(pub_t *b, int depth)
+{
+    apr_file_t *f;
+    apr_status_t rv;
+    apr_size_t size = dir_bytes(depth);
+    char *buf = apr_palloc(b->p, size);
+
+    fill_dir(buf, size, depth);
+    rv = apr_file_open(&f, b->new1, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL
+                       | APR_FOPEN_BINARY, b->perms, b->p);
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot create", b->new1);
+    rv = apr_file_write_full(f, buf, size, NULL);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot write", b->new1);
+    rv = apr_file_open(&f, b->new2, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL
+                       | APR_FOPEN_BINARY, b->perms, b->p);
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot create", b->new2);
+    apr_file_close(f);
+    return APR_SUCCESS;
+}
+
+static apr_datum_t datum(const char *s)
+{
+    apr_datum_t d;
+
+    d.dptr = (char *)s;
+    d.dsize = strlen(s);
+    return d;
+}
+
+/* Copy every record of the live file whose key is not in skip. */
+static apr_status_t copy_records(pub_t *b, apr_dbm_t *to, apr_hash_t *skip)
+{
+    apr_dbm_t *from;
+    apr_datum_t key, val;
+    apr_status_t rv;
+
+    rv = apr_dbm_open_ex(&from, b->type, b->path, APR_DBM_READONLY, 0, b->p);
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot open", b->path);
+    for (rv = apr_dbm_firstkey(from, &key); rv == APR_SUCCESS && key.dptr;
+         rv = apr_dbm_nextkey(from, &key)) {
+        if (apr_hash_get(skip, key.dptr, key.dsize))
+            continue;
+        if ((rv = apr_dbm_fetch(from, key, &val)) != APR_SUCCESS || !val.dptr)
+            continue;
+        if ((rv = apr_dbm_store(to, key, val)) != APR_SUCCESS) {
+            fail(b, rv, "cannot store into", b->newpath);
+            break;
+        }
+    }
+    apr_dbm_close(from);
+    return APR_STATUS_IS_EOF(rv) ? APR_SUCCESS : rv;   /* the end of the walk */
+}
+
+static int only_absent_deletes(pub_t *b, const apr_array_header_t *changes)
+{
+    const mql_dbm_change_t *c = (const mql_dbm_change_t *)changes->elts;
+    apr_dbm_t *db;
+    int i, absent = 1;
+
+    for (i = 0; i < changes->nelts; i++)
+        if (c[i].value)
+            return 0;
+    if (apr_dbm_open_ex(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
+        return 0;
+    for (i = 0; absent && i < changes->nelts; i++)
+        absent = !apr_dbm_exists(db, datum(c[i].key));
+    apr_dbm_close(db);
+    return absent;
+}
+
+/* Build PATH.mqlnew: a copy (or a rebuild) of the live file plus the batch. */
+static apr_status_t build(pub_t *b, int rebuild, int live_exists, int depth,
+                          const apr_array_header_t *changes, apr_hash_t *last,
+                          mql_dbm_pub_stats_t *st)
+{
+    const mql_dbm_change_t *c = (const mql_dbm_change_t *)changes->elts;
+    apr_dbm_t *db;
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+
+    remove_new(b);
+    memset(st, 0, sizeof *st);
+    st->rebuilt = rebuild;
+    if (rebuild && b->sdbm)
+        rv = make_sdbm(b, depth);
+    else if (!rebuild) {
+        rv = copy_file(b, b->live1, b->new1);
+        if (rv == APR_SUCCESS && b->live2)
+            rv = copy_file(b, b->live2, b->new2);
+    }
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_dbm_open_ex(&db, b->type, b->newpath,
+                         rebuild && !b->sdbm ? APR_DBM_RWCREATE : APR_DBM_READWRITE,
+                         b->perms, b->p);
+    if (rv != APR_SUCCESS)
+        return fail(b, rv, "cannot open", b->newpath);
+    if (rebuild && live_exists)
+        rv = copy_records(b, db, last);
+    for (i = 0; rv == APR_SUCCESS && i < changes->nelts; i++) {
+        apr_datum_t key = datum(c[i].key);
+        /* only the last change of a key counts */
+        if (apr_hash_get(last, c[i].key, APR_HASH_KEY_STRING) != &c[i])
+            continue;
+        if (c[i].value) {
+            if ((rv = apr_dbm_store(db, key, datum(c[i].value))) != APR_SUCCESS)
+                fail(b, rv, "cannot store into", b->newpath);
+            else
+                st->written++;
+        }
+        else if (!rebuild && apr_dbm_exists(db, key)) {
+            if ((rv = apr_dbm_delete(db, key)) != APR_SUCCESS)
+                fail(b, rv, "cannot delete from", b->newpath);
+            else
+                st->deleted++;
+        }
+    }
+    apr_dbm_close(db);
+    return rv;
+}
+
+apr_status_t mql_dbm_publish(const char *path, const char *type,
+                             const apr_array_header_t *changes, int compact,
+                             long owner_uid, long owner_gid,
+                             mql_dbm_pub_stats_t *stats, const char **why, apr_pool_t *p)
+{
+    pub_t b;
+    mql_dbm_pub_stats_t st;
+    const mql_dbm_change_t *c = (const mql_dbm_change_t *)changes->elts;
+    apr_hash_t *last = apr_hash_make(p);
+    apr_file_t *lockf = NULL;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    int live_exists, rebuild, attempt, depth, i;
+
+    memset(&b, 0, sizeof b);
+    memset(&st, 0, sizeof st);
+    b.path = path;
+    b.type = type;
+    b.p = p;
+    b.newpath = apr_pstrcat(p, path, NEW_EXT, NULL);
+    b.uid = owner_uid;
+    b.gid = owner_gid;
+    if (why)
+        *why = NULL;
+    if ((rv = apr_dbm_get_usednames_ex(p, type, path, &b.live1, &b.live2)) != APR_SUCCESS
+        || (rv = apr_dbm_get_usednames_ex(p, type, b.newpath, &b.new1, &b.new2))
+           != APR_SUCCESS) {
+        if (why)
+            *why = apr_psprintf(p, "DBM type %s is not available", type);
+        return rv;
+    }
+    b.sdbm = b.live2 && (!strcmp(type, "sdbm") || !strcmp(type, "default"));
+    for (i = 0; i < changes->nelts; i++)
+        apr_hash_set(last, c[i].key, APR_HASH_KEY_STRING, &c[i]);
+
+    rv = apr_file_open(&lockf, apr_pstrcat(p, path, LOCK_EXT, NULL),
+                       APR_FOPEN_WRITE | APR_FOPEN_CREATE, DEFAULT_PERMS, p);
+    if (rv != APR_SUCCESS) {
+        fail(&b, rv, "cannot open the lock file of", path);
+        goto out;
+    }
+    if (geteuid() == 0 && owner_uid >= 0)
+        if (chown(apr_pstrcat(p, path, LOCK_EXT, NULL), (uid_t)owner_uid, (gid_t)owner_gid))
+            mql_log(MQL_LOG_WARNING, "MQL03002: cannot give the lock file of %s to uid %ld",
+                    path, owner_uid);
+    if ((rv = apr_file_lock(lockf, APR_FLOCK_EXCLUSIVE)) != APR_SUCCESS) {
+        fail(&b, rv, "cannot lock", path);
+        goto out;
+    }
+
+    live_exists = apr_stat(&fi, b.live1, APR_FINFO_PROT | APR_FINFO_OWNER, p) == APR_SUCCESS;
+    b.perms = live_exists ? fi.protection : DEFAULT_PERMS;
+    if (owner_uid < 0 && live_exists) {
+        b.uid = (long)fi.user;
+        b.gid = (long)fi.group;
+    }
+    /* Deletes of keys the file does not hold: nothing to publish. */
+    if (live_exists && !compact && only_absent_deletes(&b, changes)) {
+        rv = APR_SUCCESS;
+        goto out;
+    }
+    rebuild = compact || !live_exists;
+    depth = SDBM_MIN_DEPTH;
+    if (b.sdbm && live_exists) {
+        int live_depth = sdbm_dir_depth(&b, b.live1);
+        if (live_depth >= SDBM_MIN_DEPTH)
+            depth = live_depth;
+        else
+            rebuild = 1;            /* an empty file, or one that split */
+    }
+    for (attempt = 0;; attempt++) {
+        if ((rv = build(&b, rebuild, live_exists, depth, changes, last, &st)) != APR_SUCCESS)
+            goto out;
+        /* A page overflowed and split: the directory is no longer the same
+         * as the live one.  Rebuild one level deeper. */
+        if (b.sdbm && sdbm_dir_depth(&b, b.new1) != depth) {
+            if (depth >= SDBM_MAX_DEPTH) {
+                rv = APR_ENOSPC;
+                fail(&b, rv, "too many records for an sdbm file:", path);
+                goto out;
+            }
+            rebuild = 1;
+            depth++;
+            continue;
+        }
+        break;
+    }
+    if (b.new2 && (rv = sync_file(&b, b.new2)) != APR_SUCCESS)
+        goto out;
+    if ((rv = sync_file(&b, b.new1)) != APR_SUCCESS)
+        goto out;
+    adopt(&b, b.new1);
+    if (b.new2)
+        adopt(&b, b.new2);
+    /* .pag first: whoever sees the new .dir (mod_rewrite's mtime check)
+     * finds the new pages already in place */
+    if (b.new2 && (rv = apr_file_rename(b.new2, b.live2, p)) != APR_SUCCESS) {
+        fail(&b, rv, "cannot rename over", b.live2);
+        goto out;
+    }
+    if ((rv = apr_file_rename(b.new1, b.live1, p)) != APR_SUCCESS)
+        fail(&b, rv, "cannot rename over", b.live1);
+
+out:
+    if (rv != APR_SUCCESS)
+        remove_new(&b);
+    if (lockf)
+        apr_file_close(lockf);        /* releases the lock */
+    if (stats)
+        *stats = st;
+    if (why)
+        *why = b.why;
+    return rv;
+}

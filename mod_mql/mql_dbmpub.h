@@ -1,0 +1,56 @@
+/*
+ * Publishing the leads DBM file so that readers in other processes
+ * (mod_rewrite's RewriteMap, Perl SDBM_File/GDBM_File, Python dbm.gnu,
+ * PHP dba, apr_dbm) never see a half-written file and never fail to open
+ * it: the live file is never written in place.  Each batch of changes is
+ * applied to a fresh copy (PATH.mqlnew...), made durable, and renamed over
+ * the live name.  A reader keeps the inode it opened, so it sees either
+ * the old file or the new one, whole.
+ *
+ * SDBM keeps two files (PATH.dir, PATH.pag).  Their renames are two steps,
+ * so the copy is built with a pre-split directory (.dir) that stays the
+ * same from one batch to the next: a reader that opens one file of the
+ * old pair and one of the new pair still finds every key.  Only when a
+ * page overflows is the directory doubled (a full rebuild); the .pag is
+ * renamed first and the .dir last, so mod_rewrite, which watches the
+ * .dir's mtime, never caches an old value under a new mtime.
+ *
+ * Writers (the server's background writer and mqlctl) serialise on
+ * PATH.mqllock (an exclusive flock), held only while a batch is applied.
+ */
+#ifndef MQL_DBMPUB_H
+#define MQL_DBMPUB_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_errno.h>
+
+typedef struct mql_dbm_change {
+    const char *key;
+    const char *value;          /* NULL: delete the key */
+} mql_dbm_change_t;
+
+typedef struct mql_dbm_pub_stats {
+    unsigned written;           /* puts applied */
+    unsigned deleted;           /* deletes applied (of keys present) */
+    int rebuilt;                /* the file was rebuilt from scratch */
+} mql_dbm_pub_stats_t;
+
+/*
+ * Apply changes (an array of mql_dbm_change_t; later entries win) to the
+ * DBM file at path of APR type (sdbm, gdbm, db, ...) and publish the
+ * result.  compact = 1 rebuilds the file from its records, so that no byte
+ * of a deleted record stays in it (mqlctl forget).  A missing live file is
+ * created.  The new files get the live files' mode and owner (or owner_uid
+ * / owner_gid when >= 0 and the caller may chown).  On failure the live
+ * file is untouched and *why (may be NULL) says what went wrong.
+ */
+apr_status_t mql_dbm_publish(const char *path, const char *type,
+                             const apr_array_header_t *changes, int compact,
+                             long owner_uid, long owner_gid,
+                             mql_dbm_pub_stats_t *stats, const char **why, apr_pool_t *p);
+
+/* Remove leftovers of an interrupted publication (PATH.mqlnew*). */
+void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p);
+
+#endif

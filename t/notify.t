@@ -1,0 +1,81 @@
+# MQLNotify: one JSON line per stage change to a piped program, which the
+# server restarts when it dies; contacts cannot break the line format.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP;
+use Time::HiRes qw(sleep);
+use MQLTest;
+
+my $t = MQLTest->new(conf => '');
+my $root = $t->root;
+my $out = "$root/notify.out";
+my $pidfile = "$root/notify.pid";
+open my $fh, '>', "$root/notify.pl" or die $!;
+print $fh <<"PL";
+#!/usr/bin/perl
+open my \$p, '>', '$pidfile' or die; print \$p \$\$; close \$p;
+open my \$o, '>>', '$out' or die;
+select \$o; \$| = 1;
+while (my \$line = <STDIN>) { print \$o \$line }
+PL
+close $fh;
+chmod 0755, "$root/notify.pl";
+$t->write_conf("MQLThreshold 20\nMQLNotify \"|$root/notify.pl\"\n");
+$t->start;
+
+sub lines {
+    open my $f, '<', $out or return ();
+    return <$f>;
+}
+
+# (a CGI cannot send a raw newline in a header; quotes and backslashes it can)
+my $evil = 'evil"},{"injected":1}\\@example.com';
+my ($id, $cookie) = $t->make_lead(email => $evil);
+my @l = @{ MQLTest::wait_for(3, sub { my @x = lines(); @x >= 1 ? \@x : undef }) // [] };
+is scalar(@l), 1, 'one line for one stage change';
+my $j = eval { decode_json($l[0] // '') };
+ok $j, 'the line is valid JSON' or diag $l[0];
+is $j->{visitor}, $id, 'visitor ID';
+is $j->{old_stage}, 'visitor', 'old stage';
+is $j->{stage}, 'mql', 'new stage';
+is $j->{score}, 21, 'score at the change';
+is $j->{counts}{forms}, 1, 'counts';
+is $j->{trigger}, 'form:/cgi-bin/form.cgi', 'trigger';
+like $j->{time}, qr/^\d{10}$/, 'time in Unix seconds';
+is $j->{contact}, $evil, 'contact with quotes and backslash survives intact';
+ok !exists $j->{injected}, 'nothing injected';
+unlike $l[0], qr/\n./, 'no raw newline inside the line';
+
+# More activity without a stage change: no line.
+$t->get('/', Cookie => $cookie) for 1 .. 3;
+sleep 1;
+is scalar(my @n1 = lines()), 1, 'no line without a stage change';
+
+# Sales accepts the lead: a second line.
+system("$MQLTest::TOP/build/out/mqlctl", '--state-dir', $t->state_dir, 'set', $id, 'stage=sql') == 0
+    or diag 'mqlctl failed';
+@l = @{ MQLTest::wait_for(3, sub { my @x = lines(); @x >= 2 ? \@x : undef }) // [] };
+is scalar(@l), 2, 'mqlctl set: one more line';
+$j = eval { decode_json($l[1] // '') } // {};
+is "$j->{old_stage}>$j->{stage}", 'mql>sql', 'the line says mql -> sql';
+
+# Kill the program: the server restarts it and the next change arrives.
+my $pid = do { open my $p, '<', $pidfile or die; local $/; <$p> };
+ok kill('KILL', $pid), "notify program $pid killed";
+sleep 0.3;
+my ($id2) = $t->make_lead;
+@l = @{ MQLTest::wait_for(10, sub { my @x = lines(); @x >= 3 ? \@x : undef }) // [] };
+is scalar(@l), 3, 'after the kill, the next change still arrives (program restarted)';
+$j = eval { decode_json($l[2] // '') } // {};
+is $j->{visitor}, $id2, '... for the right visitor';
+my $newpid = do { open my $p, '<', $pidfile or die; local $/; <$p> };
+isnt $newpid, $pid, 'a new program instance is running';
+sleep 1;
+is scalar(my @n3 = lines()), 3, 'exactly one line per change, no duplicates';
+my @errors = $t->unexpected_errors;
+is scalar(@errors), 0, 'no unexpected errors' or diag join "\n", @errors;
+$t->stop;
+done_testing;
