@@ -1,0 +1,37 @@
+/*
+ * Key derivation: two SipHash passes under fixed keys turn a key file of
+ * any length into the 128-bit cookie signing key.
+ */
+#include <string.h>
+#include <apr_file_io.h>
+
+#include "mql_secret.h"
+#include "mql_siphash.h"
+
+void mql_secret_derive(const void *data, size_t len, uint8_t key[MQL_KEY_BYTES])
+{
+    static const uint8_t k1[16] = "mod_mql secret 1", k2[16] = "mod_mql secret 2";
+    uint64_t a = mql_siphash24(k1, data, len), b = mql_siphash24(k2, data, len);
+
+    memcpy(key, &a, 8);
+    memcpy(key + 8, &b, 8);
+}
+
+apr_status_t mql_secret_load(apr_pool_t *p, const char *path, uint8_t key[MQL_KEY_BYTES])
+{
+    char buf[MQL_SECRET_MAX_READ];
+    apr_size_t len = sizeof buf;
+    apr_file_t *f;
+    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ, 0, p);
+
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_read(f, buf, &len);
+        apr_file_close(f);
+    }
+    if (rv == APR_SUCCESS && len < MQL_KEY_BYTES)
+        rv = APR_EINVAL;
+    if (rv == APR_SUCCESS)
+        mql_secret_derive(buf, len, key);
+    memset(buf, 0, sizeof buf);
+    return rv;
+}
