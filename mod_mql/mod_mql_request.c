@@ -158,7 +158,9 @@ static void set_env(request_rec *r, const mql_req_t *rq)
     apr_table_setn(env, "MQL_SCORE", rq->score_text);
     apr_table_setn(env, "MQL_STAGE", rq->stage);
     apr_table_setn(env, "MQL_NEW", rq->is_new ? "1" : "0");
-    if (rq->country)
+    /* "--" (looked up, not found) is kept so the lookup is not repeated,
+     * but an unknown country is not exported, on this request or later. */
+    if (rq->country && rq->country[0] != '-')
         apr_table_setn(env, "MQL_COUNTRY", rq->country);
     apr_table_setn(r->notes, NOTE_VISITOR, rq->id_text);
 }

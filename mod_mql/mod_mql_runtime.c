@@ -27,7 +27,6 @@
 APLOG_USE_MODULE(mql);
 
 #define PERSIST_KEY "mod_mql-persistent"
-#define SNAPSHOT_NAME "visitors.snapshot"
 #define SECRET_NAME "secret"
 
 /* What survives generations, allocated from the process pool. */
@@ -157,7 +156,7 @@ static void unlock_store(void *baton)
 
 static void restore_snapshot(apr_pool_t *p, server_rec *s)
 {
-    const char *path = mql_state_path(p, SNAPSHOT_NAME), *why = NULL;
+    const char *path = mql_state_path(p, MQL_SNAPSHOT_NAME), *why = NULL;
     apr_finfo_t fi;
     uint32_t count = 0;
     apr_status_t rv;
@@ -185,12 +184,12 @@ static apr_status_t save_on_exit(void *data)
     if (!persist || getpid() != persist->parent || !mql_g || !mql_g->store)
         return APR_SUCCESS;
     apr_pool_create(&p, NULL);
-    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, SNAPSHOT_NAME), p, &count);
+    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, MQL_SNAPSHOT_NAME), p, &count);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL00017: cannot write the snapshot %s",
-                     mql_state_path(p, SNAPSHOT_NAME));
+                     mql_state_path(p, MQL_SNAPSHOT_NAME));
     else
-        give_to_server_user(p, mql_state_path(p, SNAPSHOT_NAME));
+        give_to_server_user(p, mql_state_path(p, MQL_SNAPSHOT_NAME));
     apr_pool_destroy(p);
     return APR_SUCCESS;
 }
@@ -242,7 +241,7 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         old = mql_store_attach(pconf, apr_shm_baseaddr_get(persist->shm), lock_store,
                                unlock_store, NULL);
         if (old)
-            mql_snapshot_save(old, mql_state_path(ptemp, SNAPSHOT_NAME), ptemp, NULL);
+            mql_snapshot_save(old, mql_state_path(ptemp, MQL_SNAPSHOT_NAME), ptemp, NULL);
         persist->shm = NULL;
     }
     if (!persist->shm) {

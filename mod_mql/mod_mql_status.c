@@ -46,7 +46,6 @@ APLOG_USE_MODULE(mql);
 #define REFRESH_MIN 5
 #define REFRESH_MAX 3600
 #define TOKEN_BUCKET 3600       /* seconds; the previous bucket is accepted too */
-#define SNAPSHOT_FILE "visitors.snapshot"   /* as written by mod_mql_runtime.c */
 
 /* ------------------------------------------------------------ the data */
 
@@ -70,7 +69,6 @@ typedef struct status {
     double used_pct;
     uint64_t events_total;
     long snapshot_age;                  /* seconds, -1 = no snapshot */
-    int have_writer;
     mql_writer_stats_t writer;
     const char *geoip_db;               /* NULL = off */
     /* only for the full page and ?json */
@@ -89,10 +87,6 @@ typedef struct detail {
 } detail_t;
 
 static uint8_t csrf_key[MQL_KEY_BYTES];
-
-/* mod_mql_writer.c defines it; weak so that this file links (and the
- * page says "not reported") while the writer is not built in. */
-#pragma weak mql_writer_stats
 
 static long current_score(const mql_visitor_t *v, uint32_t now)
 {
@@ -143,15 +137,12 @@ static void gather_totals(request_rec *r, status_t *d)
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         d->events_total += d->st.events[ev];
     d->snapshot_age = -1;
-    if (apr_stat(&fi, mql_state_path(r->pool, SNAPSHOT_FILE), APR_FINFO_MTIME, r->pool)
+    if (apr_stat(&fi, mql_state_path(r->pool, MQL_SNAPSHOT_NAME), APR_FINFO_MTIME, r->pool)
         == APR_SUCCESS) {
         apr_int64_t age = (apr_int64_t)d->now - apr_time_sec(fi.mtime);
         d->snapshot_age = age < 0 ? 0 : (long)age;
     }
-    if (mql_writer_stats) {
-        mql_writer_stats(&d->writer);
-        d->have_writer = 1;
-    }
+    mql_writer_stats(&d->writer);
     d->geoip_db = mql_g->geoip_db;
 }
 
@@ -389,8 +380,8 @@ static void render_auto_lines(request_rec *r, const status_t *d)
     ap_rprintf(r, "MQLContactsDropped: %" APR_UINT64_T_FMT "\n", d->st.contacts_dropped);
     ap_rprintf(r, "MQLRestored: %u\n", d->st.restored);
     ap_rprintf(r, "MQLSnapshotAge: %ld\n", d->snapshot_age);
-    /* --- DBM writer (mod_mql_writer.c), when it reports --- */
-    if (d->have_writer) {
+    /* --- DBM writer (mod_mql_writer.c) --- */
+    {
         const mql_writer_stats_t *w = &d->writer;
 
         ap_rprintf(r, "MQLWriterRunning: %d\n", w->writer_pid ? 1 : 0);
@@ -480,7 +471,7 @@ static void render_json(request_rec *r, const status_t *d)
         ap_rprintf(r, "%ld", d->snapshot_age);
     /* --- DBM writer (mod_mql_writer.c): null until it reports --- */
     ap_rputs(",\"writer\":", r);
-    if (d->have_writer) {
+    {
         const mql_writer_stats_t *w = &d->writer;
 
         ap_rprintf(r, "{\"running\":%s,\"records_written\":%" APR_UINT64_T_FMT ",\"records_deleted\":%"
@@ -494,8 +485,6 @@ static void render_json(request_rec *r, const status_t *d)
                    w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
                    w->snapshot_errors, w->last_publish, w->last_snapshot);
     }
-    else
-        ap_rputs("null", r);
     ap_rprintf(r, ",\"geoip\":%s},\n\"histogram\":[", d->geoip_db ? "true" : "false");
     for (i = 0; i < d->nbins; i++) {
         ap_rprintf(r, "%s{\"label\":\"%s\",", i ? "," : "", bin_label(r->pool, &d->bins[i]));
@@ -645,7 +634,7 @@ static const char page_css[] =
     "border:1px solid #cbd2d9;border-radius:4px;background:#fff;color:var(--fg);"
     "cursor:pointer}button:hover{background:#f0f4f8}button:disabled{opacity:.45;"
     "cursor:default}"
-    ".kv td:first-child{color:var(--muted)}.kv td{padding:5px 8px}#visitor td:first-child{width:180px}"
+    ".kv td:first-child{color:var(--muted)}.kv td{padding:5px 8px;white-space:normal}#visitor td:first-child{width:180px}"
     ".warn{color:#b42318;font-weight:600}.ok{color:#1b7340}"
     ".flash{background:#e1f5e8;border:1px solid #b7e4c7;color:#1b7340;padding:8px 12px;"
     "border-radius:6px;margin-bottom:14px}"
@@ -907,7 +896,7 @@ static void html_health(request_rec *r, const status_t *d)
     kv(r, "Evicted (table full, low value)", "evictions",
        num(p, (apr_int64_t)d->st.evictions));
     kv(r, "Expired (idle)", "expired", num(p, (apr_int64_t)d->st.expired));
-    kv(r, "Not tracked: table full of leads", "full", bad_if(p, d->st.full));
+    kv(r, "Refused: table full of leads", "full", bad_if(p, d->st.full));
     kv(r, "Contacts stored", "contacts",
        apr_psprintf(p, "%s of %s", num(p, d->st.contacts_used),
                     num(p, d->st.contacts_capacity)));
@@ -917,15 +906,15 @@ static void html_health(request_rec *r, const status_t *d)
        d->snapshot_age < 0 ? "<span class=\"muted\">none yet</span>"
                            : apr_psprintf(p, "<span title=\"%ld s\">%s</span>",
                                           d->snapshot_age, ago(p, d->snapshot_age)));
-    /* --- DBM writer (mod_mql_writer.c): shown once it reports --- */
-    if (d->have_writer) {
+    /* --- DBM writer (mod_mql_writer.c) --- */
+    {
         const mql_writer_stats_t *w = &d->writer;
 
         kv(r, "Background writer", "writer",
-           w->writer_pid ? apr_psprintf(p, "<span class=\"ok\">running</span> "
-                                        "<span class=\"muted\">pid %u, last round %s</span>",
-                                        w->writer_pid,
-                                        ago(p, (long)d->now - (long)w->last_tick))
+           w->writer_pid ? apr_psprintf(p, "<span class=\"ok\" title=\"last round %s\">"
+                                        "running</span> <span class=\"muted\">pid %u</span>",
+                                        ago(p, (long)d->now - (long)w->last_tick),
+                                        w->writer_pid)
                          : "<span class=\"warn\">not running</span>");
         kv(r, "DBM records written", "dbm-writes", num(p, (apr_int64_t)w->records_written));
         kv(r, "DBM records waiting (retry)", "dbm-pending", bad_if(p, w->pending));
@@ -936,9 +925,6 @@ static void html_health(request_rec *r, const status_t *d)
         kv(r, "Notifications sent / dropped", "notify",
            apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)w->notify_sent),
                         bad_if(p, w->notify_dropped)));
-    }
-    else {
-        kv(r, "DBM writer", "dbm-writer", "<span class=\"muted\">not reported</span>");
     }
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
     ap_rputs("</table></section>\n", r);
@@ -1270,8 +1256,7 @@ static int server_status_section(request_rec *r, int flags)
     ap_rprintf(r, "<tr><td>Contacts dropped</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                d->st.contacts_dropped);
     ap_rprintf(r, "<tr><td>Snapshot age</td><td>%s</td></tr>\n", ago(p, d->snapshot_age));
-    if (d->have_writer)
-        ap_rprintf(r, "<tr><td>DBM records waiting / write errors</td><td>%u / %"
+    ap_rprintf(r, "<tr><td>DBM records waiting / write errors</td><td>%u / %"
                    APR_UINT64_T_FMT "</td></tr>\n", d->writer.pending, d->writer.dbm_errors);
     ap_rputs("</table>\n", r);
     return OK;

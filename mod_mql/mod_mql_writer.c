@@ -56,7 +56,6 @@ APLOG_USE_MODULE(mql);
 #define SNAPSHOT_EVERY  60
 #define CONTROL_DIR     "control"
 #define STATUS_FILE     "writer.status"
-#define SNAPSHOT_NAME   "visitors.snapshot"
 #define PERSIST_KEY     "mod_mql-writer"
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
@@ -491,11 +490,11 @@ static void save_snapshot(server_rec *s, apr_pool_t *p, uint32_t now)
     apr_status_t rv;
 
     mql_store_expire_sweep(mql_g->store, now);
-    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, SNAPSHOT_NAME), p, &count);
+    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, MQL_SNAPSHOT_NAME), p, &count);
     if (rv != APR_SUCCESS) {
         ADD(snapshot_errors, 1);
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL03040: periodic snapshot %s failed",
-                     mql_state_path(p, SNAPSHOT_NAME));
+                     mql_state_path(p, MQL_SNAPSHOT_NAME));
     }
     else {
         ADD(snapshots, 1);

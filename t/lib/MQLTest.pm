@@ -183,9 +183,13 @@ sub stop {
     my $self = shift;
     return unless $self->{running};
     my $pid = $self->pid;
-    $self->_ctl('-k', 'stop');
+    # -k stop re-reads the configuration; when a test has made it invalid,
+    # signal the parent directly.
+    my ($rc) = $self->_ctl('-k', 'stop');
+    kill 'TERM', $pid if $rc && $pid;
     my $deadline = time + 20;
     while ($pid && kill(0, $pid) && time < $deadline) { sleep 0.05 }
+    kill 'KILL', $pid if $pid && kill(0, $pid);
     $self->_wait_port(0);
     $self->{running} = 0;
 }

@@ -1,0 +1,449 @@
+#!/bin/bash
+# mod_mql benchmark: the same httpd with and without the module.
+#
+#   build/bench.sh [all|main|scale|profile]      (make bench runs "all")
+#
+#   main     three servers from one generated configuration (event MPM,
+#            127.0.0.1, access log to /dev/null): without mod_mql, with
+#            mod_mql (MQLEngine On, a capped rule on /pricing, default
+#            download extensions) and with mod_usertrack (CookieTracking
+#            on) as the anchor.  wrk drives them in turn, round after
+#            round, with a pool of returning visitors holding real cookies
+#            (signed with the server's own key file); the report gives
+#            requests/s and p99 per server, the ratios per round and their
+#            median.
+#   scale    the module's throughput with 1 000 and with 1 000 000
+#            visitors already in the table (restored from a prefilled
+#            snapshot), bytes of shared memory per visitor, and the time
+#            to save and restore a snapshot of 1 000 000 visitors.
+#   profile  instructions per request under callgrind, one httpd process
+#            (-X), with and without the module, and the module's own
+#            functions.
+#
+# Tuning through the environment (defaults in brackets):
+#   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
+#   BENCH_CONNECTIONS [32]  BENCH_THREADS [1]  BENCH_SCALE_ROUNDS [5]
+#   BENCH_SCALE_SECONDS [5]  BENCH_PROFILE_REQUESTS [5000]
+#   BENCH_KEEP=1 keeps the generated server roots under /tmp.
+#
+# Nothing is pinned to a CPU: on a 2-core machine wrk (one thread) and
+# httpd share both cores, as a client on the same host would.  Only
+# 127.0.0.1 is ever contacted.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$TOP/build/out
+BENCH=$TOP/build/bench
+MODE=${1:-all}
+ROUNDS=${BENCH_ROUNDS:-5}
+SECS=${BENCH_SECONDS:-8}
+VISITORS=${BENCH_VISITORS:-100000}
+CONNS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-1}
+SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-5}
+SCALE_SECS=${BENCH_SCALE_SECONDS:-5}
+PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-5000}
+REPORT=$OUT/bench-report.txt
+
+case "$MODE" in
+    all|main|scale|profile) ;;
+    *) echo "usage: $0 [all|main|scale|profile]" >&2; exit 2 ;;
+esac
+
+HTTPD=$(apxs -q SBINDIR)/$(apxs -q TARGET)
+MODS=$(apxs -q LIBEXECDIR)
+for f in "$OUT/mod_mql.so" "$OUT/mqlbench"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "missing $f: run make bench" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "wrk is missing: build/deps.sh bench" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/mqlbench.XXXXXX)
+chmod 755 "$WORK"
+SERVERS=()
+
+cleanup() {
+    local root
+    for root in "${SERVERS[@]+"${SERVERS[@]}"}"; do
+        stop_server "$root" || true
+    done
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        echo "server roots kept in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+
+# The module as built now: a rebuild during the run must not change it.
+cp "$OUT/mod_mql.so" "$WORK/mod_mql.so"
+
+# ---------------------------------------------------------------------
+# The site: 20 pages of about 8 KB, a pricing page, three PDFs of 100 KB.
+
+make_site() {
+    local doc=$WORK/htdocs i
+    mkdir -p "$doc/blog" "$doc/whitepapers"
+    page() {
+        printf '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>%s</title>' "$2"
+        printf '<link rel="stylesheet" href="/style.css"></head><body><h1>%s</h1>\n' "$2"
+        for _ in $(seq 1 60); do
+            printf '<p>Lead scoring turns anonymous engagement into a sales signal: '
+            printf 'views, downloads and forms add up per visitor.</p>\n'
+        done
+        printf '</body></html>\n'
+    }
+    page / "Home" >"$doc/index.html"
+    page /pricing.html "Pricing" >"$doc/pricing.html"
+    for i in $(seq 1 19); do page "/blog/post-$i.html" "Post $i" >"$doc/blog/post-$i.html"; done
+    for f in guide roi-study buyers-checklist; do
+        { printf '%%PDF-1.4\n'; head -c 102400 /dev/zero | tr '\0' 'x'; printf '\n%%%%EOF\n'; } \
+            >"$doc/whitepapers/$f.pdf"
+    done
+    chmod -R a+rX "$doc"
+}
+
+free_port() {
+    perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalAddr => "127.0.0.1",
+        LocalPort => 0, Listen => 1, ReuseAddr => 1) or die "no port: $!"; print $s->sockport'
+}
+
+# new_server NAME KIND [MAXVISITORS]  -> prints the server root
+#   KIND: none | mql | usertrack
+new_server() {
+    local name=$1 kind=$2 max=${3:-100000}
+    local root=$WORK/$name port user="" extra=""
+    port=$(free_port)
+    mkdir -p "$root/logs" "$root/run" "$root/state"
+    if [ "$(id -u)" = 0 ]; then
+        user=$'User www-data\nGroup www-data'
+        chown www-data:www-data "$root/logs" "$root/run"
+    fi
+    case "$kind" in
+        none) ;;
+        mql) extra="LoadModule mql_module $WORK/mod_mql.so
+MQLStateDir $root/state
+MQLEngine On
+MQLMaxVisitors $max
+MQLRule view ^/pricing 5 cap=3" ;;
+        usertrack) extra="LoadModule usertrack_module $MODS/mod_usertrack.so
+CookieTracking on" ;;
+    esac
+    cat >"$root/httpd.conf" <<EOF
+# generated by build/bench.sh ($kind)
+ServerRoot $root
+ServerName 127.0.0.1
+Listen 127.0.0.1:$port
+PidFile $root/run/httpd.pid
+DefaultRuntimeDir $root/run
+ErrorLog $root/logs/error_log
+LogLevel warn
+LoadModule mpm_event_module $MODS/mod_mpm_event.so
+LoadModule authz_core_module $MODS/mod_authz_core.so
+LoadModule mime_module $MODS/mod_mime.so
+LoadModule dir_module $MODS/mod_dir.so
+$user
+# two cores: two processes of 32 threads, never more, never fewer
+StartServers 2
+ServerLimit 2
+ThreadLimit 32
+ThreadsPerChild 32
+MaxRequestWorkers 64
+MinSpareThreads 16
+MaxSpareThreads 64
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 100
+KeepAliveTimeout 5
+TypesConfig /etc/mime.types
+DocumentRoot $WORK/htdocs
+DirectoryIndex index.html
+<Directory />
+    Options FollowSymLinks
+    AllowOverride None
+    Require all granted
+</Directory>
+LogFormat "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-agent}i\"" combined
+CustomLog /dev/null combined
+$extra
+EOF
+    echo "$port" >"$root/port"
+    echo "$root"
+}
+
+port_of() { cat "$1/port"; }
+
+wait_port() {    # wait_port PORT up|down
+    local i
+    for i in $(seq 1 400); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            [ "$2" = up ] && return 0
+        else
+            [ "$2" = down ] && return 0
+        fi
+        sleep 0.05
+    done
+    return 1
+}
+
+start_server() {
+    local root=$1
+    if ! "$HTTPD" -d "$root" -f "$root/httpd.conf" -k start; then
+        cat "$root/logs/error_log" >&2 || true
+        exit 1
+    fi
+    SERVERS+=("$root")
+    wait_port "$(port_of "$root")" up || { cat "$root/logs/error_log" >&2; exit 1; }
+    # the children must answer, not only the listener
+    curl -s -o /dev/null --max-time 5 --retry 20 --retry-connrefused --retry-delay 0 \
+        "http://127.0.0.1:$(port_of "$root")/" || true
+}
+
+stop_server() {
+    local root=$1 pid=""
+    [ -f "$root/run/httpd.pid" ] || return 0
+    pid=$(cat "$root/run/httpd.pid" 2>/dev/null || true)
+    "$HTTPD" -d "$root" -f "$root/httpd.conf" -k stop 2>/dev/null || true
+    for _ in $(seq 1 400); do
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    rm -f "$root/run/httpd.pid"
+}
+
+# The server's key file, made before the first start (the module reads it
+# from MQLStateDir instead of generating one), and N visitors prefilled in
+# a snapshot the module restores at start; their cookies go to COOKIES.
+prefill() {    # prefill ROOT N COOKIES
+    local root=$1 n=$2 cookies=$3
+    head -c 32 /dev/urandom >"$root/state/secret"
+    chmod 600 "$root/state/secret"
+    "$OUT/mqlbench" prefill "$root/state/secret" "$n" "$root/state/visitors.snapshot" \
+        "$cookies" >/dev/null
+    [ "$(id -u)" = 0 ] && chown -R www-data:www-data "$root/state"
+    return 0
+}
+
+# A pool cookie must be accepted (no new cookie), a request without one
+# must get a fresh one: otherwise the run would measure cookie issuing.
+check_cookies() {    # check_cookies ROOT COOKIES
+    local url="http://127.0.0.1:$(port_of "$1")/" c ua
+    ua="Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+    c=$(head -1 "$2")
+    if curl -s -D - -o /dev/null -A "$ua" -H "Cookie: mql_vid=$c" "$url" | grep -qi '^set-cookie: mql_vid'; then
+        echo "the server refused a pool cookie: the key does not match" >&2
+        exit 1
+    fi
+    if ! curl -s -D - -o /dev/null -A "$ua" "$url" | grep -qi '^set-cookie: mql_vid'; then
+        echo "the module set no cookie for a new visitor: is it tracking?" >&2
+        exit 1
+    fi
+}
+
+# run_wrk ROOT COOKIES SECONDS -> "rps p99_us errors non2xx"
+run_wrk() {
+    local root=$1 cookies=$2 secs=$3 line
+    line=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s -s "$BENCH/mix.lua" \
+        "http://127.0.0.1:$(port_of "$root")/" -- "$cookies" | grep '^BENCH ' || true)
+    [ -n "$line" ] || { echo "wrk gave no result for $root" >&2; exit 1; }
+    echo "$line" | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+                          print v["rps"], v["p99_us"], v["errors"], v["non2xx"] }'
+}
+
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2];
+                                              else printf "%.4f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+minmax() { sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s %s\n", lo, hi }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * a / b }'; }
+
+# rounds NAME... : every round drives each server once for SECS seconds,
+# the order rotating from round to round so that no server always runs
+# first or last; results go to $WORK/results (round name rps p99 ...).
+rounds() {
+    local nrounds=$1 secs=$2 cookies_of=$3; shift 3
+    local names=("$@") k r i name res
+    : >"$WORK/results"
+    for r in $(seq 1 "$nrounds"); do
+        for k in $(seq 0 $((${#names[@]} - 1))); do
+            i=$(( (k + r - 1) % ${#names[@]} ))
+            name=${names[$i]}
+            res=$(run_wrk "$WORK/$name" "$($cookies_of "$name")" "$secs")
+            echo "$r $name $res" >>"$WORK/results"
+        done
+        round_line "$r" "${names[@]}"
+    done
+}
+
+rps_of() { awk -v r="$1" -v n="$2" '$1 == r && $2 == n { print $3 }' "$WORK/results"; }
+p99_of() { awk -v r="$1" -v n="$2" '$1 == r && $2 == n { print $4 }' "$WORK/results"; }
+
+round_line() {
+    local r=$1 base=$2 line name rps; shift
+    line="round $r:"
+    for name in "$@"; do
+        rps=$(rps_of "$r" "$name")
+        line+=$(printf ' %s %.0f/s p99 %.1fms' "$name" "$rps" "$(awk -v u="$(p99_of "$r" "$name")" 'BEGIN { print u / 1000 }')")
+        [ "$name" != "$base" ] && line+=" ($(pct "$rps" "$(rps_of "$r" "$base")")%)"
+        line+=";"
+    done
+    log "$line"
+}
+
+# summary BASE NAME... : per server the median requests/s and p99, and
+# for each other server its ratio to BASE (median over rounds, spread).
+summary() {
+    local base=$1 name r; shift
+    for name in "$base" "$@"; do
+        log "$(printf '  %-10s median %8.0f requests/s  (min %s, max %s)  p99 median %.1f ms' "$name" \
+            "$(awk -v n="$name" '$2 == n { print $3 }' "$WORK/results" | median)" \
+            $(awk -v n="$name" '$2 == n { printf "%.0f\n", $3 }' "$WORK/results" | minmax) \
+            "$(awk -v n="$name" '$2 == n { print $4 / 1000 }' "$WORK/results" | median)")"
+    done
+    for name in "$@"; do
+        : >"$WORK/ratios.$name"
+        for r in $(awk '{ print $1 }' "$WORK/results" | sort -un); do
+            pct "$(rps_of "$r" "$name")" "$(rps_of "$r" "$base")" >>"$WORK/ratios.$name"
+            echo >>"$WORK/ratios.$name"
+        done
+        log "$(printf '  %s / %s: median %.1f%%  (rounds: %s; spread %s)' "$name" "$base" \
+            "$(median <"$WORK/ratios.$name")" "$(paste -sd' ' "$WORK/ratios.$name")" \
+            "$(minmax <"$WORK/ratios.$name" | awk '{ printf "%.1f..%.1f", $1, $2 }')")"
+    done
+    awk '$5 > 0 || $6 > 0 { bad = 1 } END { exit bad }' "$WORK/results" \
+        || log "  WARNING: socket errors or non-2xx responses (see above): the figures are suspect"
+}
+
+machine() {
+    log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    log "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    log "httpd: $("$HTTPD" -v | head -1 | sed 's/.*: //'), wrk -t$THREADS -c$CONNS, nothing pinned"
+}
+
+# ---------------------------------------------------------------------
+
+main_bench() {
+    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 ))
+    new_server none none >/dev/null
+    new_server mql mql "$max" >/dev/null
+    new_server usertrack usertrack >/dev/null
+    prefill "$WORK/mql" "$VISITORS" "$WORK/cookies.main"
+    for s in none mql usertrack; do start_server "$WORK/$s"; done
+    check_cookies "$WORK/mql" "$WORK/cookies.main"
+    log ""
+    log "== throughput: $VISITORS visitors, 85% pages / 10% pricing / 5% PDF, $ROUNDS rounds of ${SECS}s per server"
+    for s in none mql usertrack; do run_wrk "$WORK/$s" "$WORK/cookies.main" 2 >/dev/null; done
+    rounds "$ROUNDS" "$SECS" main_cookies none mql usertrack
+    summary none mql usertrack
+    for s in none mql usertrack; do stop_server "$WORK/$s"; done
+    grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
+        "$WORK"/{none,mql,usertrack}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+}
+main_cookies() { echo "$WORK/cookies.main"; }
+
+scale_bench() {
+    new_server mql1k mql 1250 >/dev/null
+    new_server mql1m mql 1250000 >/dev/null
+    prefill "$WORK/mql1k" 1000 "$WORK/cookies.1k"
+    prefill "$WORK/mql1m" 1000000 "$WORK/cookies.1m"
+    start_server "$WORK/mql1k"
+    start_server "$WORK/mql1m"
+    check_cookies "$WORK/mql1m" "$WORK/cookies.1m"
+    log ""
+    log "== scale: the module with 1 000 and 1 000 000 visitors in the table, $SCALE_ROUNDS rounds of ${SCALE_SECS}s"
+    log "  $(grep -ho 'restored [0-9]* visitors' "$WORK/mql1k/logs/error_log" | tail -1) (1k), $(grep -ho 'restored [0-9]* visitors' "$WORK/mql1m/logs/error_log" | tail -1) (1M)"
+    run_wrk "$WORK/mql1k" "$WORK/cookies.1k" 2 >/dev/null
+    run_wrk "$WORK/mql1m" "$WORK/cookies.1m" 2 >/dev/null
+    rounds "$SCALE_ROUNDS" "$SCALE_SECS" scale_cookies mql1k mql1m
+    summary mql1k mql1m
+    stop_server "$WORK/mql1k"
+    stop_server "$WORK/mql1m"
+    "$OUT/mqlbench" snaptime 1000000 "$WORK" >"$WORK/snaptime"
+    log "$(awk -F= '{ v[$1] = $2 } END {
+        printf "  shared memory: %s bytes for 1 000 000 visitors = %s bytes per visitor\n", v["table_bytes"], v["bytes_per_visitor"]
+        printf "  snapshot of %s visitors: save %.2f s, restore %.2f s", v["visitors"], v["save_s"], v["restore_s"] }' "$WORK/snaptime")"
+}
+scale_cookies() { case "$1" in mql1k) echo "$WORK/cookies.1k" ;; *) echo "$WORK/cookies.1m" ;; esac; }
+
+# callgrind_control is served only while the process runs code: an idle
+# httpd sleeps in epoll, so poke it with a request (a bot request, which
+# the module skips) until the command is through.
+cg_control() {    # cg_control -z|-d PID PORT
+    local cc
+    callgrind_control "$1" "$2" >/dev/null &
+    cc=$!
+    while kill -0 "$cc" 2>/dev/null; do
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$3/style.css" || true
+        sleep 0.2
+    done
+    wait "$cc"
+}
+
+# Instructions per request: httpd -X under callgrind; counters zeroed after
+# a warm-up, dumped after PROFILE_REQUESTS requests from one connection.
+profile_one() {    # profile_one NAME KIND
+    local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir
+    root=$(new_server "$name" "$kind" 150000)
+    if [ "$kind" = mql ]; then
+        prefill "$root" 100000 "$WORK/cookies.$name"
+    else
+        cp "$WORK/cookies.main" "$WORK/cookies.$name"
+    fi
+    mkdir -p "$root/cg" && chmod 777 "$root/cg"
+    valgrind --tool=callgrind --callgrind-out-file="$root/cg/callgrind.out" \
+        "$HTTPD" -X -d "$root" -f "$root/httpd.conf" >"$root/logs/valgrind.log" 2>&1 &
+    pid=$!
+    wait_port "$(port_of "$root")" up || { cat "$root/logs/valgrind.log" >&2; exit 1; }
+    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d120s -s "$BENCH/mix.lua" "http://127.0.0.1:$(port_of "$root")/" \
+        -- "$WORK/cookies.$name" 300 >/dev/null
+    cg_control -z "$pid" "$(port_of "$root")"
+    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d300s -s "$BENCH/mix.lua" "http://127.0.0.1:$(port_of "$root")/" \
+        -- "$WORK/cookies.$name" "$n" >/dev/null
+    cg_control -d "$pid" "$(port_of "$root")"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    dump=$(ls "$root"/cg/callgrind.out* | sort | grep -v 'out$' | head -1)
+    [ -n "$dump" ] || dump=$root/cg/callgrind.out
+    ir=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
+    echo "$name $(awk -v a="$ir" -v n="$n" 'BEGIN { printf "%.0f", a / n }')" >>"$WORK/profile"
+    cp "$dump" "$OUT/callgrind.$name.out"
+}
+
+profile_bench() {
+    command -v valgrind >/dev/null || { log "valgrind missing: no profile"; return 0; }
+    [ -f "$WORK/cookies.main" ] || { head -c 32 /dev/urandom >"$WORK/secret.tmp"
+        "$OUT/mqlbench" prefill "$WORK/secret.tmp" 100000 "$WORK/snap.tmp" "$WORK/cookies.main" >/dev/null; }
+    : >"$WORK/profile"
+    profile_one prof-none none
+    profile_one prof-mql mql
+    profile_one prof-usertrack usertrack
+    log ""
+    log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of the same mix)"
+    local none
+    none=$(awk '$1 == "prof-none" { print $2 }' "$WORK/profile")
+    while read -r name ir; do
+        log "$(printf '  %-16s %8d instructions/request  (%+d vs none, %s%%)' "${name#prof-}" "$ir" \
+            $((ir - none)) "$(pct "$ir" "$none")")"
+    done <"$WORK/profile"
+    log "  the module's hooks, inclusive, per request:"
+    callgrind_annotate --inclusive=yes "$OUT/callgrind.prof-mql.out" 2>/dev/null \
+        | grep -E 'mql_(post_read_request|log_transaction|fixups|insert_filter|store_get|store_update|is_bot|cookie_verify|cookie_next|score_apply|siphash24)|app_signals_filter|ap_regexec|pthread_mutex_(lock|unlock)' \
+        | head -14 | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); f = $NF; sub(/.*:/, "", f);
+              sub(/ .*/, "", f); printf "    %-34s %7.0f\n", f, $1 / n }' | tee -a "$REPORT"
+    log "  (full profiles: build/out/callgrind.prof-*.out, read with callgrind_annotate)"
+}
+
+# ---------------------------------------------------------------------
+
+: >"$REPORT"
+log "mod_mql benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), build/bench.sh $MODE"
+machine
+make_site
+case "$MODE" in
+    main) main_bench ;;
+    scale) scale_bench ;;
+    profile) profile_bench ;;
+    all) main_bench; scale_bench; profile_bench ;;
+esac
+log ""
+log "report: $REPORT"
