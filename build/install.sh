@@ -46,7 +46,7 @@ fi
 state=/var/lib/apache2/mql
 user=www-data
 if [ -f "$sysconf/envvars" ]; then
-    user=$(. "$sysconf/envvars" >/dev/null 2>&1; echo "${APACHE_RUN_USER:-www-data}")
+    user=$(set +eu; . "$sysconf/envvars" >/dev/null 2>&1; echo "${APACHE_RUN_USER:-www-data}")
 fi
 if [ "$(id -u)" = 0 ] && id "$user" >/dev/null 2>&1; then
     install -d -m 0750 -o "$user" -g "$(id -gn "$user")" "$state"
