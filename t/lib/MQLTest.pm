@@ -28,6 +28,56 @@ sub httpd_bin {
     return $bin;
 }
 
+# The module under test: build/out/mod_mql.so, or the one MQL_MODULE names
+# (make test-asan points it at the AddressSanitizer build).
+sub module_path { $ENV{MQL_MODULE} || "$TOP/build/out/mod_mql.so" }
+
+# Sanitizer mode (MQL_ASAN=1): httpd runs with the ASan runtime preloaded
+# (MQL_ASAN_RUNTIME, else gcc's), every report goes to a file under
+# logs/ of the server root, and stop() fails the test when one appears.
+sub asan { $ENV{MQL_ASAN} ? 1 : 0 }
+
+sub asan_env {
+    my $self = shift;
+    return () unless asan();
+    my $rt = $ENV{MQL_ASAN_RUNTIME}
+        || join ' ', map { my $f = `gcc -print-file-name=$_`; chomp $f; $f } qw(libasan.so libubsan.so);
+    my $log = "$self->{root}/logs/sanitizer";
+    return (LD_PRELOAD => $rt,
+            # httpd frees its pools at exit in no particular order and keeps
+            # process-lifetime allocations: leak reports would be noise
+            ASAN_OPTIONS => "detect_leaks=0:halt_on_error=1:abort_on_error=0:"
+                . "log_path=$log-asan:allow_user_segv_handler=1:handle_segv=1:"
+                . "detect_stack_use_after_return=0",
+            UBSAN_OPTIONS => "halt_on_error=1:print_stacktrace=1:log_path=$log-ubsan");
+}
+
+# Sanitizer reports written by this server so far: (file => text) pairs.
+sub sanitizer_reports {
+    my $self = shift;
+    my @out;
+    for my $f (sort glob "$self->{root}/logs/sanitizer-*") {
+        open my $fh, '<', $f or next;
+        local $/;
+        push @out, $f, scalar <$fh>;
+    }
+    return @out;
+}
+
+# Fails the running test once per new report file.
+sub check_sanitizer {
+    my $self = shift;
+    return unless asan();
+    my %r = $self->sanitizer_reports;
+    for my $f (sort keys %r) {
+        next if $self->{reported}{$f}++;
+        require Test::More;
+        my $tb = Test::More->builder;
+        $tb->ok(0, "no sanitizer report ($f)");
+        $tb->diag($r{$f});
+    }
+}
+
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1,
                                   ReuseAddr => 1) or die "no free port: $!";
@@ -87,7 +137,7 @@ sub write_conf {
     my ($self, $extra) = @_;
     my $mods = apxs('LIBEXECDIR');
     my $mpm = $self->{mpm};
-    my $so = "$TOP/build/out/mod_mql.so";
+    my $so = module_path();
     my @mods = qw(authz_core authz_host mime dir alias env headers rewrite setenvif
                   remoteip status cgid include);
     my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
@@ -139,6 +189,7 @@ sub conf_file { "$_[0]{root}/httpd.conf" }
 sub _ctl {
     my ($self, @args) = @_;
     my $bin = httpd_bin();
+    local %ENV = (%ENV, $self->asan_env);
     my $out = `$bin -d $self->{root} -f $self->{root}/httpd.conf @args 2>&1`;
     return ($? >> 8, $out);
 }
@@ -192,6 +243,7 @@ sub stop {
     kill 'KILL', $pid if $pid && kill(0, $pid);
     $self->_wait_port(0);
     $self->{running} = 0;
+    $self->check_sanitizer;
 }
 
 sub graceful {
@@ -230,6 +282,9 @@ sub unexpected_errors {
         next if grep { $line =~ $_ } @allowed;
         push @bad, $line;
     }
+    # a sanitizer report is never allowed
+    my %r = $self->sanitizer_reports;
+    push @bad, map { "sanitizer report $_" } sort keys %r;
     return @bad;
 }
 
@@ -256,7 +311,8 @@ sub raw {
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
                                   Timeout => 10) or die "connect: $!";
     binmode $s;
-    print $s "$method $path HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: $UA\r\n"
+    my $host = (grep { /^Host:/i } @header_lines) ? '' : "Host: 127.0.0.1\r\n";
+    print $s "$method $path HTTP/1.1\r\n${host}User-Agent: $UA\r\n"
         . join('', map { "$_\r\n" } @header_lines) . "Connection: close\r\n\r\n";
     local $/;
     my $resp = <$s> // '';
