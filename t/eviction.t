@@ -6,9 +6,11 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use MQLTest;
 use HTTP::Tiny;
+use JSON::PP;
 
 my $slots = 64;
-my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n");
+my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n"
+                           . "<Location /mql-status>\nSetHandler mql-status\n</Location>\n");
 $t->start;
 my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
 
@@ -33,6 +35,12 @@ for my $i (0 .. $#leads) {
     is $e->{MQL_STAGE}, 'mql', "lead $i kept its stage";
     is $e->{MQL_SCORE}, 4, "lead $i kept its score";
 }
+
+my $status = decode_json($t->get('/mql-status?json')->{content});
+is $status->{visitors}{capacity}, $slots, "capacity $slots";
+cmp_ok $status->{visitors}{tracked}, '<=', $slots, 'never more visitors than slots';
+cmp_ok $status->{health}{evictions}, '>=', 2 * $slots - 5,
+    "evictions counted: $status->{health}{evictions}";
 
 # Still scoring after all those evictions.
 my $c = MQLTest::visitor_cookie($t->get('/'));
