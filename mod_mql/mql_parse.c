@@ -314,7 +314,7 @@ int mql_parse_app_event(const char *value, char *name, size_t namesz,
 
 /* ---- query strings -------------------------------------------------- */
 
-static int hex_value(char c)
+int mql_hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -338,9 +338,9 @@ static unsigned char decode_char(const char **s, const char *end)
         *s = c + 1;
         return ' ';
     }
-    if (*c == '%' && end - c >= 3 && hex_value(c[1]) >= 0 && hex_value(c[2]) >= 0) {
+    if (*c == '%' && end - c >= 3 && mql_hex_value(c[1]) >= 0 && mql_hex_value(c[2]) >= 0) {
         *s = c + 3;
-        return (unsigned char)(hex_value(c[1]) * 16 + hex_value(c[2]));
+        return (unsigned char)(mql_hex_value(c[1]) * 16 + mql_hex_value(c[2]));
     }
     *s = c + 1;
     return (unsigned char)*c;

@@ -40,6 +40,9 @@ int mql_parse_app_event(const char *value, char *name, size_t namesz,
  */
 int mql_query_param(const char *query, const char *name, char *buf, size_t bufsz);
 
+/* value of a hexadecimal digit, -1 when c is none (percent-decoding) */
+int mql_hex_value(char c);
+
 /* 1 when the path's last segment ends in ".EXT" for one of exts
  * (case-insensitive); exts is a NULL-terminated array without dots. */
 int mql_path_has_extension(const char *path, const char *const *exts);

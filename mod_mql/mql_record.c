@@ -13,6 +13,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include "mql_record.h"
+#include "mql_parse.h"
 
 /* Raw (pre-encoding) caps: the sizes the shared store itself keeps.
  * A trigger is "EVENT:PATH": the longest event name ("form-error"),
@@ -38,16 +39,6 @@ static int is_safe(unsigned char c)
         || c == '-';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Encode the first n bytes of s. */
 static char *pct_encode_n(apr_pool_t *p, const char *s, size_t n)
@@ -87,8 +78,8 @@ char *mql_pct_decode(apr_pool_t *p, const char *s, size_t len)
 
     for (i = 0; i < len; i++) {
         if (s[i] == '%') {
-            int hi = i + 2 < len ? hex_value(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(s[i + 2]) : -1;
+            int hi = i + 2 < len ? mql_hex_value(s[i + 1]) : -1;
+            int lo = hi >= 0 ? mql_hex_value(s[i + 2]) : -1;
             if (lo < 0 || (hi | lo) == 0)
                 return NULL;
             *o++ = (char)(hi * 16 + lo);
