@@ -34,6 +34,9 @@
 
 #define LOCK_EXT ".mqllock"
 #define NEW_EXT ".mqlnew"
+#define DEEP_EXT ".mqldeep"
+#define BOTH_EXT ".mqlboth.pag"
+#define SDBM_PBLK 1024            /* sdbm page size */
 #define SDBM_DBLK 4096            /* sdbm reads its directory in 4 KiB blocks */
 #define SDBM_MIN_DEPTH 12         /* 4096 pages (4 MiB sparse): thousands of leads */
 #define SDBM_MAX_DEPTH 22
@@ -89,21 +92,26 @@ static void adopt(pub_t *b, const char *file)
             mql_log(MQL_LOG_WARNING, "MQL03001: cannot give %s to uid %ld", file, b->uid);
 }
 
-/* Byte copy that keeps holes (sdbm .pag files are sparse). */
-static apr_status_t copy_file(pub_t *b, const char *from, const char *to)
+/*
+ * Copy the data (not the holes: sdbm .pag files are sparse) of from's
+ * bytes [start, end) to the same offsets of to, which is created when
+ * create is set, then make to at least size bytes long.
+ */
+static apr_status_t copy_extents(pub_t *b, const char *from, const char *to, apr_off_t start,
+                                 int create)
 {
     apr_file_t *in, *out;
     apr_os_file_t ifd, ofd;
-    apr_finfo_t fi;
+    apr_finfo_t fi, fo;
     apr_status_t rv;
-    off_t pos = 0, data, hole;
+    off_t pos = start, data, hole;
     char *buf = apr_palloc(b->p, COPY_BLOCK);
 
     if ((rv = apr_file_open(&in, from, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, b->p))
         != APR_SUCCESS)
         return fail(b, rv, "cannot read", from);
-    rv = apr_file_open(&out, to, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL
-                       | APR_FOPEN_BINARY, b->perms, b->p);
+    rv = apr_file_open(&out, to, APR_FOPEN_WRITE | APR_FOPEN_BINARY
+                       | (create ? APR_FOPEN_CREATE | APR_FOPEN_EXCL : 0), b->perms, b->p);
     if (rv != APR_SUCCESS) {
         apr_file_close(in);
         return fail(b, rv, "cannot create", to);
@@ -111,6 +119,8 @@ static apr_status_t copy_file(pub_t *b, const char *from, const char *to)
     apr_os_file_get(&ifd, in);
     apr_os_file_get(&ofd, out);
     rv = apr_file_info_get(&fi, APR_FINFO_SIZE, in);
+    if (rv == APR_SUCCESS)
+        rv = apr_file_info_get(&fo, APR_FINFO_SIZE, out);
     while (rv == APR_SUCCESS && pos < fi.size) {
         data = lseek(ifd, pos, SEEK_DATA);
         if (data < 0)
@@ -127,12 +137,17 @@ static apr_status_t copy_file(pub_t *b, const char *from, const char *to)
                 pos += n;
         }
     }
-    if (rv == APR_SUCCESS && ftruncate(ofd, fi.size) != 0)
+    if (rv == APR_SUCCESS && fo.size < fi.size && ftruncate(ofd, fi.size) != 0)
         rv = APR_FROM_OS_ERROR(errno);
     apr_file_close(in);
     if (apr_file_close(out) != APR_SUCCESS && rv == APR_SUCCESS)
         rv = APR_EGENERAL;
     return rv == APR_SUCCESS ? rv : fail(b, rv, "cannot copy to", to);
+}
+
+static apr_status_t copy_file(pub_t *b, const char *from, const char *to)
+{
+    return copy_extents(b, from, to, 0, 1);
 }
 
 static apr_status_t sync_file(pub_t *b, const char *file)
@@ -229,29 +244,56 @@ static apr_datum_t datum(const char *s)
     return d;
 }
 
-/* Copy every record of the live file whose key is not in skip. */
+/*
+ * Copy every record of the live file whose key is not in skip.  The keys
+ * are gathered before any is fetched: an sdbm fetch reads its page into
+ * the buffer the walk is using, so fetching a key that lives on another
+ * page (a doubled record of a deepened file, see deepen) would derail it.
+ */
 static apr_status_t copy_records(pub_t *b, apr_dbm_t *to, apr_hash_t *skip)
 {
     apr_dbm_t *from;
     apr_datum_t key, val;
+    apr_array_header_t *keys = apr_array_make(b->p, 256, sizeof(apr_datum_t));
+    apr_hash_t *seen = apr_hash_make(b->p);
     apr_status_t rv;
+    int i;
 
     rv = apr_dbm_open_ex(&from, b->type, b->path, APR_DBM_READONLY, 0, b->p);
     if (rv != APR_SUCCESS)
         return fail(b, rv, "cannot open", b->path);
     for (rv = apr_dbm_firstkey(from, &key); rv == APR_SUCCESS && key.dptr;
          rv = apr_dbm_nextkey(from, &key)) {
-        if (apr_hash_get(skip, key.dptr, key.dsize))
+        if (apr_hash_get(skip, key.dptr, key.dsize) || apr_hash_get(seen, key.dptr, key.dsize))
             continue;
-        if ((rv = apr_dbm_fetch(from, key, &val)) != APR_SUCCESS || !val.dptr)
+        key.dptr = apr_pstrmemdup(b->p, key.dptr, key.dsize);
+        apr_hash_set(seen, key.dptr, key.dsize, "");
+        *(apr_datum_t *)apr_array_push(keys) = key;
+    }
+    if (APR_STATUS_IS_EOF(rv))
+        rv = APR_SUCCESS;               /* the end of the walk */
+    for (i = 0; rv == APR_SUCCESS && i < keys->nelts; i++) {
+        key = ((apr_datum_t *)keys->elts)[i];
+        if (apr_dbm_fetch(from, key, &val) != APR_SUCCESS || !val.dptr)
             continue;
-        if ((rv = apr_dbm_store(to, key, val)) != APR_SUCCESS) {
+        if ((rv = apr_dbm_store(to, key, val)) != APR_SUCCESS)
             fail(b, rv, "cannot store into", b->newpath);
-            break;
-        }
     }
     apr_dbm_close(from);
-    return APR_STATUS_IS_EOF(rv) ? APR_SUCCESS : rv;   /* the end of the walk */
+    return rv;
+}
+
+static int live_holds_records(pub_t *b)
+{
+    apr_dbm_t *db;
+    apr_datum_t key;
+    int any;
+
+    if (apr_dbm_open_ex(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
+        return 1;
+    any = apr_dbm_firstkey(db, &key) == APR_SUCCESS && key.dptr;
+    apr_dbm_close(db);
+    return any;
 }
 
 static int only_absent_deletes(pub_t *b, const apr_array_header_t *changes)
@@ -322,6 +364,96 @@ static apr_status_t build(pub_t *b, int rebuild, int live_exists, int depth,
     return rv;
 }
 
+/* Files are synced before any of a generation is renamed: the renames
+ * follow each other with nothing slow in between. */
+static apr_status_t ready(pub_t *b, const char *file)
+{
+    apr_status_t rv = file ? sync_file(b, file) : APR_SUCCESS;
+
+    if (rv == APR_SUCCESS && file)
+        adopt(b, file);
+    return rv;
+}
+
+static apr_status_t go_live_file(pub_t *b, const char *file, const char *live)
+{
+    apr_status_t rv = apr_file_rename(file, live, b->p);
+
+    return rv == APR_SUCCESS ? rv : fail(b, rv, "cannot rename over", live);
+}
+
+/* A generation goes live .pag first, so that whoever sees the new .dir
+ * (mod_rewrite's mtime check) finds the new pages already in place. */
+static apr_status_t go_live(pub_t *b)
+{
+    apr_status_t rv;
+
+    if ((rv = ready(b, b->new2)) != APR_SUCCESS || (rv = ready(b, b->new1)) != APR_SUCCESS)
+        return rv;
+    if (b->new2 && (rv = go_live_file(b, b->new2, b->live2)) != APR_SUCCESS)
+        return rv;
+    return go_live_file(b, b->new1, b->live1);
+}
+
+/*
+ * A deeper sdbm directory must meet neither the old pages in a reader nor
+ * the old directory the new pages: a reader opens .dir, then .pag, and
+ * keys that move from page p to p + 2^D would not be found.  So before the
+ * deeper generation goes live, the live .pag is replaced by one that
+ * serves both directories: the live pages 0 .. 2^D - 1 as they are,
+ * followed by the pages from 2^D on of the same records laid out at the
+ * new depth.  A lookup then finds each record under either directory (a
+ * walk under the old one meets some twice, at the end).  Then the deeper
+ * generation goes live .dir first, so a reader that gets the new .dir gets
+ * that .pag or the new one, and the .dir's mtime is touched last for
+ * mod_rewrite, which may have cached the in-between state.
+ */
+static apr_status_t go_live_deeper(pub_t *b, int live_depth, int depth)
+{
+    const char *both = apr_pstrcat(b->p, b->path, BOTH_EXT, NULL);
+    const char *next1 = b->new1, *next2 = b->new2, *nextpath = b->newpath;
+    mql_dbm_pub_stats_t ignored;
+    apr_status_t rv;
+
+    /* the live records at the new depth, beside the next generation */
+    b->newpath = apr_pstrcat(b->p, b->path, DEEP_EXT, NULL);
+    rv = apr_dbm_get_usednames_ex(b->p, b->type, b->newpath, &b->new1, &b->new2);
+    if (rv == APR_SUCCESS)
+        rv = build(b, 1, 1, depth, apr_array_make(b->p, 1, sizeof(mql_dbm_change_t)),
+                   apr_hash_make(b->p), &ignored);
+    apr_file_remove(both, b->p);
+    if (rv == APR_SUCCESS)
+        rv = copy_file(b, b->live2, both);
+    if (rv == APR_SUCCESS)
+        rv = copy_extents(b, b->new2, both, (apr_off_t)SDBM_PBLK << live_depth, 0);
+    if (rv == APR_SUCCESS && (rv = ready(b, both)) == APR_SUCCESS)
+        rv = go_live_file(b, both, b->live2);
+    apr_file_remove(both, b->p);
+    remove_new(b);
+    b->new1 = next1;
+    b->new2 = next2;
+    b->newpath = nextpath;
+    if (rv == APR_SUCCESS && (rv = ready(b, b->new2)) == APR_SUCCESS
+        && (rv = ready(b, b->new1)) == APR_SUCCESS
+        && (rv = go_live_file(b, b->new1, b->live1)) == APR_SUCCESS)
+        rv = go_live_file(b, b->new2, b->live2);
+    if (rv == APR_SUCCESS && (rv = apr_file_mtime_set(b->live1, apr_time_now(), b->p)))
+        fail(b, rv, "cannot touch", b->live1);
+    return rv;
+}
+
+/* An empty file without our layout (as apr_dbm creates it) gets an empty
+ * one with it first: that generation and the last are both empty, so
+ * no reader can mix them up. */
+static apr_status_t go_live_layout(pub_t *b)
+{
+    apr_status_t rv;
+
+    remove_new(b);
+    rv = make_sdbm(b, SDBM_MIN_DEPTH);
+    return rv == APR_SUCCESS ? go_live(b) : rv;
+}
+
 apr_status_t mql_dbm_publish(const char *path, const char *type,
                              const apr_array_header_t *changes, int compact,
                              long owner_uid, long owner_gid,
@@ -334,7 +466,7 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
     apr_file_t *lockf = NULL;
     apr_finfo_t fi;
     apr_status_t rv;
-    int live_exists, rebuild, attempt, depth, i;
+    int live_exists, rebuild, attempt, depth, live_depth, i;
 
     memset(&b, 0, sizeof b);
     memset(&st, 0, sizeof st);
@@ -385,18 +517,22 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
     }
     rebuild = compact || !live_exists;
     depth = SDBM_MIN_DEPTH;
+    live_depth = -1;
     if (b.sdbm && live_exists) {
-        int live_depth = sdbm_dir_depth(&b, b.live1);
+        live_depth = sdbm_dir_depth(&b, b.live1);
         if (live_depth >= SDBM_MIN_DEPTH)
             depth = live_depth;
+        else if (live_holds_records(&b))
+            rebuild = 1;            /* not our layout: a plain rebuild */
+        else if ((rv = go_live_layout(&b)) != APR_SUCCESS)
+            goto out;
         else
-            rebuild = 1;            /* an empty file, or one that split */
+            live_depth = SDBM_MIN_DEPTH;
     }
     for (attempt = 0;; attempt++) {
         if ((rv = build(&b, rebuild, live_exists, depth, changes, last, &st)) != APR_SUCCESS)
             goto out;
-        /* A page overflowed and split: the directory is no longer the same
-         * as the live one.  Rebuild one level deeper. */
+        /* A page overflowed and split: one level deeper. */
         if (b.sdbm && sdbm_dir_depth(&b, b.new1) != depth) {
             if (depth >= SDBM_MAX_DEPTH) {
                 rv = APR_ENOSPC;
@@ -409,21 +545,10 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
         }
         break;
     }
-    if (b.new2 && (rv = sync_file(&b, b.new2)) != APR_SUCCESS)
-        goto out;
-    if ((rv = sync_file(&b, b.new1)) != APR_SUCCESS)
-        goto out;
-    adopt(&b, b.new1);
-    if (b.new2)
-        adopt(&b, b.new2);
-    /* .pag first: whoever sees the new .dir (mod_rewrite's mtime check)
-     * finds the new pages already in place */
-    if (b.new2 && (rv = apr_file_rename(b.new2, b.live2, p)) != APR_SUCCESS) {
-        fail(&b, rv, "cannot rename over", b.live2);
-        goto out;
-    }
-    if ((rv = apr_file_rename(b.new1, b.live1, p)) != APR_SUCCESS)
-        fail(&b, rv, "cannot rename over", b.live1);
+    if (b.sdbm && live_depth >= SDBM_MIN_DEPTH && depth > live_depth)
+        rv = go_live_deeper(&b, live_depth, depth);
+    else
+        rv = go_live(&b);
 
 out:
     if (rv != APR_SUCCESS)
