@@ -26,7 +26,8 @@ MQLCTL    := $(OUT)/mqlctl
 UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan
+.PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan \
+        test-asan asan-module
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
@@ -73,6 +74,7 @@ unit: $(OUT)/.deps-test $(UNIT_BIN)
 
 test: all $(OUT)/.deps-test $(UNIT_BIN) fuzz-build
 	prove -v $(UNIT_BIN) $(sort $(wildcard t/*.t))
+	$(MAKE) test-asan
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets (t/fuzz/fuzz_*.c), one per parser of client or
@@ -135,6 +137,27 @@ asan:
 	$(MAKE) OUT=$(OUT)/asan SANITIZE="$(ASAN_FLAGS)" unit
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    prove -v $(patsubst t/unit/%.c,$(OUT)/asan/unit/%,$(UNIT_SRC))
+
+# The module itself with AddressSanitizer + UBSan, in its own output
+# directory (the normal build is untouched), and a representative part of
+# the integration suite run against it: httpd gets the ASan runtime by
+# LD_PRELOAD (t/lib/MQLTest.pm, MQL_ASAN=1) and a test fails when a
+# sanitizer report appears in its server root.  Part of `make test`.
+ASAN_OUT   := $(OUT)/asan-module
+ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t \
+              t/dbm.t t/status.t t/adversarial.t t/faults.t
+# The ASan runtime must come first in httpd's library list, hence the
+# preload; the module also names it (and libubsan) as a dependency.
+ASAN_MODULE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                     -fno-omit-frame-pointer
+
+asan-module: $(OUT)/.deps-build
+	$(MAKE) OUT=$(ASAN_OUT) SANITIZE="$(ASAN_MODULE_FLAGS)" $(ASAN_OUT)/mod_mql.so
+
+test-asan: all $(OUT)/.deps-test asan-module
+	MQL_ASAN=1 MQL_MODULE=$(CURDIR)/$(ASAN_OUT)/mod_mql.so \
+	    MQL_ASAN_RUNTIME="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	    prove -v $(ASAN_TESTS)
 
 # The benchmark's helper (prefilled snapshots, cookies signed with the
 # server's key, snapshot timing) links the same core as the module.

@@ -7,6 +7,10 @@
  *   GET  ...?auto        mod_status's plain "Key: value" lines
  *   GET  ...?refresh=N   adds a Refresh header (5..3600 seconds)
  *   GET  ...?visitor=ID  one visitor (also with &json)
+ *   GET  ...?json&validate  adds "store_valid" (and "store_problem"): a full
+ *                        consistency check of the shared table, under its
+ *                        lock -- for monitoring and the fault tests, never
+ *                        done unasked
  *   POST visitor=ID&stage=sql|rejected|mql&token=T
  *                        sales' decision; 303 back to the visitor
  *
@@ -71,6 +75,8 @@ typedef struct status {
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
     const char *geoip_db;               /* NULL = off */
+    int validated;                      /* ?validate: the check below ran */
+    const char *problem;                /* its finding, NULL = consistent */
     /* only for the full page and ?json */
     int nbins;
     bin_t bins[HIST_BINS];
@@ -446,6 +452,14 @@ static void render_json(request_rec *r, const status_t *d)
 
     ap_rprintf(r, "{\"time\":%u,\"since\":%u,\"threshold\":%ld,\n", d->now, d->st.created,
                d->threshold);
+    if (d->validated) {
+        ap_rprintf(r, "\"store_valid\":%s,\"store_problem\":", d->problem ? "false" : "true");
+        if (d->problem)
+            json_str(r, d->problem);
+        else
+            ap_rputs("null", r);
+        ap_rputs(",\n", r);
+    }
     ap_rprintf(r, "\"visitors\":{\"tracked\":%u,\"capacity\":%u,\"used_percent\":%.1f},\n",
                d->st.used, d->st.capacity, d->used_pct);
     ap_rputs("\"stages\":{", r);
@@ -992,7 +1006,7 @@ static void render_detail_html(request_rec *r, const status_t *d, const detail_t
 /* ------------------------------------------------------------ requests */
 
 typedef struct query {
-    int json, autoview;
+    int json, autoview, validate;
     int refresh;                /* 0 = none */
     const char *visitor;        /* as given, NULL = overview */
     const char *done;           /* stage just set (after the POST's redirect) */
@@ -1014,6 +1028,8 @@ static void parse_query(request_rec *r, query_t *q)
             q->json = 1;
         else if (!strcmp(key, "auto"))
             q->autoview = 1;
+        else if (!strcmp(key, "validate"))
+            q->validate = 1;
         else if (!strcmp(key, "visitor"))
             q->visitor = val;
         else if (!strcmp(key, "done"))
@@ -1087,6 +1103,14 @@ static int status_get(request_rec *r)
     }
     gather_all(r, d);
     if (q.json) {
+        if (q.validate) {
+            d->validated = 1;
+            d->problem = mql_store_validate(mql_g->store, r->pool);
+            if (d->problem)
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "MQL05001: the shared visitor table is inconsistent: %s",
+                              d->problem);
+        }
         ap_set_content_type(r, "application/json");
         render_json(r, d);
     }

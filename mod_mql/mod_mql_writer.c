@@ -14,6 +14,9 @@
  *      see a half-written file,
  *   4. every SNAPSHOT_EVERY seconds (and right after a forget) saves the
  *      snapshot and reclaims expired visitors.
+ * A leads file deleted by hand is written again from the table; one that
+ * cannot be read any more (damaged by hand or by a disk) is moved aside to
+ * PATH.damaged-TIME and rebuilt from the table the same way.
  *
  * mod_watchdog's singleton lock belongs to a configuration generation, so
  * during a graceful restart an old and a new child may both run the
@@ -34,6 +37,7 @@
 
 #include "apr_strings.h"
 #include "apr_file_io.h"
+#include "apr_dbm.h"
 #include "apr_hash.h"
 #include "apr_portable.h"
 #include "apr_optional.h"
@@ -78,6 +82,7 @@ typedef struct site_pending {
     apr_pool_t *pool;
     apr_hash_t *recs;              /* ID text -> record, or DELETE_MARK */
     int compact;                   /* a forget: rebuild without traces */
+    int missing;                   /* the live file was found deleted */
 } site_pending_t;
 
 static const char DELETE_MARK[] = "";
@@ -176,6 +181,139 @@ static int collect_one(const mql_visitor_t *v, const char *contact, void *baton)
     return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* A leads file deleted or damaged by hand                             */
+
+typedef struct requeue_baton {
+    apr_pool_t *p;
+    uint32_t now;
+    int site;
+    unsigned n;
+} requeue_baton_t;
+
+/* Every lead of one site, from the table, into its pending records. */
+static int requeue_one(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    requeue_baton_t *b = baton;
+    char id[MQL_ID_TEXT_LEN + 1];
+    mql_lead_t lead;
+    apr_pool_t *lp;
+
+    if (!MQL_STAGE_IS_LEAD(v->stage)
+        || (v->site < mql_g->sites->nelts ? v->site : 0) != b->site)
+        return 0;
+    apr_pool_create(&lp, b->p);
+    mql_id_to_text(v->id, id);
+    mql_lead_from_visitor(&lead, v, contact, b->now, (uint32_t)mql_g->half_life, lp);
+    queue_record(b->site, id, mql_record_encode(lp, &lead));
+    apr_pool_destroy(lp);
+    b->n++;
+    return 0;
+}
+
+static unsigned requeue_site(int site, apr_pool_t *p, uint32_t now)
+{
+    requeue_baton_t b = { p, now, site, 0 };
+
+    mql_store_iterate(mql_g->store, requeue_one, &b);
+    return b.n;
+}
+
+/* The live file's first name (PATH.dir for sdbm, PATH itself for gdbm). */
+static const char *live_name(const mql_site_t *site, apr_pool_t *p, const char **second)
+{
+    const char *f1 = NULL, *f2 = NULL;
+
+    if (apr_dbm_get_usednames_ex(p, site->dbm_type, site->dbm_file, &f1, &f2) != APR_SUCCESS)
+        return NULL;
+    if (second)
+        *second = f2;
+    return f1;
+}
+
+/* A file deleted while the server runs: every lead goes into it again. */
+static void check_missing(server_rec *s, apr_pool_t *p, uint32_t now)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+    apr_finfo_t fi;
+    int i;
+
+    for (i = 0; i < mql_g->sites->nelts; i++) {
+        const char *f1 = live_name(&sites[i], p, NULL);
+        site_pending_t *sp = site_pending(i);
+        apr_status_t rv;
+
+        if (!f1 || !sp)
+            continue;
+        rv = apr_stat(&fi, f1, APR_FINFO_TYPE, p);
+        /* present, or an unreadable directory (the publication's own
+         * error says so); once per disappearance */
+        if (rv == APR_SUCCESS || !APR_STATUS_IS_ENOENT(rv)) {
+            sp->missing = 0;
+            continue;
+        }
+        if (sp->missing)
+            continue;
+        sp->missing = 1;
+        sp->compact = 1;        /* published even when there is no lead */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sites[i].server,
+                     "MQL05010: the leads file %s is missing (deleted while the server "
+                     "runs?); writing it again with the %u leads of the table",
+                     sites[i].dbm_file, requeue_site(i, p, now));
+    }
+}
+
+/* Whether the live file can be read through and every record decodes. */
+static const char *damage_of(const mql_site_t *site, apr_pool_t *p)
+{
+    apr_dbm_t *db;
+    apr_datum_t key, val;
+    apr_status_t rv;
+    mql_lead_t lead;
+    char err[120];
+
+    rv = apr_dbm_open_ex(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0, p);
+    if (rv != APR_SUCCESS)
+        return APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_EACCES(rv) ? NULL
+               : apr_pstrcat(p, "cannot open it: ", apr_strerror(rv, err, sizeof err), NULL);
+    for (rv = apr_dbm_firstkey(db, &key); rv == APR_SUCCESS && key.dptr;
+         rv = apr_dbm_nextkey(db, &key)) {
+        if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr
+            || !mql_record_decode(p, val.dptr, val.dsize, &lead)) {
+            apr_dbm_close(db);
+            return "a record does not decode";
+        }
+    }
+    apr_dbm_close(db);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv))
+        return apr_pstrcat(p, "cannot walk its records: ", apr_strerror(rv, err, sizeof err),
+                           NULL);
+    return NULL;
+}
+
+/* After a failed publication: a damaged file is moved aside (kept for
+ * the admin) and the site's leads are queued for a fresh one.  1 when
+ * that was the cause. */
+static int recover_damaged(server_rec *s, int site, apr_pool_t *p, uint32_t now)
+{
+    const mql_site_t *st = &((const mql_site_t *)mql_g->sites->elts)[site];
+    const char *why = damage_of(st, p), *f1, *f2 = NULL, *aside;
+
+    if (!why || !(f1 = live_name(st, p, &f2)))
+        return 0;
+    aside = apr_psprintf(p, "%s.damaged-%u", st->dbm_file, now);
+    if (apr_file_rename(f1, apr_pstrcat(p, aside, f1 + strlen(st->dbm_file), NULL), p)
+        != APR_SUCCESS)
+        return 0;
+    if (f2)
+        apr_file_rename(f2, apr_pstrcat(p, aside, f2 + strlen(st->dbm_file), NULL), p);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->server,
+                 "MQL05011: the leads file %s is damaged (%s); moved aside to %s and "
+                 "rebuilt with the %u leads of the table", st->dbm_file, why, aside,
+                 requeue_site(site, p, now));
+    return 1;
+}
+
 /* Publish every site's pending records; 1 when all went through. */
 static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 {
@@ -204,6 +342,20 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
         }
         rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
                              -1, -1, &st, &why, p);
+        if (rv != APR_SUCCESS && recover_damaged(s, i, p, now)) {
+            /* the pending records now hold every lead: a fresh file */
+            changes->nelts = 0;
+            for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
+                mql_dbm_change_t *c = apr_array_push(changes);
+                const void *k;
+                void *v;
+                apr_hash_this(hi, &k, NULL, &v);
+                c->key = k;
+                c->value = v == DELETE_MARK ? NULL : v;
+            }
+            rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
+                                 -1, -1, &st, &why, p);
+        }
         if (rv != APR_SUCCESS) {
             uint64_t errs = ADD(dbm_errors, 1);
             /* the 1st, 2nd, 4th, 8th... failure: no flood while a disk is full */
@@ -558,6 +710,8 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
 
     cb.p = p;
     cb.now = now;
+    if (site_pending(0))
+        check_missing(s, p, now);
     if (site_pending(0))
         mql_store_collect_dirty(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = pending ? publish_sites(s, p, now) : 0;

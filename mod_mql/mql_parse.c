@@ -392,6 +392,23 @@ int mql_query_param(const char *query, const char *name, char *buf, size_t bufsz
 
 /* ---- paths ---------------------------------------------------------- */
 
+/* ASCII case-insensitive equality of n bytes: no locale, no call. */
+static int ascii_caseeq(const char *a, const char *b, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x + ('a' - 'A'));
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y + ('a' - 'A'));
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
 int mql_path_has_extension(const char *path, const char *const *exts)
 {
     const char *seg;
@@ -407,7 +424,7 @@ int mql_path_has_extension(const char *path, const char *const *exts)
         /* a name before the dot: "/.pdf" is a hidden file, not a PDF */
         if (elen == 0 || slen < elen + 2)
             continue;
-        if (seg[slen - elen - 1] == '.' && strcasecmp(seg + slen - elen, *exts) == 0)
+        if (seg[slen - elen - 1] == '.' && ascii_caseeq(seg + slen - elen, *exts, elen))
             return 1;
     }
     return 0;

@@ -99,6 +99,12 @@ typedef struct mql_store_hdr {
     uint64_t full;
     uint64_t contacts_dropped;
     uint64_t change_seq;      /* number of stage changes ever pushed */
+    /* Dirty collection skips its table walk when nothing was marked since
+     * the last complete walk and that walk left nothing waiting. */
+    uint64_t dirty_marks;     /* times a record was marked DIRTY/URGENT */
+    uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
+    uint32_t walk_left;       /* records the last complete walk left dirty */
+    uint32_t reserved;
 } mql_store_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -457,6 +463,7 @@ static void note_stage_change_locked(mql_store_t *s, mql_visitor_t *v, uint8_t o
     h->stages[old_stage]--;
     h->stages[v->stage]++;
     v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    h->dirty_marks++;
     memcpy(c->id, v->id, MQL_ID_BYTES);
     c->time = now;
     c->old_stage = old_stage;
@@ -549,6 +556,8 @@ apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], ui
     }
     if (rc == MQL_UPD_DIRTY)
         v->flags |= MQL_VF_DIRTY;
+    if (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT))
+        s->h->dirty_marks++;
     if (res) {
         res->found = !is_new;
         res->stage_changed = v->stage != old_stage;
@@ -584,6 +593,7 @@ apr_status_t mql_store_set_contact(mql_store_t *s, const uint8_t id[MQL_ID_BYTES
     memset(c->value, 0, sizeof(c->value));
     apr_cpystrn(c->value, contact ? contact : "", sizeof(c->value));
     v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    s->h->dirty_marks++;
     unlock(s);
     return APR_SUCCESS;
 }
@@ -731,6 +741,7 @@ static void collect_undo(mql_store_t *s, walk_buf_t *b, unsigned k, unsigned n, 
         if (!(v->flags & MQL_VF_USED) || memcmp(v->id, b->v[k].id, MQL_ID_BYTES) != 0)
             continue;
         v->flags |= b->v[k].flags & (MQL_VF_DIRTY | MQL_VF_URGENT);
+        s->h->dirty_marks++;
         if (v->flushed == now)
             v->flushed = b->old_flushed[k];
     }
@@ -746,12 +757,23 @@ static void collect_undo(mql_store_t *s, walk_buf_t *b, unsigned k, unsigned n, 
 void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval,
                              mql_iter_fn *fn, void *baton)
 {
-    walk_buf_t *b = walk_buf_new("dirty collection");
-    uint32_t start, end, i;
+    walk_buf_t *b;
+    uint32_t start, end, i, left = 0;
+    uint64_t marks;
     unsigned n, k;
     int stop = 0;
 
-    if (!b)
+    /* The writer calls this several times a second: a table with nothing
+     * marked since the last walk is not walked (a million slots would
+     * mean 100+ MB of memory read and a thousand lock holds each time). */
+    lock(s);
+    marks = s->h->dirty_marks;
+    if (marks == s->h->walked_marks && !s->h->walk_left) {
+        unlock(s);
+        return;
+    }
+    unlock(s);
+    if (!(b = walk_buf_new("dirty collection")))
         return;
     for (start = 0; start < s->capacity && !stop; start = end) {
         end = (s->capacity - start > CHUNK) ? start + CHUNK : s->capacity;
@@ -762,8 +784,11 @@ void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval
             if (!(v->flags & MQL_VF_USED))
                 continue;
             if (!(v->flags & MQL_VF_URGENT)
-                && !((v->flags & MQL_VF_DIRTY) && elapsed(now, v->flushed) >= min_interval))
+                && !((v->flags & MQL_VF_DIRTY) && elapsed(now, v->flushed) >= min_interval)) {
+                if (v->flags & MQL_VF_DIRTY)
+                    left++;         /* not due yet: the next call must walk */
                 continue;
+            }
             walk_copy_locked(s, b, n, i);
             b->old_flushed[n] = v->flushed;
             b->v[n].flushed = now;
@@ -779,6 +804,12 @@ void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval
                 break;
             }
         }
+    }
+    if (!stop) {
+        lock(s);
+        s->h->walked_marks = marks;
+        s->h->walk_left = left;
+        unlock(s);
     }
     free(b);
 }
@@ -891,6 +922,8 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
     }
     if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
         *contact_dropped = 1;
+    if (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT))
+        s->h->dirty_marks++;
     unlock(s);
     return APR_SUCCESS;
 }

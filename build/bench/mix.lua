@@ -8,7 +8,8 @@
 --
 -- Mix: 85% page views (20 pages), 10% the pricing page, 5% whitepaper
 -- PDF downloads (3 files).  With LIMIT, the thread stops after LIMIT
--- responses (for the profiler, which needs a fixed number of requests).
+-- responses and exits (for the profiler, which needs a fixed number of
+-- requests).
 -- done() prints one line "BENCH requests=... rps=... p99_us=..." that
 -- bench.sh reads.
 
@@ -58,7 +59,8 @@ end
 if os.getenv("MQL_BENCH_LIMIT") then
    function response(status, headers, body)
       seen = seen + 1
-      if limit > 0 and seen >= limit then wrk.thread:stop() end
+      -- wrk.thread:stop() would still wait out the duration: leave now
+      if limit > 0 and seen >= limit then os.exit(0) end
    end
 end
 
