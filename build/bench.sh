@@ -24,6 +24,7 @@
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [1]  BENCH_SCALE_ROUNDS [5]
 #   BENCH_SCALE_SECONDS [5]  BENCH_PROFILE_REQUESTS [5000]
+#   BENCH_MQL_EXTRA: more mod_mql directives for the "with" server, to try options
 #   BENCH_KEEP=1 keeps the generated server roots under /tmp.
 #
 # Nothing is pinned to a CPU: on a 2-core machine wrk (one thread) and
@@ -127,7 +128,8 @@ new_server() {
 MQLStateDir $root/state
 MQLEngine On
 MQLMaxVisitors $max
-MQLRule view ^/pricing 5 cap=3" ;;
+MQLRule view ^/pricing 5 cap=3
+${BENCH_MQL_EXTRA:-}" ;;
         usertrack) extra="LoadModule usertrack_module $MODS/mod_usertrack.so
 CookieTracking on" ;;
     esac

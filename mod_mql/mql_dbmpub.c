@@ -283,17 +283,20 @@ static apr_status_t copy_records(pub_t *b, apr_dbm_t *to, apr_hash_t *skip)
     return rv;
 }
 
+/* 0 only for a file that reads cleanly as empty: anything else (records,
+ * or a damaged file) is left to a rebuild from its records. */
 static int live_holds_records(pub_t *b)
 {
     apr_dbm_t *db;
     apr_datum_t key;
-    int any;
+    apr_status_t rv;
 
     if (apr_dbm_open_ex(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
         return 1;
-    any = apr_dbm_firstkey(db, &key) == APR_SUCCESS && key.dptr;
+    key.dptr = NULL;
+    rv = apr_dbm_firstkey(db, &key);
     apr_dbm_close(db);
-    return any;
+    return !((rv == APR_SUCCESS || APR_STATUS_IS_EOF(rv)) && !key.dptr);
 }
 
 static int only_absent_deletes(pub_t *b, const apr_array_header_t *changes)
