@@ -27,7 +27,7 @@ UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan \
-        test-asan asan-module
+        test-asan asan-module print-asan-tests
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
@@ -74,7 +74,6 @@ unit: $(OUT)/.deps-test $(UNIT_BIN)
 
 test: all $(OUT)/.deps-test $(UNIT_BIN) fuzz-build
 	prove -v $(UNIT_BIN) $(sort $(wildcard t/*.t))
-	$(MAKE) test-asan
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets (t/fuzz/fuzz_*.c), one per parser of client or
@@ -142,7 +141,8 @@ asan:
 # directory (the normal build is untouched), and a representative part of
 # the integration suite run against it: httpd gets the ASan runtime by
 # LD_PRELOAD (t/lib/MQLTest.pm, MQL_ASAN=1) and a test fails when a
-# sanitizer report appears in its server root.  Part of `make test`.
+# sanitizer report appears in its server root.  Part of `make test`
+# through t/sanitized.t; `make test-asan` shows their whole TAP output.
 ASAN_OUT   := $(OUT)/asan-module
 ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t \
               t/dbm.t t/status.t t/adversarial.t t/faults.t
@@ -153,6 +153,9 @@ ASAN_MODULE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 asan-module: $(OUT)/.deps-build
 	$(MAKE) OUT=$(ASAN_OUT) SANITIZE="$(ASAN_MODULE_FLAGS)" $(ASAN_OUT)/mod_mql.so
+
+print-asan-tests:
+	@echo $(ASAN_TESTS)
 
 test-asan: all $(OUT)/.deps-test asan-module
 	MQL_ASAN=1 MQL_MODULE=$(CURDIR)/$(ASAN_OUT)/mod_mql.so \
