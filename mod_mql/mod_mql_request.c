@@ -93,6 +93,41 @@ static int excluded_agent(const mql_srv_conf_t *sc, const char *ua)
     return 0;
 }
 
+/* The verdict on the last User-Agent seen on a connection. */
+typedef struct agent_verdict {
+    const mql_srv_conf_t *sc;
+    char *ua;                   /* in the connection's pool */
+    size_t size;
+    int excluded;
+} agent_verdict_t;
+
+/* A browser sends one User-Agent for a whole keep-alive connection, so it
+ * is judged once per connection (a string compare instead of the scan). */
+static int excluded_agent_on(request_rec *r, const mql_srv_conf_t *sc, const char *ua)
+{
+    conn_rec *c = r->connection;
+    agent_verdict_t *av = ap_get_module_config(c->conn_config, &mql_module);
+    size_t len;
+
+    if (!ua)
+        return excluded_agent(sc, ua);
+    if (av && av->sc == sc && !strcmp(av->ua, ua))
+        return av->excluded;
+    if (!av) {
+        av = apr_pcalloc(c->pool, sizeof *av);
+        ap_set_module_config(c->conn_config, &mql_module, av);
+    }
+    len = strlen(ua) + 1;
+    if (len > av->size) {
+        av->size = len < 256 ? 256 : len;
+        av->ua = apr_palloc(c->pool, av->size);
+    }
+    memcpy(av->ua, ua, len);
+    av->sc = sc;
+    av->excluded = excluded_agent(sc, ua);
+    return av->excluded;
+}
+
 static int is_prefetch(request_rec *r)
 {
     const char *p = apr_table_get(r->headers_in, "Sec-Purpose");
@@ -115,7 +150,7 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const cha
         return "opt-out";
     if (sc->consent && !has_consent(sc->consent, cookies))
         return "no-consent";
-    if (excluded_agent(sc, apr_table_get(r->headers_in, "User-Agent")))
+    if (excluded_agent_on(r, sc, apr_table_get(r->headers_in, "User-Agent")))
         return "user-agent";
     if (sc->exclude_ip->nelts && excluded_address(r, sc))
         return "address";

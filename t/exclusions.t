@@ -5,6 +5,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use MQLTest;
+use HTTP::Tiny;
 
 my $conf = <<'CONF';
 RemoteIPHeader X-Real-IP
@@ -61,6 +62,18 @@ for my $what (sort keys %excluded) {
 for my $ip ('203.0.113.9', '2001:db9::1') {
     ok tracked($t->get('/', Cookie => $consent, 'X-Real-IP' => $ip)),
         "$ip outside the excluded networks is tracked";
+}
+
+# The User-Agent verdict is kept per connection: a changed User-Agent on the
+# same keep-alive connection is judged afresh.
+{
+    my $ka = HTTP::Tiny->new(keep_alive => 1, max_redirect => 0, agent => '');
+    my @seen;
+    for my $agent ($MQLTest::UA, 'curl/7.88.1', $MQLTest::UA) {
+        my $r = $ka->get($t->base . '/', { headers => { Cookie => $consent, 'User-Agent' => $agent } });
+        push @seen, tracked($r) ? 'tracked' : 'excluded';
+    }
+    is "@seen", 'tracked excluded tracked', 'one keep-alive connection, three User-Agents';
 }
 
 $res = $t->request('HEAD', '/', headers => { Cookie => $consent });
