@@ -314,6 +314,25 @@ static int recover_damaged(server_rec *s, int site, apr_pool_t *p, uint32_t now)
     return 1;
 }
 
+/* A site's pending records as a batch for mql_dbm_publish. */
+static apr_array_header_t *pending_changes(site_pending_t *sp, apr_pool_t *p)
+{
+    apr_array_header_t *changes = apr_array_make(p, (int)apr_hash_count(sp->recs) + 1,
+                                                 sizeof(mql_dbm_change_t));
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
+        mql_dbm_change_t *c = apr_array_push(changes);
+        const void *k;
+        void *v;
+
+        apr_hash_this(hi, &k, NULL, &v);
+        c->key = k;
+        c->value = v == DELETE_MARK ? NULL : v;
+    }
+    return changes;
+}
+
 /* Publish every site's pending records; 1 when all went through. */
 static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 {
@@ -324,35 +343,18 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
     for (i = 0; i < npending; i++) {
         site_pending_t *sp = &pending[i];
         apr_array_header_t *changes;
-        apr_hash_index_t *hi;
         mql_dbm_pub_stats_t st;
         const char *why = NULL;
         apr_status_t rv;
 
         if (!apr_hash_count(sp->recs) && !sp->compact)
             continue;
-        changes = apr_array_make(p, (int)apr_hash_count(sp->recs) + 1, sizeof(mql_dbm_change_t));
-        for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
-            mql_dbm_change_t *c = apr_array_push(changes);
-            const void *k;
-            void *v;
-            apr_hash_this(hi, &k, NULL, &v);
-            c->key = k;
-            c->value = v == DELETE_MARK ? NULL : v;
-        }
+        changes = pending_changes(sp, p);
         rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
                              -1, -1, &st, &why, p);
         if (rv != APR_SUCCESS && recover_damaged(s, i, p, now)) {
             /* the pending records now hold every lead: a fresh file */
-            changes->nelts = 0;
-            for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
-                mql_dbm_change_t *c = apr_array_push(changes);
-                const void *k;
-                void *v;
-                apr_hash_this(hi, &k, NULL, &v);
-                c->key = k;
-                c->value = v == DELETE_MARK ? NULL : v;
-            }
+            changes = pending_changes(sp, p);
             rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
                                  -1, -1, &st, &why, p);
         }
