@@ -695,6 +695,8 @@ static void write_status(apr_pool_t *p, uint32_t now, int running)
 /* ------------------------------------------------------------------ */
 /* The round                                                           */
 
+#define FINAL_TRIES 60          /* 3 s for the last round of a stopping child */
+
 static void writer_round(server_rec *s, apr_pool_t *p, int final)
 {
     uint32_t now = now_secs();
@@ -702,8 +704,17 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     apr_array_header_t *done;
     int forget = 0, published, i;
 
-    if (!take_ownership())
-        return;
+    if (!take_ownership()) {
+        int tries = 0;
+
+        /* A child that stops (graceful restart) may hold records it
+         * collected but has not written: it waits its turn rather than
+         * take them away with it. */
+        while (final && tries++ < FINAL_TRIES && !take_ownership())
+            apr_sleep(apr_time_from_msec(50));
+        if (!final || tries > FINAL_TRIES)
+            return;
+    }
     SET(writer_pid, (uint32_t)getpid());
     SET(last_tick, now);
 
