@@ -71,6 +71,7 @@ typedef struct writer_shared {
     mql_writer_stats_t st;
     uint64_t notify_seq;           /* next change to notify */
     pid_t owner;                   /* the process working right now */
+    pid_t last_owner;              /* the process that did the last round */
 } writer_shared_t;
 
 static writer_shared_t *wsh;
@@ -717,6 +718,16 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     }
     SET(writer_pid, (uint32_t)getpid());
     SET(last_tick, now);
+    /* Another process did the last round (a graceful restart hands the
+     * writer from an old child to a new one): records it had collected
+     * but not written went with it, so every lead is written again. */
+    if (wsh->last_owner && wsh->last_owner != getpid()) {
+        int site;
+
+        for (site = 0; site < mql_g->sites->nelts; site++)
+            requeue_site(site, p, now);
+    }
+    wsh->last_owner = getpid();
 
     done = read_controls(s, p, &forget);
     drain_changes(s, p);
