@@ -347,10 +347,12 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+static ap_filter_rec_t *app_filter;   /* registered once, added by handle */
+
 static void mql_insert_filter(request_rec *r)
 {
     if (!r->main && mql_req_state(r))
-        ap_add_output_filter(APP_FILTER, NULL, r, r->connection);
+        ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
 }
 
 /* A 206 counts as a download when its range reaches the file's end. */
@@ -492,7 +494,8 @@ void mql_register_request_hooks(apr_pool_t *p)
 
     ap_hook_post_read_request(mql_post_read_request, pre, succ, APR_HOOK_FIRST);
     ap_hook_fixups(mql_fixups, NULL, NULL, APR_HOOK_LAST);
-    ap_register_output_filter(APP_FILTER, app_signals_filter, NULL, AP_FTYPE_CONTENT_SET);
+    app_filter = ap_register_output_filter(APP_FILTER, app_signals_filter, NULL,
+                                           AP_FTYPE_CONTENT_SET);
     ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
