@@ -44,32 +44,7 @@ $t->start;
 my $leads_file = $t->state_dir . '/leads';
 
 # A request as raw bytes; returns { status, headers (lower-case => [values]), content }.
-sub send_raw {
-    my ($bytes) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $t->port, Timeout => 15)
-        or die "connect: $!";
-    binmode $s;
-    print $s $bytes;
-    local $/;
-    my $resp = <$s> // '';
-    close $s;
-    my ($head, $body) = split /\r\n\r\n/, $resp, 2;
-    my ($status_line, @lines) = split /\r\n/, $head // '';
-    my ($status) = ($status_line // '') =~ m{^HTTP/\S+ (\d+)};
-    my %h;
-    for (@lines) { push @{ $h{ lc $1 } }, $2 if /^([^:]+):\s*(.*)$/ }
-    if (($h{'transfer-encoding'}[0] // '') =~ /chunked/i) {
-        my $plain = '';
-        while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
-            my $n = hex $1;
-            last unless $n;
-            $plain .= substr $body, 0, $n, '';
-            $body =~ s/^\r\n//;
-        }
-        $body = $plain;
-    }
-    return { status => $status // 0, headers => \%h, content => $body // '' };
-}
+sub send_raw { $t->raw_bytes($_[0]) }
 
 sub req {
     my ($target, @headers) = @_;

@@ -304,16 +304,15 @@ sub request {
                           defined $o{content} ? (content => $o{content}) : () });
 }
 
-# A request written byte for byte, for input no well-behaved client sends.
-# Returns { status, headers => { lower-case name => value or [values] }, content }.
-sub raw {
-    my ($self, $method, $path, @header_lines) = @_;
+# Bytes sent as they are on a new connection, for input no well-behaved
+# client sends.  Returns { status, headers => { lower-case name => [values] },
+# content } with a chunked body decoded.
+sub raw_bytes {
+    my ($self, $bytes) = @_;
     my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port},
-                                  Timeout => 10) or die "connect: $!";
+                                  Timeout => 15) or die "connect: $!";
     binmode $s;
-    my $host = (grep { /^Host:/i } @header_lines) ? '' : "Host: 127.0.0.1\r\n";
-    print $s "$method $path HTTP/1.1\r\n${host}User-Agent: $UA\r\n"
-        . join('', map { "$_\r\n" } @header_lines) . "Connection: close\r\n\r\n";
+    print $s $bytes;
     local $/;
     my $resp = <$s> // '';
     close $s;
@@ -321,12 +320,30 @@ sub raw {
     my ($status_line, @lines) = split /\r\n/, $head // '';
     my ($status) = ($status_line // '') =~ m{^HTTP/\S+ (\d+)};
     my %h;
-    for (@lines) {
-        my ($k, $v) = /^([^:]+):\s*(.*)$/ or next;
-        $k = lc $k;
-        $h{$k} = exists $h{$k} ? [ ref $h{$k} ? @{ $h{$k} } : $h{$k}, $v ] : $v;
+    for (@lines) { push @{ $h{ lc $1 } }, $2 if /^([^:]+):\s*(.*)$/ }
+    $body //= '';
+    if (($h{'transfer-encoding'}[0] // '') =~ /chunked/i) {
+        my $plain = '';
+        while ($body =~ s/^([0-9a-fA-F]+)\r\n//) {
+            my $n = hex $1;
+            last unless $n;
+            $plain .= substr $body, 0, $n, '';
+            $body =~ s/^\r\n//;
+        }
+        $body = $plain;
     }
-    return { status => $status // 0, headers => \%h, content => $body // '' };
+    return { status => $status // 0, headers => \%h, content => $body };
+}
+
+# A request with the given header lines, written byte for byte.  Headers
+# come back as HTTP::Tiny gives them: a value, or [values] when repeated.
+sub raw {
+    my ($self, $method, $path, @header_lines) = @_;
+    my $host = (grep { /^Host:/i } @header_lines) ? '' : "Host: 127.0.0.1\r\n";
+    my $res = $self->raw_bytes("$method $path HTTP/1.1\r\n${host}User-Agent: $UA\r\n"
+        . join('', map { "$_\r\n" } @header_lines) . "Connection: close\r\n\r\n");
+    for my $v (values %{ $res->{headers} }) { $v = $v->[0] if @$v == 1 }
+    return $res;
 }
 
 sub get { my ($self, $path, %h) = @_; $self->request('GET', $path, headers => \%h) }
