@@ -60,7 +60,7 @@ $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB)
 $(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB)
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
 
-$(OUT)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_LIB)
+$(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lpthread -lm
 

@@ -19,44 +19,7 @@
 static apr_pool_t *pool;
 static char dir[256];
 
-typedef struct table {
-    void *base;
-    size_t size;
-    mql_store_t *s;
-} table_t;
-
-static const uint8_t test_key[MQL_KEY_BYTES] = { 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3, 4, 5, 6 };
-
-static void log_to_stderr(void *baton, int level, const char *msg)
-{
-    fprintf(stderr, "# log %d: %s\n", level, msg);
-}
-
-static void table_open(table_t *t, uint32_t n)
-{
-    t->size = mql_store_size(n);
-    t->base = malloc(t->size);
-    mql_store_format(t->base, n, test_key);
-    t->s = mql_store_attach(pool, t->base, NULL, NULL, NULL);
-}
-
-static void table_close(table_t *t)
-{
-    free(t->base);
-}
-
-static void id_of(uint32_t i, uint8_t id[MQL_ID_BYTES])
-{
-    uint64_t x = i * 0x9e3779b97f4a7c15ULL + 77;
-    int k;
-
-    for (k = 0; k < MQL_ID_BYTES; k++) {
-        x ^= x >> 31;
-        x *= 0x94d049bb133111ebULL;
-        id[k] = (uint8_t)(x >> 56);
-    }
-    memcpy(id, &i, sizeof(i));
-}
+#include "store_fixture.h"
 
 static double now_secs(void)
 {
@@ -138,14 +101,15 @@ static void test_round_trip(void)
     mql_store_stats_t sa, sb;
     struct stat stt;
 
-    table_open(&a, 3000);
+    table_open(&a, 3000, NULL, NULL, NULL);
     fill(&a, 2500, 1);
     is_int(mql_snapshot_save(a.s, path, pool, &saved), APR_SUCCESS, "save");
     is_int(saved, 2500, "every visitor saved");
     ok(stat(path, &stt) == 0 && (stt.st_mode & 0777) == 0600, "snapshot mode 0600");
-    ok(stat(apr_pstrcat(pool, path, ".tmp", NULL), &stt) != 0, "no .tmp left behind");
+    ok(stat(apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid()), &stt) != 0,
+       "no temporary file left behind");
 
-    table_open(&b, 3000);
+    table_open(&b, 3000, NULL, NULL, NULL);
     is_int(mql_snapshot_restore(b.s, path, pool, &restored, &why), APR_SUCCESS, "restore");
     ok(why == NULL, "no complaint");
     is_int(restored, 2500, "every visitor restored");
@@ -218,13 +182,13 @@ static void test_damage(void)
     long size;
     struct stat stt;
 
-    table_open(&a, 1000);
+    table_open(&a, 1000, NULL, NULL, NULL);
     fill(&a, 800, 1);
     mql_snapshot_save(a.s, good, pool, &count);
     stat(good, &stt);
     size = (long)stt.st_size;
 
-    table_open(&b, 1000);
+    table_open(&b, 1000, NULL, NULL, NULL);
     fill(&b, 10, 1);                 /* something to leave untouched */
 
     damage(good, bad, size / 2, -1);
@@ -267,12 +231,12 @@ static void test_smaller(void)
     uint8_t id[MQL_ID_BYTES];
     int all = 1;
 
-    table_open(&a, 2000);
+    table_open(&a, 2000, NULL, NULL, NULL);
     fill(&a, 2000, 0);
     mql_store_iterate(a.s, count_leads, &leads_a);
     mql_snapshot_save(a.s, path, pool, &count);
 
-    table_open(&b, 300);
+    table_open(&b, 300, NULL, NULL, NULL);
     is_int(mql_snapshot_restore(b.s, path, pool, &count, &why), APR_SUCCESS,
            "restore into a smaller table");
     mql_store_iterate(b.s, count_leads, &leads_b);
@@ -299,7 +263,7 @@ static void test_million(int small)
     compare_t c = { 0 };
     struct stat stt;
 
-    table_open(&a, n);
+    table_open(&a, n, NULL, NULL, NULL);
     fill(&a, n, 1);
     t0 = now_secs();
     is_int(mql_snapshot_save(a.s, path, pool, &count), APR_SUCCESS, "save big table");
@@ -307,7 +271,7 @@ static void test_million(int small)
     is_int(count, n, "every visitor saved");
     stat(path, &stt);
 
-    table_open(&b, n);
+    table_open(&b, n, NULL, NULL, NULL);
     t0 = now_secs();
     is_int(mql_snapshot_restore(b.s, path, pool, &count, &why), APR_SUCCESS,
            "restore big table");

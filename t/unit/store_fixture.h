@@ -1,0 +1,53 @@
+/* A visitor table on plain heap memory, shared by the store and snapshot
+ * unit tests.  The including file defines `pool` before including it. */
+#ifndef MQL_STORE_FIXTURE_H
+#define MQL_STORE_FIXTURE_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mql_store.h"
+
+typedef struct table {
+    void *base;
+    size_t size;
+    mql_store_t *s;
+} table_t;
+
+static const uint8_t test_key[MQL_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
+                                                 15, 16 };
+
+static void log_to_stderr(void *baton, int level, const char *msg)
+{
+    fprintf(stderr, "# log %d: %s\n", level, msg);
+}
+
+static void table_open(table_t *t, uint32_t n, mql_lock_fn *lk, mql_lock_fn *ul, void *baton)
+{
+    t->size = mql_store_size(n);
+    t->base = malloc(t->size);
+    mql_store_format(t->base, n, test_key);
+    t->s = mql_store_attach(pool, t->base, lk, ul, baton);
+}
+
+static void table_close(table_t *t)
+{
+    free(t->base);
+    t->base = NULL;
+}
+
+/* A distinct, well spread ID per number. */
+static void id_of(uint32_t i, uint8_t id[MQL_ID_BYTES])
+{
+    uint64_t x = i * 0x9e3779b97f4a7c15ULL + 0x1234567;
+    int k;
+
+    for (k = 0; k < MQL_ID_BYTES; k++) {
+        x ^= x >> 29;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        id[k] = (uint8_t)(x >> 56);
+    }
+    memcpy(id, &i, sizeof(i));
+}
+
+#endif
