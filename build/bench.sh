@@ -244,14 +244,30 @@ check_cookies() {    # check_cookies ROOT COOKIES
     fi
 }
 
-# run_wrk ROOT COOKIES SECONDS -> "rps p99_us errors non2xx"
+# CPU time (user + system, clock ticks) used so far by a server's parent
+# and children: divided by the requests served, it is the cost of a
+# request on the server's side, which the client's share of the two
+# cores does not blur.
+cpu_ticks() {    # cpu_ticks ROOT
+    local pid
+    pid=$(cat "$1/run/httpd.pid")
+    awk -v p="$pid" '{ sub(/^.*\) /, "") }    # past "pid (comm) "; fields shift by 2
+                     $2 == p || FILENAME ~ "/" p "/stat$" { t += $12 + $13 }
+                     END { print t + 0 }' /proc/[0-9]*/stat 2>/dev/null
+}
+
+# run_wrk ROOT COOKIES SECONDS -> "rps p99_us errors non2xx cpu_us_per_request"
 run_wrk() {
-    local root=$1 cookies=$2 secs=$3 line
+    local root=$1 cookies=$2 secs=$3 line before after
+    before=$(cpu_ticks "$root")
     line=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s -s "$BENCH/mix.lua" \
         "http://127.0.0.1:$(port_of "$root")/" -- "$cookies" | grep '^BENCH ' || true)
+    after=$(cpu_ticks "$root")
     [ -n "$line" ] || { echo "wrk gave no result for $root" >&2; exit 1; }
-    echo "$line" | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-                          print v["rps"], v["p99_us"], v["errors"], v["non2xx"] }'
+    echo "$line" | awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+        { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+          print v["rps"], v["p99_us"], v["errors"], v["non2xx"],
+                v["requests"] ? ticks * 1e6 / hz / v["requests"] : 0 }'
 }
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2];
@@ -279,13 +295,15 @@ rounds() {
 
 rps_of() { awk -v r="$1" -v n="$2" '$1 == r && $2 == n { print $3 }' "$WORK/results"; }
 p99_of() { awk -v r="$1" -v n="$2" '$1 == r && $2 == n { print $4 }' "$WORK/results"; }
+cpu_of() { awk -v r="$1" -v n="$2" '$1 == r && $2 == n { print $7 }' "$WORK/results"; }
 
 round_line() {
     local r=$1 base=$2 line name rps; shift
     line="round $r:"
     for name in "$@"; do
         rps=$(rps_of "$r" "$name")
-        line+=$(printf ' %s %.0f/s p99 %.1fms' "$name" "$rps" "$(awk -v u="$(p99_of "$r" "$name")" 'BEGIN { print u / 1000 }')")
+        line+=$(printf ' %s %.0f/s p99 %.1fms cpu %.1fus' "$name" "$rps" \
+            "$(awk -v u="$(p99_of "$r" "$name")" 'BEGIN { print u / 1000 }')" "$(cpu_of "$r" "$name")")
         line+=$(awk -v r="$r" -v n="$name" '$1 == r && $2 == n && ($5 > 0 || $6 > 0) {
                     printf " [%d socket errors, %d non-2xx]", $5, $6 }' "$WORK/results")
         [ "$name" != "$base" ] && line+=" ($(pct "$rps" "$(rps_of "$r" "$base")")%)"
@@ -299,10 +317,11 @@ round_line() {
 summary() {
     local base=$1 name r; shift
     for name in "$base" "$@"; do
-        log "$(printf '  %-10s median %8.0f requests/s  (min %s, max %s)  p99 median %.1f ms' "$name" \
+        log "$(printf '  %-10s median %8.0f requests/s  (min %s, max %s)  p99 median %.1f ms  httpd CPU %.1f us/request' "$name" \
             "$(awk -v n="$name" '$2 == n { print $3 }' "$WORK/results" | median)" \
             $(awk -v n="$name" '$2 == n { printf "%.0f\n", $3 }' "$WORK/results" | minmax) \
-            "$(awk -v n="$name" '$2 == n { print $4 / 1000 }' "$WORK/results" | median)")"
+            "$(awk -v n="$name" '$2 == n { print $4 / 1000 }' "$WORK/results" | median)" \
+            "$(awk -v n="$name" '$2 == n { print $7 }' "$WORK/results" | median)")"
     done
     for name in "$@"; do
         : >"$WORK/ratios.$name"

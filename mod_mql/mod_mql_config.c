@@ -119,9 +119,27 @@ void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return dc;
 }
 
-int mql_regex_match(const void *re, const char *subject)
+/* A rule's regex and the literal text its matches must begin with. */
+typedef struct mql_pattern {
+    ap_regex_t *re;
+    const char *prefix;
+    size_t plen;            /* 0: no prefix known, ask the regex engine */
+    int exact;              /* the prefix test is the whole match */
+} mql_pattern_t;
+
+/* Most requests are for URLs that no rule names ("^/pricing" on a blog
+ * post): a string compare turns them away before the regex engine runs. */
+int mql_regex_match(const void *pattern, const char *subject)
 {
-    return ap_regexec((const ap_regex_t *)re, subject, 0, NULL, 0) == 0;
+    const mql_pattern_t *pt = pattern;
+
+    if (pt->plen) {
+        if (strncmp(subject, pt->prefix, pt->plen) != 0)
+            return 0;
+        if (pt->exact)
+            return 1;
+    }
+    return ap_regexec(pt->re, subject, 0, NULL, 0) == 0;
 }
 
 /*
@@ -450,6 +468,24 @@ static const char *compile_regex(cmd_parms *cmd, const char *re, ap_regex_t **ou
     return NULL;
 }
 
+static const char *compile_pattern(cmd_parms *cmd, const char *re, const void **out)
+{
+    mql_pattern_t *pt = apr_pcalloc(cmd->pool, sizeof *pt);
+    char prefix[256];
+    const char *err = compile_regex(cmd, re, &pt->re);
+
+    if (err)
+        return err;
+    /* RegexDefaultOptions may make every regex caseless or multi-line;
+     * then a literal prefix proves nothing. */
+    if (!(ap_regcomp_get_default_cflags() & (AP_REG_ICASE | AP_REG_NEWLINE))) {
+        pt->plen = mql_regex_literal_prefix(re, prefix, sizeof prefix, &pt->exact);
+        pt->prefix = apr_pstrmemdup(cmd->pool, prefix, pt->plen);
+    }
+    *out = pt;
+    return NULL;
+}
+
 /* MQLRule EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE]
  * MQLRule country CC... POINTS */
 static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
@@ -480,7 +516,7 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
     if (rule.event < 0)
         return bad(cmd, "expects an event: view, download, form, form-error, pixel, "
                    "campaign or app", argv[0]);
-    if ((err = compile_regex(cmd, argv[1], (ap_regex_t **)&rule.url_re)))
+    if ((err = compile_pattern(cmd, argv[1], &rule.url_re)))
         return err;
     if (mql_parse_int(cmd->pool, argv[2], -1000, 1000, &n))
         return bad(cmd, "expects points from -1000 to 1000", argv[2]);
@@ -497,7 +533,7 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
             rule.cap_slot = sc->ncapped++;
         }
         else if (!strncasecmp(opt, "referer=", 8)) {
-            if ((err = compile_regex(cmd, opt + 8, (ap_regex_t **)&rule.referer_re)))
+            if ((err = compile_pattern(cmd, opt + 8, &rule.referer_re)))
                 return err;
         }
         else if (!strncasecmp(opt, "query=", 6) && strchr(opt + 6, '=')

@@ -126,7 +126,7 @@ void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 void *mql_create_dir_conf(apr_pool_t *p, char *dir);
 void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 const char *mql_finish_srv_conf(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc);
-int mql_regex_match(const void *re, const char *subject);
+int mql_regex_match(const void *pattern, const char *subject);
 
 /* mod_mql_runtime.c: secret, shared table, mutex, snapshots */
 int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

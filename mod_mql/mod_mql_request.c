@@ -157,14 +157,19 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const cha
     return NULL;
 }
 
-static int find_visitor(const mql_srv_conf_t *sc, const char *cookies, uint8_t id[MQL_ID_BYTES])
+/* The first cookie of ours with a valid signature; its value starts with
+ * the ID's text (decoding is strict, so that is the canonical spelling). */
+static int find_visitor(const mql_srv_conf_t *sc, const char *cookies, mql_req_t *rq)
 {
     const char *val, *at = cookies;
     size_t len;
 
     while (at && (at = mql_cookie_next(at, sc->cookie_name, &val, &len)))
-        if (mql_cookie_verify(mql_g->key, val, len, id))
+        if (mql_cookie_verify(mql_g->key, val, len, rq->id)) {
+            memcpy(rq->id_text, val, MQL_ID_TEXT_LEN);
+            rq->id_text[MQL_ID_TEXT_LEN] = '\0';
             return 1;
+        }
     return 0;
 }
 
@@ -185,19 +190,23 @@ static const char *make_cookie(request_rec *r, const mql_srv_conf_t *sc, const u
                        NULL);
 }
 
-static void set_env(request_rec *r, const mql_req_t *rq)
+/* Right after the request is read, the environment holds nothing of
+ * ours and add is enough; after an internal redirect, set replaces. */
+static void set_env(request_rec *r, const mql_req_t *rq, int fresh)
 {
+    void (*put)(apr_table_t *, const char *, const char *) = fresh ? apr_table_addn
+                                                                   : apr_table_setn;
     apr_table_t *env = r->subprocess_env;
 
-    apr_table_setn(env, "MQL_VISITOR", rq->id_text);
-    apr_table_setn(env, "MQL_SCORE", rq->score_text);
-    apr_table_setn(env, "MQL_STAGE", rq->stage);
-    apr_table_setn(env, "MQL_NEW", rq->is_new ? "1" : "0");
+    put(env, "MQL_VISITOR", rq->id_text);
+    put(env, "MQL_SCORE", rq->score_text);
+    put(env, "MQL_STAGE", rq->stage);
+    put(env, "MQL_NEW", rq->is_new ? "1" : "0");
     /* "--" (looked up, not found) is kept so the lookup is not repeated,
      * but an unknown country is not exported, on this request or later. */
     if (rq->country && rq->country[0] != '-')
-        apr_table_setn(env, "MQL_COUNTRY", rq->country);
-    apr_table_setn(r->notes, NOTE_VISITOR, rq->id_text);
+        put(env, "MQL_COUNTRY", rq->country);
+    put(r->notes, NOTE_VISITOR, rq->id_text);
 }
 
 static void export_env(request_rec *r, mql_req_t *rq)
@@ -219,7 +228,7 @@ static void export_env(request_rec *r, mql_req_t *rq)
         rq->country = mql_geoip_country(r);
     rq->score_text = apr_ltoa(r->pool, score);
     rq->stage = stage;
-    set_env(r, rq);
+    set_env(r, rq, 1);
 }
 
 static int mql_post_read_request(request_rec *r)
@@ -237,7 +246,7 @@ static int mql_post_read_request(request_rec *r)
     if (exclusion(r, sc, cookies))
         return DECLINED;
     rq->tracked = 1;
-    if (!find_visitor(sc, cookies, rq->id)) {
+    if (!find_visitor(sc, cookies, rq)) {
         if (apr_generate_random_bytes(rq->id, sizeof rq->id) != APR_SUCCESS) {
             rq->tracked = 0;
             return DECLINED;
@@ -246,8 +255,8 @@ static int mql_post_read_request(request_rec *r)
         rq->set_cookie = make_cookie(r, sc, rq->id);
         /* err_headers_out: redirects and error pages carry it too */
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
+        mql_id_to_text(rq->id, rq->id_text);
     }
-    mql_id_to_text(rq->id, rq->id_text);
     export_env(r, rq);
     return DECLINED;
 }
@@ -287,7 +296,7 @@ static int mql_fixups(request_rec *r)
     /* An internal redirect (mod_rewrite, ErrorDocument) starts a fresh
      * environment; the handler it reaches sees the visitor too. */
     if (r->prev)
-        set_env(r, rq);
+        set_env(r, rq, 0);
     dc = ap_get_module_config(r->per_dir_config, &mql_module);
     if (dc->engine == 0 || (r->handler && !strcmp(r->handler, MQL_STATUS_HANDLER)))
         untrack(r, rq);
@@ -464,6 +473,13 @@ static void score_request(request_rec *r, mql_req_t *rq)
     hit.referer = apr_table_get(r->headers_in, "Referer");
     hit.query = r->args;
     hit.country = rq->country;
+    /* regexes run here, not while the table is locked */
+    if (sc->scoring.nrules > 0) {
+        unsigned char *matched = apr_palloc(r->pool, (apr_size_t)sc->scoring.nrules);
+
+        mql_rules_match(&sc->scoring, &hit, matched);
+        hit.rule_matched = matched;
+    }
 
     baton.scoring = &sc->scoring;
     baton.hit = &hit;

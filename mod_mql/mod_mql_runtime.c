@@ -297,6 +297,14 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
             mql_snapshot_save(old, mql_state_path(ptemp, MQL_SNAPSHOT_NAME), ptemp, NULL);
         persist->shm = NULL;
     }
+    else if (persist->shm && !mql_store_attach(pconf, table_base(), NULL, NULL, NULL)) {
+        /* Laid out by an older build (the module was upgraded, then
+         * restarted gracefully): a new table takes the visitors back from
+         * the snapshot the parent wrote as the old configuration went. */
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00031: the shared table comes "
+                     "from another build of mod_mql; starting a new one from the snapshot");
+        persist->shm = NULL;
+    }
     if (!persist->shm) {
         if ((rv = create_table(ppool, ptemp, s)) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;

@@ -16,21 +16,22 @@
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* 6-bit value of a base64url character, -1 for anything else */
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
+/* 6-bit value of each byte as a base64url character, 0xff for anything
+ * else: one load per character on the request path. */
+static const uint8_t b64url_value[256] = {
+#define X 0xff
+#define ROW16 X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X
+    ROW16, ROW16,                                       /* 0x00-0x1f */
+    X, X, X, X, X, X, X, X, X, X, X, X, X, 62, X, X,    /* 0x20-0x2f: '-' */
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, X, X, X, X, X, X,   /* '0'-'9' */
+    X, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,        /* 'A'-'O' */
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, X, X, X, X, 63, /* 'P'-'Z', '_' */
+    X, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, /* 'a'-'o' */
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, X, X, X, X, X,  /* 'p'-'z' */
+    ROW16, ROW16, ROW16, ROW16, ROW16, ROW16, ROW16, ROW16      /* 0x80-0xff */
+#undef ROW16
+#undef X
+};
 
 /* base64url without padding; out holds 4*ceil(n/3) - padding + 1 chars */
 static void b64url_encode(const uint8_t *in, size_t n, char *out)
@@ -56,28 +57,47 @@ static void b64url_encode(const uint8_t *in, size_t n, char *out)
  * Strict decoding of exactly the text b64url_encode produces for n bytes:
  * the length must match and the unused low bits of the last character must
  * be zero (otherwise "AA" and "AB" would both decode to one zero byte).
+ * Four characters at a time; out may be written even when the text is
+ * refused, so callers decode into scratch space.
  */
 static int b64url_decode(const char *s, size_t len, uint8_t *out, size_t n)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t i, o = 0;
+    const unsigned char *in = (const unsigned char *)s;
+    uint8_t seen = 0;           /* OR of every value: 0xff marks a bad byte */
+    uint32_t acc;
+    size_t i = 0, o = 0, k, rem, nbytes, pad;
 
     if (len != (n * 8 + 5) / 6)
         return 0;
-    for (i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)s[i]);
-        if (v < 0)
-            return 0;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
+    for (; i + 4 <= len; i += 4, o += 3) {
+        uint8_t a = b64url_value[in[i]], b = b64url_value[in[i + 1]],
+                c = b64url_value[in[i + 2]], d = b64url_value[in[i + 3]];
+
+        seen |= a | b | c | d;
+        acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | d;
+        out[o] = (uint8_t)(acc >> 16);
+        out[o + 1] = (uint8_t)(acc >> 8);
+        out[o + 2] = (uint8_t)acc;
     }
-    /* leftover bits (2 or 4 here) are padding and must be zero */
-    return o == n && (acc & ((1u << bits) - 1)) == 0;
+    /* 2 or 3 characters left: 1 or 2 bytes and 4 or 2 padding bits */
+    rem = len - i;
+    if (rem) {
+        acc = 0;
+        for (k = 0; k < rem; k++) {
+            uint8_t v = b64url_value[in[i + k]];
+            seen |= v;
+            acc = (acc << 6) | (v & 0x3f);
+        }
+        nbytes = rem * 6 / 8;
+        pad = rem * 6 % 8;
+        if (acc & ((1u << pad) - 1))
+            return 0;
+        acc >>= pad;
+        for (k = nbytes; k-- > 0; acc >>= 8)
+            out[o + k] = (uint8_t)acc;
+        o += nbytes;
+    }
+    return !(seen & 0x80) && o == n;
 }
 
 void mql_id_to_text(const uint8_t id[MQL_ID_BYTES], char out[MQL_ID_TEXT_LEN + 1])
@@ -172,11 +192,13 @@ typedef struct cookie_pair {
  */
 static const char *split_pair(const char *s, cookie_pair_t *pr)
 {
-    const char *end, *eq = NULL;
+    /* strchr and memchr scan a word at a time: this runs on every request */
+    const char *end = strchr(s, ';');
+    const char *eq;
 
-    for (end = s; *end && *end != ';'; end++)
-        if (!eq && *end == '=')
-            eq = end;
+    if (!end)
+        end = s + strlen(s);
+    eq = memchr(s, '=', (size_t)(end - s));
 
     pr->has_eq = eq != NULL;
     pr->name = s;

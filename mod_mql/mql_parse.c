@@ -409,23 +409,62 @@ static int ascii_caseeq(const char *a, const char *b, size_t n)
     return 1;
 }
 
+static unsigned char ascii_lower(char c)
+{
+    unsigned char x = (unsigned char)c;
+
+    return x >= 'A' && x <= 'Z' ? (unsigned char)(x + ('a' - 'A')) : x;
+}
+
 int mql_path_has_extension(const char *path, const char *const *exts)
 {
-    const char *seg;
-    size_t slen;
+    const char *seg, *dot, *ext;
+    size_t elen;
 
     if (!path || !exts)
         return 0;
     seg = strrchr(path, '/');
     seg = seg ? seg + 1 : path;
-    slen = strlen(seg);
-    for (; *exts; exts++) {
-        size_t elen = strlen(*exts);
-        /* a name before the dot: "/.pdf" is a hidden file, not a PDF */
-        if (elen == 0 || slen < elen + 2)
-            continue;
-        if (seg[slen - elen - 1] == '.' && ascii_caseeq(seg + slen - elen, *exts, elen))
+    /* extensions are alphanumeric, so only the text after the last dot
+     * can be one; a name before the dot: "/.pdf" is a hidden file */
+    dot = strrchr(seg, '.');
+    if (!dot || dot == seg || !dot[1])
+        return 0;
+    ext = dot + 1;
+    elen = strlen(ext);
+    for (; *exts; exts++)
+        if (ascii_lower((*exts)[0]) == ascii_lower(ext[0]) && strlen(*exts) == elen
+            && ascii_caseeq(ext, *exts, elen))
             return 1;
-    }
     return 0;
+}
+
+/* Only the characters that stand for themselves anywhere in a pattern. */
+static int is_plain_literal(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || (c && strchr("/-_~%,=&:;@!", c));
+}
+
+size_t mql_regex_literal_prefix(const char *pattern, char *out, size_t outsz, int *exact)
+{
+    const char *p;
+    size_t n = 0;
+
+    *exact = 0;
+    if (outsz == 0)
+        return 0;
+    out[0] = '\0';
+    if (!pattern || pattern[0] != '^' || strchr(pattern, '|'))
+        return 0;
+    for (p = pattern + 1; is_plain_literal(*p) && n + 1 < outsz; p++)
+        out[n++] = *p;
+    if (*p && strchr("?*+{", *p)) {
+        n = n ? n - 1 : 0;          /* "^/ab?" requires "/a" only */
+    }
+    else if (!*p) {
+        *exact = n > 0;
+    }
+    out[n] = '\0';
+    return n;
 }

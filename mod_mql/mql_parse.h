@@ -47,4 +47,16 @@ int mql_hex_value(char c);
  * (case-insensitive); exts is a NULL-terminated array without dots. */
 int mql_path_has_extension(const char *path, const char *const *exts);
 
+/*
+ * The text every match of pattern must begin with, so that the request
+ * path can turn most URLs away without running the regex engine:
+ * "^/pricing" gives "/pricing", "^/docs/v2?" gives "/docs/v".  Copied into
+ * out (NUL-terminated, at most outsz - 1 bytes); returns its length, 0
+ * when the pattern promises nothing (not anchored, alternation anywhere).
+ * *exact is set when the pattern is "^" and the literal alone, so the
+ * prefix test is the whole match.  Valid for patterns compiled
+ * case-sensitively and without multi-line mode.
+ */
+size_t mql_regex_literal_prefix(const char *pattern, char *out, size_t outsz, int *exact);
+
 #endif

@@ -211,6 +211,14 @@ static int rule_matches(const mql_rule_t *r, const mql_scoring_t *sc, const mql_
     return 1;
 }
 
+void mql_rules_match(const mql_scoring_t *sc, const mql_hit_t *hit, unsigned char *matched)
+{
+    int i;
+
+    for (i = 0; i < sc->nrules; i++)
+        matched[i] = (unsigned char)rule_matches(&sc->rules[i], sc, hit);
+}
+
 static void apply_rules(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
 {
     int i;
@@ -218,7 +226,7 @@ static void apply_rules(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit
     for (i = 0; i < sc->nrules; i++) {
         const mql_rule_t *r = &sc->rules[i];
 
-        if (!rule_matches(r, sc, hit))
+        if (hit->rule_matched ? !hit->rule_matched[i] : !rule_matches(r, sc, hit))
             continue;
         if (r->cap > 0) {
             /* configuration assigns slots; a bad one pays nothing rather

@@ -72,7 +72,15 @@ typedef struct mql_hit {
     const char *referer;       /* may be NULL */
     const char *query;         /* raw query, may be NULL */
     const char *country;       /* 2 letters or NULL when unknown */
+    /* Optional: rule i's conditions (event, URL, referer, query) hold when
+     * rule_matched[i] is non-zero, as found by mql_rules_match() before
+     * the table is locked; NULL = match them during mql_score_apply(). */
+    const unsigned char *rule_matched;
 } mql_hit_t;
+
+/* Fill matched[0 .. sc->nrules - 1]: which rules' conditions the hit meets
+ * (regexes run here, so the caller can do it without holding the lock). */
+void mql_rules_match(const mql_scoring_t *sc, const mql_hit_t *hit, unsigned char *matched);
 
 /* score decayed from last_seen to now by the half-life */
 double mql_decay(double score, uint32_t last_seen, uint32_t now, uint32_t half_life);

@@ -52,7 +52,7 @@
 #include "mql_log.h"
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 1
+#define STORE_VERSION 2
 
 #define MIN_CONTACTS   64
 #define CONTACT_RATIO  32       /* one contact slot per 32 visitors */
@@ -105,6 +105,12 @@ typedef struct mql_store_hdr {
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
     uint32_t reserved;
+    /* Odd while a locked section runs, bumped at its start and end: lets
+     * mql_store_get() read without the lock and notice when it raced a
+     * writer.  The padding keeps it off the lines the counters live on. */
+    uint8_t  pad_before[64];
+    uint64_t seq;
+    uint8_t  pad_after[56];
 } mql_store_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -247,16 +253,35 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs)
 /* ------------------------------------------------------------------ */
 /* Locking and small helpers                                           */
 
+/*
+ * Every locked section is a write as far as lock-free readers are
+ * concerned.  begin leaves seq odd even after a holder died inside its
+ * section (the robust mutex lets the next one in with seq still odd).
+ */
 static void lock(mql_store_t *s)
 {
+    uint64_t q;
+
     if (s->lock_fn)
         s->lock_fn(s->baton);
+    q = __atomic_load_n(&s->h->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->h->seq, (q & 1) ? q + 2 : q + 1, __ATOMIC_RELAXED);
+    /* the odd value is visible before any change made under the lock */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 static void unlock(mql_store_t *s)
 {
+    uint64_t q = __atomic_load_n(&s->h->seq, __ATOMIC_RELAXED);
+
+    __atomic_store_n(&s->h->seq, q + 1, __ATOMIC_RELEASE);
     if (s->unlock_fn)
         s->unlock_fn(s->baton);
+}
+
+uint64_t mql_store_seq(const mql_store_t *s)
+{
+    return __atomic_load_n(&s->h->seq, __ATOMIC_ACQUIRE);
 }
 
 /* Seconds from t to now; 0 when the clock went backwards. */
@@ -484,11 +509,72 @@ static int worth_logging(uint64_t count)
 /* ------------------------------------------------------------------ */
 /* Single-visitor operations                                           */
 
+#define PEEK_TRIES     3        /* optimistic reads before taking the lock */
+#define PEEK_MAX_CHAIN 64       /* longer (or looping, mid-change) chains: lock */
+
+/*
+ * One optimistic lookup: follows the chain and copies the record without
+ * the lock, writing nothing.  What it reads may be mid-change; the caller
+ * throws the result away unless seq shows no locked section overlapped.
+ * Links are loaded once each and checked, so a torn read cannot send the
+ * walk outside the table.  1 found, 0 absent, -1 inconclusive.
+ */
+static int peek(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_visitor_t *copy)
+{
+    uint32_t n = __atomic_load_n(&s->buckets[bucket_of(s, id)], __ATOMIC_RELAXED);
+    int steps;
+
+    for (steps = 0; n != 0; steps++) {
+        const mql_visitor_t *v;
+
+        if (n > s->capacity || steps >= PEEK_MAX_CHAIN)
+            return -1;
+        v = &s->slots[n - 1];
+        if (memcmp(v->id, id, MQL_ID_BYTES) == 0) {
+            memcpy(copy, v, sizeof(*copy));
+            return 1;
+        }
+        n = __atomic_load_n(&v->next, __ATOMIC_RELAXED);
+    }
+    return 0;
+}
+
+/* The request path's lookup: no lock, no store to shared memory, so
+ * readers neither wait for each other nor move the lock's cache line
+ * between CPUs.  -1 when it raced writers PEEK_TRIES times. */
+static int get_optimistic(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                          mql_visitor_t *copy)
+{
+    mql_visitor_t v;
+    int tries, found;
+
+    for (tries = 0; tries < PEEK_TRIES; tries++) {
+        uint64_t q = __atomic_load_n(&s->h->seq, __ATOMIC_ACQUIRE);
+
+        if (q & 1)
+            return -1;          /* a writer is inside: wait for it on the lock */
+        found = peek(s, id, &v);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->h->seq, __ATOMIC_RELAXED) != q || found < 0)
+            continue;
+        /* an expired visitor is absent; the locked paths reclaim it */
+        if (found && is_expired(s, &v, now))
+            return 0;
+        if (found && copy)
+            *copy = v;
+        return found;
+    }
+    return -1;
+}
+
 int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                   mql_visitor_t *copy, char *contact)
 {
     mql_visitor_t *v;
+    int found;
 
+    if (!contact && (found = get_optimistic(s, id, now, copy)) >= 0)
+        return found;
     lock(s);
     v = lookup_locked(s, id, now);
     if (v) {

@@ -6,8 +6,9 @@
  * the bookkeeping (stage counts, change ring, dirty flags, eviction).
  *
  * Every public function takes the lock itself through the callbacks given
- * to mql_store_attach(); none holds it across I/O or calls back into the
- * caller with it held, except the mql_update_fn, which must be quick.
+ * to mql_store_attach(), except mql_store_get(), which reads without it
+ * when it can; none holds it across I/O or calls back into the caller
+ * with it held, except the mql_update_fn, which must be quick.
  *
  * This is the interface a second backend (Redis, for sites behind a load
  * balancer) implements: lookup (get), add event (update), set stage,
@@ -44,9 +45,16 @@ uint32_t mql_store_capacity(const mql_store_t *s);
 void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs);
 
 /* Copy of the visitor's record (and contact, when contact != NULL and the
- * visitor has one: NUL-terminated, MQL_CONTACT_LEN bytes). 1 = found. */
+ * visitor has one: NUL-terminated, MQL_CONTACT_LEN bytes). 1 = found.
+ * Without contact the lookup usually takes no lock: it reads optimistically
+ * and checks the write sequence (below), taking the lock only when it
+ * raced a writer. */
 int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                   mql_visitor_t *copy, char *contact);
+
+/* The write sequence: bumped at the start and end of every locked
+ * section, so odd while one runs (tests, diagnostics). */
+uint64_t mql_store_seq(const mql_store_t *s);
 
 /* Returned by an mql_update_fn */
 #define MQL_UPD_NONE   0

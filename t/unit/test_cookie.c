@@ -45,6 +45,28 @@ static void test_id_text(void)
     ok(!mql_id_from_text(NULL, 0, back), "NULL refused");
 }
 
+/* The decoder's byte table against the alphabet: every byte value in the
+ * first position of an ID decodes exactly when it is a base64url
+ * character, and to that character's place in the alphabet. */
+static void test_decode_table(void)
+{
+    char text[MQL_ID_TEXT_LEN + 1];
+    uint8_t id[MQL_ID_BYTES];
+    int c, wrong = 0;
+
+    for (c = 0; c < 256; c++) {
+        const char *at = c ? strchr(alphabet, c) : NULL;
+        int decoded;
+
+        memset(text, 'A', MQL_ID_TEXT_LEN);
+        text[0] = (char)c;
+        decoded = mql_id_from_text(text, MQL_ID_TEXT_LEN, id);
+        if (decoded != (at != NULL) || (at && id[0] >> 2 != at - alphabet))
+            wrong++;
+    }
+    ok(wrong == 0, "all 256 byte values decode as the alphabet says (%d wrong)", wrong);
+}
+
 /* Every character may be swapped for any other and must then fail. */
 static void test_alterations(const char *good)
 {
@@ -303,6 +325,7 @@ static void test_header(void)
 int main(void)
 {
     test_id_text();
+    test_decode_table();
     test_sign_verify();
     test_header();
     return done_testing();

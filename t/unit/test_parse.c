@@ -1,4 +1,5 @@
 /* Parsers of directive values and of request/application input. */
+#include <regex.h>
 #include "tap.h"
 #include <apr_general.h>
 #include "mql_parse.h"
@@ -343,6 +344,84 @@ static void test_extension(void)
     ok(!mql_path_has_extension("/guide.", empty), "empty extension never matches");
 }
 
+static void prefix_is(const char *pattern, const char *want, int want_exact)
+{
+    char buf[64];
+    int exact;
+    size_t n = mql_regex_literal_prefix(pattern, buf, sizeof buf, &exact);
+
+    ok(n == strlen(want) && strcmp(buf, want) == 0 && exact == want_exact,
+       "prefix of '%s' is '%s'%s (got '%s'%s)", pattern, want, want_exact ? ", exact" : "",
+       n ? buf : "", exact ? ", exact" : "");
+}
+
+/* Checked against a regex engine: every subject the pattern matches
+ * starts with the prefix, and for an exact prefix nothing else matches. */
+static void prefix_agrees_with_regex(void)
+{
+    static const char *const patterns[] = {
+        "^/pricing", "^/pricing$", "^/docs/v2?", "^/a+b", "^/ab*", "^/ab{2}",
+        "^/pricing|^/plans", "^/case/.*", "^/x[yz]", "^/%7e~user", "pricing", "^", NULL
+    };
+    static const char *const subjects[] = {
+        "/pricing", "/pricing.html", "/pricing/", "/Pricing", "/pricin", "/plans",
+        "/docs/v", "/docs/v2", "/docs/x", "/ab", "/a", "/abb", "/aab", "/case/x",
+        "/xy", "/x", "/%7e~user/1", "/blog/pricing", "", NULL
+    };
+    int i, j, wrong = 0, checked = 0;
+
+    for (i = 0; patterns[i]; i++) {
+        char prefix[64];
+        int exact;
+        size_t n = mql_regex_literal_prefix(patterns[i], prefix, sizeof prefix, &exact);
+        regex_t re;
+
+        if (regcomp(&re, patterns[i], REG_EXTENDED | REG_NOSUB) != 0) {
+            wrong++;
+            continue;
+        }
+        for (j = 0; subjects[j]; j++) {
+            int matches = regexec(&re, subjects[j], 0, NULL, 0) == 0;
+            int starts = strncmp(subjects[j], prefix, n) == 0;
+
+            checked++;
+            if ((matches && !starts) || (exact && matches != starts)) {
+                printf("# '%s' on '%s': regex %d, prefix '%s' %d\n", patterns[i],
+                       subjects[j], matches, prefix, starts);
+                wrong++;
+            }
+        }
+        regfree(&re);
+    }
+    ok(wrong == 0, "literal prefixes agree with the regex engine on %d cases", checked);
+}
+
+static void test_regex_prefix(void)
+{
+    char small[4];
+    int exact;
+
+    prefix_is("^/pricing", "/pricing", 1);
+    prefix_is("^/pricing$", "/pricing", 0);
+    prefix_is("^/pricing.html", "/pricing", 0);
+    prefix_is("^/docs/v2?", "/docs/v", 0);
+    prefix_is("^/ab*", "/a", 0);
+    prefix_is("^/a+", "/", 0);
+    prefix_is("^/ab{2}", "/a", 0);
+    prefix_is("^/a\\.pdf", "/a", 0);
+    prefix_is("^/(a|b)", "", 0);
+    prefix_is("^/pricing|/plans", "", 0);
+    prefix_is("/pricing", "", 0);
+    prefix_is("^(?i)/pricing", "", 0);
+    prefix_is("^", "", 0);
+    prefix_is("", "", 0);
+    ok(mql_regex_literal_prefix("^/pricing", small, sizeof small, &exact) == 3
+       && strcmp(small, "/pr") == 0 && !exact, "a prefix longer than the buffer is cut, not exact");
+    ok(mql_regex_literal_prefix(NULL, small, sizeof small, &exact) == 0 && !exact,
+       "NULL pattern");
+    prefix_agrees_with_regex();
+}
+
 int main(void)
 {
     apr_initialize();
@@ -353,6 +432,7 @@ int main(void)
     test_app_event();
     test_query();
     test_extension();
+    test_regex_prefix();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();

@@ -53,10 +53,20 @@ static mql_hit_t hit_of(unsigned events, const char *path)
     return h;
 }
 
+/* When set, apply() matches the rules first, as the module does before
+ * it takes the table's lock, and hands the result to mql_score_apply(). */
+static int rules_matched_first;
+
 static int apply(mql_visitor_t *v, const mql_scoring_t *sc, unsigned events,
                  const char *path, uint32_t now)
 {
     mql_hit_t h = hit_of(events, path);
+    unsigned char matched[16];
+
+    if (rules_matched_first) {
+        mql_rules_match(sc, &h, matched);
+        h.rule_matched = matched;
+    }
     return mql_score_apply(v, sc, &h, now);
 }
 
@@ -432,6 +442,20 @@ static void test_conditions(void)
                  h.referer = "https://twitter.com/x")) == 20, "both rules apply: 1 + 7 + 12");
     ok(SCORE_OF((h.events = B(DOWNLOAD), h.query = "utm_campaign=webinar")) == 10,
        "rules of another event do not apply");
+    {
+        static const unsigned char second_only[2] = { 0, 1 };
+        unsigned char matched[2];
+
+        fresh(&v, 1);
+        h = hit_of(B(VIEW), "/landing");
+        h.referer = "https://twitter.com/x";
+        h.query = "utm_campaign=webinar";
+        mql_rules_match(&sc, &h, matched);
+        ok(matched[0] == 1 && matched[1] == 1, "mql_rules_match finds both rules");
+        h.rule_matched = second_only;
+        mql_score_apply(&v, &sc, &h, 1);
+        ok(v.score == 13, "matches found before the update are the ones paid: 1 + 12");
+    }
 #undef SCORE_OF
 }
 
@@ -511,6 +535,9 @@ int main(void)
     test_defaults();
     test_country_in();
     test_journey();
+    rules_matched_first = 1;
+    test_journey();             /* the same journey, rules matched before */
+    rules_matched_first = 0;
     test_trigger_choice();
     test_requirements();
     test_decay();
