@@ -236,6 +236,7 @@ static int mql_post_read_request(request_rec *r)
     mql_srv_conf_t *sc = srv_conf(r);
     const char *cookies;
     mql_req_t *rq;
+    int known;
 
     if (!sc->engine || r->main || r->prev || !mql_g || !mql_g->store_ready)
         return DECLINED;
@@ -243,10 +244,15 @@ static int mql_post_read_request(request_rec *r)
     ap_set_module_config(r->request_config, &mql_module, rq);
 
     cookies = apr_table_get(r->headers_in, "Cookie");
+    /* The visitor first: its record is fetched from memory while the
+     * exclusions are checked. */
+    known = find_visitor(sc, cookies, rq);
+    if (known)
+        mql_store_prefetch(mql_g->store, rq->id);
     if (exclusion(r, sc, cookies))
         return DECLINED;
     rq->tracked = 1;
-    if (!find_visitor(sc, cookies, rq)) {
+    if (!known) {
         if (apr_generate_random_bytes(rq->id, sizeof rq->id) != APR_SUCCESS) {
             rq->tracked = 0;
             return DECLINED;
@@ -401,6 +407,7 @@ typedef struct score_baton {
     const mql_scoring_t *scoring;
     const mql_hit_t *hit;
     int site;
+    uint32_t now;
 } score_baton_t;
 
 static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
@@ -408,7 +415,7 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_score_apply(v, b->scoring, b->hit, (uint32_t)apr_time_sec(apr_time_now()));
+    int dirty = mql_score_apply(v, b->scoring, b->hit, b->now);
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;
@@ -484,7 +491,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.scoring = &sc->scoring;
     baton.hit = &hit;
     baton.site = sc->site;
-    now = (uint32_t)apr_time_sec(apr_time_now());
+    baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update(mql_g->store, rq->id, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)
         rv = mql_store_set_contact(mql_g->store, rq->id, rq->app_contact, now);

@@ -509,6 +509,11 @@ static int worth_logging(uint64_t count)
 /* ------------------------------------------------------------------ */
 /* Single-visitor operations                                           */
 
+void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+{
+    __builtin_prefetch(&s->buckets[bucket_of(s, id)]);
+}
+
 #define PEEK_TRIES     3        /* optimistic reads before taking the lock */
 #define PEEK_MAX_CHAIN 64       /* longer (or looping, mid-change) chains: lock */
 

@@ -52,6 +52,11 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs);
 int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                   mql_visitor_t *copy, char *contact);
 
+/* Start loading the memory a lookup of id reads first, so that work done
+ * before the lookup overlaps the wait (the table is larger than the
+ * caches, and each request meets another visitor). */
+void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES]);
+
 /* The write sequence: bumped at the start and end of every locked
  * section, so odd while one runs (tests, diagnostics). */
 uint64_t mql_store_seq(const mql_store_t *s);
