@@ -46,7 +46,10 @@ $t->start;
 my ($id1, $c1) = $t->make_lead(email => 'ann@example.com');
 my ($id2, $c2) = $t->make_lead(email => '=cmd|calc, "quoted"');
 $t->get('/', Cookie => $c2);    # a higher score
-my $plain = do { my ($c) = MQLTest::visitor_cookie($t->get('/')); $c =~ /^mql_vid=([^.]+)/; $1 };
+my $plain_res = $t->get('/');
+my ($plain) = (MQLTest::visitor_cookie($plain_res) // '') =~ /^mql_vid=([^.]+)/;
+ok defined $plain, 'a new visitor got a cookie'
+    or diag "response: $plain_res->{status} $plain_res->{reason}: $plain_res->{content}";
 MQLTest::wait_for(3, sub { my (undef, $o) = run('--state-dir', $sd, 'list'); $o =~ /$id1/ && $o =~ /$id2/ });
 
 ($rc, $out) = run('--state-dir', $sd, 'list');
@@ -61,8 +64,8 @@ is $rc, 0, 'show: exit 0';
 like $out, qr/^stage: mql$/m, 'show: stage';
 like $out, qr/^contact: ann\@example\.com$/m, 'show: contact';
 like $out, qr/^forms: 1$/m, 'show: counts';
-($rc, $out, $err) = run('--state-dir', $sd, 'show', $plain);
-is $rc, 3, 'show of a visitor who is no lead: exit 3';
+($rc, $out, $err) = run('--state-dir', $sd, 'show', $plain // '');
+is $rc, 3, 'show of a visitor who is no lead: exit 3' or diag "show $plain: $err";
 ($rc, $out, $err) = run('--state-dir', $sd, 'show', 'not-an-id');
 is $rc, 2, 'show of a malformed ID: exit 2';
 like $err, qr/not a visitor ID/, '... explained';
