@@ -244,7 +244,7 @@ static int mql_post_read_request(request_rec *r)
     ap_set_module_config(r->request_config, &mql_module, rq);
 
     cookies = apr_table_get(r->headers_in, "Cookie");
-    /* The visitor first: its record is fetched from memory while the
+    /* The visitor first: its record comes from memory while the
      * exclusions are checked. */
     known = find_visitor(sc, cookies, rq);
     if (known)
@@ -444,6 +444,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready)
         return;
     rq->scored = 1;
+    /* fetched while the request is classified, not under the lock */
+    mql_store_prefetch(mql_g->store, rq->id);
     while (r->main)
         r = r->main;
     while (r->prev)

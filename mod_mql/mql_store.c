@@ -511,7 +511,15 @@ static int worth_logging(uint64_t count)
 
 void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
 {
-    __builtin_prefetch(&s->buckets[bucket_of(s, id)]);
+    uint32_t n = __atomic_load_n(&s->buckets[bucket_of(s, id)], __ATOMIC_RELAXED);
+
+    /* a hint only: a chain that changes meanwhile costs a miss, no more */
+    if (n && n <= s->capacity) {
+        const char *v = (const char *)&s->slots[n - 1];
+
+        __builtin_prefetch(v, 1);
+        __builtin_prefetch(v + sizeof(mql_visitor_t) - 1, 1);
+    }
 }
 
 #define PEEK_TRIES     3        /* optimistic reads before taking the lock */

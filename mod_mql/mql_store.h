@@ -23,6 +23,7 @@
 
 typedef struct mql_store mql_store_t;
 
+
 typedef void mql_lock_fn(void *baton);
 
 /* Bytes of memory a table for max_visitors needs (header, buckets, slots,
@@ -52,9 +53,10 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs);
 int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                   mql_visitor_t *copy, char *contact);
 
-/* Start loading the memory a lookup of id reads first, so that work done
- * before the lookup overlaps the wait (the table is larger than the
- * caches, and each request meets another visitor). */
+/* Start bringing the visitor's record into the cache, without the lock,
+ * so that work done before the next lookup or update overlaps the wait
+ * and the lock is not held across cache misses (the table is larger than
+ * the caches, and each request meets another visitor). */
 void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES]);
 
 /* The write sequence: bumped at the start and end of every locked
