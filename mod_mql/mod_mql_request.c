@@ -217,7 +217,7 @@ static void export_env(request_rec *r, mql_req_t *rq)
     const char *stage = "visitor";
 
     v.flags = 0;
-    if (!rq->is_new && mql_store_get(mql_g->store, rq->id, now, &v, NULL)) {
+    if (!rq->is_new && mql_store_get_ref(mql_g->store, &rq->ref, now, &v)) {
         score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         stage = mql_stage_name((mql_stage_t)v.stage);
         if (v.country[0] && v.country[0] != '-')
@@ -247,8 +247,10 @@ static int mql_post_read_request(request_rec *r)
     /* The visitor first: its record comes from memory while the
      * exclusions are checked. */
     known = find_visitor(sc, cookies, rq);
-    if (known)
-        mql_store_prefetch(mql_g->store, rq->id);
+    if (known) {
+        mql_store_ref(mql_g->store, rq->id, &rq->ref);
+        mql_store_prefetch(mql_g->store, &rq->ref);
+    }
     if (exclusion(r, sc, cookies))
         return DECLINED;
     rq->tracked = 1;
@@ -262,6 +264,7 @@ static int mql_post_read_request(request_rec *r)
         /* err_headers_out: redirects and error pages carry it too */
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
         mql_id_to_text(rq->id, rq->id_text);
+        mql_store_ref(mql_g->store, rq->id, &rq->ref);
     }
     export_env(r, rq);
     return DECLINED;
@@ -445,7 +448,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
         return;
     rq->scored = 1;
     /* fetched while the request is classified, not under the lock */
-    mql_store_prefetch(mql_g->store, rq->id);
+    mql_store_prefetch(mql_g->store, &rq->ref);
     while (r->main)
         r = r->main;
     while (r->prev)
@@ -494,7 +497,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.hit = &hit;
     baton.site = sc->site;
     baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
-    rv = mql_store_update(mql_g->store, rq->id, now, apply_hit, &baton, NULL);
+    rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)
         rv = mql_store_set_contact(mql_g->store, rq->id, rq->app_contact, now);
     if (rv != APR_SUCCESS)

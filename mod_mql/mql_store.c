@@ -318,9 +318,10 @@ static int is_expired(const mql_store_t *s, const mql_visitor_t *v, uint32_t now
 
 /* Slot number + 1 of the visitor, 0 when absent; *linkp is the index
  * field that points at it (a bucket or the previous slot's next). */
-static uint32_t find_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t **linkp)
+static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                               uint32_t **linkp)
 {
-    uint32_t *link = &s->buckets[bucket_of(s, id)];
+    uint32_t *link = &s->buckets[bucket];
     uint32_t n;
 
     while ((n = *link) != 0) {
@@ -333,6 +334,11 @@ static uint32_t find_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint
         link = &v->next;
     }
     return 0;
+}
+
+static uint32_t find_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t **linkp)
+{
+    return find_locked_in(s, bucket_of(s, id), id, linkp);
 }
 
 static void contact_release_locked(mql_store_t *s, uint32_t ref)
@@ -376,11 +382,11 @@ static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
 }
 
 /* Find a live visitor; an expired one met on the way is reclaimed. */
-static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
-                                    uint32_t now)
+static mql_visitor_t *lookup_locked_in(mql_store_t *s, uint32_t bucket,
+                                       const uint8_t id[MQL_ID_BYTES], uint32_t now)
 {
     uint32_t *link;
-    uint32_t n = find_locked(s, id, &link);
+    uint32_t n = find_locked_in(s, bucket, id, &link);
 
     if (!n)
         return NULL;
@@ -390,6 +396,12 @@ static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTE
         return NULL;
     }
     return &s->slots[n - 1];
+}
+
+static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+                                    uint32_t now)
+{
+    return lookup_locked_in(s, bucket_of(s, id), id, now);
 }
 
 /*
@@ -509,9 +521,21 @@ static int worth_logging(uint64_t count)
 /* ------------------------------------------------------------------ */
 /* Single-visitor operations                                           */
 
-void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref)
 {
-    uint32_t n = __atomic_load_n(&s->buckets[bucket_of(s, id)], __ATOMIC_RELAXED);
+    memcpy(ref->id, id, MQL_ID_BYTES);
+    ref->bucket = bucket_of(s, id);
+}
+
+/* A ref is only trusted as far as the table's size goes. */
+static uint32_t ref_bucket(const mql_store_t *s, const mql_store_ref_t *ref)
+{
+    return ref->bucket < s->nbuckets ? ref->bucket : bucket_of(s, ref->id);
+}
+
+void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
+{
+    uint32_t n = __atomic_load_n(&s->buckets[ref_bucket(s, ref)], __ATOMIC_RELAXED);
 
     /* a hint only: a chain that changes meanwhile costs a miss, no more */
     if (n && n <= s->capacity) {
@@ -532,9 +556,10 @@ void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
  * Links are loaded once each and checked, so a torn read cannot send the
  * walk outside the table.  1 found, 0 absent, -1 inconclusive.
  */
-static int peek(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_visitor_t *copy)
+static int peek(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                mql_visitor_t *copy)
 {
-    uint32_t n = __atomic_load_n(&s->buckets[bucket_of(s, id)], __ATOMIC_RELAXED);
+    uint32_t n = __atomic_load_n(&s->buckets[bucket], __ATOMIC_RELAXED);
     int steps;
 
     for (steps = 0; n != 0; steps++) {
@@ -555,8 +580,8 @@ static int peek(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_visito
 /* The request path's lookup: no lock, no store to shared memory, so
  * readers neither wait for each other nor move the lock's cache line
  * between CPUs.  -1 when it raced writers PEEK_TRIES times. */
-static int get_optimistic(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
-                          mql_visitor_t *copy)
+static int get_optimistic(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                          uint32_t now, mql_visitor_t *copy)
 {
     mql_visitor_t v;
     int tries, found;
@@ -566,7 +591,7 @@ static int get_optimistic(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32
 
         if (q & 1)
             return -1;          /* a writer is inside: wait for it on the lock */
-        found = peek(s, id, &v);
+        found = peek(s, bucket, id, &v);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&s->h->seq, __ATOMIC_RELAXED) != q || found < 0)
             continue;
@@ -580,16 +605,16 @@ static int get_optimistic(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32
     return -1;
 }
 
-int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
-                  mql_visitor_t *copy, char *contact)
+static int get_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                  uint32_t now, mql_visitor_t *copy, char *contact)
 {
     mql_visitor_t *v;
     int found;
 
-    if (!contact && (found = get_optimistic(s, id, now, copy)) >= 0)
+    if (!contact && (found = get_optimistic(s, bucket, id, now, copy)) >= 0)
         return found;
     lock(s);
-    v = lookup_locked(s, id, now);
+    v = lookup_locked_in(s, bucket, id, now);
     if (v) {
         if (copy)
             *copy = *v;
@@ -604,8 +629,21 @@ int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
     return v != NULL;
 }
 
-apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
-                              mql_update_fn *fn, void *baton, mql_update_result_t *res)
+int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                  mql_visitor_t *copy, char *contact)
+{
+    return get_in(s, bucket_of(s, id), id, now, copy, contact);
+}
+
+int mql_store_get_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
+                      mql_visitor_t *copy)
+{
+    return get_in(s, ref_bucket(s, ref), ref->id, now, copy, NULL);
+}
+
+static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                              uint32_t now, mql_update_fn *fn, void *baton,
+                              mql_update_result_t *res)
 {
     mql_visitor_t *v;
     uint32_t keep_next, keep_contact, keep_since;
@@ -614,7 +652,7 @@ apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], ui
     int is_new = 0, rc;
 
     lock(s);
-    v = lookup_locked(s, id, now);
+    v = lookup_locked_in(s, bucket, id, now);
     if (!v) {
         v = alloc_slot_locked(s, now, 1);
         if (!v) {
@@ -665,6 +703,18 @@ apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], ui
     }
     unlock(s);
     return APR_SUCCESS;
+}
+
+apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                              mql_update_fn *fn, void *baton, mql_update_result_t *res)
+{
+    return update_in(s, bucket_of(s, id), id, now, fn, baton, res);
+}
+
+apr_status_t mql_store_update_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
+                                  mql_update_fn *fn, void *baton, mql_update_result_t *res)
+{
+    return update_in(s, ref_bucket(s, ref), ref->id, now, fn, baton, res);
 }
 
 apr_status_t mql_store_set_contact(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],

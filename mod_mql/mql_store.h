@@ -53,11 +53,25 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs);
 int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                   mql_visitor_t *copy, char *contact);
 
+/*
+ * A visitor's ID together with where its chain starts in this table (a
+ * keyed hash of the ID): made once per request, it spares the later calls
+ * the hashing.  The _ref calls behave like the plain ones.
+ */
+typedef struct mql_store_ref {
+    uint8_t  id[MQL_ID_BYTES];
+    uint32_t bucket;
+} mql_store_ref_t;
+
+void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref);
+int mql_store_get_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
+                      mql_visitor_t *copy);
+
 /* Start bringing the visitor's record into the cache, without the lock,
  * so that work done before the next lookup or update overlaps the wait
  * and the lock is not held across cache misses (the table is larger than
  * the caches, and each request meets another visitor). */
-void mql_store_prefetch(mql_store_t *s, const uint8_t id[MQL_ID_BYTES]);
+void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref);
 
 /* The write sequence: bumped at the start and end of every locked
  * section, so odd while one runs (tests, diagnostics). */
@@ -87,6 +101,8 @@ typedef struct mql_update_result {
  */
 apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                               mql_update_fn *fn, void *baton, mql_update_result_t *res);
+apr_status_t mql_store_update_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
+                                  mql_update_fn *fn, void *baton, mql_update_result_t *res);
 
 /* Attach a contact (truncated to MQL_CONTACT_LEN-1); marks URGENT|DIRTY.
  * APR_ENOENT when the visitor is unknown, APR_ENOSPC when the contact

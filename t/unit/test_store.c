@@ -735,6 +735,38 @@ static void test_dead_holder(void)
     table_close(&t);
 }
 
+/* A ref carries the hashing from one call to the next; the calls that
+ * take one behave like the plain ones, and a ref whose bucket does not
+ * fit the table is not trusted. */
+static void test_refs(void)
+{
+    table_t t;
+    mql_store_ref_t ref, bad;
+    mql_visitor_t v;
+    uint8_t id[MQL_ID_BYTES];
+    upd_t u = { 5, -1, MQL_UPD_NONE, 0, 0, 100, NULL };
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    id_of(7, id);
+    mql_store_ref(t.s, id, &ref);
+    ok(memcmp(ref.id, id, MQL_ID_BYTES) == 0 && ref.bucket < 100, "ref: the ID and a bucket");
+    ok(!mql_store_get_ref(t.s, &ref, 100, &v), "get_ref: absent before any update");
+    mql_store_prefetch(t.s, &ref);
+    is_int(mql_store_update_ref(t.s, &ref, 100, add_points, &u, NULL), APR_SUCCESS,
+           "update_ref creates the visitor");
+    ok(has(&t, 7, 100, &v) && v.score == 5.0, "the plain lookup finds what update_ref made");
+    touch(&t, 7, 101, 2, -1, NULL);
+    ok(mql_store_get_ref(t.s, &ref, 101, &v) && v.score == 7.0,
+       "get_ref sees what the plain update did");
+    bad = ref;
+    bad.bucket = 0xffffffffu;
+    ok(mql_store_get_ref(t.s, &bad, 101, &v) && v.score == 7.0,
+       "a bucket outside the table is recomputed, not used");
+    mql_store_prefetch(t.s, &bad);
+    is_str(check(&t), "clean", "validates after ref calls");
+    table_close(&t);
+}
+
 /* ---- the check itself ---- */
 
 static void test_validate_detects(void)
@@ -794,6 +826,7 @@ int main(void)
     test_threads(1);
     test_optimistic_reads();
     test_dead_holder();
+    test_refs();
     test_validate_detects();
 
     apr_pool_destroy(pool);
