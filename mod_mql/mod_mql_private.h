@@ -105,8 +105,7 @@ extern mql_global_t *mql_g;
 
 /* Per request */
 typedef struct mql_req {
-    uint8_t id[MQL_ID_BYTES];
-    mql_store_ref_t ref;        /* the ID and its place in the table */
+    mql_store_ref_t ref;        /* the visitor's ID and its place in the table */
     char id_text[24];
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */

@@ -162,10 +162,12 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const cha
 static int find_visitor(const mql_srv_conf_t *sc, const char *cookies, mql_req_t *rq)
 {
     const char *val, *at = cookies;
+    uint8_t id[MQL_ID_BYTES];
     size_t len;
 
     while (at && (at = mql_cookie_next(at, sc->cookie_name, &val, &len)))
-        if (mql_cookie_verify(mql_g->key, val, len, rq->id)) {
+        if (mql_cookie_verify(mql_g->key, val, len, id)) {
+            mql_store_ref(mql_g->store, id, &rq->ref);
             memcpy(rq->id_text, val, MQL_ID_TEXT_LEN);
             rq->id_text[MQL_ID_TEXT_LEN] = '\0';
             return 1;
@@ -247,24 +249,24 @@ static int mql_post_read_request(request_rec *r)
     /* The visitor first: its record comes from memory while the
      * exclusions are checked. */
     known = find_visitor(sc, cookies, rq);
-    if (known) {
-        mql_store_ref(mql_g->store, rq->id, &rq->ref);
+    if (known)
         mql_store_prefetch(mql_g->store, &rq->ref);
-    }
     if (exclusion(r, sc, cookies))
         return DECLINED;
     rq->tracked = 1;
     if (!known) {
-        if (apr_generate_random_bytes(rq->id, sizeof rq->id) != APR_SUCCESS) {
+        uint8_t id[MQL_ID_BYTES];
+
+        if (apr_generate_random_bytes(id, sizeof id) != APR_SUCCESS) {
             rq->tracked = 0;
             return DECLINED;
         }
         rq->is_new = 1;
-        rq->set_cookie = make_cookie(r, sc, rq->id);
+        rq->set_cookie = make_cookie(r, sc, id);
         /* err_headers_out: redirects and error pages carry it too */
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
-        mql_id_to_text(rq->id, rq->id_text);
-        mql_store_ref(mql_g->store, rq->id, &rq->ref);
+        mql_id_to_text(id, rq->id_text);
+        mql_store_ref(mql_g->store, id, &rq->ref);
     }
     export_env(r, rq);
     return DECLINED;
@@ -499,7 +501,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)
-        rv = mql_store_set_contact(mql_g->store, rq->id, rq->app_contact, now);
+        rv = mql_store_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now);
     if (rv != APR_SUCCESS)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: the table is full of leads");
 }

@@ -23,7 +23,6 @@
 
 typedef struct mql_store mql_store_t;
 
-
 typedef void mql_lock_fn(void *baton);
 
 /* Bytes of memory a table for max_visitors needs (header, buckets, slots,
