@@ -429,17 +429,18 @@ static apr_status_t go_live_deeper(pub_t *b, int live_depth, int depth)
         rv = copy_file(b, b->live2, both);
     if (rv == APR_SUCCESS)
         rv = copy_extents(b, b->new2, both, (apr_off_t)SDBM_PBLK << live_depth, 0);
-    if (rv == APR_SUCCESS && (rv = ready(b, both)) == APR_SUCCESS)
-        rv = go_live_file(b, both, b->live2);
-    apr_file_remove(both, b->p);
     remove_new(b);
     b->new1 = next1;
     b->new2 = next2;
     b->newpath = nextpath;
-    if (rv == APR_SUCCESS && (rv = ready(b, b->new2)) == APR_SUCCESS
-        && (rv = ready(b, b->new1)) == APR_SUCCESS
+    /* Everything is synced before the first rename: the window in which a
+     * walk under the old directory meets records twice is three renames. */
+    if (rv == APR_SUCCESS && (rv = ready(b, both)) == APR_SUCCESS
+        && (rv = ready(b, b->new2)) == APR_SUCCESS && (rv = ready(b, b->new1)) == APR_SUCCESS
+        && (rv = go_live_file(b, both, b->live2)) == APR_SUCCESS
         && (rv = go_live_file(b, b->new1, b->live1)) == APR_SUCCESS)
         rv = go_live_file(b, b->new2, b->live2);
+    apr_file_remove(both, b->p);
     if (rv == APR_SUCCESS && (rv = apr_file_mtime_set(b->live1, apr_time_now(), b->p)))
         fail(b, rv, "cannot touch", b->live1);
     return rv;
