@@ -41,31 +41,78 @@ static mql_srv_conf_t *srv_conf(request_rec *r)
     return ap_get_module_config(r->server->module_config, &mql_module);
 }
 
-static int header_is(request_rec *r, const char *name, const char *value)
+/*
+ * The request headers the early hook reads, found in one pass over the
+ * table rather than one apr_table_get each; like apr_table_get, the
+ * first header of a name counts.
+ */
+enum { COOKIE_VISITOR, COOKIE_OPTOUT, COOKIE_CONSENT, COOKIE_NAMES };
+
+typedef struct early_headers {
+    const char *cookie, *user_agent, *dnt, *sec_gpc, *purpose, *sec_purpose;
+    mql_cookie_found_t cookies[COOKIE_NAMES];   /* our cookies, in one walk */
+} early_headers_t;
+
+static void take(const char **slot, const char *key, const char *name, const char *val)
 {
-    const char *v = apr_table_get(r->headers_in, name);
+    if (!*slot && !strcasecmp(key, name))
+        *slot = val;
+}
+
+static void read_early_headers(const request_rec *r, const mql_srv_conf_t *sc,
+                               early_headers_t *h)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    const char *names[COOKIE_NAMES];
+    int i;
+
+    memset(h, 0, sizeof *h);
+    for (i = 0; i < arr->nelts; i++) {
+        const char *k = e[i].key, *v = e[i].val;
+
+        if (!k)
+            continue;
+        switch (apr_tolower(k[0])) {
+        case 'c': take(&h->cookie, k, "Cookie", v); break;
+        case 'u': take(&h->user_agent, k, "User-Agent", v); break;
+        case 'd': take(&h->dnt, k, "DNT", v); break;
+        case 'p': take(&h->purpose, k, "Purpose", v); break;
+        case 's':
+            take(&h->sec_gpc, k, "Sec-GPC", v);
+            take(&h->sec_purpose, k, "Sec-Purpose", v);
+            break;
+        }
+    }
+    names[COOKIE_VISITOR] = sc->cookie_name;
+    names[COOKIE_OPTOUT] = sc->optout_cookie;
+    names[COOKIE_CONSENT] = sc->consent ? sc->consent->name : NULL;
+    mql_cookie_find(h->cookie, names, COOKIE_NAMES, h->cookies);
+}
+
+/* value, possibly after whitespace, alone or followed by whitespace */
+static int header_is(const char *v, const char *value)
+{
+    size_t n = strlen(value);
 
     if (!v)
         return 0;
     while (apr_isspace(*v))
         v++;
-    return strncmp(v, value, strlen(value)) == 0
-           && (v[strlen(value)] == '\0' || apr_isspace(v[strlen(value)]));
+    return strncmp(v, value, n) == 0 && (v[n] == '\0' || apr_isspace(v[n]));
 }
 
-static int has_consent(const mql_consent_t *c, const char *cookies)
+static int has_consent(const mql_consent_t *c, const mql_cookie_found_t *first)
 {
-    const char *val, *at = cookies;
-    size_t len;
+    const char *val = first->val, *at = first->rest;
+    size_t len = first->vlen;
 
-    if (!cookies)
+    if (!val)
         return 0;
-    while ((at = mql_cookie_next(at, c->name, &val, &len))) {
-        if (!c->value_re)
+    do {
+        if (!c->value_re || ap_regexec_len(c->value_re, val, len, 0, NULL, 0) == 0)
             return 1;
-        if (ap_regexec_len(c->value_re, val, len, 0, NULL, 0) == 0)
-            return 1;
-    }
+    } while ((at = mql_cookie_next(at, c->name, &val, &len)));
     return 0;
 }
 
@@ -128,29 +175,27 @@ static int excluded_agent_on(request_rec *r, const mql_srv_conf_t *sc, const cha
     return av->excluded;
 }
 
-static int is_prefetch(request_rec *r)
+static int is_prefetch(const early_headers_t *h)
 {
-    const char *p = apr_table_get(r->headers_in, "Sec-Purpose");
+    const char *p = h->sec_purpose ? h->sec_purpose : h->purpose;
 
-    if (!p)
-        p = apr_table_get(r->headers_in, "Purpose");
     return p && (ap_strcasestr(p, "prefetch") || ap_strcasestr(p, "prerender"));
 }
 
 /* Why this request is not tracked, or NULL.  Cheapest checks first. */
-static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const char *cookies)
+static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const early_headers_t *h)
 {
     if (r->header_only)
         return "HEAD";
-    if (is_prefetch(r))
+    if (is_prefetch(h))
         return "prefetch";
-    if (sc->respect_dnt && (header_is(r, "DNT", "1") || header_is(r, "Sec-GPC", "1")))
+    if (sc->respect_dnt && (header_is(h->dnt, "1") || header_is(h->sec_gpc, "1")))
         return "do-not-track";
-    if (cookies && mql_cookie_present(cookies, sc->optout_cookie))
+    if (h->cookies[COOKIE_OPTOUT].val)
         return "opt-out";
-    if (sc->consent && !has_consent(sc->consent, cookies))
+    if (sc->consent && !has_consent(sc->consent, &h->cookies[COOKIE_CONSENT]))
         return "no-consent";
-    if (excluded_agent_on(r, sc, apr_table_get(r->headers_in, "User-Agent")))
+    if (excluded_agent_on(r, sc, h->user_agent))
         return "user-agent";
     if (sc->exclude_ip->nelts && excluded_address(r, sc))
         return "address";
@@ -159,19 +204,23 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const cha
 
 /* The first cookie of ours with a valid signature; its value starts with
  * the ID's text (decoding is strict, so that is the canonical spelling). */
-static int find_visitor(const mql_srv_conf_t *sc, const char *cookies, mql_req_t *rq)
+static int find_visitor(const mql_srv_conf_t *sc, const mql_cookie_found_t *first,
+                        mql_req_t *rq)
 {
-    const char *val, *at = cookies;
+    const char *val = first->val, *at = first->rest;
     uint8_t id[MQL_ID_BYTES];
-    size_t len;
+    size_t len = first->vlen;
 
-    while (at && (at = mql_cookie_next(at, sc->cookie_name, &val, &len)))
+    if (!val)
+        return 0;
+    do {
         if (mql_cookie_verify(mql_g->key, val, len, id)) {
             mql_store_ref(mql_g->store, id, &rq->ref);
             memcpy(rq->id_text, val, MQL_ID_TEXT_LEN);
             rq->id_text[MQL_ID_TEXT_LEN] = '\0';
             return 1;
         }
+    } while ((at = mql_cookie_next(at, sc->cookie_name, &val, &len)));
     return 0;
 }
 
@@ -236,7 +285,7 @@ static void export_env(request_rec *r, mql_req_t *rq)
 static int mql_post_read_request(request_rec *r)
 {
     mql_srv_conf_t *sc = srv_conf(r);
-    const char *cookies;
+    early_headers_t h;
     mql_req_t *rq;
     int known;
 
@@ -245,13 +294,13 @@ static int mql_post_read_request(request_rec *r)
     rq = apr_pcalloc(r->pool, sizeof *rq);
     ap_set_module_config(r->request_config, &mql_module, rq);
 
-    cookies = apr_table_get(r->headers_in, "Cookie");
+    read_early_headers(r, sc, &h);
     /* The visitor first: its record comes from memory while the
      * exclusions are checked. */
-    known = find_visitor(sc, cookies, rq);
+    known = find_visitor(sc, &h.cookies[COOKIE_VISITOR], rq);
     if (known)
         mql_store_prefetch(mql_g->store, &rq->ref);
-    if (exclusion(r, sc, cookies))
+    if (exclusion(r, sc, &h))
         return DECLINED;
     rq->tracked = 1;
     if (!known) {
@@ -317,20 +366,39 @@ static int mql_fixups(request_rec *r)
 /*
  * X-MQL-Event and X-MQL-Contact come from the application's response
  * (CGI, PHP, a proxied backend); they are taken off before the client
- * sees them.  Never read from the client's request.
+ * sees them.  Never read from the client's request.  One pass over each
+ * table finds both; headers_out wins over err_headers_out, as with
+ * apr_table_get on each in turn.
  */
-static const char *take_header(request_rec *r, const char *name)
-{
-    const char *v = apr_table_get(r->headers_out, name);
+enum { APP_EVENT, APP_CONTACT, APP_HEADERS };
+static const char *const app_header_names[APP_HEADERS] = { "X-MQL-Event", "X-MQL-Contact" };
 
-    if (!v)
-        v = apr_table_get(r->err_headers_out, name);
-    if (v) {
-        v = apr_pstrdup(r->pool, v);
-        apr_table_unset(r->headers_out, name);
-        apr_table_unset(r->err_headers_out, name);
-    }
-    return v;
+static void find_app_headers(const apr_table_t *t, const char *found[APP_HEADERS])
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i, k;
+
+    for (i = 0; i < arr->nelts; i++)
+        if (e[i].key && apr_tolower(e[i].key[0]) == 'x')
+            for (k = 0; k < APP_HEADERS; k++)
+                if (!found[k] && !strcasecmp(e[i].key, app_header_names[k]))
+                    found[k] = e[i].val;
+}
+
+static void take_app_headers(request_rec *r, const char *taken[APP_HEADERS])
+{
+    int k;
+
+    taken[APP_EVENT] = taken[APP_CONTACT] = NULL;
+    find_app_headers(r->headers_out, taken);
+    find_app_headers(r->err_headers_out, taken);
+    for (k = 0; k < APP_HEADERS; k++)
+        if (taken[k]) {
+            taken[k] = apr_pstrdup(r->pool, taken[k]);
+            apr_table_unset(r->headers_out, app_header_names[k]);
+            apr_table_unset(r->err_headers_out, app_header_names[k]);
+        }
 }
 
 static void score_request(request_rec *r, mql_req_t *rq);
@@ -346,15 +414,15 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     mql_req_t *rq = mql_req_state(r);
 
     if (!f->ctx) {
-        const char *ev = take_header(r, "X-MQL-Event");
-        const char *contact = take_header(r, "X-MQL-Contact");
+        const char *app[APP_HEADERS];
 
+        take_app_headers(r, app);
         f->ctx = rq ? (void *)rq : (void *)f;
         if (rq && rq->tracked) {
-            if (ev)
-                rq->app_event = ev;
-            if (contact)
-                rq->app_contact = contact;
+            if (app[APP_EVENT])
+                rq->app_event = app[APP_EVENT];
+            if (app[APP_CONTACT])
+                rq->app_contact = app[APP_CONTACT];
         }
     }
     /* A range request's 206 is decided by the byterange filter, after this

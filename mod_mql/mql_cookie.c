@@ -58,9 +58,11 @@ static void b64url_encode(const uint8_t *in, size_t n, char *out)
  * the length must match and the unused low bits of the last character must
  * be zero (otherwise "AA" and "AB" would both decode to one zero byte).
  * Four characters at a time; out may be written even when the text is
- * refused, so callers decode into scratch space.
+ * refused, so callers decode into scratch space.  Inlined so that the
+ * fixed lengths of the cookie unroll the loops (every request runs it).
  */
-static int b64url_decode(const char *s, size_t len, uint8_t *out, size_t n)
+static inline __attribute__((always_inline)) int b64url_decode(const char *s, size_t len,
+                                                               uint8_t *out, size_t n)
 {
     const unsigned char *in = (const unsigned char *)s;
     uint8_t seen = 0;           /* OR of every value: 0xff marks a bad byte */
@@ -128,6 +130,16 @@ static void cookie_tag(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID
         tag[i] = (uint8_t)(h >> (8 * i));
 }
 
+static uint64_t tag_value(const uint8_t tag[MQL_TAG_BYTES])
+{
+    uint64_t h = 0;
+    int i;
+
+    for (i = MQL_TAG_BYTES; i-- > 0;)
+        h = h << 8 | tag[i];
+    return h;
+}
+
 void mql_cookie_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
                      char out[MQL_COOKIE_VALUE_LEN + 1])
 {
@@ -139,30 +151,21 @@ void mql_cookie_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_B
     b64url_encode(tag, MQL_TAG_BYTES, out + MQL_ID_TEXT_LEN + 1);
 }
 
-/* Compare without an early exit, so the time taken does not tell an
- * attacker how many leading tag bytes were right. */
-static int equal_ct(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    volatile uint8_t diff = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        diff |= a[i] ^ b[i];
-    return diff == 0;
-}
-
 int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
                       uint8_t id[MQL_ID_BYTES])
 {
-    uint8_t raw[MQL_ID_BYTES], got[MQL_TAG_BYTES], want[MQL_TAG_BYTES];
+    uint8_t raw[MQL_ID_BYTES], got[MQL_TAG_BYTES];
+    uint64_t diff;
 
     if (!value || len != MQL_COOKIE_VALUE_LEN || value[MQL_ID_TEXT_LEN] != '.')
         return 0;
     if (!b64url_decode(value, MQL_ID_TEXT_LEN, raw, MQL_ID_BYTES)
         || !b64url_decode(value + MQL_ID_TEXT_LEN + 1, MQL_SIG_TEXT_LEN, got, MQL_TAG_BYTES))
         return 0;
-    cookie_tag(key, raw, want);
-    if (!equal_ct(got, want, MQL_TAG_BYTES))
+    /* One comparison of the whole tag, so the time taken does not tell an
+     * attacker how many leading bytes were right. */
+    diff = tag_value(got) ^ mql_siphash24(key, raw, MQL_ID_BYTES);
+    if (diff)
         return 0;
     memcpy(id, raw, MQL_ID_BYTES);
     return 1;
@@ -192,13 +195,9 @@ typedef struct cookie_pair {
  */
 static const char *split_pair(const char *s, cookie_pair_t *pr)
 {
-    /* strchr and memchr scan a word at a time: this runs on every request */
-    const char *end = strchr(s, ';');
-    const char *eq;
-
-    if (!end)
-        end = s + strlen(s);
-    eq = memchr(s, '=', (size_t)(end - s));
+    /* strchrnul and memchr scan a word at a time: this runs on every request */
+    const char *end = strchrnul(s, ';');
+    const char *eq = memchr(s, '=', (size_t)(end - s));
 
     pr->has_eq = eq != NULL;
     pr->name = s;
@@ -219,41 +218,84 @@ static const char *split_pair(const char *s, cookie_pair_t *pr)
     return end;
 }
 
+/* Whether a name found at hit begins a pair: nothing but whitespace
+ * between it and the ';' before it, or the start of the header. */
+static int at_pair_start(const char *header, const char *hit)
+{
+    while (hit > header && is_ows(hit[-1]))
+        hit--;
+    return hit == header || hit[-1] == ';';
+}
+
+/*
+ * strstr jumps over the other cookies a vector at a time (this runs on
+ * every request, usually for a name that is absent); each place the name
+ * occurs is then judged as the pair walk would: it must begin a pair, and
+ * that pair's name must be exactly it.
+ */
 const char *mql_cookie_next(const char *header, const char *name,
                             const char **val, size_t *vlen)
 {
     size_t want;
-    const char *s = header;
+    const char *hit;
 
-    if (!s || !name || !*name)
+    if (!header || !name || !*name)
         return NULL;
     want = strlen(name);
-    while (*s) {
+    for (hit = header; (hit = strstr(hit, name)) != NULL; hit++) {
         cookie_pair_t pr;
+        const char *end;
 
-        /* skip separators and the whitespace before a pair */
-        if (*s == ';' || is_ows(*s)) {
-            s++;
+        if (!at_pair_start(header, hit))
             continue;
-        }
-        s = split_pair(s, &pr);
+        end = split_pair(hit, &pr);
         /* A pair without '=' has no name (RFC 6265bis), so it never
          * matches; names are compared exactly, case included. */
-        if (pr.has_eq && pr.nlen == want && memcmp(pr.name, name, want) == 0) {
+        if (pr.has_eq && pr.nlen == want) {
             if (val)
                 *val = pr.val;
             if (vlen)
                 *vlen = pr.vlen;
-            return s;
+            return end;
         }
     }
     return NULL;
 }
 
-int mql_cookie_present(const char *header, const char *name)
+void mql_cookie_find(const char *header, const char *const names[], size_t n,
+                     mql_cookie_found_t found[])
 {
-    const char *v;
-    size_t n;
+    const char *s = header;
+    size_t len[MQL_COOKIE_FIND_MAX], i, missing = 0;
 
-    return mql_cookie_next(header, name, &v, &n) != NULL;
+    for (i = 0; i < n; i++) {
+        found[i].val = NULL;
+        found[i].vlen = 0;
+        found[i].rest = NULL;
+    }
+    if (n > MQL_COOKIE_FIND_MAX)
+        n = MQL_COOKIE_FIND_MAX;
+    for (i = 0; i < n; i++) {
+        len[i] = names[i] ? strlen(names[i]) : 0;
+        missing += len[i] > 0;
+    }
+    while (s && *s && missing) {
+        cookie_pair_t pr;
+
+        if (*s == ';' || is_ows(*s)) {
+            s++;
+            continue;
+        }
+        s = split_pair(s, &pr);
+        if (!pr.has_eq)
+            continue;
+        for (i = 0; i < n; i++)
+            if (!found[i].val && len[i] && len[i] == pr.nlen
+                && memcmp(pr.name, names[i], pr.nlen) == 0) {
+                found[i].val = pr.val;
+                found[i].vlen = pr.vlen;
+                found[i].rest = s;
+                missing--;
+            }
+    }
 }

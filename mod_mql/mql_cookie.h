@@ -38,7 +38,22 @@ int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_
 const char *mql_cookie_next(const char *header, const char *name,
                             const char **val, size_t *vlen);
 
-/* 1 when header holds a cookie named name (any value) */
-int mql_cookie_present(const char *header, const char *name);
+/* The first pair of one name found by mql_cookie_find. */
+typedef struct mql_cookie_found {
+    const char *val;            /* NULL: the header has no pair of that name */
+    size_t vlen;
+    const char *rest;           /* where mql_cookie_next goes on for later pairs */
+} mql_cookie_found_t;
+
+/*
+ * One walk of the header for several names at once (the request path
+ * looks for the visitor, opt-out and consent cookies): found[i] receives
+ * the first pair named names[i], as mql_cookie_next would return it.
+ * NULL or empty names are never found, nor are names past the first
+ * MQL_COOKIE_FIND_MAX.
+ */
+#define MQL_COOKIE_FIND_MAX 8
+void mql_cookie_find(const char *header, const char *const names[], size_t n,
+                     mql_cookie_found_t found[]);
 
 #endif

@@ -418,20 +418,21 @@ static unsigned char ascii_lower(char c)
 
 int mql_path_has_extension(const char *path, const char *const *exts)
 {
-    const char *seg, *dot, *ext;
+    const char *end, *ext;
     size_t elen;
 
     if (!path || !exts)
         return 0;
-    seg = strrchr(path, '/');
-    seg = seg ? seg + 1 : path;
-    /* extensions are alphanumeric, so only the text after the last dot
-     * can be one; a name before the dot: "/.pdf" is a hidden file */
-    dot = strrchr(seg, '.');
-    if (!dot || dot == seg || !dot[1])
+    /* Back from the end to the last segment's last dot: extensions are
+     * alphanumeric, so only the text after it can be one. */
+    end = path + strlen(path);
+    for (ext = end; ext > path && ext[-1] != '/' && ext[-1] != '.'; ext--)
+        ;
+    /* no dot, nothing after it, or nothing before it ("/.pdf" is a
+     * hidden file) */
+    if (ext == path || ext[-1] != '.' || ext == end || ext - 1 == path || ext[-2] == '/')
         return 0;
-    ext = dot + 1;
-    elen = strlen(ext);
+    elen = (size_t)(end - ext);
     for (; *exts; exts++)
         if (ascii_lower((*exts)[0]) == ascii_lower(ext[0]) && strlen(*exts) == elen
             && ascii_caseeq(ext, *exts, elen))

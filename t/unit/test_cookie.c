@@ -186,6 +186,15 @@ static const char *all_values(const char *header, const char *name)
     return out;
 }
 
+/* whether mql_cookie_find sees a pair of that name */
+static int present(const char *header, const char *name)
+{
+    mql_cookie_found_t f;
+
+    mql_cookie_find(header, &name, 1, &f);
+    return f.val != NULL;
+}
+
 static void test_header(void)
 {
     uint8_t id[MQL_ID_BYTES], got[MQL_ID_BYTES];
@@ -225,10 +234,23 @@ static void test_header(void)
     ok(mql_cookie_next("=1", "", &v, &n) == NULL, "empty name against empty-name pair");
     ok(mql_cookie_next(" ;  ; \t", "mql_vid", &v, &n) == NULL, "only separators");
 
-    ok(mql_cookie_present("a=1; mql_optout=1", "mql_optout"), "present");
-    ok(mql_cookie_present("mql_optout=", "mql_optout"), "present with empty value");
-    ok(!mql_cookie_present("a=1; mql_optoutx=1", "mql_optout"), "not present");
-    ok(!mql_cookie_present("", "mql_optout"), "not present in empty header");
+    ok(present("a=1; mql_optout=1", "mql_optout"), "present");
+    ok(present("mql_optout=", "mql_optout"), "present with empty value");
+    ok(!present("a=1; mql_optoutx=1", "mql_optout"), "not present");
+    ok(!present("", "mql_optout"), "not present in empty header");
+    ok(!present(NULL, "mql_optout"), "not present without a header");
+    {
+        const char *many[MQL_COOKIE_FIND_MAX + 1];
+        mql_cookie_found_t f[MQL_COOKIE_FIND_MAX + 1];
+        size_t k;
+
+        for (k = 0; k <= MQL_COOKIE_FIND_MAX; k++)
+            many[k] = k == 0 || k == MQL_COOKIE_FIND_MAX ? "a" : "zz";
+        mql_cookie_find("zz=1; a=2", many, MQL_COOKIE_FIND_MAX + 1, f);
+        ok(f[0].val && f[0].vlen == 1 && f[0].val[0] == '2' && f[1].val && f[1].val[0] == '1'
+           && !f[MQL_COOKIE_FIND_MAX].val,
+           "names past MQL_COOKIE_FIND_MAX are not looked for, the others are");
+    }
 
     /* a valid cookie quoted and among others verifies */
     h = malloc(100);
@@ -322,11 +344,110 @@ static void test_header(void)
     }
 }
 
+/*
+ * The plain pair walk of RFC 6265: split at every ';', trim whitespace,
+ * drop surrounding quotes from the value.  mql_cookie_next jumps with
+ * strstr; it must find exactly what this finds, in the same order.
+ */
+static void reference_values(const char *header, const char *name, char *out, size_t outsz)
+{
+    const char *s = header;
+    size_t used = 0, want = strlen(name);
+
+    out[0] = '\0';
+    while (*s) {
+        const char *end = strchr(s, ';'), *eq, *nm, *val;
+        size_t nlen, vlen;
+
+        if (!end)
+            end = s + strlen(s);
+        eq = memchr(s, '=', (size_t)(end - s));
+        for (nm = s; nm < end && (*nm == ' ' || *nm == '\t'); nm++)
+            ;
+        nlen = (size_t)((eq ? eq : end) - nm);
+        while (nlen && (nm[nlen - 1] == ' ' || nm[nlen - 1] == '\t'))
+            nlen--;
+        if (eq && nlen == want && memcmp(nm, name, want) == 0) {
+            for (val = eq + 1; val < end && (*val == ' ' || *val == '\t'); val++)
+                ;
+            vlen = (size_t)(end - val);
+            while (vlen && (val[vlen - 1] == ' ' || val[vlen - 1] == '\t'))
+                vlen--;
+            if (vlen >= 2 && val[0] == '"' && val[vlen - 1] == '"') {
+                val++;
+                vlen -= 2;
+            }
+            if (used + vlen + 2 >= outsz)
+                break;
+            if (used)
+                out[used++] = '|';
+            memcpy(out + used, val, vlen);
+            used += vlen;
+            out[used] = '\0';
+        }
+        s = *end ? end + 1 : end;
+    }
+}
+
+static void test_header_reference(void)
+{
+    static const char *const parts[] = { "mql_vid", "mql_vid", "mql", "_vid", "xmql_vid", "=",
+                                         "=", ";", "; ", " ", "\t", "\"", "a", "v1", "=\"q\"" };
+    static const char *const names[] = { "mql_vid", "mql", "_vid", NULL, "" };
+    static char want[20000];
+    unsigned seed = 7;
+    int round, differ = 0, found = 0, first_differ = 0;
+
+    for (round = 0; round < 20000; round++) {
+        char h[400];
+        size_t used = 0;
+        int k, nparts = 1 + round % 24;
+
+        for (k = 0; k < nparts; k++) {
+            const char *part;
+
+            seed = seed * 1103515245u + 12345u;
+            part = parts[(seed >> 16) % (sizeof parts / sizeof parts[0])];
+            if (used + strlen(part) + 1 > sizeof h)
+                break;
+            memcpy(h + used, part, strlen(part));
+            used += strlen(part);
+        }
+        h[used] = '\0';
+        reference_values(h, "mql_vid", want, sizeof want);
+        found += want[0] != '\0';
+        if (strcmp(want, all_values(h, "mql_vid")) != 0 && differ++ < 3)
+            printf("# header [%s]: walk [%s], mql_cookie_next [%s]\n", h, want,
+                 all_values(h, "mql_vid"));
+        {
+            mql_cookie_found_t f[sizeof names / sizeof names[0]];
+            size_t k2;
+
+            mql_cookie_find(h, names, sizeof names / sizeof names[0], f);
+            for (k2 = 0; k2 < sizeof names / sizeof names[0]; k2++) {
+                const char *v = NULL, *rest = mql_cookie_next(h, names[k2], &v, NULL);
+                size_t n = 0;
+
+                mql_cookie_next(h, names[k2], NULL, &n);
+                if (rest ? (f[k2].val != v || f[k2].vlen != n || f[k2].rest != rest)
+                         : f[k2].val != NULL)
+                    first_differ++;
+            }
+        }
+    }
+    ok(first_differ == 0, "mql_cookie_find: the first pair of each name, as mql_cookie_next "
+       "finds it (%d differ)", first_differ);
+    ok(differ == 0, "20000 generated headers: the same values as a plain pair walk (%d differ)",
+       differ);
+    ok(found > 1000, "... of which %d hold the cookie", found);
+}
+
 int main(void)
 {
     test_id_text();
     test_decode_table();
     test_sign_verify();
     test_header();
+    test_header_reference();
     return done_testing();
 }

@@ -338,6 +338,10 @@ static void test_extension(void)
     ok(!mql_path_has_extension("/guide.pd", exts), "shorter extension");
     ok(!mql_path_has_extension("/.pdf", exts), "hidden file without a name");
     ok(!mql_path_has_extension("/pdf", exts), "segment is the extension itself");
+    ok(!mql_path_has_extension(".pdf", exts), "relative hidden file without a name");
+    ok(!mql_path_has_extension("/guide.", exts), "dot at the end");
+    ok(mql_path_has_extension("/a.b/x.y.zip", exts), "dots in earlier segments and the name");
+    ok(mql_path_has_extension("x.pdf", exts), "one-letter name");
     ok(!mql_path_has_extension("", exts), "empty path");
     ok(!mql_path_has_extension(NULL, exts), "NULL path");
     ok(!mql_path_has_extension("/guide.pdf", none), "empty list");
