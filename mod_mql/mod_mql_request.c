@@ -208,14 +208,17 @@ static int find_visitor(const mql_srv_conf_t *sc, const mql_cookie_found_t *firs
                         mql_req_t *rq)
 {
     const char *val = first->val, *at = first->rest;
-    uint8_t id[MQL_ID_BYTES];
+    mql_cookie_claim_t claim;
     size_t len = first->vlen;
 
     if (!val)
         return 0;
     do {
-        if (mql_cookie_verify(mql_g->key, val, len, id)) {
-            mql_store_ref(mql_g->store, id, &rq->ref);
+        if (!mql_cookie_parse(val, len, &claim))
+            continue;
+        /* the bucket is on its way from memory while the tag is checked */
+        mql_store_ref(mql_g->store, claim.id, &rq->ref);
+        if (mql_cookie_check(mql_g->key, &claim)) {
             memcpy(rq->id_text, val, MQL_ID_TEXT_LEN);
             rq->id_text[MQL_ID_TEXT_LEN] = '\0';
             return 1;

@@ -151,23 +151,34 @@ void mql_cookie_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_B
     b64url_encode(tag, MQL_TAG_BYTES, out + MQL_ID_TEXT_LEN + 1);
 }
 
-int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
-                      uint8_t id[MQL_ID_BYTES])
+int mql_cookie_parse(const char *value, size_t len, mql_cookie_claim_t *claim)
 {
-    uint8_t raw[MQL_ID_BYTES], got[MQL_TAG_BYTES];
-    uint64_t diff;
+    uint8_t tag[MQL_TAG_BYTES];
 
     if (!value || len != MQL_COOKIE_VALUE_LEN || value[MQL_ID_TEXT_LEN] != '.')
         return 0;
-    if (!b64url_decode(value, MQL_ID_TEXT_LEN, raw, MQL_ID_BYTES)
-        || !b64url_decode(value + MQL_ID_TEXT_LEN + 1, MQL_SIG_TEXT_LEN, got, MQL_TAG_BYTES))
+    if (!b64url_decode(value, MQL_ID_TEXT_LEN, claim->id, MQL_ID_BYTES)
+        || !b64url_decode(value + MQL_ID_TEXT_LEN + 1, MQL_SIG_TEXT_LEN, tag, MQL_TAG_BYTES))
         return 0;
+    claim->tag = tag_value(tag);
+    return 1;
+}
+
+int mql_cookie_check(const uint8_t key[MQL_KEY_BYTES], const mql_cookie_claim_t *claim)
+{
     /* One comparison of the whole tag, so the time taken does not tell an
      * attacker how many leading bytes were right. */
-    diff = tag_value(got) ^ mql_siphash24(key, raw, MQL_ID_BYTES);
-    if (diff)
+    return (claim->tag ^ mql_siphash24(key, claim->id, MQL_ID_BYTES)) == 0;
+}
+
+int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
+                      uint8_t id[MQL_ID_BYTES])
+{
+    mql_cookie_claim_t claim;
+
+    if (!mql_cookie_parse(value, len, &claim) || !mql_cookie_check(key, &claim))
         return 0;
-    memcpy(id, raw, MQL_ID_BYTES);
+    memcpy(id, claim.id, MQL_ID_BYTES);
     return 1;
 }
 

@@ -23,8 +23,23 @@ int mql_id_from_text(const char *s, size_t len, uint8_t id[MQL_ID_BYTES]);
 /* out receives "ID.SIG", NUL-terminated */
 void mql_cookie_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
                      char out[MQL_COOKIE_VALUE_LEN + 1]);
-/* 1 and the ID when value is a well-formed cookie signed by key; compares
- * signatures in constant time. */
+/*
+ * A cookie value taken apart, in two steps so that a caller can start
+ * work on the ID (fetching its record) while the signature is checked:
+ * mql_cookie_parse accepts only the one spelling the server signs, and
+ * mql_cookie_check compares the tag with the key's in constant time.
+ * The ID means nothing until mql_cookie_check said 1.
+ */
+typedef struct mql_cookie_claim {
+    uint8_t id[MQL_ID_BYTES];
+    uint64_t tag;
+} mql_cookie_claim_t;
+
+int mql_cookie_parse(const char *value, size_t len, mql_cookie_claim_t *claim);
+int mql_cookie_check(const uint8_t key[MQL_KEY_BYTES], const mql_cookie_claim_t *claim);
+
+/* Both at once: 1 and the ID when value is a well-formed cookie signed by
+ * key. */
 int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
                       uint8_t id[MQL_ID_BYTES]);
 

@@ -525,6 +525,8 @@ void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_sto
 {
     memcpy(ref->id, id, MQL_ID_BYTES);
     ref->bucket = bucket_of(s, id);
+    /* a hint that waits for nothing: mql_store_prefetch reads it later */
+    __builtin_prefetch(&s->buckets[ref->bucket], 0);
 }
 
 /* A ref is only trusted as far as the table's size goes. */

@@ -62,11 +62,13 @@ typedef struct mql_store_ref {
     uint32_t bucket;
 } mql_store_ref_t;
 
+/* Also starts bringing the visitor's bucket into the cache. */
 void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref);
 int mql_store_get_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
                       mql_visitor_t *copy);
 
-/* Start bringing the visitor's record into the cache, without the lock,
+/* Start bringing the visitor's record into the cache (reading its bucket,
+ * which mql_store_ref asked for), without the lock,
  * so that work done before the next lookup or update overlaps the wait
  * and the lock is not held across cache misses (the table is larger than
  * the caches, and each request meets another visitor). */

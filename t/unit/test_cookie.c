@@ -127,6 +127,17 @@ static void test_sign_verify(void)
     memcpy(other, key, sizeof other);
     other[15] ^= 0x80;
     ok(!mql_cookie_verify(other, cookie, MQL_COOKIE_VALUE_LEN, got), "other key refuses it");
+    {
+        mql_cookie_claim_t c;
+
+        ok(mql_cookie_parse(cookie, MQL_COOKIE_VALUE_LEN, &c) && memcmp(c.id, id, sizeof id) == 0
+           && mql_cookie_check(key, &c) && !mql_cookie_check(other, &c),
+           "parse gives the claimed ID; check accepts the key's tag only");
+        c.tag ^= 1ull << 63;
+        ok(!mql_cookie_check(key, &c), "check refuses a tag with its last bit flipped");
+        ok(!mql_cookie_parse(cookie, MQL_COOKIE_VALUE_LEN - 1, &c)
+           && !mql_cookie_parse(NULL, 0, &c), "parse refuses a short or missing value");
+    }
     mql_cookie_sign(other, id, buf);
     ok(verify_str(cookie, got) && strcmp(buf, cookie) != 0 && !verify_str(buf, got),
        "cookie signed by another key refused");
