@@ -469,7 +469,7 @@ profile_bench() {
     done <"$WORK/profile"
     log "  mod_mql functions, inclusive instructions per request:"
     callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
-        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_verify|mql_cookie_next|mql_store_get_ref|mql_store_update_ref|mql_store_prefetch|mql_score_apply|ap_regexec|mql_path_has_extension|ap_add_output_filter) \[' \
+        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_store_get_ref|mql_store_update_ref|mql_store_prefetch|mql_score_apply|ap_regexec|mql_path_has_extension) \[' \
         | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); match($0, /:[A-Za-z_0-9]+ \[/);
               printf "    %-24s %7.0f\n", substr($0, RSTART + 1, RLENGTH - 3), $1 / n }' \
         | tee -a "$REPORT"

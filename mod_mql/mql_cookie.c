@@ -297,6 +297,14 @@ void mql_cookie_find(const char *header, const char *const names[], size_t n,
             s++;
             continue;
         }
+        /* s is where the pair's name begins: a pair that no name we look
+         * for begins like is passed over without taking it apart */
+        for (i = 0; i < n && !(len[i] && !found[i].val && names[i][0] == *s); i++)
+            ;
+        if (i == n) {
+            s = strchrnul(s, ';');
+            continue;
+        }
         s = split_pair(s, &pr);
         if (!pr.has_eq)
             continue;
