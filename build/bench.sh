@@ -431,13 +431,17 @@ cg_control() {    # cg_control -z|-d PID PORT
 
 # Instructions per request: httpd -X under callgrind; counters zeroed after
 # a warm-up, dumped after PROFILE_REQUESTS requests from one connection.
-profile_one() {    # profile_one NAME KIND
+profile_one() {    # profile_one NAME KIND [same]: same = every request from one visitor
     local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd
     root=$(NO_USER=1 new_server "$name" "$kind" 150000)
     if [ "$kind" = mql ]; then
         prefill "$root" 100000 "$WORK/cookies.$name"
     else
         cp "$WORK/cookies.main" "$WORK/cookies.$name"
+    fi
+    if [ "${3:-}" = same ]; then
+        head -1 "$WORK/cookies.$name" >"$WORK/cookies.$name.1"
+        mv "$WORK/cookies.$name.1" "$WORK/cookies.$name"
     fi
     mkdir -p "$root/cg" && chmod 777 "$root/cg"
     $AS_USER valgrind --tool=callgrind --callgrind-out-file="$root/cg/callgrind.out" \
@@ -473,6 +477,7 @@ profile_bench() {
     profile_one prof-none none
     profile_one prof-mql mql
     profile_one prof-usertrack usertrack
+    profile_one prof-mql-same mql same
     log ""
     log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of the same mix)"
     local none
@@ -481,6 +486,8 @@ profile_bench() {
         log "$(printf '  %-10s %7d instructions/request  (%+d vs none, %s%%; background writer %d more)' \
             "${name#prof-}" "$ir" $((ir - none)) "$(pct "$ir" "$none")" "$wd")"
     done <"$WORK/profile"
+    log "  (mql-same: mod_mql with every request from one visitor, as a browser's"
+    log "   keep-alive connection sends them; the others draw a visitor per request)"
     log "  mod_mql functions, inclusive instructions per request:"
     callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
         | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_store_get_ref|mql_store_update_ref|mql_store_prefetch|mql_score_apply|ap_regexec|mql_path_has_extension) \[' \

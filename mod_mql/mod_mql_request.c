@@ -46,11 +46,8 @@ static mql_srv_conf_t *srv_conf(request_rec *r)
  * table rather than one apr_table_get each; like apr_table_get, the
  * first header of a name counts.
  */
-enum { COOKIE_VISITOR, COOKIE_OPTOUT, COOKIE_CONSENT, COOKIE_NAMES };
-
 typedef struct early_headers {
     const char *cookie, *user_agent, *dnt, *sec_gpc, *purpose, *sec_purpose;
-    mql_cookie_found_t cookies[COOKIE_NAMES];   /* our cookies, in one walk */
 } early_headers_t;
 
 static void take(const char **slot, const char *key, const char *name, const char *val)
@@ -59,12 +56,10 @@ static void take(const char **slot, const char *key, const char *name, const cha
         *slot = val;
 }
 
-static void read_early_headers(const request_rec *r, const mql_srv_conf_t *sc,
-                               early_headers_t *h)
+static void read_early_headers(const request_rec *r, early_headers_t *h)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    const char *names[COOKIE_NAMES];
     int i;
 
     memset(h, 0, sizeof *h);
@@ -84,10 +79,6 @@ static void read_early_headers(const request_rec *r, const mql_srv_conf_t *sc,
             break;
         }
     }
-    names[COOKIE_VISITOR] = sc->cookie_name;
-    names[COOKIE_OPTOUT] = sc->optout_cookie;
-    names[COOKIE_CONSENT] = sc->consent ? sc->consent->name : NULL;
-    mql_cookie_find(h->cookie, names, COOKIE_NAMES, h->cookies);
 }
 
 /* value, possibly after whitespace, alone or followed by whitespace */
@@ -140,39 +131,70 @@ static int excluded_agent(const mql_srv_conf_t *sc, const char *ua)
     return 0;
 }
 
-/* The verdict on the last User-Agent seen on a connection. */
-typedef struct agent_verdict {
-    const mql_srv_conf_t *sc;
-    char *ua;                   /* in the connection's pool */
-    size_t size;
-    int excluded;
-} agent_verdict_t;
+/* What the Cookie header says, for one server's cookie names. */
+typedef struct cookie_verdict {
+    int known;                  /* a visitor cookie with our signature */
+    int optout;
+    int consent;                /* given, or not asked for */
+    mql_store_ref_t ref;        /* the visitor, when known */
+    char id_text[MQL_ID_TEXT_LEN + 1];
+} cookie_verdict_t;
 
-/* A browser sends one User-Agent for a whole keep-alive connection, so it
- * is judged once per connection (a string compare instead of the scan). */
+/*
+ * What a connection's earlier requests taught us.  A browser sends one
+ * User-Agent, and until a cookie changes one Cookie header, on every
+ * request of a keep-alive connection: each is judged once, and the next
+ * requests pay a string compare instead of the scan, the cookie walk, the
+ * decoding and the signature.  Verdicts hold for the configuration of
+ * the server that judged them.
+ */
+typedef struct conn_memory {
+    const mql_srv_conf_t *ua_sc;
+    char *ua;                   /* in the connection's pool */
+    size_t ua_size;
+    int ua_excluded;
+    const mql_srv_conf_t *cookie_sc;
+    char *cookie;
+    size_t cookie_size;
+    cookie_verdict_t cookies;
+} conn_memory_t;
+
+static conn_memory_t *conn_memory(conn_rec *c)
+{
+    conn_memory_t *m = ap_get_module_config(c->conn_config, &mql_module);
+
+    if (!m) {
+        m = apr_pcalloc(c->pool, sizeof *m);
+        ap_set_module_config(c->conn_config, &mql_module, m);
+    }
+    return m;
+}
+
+/* Keep a copy of s in *buf, grown in the connection's pool as needed. */
+static void remember(conn_rec *c, char **buf, size_t *size, const char *s)
+{
+    size_t len = strlen(s) + 1;
+
+    if (len > *size) {
+        *size = len < 256 ? 256 : len;
+        *buf = apr_palloc(c->pool, *size);
+    }
+    memcpy(*buf, s, len);
+}
+
 static int excluded_agent_on(request_rec *r, const mql_srv_conf_t *sc, const char *ua)
 {
-    conn_rec *c = r->connection;
-    agent_verdict_t *av = ap_get_module_config(c->conn_config, &mql_module);
-    size_t len;
+    conn_memory_t *m;
 
     if (!ua)
         return excluded_agent(sc, ua);
-    if (av && av->sc == sc && !strcmp(av->ua, ua))
-        return av->excluded;
-    if (!av) {
-        av = apr_pcalloc(c->pool, sizeof *av);
-        ap_set_module_config(c->conn_config, &mql_module, av);
-    }
-    len = strlen(ua) + 1;
-    if (len > av->size) {
-        av->size = len < 256 ? 256 : len;
-        av->ua = apr_palloc(c->pool, av->size);
-    }
-    memcpy(av->ua, ua, len);
-    av->sc = sc;
-    av->excluded = excluded_agent(sc, ua);
-    return av->excluded;
+    m = conn_memory(r->connection);
+    if (m->ua_sc == sc && !strcmp(m->ua, ua))
+        return m->ua_excluded;
+    remember(r->connection, &m->ua, &m->ua_size, ua);
+    m->ua_sc = sc;
+    m->ua_excluded = excluded_agent(sc, ua);
+    return m->ua_excluded;
 }
 
 static int is_prefetch(const early_headers_t *h)
@@ -183,7 +205,8 @@ static int is_prefetch(const early_headers_t *h)
 }
 
 /* Why this request is not tracked, or NULL.  Cheapest checks first. */
-static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const early_headers_t *h)
+static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const early_headers_t *h,
+                             const cookie_verdict_t *cv)
 {
     if (r->header_only)
         return "HEAD";
@@ -191,9 +214,9 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const ear
         return "prefetch";
     if (sc->respect_dnt && (header_is(h->dnt, "1") || header_is(h->sec_gpc, "1")))
         return "do-not-track";
-    if (h->cookies[COOKIE_OPTOUT].val)
+    if (cv->optout)
         return "opt-out";
-    if (sc->consent && !has_consent(sc->consent, &h->cookies[COOKIE_CONSENT]))
+    if (!cv->consent)
         return "no-consent";
     if (excluded_agent_on(r, sc, h->user_agent))
         return "user-agent";
@@ -205,7 +228,7 @@ static const char *exclusion(request_rec *r, const mql_srv_conf_t *sc, const ear
 /* The first cookie of ours with a valid signature; its value starts with
  * the ID's text (decoding is strict, so that is the canonical spelling). */
 static int find_visitor(const mql_srv_conf_t *sc, const mql_cookie_found_t *first,
-                        mql_req_t *rq)
+                        cookie_verdict_t *cv)
 {
     const char *val = first->val, *at = first->rest;
     mql_cookie_claim_t claim;
@@ -217,14 +240,53 @@ static int find_visitor(const mql_srv_conf_t *sc, const mql_cookie_found_t *firs
         if (!mql_cookie_parse(val, len, &claim))
             continue;
         /* the bucket is on its way from memory while the tag is checked */
-        mql_store_ref(mql_g->store, claim.id, &rq->ref);
+        mql_store_ref(mql_g->store, claim.id, &cv->ref);
         if (mql_cookie_check(mql_g->key, &claim)) {
-            memcpy(rq->id_text, val, MQL_ID_TEXT_LEN);
-            rq->id_text[MQL_ID_TEXT_LEN] = '\0';
+            memcpy(cv->id_text, val, MQL_ID_TEXT_LEN);
+            cv->id_text[MQL_ID_TEXT_LEN] = '\0';
             return 1;
         }
     } while ((at = mql_cookie_next(at, sc->cookie_name, &val, &len)));
     return 0;
+}
+
+/* Our cookies in one walk of the header (which may be NULL). */
+static void judge_cookies(const mql_srv_conf_t *sc, const char *header, cookie_verdict_t *cv)
+{
+    enum { VISITOR, OPTOUT, CONSENT, NAMES };
+    const char *names[NAMES];
+    mql_cookie_found_t found[NAMES];
+
+    names[VISITOR] = sc->cookie_name;
+    names[OPTOUT] = sc->optout_cookie;
+    names[CONSENT] = sc->consent ? sc->consent->name : NULL;
+    mql_cookie_find(header, names, NAMES, found);
+    cv->known = find_visitor(sc, &found[VISITOR], cv);
+    cv->optout = found[OPTOUT].val != NULL;
+    cv->consent = !sc->consent || has_consent(sc->consent, &found[CONSENT]);
+}
+
+/* The verdict on this request's Cookie header: the connection's last one
+ * when the header is the same, else judged now (and remembered). */
+static const cookie_verdict_t *cookies_on(request_rec *r, const mql_srv_conf_t *sc,
+                                          const char *header, cookie_verdict_t *scratch)
+{
+    conn_memory_t *m;
+
+    if (!header) {
+        judge_cookies(sc, header, scratch);
+        return scratch;
+    }
+    m = conn_memory(r->connection);
+    if (m->cookie_sc == sc && !strcmp(m->cookie, header))
+        return &m->cookies;
+    /* judged first, remembered after: a verdict never pairs with another
+     * header than its own */
+    m->cookie_sc = NULL;
+    judge_cookies(sc, header, &m->cookies);
+    remember(r->connection, &m->cookie, &m->cookie_size, header);
+    m->cookie_sc = sc;
+    return &m->cookies;
 }
 
 static const char *make_cookie(request_rec *r, const mql_srv_conf_t *sc, const uint8_t id[16])
@@ -289,24 +351,28 @@ static int mql_post_read_request(request_rec *r)
 {
     mql_srv_conf_t *sc = srv_conf(r);
     early_headers_t h;
+    cookie_verdict_t scratch;
+    const cookie_verdict_t *cv;
     mql_req_t *rq;
-    int known;
 
     if (!sc->engine || r->main || r->prev || !mql_g || !mql_g->store_ready)
         return DECLINED;
     rq = apr_pcalloc(r->pool, sizeof *rq);
     ap_set_module_config(r->request_config, &mql_module, rq);
 
-    read_early_headers(r, sc, &h);
+    read_early_headers(r, &h);
+    cv = cookies_on(r, sc, h.cookie, &scratch);
     /* The visitor first: its record comes from memory while the
      * exclusions are checked. */
-    known = find_visitor(sc, &h.cookies[COOKIE_VISITOR], rq);
-    if (known)
+    if (cv->known) {
+        rq->ref = cv->ref;
+        memcpy(rq->id_text, cv->id_text, sizeof cv->id_text);
         mql_store_prefetch(mql_g->store, &rq->ref);
-    if (exclusion(r, sc, &h))
+    }
+    if (exclusion(r, sc, &h, cv))
         return DECLINED;
     rq->tracked = 1;
-    if (!known) {
+    if (!cv->known) {
         uint8_t id[MQL_ID_BYTES];
 
         if (apr_generate_random_bytes(id, sizeof id) != APR_SUCCESS) {

@@ -76,6 +76,35 @@ for my $ip ('203.0.113.9', '2001:db9::1') {
     is "@seen", 'tracked excluded tracked', 'one keep-alive connection, three User-Agents';
 }
 
+# The Cookie verdict is kept per connection too: each changed Cookie header
+# on one keep-alive connection is judged afresh, the same one is not.
+{
+    my $ka = HTTP::Tiny->new(keep_alive => 1, max_redirect => 0, agent => $MQLTest::UA);
+    my (%ports, @seen);
+    my $step = sub {
+        my ($cookie) = @_;
+        my $r = $ka->get($t->base . '/cgi-bin/env.cgi', { headers => { Cookie => $cookie } });
+        $ports{ $ka->{handle}{fh}->sockport }++ if $ka->{handle};
+        my $env = MQLTest::env_of($r);
+        push @seen, [ $env->{MQL_VISITOR} // 'untracked', MQLTest::visitor_cookie($r) ];
+        return $seen[-1];
+    };
+    my ($first_id, $a) = @{ $step->($consent) };
+    ok $a, 'keep-alive: a new visitor gets a cookie';
+    my ($forged) = $a =~ /^(.*)(.)$/;
+    $forged .= substr($a, -1) eq 'A' ? 'B' : 'A';
+    my @cookies = ("$consent; $a", "$consent; $a", "$consent; mql_optout=1; $a", "$consent; $a",
+                   "$consent; $forged", "other=1; $a", "$consent; $a");
+    $step->($_) for @cookies;
+    is_deeply [ map { $_->[0] } @seen[1 .. 7] ],
+        [ $first_id, $first_id, 'untracked', $first_id, $seen[5][0], 'untracked', $first_id ],
+        'keep-alive: the visitor, the same again, opted out, back, forged, no consent, back';
+    isnt $seen[5][0], $first_id, 'keep-alive: a forged signature is a new visitor';
+    ok $seen[5][1] && !$seen[1][1] && !$seen[2][1] && !$seen[7][1],
+        'keep-alive: a cookie is set for the forged one only';
+    is scalar(keys %ports), 1, 'keep-alive: all eight requests on one connection';
+}
+
 $res = $t->request('HEAD', '/', headers => { Cookie => $consent });
 is $res->{status}, 200, 'HEAD served';
 ok !tracked($res), 'HEAD: no cookie';
