@@ -170,13 +170,17 @@ static conn_memory_t *conn_memory(conn_rec *c)
     return m;
 }
 
-/* Keep a copy of s in *buf, grown in the connection's pool as needed. */
+/* Keep a copy of s in *buf, in the connection's pool.  The buffer at
+ * least doubles when it grows, so that a client sending ever longer
+ * headers on one connection costs it a few buffers, not one each. */
 static void remember(conn_rec *c, char **buf, size_t *size, const char *s)
 {
     size_t len = strlen(s) + 1;
 
     if (len > *size) {
-        *size = len < 256 ? 256 : len;
+        size_t grown = *size ? 2 * *size : 256;
+
+        *size = grown < len ? len : grown;
         *buf = apr_palloc(c->pool, *size);
     }
     memcpy(*buf, s, len);

@@ -239,10 +239,10 @@ static int at_pair_start(const char *header, const char *hit)
 }
 
 /*
- * strstr jumps over the other cookies a vector at a time (this runs on
- * every request, usually for a name that is absent); each place the name
- * occurs is then judged as the pair walk would: it must begin a pair, and
- * that pair's name must be exactly it.
+ * strstr jumps over the other cookies a vector at a time (the request path
+ * comes here for later pairs of a name, which are seldom there); each
+ * place the name occurs is then judged as the pair walk would: it must
+ * begin a pair, and that pair's name must be exactly it.
  */
 const char *mql_cookie_next(const char *header, const char *name,
                             const char **val, size_t *vlen)
