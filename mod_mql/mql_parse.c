@@ -392,28 +392,23 @@ int mql_query_param(const char *query, const char *name, char *buf, size_t bufsz
 
 /* ---- paths ---------------------------------------------------------- */
 
-/* ASCII case-insensitive equality of n bytes: no locale, no call. */
-static int ascii_caseeq(const char *a, const char *b, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-        if (x >= 'A' && x <= 'Z')
-            x = (unsigned char)(x + ('a' - 'A'));
-        if (y >= 'A' && y <= 'Z')
-            y = (unsigned char)(y + ('a' - 'A'));
-        if (x != y)
-            return 0;
-    }
-    return 1;
-}
-
 static unsigned char ascii_lower(char c)
 {
     unsigned char x = (unsigned char)c;
 
     return x >= 'A' && x <= 'Z' ? (unsigned char)(x + ('a' - 'A')) : x;
+}
+
+/* ASCII case-insensitive equality of n bytes: no locale, no call.  Stops
+ * at the first difference, so a shorter NUL-terminated b is safe. */
+static int ascii_caseeq(const char *a, const char *b, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (ascii_lower(a[i]) != ascii_lower(b[i]))
+            return 0;
+    return 1;
 }
 
 int mql_path_has_extension(const char *path, const char *const *exts)
@@ -434,8 +429,7 @@ int mql_path_has_extension(const char *path, const char *const *exts)
         return 0;
     elen = (size_t)(end - ext);
     for (; *exts; exts++)
-        if (ascii_lower((*exts)[0]) == ascii_lower(ext[0]) && strlen(*exts) == elen
-            && ascii_caseeq(ext, *exts, elen))
+        if (ascii_caseeq(ext, *exts, elen) && (*exts)[elen] == '\0')
             return 1;
     return 0;
 }
