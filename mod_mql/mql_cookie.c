@@ -229,48 +229,20 @@ static const char *split_pair(const char *s, cookie_pair_t *pr)
     return end;
 }
 
-/* Whether a name found at hit begins a pair: nothing but whitespace
- * between it and the ';' before it, or the start of the header. */
-static int at_pair_start(const char *header, const char *hit)
-{
-    while (hit > header && is_ows(hit[-1]))
-        hit--;
-    return hit == header || hit[-1] == ';';
-}
-
-/*
- * strstr jumps over the other cookies a vector at a time (the request path
- * comes here for later pairs of a name, which are seldom there); each
- * place the name occurs is then judged as the pair walk would: it must
- * begin a pair, and that pair's name must be exactly it.
- */
+/* mql_cookie_find for one name. */
 const char *mql_cookie_next(const char *header, const char *name,
                             const char **val, size_t *vlen)
 {
-    size_t want;
-    const char *hit;
+    mql_cookie_found_t f;
 
-    if (!header || !name || !*name)
+    mql_cookie_find(header, &name, 1, &f);
+    if (!f.val)
         return NULL;
-    want = strlen(name);
-    for (hit = header; (hit = strstr(hit, name)) != NULL; hit++) {
-        cookie_pair_t pr;
-        const char *end;
-
-        if (!at_pair_start(header, hit))
-            continue;
-        end = split_pair(hit, &pr);
-        /* A pair without '=' has no name (RFC 6265bis), so it never
-         * matches; names are compared exactly, case included. */
-        if (pr.has_eq && pr.nlen == want) {
-            if (val)
-                *val = pr.val;
-            if (vlen)
-                *vlen = pr.vlen;
-            return end;
-        }
-    }
-    return NULL;
+    if (val)
+        *val = f.val;
+    if (vlen)
+        *vlen = f.vlen;
+    return f.rest;
 }
 
 void mql_cookie_find(const char *header, const char *const names[], size_t n,
@@ -306,6 +278,8 @@ void mql_cookie_find(const char *header, const char *const names[], size_t n,
             continue;
         }
         s = split_pair(s, &pr);
+        /* A pair without '=' has no name (RFC 6265bis), so it never
+         * matches; names are compared exactly, case included. */
         if (!pr.has_eq)
             continue;
         for (i = 0; i < n; i++)
