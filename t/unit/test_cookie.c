@@ -177,6 +177,19 @@ static void test_sign_verify(void)
     }
 }
 
+/* Append "|" (unless first) and n bytes of v to out; 0 when it is full. */
+static int append_value(char *out, size_t outsz, size_t *used, const char *v, size_t n)
+{
+    if (*used + n + 2 >= outsz)
+        return 0;
+    if (*used)
+        out[(*used)++] = '|';
+    memcpy(out + *used, v, n);
+    *used += n;
+    out[*used] = '\0';
+    return 1;
+}
+
 /* Collect every value of name in header into one "|"-joined string. */
 static const char *all_values(const char *header, const char *name)
 {
@@ -185,15 +198,9 @@ static const char *all_values(const char *header, const char *name)
     size_t n, used = 0;
 
     out[0] = '\0';
-    while ((pos = mql_cookie_next(pos, name, &v, &n)) != NULL) {
-        if (used + n + 2 >= sizeof out)
+    while ((pos = mql_cookie_next(pos, name, &v, &n)) != NULL)
+        if (!append_value(out, sizeof out, &used, v, n))
             break;
-        if (used)
-            out[used++] = '|';
-        memcpy(out + used, v, n);
-        used += n;
-        out[used] = '\0';
-    }
     return out;
 }
 
@@ -388,13 +395,8 @@ static void reference_values(const char *header, const char *name, char *out, si
                 val++;
                 vlen -= 2;
             }
-            if (used + vlen + 2 >= outsz)
+            if (!append_value(out, outsz, &used, val, vlen))
                 break;
-            if (used)
-                out[used++] = '|';
-            memcpy(out + used, val, vlen);
-            used += vlen;
-            out[used] = '\0';
         }
         s = *end ? end + 1 : end;
     }
