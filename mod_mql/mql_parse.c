@@ -428,8 +428,10 @@ int mql_path_has_extension(const char *path, const char *const *exts)
     if (ext == path || ext[-1] != '.' || ext == end || ext - 1 == path || ext[-2] == '/')
         return 0;
     elen = (size_t)(end - ext);
+    /* the first letter turns most list entries away without a call */
     for (; *exts; exts++)
-        if (ascii_caseeq(ext, *exts, elen) && (*exts)[elen] == '\0')
+        if (ascii_lower((*exts)[0]) == ascii_lower(ext[0]) && ascii_caseeq(ext, *exts, elen)
+            && (*exts)[elen] == '\0')
             return 1;
     return 0;
 }
