@@ -32,11 +32,13 @@ APLOG_USE_MODULE(mql);
 #define SECRET_NAME "secret"
 
 /*
- * The segment starts with a lock area, then the table:
+ * The segment holds a lock area, then the table, each on its own cache
+ * lines (apr_shm keeps its bookkeeping at the start of the mapping, so
+ * the address it hands out is only 8-byte aligned):
  *
- *   +------------------------+  0
+ *   +------------------------+  the first 64-byte boundary
  *   | pthread_mutex_t        |  robust, process-shared (the default lock)
- *   +------------------------+  LOCK_AREA
+ *   +------------------------+  + LOCK_AREA
  *   | the visitor table      |  mql_store.c draws it
  *   +------------------------+
  *
@@ -47,7 +49,8 @@ APLOG_USE_MODULE(mql);
  * (build/bench.sh: 56% against 91% of httpd without the module).  Any
  * other mechanism an admin chooses is used through APR as usual.
  */
-#define LOCK_AREA 64
+#define CACHE_LINE 64
+#define LOCK_AREA CACHE_LINE
 _Static_assert(sizeof(pthread_mutex_t) <= LOCK_AREA, "the lock area is too small");
 
 /* What survives generations, allocated from the process pool. */
@@ -184,16 +187,28 @@ static void unlock_store(void *baton)
         apr_global_mutex_unlock(persist->mutex);
 }
 
+static char *segment_start(void)
+{
+    uintptr_t a = (uintptr_t)apr_shm_baseaddr_get(persist->shm);
+
+    return (char *)((a + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1));
+}
+
+static apr_size_t segment_size(uint32_t max_visitors)
+{
+    return CACHE_LINE - 1 + LOCK_AREA + mql_store_size(max_visitors);
+}
+
 static void *table_base(void)
 {
-    return (char *)apr_shm_baseaddr_get(persist->shm) + LOCK_AREA;
+    return segment_start() + LOCK_AREA;
 }
 
 /* The robust process-shared mutex at the start of a new segment, when the
  * configured mechanism is pthread (the default); else NULL. */
 static pthread_mutex_t *make_table_lock(void)
 {
-    pthread_mutex_t *m = apr_shm_baseaddr_get(persist->shm);
+    pthread_mutex_t *m = (pthread_mutex_t *)segment_start();
     pthread_mutexattr_t attr;
     int ok;
 
@@ -253,11 +268,11 @@ static apr_status_t create_table(apr_pool_t *ppool, apr_pool_t *ptemp, server_re
     uint8_t hash_key[MQL_KEY_BYTES];
     apr_status_t rv;
 
-    rv = apr_shm_create(&persist->shm, LOCK_AREA + mql_store_size(n), NULL, ppool);
+    rv = apr_shm_create(&persist->shm, segment_size(n), NULL, ppool);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      "MQL00018: cannot create %" APR_SIZE_T_FMT " bytes of shared memory "
-                     "for MQLMaxVisitors %u", LOCK_AREA + mql_store_size(n), n);
+                     "for MQLMaxVisitors %u", segment_size(n), n);
         return rv;
     }
     persist->table_lock = make_table_lock();

@@ -7,15 +7,17 @@
  * index field holds "slot number + 1" so that 0 can mean "none".
  *
  *   +-------------------------------+  offset 0
- *   | header (mql_store_hdr_t)      |  magic, layout, hash key, counters,
- *   |                               |  free-list heads, clock hand,
- *   |                               |  change sequence number
+ *   | header (mql_store_hdr_t)      |  first line: write sequence number
+ *   |                               |  and event counters; then magic,
+ *   |                               |  layout, hash key, counters,
+ *   |                               |  free-list heads, clock hand
  *   +-------------------------------+  off_buckets (64-byte aligned)
  *   | buckets[nbuckets]   uint32    |  head of each hash chain (slot + 1)
  *   +-------------------------------+  off_slots
  *   | slots[capacity] mql_visitor_t |  112 bytes each; `next` links the
  *   |   [0] [1] [2] ... [cap-1]     |  hash chain of a used slot, or the
- *   |                               |  free list of an unused one
+ *   |                               |  free list of an unused one (whose
+ *   |                               |  `contact` links it backwards)
  *   +-------------------------------+  off_contacts
  *   | contacts[ncontacts]           |  128 bytes each:
  *   |   { uint32 next_free;         |  free list link (contact + 1)
@@ -37,6 +39,13 @@
  * multiply-shift ((h >> 32) * nbuckets >> 32), which needs no division and
  * no power-of-two table.
  *
+ * Slot b is the home of bucket b's visitors: a new visitor takes its home
+ * slot when it is free (about two visitors in three, at the table's usual
+ * fill) and then heads its chain.  A request's lookup asks memory for the
+ * bucket and the home slot at once and finds most visitors at home, so it
+ * waits for one trip to memory instead of two in a row (the table is far
+ * larger than the caches, and each request meets another visitor).
+ *
  * Every function that touches the table takes the lock through the
  * caller's callbacks.  Walks over the whole table (iterate, dirty
  * collection, expiry sweep) take it chunk by chunk so that requests never
@@ -52,7 +61,7 @@
 #include "mql_log.h"
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 2
+#define STORE_VERSION 3
 
 #define MIN_CONTACTS   64
 #define CONTACT_RATIO  32       /* one contact slot per 32 visitors */
@@ -69,7 +78,23 @@ typedef struct mql_contact_slot {
 
 _Static_assert(sizeof(mql_contact_slot_t) == 128, "contact slot must stay 128 bytes");
 
+_Static_assert(sizeof(uint64_t) * (1 + MQL_EV_COUNT) <= 64,
+               "what every update writes must share one cache line");
+
 typedef struct mql_store_hdr {
+    /*
+     * The header's first cache line (the table starts on one) is the one
+     * that every request's update writes: it moves to the CPU that serves
+     * the request from the one that served the last, so all it writes
+     * travels together (a lead's dirty mark is rare enough to live apart).
+     *
+     * seq is odd while a locked section runs, bumped at its start and
+     * end: it lets mql_store_get() read without the lock and notice when
+     * it raced a writer.
+     */
+    uint64_t seq;
+    uint64_t events[MQL_EV_COUNT];
+
     char     magic[8];
     uint32_t version;
     uint32_t hdr_size;
@@ -92,7 +117,6 @@ typedef struct mql_store_hdr {
     uint32_t contact_free;    /* contact index + 1, 0 = area full */
     uint32_t hand;            /* eviction clock hand: next slot to sample */
     uint32_t stages[MQL_STAGE_COUNT];
-    uint64_t events[MQL_EV_COUNT];
     uint64_t inserts;
     uint64_t evictions;
     uint64_t expired;
@@ -104,13 +128,7 @@ typedef struct mql_store_hdr {
     uint64_t dirty_marks;     /* times a record was marked DIRTY/URGENT */
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
-    uint32_t reserved;
-    /* Odd while a locked section runs, bumped at its start and end: lets
-     * mql_store_get() read without the lock and notice when it raced a
-     * writer.  The padding keeps it off the lines the counters live on. */
-    uint8_t  pad_before[64];
-    uint64_t seq;
-    uint8_t  pad_after[56];
+
 } mql_store_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -180,8 +198,10 @@ void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[
     contacts = (mql_contact_slot_t *)((char *)base + l.off_contacts);
 
     /* Free lists in ascending order, so a young table fills front to back. */
-    for (i = 0; i < l.capacity; i++)
+    for (i = 0; i < l.capacity; i++) {
         slots[i].next = (i + 1 < l.capacity) ? i + 2 : 0;
+        slots[i].contact = i;               /* the previous free slot + 1 */
+    }
     for (i = 0; i < l.ncontacts; i++)
         contacts[i].next_free = (i + 1 < l.ncontacts) ? i + 2 : 0;
 
@@ -262,6 +282,8 @@ static void lock(mql_store_t *s)
 {
     uint64_t q;
 
+    /* the line every section writes is on its way while the lock is taken */
+    __builtin_prefetch(&s->h->seq, 1);
     if (s->lock_fn)
         s->lock_fn(s->baton);
     q = __atomic_load_n(&s->h->seq, __ATOMIC_RELAXED);
@@ -316,6 +338,20 @@ static int is_expired(const mql_store_t *s, const mql_visitor_t *v, uint32_t now
     return 1;
 }
 
+/*
+ * Whether the visitor lives in its home slot (slot number = bucket
+ * number; alloc_slot_locked says why).  Such a visitor always heads its
+ * chain, so a lookup that finds it there needs neither the bucket nor
+ * the chain.  Reads without the lock are checked by the caller.
+ */
+static int at_home(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES])
+{
+    const mql_visitor_t *v = &s->slots[bucket];
+
+    return (__atomic_load_n(&v->flags, __ATOMIC_RELAXED) & MQL_VF_USED)
+           && memcmp(v->id, id, MQL_ID_BYTES) == 0;
+}
+
 /* Slot number + 1 of the visitor, 0 when absent; *linkp is the index
  * field that points at it (a bucket or the previous slot's next). */
 static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
@@ -324,6 +360,11 @@ static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id
     uint32_t *link = &s->buckets[bucket];
     uint32_t n;
 
+    if (at_home(s, bucket, id)) {
+        if (linkp)
+            *linkp = link;          /* a visitor at home heads its chain */
+        return bucket + 1;
+    }
     while ((n = *link) != 0) {
         mql_visitor_t *v = &s->slots[n - 1];
         if (memcmp(v->id, id, MQL_ID_BYTES) == 0) {
@@ -364,6 +405,37 @@ static uint32_t contact_alloc_locked(mql_store_t *s)
     return ref;
 }
 
+/*
+ * The free list is linked both ways, so that a visitor's home slot (below)
+ * can be taken out of it wherever it sits: a free slot has no contact,
+ * and its contact field holds the previous free slot (index + 1, 0 at the
+ * head).
+ */
+static void free_push_locked(mql_store_t *s, uint32_t idx)
+{
+    mql_visitor_t *v = &s->slots[idx];
+    uint32_t head = s->h->free_head;
+
+    v->next = head;
+    v->contact = 0;
+    if (head)
+        s->slots[head - 1].contact = idx + 1;
+    s->h->free_head = idx + 1;
+}
+
+static void free_take_locked(mql_store_t *s, uint32_t idx)
+{
+    const mql_visitor_t *v = &s->slots[idx];
+    uint32_t prev = v->contact, next = v->next;
+
+    if (prev)
+        s->slots[prev - 1].next = next;
+    else
+        s->h->free_head = next;
+    if (next)
+        s->slots[next - 1].contact = prev;
+}
+
 /* Take slot idx out of its chain and put it on the free list. */
 static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
 {
@@ -377,8 +449,7 @@ static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
     s->h->stages[v->stage]--;
     s->h->used--;
     memset(v, 0, sizeof(*v));
-    v->next = s->h->free_head;
-    s->h->free_head = idx + 1;
+    free_push_locked(s, idx);
 }
 
 /* Find a live visitor; an expired one met on the way is reclaimed. */
@@ -466,26 +537,41 @@ static int evict_locked(mql_store_t *s, uint32_t now)
     return 1;
 }
 
-/* A zeroed slot, taken from the free list or by eviction; NULL when full. */
-static mql_visitor_t *alloc_slot_locked(mql_store_t *s, uint32_t now, int may_evict)
+/*
+ * A zeroed slot for a visitor of bucket b, taken from the free list or by
+ * eviction; NULL when full.  There are as many slots as buckets, and slot
+ * b is the visitor's home: a lookup fetches it from memory together with
+ * the bucket instead of after it, so it is taken whenever it is free.
+ */
+static mql_visitor_t *alloc_slot_locked(mql_store_t *s, uint32_t b, uint32_t now, int may_evict)
 {
     uint32_t n;
 
-    if (!s->h->free_head && !(may_evict && evict_locked(s, now)))
+    if ((s->slots[b].flags & MQL_VF_USED) && !s->h->free_head
+        && !(may_evict && evict_locked(s, now)))
         return NULL;
-    n = s->h->free_head;
-    s->h->free_head = s->slots[n - 1].next;
+    /* (an eviction may have freed the home slot itself) */
+    n = (s->slots[b].flags & MQL_VF_USED) ? s->h->free_head : b + 1;
+    free_take_locked(s, n - 1);
     memset(&s->slots[n - 1], 0, sizeof(mql_visitor_t));
     return &s->slots[n - 1];
 }
 
-/* Put a filled-in slot (flags USED, stage set) into its chain. */
-static void link_locked(mql_store_t *s, mql_visitor_t *v)
+/* Put a filled-in slot (flags USED, stage set) into the chain of bucket b.
+ * A visitor in its home slot stays first, where a lookup meets it without
+ * another trip to memory. */
+static void link_locked(mql_store_t *s, uint32_t b, mql_visitor_t *v)
 {
-    uint32_t b = bucket_of(s, v->id);
+    uint32_t self = (uint32_t)(v - s->slots) + 1, head = s->buckets[b];
 
-    v->next = s->buckets[b];
-    s->buckets[b] = (uint32_t)(v - s->slots) + 1;
+    if (head == b + 1 && self != head) {
+        v->next = s->slots[b].next;
+        s->slots[b].next = self;
+    }
+    else {
+        v->next = head;
+        s->buckets[b] = self;
+    }
     s->h->stages[v->stage]++;
     s->h->used++;
 }
@@ -521,12 +607,24 @@ static int worth_logging(uint64_t count)
 /* ------------------------------------------------------------------ */
 /* Single-visitor operations                                           */
 
+/* All the cache lines of slot i (a record straddles two or three). */
+static void prefetch_slot(const mql_store_t *s, uint32_t i)
+{
+    const char *v = (const char *)&s->slots[i];
+
+    __builtin_prefetch(v, 1);
+    __builtin_prefetch(v + 64, 1);
+    __builtin_prefetch(v + sizeof(mql_visitor_t) - 1, 1);
+}
+
 void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref)
 {
     memcpy(ref->id, id, MQL_ID_BYTES);
     ref->bucket = bucket_of(s, id);
-    /* a hint that waits for nothing: mql_store_prefetch reads it later */
+    /* hints that wait for nothing: the bucket, and the home slot where
+     * most visitors live; mql_store_prefetch reads the bucket later */
     __builtin_prefetch(&s->buckets[ref->bucket], 0);
+    prefetch_slot(s, ref->bucket);
 }
 
 /* A ref is only trusted as far as the table's size goes. */
@@ -537,15 +635,10 @@ static uint32_t ref_bucket(const mql_store_t *s, const mql_store_ref_t *ref)
 
 void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
 {
-    uint32_t n = __atomic_load_n(&s->buckets[ref_bucket(s, ref)], __ATOMIC_RELAXED);
+    uint32_t b = ref_bucket(s, ref);
 
-    /* a hint only: a chain that changes meanwhile costs a miss, no more */
-    if (n && n <= s->capacity) {
-        const char *v = (const char *)&s->slots[n - 1];
-
-        __builtin_prefetch(v, 1);
-        __builtin_prefetch(v + sizeof(mql_visitor_t) - 1, 1);
-    }
+    __builtin_prefetch(&s->buckets[b], 0);
+    prefetch_slot(s, b);
 }
 
 #define PEEK_TRIES     3        /* optimistic reads before taking the lock */
@@ -561,9 +654,14 @@ void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
 static int peek(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
                 mql_visitor_t *copy)
 {
-    uint32_t n = __atomic_load_n(&s->buckets[bucket], __ATOMIC_RELAXED);
+    uint32_t n;
     int steps;
 
+    if (at_home(s, bucket, id)) {
+        memcpy(copy, &s->slots[bucket], sizeof(*copy));
+        return 1;
+    }
+    n = __atomic_load_n(&s->buckets[bucket], __ATOMIC_RELAXED);
     for (steps = 0; n != 0; steps++) {
         const mql_visitor_t *v;
 
@@ -656,7 +754,7 @@ static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[
     lock(s);
     v = lookup_locked_in(s, bucket, id, now);
     if (!v) {
-        v = alloc_slot_locked(s, now, 1);
+        v = alloc_slot_locked(s, bucket, now, 1);
         if (!v) {
             full = ++s->h->full;
             unlock(s);
@@ -671,7 +769,7 @@ static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[
         memcpy(v->id, id, MQL_ID_BYTES);
         v->first_seen = v->last_seen = v->stage_since = now;
         v->flags = MQL_VF_USED;
-        link_locked(s, v);
+        link_locked(s, bucket, v);
         s->h->inserts++;
         is_new = 1;
     }
@@ -1035,15 +1133,16 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
                                   const char *contact, int may_evict, int *contact_dropped)
 {
     mql_visitor_t *v;
-    uint32_t keep_next, keep_contact;
+    uint32_t keep_next, keep_contact, bucket;
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
     if (contact_dropped)
         *contact_dropped = 0;
     if (rec->stage >= MQL_STAGE_COUNT)
         return APR_EINVAL;
+    bucket = bucket_of(s, rec->id);
     lock(s);
-    v = lookup_locked(s, rec->id, now);
+    v = lookup_locked_in(s, bucket, rec->id, now);
     if (v) {
         /* Seen twice (a walk may meet a visitor that moved): newest wins. */
         if (v->last_seen > rec->last_seen) {
@@ -1060,7 +1159,7 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
         s->h->stages[v->stage]++;
     }
     else {
-        v = alloc_slot_locked(s, now, may_evict);
+        v = alloc_slot_locked(s, bucket, now, may_evict);
         if (!v) {
             unlock(s);
             return APR_ENOSPC;
@@ -1069,7 +1168,7 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
         v->next = 0;
         v->contact = 0;
         v->flags |= MQL_VF_USED;
-        link_locked(s, v);
+        link_locked(s, bucket, v);
     }
     if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
         *contact_dropped = 1;
@@ -1136,6 +1235,8 @@ static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen
             if (bucket_of(s, v->id) != b)
                 return apr_psprintf(p, "slot %u in bucket %u, hashes to %u",
                                     n - 1, b, bucket_of(s, v->id));
+            if (n == b + 1 && steps > 0)
+                return apr_psprintf(p, "slot %u is at home but not first in its chain", b);
             if (bit_test_set(seen, n - 1))
                 return apr_psprintf(p, "slot %u reached twice (cycle or shared chain)", n - 1);
             if (++steps > s->capacity)
@@ -1149,14 +1250,17 @@ static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen
 static const char *validate_free_list(mql_store_t *s, apr_pool_t *p, bitmap_t *seen,
                                       uint32_t *nfree)
 {
-    uint32_t n;
+    uint32_t n, prev = 0;
 
     *nfree = 0;
-    for (n = s->h->free_head; n; n = s->slots[n - 1].next) {
+    for (n = s->h->free_head; n; prev = n, n = s->slots[n - 1].next) {
         if (n > s->capacity)
             return apr_psprintf(p, "free list: link %u out of range", n);
         if (s->slots[n - 1].flags & MQL_VF_USED)
             return apr_psprintf(p, "free list: slot %u is used", n - 1);
+        if (s->slots[n - 1].contact != prev)
+            return apr_psprintf(p, "free list: slot %u links back to %u, not %u",
+                                n - 1, s->slots[n - 1].contact, prev);
         if (bit_test_set(seen, n - 1))
             return apr_psprintf(p, "free list: slot %u reached twice", n - 1);
         (*nfree)++;

@@ -9,6 +9,11 @@
  *   mqlbench snaptime N DIR
  *       Time a snapshot save and a restore of N visitors (files in DIR),
  *       and print the shared memory per visitor of a table of N.
+ *   mqlbench path N
+ *       Time the table side of the request path (cookie walk, decoding,
+ *       signature, lookup, locked update) for a random visitor of N per
+ *       request, with the caches stirred between requests as the rest
+ *       of a request's work (the kernel's above all) stirs them.
  *
  * Output lines are "name=value" for build/bench.sh to read.
  */
@@ -60,7 +65,8 @@ static uint32_t parse_count(const char *s)
 static mql_store_t *new_table(apr_pool_t *p, uint32_t n)
 {
     uint8_t hash_key[MQL_KEY_BYTES];
-    void *base = malloc(mql_store_size(n));
+    /* on a cache line, as the server lays it out */
+    void *base = aligned_alloc(64, mql_store_size(n));
     apr_status_t rv;
     mql_store_t *s;
 
@@ -156,6 +162,87 @@ static double seconds_since(apr_time_t t0)
     return (double)(apr_time_now() - t0) / 1e6;
 }
 
+/* The update a page view makes, give or take the rules. */
+static int view_hit(mql_visitor_t *v, int is_new, void *baton)
+{
+    uint32_t now = *(const uint32_t *)baton;
+
+    (void)is_new;
+    v->score += 1.0;
+    v->last_seen = now;
+    if (v->counts[MQL_EV_VIEW] < UINT16_MAX)
+        v->counts[MQL_EV_VIEW]++;
+    return MQL_UPD_NONE;
+}
+
+#define PATH_REQUESTS 400000
+#define STIR_BYTES    (512 * 1024)     /* about what a request's syscalls touch */
+
+static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
+{
+    static const char *const names[] = { "mql_vid", "mql_optout", NULL };
+    uint8_t key[MQL_KEY_BYTES], *ids;
+    char (*headers)[160];
+    uint32_t n, i, now = (uint32_t)apr_time_sec(apr_time_now());
+    unsigned char *stir;
+    mql_store_t *s;
+    apr_time_t spent = 0, t0;
+    unsigned long found = 0, sink = 0;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: mqlbench path N\n");
+        return 2;
+    }
+    n = parse_count(argv[2]);
+    if (apr_generate_random_bytes(key, sizeof key) != APR_SUCCESS)
+        return 1;
+    s = new_table(p, n + n / 4);         /* as the bench's servers: 25% room */
+    ids = malloc((size_t)n * MQL_ID_BYTES);
+    headers = malloc((size_t)n * sizeof *headers);
+    stir = calloc(1, STIR_BYTES);
+    if (!ids || !headers || !stir) {
+        fprintf(stderr, "mqlbench: no memory\n");
+        return 1;
+    }
+    fill(s, n, ids);
+    for (i = 0; i < n; i++) {
+        char value[MQL_COOKIE_VALUE_LEN + 1];
+
+        mql_cookie_sign(key, ids + (size_t)i * MQL_ID_BYTES, value);
+        snprintf(headers[i], sizeof headers[i], "Apache=127.0.0.1.%u; mql_vid=%s",
+                 1700000000u + i, value);
+    }
+    for (i = 0; i < PATH_REQUESTS; i++) {
+        const char *h = headers[rng() % n];
+        mql_cookie_found_t f[2];
+        mql_cookie_claim_t claim;
+        mql_store_ref_t ref;
+        mql_visitor_t v;
+        size_t k;
+
+        for (k = 0; k < STIR_BYTES; k += 64)
+            stir[k]++;
+        t0 = apr_time_now();
+        mql_cookie_find(h, names, 2, f);
+        if (f[0].val && mql_cookie_parse(f[0].val, f[0].vlen, &claim)) {
+            mql_store_ref(s, claim.id, &ref);
+            if (mql_cookie_check(key, &claim)) {
+                mql_store_prefetch(s, &ref);
+                found += mql_store_get_ref(s, &ref, now, &v);
+                sink += v.stage;
+                mql_store_update_ref(s, &ref, now, view_hit, &now, NULL);
+            }
+        }
+        spent += apr_time_now() - t0;
+    }
+    printf("visitors=%u\nrequests=%u\nfound=%lu\npath_ns=%.0f\n", n, PATH_REQUESTS, found,
+           (double)spent * 1000.0 / PATH_REQUESTS + (double)(sink & 0) );
+    free(ids);
+    free(headers);
+    free(stir);
+    return found == PATH_REQUESTS ? 0 : 1;
+}
+
 static int cmd_snaptime(apr_pool_t *p, int argc, const char *const *argv)
 {
     uint32_t n, saved = 0, restored = 0;
@@ -208,9 +295,12 @@ int main(int argc, const char *const *argv)
         rc = cmd_prefill(p, argc, argv);
     else if (argc >= 2 && !strcmp(argv[1], "snaptime"))
         rc = cmd_snaptime(p, argc, argv);
+    else if (argc >= 2 && !strcmp(argv[1], "path"))
+        rc = cmd_path(p, argc, argv);
     else
         fprintf(stderr, "usage: mqlbench prefill KEYFILE N SNAPSHOT COOKIES\n"
-                        "       mqlbench snaptime N DIR\n");
+                        "       mqlbench snaptime N DIR\n"
+                        "       mqlbench path N\n");
     apr_pool_destroy(p);
     apr_terminate();
     return rc;

@@ -181,6 +181,74 @@ static void test_collisions(void)
     table_close(&t);
 }
 
+/*
+ * Visitors come and go in random order, so that slots are taken from the
+ * middle of the free list (a visitor's home slot) as well as its head:
+ * after each round the table validates, every live visitor is found by
+ * the lock-free read and by the locked update, and no gone one is.
+ */
+static void test_churn(void)
+{
+    table_t t;
+    uint32_t n = 997, ids = 4 * n, live = 0, i, round;
+    uint64_t x = 42;
+    char *alive = calloc(ids, 1);
+    int bad_get = 0, bad_update = 0, ghosts = 0, clean = 1;
+    mql_store_stats_t st;
+
+    table_open(&t, n, NULL, NULL, NULL);
+    for (round = 0; round < 8; round++) {
+        for (i = 0; i < ids; i++) {
+            uint8_t id[MQL_ID_BYTES];
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (alive[i] && (x >> 60) < 5) {            /* about a third goes */
+                id_of(i, id);
+                mql_store_forget(t.s, id);
+                alive[i] = 0;
+                live--;
+            }
+        }
+        for (i = 0; i < ids && live < n; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            if (!alive[i] && (x >> 62) == 0) {
+                touch(&t, i, 1000, 1, -1, NULL);
+                alive[i] = 1;
+                live++;
+            }
+        }
+        if (strcmp(check(&t), "clean"))
+            clean = 0;
+        for (i = 0; i < ids; i++) {
+            uint8_t id[MQL_ID_BYTES];
+            upd_t u = { 0, -1, MQL_UPD_NONE, 0, 0, 0, NULL };
+
+            if (!alive[i]) {
+                ghosts += has(&t, i, 1000, NULL);
+                continue;
+            }
+            bad_get += !has(&t, i, 1000, NULL);
+            id_of(i, id);
+            mql_store_update(t.s, id, 1000, add_points, &u, NULL);
+            bad_update += u.last_is_new != 0;
+        }
+    }
+    ok(clean, "validates after every round of arrivals and departures");
+    is_int(bad_get, 0, "every live visitor found without the lock");
+    is_int(bad_update, 0, "every live visitor found under the lock");
+    is_int(ghosts, 0, "no departed visitor found");
+    mql_store_stats(t.s, &st);
+    is_int(st.used, live, "used count follows");
+    /* and once full, arrivals evict from anywhere in the table */
+    for (i = 0; i < ids; i++)
+        if (!alive[i])
+            touch(&t, i, 2000, 1, -1, NULL);
+    mql_store_stats(t.s, &st);
+    is_int(st.used, n, "full after the rest arrived");
+    is_str(check(&t), "clean", "validates after evictions");
+    free(alive);
+    table_close(&t);
+}
+
 static void test_eviction(void)
 {
     table_t t;
@@ -815,6 +883,7 @@ int main(void)
     test_sizes();
     test_insert_get_update();
     test_collisions();
+    test_churn();
     test_eviction();
     test_expiry();
     test_expiry_dirty_lead();
