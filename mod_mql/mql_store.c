@@ -635,10 +635,17 @@ static uint32_t ref_bucket(const mql_store_t *s, const mql_store_ref_t *ref)
 
 void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
 {
-    uint32_t b = ref_bucket(s, ref);
+    uint32_t b = ref_bucket(s, ref), n;
 
-    __builtin_prefetch(&s->buckets[b], 0);
-    prefetch_slot(s, b);
+    /* at home: the record is here or on its way since mql_store_ref */
+    if (at_home(s, b, ref->id))
+        return;
+    /* a hint only: a chain that changes meanwhile costs a miss, no more */
+    n = __atomic_load_n(&s->buckets[b], __ATOMIC_RELAXED);
+    if (n == b + 1)             /* the home slot's own visitor heads the chain */
+        n = __atomic_load_n(&s->slots[b].next, __ATOMIC_RELAXED);
+    if (n && n <= s->capacity)
+        prefetch_slot(s, n - 1);
 }
 
 #define PEEK_TRIES     3        /* optimistic reads before taking the lock */

@@ -62,16 +62,18 @@ typedef struct mql_store_ref {
     uint32_t bucket;
 } mql_store_ref_t;
 
-/* Also starts bringing the visitor's bucket into the cache. */
+/* Also starts bringing the visitor's bucket and home slot (where most
+ * visitors live) into the cache. */
 void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref);
 int mql_store_get_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
                       mql_visitor_t *copy);
 
-/* Start bringing the visitor's record into the cache (reading its bucket,
- * which mql_store_ref asked for), without the lock,
- * so that work done before the next lookup or update overlaps the wait
- * and the lock is not held across cache misses (the table is larger than
- * the caches, and each request meets another visitor). */
+/* Make sure the visitor's record is coming into the cache: a visitor
+ * away from its home slot has its chain's first record asked for (the
+ * bucket and home slot that mql_store_ref asked for are read, without the
+ * lock), so that work done before the next lookup or update overlaps the
+ * wait and the lock is not held across cache misses (the table is larger
+ * than the caches, and each request meets another visitor). */
 void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref);
 
 /* The write sequence: bumped at the start and end of every locked
