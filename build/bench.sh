@@ -404,6 +404,10 @@ scale_bench() {
     log "$(awk -F= '{ v[$1] = $2 } END {
         printf "  shared memory: %s bytes for 1 000 000 visitors = %s bytes per visitor\n", v["table_bytes"], v["bytes_per_visitor"]
         printf "  snapshot of %s visitors: save %.2f s, restore %.2f s", v["visitors"], v["save_s"], v["restore_s"] }' "$WORK/snaptime")"
+    # the table side of the request path alone, without httpd and its noise
+    log "  table side of a request (mqlbench path): $("$OUT/mqlbench" path 100000 |
+        awk -F= '$1 == "path_ns" { print $2 }') ns with 100 000 visitors, $("$OUT/mqlbench" path 1000 |
+        awk -F= '$1 == "path_ns" { print $2 }') ns with 1 000"
 }
 scale_cookies() { case "$1" in mql1k) echo "$WORK/cookies.1k" ;; *) echo "$WORK/cookies.1m" ;; esac; }
 
