@@ -40,8 +40,8 @@
  * no power-of-two table.
  *
  * Slot b is the home of bucket b's visitors: a new visitor takes its home
- * slot when it is free (about two visitors in three, at the table's usual
- * fill) and then heads its chain.  A request's lookup asks memory for the
+ * slot when it is free (three visitors in five, in a table four-fifths
+ * full) and then heads its chain.  A request's lookup asks memory for the
  * bucket and the home slot at once and finds most visitors at home, so it
  * waits for one trip to memory instead of two in a row (the table is far
  * larger than the caches, and each request meets another visitor).
@@ -128,7 +128,6 @@ typedef struct mql_store_hdr {
     uint64_t dirty_marks;     /* times a record was marked DIRTY/URGENT */
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
-
 } mql_store_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -622,7 +621,7 @@ void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_sto
     memcpy(ref->id, id, MQL_ID_BYTES);
     ref->bucket = bucket_of(s, id);
     /* hints that wait for nothing: the bucket, and the home slot where
-     * most visitors live; mql_store_prefetch reads the bucket later */
+     * most visitors live; mql_store_prefetch follows them up */
     __builtin_prefetch(&s->buckets[ref->bucket], 0);
     prefetch_slot(s, ref->bucket);
 }
