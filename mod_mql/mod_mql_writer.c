@@ -8,10 +8,11 @@
  *      ("set ID STAGE", "forget ID"),
  *   2. drains the table's change ring into MQLNotify, one JSON line per
  *      stage change, without ever blocking on the pipe,
- *   3. collects the dirty leads (urgent ones at once, the rest at most
- *      every MIN_INTERVAL seconds) and publishes them to the DBM file of
- *      their site by copy and rename (mql_dbmpub.c), so that readers never
- *      see a half-written file,
+ *   3. when a publication is due (PUBLISH_PACE), collects the dirty leads
+ *      (urgent ones all, the rest when last written MIN_INTERVAL seconds
+ *      ago or more) and publishes them to the DBM file of their site by
+ *      copy and rename (mql_dbmpub.c), so that readers never see a
+ *      half-written file,
  *   4. every SNAPSHOT_EVERY seconds (and right after a forget) saves the
  *      snapshot and reclaims expired visitors.
  * A leads file deleted by hand is written again from the table; one that
@@ -57,6 +58,12 @@ APLOG_USE_MODULE(mql);
 #define WRITER_NAME     "mql-writer"
 #define WRITER_TICK     apr_time_from_msec(250)
 #define MIN_INTERVAL    2          /* seconds between routine rewrites of a lead */
+/* A publication copies the whole file: after one, the writer waits
+ * PUBLISH_PACE times as long as it took (at most PUBLISH_MAX_WAIT)
+ * before the next, so it never spends more than a twentieth of its time on
+ * the file, however many leads it holds or however busy the machine. */
+#define PUBLISH_PACE    19
+#define PUBLISH_MAX_WAIT apr_time_from_sec(30)
 #define SNAPSHOT_EVERY  60
 #define CONTROL_DIR     "control"
 #define STATUS_FILE     "writer.status"
@@ -89,6 +96,7 @@ typedef struct site_pending {
 static const char DELETE_MARK[] = "";
 static site_pending_t *pending;    /* mql_g->sites->nelts entries */
 static int npending;
+static apr_time_t next_publish;    /* this process's pace (see PUBLISH_PACE) */
 
 #define ADD(field, n) __atomic_add_fetch(&wsh->st.field, (n), __ATOMIC_RELAXED)
 #define SET(field, v) __atomic_store_n(&wsh->st.field, (v), __ATOMIC_RELAXED)
@@ -338,6 +346,7 @@ static apr_array_header_t *pending_changes(site_pending_t *sp, apr_pool_t *p)
 static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 {
     const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+    apr_time_t start = apr_time_now(), took;
     int i, ok = 1;
     uint32_t left = 0;
 
@@ -383,6 +392,10 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
         sp->compact = 0;
     }
     SET(pending, left);
+    took = apr_time_now() - start;
+    next_publish = start + took
+                   + (took < PUBLISH_MAX_WAIT / PUBLISH_PACE ? PUBLISH_PACE * took
+                                                              : PUBLISH_MAX_WAIT);
     return ok;
 }
 
@@ -703,7 +716,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     uint32_t now = now_secs();
     collect_baton_t cb;
     apr_array_header_t *done;
-    int forget = 0, published, i;
+    int forget = 0, due, published, i;
 
     if (!take_ownership()) {
         int tries = 0;
@@ -734,11 +747,15 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
 
     cb.p = p;
     cb.now = now;
+    /* Leads are collected when a publication is due, not before, so a
+     * lead that keeps changing while the writer keeps its pace is taken
+     * once.  A stopping child and a forget request do not wait. */
+    due = final || forget || apr_time_now() >= next_publish;
     if (site_pending(0))
         check_missing(s, p, now);
-    if (site_pending(0))
+    if (due && site_pending(0))
         mql_store_collect_dirty(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
-    published = pending ? publish_sites(s, p, now) : 0;
+    published = due && pending ? publish_sites(s, p, now) : 0;
 
     if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
         save_snapshot(s, p, now);

@@ -92,6 +92,21 @@ static void adopt(pub_t *b, const char *file)
             mql_log(MQL_LOG_WARNING, "MQL03001: cannot give %s to uid %ld", file, b->uid);
 }
 
+/* The kernel copies page cache to page cache, or shares the blocks where
+ * the file system can; -1 where it cannot (another file system, an old
+ * kernel, another system), and the caller copies through a buffer. */
+static ssize_t copy_range(int in, int out, off_t pos, size_t len)
+{
+#ifdef __linux__
+    off_t from = pos, to = pos;
+
+    return copy_file_range(in, &from, out, &to, len, 0);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 /*
  * Copy the data (not the holes: sdbm .pag files are sparse) of from's
  * bytes [start, end) to the same offsets of to, which is created when
@@ -106,6 +121,7 @@ static apr_status_t copy_extents(pub_t *b, const char *from, const char *to, apr
     apr_status_t rv;
     off_t pos = start, data, hole;
     char *buf = apr_palloc(b->p, COPY_BLOCK);
+    int in_kernel = 1;
 
     if ((rv = apr_file_open(&in, from, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, b->p))
         != APR_SUCCESS)
@@ -130,11 +146,17 @@ static apr_status_t copy_extents(pub_t *b, const char *from, const char *to, apr
             hole = fi.size;
         for (pos = data; pos < hole && rv == APR_SUCCESS; ) {
             size_t want = (size_t)(hole - pos < COPY_BLOCK ? hole - pos : COPY_BLOCK);
-            ssize_t n = pread(ifd, buf, want, pos);
-            if (n <= 0 || pwrite(ofd, buf, (size_t)n, pos) != n)
-                rv = n == 0 ? APR_EOF : APR_FROM_OS_ERROR(errno);
-            else
-                pos += n;
+            ssize_t n = in_kernel ? copy_range(ifd, ofd, pos, (size_t)(hole - pos)) : 0;
+
+            if (n <= 0) {
+                in_kernel = 0;          /* not on this file system: through a buffer */
+                n = pread(ifd, buf, want, pos);
+                if (n <= 0 || pwrite(ofd, buf, (size_t)n, pos) != n) {
+                    rv = n == 0 ? APR_EOF : APR_FROM_OS_ERROR(errno);
+                    break;
+                }
+            }
+            pos += n;
         }
     }
     if (rv == APR_SUCCESS && fo.size < fi.size && ftruncate(ofd, fi.size) != 0)
