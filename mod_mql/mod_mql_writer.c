@@ -8,7 +8,7 @@
  *      ("set ID STAGE", "forget ID"),
  *   2. drains the table's change ring into MQLNotify, one JSON line per
  *      stage change, without ever blocking on the pipe,
- *   3. when a publication is due (PUBLISH_PACE), collects the dirty leads
+ *   3. when a publication is due (mql_dbm_next_publish), collects the dirty leads
  *      (urgent ones all, the rest when last written MIN_INTERVAL seconds
  *      ago or more) and publishes them to the DBM file of their site by
  *      copy and rename (mql_dbmpub.c), so that readers never see a
@@ -58,12 +58,6 @@ APLOG_USE_MODULE(mql);
 #define WRITER_NAME     "mql-writer"
 #define WRITER_TICK     apr_time_from_msec(250)
 #define MIN_INTERVAL    2          /* seconds between routine rewrites of a lead */
-/* A publication copies the whole file: after one, the writer waits
- * PUBLISH_PACE times as long as it took (at most PUBLISH_MAX_WAIT)
- * before the next, so it never spends more than a twentieth of its time on
- * the file, however many leads it holds or however busy the machine. */
-#define PUBLISH_PACE    19
-#define PUBLISH_MAX_WAIT apr_time_from_sec(30)
 #define SNAPSHOT_EVERY  60
 #define CONTROL_DIR     "control"
 #define STATUS_FILE     "writer.status"
@@ -96,7 +90,7 @@ typedef struct site_pending {
 static const char DELETE_MARK[] = "";
 static site_pending_t *pending;    /* mql_g->sites->nelts entries */
 static int npending;
-static apr_time_t next_publish;    /* this process's pace (see PUBLISH_PACE) */
+static apr_time_t next_publish;    /* mql_dbm_next_publish, for this process */
 
 #define ADD(field, n) __atomic_add_fetch(&wsh->st.field, (n), __ATOMIC_RELAXED)
 #define SET(field, v) __atomic_store_n(&wsh->st.field, (v), __ATOMIC_RELAXED)
@@ -346,7 +340,7 @@ static apr_array_header_t *pending_changes(site_pending_t *sp, apr_pool_t *p)
 static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 {
     const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
-    apr_time_t start = apr_time_now(), took;
+    apr_time_t start = apr_time_now();
     int i, ok = 1;
     uint32_t left = 0;
 
@@ -392,10 +386,7 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
         sp->compact = 0;
     }
     SET(pending, left);
-    took = apr_time_now() - start;
-    next_publish = start + took
-                   + (took < PUBLISH_MAX_WAIT / PUBLISH_PACE ? PUBLISH_PACE * took
-                                                              : PUBLISH_MAX_WAIT);
+    next_publish = mql_dbm_next_publish(start, apr_time_now() - start);
     return ok;
 }
 

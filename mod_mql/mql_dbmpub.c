@@ -71,6 +71,15 @@ static void remove_new(pub_t *b)
         apr_file_remove(b->new2, b->p);
 }
 
+apr_time_t mql_dbm_next_publish(apr_time_t start, apr_time_t took)
+{
+    if (took < 0)
+        took = 0;               /* the clock went back */
+    return start + took
+           + (took < MQL_DBM_PUBLISH_MAX_WAIT / MQL_DBM_PUBLISH_PACE
+                  ? MQL_DBM_PUBLISH_PACE * took : MQL_DBM_PUBLISH_MAX_WAIT);
+}
+
 void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p)
 {
     const char *n1 = NULL, *n2 = NULL;

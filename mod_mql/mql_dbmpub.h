@@ -24,6 +24,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_errno.h>
+#include <apr_time.h>
 
 typedef struct mql_dbm_change {
     const char *key;
@@ -49,6 +50,19 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
                              const apr_array_header_t *changes, int compact,
                              long owner_uid, long owner_gid,
                              mql_dbm_pub_stats_t *stats, const char **why, apr_pool_t *p);
+
+/*
+ * A publication copies the whole file, so its cost grows with the number
+ * of leads.  After one that started at start and took took, the next is
+ * due MQL_DBM_PUBLISH_PACE times took later (at most
+ * MQL_DBM_PUBLISH_MAX_WAIT): the writer spends at most a twentieth of its
+ * time publishing, however many leads the file holds or however busy the
+ * machine (a busy machine stretches took too).
+ */
+#define MQL_DBM_PUBLISH_PACE 19
+#define MQL_DBM_PUBLISH_MAX_WAIT apr_time_from_sec(30)
+
+apr_time_t mql_dbm_next_publish(apr_time_t start, apr_time_t took);
 
 /* Remove leftovers of an interrupted publication (PATH.mqlnew*). */
 void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p);
