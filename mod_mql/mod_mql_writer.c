@@ -8,11 +8,11 @@
  *      ("set ID STAGE", "forget ID"),
  *   2. drains the table's change ring into MQLNotify, one JSON line per
  *      stage change, without ever blocking on the pipe,
- *   3. when a publication is due (mql_dbm_next_publish), collects the dirty leads
- *      (urgent ones all, the rest when last written MIN_INTERVAL seconds
- *      ago or more) and publishes them to the DBM file of their site by
- *      copy and rename (mql_dbmpub.c), so that readers never see a
- *      half-written file,
+ *   3. when a publication is due (mql_dbm_next_publish), collects the
+ *      dirty leads (urgent ones all, the rest when last written
+ *      MIN_INTERVAL seconds ago or more) and publishes them to the DBM
+ *      file of their site by copy and rename (mql_dbmpub.c), so that
+ *      readers never see a half-written file,
  *   4. every SNAPSHOT_EVERY seconds (and right after a forget) saves the
  *      snapshot and reclaims expired visitors.
  * A leads file deleted by hand is written again from the table; one that
