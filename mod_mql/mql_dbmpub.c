@@ -153,7 +153,7 @@ static apr_status_t copy_extents(pub_t *b, const char *from, const char *to, apr
         hole = lseek(ifd, data, SEEK_HOLE);
         if (hole < 0)
             hole = fi.size;
-        for (pos = data; pos < hole && rv == APR_SUCCESS; ) {
+        for (pos = data; pos < hole; ) {
             size_t want = (size_t)(hole - pos < COPY_BLOCK ? hole - pos : COPY_BLOCK);
             ssize_t n = in_kernel ? copy_range(ifd, ofd, pos, (size_t)(hole - pos)) : 0;
 

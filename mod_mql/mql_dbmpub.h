@@ -55,9 +55,9 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
  * A publication copies the whole file, so its cost grows with the number
  * of leads.  After one that started at start and took took, the next is
  * due MQL_DBM_PUBLISH_PACE times took after it ended (at most
- * MQL_DBM_PUBLISH_MAX_WAIT after): the writer spends at most a twentieth of its
- * time publishing, however many leads the file holds or however busy the
- * machine (a busy machine stretches took too).
+ * MQL_DBM_PUBLISH_MAX_WAIT after): the writer spends at most a twentieth
+ * of its time publishing, however many leads the file holds or however
+ * busy the machine (a busy machine stretches took too).
  */
 #define MQL_DBM_PUBLISH_PACE 19
 #define MQL_DBM_PUBLISH_MAX_WAIT apr_time_from_sec(30)

@@ -54,14 +54,14 @@ static int count_and_check(const char *path, int *bad, const char *skip)
         return -1;
     for (apr_dbm_firstkey(db, &k); k.dptr; apr_dbm_nextkey(db, &k)) {
         char *key = apr_pstrmemdup(pool, k.dptr, k.dsize);
-        int i = atoi(key + strlen("visitor-"));
+        const char *want = apr_psprintf(pool, "stage=mql;score=%d;",
+                                        100 + atoi(key + strlen("visitor-")));
 
         n++;
         if (skip && !strcmp(key, skip))
             (*bad)++;
         if (apr_dbm_fetch(db, k, &v) != APR_SUCCESS || !v.dptr
-            || strncmp(v.dptr, apr_psprintf(pool, "stage=mql;score=%d;", 100 + i),
-                       strlen(apr_psprintf(pool, "stage=mql;score=%d;", 100 + i))))
+            || v.dsize < strlen(want) || strncmp(v.dptr, want, strlen(want)))
             (*bad)++;
     }
     apr_dbm_close(db);
