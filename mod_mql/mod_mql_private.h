@@ -164,6 +164,8 @@ typedef struct mql_writer_stats {
     uint32_t last_snapshot;         /* time of the last periodic snapshot */
     uint32_t last_snapshot_count;   /* visitors in it */
     uint32_t last_publish;          /* time of the last DBM publication */
+    uint32_t last_publish_ms;       /* how long it took, by the clock */
+    uint32_t last_publish_cpu_ms;   /* ... and in the writer's CPU time */
     uint32_t last_tick;             /* the writer's last round */
     uint32_t writer_pid;            /* the child running the writer, 0 = none */
     uint32_t pending;               /* records waiting for a retry */

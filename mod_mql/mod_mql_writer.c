@@ -34,6 +34,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "apr_strings.h"
@@ -105,6 +106,16 @@ void mql_writer_stats(mql_writer_stats_t *out)
 static uint32_t now_secs(void)
 {
     return (uint32_t)apr_time_sec(apr_time_now());
+}
+
+/* CPU time of the calling thread (the watchdog's), for the DBM pace. */
+static apr_time_t thread_cpu_now(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+        return 0;
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,8 +351,8 @@ static apr_array_header_t *pending_changes(site_pending_t *sp, apr_pool_t *p)
 static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 {
     const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
-    apr_time_t start = apr_time_now();
-    int i, ok = 1;
+    apr_time_t start = apr_time_now(), cpu_start = thread_cpu_now(), end, cpu;
+    int i, ok = 1, tried = 0;
     uint32_t left = 0;
 
     for (i = 0; i < npending; i++) {
@@ -353,6 +364,7 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 
         if (!apr_hash_count(sp->recs) && !sp->compact)
             continue;
+        tried = 1;
         changes = pending_changes(sp, p);
         rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
                              -1, -1, &st, &why, p);
@@ -386,7 +398,13 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
         sp->compact = 0;
     }
     SET(pending, left);
-    next_publish = mql_dbm_next_publish(start, apr_time_now() - start);
+    if (!tried)
+        return ok;
+    end = apr_time_now();
+    cpu = thread_cpu_now() - cpu_start;
+    SET(last_publish_ms, (uint32_t)apr_time_as_msec(end - start));
+    SET(last_publish_cpu_ms, (uint32_t)apr_time_as_msec(cpu));
+    next_publish = mql_dbm_next_publish(end, cpu, end - start);
     return ok;
 }
 
@@ -682,12 +700,13 @@ static void write_status(apr_pool_t *p, uint32_t now, int running)
                         "\nnotify_dropped=%" APR_UINT64_T_FMT
                         "\ncontrol_applied=%" APR_UINT64_T_FMT
                         "\nsnapshots=%" APR_UINT64_T_FMT
-                        "\nlast_snapshot=%u\nlast_publish=%u\npending=%u\n",
+                        "\nlast_snapshot=%u\nlast_publish=%u\nlast_publish_ms=%u"
+                        "\nlast_publish_cpu_ms=%u\npending=%u\n",
                         running, (long)(parent_pid ? parent_pid : getpid()), (unsigned)getpid(),
                         now, st.records_written, st.records_deleted,
                         st.dbm_publishes, st.dbm_errors, st.notify_sent, st.notify_dropped,
                         st.control_applied, st.snapshots, st.last_snapshot, st.last_publish,
-                        st.pending);
+                        st.last_publish_ms, st.last_publish_cpu_ms, st.pending);
     if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD
                       | APR_FPROT_WREAD, p) != APR_SUCCESS)

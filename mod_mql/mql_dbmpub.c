@@ -38,8 +38,11 @@
 #define BOTH_EXT ".mqlboth.pag"
 #define SDBM_PBLK 1024            /* sdbm page size */
 #define SDBM_DBLK 4096            /* sdbm reads its directory in 4 KiB blocks */
-#define SDBM_MIN_DEPTH 12         /* 4096 pages (4 MiB sparse): thousands of leads */
+#define SDBM_MIN_DEPTH 12         /* the least depth of a file laid out by us */
+#define SDBM_NEW_DEPTH 14         /* 16384 pages (16 MiB sparse): new files take */
+                                  /* tens of thousands of leads before they deepen */
 #define SDBM_MAX_DEPTH 22
+#define SDBM_DEEPEN_GRACE apr_time_from_sec(1) /* longer than a reader's stall */
 #define COPY_BLOCK 65536
 #define DEFAULT_PERMS (APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD)
 
@@ -71,13 +74,20 @@ static void remove_new(pub_t *b)
         apr_file_remove(b->new2, b->p);
 }
 
-apr_time_t mql_dbm_next_publish(apr_time_t start, apr_time_t took)
+apr_time_t mql_dbm_next_publish(apr_time_t end, apr_time_t cpu, apr_time_t wall)
 {
-    if (took < 0)
-        took = 0;               /* the clock went back */
-    return start + took
-           + (took < MQL_DBM_PUBLISH_MAX_WAIT / MQL_DBM_PUBLISH_PACE
-                  ? MQL_DBM_PUBLISH_PACE * took : MQL_DBM_PUBLISH_MAX_WAIT);
+    apr_time_t wait;
+
+    /* a clock that went back counts as no time */
+    cpu = cpu > 0 ? cpu : 0;
+    wall = wall > 0 ? wall : 0;
+    if (cpu >= MQL_DBM_PUBLISH_MAX_WAIT / MQL_DBM_PUBLISH_CPU_PACE
+        || wall >= MQL_DBM_PUBLISH_MAX_WAIT / MQL_DBM_PUBLISH_WALL_PACE)
+        return end + MQL_DBM_PUBLISH_MAX_WAIT;
+    wait = MQL_DBM_PUBLISH_CPU_PACE * cpu;
+    if (MQL_DBM_PUBLISH_WALL_PACE * wall > wait)
+        wait = MQL_DBM_PUBLISH_WALL_PACE * wall;
+    return end + wait;
 }
 
 void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p)
@@ -441,6 +451,15 @@ static apr_status_t go_live(pub_t *b)
  * generation goes live .dir first, so a reader that gets the new .dir gets
  * that .pag or the new one, and the .dir's mtime is touched last for
  * mod_rewrite, which may have cached the in-between state.
+ *
+ * Readers open the two files one after the other, APR's sdbm the .dir
+ * first, Perl's the .pag first, and may be descheduled in between.  The
+ * .pag serving both directories goes live SDBM_DEEPEN_GRACE before the new
+ * .dir: a reader that took the old .pag then finds the old .dir, never the
+ * new one, which would send half its lookups to holes.  The new .pag
+ * follows the new .dir at once: under the new directory a walk that looks
+ * up each key as it goes (Perl's each) jumps between the two layouts of
+ * the .pag serving both, so that state must not last.
  */
 static apr_status_t go_live_deeper(pub_t *b, int live_depth, int depth)
 {
@@ -464,13 +483,16 @@ static apr_status_t go_live_deeper(pub_t *b, int live_depth, int depth)
     b->new1 = next1;
     b->new2 = next2;
     b->newpath = nextpath;
-    /* Everything is synced before the first rename: the window in which a
-     * walk under the old directory meets records twice is three renames. */
+    /* Everything is synced before the first rename: nothing slow comes
+     * between the renames but the grace, during which a walk under the
+     * old directory meets some records twice. */
     if (rv == APR_SUCCESS && (rv = ready(b, both)) == APR_SUCCESS
         && (rv = ready(b, b->new2)) == APR_SUCCESS && (rv = ready(b, b->new1)) == APR_SUCCESS
-        && (rv = go_live_file(b, both, b->live2)) == APR_SUCCESS
-        && (rv = go_live_file(b, b->new1, b->live1)) == APR_SUCCESS)
-        rv = go_live_file(b, b->new2, b->live2);
+        && (rv = go_live_file(b, both, b->live2)) == APR_SUCCESS) {
+        apr_sleep(SDBM_DEEPEN_GRACE);
+        if ((rv = go_live_file(b, b->new1, b->live1)) == APR_SUCCESS)
+            rv = go_live_file(b, b->new2, b->live2);
+    }
     apr_file_remove(both, b->p);
     if (rv == APR_SUCCESS && (rv = apr_file_mtime_set(b->live1, apr_time_now(), b->p)))
         fail(b, rv, "cannot touch", b->live1);
@@ -485,7 +507,7 @@ static apr_status_t go_live_layout(pub_t *b)
     apr_status_t rv;
 
     remove_new(b);
-    rv = make_sdbm(b, SDBM_MIN_DEPTH);
+    rv = make_sdbm(b, SDBM_NEW_DEPTH);
     return rv == APR_SUCCESS ? go_live(b) : rv;
 }
 
@@ -551,7 +573,7 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
         goto out;
     }
     rebuild = compact || !live_exists;
-    depth = SDBM_MIN_DEPTH;
+    depth = SDBM_NEW_DEPTH;
     live_depth = -1;
     if (b.sdbm && live_exists) {
         live_depth = sdbm_dir_depth(&b, b.live1);
@@ -562,7 +584,7 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
         else if ((rv = go_live_layout(&b)) != APR_SUCCESS)
             goto out;
         else
-            live_depth = SDBM_MIN_DEPTH;
+            live_depth = SDBM_NEW_DEPTH;
     }
     for (attempt = 0;; attempt++) {
         if ((rv = build(&b, rebuild, live_exists, depth, changes, last, &st)) != APR_SUCCESS)

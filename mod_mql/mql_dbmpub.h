@@ -53,16 +53,21 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
 
 /*
  * A publication copies the whole file, so its cost grows with the number
- * of leads.  After one that started at start and took took, the next is
- * due MQL_DBM_PUBLISH_PACE times took after it ended (at most
- * MQL_DBM_PUBLISH_MAX_WAIT after): the writer spends at most a twentieth
- * of its time publishing, however many leads the file holds or however
- * busy the machine (a busy machine stretches took too).
+ * of leads.  After one that ended at end, having used cpu of the writer's
+ * CPU time and wall of the clock's, the next is due when both
+ * MQL_DBM_PUBLISH_CPU_PACE times cpu and MQL_DBM_PUBLISH_WALL_PACE times
+ * wall have passed (never more than MQL_DBM_PUBLISH_MAX_WAIT): the writer
+ * takes at most a twentieth of a CPU from the requests and keeps the disk
+ * busy at most a quarter of the time, however many leads the file holds.
+ * CPU time, not the clock, measures the cost to the requests: on a busy
+ * machine the clock also counts the time spent waiting for a CPU, and a
+ * pace set by it alone would leave new leads out of the file for long.
  */
-#define MQL_DBM_PUBLISH_PACE 19
+#define MQL_DBM_PUBLISH_CPU_PACE 19
+#define MQL_DBM_PUBLISH_WALL_PACE 3
 #define MQL_DBM_PUBLISH_MAX_WAIT apr_time_from_sec(30)
 
-apr_time_t mql_dbm_next_publish(apr_time_t start, apr_time_t took);
+apr_time_t mql_dbm_next_publish(apr_time_t end, apr_time_t cpu, apr_time_t wall);
 
 /* Remove leftovers of an interrupted publication (PATH.mqlnew*). */
 void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p);

@@ -80,7 +80,7 @@ sub count_records {
 }
 
 for my $type (@types) {
-    my $t = MQLTest->new(conf => "MQLThreshold 1\nMQLDBMType $type\nMQLMaxVisitors 40000\n"
+    my $t = MQLTest->new(conf => "MQLThreshold 1\nMQLDBMType $type\nMQLMaxVisitors " . ($LEADS * 2 + 20000) . "\n"
                                  . "LogLevel warn\n");
     my $path = $t->state_dir . '/leads';
     $t->start;
@@ -137,7 +137,8 @@ for my $type (@types) {
     }
     my %st = map { /^(\w+)=(\d+)/ ? ($1, $2) : () } `cat @{[ $t->state_dir ]}/writer.status`;
     is $st{dbm_errors}, 0, "$type: no DBM write errors";
-    diag "$type: writer: $st{records_written} records in $st{dbm_publishes} publications";
+    diag "$type: writer: $st{records_written} records in $st{dbm_publishes} publications, "
+        . "the last took $st{last_publish_ms} ms ($st{last_publish_cpu_ms} ms of CPU)";
     my @errors = $t->unexpected_errors;
     is scalar(@errors), 0, "$type: no unexpected errors" or diag join "\n", @errors[0 .. 4];
     $t->stop;

@@ -1,11 +1,14 @@
-/* Publishing the leads file: the writer's pace, and a copy that keeps
- * every record and the .pag's holes. */
+/* Publishing the leads file: the writer's pace, a copy that keeps every
+ * record and the .pag's holes, and a deeper directory that a slow reader
+ * cannot meet with the wrong pages. */
 #include "tap.h"
 #include <sys/stat.h>
+#include <unistd.h>
 #include <apr_general.h>
 #include <apr_dbm.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
+#include <apr_thread_proc.h>
 #include "mql_dbmpub.h"
 
 #define NRECORDS 2000
@@ -16,14 +19,22 @@ static void test_pace(void)
 {
     apr_time_t t0 = apr_time_from_sec(1000000);
 
-    is_int(mql_dbm_next_publish(t0, 0), t0, "a publication that took no time: the next at once");
-    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(2)), t0 + apr_time_from_msec(40),
-           "2 ms: the next 19 x 2 ms after its end");
-    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(500)), t0 + apr_time_from_sec(10),
-           "500 ms: the next 9.5 s after its end (a twentieth of the time publishing)");
-    is_int(mql_dbm_next_publish(t0, apr_time_from_sec(5)), t0 + apr_time_from_sec(35),
-           "5 s: never more than 30 s of waiting");
-    is_int(mql_dbm_next_publish(t0, -apr_time_from_sec(3)), t0,
+    is_int(mql_dbm_next_publish(t0, 0, 0), t0, "a publication that took no time: the next at once");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(2), apr_time_from_msec(2)),
+           t0 + apr_time_from_msec(38), "2 ms of CPU: the next 19 x 2 ms after its end");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(500), apr_time_from_msec(600)),
+           t0 + apr_time_from_msec(9500),
+           "500 ms of CPU: the next 9.5 s after its end (a twentieth of a CPU)");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(50), apr_time_from_msec(1500)),
+           t0 + apr_time_from_msec(4500),
+           "50 ms of CPU in 1.5 s (a busy machine): 3 x 1.5 s, not 19 x 1.5 s");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(10), apr_time_from_sec(4)),
+           t0 + apr_time_from_sec(12), "4 s waiting for the disk: 3 x 4 s (a quarter of the time)");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_sec(5), apr_time_from_sec(5)),
+           t0 + apr_time_from_sec(30), "5 s of CPU: never more than 30 s of waiting");
+    is_int(mql_dbm_next_publish(t0, apr_time_from_msec(1), apr_time_from_sec(40)),
+           t0 + apr_time_from_sec(30), "40 s by the clock: never more than 30 s either");
+    is_int(mql_dbm_next_publish(t0, -apr_time_from_sec(3), -apr_time_from_sec(3)), t0,
            "a clock that went back counts as no time");
 }
 
@@ -68,10 +79,30 @@ static int count_and_check(const char *path, int *bad, const char *skip)
     return n;
 }
 
+/* A fresh directory under the system's temporary one, or NULL. */
+static const char *make_dir(void)
+{
+    const char *tmp;
+    char *dir = NULL;
+
+    if (apr_temp_dir_get(&tmp, pool) == APR_SUCCESS)
+        dir = mkdtemp(apr_pstrcat(pool, tmp, "/mql-dbmpub-XXXXXX", NULL));
+    ok(dir != NULL, "a temporary directory");
+    return dir;
+}
+
+static void remove_leads(const char *dir, const char *path)
+{
+    mql_dbm_cleanup(path, "sdbm", pool);
+    apr_file_remove(apr_pstrcat(pool, path, ".dir", NULL), pool);
+    apr_file_remove(apr_pstrcat(pool, path, ".pag", NULL), pool);
+    apr_file_remove(apr_pstrcat(pool, path, ".mqllock", NULL), pool);
+    apr_dir_remove(dir, pool);
+}
+
 static void test_publish_round_trip(void)
 {
-    const char *tmp, *dir, *path;
-    char *tmpl;
+    const char *dir, *path;
     apr_array_header_t *more;
     mql_dbm_change_t *c;
     mql_dbm_pub_stats_t st;
@@ -80,14 +111,7 @@ static void test_publish_round_trip(void)
     apr_finfo_t fi;
     int bad, n;
 
-    if (apr_temp_dir_get(&tmp, pool) != APR_SUCCESS) {
-        ok(0, "a temporary directory");
-        return;
-    }
-    tmpl = apr_pstrcat(pool, tmp, "/mql-dbmpub-XXXXXX", NULL);
-    dir = mkdtemp(tmpl);
-    ok(dir != NULL, "a temporary directory");
-    if (!dir)
+    if (!(dir = make_dir()))
         return;
     path = apr_pstrcat(pool, dir, "/leads", NULL);
 
@@ -119,11 +143,155 @@ static void test_publish_round_trip(void)
     ok(apr_stat(&fi, apr_pstrcat(pool, path, ".mqlnew.pag", NULL), APR_FINFO_TYPE, pool)
        != APR_SUCCESS, "no copy is left behind");
 
-    mql_dbm_cleanup(path, "sdbm", pool);
-    apr_file_remove(apr_pstrcat(pool, path, ".dir", NULL), pool);
-    apr_file_remove(apr_pstrcat(pool, path, ".pag", NULL), pool);
-    apr_file_remove(apr_pstrcat(pool, path, ".mqllock", NULL), pool);
-    apr_dir_remove(dir, pool);
+    remove_leads(dir, path);
+}
+
+/*
+ * A reader that opens the .pag, is descheduled, and opens the .dir
+ * STALL_MS later (Perl's sdbm opens them in that order): it takes hard
+ * links to the live files with that pause in between, then looks up every
+ * key that had been published before it started.
+ */
+#define STALL_MS 20
+#define SMALL 500                   /* small records published first */
+#define BIG_BATCH 100               /* then batches of large ones */
+
+typedef struct slow_reader {
+    const char *path, *copy;
+    volatile int stop, batches;     /* batches: large batches published */
+    int opens, misses;
+} slow_reader_t;
+
+static int lookup_misses(apr_dbm_t *db, int batches, apr_pool_t *p)
+{
+    int i, misses = 0;
+
+    for (i = 0; i < SMALL + batches * BIG_BATCH; i++) {
+        apr_datum_t k, v;
+
+        k.dptr = apr_psprintf(p, "visitor-%06d", i < SMALL ? i : 1000 + i - SMALL);
+        k.dsize = strlen(k.dptr);
+        if (apr_dbm_fetch(db, k, &v) != APR_SUCCESS || !v.dptr)
+            misses++;
+    }
+    return misses;
+}
+
+static void *APR_THREAD_FUNC slow_reader(apr_thread_t *thd, void *data)
+{
+    slow_reader_t *r = data;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    while (!r->stop) {
+        const char *dir = apr_pstrcat(p, r->copy, ".dir", NULL);
+        const char *pag = apr_pstrcat(p, r->copy, ".pag", NULL);
+        int batches = r->batches;
+        apr_dbm_t *db;
+
+        if (link(apr_pstrcat(p, r->path, ".pag", NULL), pag) == 0) {
+            apr_sleep(apr_time_from_msec(STALL_MS));
+            if (link(apr_pstrcat(p, r->path, ".dir", NULL), dir) == 0
+                && apr_dbm_open_ex(&db, "sdbm", r->copy, APR_DBM_READONLY, APR_OS_DEFAULT, p)
+                   == APR_SUCCESS) {
+                r->opens++;
+                r->misses += lookup_misses(db, batches, p);
+                apr_dbm_close(db);
+            }
+        }
+        unlink(dir);
+        unlink(pag);
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    apr_thread_exit(thd, APR_SUCCESS);
+    return NULL;
+}
+
+/* Records whose values fill most of a 1 KiB sdbm page: two hashed to the
+ * same page overflow it, and the directory must deepen. */
+static apr_array_header_t *big_changes(int first, int n)
+{
+    apr_array_header_t *a = changes_for(first, n, "big");
+    char *pad = apr_palloc(pool, 601);
+    int i;
+
+    memset(pad, 'x', 600);
+    pad[600] = '\0';
+    for (i = 0; i < n; i++) {
+        mql_dbm_change_t *c = &APR_ARRAY_IDX(a, i, mql_dbm_change_t);
+
+        c->value = apr_pstrcat(pool, c->value, pad, NULL);
+    }
+    return a;
+}
+
+/* The directory's bitmap: it only changes when the file deepens. */
+static char *read_dir(const char *path, apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    char *buf;
+
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, pool) != APR_SUCCESS)
+        return NULL;
+    if (apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS
+        || apr_file_read_full(f, buf = apr_palloc(pool, (apr_size_t)fi.size + 1),
+                              (apr_size_t)fi.size, len) != APR_SUCCESS)
+        buf = NULL;
+    apr_file_close(f);
+    return buf;
+}
+
+static void test_deeper_directory_and_slow_reader(void)
+{
+    const char *dir, *path, *dirfile;
+    slow_reader_t r;
+    apr_thread_t *thd;
+    apr_status_t trv;
+    mql_dbm_pub_stats_t st;
+    const char *why = NULL;
+    char *before, *after;
+    apr_size_t before_len = 0, after_len = 0;
+    int batch, deeper = 0;
+
+    if (!(dir = make_dir()))
+        return;
+    path = apr_pstrcat(pool, dir, "/leads", NULL);
+    dirfile = apr_pstrcat(pool, path, ".dir", NULL);
+    is_int(mql_dbm_publish(path, "sdbm", changes_for(0, SMALL, "a"), 0, -1, -1, &st, &why,
+                           pool), APR_SUCCESS, "small records published");
+    before = read_dir(dirfile, &before_len);
+
+    memset(&r, 0, sizeof r);
+    r.path = path;
+    r.copy = apr_pstrcat(pool, dir, "/reader", NULL);
+    ok(apr_thread_create(&thd, NULL, slow_reader, &r, pool) == APR_SUCCESS,
+       "a reader stalls %d ms between the .pag and the .dir", STALL_MS);
+    /* let it take a few pairs of the shallow file first */
+    while (r.opens < 3)
+        apr_sleep(apr_time_from_msec(5));
+    for (batch = 0; batch < 20 && !deeper; batch++) {
+        if (mql_dbm_publish(path, "sdbm", big_changes(1000 + batch * BIG_BATCH, BIG_BATCH), 0,
+                            -1, -1, &st, &why, pool) != APR_SUCCESS)
+            break;
+        r.batches = batch + 1;
+        after = read_dir(dirfile, &after_len);
+        deeper = before && after
+                 && (before_len != after_len || memcmp(before, after, after_len) != 0);
+    }
+    ok(deeper, "large records deepen the directory (after %d batches of %d)", batch,
+       BIG_BATCH);
+    /* and a few more pairs of the deeper file */
+    batch = r.opens;
+    while (r.opens < batch + 3)
+        apr_sleep(apr_time_from_msec(5));
+    r.stop = 1;
+    apr_thread_join(&trv, thd);
+    ok(r.opens > 6, "the reader opened %d pairs", r.opens);
+    is_int(r.misses, 0, "every lookup found its key, through the deepening too");
+
+    remove_leads(dir, path);
 }
 
 int main(void)
@@ -132,6 +300,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
     test_pace();
     test_publish_round_trip();
+    test_deeper_directory_and_slow_reader();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
