@@ -459,7 +459,9 @@ static apr_status_t go_live(pub_t *b)
  * new one, which would send half its lookups to holes.  The new .pag
  * follows the new .dir at once: under the new directory a walk that looks
  * up each key as it goes (Perl's each) jumps between the two layouts of
- * the .pag serving both, so that state must not last.
+ * the .pag serving both, so that state must not last.  What is left is an
+ * APR reader descheduled exactly across those last two renames: the old
+ * .dir with the new .pag, once per doubling of the file.
  */
 static apr_status_t go_live_deeper(pub_t *b, int live_depth, int depth)
 {
