@@ -158,9 +158,12 @@ static void test_publish_round_trip(void)
 
 typedef struct slow_reader {
     const char *path, *copy;
-    volatile int stop, batches;     /* batches: large batches published */
+    int stop, batches;              /* batches: large batches published */
     int opens, misses;
 } slow_reader_t;
+
+#define GET(field) __atomic_load_n(&(field), __ATOMIC_ACQUIRE)
+#define PUT(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELEASE)
 
 static int lookup_misses(apr_dbm_t *db, int batches, apr_pool_t *p)
 {
@@ -183,10 +186,10 @@ static void *APR_THREAD_FUNC slow_reader(apr_thread_t *thd, void *data)
     apr_pool_t *p;
 
     apr_pool_create(&p, NULL);
-    while (!r->stop) {
+    while (!GET(r->stop)) {
         const char *dir = apr_pstrcat(p, r->copy, ".dir", NULL);
         const char *pag = apr_pstrcat(p, r->copy, ".pag", NULL);
-        int batches = r->batches;
+        int batches = GET(r->batches);
         apr_dbm_t *db;
 
         if (link(apr_pstrcat(p, r->path, ".pag", NULL), pag) == 0) {
@@ -194,8 +197,8 @@ static void *APR_THREAD_FUNC slow_reader(apr_thread_t *thd, void *data)
             if (link(apr_pstrcat(p, r->path, ".dir", NULL), dir) == 0
                 && apr_dbm_open_ex(&db, "sdbm", r->copy, APR_DBM_READONLY, APR_OS_DEFAULT, p)
                    == APR_SUCCESS) {
-                r->opens++;
                 r->misses += lookup_misses(db, batches, p);
+                PUT(r->opens, r->opens + 1);
                 apr_dbm_close(db);
             }
         }
@@ -243,6 +246,16 @@ static char *read_dir(const char *path, apr_size_t *len)
     return buf;
 }
 
+/* Until the reader has opened n more pairs (at most 5 s); 1 if it did. */
+static int reader_opens(slow_reader_t *r, int n)
+{
+    int want = GET(r->opens) + n, tries;
+
+    for (tries = 0; tries < 1000 && GET(r->opens) < want; tries++)
+        apr_sleep(apr_time_from_msec(5));
+    return GET(r->opens) >= want;
+}
+
 static void test_deeper_directory_and_slow_reader(void)
 {
     const char *dir, *path, *dirfile;
@@ -268,25 +281,20 @@ static void test_deeper_directory_and_slow_reader(void)
     r.copy = apr_pstrcat(pool, dir, "/reader", NULL);
     ok(apr_thread_create(&thd, NULL, slow_reader, &r, pool) == APR_SUCCESS,
        "a reader stalls %d ms between the .pag and the .dir", STALL_MS);
-    /* let it take a few pairs of the shallow file first */
-    while (r.opens < 3)
-        apr_sleep(apr_time_from_msec(5));
+    ok(reader_opens(&r, 3), "it reads the shallow file");
     for (batch = 0; batch < 20 && !deeper; batch++) {
         if (mql_dbm_publish(path, "sdbm", big_changes(1000 + batch * BIG_BATCH, BIG_BATCH), 0,
                             -1, -1, &st, &why, pool) != APR_SUCCESS)
             break;
-        r.batches = batch + 1;
+        PUT(r.batches, batch + 1);
         after = read_dir(dirfile, &after_len);
         deeper = before && after
                  && (before_len != after_len || memcmp(before, after, after_len) != 0);
     }
     ok(deeper, "large records deepen the directory (after %d batches of %d)", batch,
        BIG_BATCH);
-    /* and a few more pairs of the deeper file */
-    batch = r.opens;
-    while (r.opens < batch + 3)
-        apr_sleep(apr_time_from_msec(5));
-    r.stop = 1;
+    ok(reader_opens(&r, 3), "it reads the deeper file");
+    PUT(r.stop, 1);
     apr_thread_join(&trv, thd);
     ok(r.opens > 6, "the reader opened %d pairs", r.opens);
     is_int(r.misses, 0, "every lookup found its key, through the deepening too");
