@@ -137,6 +137,8 @@ for my $type (@types) {
     }
     my %st = map { /^(\w+)=(\d+)/ ? ($1, $2) : () } `cat @{[ $t->state_dir ]}/writer.status`;
     is $st{dbm_errors}, 0, "$type: no DBM write errors";
+    ok defined $st{last_publish_cpu_ms} && $st{last_publish_cpu_ms} <= $st{last_publish_ms} + 1,
+        "$type: writer.status gives the last publication's cost, its CPU time within its clock time";
     diag "$type: writer: $st{records_written} records in $st{dbm_publishes} publications, "
         . "the last took $st{last_publish_ms} ms ($st{last_publish_cpu_ms} ms of CPU)";
     my @errors = $t->unexpected_errors;
