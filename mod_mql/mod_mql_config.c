@@ -4,6 +4,7 @@
  * followed by the directive's name and what it expects.
  */
 #include <string.h>
+#include <unistd.h>
 #include <maxminddb.h>
 
 #include "apr_strings.h"
@@ -222,15 +223,18 @@ static const char *global_only(cmd_parms *cmd)
 static void ensure_dbm_early(cmd_parms *cmd, mql_srv_conf_t *sc)
 {
     const char *type = sc->dbm_type ? sc->dbm_type : "sdbm";
+    int fd;
 
     if (sc->dbm_file) {
         mql_ensure_dbm(cmd->temp_pool, sc->dbm_file, type);
         return;
     }
-    if (apr_dir_make_recursive(mql_g->state_dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
-                               | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
-                               | APR_FPROT_GEXECUTE, cmd->temp_pool) == APR_SUCCESS)
+    /* the state directory is the server's user's before that user makes
+     * the file in it */
+    if ((fd = mql_prepare_state_dir(cmd->temp_pool, cmd->server)) >= 0) {
+        close(fd);
         mql_ensure_dbm(cmd->temp_pool, mql_state_path(cmd->temp_pool, "leads"), type);
+    }
 }
 
 static int parse_onoff(const char *arg)

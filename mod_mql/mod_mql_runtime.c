@@ -6,12 +6,27 @@
  * process pool of the parent, so `apachectl graceful` keeps every visitor
  * without copying anything, and old-generation children finishing their
  * requests keep using the same memory and the same mutex as the new ones.
- * A full stop writes a snapshot to MQLStateDir, which the next start reads.
+ * A snapshot in MQLStateDir, saved every minute by the background writer
+ * and as each generation ends, is what the next start reads.
+ *
+ * The parent is root and the table is written by every child, so the
+ * parent treats it as hostile: it creates and formats segments, compares
+ * an existing one's header with the size it keeps itself, and nothing
+ * more -- it never takes the table's lock, follows an index in it or
+ * walks it.  Filling a new table (from the snapshot, or from the table of
+ * another size that MQLMaxVisitors replaced) and creating the leads file
+ * are done as the server's user (mod_mql_asuser.c), and so is saving the
+ * snapshot as a generation ends.  In MQLStateDir,
+ * which that user owns, root itself only gives the directory to the user
+ * and reads or creates the signing key, through descriptors that follow
+ * no link.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "apr_strings.h"
 #include "apr_dbm.h"
@@ -58,7 +73,7 @@ typedef struct mql_persist {
     apr_shm_t *shm;
     apr_global_mutex_t *mutex;
     pthread_mutex_t *table_lock;    /* in the segment; NULL: use mutex */
-    uint32_t max_visitors;
+    uint32_t max_visitors;          /* the segment's size, as the parent made it */
     pid_t parent;
 } mql_persist_t;
 
@@ -75,121 +90,206 @@ static void log_to_httpd(void *baton, int level, const char *msg)
     ap_log_error(APLOG_MARK, level, 0, (server_rec *)baton, "%s", msg);
 }
 
-/* Files the children (running as User) must write belong to that user. */
-static void give_to_server_user(apr_pool_t *p, const char *path)
+/* A link in place of MQLStateDir is the admin's when the directory that
+ * holds it is root's alone: nobody else could have put it there. */
+static int link_is_admins(apr_pool_t *p, const char *path)
 {
-    if (geteuid() == 0 && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, NULL,
-                     "MQL00010: cannot give %s to the server's user", path);
+    char *dir = apr_pstrdup(p, path), *slash;
+    struct stat st;
+    apr_size_t n = strlen(dir);
+
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = '\0';
+    slash = strrchr(dir, '/');
+    if (!slash)
+        dir = ".";
+    else if (slash == dir)
+        dir = "/";
+    else
+        *slash = '\0';
+    return lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == 0
+           && !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
-static apr_status_t ensure_state_dir(apr_pool_t *p, server_rec *s)
+int mql_prepare_state_dir(apr_pool_t *p, server_rec *s)
 {
-    apr_status_t rv = apr_dir_make_recursive(mql_g->state_dir,
-                                             APR_FPROT_UREAD | APR_FPROT_UWRITE
-                                             | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
-                                             | APR_FPROT_GEXECUTE, p);
+    const char *dir = mql_g->state_dir;
+    struct stat st;
+    apr_status_t rv;
+    int fd;
+
+    rv = apr_dir_make_recursive(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE
+                                | APR_FPROT_GREAD | APR_FPROT_GEXECUTE, p);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
-                     "MQL00011: cannot create MQLStateDir %s", mql_g->state_dir);
-        return rv;
+                     "MQL00011: cannot create MQLStateDir %s", dir);
+        return -1;
     }
-    give_to_server_user(p, mql_g->state_dir);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP && link_is_admins(p, dir))
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, "MQL00011: cannot open MQLStateDir "
+                     "%s (a symbolic link there is followed only when the directory "
+                     "holding it belongs to root alone)", dir);
+        return -1;
+    }
+    /* the children write here; given through the descriptor, so a link
+     * swapped in meanwhile is not what gets chowned */
+    if (geteuid() == 0 && fstat(fd, &st) == 0
+        && (st.st_uid != ap_unixd_config.user_id || st.st_gid != ap_unixd_config.group_id)
+        && fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "MQL00010: cannot give %s to the server's user", dir);
+    return fd;
+}
+
+/*
+ * The key file's contents become the 128-bit SipHash key (mql_secret.c,
+ * shared with the tools that mint cookies).  Only a regular file is read,
+ * at most MQL_SECRET_MAX_READ bytes of it, without waiting (a FIFO in its
+ * place would block the parent's start forever).  mine: the generated key
+ * in MQLStateDir, which must be the file the parent made (its owner, one
+ * name): the server's user can replace it, but not with a file of root's.
+ * fd is closed.
+ */
+static apr_status_t read_key_file(int fd, const char *path, int mine, server_rec *s)
+{
+    unsigned char buf[MQL_SECRET_MAX_READ];
+    const char *why = NULL;
+    struct stat st;
+    ssize_t n = 0;
+
+    if (fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (mine && (st.st_uid != geteuid() || st.st_nlink != 1))
+        why = "not the file the server made (another owner, or a second name of "
+              "another file)";
+    else if ((n = read(fd, buf, sizeof buf)) < MQL_KEY_BYTES)
+        why = n < 0 ? strerror(errno) : "fewer than 16 bytes";
+    close(fd);
+    if (why) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00012: signing key %s: %s; refused",
+                     path, why);
+        return APR_EGENERAL;
+    }
+    mql_secret_derive(buf, (size_t)n, mql_g->key);
+    memset(buf, 0, sizeof buf);
     return APR_SUCCESS;
 }
 
-/* The key file's contents become the 128-bit SipHash key (mql_secret.c,
- * shared with the tools that mint cookies). */
-static apr_status_t read_secret(apr_pool_t *p, const char *path, server_rec *s)
-{
-    return mql_secret_load(p, path, mql_g->key);
-}
-
 /* Generated once, kept so that cookies stay valid across restarts. */
-static apr_status_t load_or_make_secret(apr_pool_t *p, server_rec *s)
+static apr_status_t load_or_make_secret(apr_pool_t *p, server_rec *s, int dirfd)
 {
     const char *path = mql_g->secret_file;
     unsigned char fresh[32];
-    apr_file_t *f;
-    apr_size_t len = sizeof fresh;
     apr_status_t rv;
+    int fd;
 
     if (path) {
-        rv = read_secret(p, path, s);
-        if (rv != APR_SUCCESS)
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+        /* the admin's own file: a link there is the admin's too */
+        if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s,
                          "MQL00012: MQLSecret %s: cannot read 16 or more bytes", path);
-        return rv;
+            return APR_FROM_OS_ERROR(errno);
+        }
+        return read_key_file(fd, path, 0, s);
     }
     path = mql_state_path(p, SECRET_NAME);
-    if (read_secret(p, path, s) == APR_SUCCESS)
-        return APR_SUCCESS;
-
-    if ((rv = apr_generate_random_bytes(fresh, sizeof fresh)) != APR_SUCCESS
-        || (rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                               | APR_FOPEN_EXCL, APR_FPROT_UREAD | APR_FPROT_UWRITE,
-                               p)) != APR_SUCCESS
-        || (rv = apr_file_write_full(f, fresh, len, NULL)) != APR_SUCCESS
-        || (rv = apr_file_close(f)) != APR_SUCCESS) {
+    fd = openat(dirfd, SECRET_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0)
+        return read_key_file(fd, path, 1, s);
+    if (errno != ENOENT) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, "MQL00012: signing key %s: cannot "
+                     "open it (a link, or not readable); refused", path);
+        return APR_FROM_OS_ERROR(errno);
+    }
+    rv = apr_generate_random_bytes(fresh, sizeof fresh);
+    fd = rv == APR_SUCCESS
+         ? openat(dirfd, SECRET_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  S_IRUSR | S_IWUSR)
+         : -1;
+    if (fd < 0 || write(fd, fresh, sizeof fresh) != (ssize_t)sizeof fresh || close(fd) != 0) {
+        rv = rv != APR_SUCCESS ? rv : APR_FROM_OS_ERROR(errno);
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      "MQL00013: cannot create the signing key %s", path);
         return rv;
     }
-    mql_secret_derive(fresh, len, mql_g->key);
+    mql_secret_derive(fresh, sizeof fresh, mql_g->key);
     memset(fresh, 0, sizeof fresh);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  "MQL00014: generated a new cookie signing key in %s", path);
     return APR_SUCCESS;
 }
 
-/*
- * mod_rewrite refuses to start when a `RewriteMap dbm:` file is missing,
- * so the leads file exists, empty, from the moment the configuration names
- * it.  Mode 0640: it may hold contacts.
- */
-apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type)
+typedef struct dbm_job {
+    const char *path;
+    const char *type;
+} dbm_job_t;
+
+static apr_status_t create_dbm(void *baton, apr_pool_t *p)
 {
-    const char *f1, *f2;
-    apr_finfo_t fi;
+    dbm_job_t *j = baton;
     apr_dbm_t *db;
     apr_status_t rv;
 
-    if (apr_dbm_get_usednames_ex(p, type, path, &f1, &f2) != APR_SUCCESS)
-        return APR_ENOTIMPL;
-    if (apr_stat(&fi, f1, APR_FINFO_TYPE, p) == APR_SUCCESS)
-        return APR_SUCCESS;
-    rv = apr_dbm_open_ex(&db, type, path, APR_DBM_RWCREATE,
+    rv = apr_dbm_open_ex(&db, j->type, j->path, APR_DBM_RWCREATE,
                          APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
-    if (rv != APR_SUCCESS)
-        return rv;
-    apr_dbm_close(db);
-    give_to_server_user(p, f1);
-    if (f2)
-        give_to_server_user(p, f2);
-    return APR_SUCCESS;
+    if (rv == APR_SUCCESS)
+        apr_dbm_close(db);
+    return rv;
 }
 
+/*
+ * mod_rewrite refuses to start when a `RewriteMap dbm:` file is missing,
+ * so the leads file exists, empty, from the moment the configuration names
+ * it.  Mode 0640: it may hold contacts.  Made by the server's user, who
+ * writes it from then on: root creates nothing in a directory that user
+ * can write (a dangling link there would aim root's create anywhere).
+ */
+apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type)
+{
+    dbm_job_t job = { path, type };
+    const char *f1, *f2;
+    struct stat st;
+
+    if (apr_dbm_get_usednames_ex(p, type, path, &f1, &f2) != APR_SUCCESS)
+        return APR_ENOTIMPL;
+    if (lstat(f1, &st) == 0)
+        return APR_SUCCESS;
+    return mql_as_server_user(NULL, p, apr_psprintf(p, "creating the leads file %s", path),
+                              MQL_AS_USER_LIMIT, create_dbm, &job);
+}
+
+/* The table's lock: baton is the robust mutex in the segment, or NULL
+ * for the mechanism the admin chose with `Mutex mql-store`. */
 static void lock_store(void *baton)
 {
-    if (!persist->table_lock)
+    pthread_mutex_t *m = baton;
+
+    if (!m)
         apr_global_mutex_lock(persist->mutex);
-    else if (pthread_mutex_lock(persist->table_lock) == EOWNERDEAD)
-        /* a child died holding it (kill -9): every update of the table
-         * leaves it usable at each step, so carry on */
-        pthread_mutex_consistent(persist->table_lock);
+    else if (pthread_mutex_lock(m) == EOWNERDEAD)
+        /* a process died holding it (kill -9): the store finds the section
+         * it left open and rebuilds the links before anyone follows them */
+        pthread_mutex_consistent(m);
 }
 
 static void unlock_store(void *baton)
 {
-    if (persist->table_lock)
-        pthread_mutex_unlock(persist->table_lock);
+    pthread_mutex_t *m = baton;
+
+    if (m)
+        pthread_mutex_unlock(m);
     else
         apr_global_mutex_unlock(persist->mutex);
 }
 
-static char *segment_start(void)
+static char *segment_start(apr_shm_t *shm)
 {
-    uintptr_t a = (uintptr_t)apr_shm_baseaddr_get(persist->shm);
+    uintptr_t a = (uintptr_t)apr_shm_baseaddr_get(shm);
 
     return (char *)((a + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1));
 }
@@ -199,16 +299,16 @@ static apr_size_t segment_size(uint32_t max_visitors)
     return CACHE_LINE - 1 + LOCK_AREA + mql_store_size(max_visitors);
 }
 
-static void *table_base(void)
+static void *table_base(apr_shm_t *shm)
 {
-    return segment_start() + LOCK_AREA;
+    return segment_start(shm) + LOCK_AREA;
 }
 
 /* The robust process-shared mutex at the start of a new segment, when the
  * configured mechanism is pthread (the default); else NULL. */
-static pthread_mutex_t *make_table_lock(void)
+static pthread_mutex_t *make_table_lock(apr_shm_t *shm)
 {
-    pthread_mutex_t *m = (pthread_mutex_t *)segment_start();
+    pthread_mutex_t *m = (pthread_mutex_t *)segment_start(shm);
     pthread_mutexattr_t attr;
     int ok;
 
@@ -222,47 +322,82 @@ static pthread_mutex_t *make_table_lock(void)
     return ok ? m : NULL;
 }
 
-static void restore_snapshot(apr_pool_t *p, server_rec *s)
+typedef struct fill_job {
+    server_rec *s;
+    mql_store_t *from;      /* the table MQLMaxVisitors replaced, or NULL */
+} fill_job_t;
+
+/* As the server's user, into a new table no child has seen yet: the
+ * visitors of the table it replaces, or the snapshot's. */
+static apr_status_t fill_table(void *baton, apr_pool_t *p)
 {
+    fill_job_t *j = baton;
     const char *path = mql_state_path(p, MQL_SNAPSHOT_NAME), *why = NULL;
-    apr_finfo_t fi;
     uint32_t count = 0;
+    struct stat st;
     apr_status_t rv;
 
-    if (apr_stat(&fi, path, APR_FINFO_SIZE, p) != APR_SUCCESS)
-        return;
+    if (j->from) {
+        count = mql_store_copy(j->from, mql_g->store);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, j->s, "MQL00032: moved %u visitors into "
+                     "the table for MQLMaxVisitors %u", count, (unsigned)mql_g->max_visitors);
+        return APR_SUCCESS;
+    }
+    if (lstat(path, &st) != 0)
+        return APR_SUCCESS;
     rv = mql_snapshot_restore(mql_g->store, path, p, &count, &why);
     if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, j->s,
                      "MQL00015: snapshot %s not restored (%s); starting with an "
                      "empty table", path, why ? why : "unreadable");
     else
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, j->s,
                      "MQL00016: restored %u visitors from %s", count, path);
+    return APR_SUCCESS;
 }
 
-/* In the parent, when a generation ends (restart or stop): keep a copy. */
+static void fill_new_table(apr_pool_t *p, server_rec *s, mql_store_t *from)
+{
+    fill_job_t job = { s, from };
+
+    if (mql_as_server_user(s, p, from ? "moving the visitors to the resized table"
+                           : "restoring the snapshot", MQL_AS_USER_LIMIT, fill_table, &job)
+        == APR_SUCCESS || !from)
+        return;
+    /* the old table could not be read (a lock held by a child that does
+     * not let go?): the last snapshot is the next best thing */
+    job.from = NULL;
+    mql_as_server_user(s, p, "restoring the snapshot", MQL_AS_USER_LIMIT, fill_table, &job);
+}
+
+static apr_status_t save_table(void *baton, apr_pool_t *p)
+{
+    const char *path = mql_state_path(p, MQL_SNAPSHOT_NAME);
+    apr_status_t rv = mql_snapshot_save(mql_g->store, path, p, NULL);
+
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, (server_rec *)baton,
+                     "MQL00017: cannot write the snapshot %s", path);
+    return rv;
+}
+
+/* In the parent, when a generation ends (restart or stop): keep a copy,
+ * made by the server's user (the children are gone after a stop; after
+ * a graceful restart they go on using the table meanwhile). */
 static apr_status_t save_on_exit(void *data)
 {
     server_rec *s = data;
     apr_pool_t *p;
-    uint32_t count = 0;
-    apr_status_t rv;
 
-    if (!persist || getpid() != persist->parent || !mql_g || !mql_g->store)
+    if (!persist || getpid() != persist->parent || !mql_g || !mql_g->store_ready)
         return APR_SUCCESS;
     apr_pool_create(&p, NULL);
-    rv = mql_snapshot_save(mql_g->store, mql_state_path(p, MQL_SNAPSHOT_NAME), p, &count);
-    if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL00017: cannot write the snapshot %s",
-                     mql_state_path(p, MQL_SNAPSHOT_NAME));
-    else
-        give_to_server_user(p, mql_state_path(p, MQL_SNAPSHOT_NAME));
+    mql_as_server_user(s, p, "saving the snapshot", MQL_AS_USER_LIMIT, save_table, s);
     apr_pool_destroy(p);
     return APR_SUCCESS;
 }
 
-static apr_status_t create_table(apr_pool_t *ppool, apr_pool_t *ptemp, server_rec *s)
+static apr_status_t create_table(apr_pool_t *ppool, server_rec *s)
 {
     uint32_t n = (uint32_t)mql_g->max_visitors;
     uint8_t hash_key[MQL_KEY_BYTES];
@@ -275,9 +410,9 @@ static apr_status_t create_table(apr_pool_t *ppool, apr_pool_t *ptemp, server_re
                      "for MQLMaxVisitors %u", segment_size(n), n);
         return rv;
     }
-    persist->table_lock = make_table_lock();
+    persist->table_lock = make_table_lock(persist->shm);
     apr_generate_random_bytes(hash_key, sizeof hash_key);
-    mql_store_format(table_base(), n, hash_key);
+    mql_store_format(table_base(persist->shm), n, hash_key);
     persist->max_visitors = n;
     return APR_SUCCESS;
 }
@@ -286,12 +421,17 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                             server_rec *s)
 {
     apr_pool_t *ppool = s->process->pool;
+    uint32_t n = (uint32_t)mql_g->max_visitors;
     mql_store_t *old = NULL;
     apr_status_t rv;
-    int fresh = 0;
+    int fresh = 0, dirfd;
 
     mql_log_set(log_to_httpd, s, APLOG_DEBUG);
-    if (ensure_state_dir(pconf, s) != APR_SUCCESS || load_or_make_secret(pconf, s) != APR_SUCCESS)
+    if ((dirfd = mql_prepare_state_dir(pconf, s)) < 0)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    rv = load_or_make_secret(pconf, s, dirfd);
+    close(dirfd);
+    if (rv != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
 
     apr_pool_userdata_get((void **)&persist, PERSIST_KEY, ppool);
@@ -303,38 +443,41 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         if (rv != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (persist->shm && persist->max_visitors != (uint32_t)mql_g->max_visitors) {
-        /* MQLMaxVisitors changed: move the visitors into a table of the new
-         * size through a snapshot.  The old segment stays mapped for old
-         * children still finishing requests. */
-        old = mql_store_attach(pconf, table_base(), lock_store, unlock_store, NULL);
-        if (old)
-            mql_snapshot_save(old, mql_state_path(ptemp, MQL_SNAPSHOT_NAME), ptemp, NULL);
+    /* The header of a segment the children used is compared with the
+     * size the parent made it for; nothing in it is followed here. */
+    if (persist->shm && persist->max_visitors != n) {
+        /* MQLMaxVisitors changed: the visitors move into a table of the
+         * new size.  The old segment stays mapped for old children still
+         * finishing requests. */
+        old = mql_store_attach(pconf, table_base(persist->shm), persist->max_visitors,
+                               lock_store, unlock_store, persist->table_lock);
         persist->shm = NULL;
     }
-    else if (persist->shm && !mql_store_attach(pconf, table_base(), NULL, NULL, NULL)) {
+    else if (persist->shm && !mql_store_attach(pconf, table_base(persist->shm), n,
+                                               NULL, NULL, NULL)) {
         /* Laid out by an older build (the module was upgraded, then
          * restarted gracefully): a new table takes the visitors back from
-         * the snapshot the parent wrote as the old configuration went. */
+         * the snapshot the old writer left. */
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00031: the shared table comes "
                      "from another build of mod_mql; starting a new one from the snapshot");
         persist->shm = NULL;
     }
     if (!persist->shm) {
-        if ((rv = create_table(ppool, ptemp, s)) != APR_SUCCESS)
+        if ((rv = create_table(ppool, s)) != APR_SUCCESS)
             return HTTP_INTERNAL_SERVER_ERROR;
         fresh = 1;
     }
     mql_g->mutex = persist->mutex;
     mql_g->shm = persist->shm;
-    mql_g->store = mql_store_attach(pconf, table_base(), lock_store, unlock_store, NULL);
+    mql_g->store = mql_store_attach(pconf, table_base(persist->shm), n, lock_store,
+                                    unlock_store, persist->table_lock);
     if (!mql_g->store) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00019: the shared table is damaged");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     mql_store_set_expire(mql_g->store, (uint32_t)mql_g->expire);
     if (fresh)
-        restore_snapshot(ptemp, s);
+        fill_new_table(ptemp, s, old);
     apr_pool_cleanup_register(pconf, s, save_on_exit, apr_pool_cleanup_null);
     mql_g->store_ready = 1;
     return OK;

@@ -707,7 +707,8 @@ static void write_status(apr_pool_t *p, uint32_t now, int running)
                         st.dbm_publishes, st.dbm_errors, st.notify_sent, st.notify_dropped,
                         st.control_applied, st.snapshots, st.last_snapshot, st.last_publish,
                         st.last_publish_ms, st.last_publish_cpu_ms, st.pending);
-    if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+    apr_file_remove(tmp, p);        /* a new file, never one put in its place */
+    if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD
                       | APR_FPROT_WREAD, p) != APR_SUCCESS)
         return;
@@ -803,11 +804,23 @@ static apr_status_t writer_callback(int state, void *data, apr_pool_t *pool)
 /* ------------------------------------------------------------------ */
 /* Set-up in the parent                                                */
 
-static void give_to_server_user(const char *path)
+/* As the server's user (mql_as_server_user): the control directory that
+ * mqlctl writes requests into, and a first writer.status, which tells
+ * mqlctl at once that a server runs (the writer's rounds keep it fresh). */
+static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
 {
-    if (geteuid() == 0 && chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
-        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, NULL,
-                     "MQL03050: cannot give %s to the server's user", path);
+    server_rec *s = baton;
+    const char *control = mql_state_path(p, CONTROL_DIR);
+    apr_status_t rv;
+
+    rv = apr_dir_make(control, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE
+                      | APR_FPROT_GREAD | APR_FPROT_GWRITE | APR_FPROT_GEXECUTE, p);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "MQL03053: cannot create %s: mqlctl set/forget will not reach the "
+                     "server", control);
+    write_status(p, now_secs(), 1);
+    return APR_SUCCESS;
 }
 
 static apr_status_t make_shared(server_rec *s)
@@ -861,7 +874,6 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
     APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
     ap_watchdog_t *wd;
-    const char *control;
     apr_status_t rv;
 
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !mql_g
@@ -870,21 +882,10 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     if (make_shared(s) != APR_SUCCESS || open_notify(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
 
-    control = mql_state_path(ptemp, CONTROL_DIR);
-    rv = apr_dir_make(control, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE
-                      | APR_FPROT_GREAD | APR_FPROT_GWRITE | APR_FPROT_GEXECUTE, ptemp);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "MQL03053: cannot create %s: mqlctl set/forget will not reach the "
-                     "server", control);
-    else
-        give_to_server_user(control);
-
-    /* tell mqlctl at once that a server runs (the writer's rounds keep
-     * the file fresh); a new generation has a new parent only on a full
-     * restart */
+    /* a new generation has a new parent only on a full restart */
     parent_pid = getpid();
-    write_status(ptemp, now_secs(), 1);
+    mql_as_server_user(s, ptemp, "preparing MQLStateDir/control", MQL_AS_USER_LIMIT,
+                       prepare_state_files, s);
 
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);

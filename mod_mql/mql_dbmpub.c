@@ -18,6 +18,7 @@
  * and the copy keeps the holes (SEEK_DATA / SEEK_HOLE).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -513,6 +514,30 @@ static apr_status_t go_live_layout(pub_t *b)
     return rv == APR_SUCCESS ? go_live(b) : rv;
 }
 
+/*
+ * The lock file sits beside the leads file, in a directory the server's
+ * user writes: opened without following a link (nor waiting on a FIFO),
+ * and only a regular file is used; given to the owner through the
+ * descriptor.
+ */
+static apr_status_t open_lock_file(const char *name, long owner_uid, long owner_gid,
+                                   apr_file_t **f, apr_pool_t *p)
+{
+    struct stat st;
+    int fd = open(name, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                  S_IRUSR | S_IWUSR | S_IRGRP);
+
+    if (fd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return APR_EGENERAL;
+    }
+    if (geteuid() == 0 && owner_uid >= 0 && fchown(fd, (uid_t)owner_uid, (gid_t)owner_gid))
+        mql_log(MQL_LOG_WARNING, "MQL03002: cannot give %s to uid %ld", name, owner_uid);
+    return apr_os_file_put(f, &fd, APR_FOPEN_READ | APR_FOPEN_WRITE, p);
+}
+
 apr_status_t mql_dbm_publish(const char *path, const char *type,
                              const apr_array_header_t *changes, int compact,
                              long owner_uid, long owner_gid,
@@ -548,16 +573,11 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
     for (i = 0; i < changes->nelts; i++)
         apr_hash_set(last, c[i].key, APR_HASH_KEY_STRING, &c[i]);
 
-    rv = apr_file_open(&lockf, apr_pstrcat(p, path, LOCK_EXT, NULL),
-                       APR_FOPEN_WRITE | APR_FOPEN_CREATE, DEFAULT_PERMS, p);
+    rv = open_lock_file(apr_pstrcat(p, path, LOCK_EXT, NULL), owner_uid, owner_gid, &lockf, p);
     if (rv != APR_SUCCESS) {
         fail(&b, rv, "cannot open the lock file of", path);
         goto out;
     }
-    if (geteuid() == 0 && owner_uid >= 0)
-        if (chown(apr_pstrcat(p, path, LOCK_EXT, NULL), (uid_t)owner_uid, (gid_t)owner_gid))
-            mql_log(MQL_LOG_WARNING, "MQL03002: cannot give the lock file of %s to uid %ld",
-                    path, owner_uid);
     if ((rv = apr_file_lock(lockf, APR_FLOCK_EXCLUSIVE)) != APR_SUCCESS) {
         fail(&b, rv, "cannot lock", path);
         goto out;

@@ -27,10 +27,21 @@
  * Saving writes path.tmp.PID through a 1 MiB buffer and renames it over path,
  * so a crash never leaves half a file under the real name.  Restoring
  * reads and checks the whole file before it touches the table.
+ *
+ * The file lives in a directory the server's user can write, so neither
+ * side trusts the names there: the temporary file is created anew (never
+ * opened through a link or a leftover), and restore reads only a regular
+ * file, without waiting (a FIFO), reached without a link in its last
+ * component, and no larger than a snapshot that restore could use (a
+ * sparse file of a terabyte is not read).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <apr_portable.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -45,6 +56,11 @@
 #define SNAP_BYTE_ORDER 0x01020304u
 #define SNAP_BLOCK      ((size_t)1 << 20)
 #define SNAP_SUM_BYTES  8
+/* A snapshot holds at most this many records per slot of the table it is
+ * restored into (a table may shrink), or this many in all, whichever is
+ * larger: the bound on what restore reads. */
+#define SNAP_MAX_PER_SLOT 4
+#define SNAP_MAX_RECORDS  (1u << 20)
 
 typedef struct snap_hdr {
     char     magic[8];
@@ -207,9 +223,10 @@ apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
     if (count)
         *count = 0;
     memset(&w, 0, sizeof(w));
-    /* A leftover from a crash may carry other permissions: start afresh. */
+    /* A leftover from a crash (or a link put in its place) is removed, not
+     * opened: the file is always a new one of ours. */
     apr_file_remove(tmp, p);
-    rv = apr_file_open(&w.f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE
+    rv = apr_file_open(&w.f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL
                        | APR_FOPEN_BINARY, APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
     if (rv != APR_SUCCESS) {
         mql_log(MQL_LOG_ERR, "MQL01020: snapshot %s: cannot create: %s", tmp,
@@ -252,29 +269,103 @@ apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
 /* ------------------------------------------------------------------ */
 /* Restore                                                             */
 
-/* The whole file in memory (malloc'd), or an error with *why set. */
-static apr_status_t read_file(const char *path, apr_pool_t *p, char **data, apr_size_t *size,
-                              const char **why)
+/* The largest file restore reads into a table of that capacity. */
+static uint64_t max_file_size(uint32_t capacity)
 {
+    uint64_t records = (uint64_t)capacity * SNAP_MAX_PER_SLOT;
+
+    if (records < SNAP_MAX_RECORDS)
+        records = SNAP_MAX_RECORDS;
+    return sizeof(snap_hdr_t) + records * (sizeof(mql_visitor_t) + MQL_CONTACT_LEN)
+           + SNAP_SUM_BYTES;
+}
+
+/*
+ * The snapshot file opened for reading: a regular file (not a FIFO, on
+ * which an open or a read would wait forever), reached without a link in
+ * its last component, of at most max_size bytes.  An error with *why set
+ * otherwise.
+ */
+static apr_status_t open_snapshot(const char *path, uint64_t max_size, apr_pool_t *p,
+                                  apr_file_t **f, apr_size_t *size, const char **why)
+{
+    struct stat st;
+    apr_status_t rv = APR_SUCCESS;
+    char err[256];
+    int fd;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+        *why = apr_psprintf(p, "cannot open: %s%s", apr_strerror(rv, err, sizeof(err)),
+                            errno == ELOOP ? " (a symbolic link is not followed)" : "");
+        return rv;
+    }
+    if (fstat(fd, &st) != 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+        *why = apr_psprintf(p, "cannot stat: %s", apr_strerror(rv, err, sizeof(err)));
+    }
+    else if (!S_ISREG(st.st_mode)) {
+        rv = APR_EGENERAL;
+        *why = "not a regular file";
+    }
+    else if ((uint64_t)st.st_size > max_size || (uint64_t)st.st_size > (apr_size_t)-1) {
+        rv = APR_EGENERAL;
+        *why = apr_psprintf(p, "%" APR_OFF_T_FMT " bytes, more than a snapshot for this "
+                            "table can hold (%" APR_UINT64_T_FMT ")", (apr_off_t)st.st_size,
+                            max_size);
+    }
+    else
+        rv = apr_os_file_put(f, &fd, APR_FOPEN_READ | APR_FOPEN_BINARY, p);
+    if (rv != APR_SUCCESS)
+        close(fd);
+    else
+        *size = (apr_size_t)st.st_size;
+    return rv;
+}
+
+apr_status_t mql_snapshot_size(const char *path, apr_pool_t *p, uint32_t *records,
+                               uint32_t *contacts, const char **why)
+{
+    snap_hdr_t hdr;
     apr_file_t *f;
-    apr_finfo_t fi;
+    apr_size_t size = 0, n = sizeof(hdr);
+    const char *dummy;
+    apr_status_t rv;
+
+    if (!why)
+        why = &dummy;
+    *records = *contacts = 0;
+    rv = open_snapshot(path, (apr_size_t)-1, p, &f, &size, why);
+    if (rv != APR_SUCCESS)
+        return rv;
+    rv = apr_file_read_full(f, &hdr, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS || memcmp(hdr.magic, SNAP_MAGIC, sizeof(hdr.magic)) != 0
+        || hdr.record_size != sizeof(mql_visitor_t)) {
+        *why = "not a snapshot of this build";
+        return APR_EGENERAL;
+    }
+    /* what the header says, as far as the file's size bears it out */
+    *records = (uint64_t)hdr.count * sizeof(mql_visitor_t) <= size ? hdr.count
+               : (uint32_t)(size / sizeof(mql_visitor_t));
+    *contacts = hdr.contacts <= *records ? hdr.contacts : *records;
+    return APR_SUCCESS;
+}
+
+/* The whole file in memory (malloc'd), or an error with *why set. */
+static apr_status_t read_file(const char *path, uint64_t max_size, apr_pool_t *p, char **data,
+                              apr_size_t *size, const char **why)
+{
+    apr_file_t *f = NULL;
     apr_status_t rv;
     char err[256];
 
     *data = NULL;
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, APR_FPROT_OS_DEFAULT, p);
-    if (rv != APR_SUCCESS) {
-        *why = apr_psprintf(p, "cannot open: %s", apr_strerror(rv, err, sizeof(err)));
+    if ((rv = open_snapshot(path, max_size, p, &f, size, why)) != APR_SUCCESS)
         return rv;
-    }
-    rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-    if (rv == APR_SUCCESS && (fi.size < 0 || (apr_uint64_t)fi.size > (apr_size_t)-1))
-        rv = APR_EGENERAL;
-    if (rv == APR_SUCCESS) {
-        *size = (apr_size_t)fi.size;
-        if (!(*data = malloc(*size ? *size : 1)))
-            rv = APR_ENOMEM;
-    }
+    if (!(*data = malloc(*size ? *size : 1)))
+        rv = APR_ENOMEM;
     if (rv == APR_SUCCESS && *size)
         rv = apr_file_read_full(f, *data, *size, NULL);
     apr_file_close(f);
@@ -421,7 +512,7 @@ apr_status_t mql_snapshot_restore(mql_store_t *s, const char *path, apr_pool_t *
     *why = NULL;
     if (count)
         *count = 0;
-    rv = read_file(path, p, &data, &size, why);
+    rv = read_file(path, max_file_size(mql_store_capacity(s)), p, &data, &size, why);
     if (rv != APR_SUCCESS) {
         if (!APR_STATUS_IS_ENOENT(rv))
             mql_log(MQL_LOG_ERR, "MQL01024: snapshot %s: %s", path, *why);

@@ -61,7 +61,16 @@
 #include "mql_log.h"
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 3
+#define STORE_VERSION 4
+
+/*
+ * A point between two writes of a multi-step change to the links.  The
+ * unit test of lock recovery compiles this file with its own definition,
+ * to stop a process at each of them in turn; here they are nothing.
+ */
+#ifndef MQL_STORE_STEP
+#define MQL_STORE_STEP() ((void)0)
+#endif
 
 #define MIN_CONTACTS   64
 #define CONTACT_RATIO  32       /* one contact slot per 32 visitors */
@@ -128,6 +137,7 @@ typedef struct mql_store_hdr {
     uint64_t dirty_marks;     /* times a record was marked DIRTY/URGENT */
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
+    uint64_t repairs;         /* after a holder died inside a section */
 } mql_store_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -140,10 +150,12 @@ struct mql_store {
     uint8_t key[MQL_KEY_BYTES];
     uint32_t capacity;
     uint32_t nbuckets;
+    uint32_t ncontacts;
     uint32_t max_idle;
     mql_lock_fn *lock_fn;
     mql_lock_fn *unlock_fn;
     void *baton;
+    int repaired;             /* to log once the lock is released */
 };
 
 typedef struct layout {
@@ -223,7 +235,7 @@ void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[
     memcpy(h->magic, STORE_MAGIC, sizeof(h->magic));
 }
 
-mql_store_t *mql_store_attach(apr_pool_t *p, void *base,
+mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
                               mql_lock_fn *lock, mql_lock_fn *unlock, void *lock_baton)
 {
     mql_store_hdr_t *h = base;
@@ -234,14 +246,18 @@ mql_store_t *mql_store_attach(apr_pool_t *p, void *base,
         mql_log(MQL_LOG_ERR, "MQL01001: visitor table: memory holds no formatted table");
         return NULL;
     }
-    compute_layout(h->capacity, &l);
+    /* Every size and offset this handle will use comes from the caller's
+     * own figure; the header, which any attached process can write, only
+     * has to agree with it. */
+    compute_layout(max_visitors, &l);
     if (h->version != STORE_VERSION || h->hdr_size != sizeof(*h) || h->total_size != l.total
         || h->capacity != l.capacity || h->nbuckets != l.nbuckets
         || h->ncontacts != l.ncontacts || h->nring != MQL_CHANGE_RING
         || h->off_buckets != l.off_buckets || h->off_slots != l.off_slots
         || h->off_contacts != l.off_contacts || h->off_ring != l.off_ring) {
-        mql_log(MQL_LOG_ERR, "MQL01002: visitor table: layout version %u does not match "
-                "this build (%u)", h->version, STORE_VERSION);
+        mql_log(MQL_LOG_ERR, "MQL01002: visitor table: layout version %u for %u visitors "
+                "does not match this build's (%u) for %u", h->version, h->capacity,
+                STORE_VERSION, l.capacity);
         return NULL;
     }
     s = apr_pcalloc(p, sizeof(*s));
@@ -253,6 +269,7 @@ mql_store_t *mql_store_attach(apr_pool_t *p, void *base,
     memcpy(s->key, h->hash_key, MQL_KEY_BYTES);   /* fixed for the table's life */
     s->capacity = l.capacity;
     s->nbuckets = l.nbuckets;
+    s->ncontacts = l.ncontacts;
     s->lock_fn = lock;
     s->unlock_fn = unlock;
     s->baton = lock_baton;
@@ -272,10 +289,14 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs)
 /* ------------------------------------------------------------------ */
 /* Locking and small helpers                                           */
 
+static void repair_locked(mql_store_t *s);
+
 /*
  * Every locked section is a write as far as lock-free readers are
- * concerned.  begin leaves seq odd even after a holder died inside its
- * section (the robust mutex lets the next one in with seq still odd).
+ * concerned.  A holder that died inside its section left seq odd (the
+ * robust mutex, or a lock the kernel dropped with the process, lets the
+ * next one in): whatever it was changing may be half done, so the links
+ * are rebuilt before anyone follows them.
  */
 static void lock(mql_store_t *s)
 {
@@ -289,6 +310,8 @@ static void lock(mql_store_t *s)
     __atomic_store_n(&s->h->seq, (q & 1) ? q + 2 : q + 1, __ATOMIC_RELAXED);
     /* the odd value is visible before any change made under the lock */
     __atomic_thread_fence(__ATOMIC_RELEASE);
+    if (q & 1)
+        repair_locked(s);
 }
 
 static void unlock(mql_store_t *s)
@@ -298,6 +321,9 @@ static void unlock(mql_store_t *s)
     __atomic_store_n(&s->h->seq, q + 1, __ATOMIC_RELEASE);
     if (s->unlock_fn)
         s->unlock_fn(s->baton);
+    if (__atomic_exchange_n(&s->repaired, 0, __ATOMIC_RELAXED))
+        mql_log(MQL_LOG_WARNING, "MQL01006: visitor table: a process died while changing "
+                "it; its links were rebuilt from the records");
 }
 
 uint64_t mql_store_seq(const mql_store_t *s)
@@ -351,6 +377,15 @@ static int at_home(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_I
            && memcmp(v->id, id, MQL_ID_BYTES) == 0;
 }
 
+/* The contact text of v, or NULL when it has none (or an index that
+ * does not fit the table). */
+static const char *contact_of(const mql_store_t *s, const mql_visitor_t *v)
+{
+    uint32_t c = v->contact;
+
+    return c && c <= s->ncontacts ? s->contacts[c - 1].value : NULL;
+}
+
 /* Slot number + 1 of the visitor, 0 when absent; *linkp is the index
  * field that points at it (a bucket or the previous slot's next). */
 static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
@@ -387,6 +422,7 @@ static void contact_release_locked(mql_store_t *s, uint32_t ref)
 
     memset(c->value, 0, sizeof(c->value));
     c->next_free = s->h->contact_free;
+    MQL_STORE_STEP();
     s->h->contact_free = ref;
     s->h->contacts_used--;
 }
@@ -398,6 +434,7 @@ static uint32_t contact_alloc_locked(mql_store_t *s)
 
     if (ref) {
         s->h->contact_free = s->contacts[ref - 1].next_free;
+        MQL_STORE_STEP();
         s->contacts[ref - 1].next_free = 0;
         s->h->contacts_used++;
     }
@@ -419,6 +456,7 @@ static void free_push_locked(mql_store_t *s, uint32_t idx)
     v->contact = 0;
     if (head)
         s->slots[head - 1].contact = idx + 1;
+    MQL_STORE_STEP();
     s->h->free_head = idx + 1;
 }
 
@@ -431,6 +469,7 @@ static void free_take_locked(mql_store_t *s, uint32_t idx)
         s->slots[prev - 1].next = next;
     else
         s->h->free_head = next;
+    MQL_STORE_STEP();
     if (next)
         s->slots[next - 1].contact = prev;
 }
@@ -440,14 +479,18 @@ static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
 {
     mql_visitor_t *v = &s->slots[idx];
 
-    if (!link)
-        find_locked(s, v->id, &link);
-    *link = v->next;
+    /* (a slot no chain reaches cannot be met here: a repair links every
+     * used slot before anyone looks) */
+    if (link || find_locked(s, v->id, &link) == idx + 1)
+        *link = v->next;
+    MQL_STORE_STEP();
     if (v->contact)
         contact_release_locked(s, v->contact);
+    MQL_STORE_STEP();
     s->h->stages[v->stage]--;
     s->h->used--;
     memset(v, 0, sizeof(*v));
+    MQL_STORE_STEP();
     free_push_locked(s, idx);
 }
 
@@ -509,7 +552,7 @@ static int evict_locked(mql_store_t *s, uint32_t now)
     double best_value = 0.0;
 
     for (probes = 0; probes < EVICT_PROBES && candidates < EVICT_SAMPLE; probes++) {
-        uint32_t i = h->hand;
+        uint32_t i = h->hand < s->capacity ? h->hand : 0;
         mql_visitor_t *v = &s->slots[i];
         double value;
 
@@ -565,12 +608,15 @@ static void link_locked(mql_store_t *s, uint32_t b, mql_visitor_t *v)
 
     if (head == b + 1 && self != head) {
         v->next = s->slots[b].next;
+        MQL_STORE_STEP();
         s->slots[b].next = self;
     }
     else {
         v->next = head;
+        MQL_STORE_STEP();
         s->buckets[b] = self;
     }
+    MQL_STORE_STEP();
     s->h->stages[v->stage]++;
     s->h->used++;
 }
@@ -594,6 +640,81 @@ static void note_stage_change_locked(mql_store_t *s, mql_visitor_t *v, uint8_t o
     c->reserved = 0;
     c->score = v->score;
     h->change_seq++;
+}
+
+/*
+ * After a holder died inside a section (lock() saw the odd sequence):
+ * the chains, both free lists and every count are built again from the
+ * slots' own USED marks.  A half-made visitor (marked, not yet linked)
+ * and a half-freed one (unlinked, still marked) are linked again, so no
+ * eviction or expiry sweep meets a used slot that no chain reaches; a
+ * contact index out of range or taken twice is dropped.  A full pass
+ * under the lock, but rare: it takes a process killed inside a section
+ * of a few hundred instructions.
+ */
+#define CONTACT_TAKEN UINT32_MAX
+
+static void repair_locked(mql_store_t *s)
+{
+    mql_store_hdr_t *h = s->h;
+    uint32_t i;
+    int pass;
+
+    memset(s->buckets, 0, (size_t)s->nbuckets * sizeof(uint32_t));
+    memset(h->stages, 0, sizeof(h->stages));
+    h->used = h->free_head = h->contacts_used = h->contact_free = 0;
+    for (i = 0; i < s->ncontacts; i++)
+        s->contacts[i].next_free = 0;
+    /* visitors at home first: they head their chains */
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < s->capacity; i++) {
+            mql_visitor_t *v = &s->slots[i];
+            uint32_t b;
+
+            if (!(v->flags & MQL_VF_USED))
+                continue;
+            b = bucket_of(s, v->id);
+            if ((b == i) != (pass == 0))
+                continue;
+            if (pass == 1 && find_locked_in(s, b, v->id, NULL)) {
+                memset(v, 0, sizeof(*v));           /* a second copy of a visitor */
+                continue;
+            }
+            if (v->stage >= MQL_STAGE_COUNT)
+                v->stage = MQL_STAGE_VISITOR;
+            if (v->contact > s->ncontacts
+                || (v->contact && s->contacts[v->contact - 1].next_free == CONTACT_TAKEN))
+                v->contact = 0;
+            if (v->contact) {
+                s->contacts[v->contact - 1].next_free = CONTACT_TAKEN;
+                s->contacts[v->contact - 1].value[MQL_CONTACT_LEN - 1] = '\0';
+                h->contacts_used++;
+            }
+            link_locked(s, b, v);
+        }
+    }
+    /* back to front, so that the lists hand out low slots first again */
+    for (i = s->capacity; i-- > 0;) {
+        if (!(s->slots[i].flags & MQL_VF_USED)) {
+            memset(&s->slots[i], 0, sizeof(mql_visitor_t));
+            free_push_locked(s, i);
+        }
+    }
+    for (i = s->ncontacts; i-- > 0;) {
+        mql_contact_slot_t *c = &s->contacts[i];
+        if (c->next_free == CONTACT_TAKEN) {
+            c->next_free = 0;
+            continue;
+        }
+        memset(c->value, 0, sizeof(c->value));
+        c->next_free = h->contact_free;
+        h->contact_free = i + 1;
+    }
+    if (h->hand >= s->capacity)
+        h->hand = 0;
+    h->walk_left = 1;           /* the next dirty collection walks the table */
+    h->repairs++;
+    s->repaired = 1;
 }
 
 /* Log a recurring condition only at the 1st, 2nd, 4th, 8th... time, so
@@ -725,8 +846,9 @@ static int get_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES
         if (copy)
             *copy = *v;
         if (contact) {
-            if (v->contact)
-                memcpy(contact, s->contacts[v->contact - 1].value, MQL_CONTACT_LEN);
+            const char *text = contact_of(s, v);
+            if (text)
+                memcpy(contact, text, MQL_CONTACT_LEN);
             else
                 contact[0] = '\0';
         }
@@ -772,9 +894,12 @@ static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[
                 memset(res, 0, sizeof(*res));
             return APR_ENOSPC;
         }
+        MQL_STORE_STEP();
         memcpy(v->id, id, MQL_ID_BYTES);
         v->first_seen = v->last_seen = v->stage_since = now;
+        MQL_STORE_STEP();
         v->flags = MQL_VF_USED;
+        MQL_STORE_STEP();
         link_locked(s, bucket, v);
         s->h->inserts++;
         is_new = 1;
@@ -947,12 +1072,16 @@ static walk_buf_t *walk_buf_new(const char *what)
 static void walk_copy_locked(mql_store_t *s, walk_buf_t *b, unsigned k, uint32_t i)
 {
     const mql_visitor_t *v = &s->slots[i];
+    const char *text = contact_of(s, v);
 
     b->v[k] = *v;
     b->v[k].next = 0;              /* an index means nothing outside the table */
+    b->v[k].contact = text != NULL;
     b->slot[k] = i;
-    if (v->contact)
-        memcpy(b->contact[k], s->contacts[v->contact - 1].value, MQL_CONTACT_LEN);
+    if (text) {
+        memcpy(b->contact[k], text, MQL_CONTACT_LEN);
+        b->contact[k][MQL_CONTACT_LEN - 1] = '\0';
+    }
 }
 
 static const char *walk_contact(const walk_buf_t *b, unsigned k)
@@ -1114,6 +1243,7 @@ void mql_store_stats(mql_store_t *s, mql_store_stats_t *out)
     out->change_seq = h->change_seq;
     out->created = h->created;
     out->restored = h->restored;
+    out->repairs = h->repairs;
     unlock(s);
 }
 
@@ -1189,6 +1319,33 @@ void mql_store_note_restored(mql_store_t *s, uint32_t n)
     lock(s);
     s->h->restored += n;
     unlock(s);
+}
+
+typedef struct copy_baton {
+    mql_store_t *to;
+    int leads;
+    uint32_t n;
+} copy_baton_t;
+
+static int copy_one(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    copy_baton_t *b = baton;
+
+    if ((MQL_STAGE_IS_LEAD(v->stage) ? 1 : 0) == b->leads
+        && mql_store_put_record(b->to, v, contact, b->leads, NULL) == APR_SUCCESS)
+        b->n++;
+    return 0;
+}
+
+uint32_t mql_store_copy(mql_store_t *from, mql_store_t *to)
+{
+    copy_baton_t b = { to, 1, 0 };
+
+    mql_store_iterate(from, copy_one, &b);
+    b.leads = 0;
+    mql_store_iterate(from, copy_one, &b);
+    mql_store_note_restored(to, b.n);
+    return b.n;
 }
 
 /* ------------------------------------------------------------------ */

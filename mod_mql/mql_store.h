@@ -34,8 +34,10 @@ void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[
 
 /* A process-local handle on formatted memory. lock/unlock may be NULL
  * (single-threaded tools and tests). Returns NULL when base does not hold
- * a formatted table. */
-mql_store_t *mql_store_attach(apr_pool_t *p, void *base,
+ * a table formatted for exactly max_visitors: the layout comes from the
+ * caller's own size, never from the memory, which other processes can
+ * write (the header is only compared with it). */
+mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
                               mql_lock_fn *lock, mql_lock_fn *unlock, void *lock_baton);
 
 uint32_t mql_store_capacity(const mql_store_t *s);
@@ -175,6 +177,7 @@ typedef struct mql_store_stats {
     uint64_t change_seq;             /* stage changes so far */
     uint32_t created;                /* when the table was formatted */
     uint32_t restored;               /* visitors restored from a snapshot */
+    uint64_t repairs;                /* after a process died holding the lock */
 } mql_store_stats_t;
 
 void mql_store_stats(mql_store_t *s, mql_store_stats_t *out);
@@ -206,6 +209,13 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
 void mql_store_note_restored(mql_store_t *s, uint32_t n);
 
 /*
+ * Every visitor of from put into to (which may be smaller: leads first,
+ * then the most recent plain visitors that still fit).  Returns how many
+ * were copied.  Both tables are locked chunk by chunk, never together.
+ */
+uint32_t mql_store_copy(mql_store_t *from, mql_store_t *to);
+
+/*
  * Snapshot: a checksummed file of every visitor and contact, written to
  * path.tmp and renamed over path, so a crash never leaves half a file.
  * restore inserts the visitors into s (which may have another capacity;
@@ -216,5 +226,12 @@ apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
                                uint32_t *count);
 apr_status_t mql_snapshot_restore(mql_store_t *s, const char *path, apr_pool_t *p,
                                   uint32_t *count, const char **why);
+
+/* How many records (and of them, with a contact) the snapshot at path
+ * holds, as its header says and its size allows: enough to size a table
+ * for mql_snapshot_restore.  The same checks as restore's on the file
+ * itself (regular, no link, no wait); APR_EGENERAL with *why otherwise. */
+apr_status_t mql_snapshot_size(const char *path, apr_pool_t *p, uint32_t *records,
+                               uint32_t *contacts, const char **why);
 
 #endif

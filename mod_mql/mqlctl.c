@@ -18,20 +18,26 @@
  *   - to MQLStateDir/visitors.snapshot when no server is running, so the
  *     next start does not bring the old state back.
  *
+ * Run as root, it first becomes the owner of the state directory (the
+ * server's user): see drop_root().
+ *
  * Exit status: 0 done, 1 failure (missing file, I/O), 2 bad usage or
  * argument, 3 unknown ID.
  */
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #include <apr_general.h>
 #include <apr_dbm.h>
+#include <apr_portable.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -57,7 +63,6 @@ typedef struct ctl {
     const char *dbm;
     const char *type;
     double wait;
-    long uid, gid;                   /* owner of the state directory */
 } ctl_t;
 
 typedef struct lead_row {
@@ -102,16 +107,45 @@ static void log_stderr(void *baton, int level, const char *msg)
     fprintf(stderr, "%s: %s\n", prog, msg);
 }
 
+/*
+ * A file of the state directory opened for reading only when it is a
+ * regular file reached without a link: the server's user can put a FIFO
+ * there, on which an open would wait forever.
+ */
+static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return APR_FROM_OS_ERROR(errno);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return APR_EGENERAL;
+    }
+    return apr_os_file_put(f, &fd, APR_FOPEN_READ, c->p);
+}
+
 /* ---- the DBM file --------------------------------------------------- */
 
+/* 1 when the file is there; -1 when one of its names is not a regular
+ * file (a FIFO would stop apr_dbm's open for good). */
 static int dbm_exists(ctl_t *c)
 {
-    const char *f1, *f2;
-    apr_finfo_t fi;
+    const char *f[2] = { NULL, NULL };
+    struct stat st;
+    int i;
 
-    if (apr_dbm_get_usednames_ex(c->p, c->type, c->dbm, &f1, &f2) != APR_SUCCESS)
+    if (apr_dbm_get_usednames_ex(c->p, c->type, c->dbm, &f[0], &f[1]) != APR_SUCCESS
+        || lstat(f[0], &st) != 0)
         return 0;
-    return apr_stat(&fi, f1, APR_FINFO_TYPE, c->p) == APR_SUCCESS;
+    for (i = 0; i < 2; i++) {
+        if (f[i] && lstat(f[i], &st) == 0 && !S_ISREG(st.st_mode)) {
+            fprintf(stderr, "%s: %s is not a regular file; not opened\n", prog, f[i]);
+            return -1;
+        }
+    }
+    return 1;
 }
 
 static int open_dbm(ctl_t *c, apr_dbm_t **db)
@@ -124,9 +158,12 @@ static int open_dbm(ctl_t *c, apr_dbm_t **db)
         fprintf(stderr, "%s: DBM type '%s' is not available (sdbm, gdbm, db)\n", prog, c->type);
         return EXIT_USAGE;
     }
-    if (!dbm_exists(c)) {
+    switch (dbm_exists(c)) {
+    case 0:
         fprintf(stderr, "%s: no leads file %s (type %s); give --dbm/--type or --state-dir\n",
                 prog, c->dbm, c->type);
+        return EXIT_FAIL;
+    case -1:
         return EXIT_FAIL;
     }
     rv = apr_dbm_open_ex(db, c->type, c->dbm, APR_DBM_READONLY, 0, c->p);
@@ -381,12 +418,6 @@ static int cmd_export(ctl_t *c, const char *format)
 
 /* ---- the running server and its snapshot ----------------------------- */
 
-static void give_to_owner(ctl_t *c, const char *path)
-{
-    if (geteuid() == 0 && c->uid >= 0 && chown(path, (uid_t)c->uid, (gid_t)c->gid) != 0)
-        fprintf(stderr, "%s: warning: cannot give %s to uid %ld\n", prog, path, c->uid);
-}
-
 /* A server is running when the httpd parent named in writer.status (the
  * server writes it at start and its writer every round) is alive, and it
  * did not say it stopped. */
@@ -401,7 +432,7 @@ static int server_alive(ctl_t *c)
     if (apr_stat(&fi, path, APR_FINFO_MTIME, c->p) != APR_SUCCESS)
         return 0;
     alive = apr_time_now() - fi.mtime < apr_time_from_sec(WRITER_FRESH);
-    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
+    if (open_regular(c, path, &f) == APR_SUCCESS) {
         while (apr_file_gets(line, sizeof line, f) == APR_SUCCESS) {
             if (!strcmp(line, "running=0\n"))
                 return apr_file_close(f), 0;
@@ -438,10 +469,8 @@ static const char *send_control(ctl_t *c, const char *text)
         rv = apr_file_puts(text, f);
         apr_file_close(f);
     }
-    if (rv == APR_SUCCESS) {
-        give_to_owner(c, tmp);
+    if (rv == APR_SUCCESS)
         rv = apr_file_rename(tmp, req, c->p);
-    }
     if (rv != APR_SUCCESS) {
         apr_file_remove(tmp, c->p);
         fprintf(stderr, "%s: cannot queue the request for the server in %s: %s\n", prog, dir,
@@ -474,28 +503,20 @@ static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op,
     const char *path = apr_pstrcat(c->p, c->state_dir, "/visitors.snapshot", NULL);
     const char *why = NULL;
     apr_finfo_t fi;
-    apr_file_t *f;
-    unsigned char hdr[40];
-    apr_size_t n = sizeof hdr;
     uint32_t count = 0, contacts = 0, cap, restored = 0;
     mql_store_t *s;
     void *mem;
     apr_status_t rv;
     int found;
 
-    if (apr_stat(&fi, path, APR_FINFO_SIZE, c->p) != APR_SUCCESS)
+    if (apr_stat(&fi, path, APR_FINFO_LINK, c->p) != APR_SUCCESS)
         return 0;
-    /* room for every visitor and contact of the file (header: count at
-     * byte 28, contacts at 32), so that nothing is lost on the way */
-    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
-        if (apr_file_read_full(f, hdr, n, &n) == APR_SUCCESS && !memcmp(hdr, "MQLSNAP1", 8)) {
-            memcpy(&count, hdr + 28, 4);
-            memcpy(&contacts, hdr + 32, 4);
-        }
-        apr_file_close(f);
+    /* room for every visitor and contact of the file, so that nothing is
+     * lost on the way */
+    if (mql_snapshot_size(path, c->p, &count, &contacts, &why) != APR_SUCCESS) {
+        fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path, why);
+        return -1;
     }
-    if (!count)
-        count = (uint32_t)(fi.size / sizeof(mql_visitor_t));
     cap = count + 64;
     if (cap < contacts * 32 + 64)
         cap = contacts * 32 + 64;
@@ -505,7 +526,7 @@ static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op,
         return -1;
     }
     mql_store_format(mem, cap, (const uint8_t *)"mqlctl snapshot!");
-    s = mql_store_attach(c->p, mem, NULL, NULL, NULL);
+    s = mql_store_attach(c->p, mem, cap, NULL, NULL, NULL);
     rv = mql_snapshot_restore(s, path, c->p, &restored, &why);
     if (rv != APR_SUCCESS) {
         fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path,
@@ -519,10 +540,7 @@ static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op,
         found = mql_store_set_stage(s, id, (mql_stage_t)stage,
                                     (uint32_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
     if (found) {
-        rv = mql_snapshot_save(s, path, c->p, NULL);
-        if (rv == APR_SUCCESS)
-            give_to_owner(c, path);
-        else
+        if (mql_snapshot_save(s, path, c->p, NULL) != APR_SUCCESS)
             found = -1;
     }
     free(mem);
@@ -636,7 +654,7 @@ static int cmd_stats(ctl_t *c)
         printf("%s: %u\n", mql_stage_name((mql_stage_t)i), stages[i]);
     printf("with_contact: %u\n", contacts);
     if (apr_stat(&fi, status, APR_FINFO_MTIME, c->p) == APR_SUCCESS
-        && apr_file_open(&f, status, APR_FOPEN_READ, 0, c->p) == APR_SUCCESS) {
+        && open_regular(c, status, &f) == APR_SUCCESS) {
         char line[256];
         printf("server: %s (writer reported %" APR_TIME_T_FMT " s ago)\n",
                server_alive(c) ? "running" : "not running",
@@ -656,6 +674,59 @@ static int cmd_stats(ctl_t *c)
     return 0;
 }
 
+/* The directory that holds path. */
+static const char *dir_of(apr_pool_t *p, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash)
+        return ".";
+    return slash == path ? "/" : apr_pstrndup(p, path, (apr_size_t)(slash - path));
+}
+
+/*
+ * As root, become the owner of the state directory -- the server's user
+ * -- before touching anything.  Everything mqlctl opens, creates or
+ * renames there (control requests, the DBM file and its lock, the
+ * snapshot) is in a directory that user can write, where a link or a
+ * FIFO put in place of a name would otherwise aim root's writes anywhere
+ * or block it.  The DBM file's directory counts the same way.  Both of
+ * root's own: mqlctl stays root, unless others may write there.
+ */
+static int drop_root(ctl_t *c)
+{
+    const char *dirs[2];
+    struct stat st;
+    int i;
+
+    if (geteuid() != 0)
+        return 0;
+    dirs[0] = c->state_dir;
+    dirs[1] = dir_of(c->p, c->dbm);
+    for (i = 0; i < 2; i++) {
+        gid_t gid;
+
+        if (stat(dirs[i], &st) != 0)
+            continue;
+        if (st.st_uid == 0) {
+            if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
+                continue;
+            fprintf(stderr, "%s: %s belongs to root but others may write into it; run "
+                    "mqlctl as the server's user instead\n", prog, dirs[i]);
+            return -1;
+        }
+        gid = st.st_gid;
+        if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(st.st_uid) != 0
+            || setuid(0) == 0) {
+            fprintf(stderr, "%s: cannot become uid %ld, the owner of %s: %s\n", prog,
+                    (long)st.st_uid, dirs[i], strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
 int main(int argc, const char *const *argv)
 {
     static const struct { const char *name; int optch; int has_arg; const char *d; } opts[] = {
@@ -669,7 +740,6 @@ int main(int argc, const char *const *argv)
     };
     ctl_t c;
     apr_array_header_t *pos;
-    apr_finfo_t fi;
     const char *format = NULL, *cmd, **args;
     int i, nargs;
 
@@ -681,7 +751,6 @@ int main(int argc, const char *const *argv)
     c.state_dir = DEFAULT_STATE_DIR;
     c.type = "sdbm";
     c.wait = 5;
-    c.uid = c.gid = -1;
 
     /* options may come before or after the command: --name VALUE or --name=VALUE */
     pos = apr_array_make(c.p, 4, sizeof(const char *));
@@ -722,10 +791,8 @@ int main(int argc, const char *const *argv)
     if (strcmp(c.type, "sdbm") && strcmp(c.type, "gdbm") && strcmp(c.type, "db")
         && strcmp(c.type, "ndbm") && strcmp(c.type, "default"))
         return die_usage("--type expects sdbm, gdbm or db, got '%s'", c.type);
-    if (apr_stat(&fi, c.state_dir, APR_FINFO_OWNER, c.p) == APR_SUCCESS) {
-        c.uid = (long)fi.user;
-        c.gid = (long)fi.group;
-    }
+    if (drop_root(&c) != 0)
+        return EXIT_FAIL;
     nargs = pos->nelts;
     if (nargs < 1) {
         usage(stderr);

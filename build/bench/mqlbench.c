@@ -77,7 +77,7 @@ static mql_store_t *new_table(apr_pool_t *p, uint32_t n)
     if ((rv = apr_generate_random_bytes(hash_key, sizeof hash_key)) != APR_SUCCESS)
         die("random", rv);
     mql_store_format(base, n, hash_key);
-    if (!(s = mql_store_attach(p, base, NULL, NULL, NULL))) {
+    if (!(s = mql_store_attach(p, base, n, NULL, NULL, NULL))) {
         fprintf(stderr, "mqlbench: cannot attach the table\n");
         exit(1);
     }

@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     mql_store_format(table, VISITORS, hash_key);
-    s = mql_store_attach(p, table, NULL, NULL, NULL);
+    s = mql_store_attach(p, table, VISITORS, NULL, NULL, NULL);
     FUZZ_CHECK(s != NULL);
 
     /* every further field a contact, for visitors 0, 1, ... (more than

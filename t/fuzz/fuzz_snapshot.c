@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     mql_store_format(table, VISITORS, hash_key);
-    s = mql_store_attach(p, table, NULL, NULL, NULL);
+    s = mql_store_attach(p, table, VISITORS, NULL, NULL, NULL);
     FUZZ_CHECK(s != NULL);
 
     write_file(data, size);

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
         uint8_t id[MQL_ID_BYTES];
 
         mql_store_format(base, 4, hash_key);
-        s = mql_store_attach(p, base, NULL, NULL, NULL);
+        s = mql_store_attach(p, base, 4, NULL, NULL, NULL);
         for (i = 0; i < sizes[k]; i++) {
             memset(id, 0x40 + i, sizeof id);
             if (mql_store_update(s, id, 1764147600 + i, make_lead, &i, &res) != APR_SUCCESS)

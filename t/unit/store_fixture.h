@@ -27,7 +27,7 @@ static void table_open(table_t *t, uint32_t n, mql_lock_fn *lk, mql_lock_fn *ul,
     t->size = mql_store_size(n);
     t->base = malloc(t->size);
     mql_store_format(t->base, n, test_key);
-    t->s = mql_store_attach(pool, t->base, lk, ul, baton);
+    t->s = mql_store_attach(pool, t->base, n, lk, ul, baton);
 }
 
 static void table_close(table_t *t)

@@ -96,10 +96,13 @@ static void test_sizes(void)
     ok(mql_store_size(100) / 100 >= sizeof(mql_visitor_t), "size covers the slots");
 
     memset(zero, 0, sizeof(zero));
-    ok(mql_store_attach(pool, zero, NULL, NULL, NULL) == NULL, "unformatted memory refused");
+    ok(mql_store_attach(pool, zero, 100, NULL, NULL, NULL) == NULL, "unformatted memory refused");
     table_open(&t, 10, NULL, NULL, NULL);
     ok(t.s != NULL, "formatted memory attaches");
     is_int(mql_store_capacity(t.s), 10, "capacity");
+    ok(mql_store_attach(pool, t.base, 20, NULL, NULL, NULL) == NULL,
+       "a table formatted for 10 does not attach as one of 20 (the caller's size rules)");
+    ok(mql_store_attach(pool, t.base, 9, NULL, NULL, NULL) == NULL, "nor as one of 9");
     is_str(check(&t), "clean", "empty table validates");
     table_close(&t);
 }
