@@ -144,7 +144,7 @@ int mql_prepare_state_dir(apr_pool_t *p, server_rec *s);
 typedef apr_status_t mql_as_user_fn(void *baton, apr_pool_t *p);
 apr_status_t mql_as_server_user(server_rec *s, apr_pool_t *p, const char *what,
                                 apr_interval_time_t limit, mql_as_user_fn *fn, void *baton);
-#define MQL_AS_USER_LIMIT apr_time_from_sec(20)
+#define MQL_AS_USER_LIMIT apr_time_from_sec(10)
 
 /* mod_mql_request.c */
 void mql_register_request_hooks(apr_pool_t *p);

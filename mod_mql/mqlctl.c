@@ -108,10 +108,13 @@ static void log_stderr(void *baton, int level, const char *msg)
 }
 
 /*
- * A file of the state directory opened for reading only when it is a
- * regular file reached without a link: the server's user can put a FIFO
- * there, on which an open would wait forever.
+ * A small file of the state directory (writer.status) opened for reading
+ * only when it is a regular file of at most 64 KiB reached without a
+ * link: the server's user can put a FIFO there, on which an open would
+ * wait forever, or a sparse file of a terabyte.
  */
+#define SMALL_FILE_MAX 65536
+
 static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
 {
     struct stat st;
@@ -119,7 +122,7 @@ static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
 
     if (fd < 0)
         return APR_FROM_OS_ERROR(errno);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SMALL_FILE_MAX) {
         close(fd);
         return APR_EGENERAL;
     }
