@@ -7,17 +7,24 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use MQLTest;
 
+# A plain visitor of 1 + $views points and a lead (a form), as cookies.
+sub two_visitors {
+    my ($t, $views) = @_;
+    my $plain = MQLTest::visitor_cookie($t->get('/'));
+    $t->get('/pricing.html', Cookie => $plain) for 1 .. $views;
+    my $lead = MQLTest::visitor_cookie($t->get('/'));
+    $t->request('POST', '/cgi-bin/form.cgi', content => 'email=lead%40example.com',
+                headers => { Cookie => $lead,
+                             'Content-Type' => 'application/x-www-form-urlencoded' });
+    return ($plain, $lead);
+}
+
 for my $mpm (qw(event prefork)) {
     my $t = MQLTest->new(mpm => $mpm, conf => "MQLHalfLife 0\nMQLThreshold 20\n");
     $t->start;
     my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
 
-    my $plain = MQLTest::visitor_cookie($t->get('/'));
-    $t->get('/pricing.html', Cookie => $plain) for 1 .. 6;
-    my $lead = MQLTest::visitor_cookie($t->get('/'));
-    $t->request('POST', '/cgi-bin/form.cgi', content => 'email=lead%40example.com',
-                headers => { Cookie => $lead,
-                             'Content-Type' => 'application/x-www-form-urlencoded' });
+    my ($plain, $lead) = two_visitors($t, 6);
     my %before = (plain => $env->($plain), lead => $env->($lead));
     is $before{plain}{MQL_SCORE}, 7, "$mpm: plain visitor scored 7";
     is $before{lead}{MQL_STAGE}, 'mql', "$mpm: lead is an MQL";
@@ -69,6 +76,27 @@ for my $mpm (qw(event prefork)) {
     }
     is_deeply [$t->unexpected_errors(qr/MQL00015/, qr/MQL0102\d/)], [],
         "$mpm: no other errors in the error log";
+}
+
+# MQLMaxVisitors changed by a graceful restart: the visitors move into the
+# new table (done as the server's user; the root parent never reads the
+# old one), to a larger and then a smaller size.
+{
+    my $conf = "MQLHalfLife 0\nMQLThreshold 20\n";
+    my $t = MQLTest->new(mpm => 'event', conf => "MQLMaxVisitors 1000\n$conf");
+    $t->start;
+    my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
+    my ($plain, $lead) = two_visitors($t, 4);
+    for my $size (4000, 200) {
+        $t->write_conf("MQLMaxVisitors $size\n$conf");
+        $t->graceful;
+        like $t->log_text, qr/MQL00032: moved \d+ visitors into the table for MQLMaxVisitors $size/,
+            "MQLMaxVisitors $size: the visitors moved, and the log says so";
+        is $env->($plain)->{MQL_SCORE}, 5, "MQLMaxVisitors $size: a visitor's score kept";
+        is $env->($lead)->{MQL_STAGE}, 'mql', "MQLMaxVisitors $size: a lead kept";
+    }
+    $t->stop;
+    is_deeply [$t->unexpected_errors], [], 'resized: no errors in the error log';
 }
 
 done_testing;

@@ -876,6 +876,52 @@ static void test_validate_detects(void)
     table_close(&t);
 }
 
+/* MQLMaxVisitors changed: every visitor moves into the new table, leads
+ * first when it is smaller, contacts with them. */
+static void test_copy(void)
+{
+    table_t from, big, small_t;
+    mql_store_stats_t st;
+    mql_visitor_t v;
+    uint8_t id[MQL_ID_BYTES];
+    char contact[MQL_CONTACT_LEN];
+    uint32_t i, leads = 0, with_contact = 0;
+
+    table_open(&from, 64, NULL, NULL, NULL);
+    for (i = 0; i < 40; i++) {
+        touch(&from, i, 100 + i, i, i % 4 == 3 ? MQL_STAGE_MQL : -1, NULL);
+        if (i % 4 == 3) {
+            id_of(i, id);
+            mql_store_set_contact(from.s, id, apr_psprintf(pool, "c%u@example.com", i), 100);
+        }
+    }
+    table_open(&big, 128, NULL, NULL, NULL);
+    is_int(mql_store_copy(from.s, big.s), 40, "copy into a larger table: every visitor");
+    for (i = 0; i < 40; i++) {
+        id_of(i, id);
+        if (mql_store_get(big.s, id, 200, &v, contact) && v.score == i
+            && (i % 4 != 3 || !strcmp(contact, apr_psprintf(pool, "c%u@example.com", i))))
+            with_contact++;
+    }
+    is_int(with_contact, 40, "each with its figures and contact");
+    mql_store_stats(big.s, &st);
+    is_int(st.restored, 40, "counted as restored");
+    is_str(check(&big), "clean", "the new table validates");
+
+    table_open(&small_t, 16, NULL, NULL, NULL);
+    is_int(mql_store_copy(from.s, small_t.s), 16, "into a smaller one: as many as fit");
+    for (i = 3; i < 40; i += 4) {
+        id_of(i, id);
+        leads += mql_store_get(small_t.s, id, 200, &v, NULL) && v.stage == MQL_STAGE_MQL;
+    }
+    is_int(leads, 10, "every lead among them");
+    is_str(check(&small_t), "clean", "the smaller table validates");
+    is_str(check(&from), "clean", "the old table is untouched");
+    table_close(&from);
+    table_close(&big);
+    table_close(&small_t);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -900,6 +946,7 @@ int main(void)
     test_dead_holder();
     test_refs();
     test_validate_detects();
+    test_copy();
 
     apr_pool_destroy(pool);
     apr_terminate();

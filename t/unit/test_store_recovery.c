@@ -35,6 +35,8 @@ static void crash_point(void)
 
 static apr_pool_t *pool;
 
+#include "store_fixture.h"
+
 #define N       64              /* slots */
 #define NOW     1000000u
 #define DAY     86400u
@@ -57,24 +59,10 @@ static void unlock_robust(void *baton)
     pthread_mutex_unlock(baton);
 }
 
-static void id_of(uint32_t i, uint8_t id[MQL_ID_BYTES])
-{
-    uint64_t x = i * 0x9e3779b97f4a7c15ULL + 77;
-    int k;
-
-    for (k = 0; k < MQL_ID_BYTES; k++) {
-        x ^= x >> 29;
-        x *= 0xbf58476d1ce4e5b9ULL;
-        id[k] = (uint8_t)(x >> 56);
-    }
-    memcpy(id, &i, sizeof(i));
-}
-
 /* A table in memory shared with the processes forked from here, locked
  * by a robust process-shared mutex (the server's default). */
 static void table_make(shared_table_t *t)
 {
-    static const uint8_t key[MQL_KEY_BYTES] = "recovery test k";
     pthread_mutexattr_t a;
 
     t->size = 64 + mql_store_size(N);
@@ -85,7 +73,7 @@ static void table_make(shared_table_t *t)
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(t->m, &a);
     pthread_mutexattr_destroy(&a);
-    mql_store_format((char *)t->map + 64, N, key);
+    mql_store_format((char *)t->map + 64, N, test_key);
     t->s = mql_store_attach(pool, (char *)t->map + 64, N, lock_robust, unlock_robust, t->m);
 }
 
