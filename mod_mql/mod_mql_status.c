@@ -40,6 +40,7 @@
 
 #include "mod_mql_private.h"
 #include "mql_cookie.h"
+#include "mql_json.h"
 #include "mql_siphash.h"
 
 APLOG_USE_MODULE(mql);
@@ -310,50 +311,13 @@ static const char *bin_label(apr_pool_t *p, const bin_t *b)
     return apr_psprintf(p, "%ld-%ld", b->from, b->to);
 }
 
-/* JSON string: quotes, backslashes and control characters escaped, '<'
- * '>' '&' as \u escapes (safe inside HTML too), and bytes that are not
- * valid UTF-8 replaced by U+FFFD, so every reader can parse it. */
+/* JSON string, through the core's one writer: quotes, backslashes and
+ * control characters escaped, '<' '>' '&' as \u escapes (safe inside
+ * HTML too), and bytes that are not valid UTF-8 replaced by U+FFFD, so
+ * every reader can parse it. */
 static void json_str(request_rec *r, const char *s)
 {
-    const unsigned char *u = (const unsigned char *)(s ? s : "");
-
-    ap_rputc('"', r);
-    while (*u) {
-        unsigned char c = *u;
-        int len = 0, i;
-
-        if (c < 0x80) {
-            if (c == '"' || c == '\\')
-                ap_rprintf(r, "\\%c", c);
-            else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f)
-                ap_rprintf(r, "\\u%04x", c);
-            else
-                ap_rputc(c, r);
-            u++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4;
-        for (i = 1; i < len; i++)
-            if ((u[i] & 0xc0) != 0x80)
-                break;
-        /* reject overlong forms, surrogates and code points past U+10FFFF */
-        if (len && i == len
-            && !(c == 0xe0 && u[1] < 0xa0) && !(c == 0xed && u[1] >= 0xa0)
-            && !(c == 0xf0 && u[1] < 0x90) && !(c == 0xf4 && u[1] >= 0x90)) {
-            ap_rwrite(u, len, r);
-            u += len;
-        }
-        else {
-            ap_rputs("\\ufffd", r);
-            u++;
-        }
-    }
-    ap_rputc('"', r);
+    ap_rputs(mql_json_str(r->pool, s ? s : "", MQL_JSON_HTML_SAFE), r);
 }
 
 /* ------------------------------------------------------------ ?auto */
