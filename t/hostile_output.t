@@ -244,6 +244,18 @@ SKIP: {
     like $err, qr/is damaged/, '... and says why';
 }
 
+# ---- the error log repeats application text escaped -------------------------
+# (httpd escapes the messages of its error log itself; this checks that
+# nothing of ours bypasses it)
+{
+    my $r = $t->get('/cgi-bin/signal.cgi?event=' . qenc("\e]0;owned\a\e[2J; points=x"));
+    is $r->{status}, 200, 'malformed X-MQL-Event with escape sequences: answered';
+    my $line = MQLTest::wait_for(3, sub { (grep { /MQL00030/ } split /\n/, $t->log_text)[0] });
+    ok $line, 'the warning MQL00030 is logged';
+    ok $line && $line !~ /[\x00-\x1f\x7f]/ && $line =~ /'\\x1b\]0;owned\\x07\\x1b\[2J/,
+        '... with the control bytes escaped (\\x1b), never raw' or diag explain $line;
+}
+
 my @errors = $t->unexpected_errors;
 is scalar(@errors), 0, 'no unexpected errors' or diag join "\n", @errors;
 $t->stop;
