@@ -111,6 +111,7 @@ typedef struct mql_req {
     int tracked;                /* 0 once excluded */
     int is_pixel;
     int scored;                 /* scored already (at the response's end) */
+    int handler_ran;            /* a content handler answered (not httpd before it) */
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
     const char *set_cookie;     /* the header value we added, to withdraw it */

@@ -606,6 +606,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     facts.content_type = last->content_type;
     facts.query = r->args;
     facts.is_pixel = rq->is_pixel;
+    facts.before_handler = !rq->handler_ran;
     facts.is_download_ext = mql_path_has_extension(r->uri, sc->download_ext_list);
     if (facts.is_download_ext && last->status == HTTP_PARTIAL_CONTENT)
         facts.range_complete = range_reaches_end(r, last);

@@ -80,7 +80,10 @@ unsigned mql_classify(const mql_response_facts_t *f)
     else if (get && is_2xx(f->status) && is_html(f->content_type))
         ev |= MQL_EV_BIT(MQL_EV_VIEW);      /* a download is not also a view */
 
-    if (post && f->status >= 200 && f->status <= 399)
+    /* A form is what the site's handler accepted: its 2xx, or the 3xx of
+     * a post-redirect-get.  A redirect httpd made before any handler ran
+     * is none, or any client could score forms by POSTing to /somedir. */
+    if (post && f->status >= 200 && f->status <= 399 && !f->before_handler)
         ev |= MQL_EV_BIT(MQL_EV_FORM);
     else if (post && f->status >= 400 && f->status <= 499)
         ev |= MQL_EV_BIT(MQL_EV_FORM_ERROR);

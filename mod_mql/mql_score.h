@@ -18,6 +18,10 @@ typedef struct mql_response_facts {
     int range_complete;        /* a 206 whose ranges reached the file's end */
     int is_pixel;              /* served by the mql-pixel handler */
     int has_app_event;         /* X-MQL-Event came from the application */
+    /* httpd answered before any handler ran (mod_dir's trailing-slash
+     * redirect, Redirect, an access check's refusal or redirect): not the
+     * site's answer, so a POST that got it is no form. */
+    int before_handler;
 } mql_response_facts_t;
 
 /* Bitmask of MQL_EV_BIT(event) for the request; 0 = nothing to score. */
