@@ -118,6 +118,7 @@ typedef struct mql_req {
     const char *country;
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
+    uint64_t network;           /* the client's network for the flood limits */
 } mql_req_t;
 
 /* mod_mql_config.c */
@@ -177,6 +178,32 @@ void mql_writer_stats(mql_writer_stats_t *out);
 
 /* mod_mql_status.c: the mql-status handler and mod_status section */
 void mql_register_status(apr_pool_t *p);
+
+/* mod_mql_flood.c: limits per client network on new visitors and leads */
+#include "mql_flood.h"
+#define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
+#define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
+void mql_register_flood(apr_pool_t *p);
+const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
+                                   const char *v6);
+const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
+/* The hash standing for the client's network (0 before the limits run). */
+uint64_t mql_flood_client(request_rec *r);
+/* 0 when a new visitor from this network is not to be tracked. */
+int mql_flood_admit(request_rec *r, uint64_t network);
+/* mql_score_apply with the lead limits and the age gate; under the lock. */
+int mql_flood_score(mql_visitor_t *v, int is_new, const mql_scoring_t *sc,
+                    const mql_hit_t *hit, uint32_t now, uint64_t network);
+typedef struct mql_flood_status {
+    unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
+    uint32_t min_age;
+    mql_flood_stats_t stats;
+} mql_flood_status_t;
+/* Settings and counters; 0 when the limits' memory is missing. */
+int mql_flood_status(mql_flood_status_t *out);
 
 /* mod_mql_geoip.c: country of the client address, or NULL */
 apr_status_t mql_geoip_open(apr_pool_t *pconf, server_rec *s);

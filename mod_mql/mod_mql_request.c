@@ -376,8 +376,14 @@ static int mql_post_read_request(request_rec *r)
     if (exclusion(r, sc, &h, cv))
         return DECLINED;
     rq->tracked = 1;
+    rq->network = mql_flood_client(r);
     if (!cv->known) {
         uint8_t id[MQL_ID_BYTES];
+
+        if (!mql_flood_admit(r, rq->network)) {
+            rq->tracked = 0;
+            return DECLINED;
+        }
 
         if (apr_generate_random_bytes(id, sizeof id) != APR_SUCCESS) {
             rq->tracked = 0;
@@ -554,6 +560,7 @@ typedef struct score_baton {
     const mql_hit_t *hit;
     int site;
     uint32_t now;
+    uint64_t network;
 } score_baton_t;
 
 static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
@@ -561,7 +568,7 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_score_apply(v, b->scoring, b->hit, b->now);
+    int dirty = mql_flood_score(v, is_new, b->scoring, b->hit, b->now, b->network);
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;
@@ -640,6 +647,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.scoring = &sc->scoring;
     baton.hit = &hit;
     baton.site = sc->site;
+    baton.network = rq->network;
     baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)

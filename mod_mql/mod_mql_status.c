@@ -75,6 +75,7 @@ typedef struct status {
     uint64_t events_total;
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
+    mql_flood_status_t flood;           /* limits per client network */
     const char *geoip_db;               /* NULL = off */
     int validated;                      /* ?validate: the check below ran */
     const char *problem;                /* its finding, NULL = consistent */
@@ -150,6 +151,7 @@ static void gather_totals(request_rec *r, status_t *d)
         d->snapshot_age = age < 0 ? 0 : (long)age;
     }
     mql_writer_stats(&d->writer);
+    mql_flood_status(&d->flood);
     d->geoip_db = mql_g->geoip_db;
 }
 
@@ -365,6 +367,20 @@ static void render_auto_lines(request_rec *r, const status_t *d)
         ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
         ap_rprintf(r, "MQLSnapshotErrors: %" APR_UINT64_T_FMT "\n", w->snapshot_errors);
     }
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+
+        ap_rprintf(r, "MQLFloodNewVisitorLimit: %u\n", f->visitor_limit);
+        ap_rprintf(r, "MQLFloodNewLeadLimit: %u\n", f->lead_limit);
+        ap_rprintf(r, "MQLFloodVisitorsRefused: %" APR_UINT64_T_FMT "\n",
+                   f->stats.visitors_refused);
+        ap_rprintf(r, "MQLFloodLeadsHeldRate: %" APR_UINT64_T_FMT "\n",
+                   f->stats.leads_held_rate);
+        ap_rprintf(r, "MQLFloodLeadsHeldYoung: %" APR_UINT64_T_FMT "\n",
+                   f->stats.leads_held_young);
+        ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
+    }
 }
 
 /* ------------------------------------------------------------ ?json */
@@ -463,7 +479,21 @@ static void render_json(request_rec *r, const status_t *d)
                    w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
                    w->snapshot_errors, w->last_publish, w->last_snapshot);
     }
-    ap_rprintf(r, ",\"geoip\":%s},\n\"histogram\":[", d->geoip_db ? "true" : "false");
+    ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+
+        ap_rprintf(r, "\"flood\":{\"new_visitor_limit\":%u,\"new_lead_limit\":%u,"
+                   "\"client_network\":[%u,%u],\"lead_min_age\":%u,\"lead_min_events\":%u,"
+                   "\"visitors_refused\":%" APR_UINT64_T_FMT ",\"leads_held_rate\":%"
+                   APR_UINT64_T_FMT ",\"leads_held_young\":%" APR_UINT64_T_FMT
+                   ",\"table_full\":%" APR_UINT64_T_FMT "},\n",
+                   f->visitor_limit, f->lead_limit, f->v4_prefix, f->v6_prefix, f->min_age,
+                   f->min_events, f->stats.visitors_refused, f->stats.leads_held_rate,
+                   f->stats.leads_held_young, f->stats.table_full);
+    }
+    ap_rputs("\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {
         ap_rprintf(r, "%s{\"label\":\"%s\",", i ? "," : "", bin_label(r->pool, &d->bins[i]));
         if (d->bins[i].from == LONG_MIN)
@@ -905,6 +935,25 @@ static void html_health(request_rec *r, const status_t *d)
                         bad_if(p, w->notify_dropped)));
     }
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+        const char *per_min = " per client network and minute";
+
+        kv(r, f->visitor_limit ? apr_psprintf(p, "New visitors refused (over %u%s)",
+                                              f->visitor_limit, per_min)
+                               : "New visitors refused (MQLNewVisitorLimit 0: no limit)",
+           "flood-visitors-refused", bad_if(p, f->stats.visitors_refused));
+        kv(r, f->lead_limit ? apr_psprintf(p, "Leads held back (over %u new leads%s)",
+                                           f->lead_limit, per_min)
+                            : "Leads held back (MQLNewLeadLimit 0: no limit)",
+           "flood-leads-held-rate", bad_if(p, f->stats.leads_held_rate));
+        kv(r, apr_psprintf(p, "Leads held back (younger than %u s or fewer than %u events)",
+                           f->min_age, f->min_events),
+           "flood-leads-held-young", num(p, (apr_int64_t)f->stats.leads_held_young));
+        kv(r, "Flood limits' table full (let through)", "flood-table-full",
+           bad_if(p, f->stats.table_full));
+    }
     ap_rputs("</table></section>\n", r);
 }
 

@@ -311,12 +311,16 @@ static void set_trigger(mql_visitor_t *v, const char *path)
         memcpy(v->trigger, path, n);
 }
 
+int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc)
+{
+    return v->stage == MQL_STAGE_VISITOR && v->score >= sc->threshold
+        && requirements_hold(v, sc);
+}
+
 static void maybe_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                           uint32_t now)
 {
-    if (v->stage != MQL_STAGE_VISITOR || v->score < sc->threshold)
-        return;
-    if (!requirements_hold(v, sc))
+    if (hit->hold_promotion || !mql_score_qualifies(v, sc))
         return;
     v->stage = MQL_STAGE_MQL;
     v->stage_since = now;

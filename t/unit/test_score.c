@@ -393,6 +393,29 @@ static void test_requirements(void)
     is_int(rc, MQL_UPD_DIRTY, "promotion is dirty");
 }
 
+/* The flood limits hold a promotion back: points still count, the stage
+ * waits for a later hit. */
+static void test_hold_promotion(void)
+{
+    mql_scoring_t sc;
+    mql_visitor_t v;
+    mql_hit_t h;
+
+    mql_scoring_defaults(&sc);
+    sc.half_life = 0;
+    fresh(&v, 10);
+    h = hit_of(B(APP), "/app/signup");
+    h.app_points = 150;
+    h.hold_promotion = 1;
+    mql_score_apply(&v, &sc, &h, 10);
+    ok(v.score == 150 && v.stage == MQL_STAGE_VISITOR, "held: 150 points, still a visitor");
+    ok(mql_score_qualifies(&v, &sc), "... one that qualifies");
+    apply(&v, &sc, B(VIEW), "/pricing", 11);
+    is_int(v.stage, MQL_STAGE_MQL, "the next hit, not held, promotes");
+    is_str(v.trigger, "/pricing", "... and is the trigger");
+    ok(!mql_score_qualifies(&v, &sc), "a lead no longer qualifies (it is one)");
+}
+
 /* ---- decay ----------------------------------------------------------------- */
 
 static void test_decay(void)
@@ -567,6 +590,7 @@ int main(void)
 {
     test_classify();
     test_before_handler();
+    test_hold_promotion();
     test_defaults();
     test_country_in();
     test_journey();
