@@ -107,6 +107,7 @@ void *mql_create_dir_conf(apr_pool_t *p, char *dir)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MQL_UNSET;
+    dc->status_sites = MQL_UNSET;
     return dc;
 }
 
@@ -116,6 +117,7 @@ void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MERGE(engine, MQL_UNSET);
+    dc->status_sites = MERGE(status_sites, MQL_UNSET);
     return dc;
 }
 
@@ -735,6 +737,8 @@ const command_rec mql_cmds[] = {
                   "cookie that opts a visitor out (default mql_optout)"),
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
+    AP_INIT_TAKE1("MQLStatusSites", mql_set_status_sites, NULL, RSRC_CONF | ACCESS_CONF,
+                  "whose visitors a status page shows: own (default), choose (?site=) or all"),
     /* flood limits: mod_mql_flood.c */
     AP_INIT_TAKE1("MQLNewVisitorLimit", mql_set_new_visitor_limit, NULL, RSRC_CONF,
                   "new visitors tracked per client network and minute (default 60, 0 = no limit)"),

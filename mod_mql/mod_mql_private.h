@@ -71,7 +71,13 @@ typedef struct mql_srv_conf {
 /* Per directory: only what makes sense once the URL is mapped. */
 typedef struct mql_dir_conf {
     int engine;
+    int status_sites;           /* MQLStatusSites: MQL_SITES_*, MQL_UNSET = own */
 } mql_dir_conf_t;
+
+/* MQLStatusSites: whose visitors a status page shows and acts on */
+#define MQL_SITES_OWN 0         /* its virtual host's site only (default) */
+#define MQL_SITES_CHOOSE 1      /* its own; ?site=all or ?site=NAME for others */
+#define MQL_SITES_ALL 2         /* every site */
 
 /* One DBM file of leads; virtual hosts naming the same file share it. */
 typedef struct mql_site {
@@ -177,6 +183,7 @@ typedef struct mql_writer_stats {
 void mql_writer_stats(mql_writer_stats_t *out);
 
 /* mod_mql_status.c: the mql-status handler and mod_status section */
+const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
 void mql_register_status(apr_pool_t *p);
 
 /* mod_mql_flood.c: limits per client network on new visitors and leads */
