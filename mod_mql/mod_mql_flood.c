@@ -7,10 +7,11 @@
  * tracking of everyone else and bury the real leads.
  *
  * The counts live in a small shared table (mql_flood.c), never on disk;
- * networks are kept as keyed hashes.  The lead limit is checked and
- * charged inside the table's update of the visitor, under the store's
- * lock, so promotions are counted exactly; new visitors are refused on a
- * lock-free look at the count and charged when the table creates them.
+ * networks are kept as keyed hashes.  A new visitor is counted when its
+ * cookie is issued, in one atomic step with the check, so that cookies
+ * cannot be gathered on requests that score nothing and spent later; the
+ * lead limit is checked and charged inside the table's update of the
+ * visitor, under the store's lock, so promotions are counted exactly.
  */
 #include <string.h>
 
@@ -211,7 +212,7 @@ int mql_flood_admit(request_rec *r, uint64_t network)
     if (!fsh || !conf.visitor_limit)
         return 1;
     switch (mql_flood_check(&fsh->table, network, (uint32_t)apr_time_sec(r->request_time),
-                            MQL_FLOOD_VISITORS, conf.visitor_limit, 0)) {
+                            MQL_FLOOD_VISITORS, conf.visitor_limit, 1)) {
     case MQL_FLOOD_OVER:
         n = __atomic_add_fetch(&fsh->table.stats.visitors_refused, 1, __ATOMIC_RELAXED);
         if (worth_logging(n))
@@ -220,24 +221,21 @@ int mql_flood_admit(request_rec *r, uint64_t network)
                           "%u new visitors this minute: not tracked (%" APR_UINT64_T_FMT
                           " refused so far)", conf.visitor_limit, n);
         return 0;
+    case MQL_FLOOD_FULL:
+        mql_flood_note(&fsh->table.stats.table_full);
+        return 1;
     default:
         return 1;
     }
 }
 
-int mql_flood_score(mql_visitor_t *v, int is_new, const mql_scoring_t *sc,
+int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
                     const mql_hit_t *hit, uint32_t now, uint64_t network)
 {
     mql_hit_t held;
     int young = 0, over = 0, dirty;
 
-    if (!fsh)
-        return mql_score_apply(v, sc, hit, now);
-    if (is_new && conf.visitor_limit
-        && mql_flood_check(&fsh->table, network, now, MQL_FLOOD_VISITORS, conf.visitor_limit,
-                           1) == MQL_FLOOD_FULL)
-        mql_flood_note(&fsh->table.stats.table_full);
-    if (v->stage != MQL_STAGE_VISITOR)
+    if (!fsh || v->stage != MQL_STAGE_VISITOR)
         return mql_score_apply(v, sc, hit, now);
     young = mql_flood_too_young(v, hit->events, now, conf.min_age, conf.min_events);
     if (!young && conf.lead_limit)

@@ -199,10 +199,11 @@ const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
 /* The hash standing for the client's network (0 before the limits run). */
 uint64_t mql_flood_client(request_rec *r);
-/* 0 when a new visitor from this network is not to be tracked. */
+/* 0 when a new visitor from this network is not to be tracked; else it
+ * is counted against MQLNewVisitorLimit. */
 int mql_flood_admit(request_rec *r, uint64_t network);
 /* mql_score_apply with the lead limits and the age gate; under the lock. */
-int mql_flood_score(mql_visitor_t *v, int is_new, const mql_scoring_t *sc,
+int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
                     const mql_hit_t *hit, uint32_t now, uint64_t network);
 typedef struct mql_flood_status {
     unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;

@@ -568,7 +568,7 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_flood_score(v, is_new, b->scoring, b->hit, b->now, b->network);
+    int dirty = mql_flood_score(v, b->scoring, b->hit, b->now, b->network);
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;

@@ -117,6 +117,14 @@ for my $net (20 .. 31) {
 $group{'12 networks'}{minutes} = minute() - $m0 + 1;
 $group{'12 networks'}{networks} = 12;
 
+# ---- cookies cannot be gathered on requests that score nothing ---------------
+{
+    my $m = minute();
+    my $got = grep { from('127.0.40.1', 'GET', '/style.css')->{cookie} } 1 .. 15;
+    ok $got >= 10 && $got <= 10 * (minute() - $m + 1),
+        "15 cookie-less requests for a stylesheet from one network: $got cookies (the limit, 10)";
+}
+
 # ---- real visitors during and after the flood: tracked, scored exactly -----
 from($real, 'GET', '/pricing.html', cookie => $real_cookie);
 my $env = MQLTest::env_of(from($real, 'GET', '/cgi-bin/env.cgi', cookie => $real_cookie));
