@@ -741,7 +741,7 @@ const command_rec mql_cmds[] = {
                   "whose visitors a status page shows: own (default), choose (?site=) or all"),
     /* flood limits: mod_mql_flood.c */
     AP_INIT_TAKE1("MQLNewVisitorLimit", mql_set_new_visitor_limit, NULL, RSRC_CONF,
-                  "new visitors tracked per client network and minute (default 60, 0 = no limit)"),
+                  "visitor cookies issued per client network and minute (default 60, 0 = no limit)"),
     AP_INIT_TAKE1("MQLNewLeadLimit", mql_set_new_lead_limit, NULL, RSRC_CONF,
                   "new leads per client network and minute (default 2, 0 = no limit)"),
     AP_INIT_TAKE12("MQLClientNetwork", mql_set_client_network, NULL, RSRC_CONF,
