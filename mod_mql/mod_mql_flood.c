@@ -188,7 +188,8 @@ void mql_register_flood(apr_pool_t *p)
 
 /* ----------------------------------------------------------- the checks */
 
-uint64_t mql_flood_client(request_rec *r)
+/* The hash standing for the client's network (0 when unknown). */
+static uint64_t client_network(request_rec *r)
 {
     apr_sockaddr_t *sa = r->useragent_addr ? r->useragent_addr : r->connection->client_addr;
 
@@ -205,13 +206,13 @@ static int worth_logging(uint64_t n)
     return n && !(n & (n - 1));
 }
 
-int mql_flood_admit(request_rec *r, uint64_t network)
+int mql_flood_admit(request_rec *r)
 {
     uint64_t n;
 
     if (!fsh || !conf.visitor_limit)
         return 1;
-    switch (mql_flood_check(&fsh->table, network, (uint32_t)apr_time_sec(r->request_time),
+    switch (mql_flood_check(&fsh->table, client_network(r), (uint32_t)apr_time_sec(r->request_time),
                             MQL_FLOOD_VISITORS, conf.visitor_limit, 1)) {
     case MQL_FLOOD_OVER:
         n = __atomic_add_fetch(&fsh->table.stats.visitors_refused, 1, __ATOMIC_RELAXED);
@@ -229,33 +230,45 @@ int mql_flood_admit(request_rec *r, uint64_t network)
     }
 }
 
+/*
+ * The points always count; the promotion waits when the visitor is too
+ * young or its network has made its leads for this minute.  The limits
+ * are looked at only on the rare hit that would promote, so the network's
+ * hash is computed then (under the lock, a few hundred instructions once
+ * per lead) rather than on every request.
+ */
 int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
-                    const mql_hit_t *hit, uint32_t now, uint64_t network)
+                    const mql_hit_t *hit, uint32_t now, request_rec *r)
 {
     mql_hit_t held;
-    int young = 0, over = 0, dirty;
+    uint64_t network = 0;
+    int dirty;
 
     if (!fsh || v->stage != MQL_STAGE_VISITOR)
         return mql_score_apply(v, sc, hit, now);
-    young = mql_flood_too_young(v, hit->events, now, conf.min_age, conf.min_events);
-    if (!young && conf.lead_limit)
-        over = mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 0)
-               == MQL_FLOOD_OVER;
-    if (young || over) {
-        held = *hit;
-        held.hold_promotion = 1;
-        hit = &held;
+    held = *hit;
+    held.hold_promotion = 1;
+    dirty = mql_score_apply(v, sc, &held, now);
+    if (hit->hold_promotion || !mql_score_qualifies(v, sc))
+        return dirty;
+    /* this hit's events are in the counts already */
+    if (mql_flood_too_young(v, 0, now, conf.min_age, conf.min_events)) {
+        mql_flood_note(&fsh->table.stats.leads_held_young);
+        return dirty;
     }
-    dirty = mql_score_apply(v, sc, hit, now);
-    if (young || over) {
-        /* counted only when the hold made a difference */
-        if (mql_score_qualifies(v, sc))
-            mql_flood_note(young ? &fsh->table.stats.leads_held_young
-                                 : &fsh->table.stats.leads_held_rate);
+    if (conf.lead_limit) {
+        network = client_network(r);
+        if (mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 0)
+            == MQL_FLOOD_OVER) {
+            mql_flood_note(&fsh->table.stats.leads_held_rate);
+            return dirty;
+        }
     }
-    else if (v->stage == MQL_STAGE_MQL && conf.lead_limit
-             && mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 1)
-                == MQL_FLOOD_FULL)
+    dirty |= mql_score_promote(v, sc, hit, now);
+    /* promotions happen under the table's lock: the count is exact */
+    if (conf.lead_limit
+        && mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 1)
+           == MQL_FLOOD_FULL)
         mql_flood_note(&fsh->table.stats.table_full);
     return dirty;
 }

@@ -124,7 +124,6 @@ typedef struct mql_req {
     const char *country;
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
-    uint64_t network;           /* the client's network for the flood limits */
 } mql_req_t;
 
 /* mod_mql_config.c */
@@ -197,14 +196,13 @@ const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
                                    const char *v6);
 const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
-/* The hash standing for the client's network (0 before the limits run). */
-uint64_t mql_flood_client(request_rec *r);
-/* 0 when a new visitor from this network is not to be tracked; else it
- * is counted against MQLNewVisitorLimit. */
-int mql_flood_admit(request_rec *r, uint64_t network);
-/* mql_score_apply with the lead limits and the age gate; under the lock. */
+/* 0 when a new visitor from this client's network is not to be tracked;
+ * else it is counted against MQLNewVisitorLimit. */
+int mql_flood_admit(request_rec *r);
+/* mql_score_apply with the lead limits and the age gate, for a hit of
+ * request r; under the table's lock. */
 int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
-                    const mql_hit_t *hit, uint32_t now, uint64_t network);
+                    const mql_hit_t *hit, uint32_t now, request_rec *r);
 typedef struct mql_flood_status {
     unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
     uint32_t min_age;

@@ -376,11 +376,10 @@ static int mql_post_read_request(request_rec *r)
     if (exclusion(r, sc, &h, cv))
         return DECLINED;
     rq->tracked = 1;
-    rq->network = mql_flood_client(r);
     if (!cv->known) {
         uint8_t id[MQL_ID_BYTES];
 
-        if (!mql_flood_admit(r, rq->network)) {
+        if (!mql_flood_admit(r)) {
             rq->tracked = 0;
             return DECLINED;
         }
@@ -560,7 +559,7 @@ typedef struct score_baton {
     const mql_hit_t *hit;
     int site;
     uint32_t now;
-    uint64_t network;
+    request_rec *r;
 } score_baton_t;
 
 static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
@@ -568,7 +567,7 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_flood_score(v, b->scoring, b->hit, b->now, b->network);
+    int dirty = mql_flood_score(v, b->scoring, b->hit, b->now, b->r);
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;
@@ -647,7 +646,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.scoring = &sc->scoring;
     baton.hit = &hit;
     baton.site = sc->site;
-    baton.network = rq->network;
+    baton.r = r;
     baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)

@@ -320,12 +320,20 @@ int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc)
 static void maybe_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                           uint32_t now)
 {
-    if (hit->hold_promotion || !mql_score_qualifies(v, sc))
-        return;
+    if (!hit->hold_promotion)
+        mql_score_promote(v, sc, hit, now);
+}
+
+int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                      uint32_t now)
+{
+    if (!mql_score_qualifies(v, sc))
+        return 0;
     v->stage = MQL_STAGE_MQL;
     v->stage_since = now;
     v->trigger_event = (uint8_t)most_significant_event(hit->events);
     set_trigger(v, hit->path);
+    return MQL_UPD_DIRTY;
 }
 
 int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,

@@ -106,6 +106,12 @@ double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_lif
 int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                     uint32_t now);
 
+/* Promote v now when it qualifies (hit says what carried it over); what
+ * mql_score_apply does after the points unless hit->hold_promotion.
+ * MQL_UPD_DIRTY when promoted, else 0. */
+int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                      uint32_t now);
+
 /* 1 when v is a plain visitor whose score has reached the threshold and
  * whose requirements hold: one that a hit would promote (the flood
  * limits count the promotions they hold back with it). */
