@@ -2,7 +2,9 @@
  * Flood limits per client network: how many new visitors and how many new
  * leads one network may make per minute.  Held in shared memory only and
  * never written anywhere; a network is kept as a keyed hash of its prefix
- * (the key is drawn at each start), so not even memory holds an address.
+ * (the key is drawn at each start), so memory holds no address in the
+ * clear (the key is in the same memory: this is not secrecy against the
+ * server's user, who sees the addresses anyway).
  *
  * One 64-bit word per slot, changed only by compare-and-swap, so every
  * process and thread may use the table without a lock and a count is
