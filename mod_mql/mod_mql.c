@@ -129,6 +129,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(mql_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(mql_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     mql_register_request_hooks(p);
+    mql_register_flood(p);
     mql_register_handlers(p);
     mql_register_status(p);
     mql_register_writer(p);

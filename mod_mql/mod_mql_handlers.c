@@ -43,7 +43,27 @@ static int pixel_handler(request_rec *r)
     return OK;
 }
 
+/*
+ * Whether the site answered: this runs first in the handler phase, which
+ * httpd never reaches when a hook before it answers (mod_dir's trailing
+ * slash and mod_rewrite's [R] in fixups, Redirect in translate_name, an
+ * access check).  The handler of an ErrorDocument answers for httpd's own
+ * error, not for the site: an internal redirect counts only when the
+ * request it came from had not failed or redirected.
+ */
+static int note_handler(request_rec *r)
+{
+    mql_req_t *rq;
+
+    if (r->main || !(rq = mql_req_state(r)))
+        return DECLINED;
+    if (!r->prev || r->prev->status < HTTP_MULTIPLE_CHOICES)
+        rq->handler_ran = 1;
+    return DECLINED;
+}
+
 void mql_register_handlers(apr_pool_t *p)
 {
+    ap_hook_handler(note_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(pixel_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

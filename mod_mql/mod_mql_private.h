@@ -71,7 +71,13 @@ typedef struct mql_srv_conf {
 /* Per directory: only what makes sense once the URL is mapped. */
 typedef struct mql_dir_conf {
     int engine;
+    int status_sites;           /* MQLStatusSites: MQL_SITES_*, MQL_UNSET = own */
 } mql_dir_conf_t;
+
+/* MQLStatusSites: whose visitors a status page shows and acts on */
+#define MQL_SITES_OWN 0         /* its virtual host's site only (default) */
+#define MQL_SITES_CHOOSE 1      /* its own; ?site=all or ?site=NAME for others */
+#define MQL_SITES_ALL 2         /* every site */
 
 /* One DBM file of leads; virtual hosts naming the same file share it. */
 typedef struct mql_site {
@@ -111,6 +117,7 @@ typedef struct mql_req {
     int tracked;                /* 0 once excluded */
     int is_pixel;
     int scored;                 /* scored already (at the response's end) */
+    int handler_ran;            /* a content handler answered (not httpd before it) */
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
     const char *set_cookie;     /* the header value we added, to withdraw it */
@@ -186,7 +193,34 @@ typedef struct mql_writer_stats {
 void mql_writer_stats(mql_writer_stats_t *out);
 
 /* mod_mql_status.c: the mql-status handler and mod_status section */
+const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
 void mql_register_status(apr_pool_t *p);
+
+/* mod_mql_flood.c: limits per client network on new visitors and leads */
+#include "mql_flood.h"
+#define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
+#define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
+void mql_register_flood(apr_pool_t *p);
+const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
+                                   const char *v6);
+const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
+/* 0 when a new visitor from this client's network is not to be tracked;
+ * else it is counted against MQLNewVisitorLimit. */
+int mql_flood_admit(request_rec *r);
+/* mql_score_apply with the lead limits and the age gate, for a hit of
+ * request r; under the table's lock. */
+int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
+                    const mql_hit_t *hit, uint32_t now, request_rec *r);
+typedef struct mql_flood_status {
+    unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
+    uint32_t min_age;
+    mql_flood_stats_t stats;
+} mql_flood_status_t;
+/* Settings and counters; 0 when the limits' memory is missing. */
+int mql_flood_status(mql_flood_status_t *out);
 
 /* mod_mql_geoip.c: country of the client address, or NULL */
 apr_status_t mql_geoip_open(apr_pool_t *pconf, server_rec *s);

@@ -379,6 +379,11 @@ static int mql_post_read_request(request_rec *r)
     if (!cv->known) {
         uint8_t id[MQL_ID_BYTES];
 
+        if (!mql_flood_admit(r)) {
+            rq->tracked = 0;
+            return DECLINED;
+        }
+
         if (apr_generate_random_bytes(id, sizeof id) != APR_SUCCESS) {
             rq->tracked = 0;
             return DECLINED;
@@ -554,6 +559,7 @@ typedef struct score_baton {
     const mql_hit_t *hit;
     int site;
     uint32_t now;
+    request_rec *r;
 } score_baton_t;
 
 static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
@@ -561,7 +567,7 @@ static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
     score_baton_t *b = baton;
     unsigned ev;
     int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_score_apply(v, b->scoring, b->hit, b->now);
+    int dirty = mql_flood_score(v, b->scoring, b->hit, b->now, b->r);
 
     if (b->hit->country)
         v->flags |= MQL_VF_COUNTRY;
@@ -606,6 +612,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     facts.content_type = last->content_type;
     facts.query = r->args;
     facts.is_pixel = rq->is_pixel;
+    facts.before_handler = !rq->handler_ran;
     facts.is_download_ext = mql_path_has_extension(r->uri, sc->download_ext_list);
     if (facts.is_download_ext && last->status == HTTP_PARTIAL_CONTENT)
         facts.range_complete = range_reaches_end(r, last);
@@ -639,6 +646,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     baton.scoring = &sc->scoring;
     baton.hit = &hit;
     baton.site = sc->site;
+    baton.r = r;
     baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
     if (rv == APR_SUCCESS && rq->app_contact)

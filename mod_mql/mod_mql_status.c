@@ -11,12 +11,18 @@
  *                        consistency check of the shared table, under its
  *                        lock -- for monitoring and the fault tests, never
  *                        done unasked
+ *   GET  ...?site=all|NAME  other sites' visitors (MQLStatusSites choose)
  *   POST visitor=ID&stage=sql|rejected|mql&token=T
  *                        sales' decision; 303 back to the visitor
  *
+ * A page in a virtual host shows and changes its own site's visitors only
+ * (MQLStatusSites own, the default); choose lets ?site= show others, all
+ * shows every site.
+ *
  * GET never changes anything.  A POST needs the form's token (a SipHash
- * MAC of the hour under a key drawn at each start, so a token lives one to
- * two hours and dies with a restart), a Content-Type of
+ * MAC of the hour, the virtual host and the action under a key drawn at
+ * each start, so a token lives one to two hours, works for one site's
+ * stage changes only and dies with a restart), a Content-Type of
  * application/x-www-form-urlencoded and, when the browser names them, an
  * Origin or Referer of this host; anything else is 403 (415 for the type).
  * Who may see the page at all is the admin's `Require`.
@@ -40,6 +46,7 @@
 
 #include "mod_mql_private.h"
 #include "mql_cookie.h"
+#include "mql_json.h"
 #include "mql_siphash.h"
 
 APLOG_USE_MODULE(mql);
@@ -74,7 +81,13 @@ typedef struct status {
     uint64_t events_total;
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
+    mql_flood_status_t flood;           /* limits per client network */
     const char *geoip_db;               /* NULL = off */
+    int scope;                          /* the site shown, or SCOPE_ALL */
+    int want_top;                       /* the walk also fills bins and top */
+    uint32_t mine_used;                 /* the scope's figures, from the walk */
+    uint32_t mine_stages[MQL_STAGE_COUNT];
+    uint64_t mine_events[MQL_EV_COUNT];
     int validated;                      /* ?validate: the check below ran */
     const char *problem;                /* its finding, NULL = consistent */
     /* only for the full page and ?json */
@@ -129,6 +142,142 @@ static const char *trigger_of(apr_pool_t *p, const mql_visitor_t *v)
     return apr_pstrcat(p, mql_event_name((mql_event_t)v->trigger_event), ":", path, NULL);
 }
 
+/* ------------------------------------------------------------ sites */
+
+/*
+ * One table holds every virtual host's visitors; a visitor belongs to the
+ * site (the DBM file) of the host it was last seen on, a lead to the one
+ * that made it.  A status page in a virtual host shows and changes its own
+ * site's visitors unless MQLStatusSites lets it see more, so that one
+ * hosting customer's page never shows another customer's leads.
+ */
+#define SCOPE_ALL (-1)
+#define SCOPE_UNKNOWN (-2)
+
+const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    mql_dir_conf_t *dc = dconf;
+
+    if (!strcasecmp(arg, "own"))
+        dc->status_sites = MQL_SITES_OWN;
+    else if (!strcasecmp(arg, "choose"))
+        dc->status_sites = MQL_SITES_CHOOSE;
+    else if (!strcasecmp(arg, "all"))
+        dc->status_sites = MQL_SITES_ALL;
+    else
+        return apr_psprintf(cmd->pool, "%s: expects own (this virtual host's site), choose "
+                            "(own, others with ?site=) or all; got '%s'", cmd->cmd->name, arg);
+    return NULL;
+}
+
+static int sites_mode(request_rec *r)
+{
+    mql_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &mql_module);
+
+    return dc->status_sites == MQL_UNSET ? MQL_SITES_OWN : dc->status_sites;
+}
+
+static int own_site(request_rec *r)
+{
+    mql_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &mql_module);
+
+    return sc->site;
+}
+
+static const char *site_name(int site)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+
+    if (site == SCOPE_ALL)
+        return "all";
+    if (site < 0 || site >= mql_g->sites->nelts || !sites[site].server->server_hostname)
+        return "";
+    return sites[site].server->server_hostname;
+}
+
+/* A site by the ServerName of its first virtual host. */
+static int site_named(const char *name)
+{
+    int i;
+
+    if (!strcmp(name, "all"))
+        return SCOPE_ALL;
+    for (i = 0; i < mql_g->sites->nelts; i++)
+        if (!strcasecmp(site_name(i), name))
+            return i;
+    return SCOPE_UNKNOWN;
+}
+
+/* The visitors the lists show (?site=), or an HTTP error. */
+static int view_scope(request_rec *r, const char *asked, int *scope)
+{
+    int mode = sites_mode(r), own = own_site(r), want;
+
+    *scope = mode == MQL_SITES_ALL ? SCOPE_ALL : own;
+    if (!asked)
+        return OK;
+    want = site_named(asked);
+    if (mode == MQL_SITES_OWN && want != own) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "MQL04023: status page: ?site=%s refused: "
+                      "MQLStatusSites own shows this virtual host's site only", asked);
+        return HTTP_FORBIDDEN;
+    }
+    if (want == SCOPE_UNKNOWN)
+        return HTTP_NOT_FOUND;
+    *scope = want;
+    return OK;
+}
+
+/* With one site, its visitors are all of them: no walk to count them. */
+static int view_scope_of(request_rec *r, const char *asked, int *scope)
+{
+    int rc = view_scope(r, asked, scope);
+
+    if (rc == OK && mql_g->sites->nelts <= 1)
+        *scope = SCOPE_ALL;
+    return rc;
+}
+
+/* Whether this page may show or change one visitor. */
+static int may_touch(request_rec *r, const mql_visitor_t *v)
+{
+    return sites_mode(r) != MQL_SITES_OWN || v->site == own_site(r);
+}
+
+static void count_mine(status_t *d, const mql_visitor_t *v)
+{
+    int ev;
+
+    d->mine_used++;
+    if (v->stage < MQL_STAGE_COUNT)
+        d->mine_stages[v->stage]++;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        d->mine_events[ev] += v->counts[ev];
+}
+
+/* For one site the totals are its visitors' own: how many are in the
+ * table, their stages and the events they carry. */
+static void apply_scope(status_t *d)
+{
+    int ev;
+
+    if (d->scope == SCOPE_ALL)
+        return;
+    d->st.used = d->mine_used;
+    memcpy(d->st.stages, d->mine_stages, sizeof d->st.stages);
+    memcpy(d->st.events, d->mine_events, sizeof d->st.events);
+    d->events_total = 0;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        d->events_total += d->st.events[ev];
+    d->used_pct = d->st.capacity ? 100.0 * d->st.used / d->st.capacity : 0.0;
+}
+
+typedef struct walk {
+    status_t *d;
+} walk_t;
+
+static int walk_visitor(const mql_visitor_t *v, const char *contact, void *baton);
+
 /* Totals: one lock for the table's header, a stat() for the snapshot. */
 static void gather_totals(request_rec *r, status_t *d)
 {
@@ -149,7 +298,14 @@ static void gather_totals(request_rec *r, status_t *d)
         d->snapshot_age = age < 0 ? 0 : (long)age;
     }
     mql_writer_stats(&d->writer);
+    mql_flood_status(&d->flood);
     d->geoip_db = mql_g->geoip_db;
+    if (d->scope != SCOPE_ALL && !d->want_top) {
+        walk_t w = { d };
+
+        mql_store_iterate(mql_g->store, walk_visitor, &w);
+        apply_scope(d);
+    }
 }
 
 /* Bins of the score histogram: integer edges from 0 to the threshold. */
@@ -179,16 +335,19 @@ static void count_in_bin(status_t *d, long score)
         }
 }
 
-typedef struct walk {
-    status_t *d;
-} walk_t;
-
 /* Called with copies, outside the lock. */
 static int walk_visitor(const mql_visitor_t *v, const char *contact, void *baton)
 {
     status_t *d = ((walk_t *)baton)->d;
-    long score = current_score(v, d->now);
+    long score;
     int at;
+
+    if (d->scope != SCOPE_ALL && v->site != d->scope)
+        return 0;
+    count_mine(d, v);
+    if (!d->want_top)
+        return 0;
+    score = current_score(v, d->now);
 
     count_in_bin(d, score);
     if (d->ntop == TOP_N && score <= d->top[TOP_N - 1].score)
@@ -209,18 +368,28 @@ static void gather_changes(status_t *d)
     uint64_t seq = d->st.change_seq > RECENT_N ? d->st.change_seq - RECENT_N : 0;
     unsigned n = mql_store_changes(mql_g->store, &seq, buf, RECENT_N, NULL), i;
 
-    for (i = 0; i < n; i++)
-        d->changes[i] = buf[n - 1 - i];
-    d->nchanges = n;
+    d->nchanges = 0;
+    for (i = 0; i < n; i++) {
+        const mql_change_t *c = &buf[n - 1 - i];
+        mql_visitor_t v;
+
+        /* for one site, the changes of its visitors still in the table */
+        if (d->scope != SCOPE_ALL
+            && (!mql_store_get(mql_g->store, c->id, d->now, &v, NULL) || v.site != d->scope))
+            continue;
+        d->changes[d->nchanges++] = *c;
+    }
 }
 
 static void gather_all(request_rec *r, status_t *d)
 {
     walk_t w = { d };
 
+    d->want_top = 1;
     gather_totals(r, d);
     make_bins(d);
     mql_store_iterate(mql_g->store, walk_visitor, &w);
+    apply_scope(d);
     gather_changes(d);
 }
 
@@ -310,50 +479,13 @@ static const char *bin_label(apr_pool_t *p, const bin_t *b)
     return apr_psprintf(p, "%ld-%ld", b->from, b->to);
 }
 
-/* JSON string: quotes, backslashes and control characters escaped, '<'
- * '>' '&' as \u escapes (safe inside HTML too), and bytes that are not
- * valid UTF-8 replaced by U+FFFD, so every reader can parse it. */
+/* JSON string, through the core's one writer: quotes, backslashes and
+ * control characters escaped, '<' '>' '&' as \u escapes (safe inside
+ * HTML too), and bytes that are not valid UTF-8 replaced by U+FFFD, so
+ * every reader can parse it. */
 static void json_str(request_rec *r, const char *s)
 {
-    const unsigned char *u = (const unsigned char *)(s ? s : "");
-
-    ap_rputc('"', r);
-    while (*u) {
-        unsigned char c = *u;
-        int len = 0, i;
-
-        if (c < 0x80) {
-            if (c == '"' || c == '\\')
-                ap_rprintf(r, "\\%c", c);
-            else if (c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f)
-                ap_rprintf(r, "\\u%04x", c);
-            else
-                ap_rputc(c, r);
-            u++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4;
-        for (i = 1; i < len; i++)
-            if ((u[i] & 0xc0) != 0x80)
-                break;
-        /* reject overlong forms, surrogates and code points past U+10FFFF */
-        if (len && i == len
-            && !(c == 0xe0 && u[1] < 0xa0) && !(c == 0xed && u[1] >= 0xa0)
-            && !(c == 0xf0 && u[1] < 0x90) && !(c == 0xf4 && u[1] >= 0x90)) {
-            ap_rwrite(u, len, r);
-            u += len;
-        }
-        else {
-            ap_rputs("\\ufffd", r);
-            u++;
-        }
-    }
-    ap_rputc('"', r);
+    ap_rputs(mql_json_str(r->pool, s ? s : "", MQL_JSON_HTML_SAFE), r);
 }
 
 /* ------------------------------------------------------------ ?auto */
@@ -368,6 +500,8 @@ static void render_auto_lines(request_rec *r, const status_t *d)
     };
     int i;
 
+    if (d->scope != SCOPE_ALL)
+        ap_rprintf(r, "MQLSite: %s\n", ap_escape_logitem(r->pool, site_name(d->scope)));
     ap_rprintf(r, "MQLVisitors: %u\n", d->st.used);
     ap_rprintf(r, "MQLCapacity: %u\n", d->st.capacity);
     ap_rprintf(r, "MQLCapacityUsedPercent: %.1f\n", d->used_pct);
@@ -400,6 +534,20 @@ static void render_auto_lines(request_rec *r, const status_t *d)
         ap_rprintf(r, "MQLNotifyDropped: %" APR_UINT64_T_FMT "\n", w->notify_dropped);
         ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
         ap_rprintf(r, "MQLSnapshotErrors: %" APR_UINT64_T_FMT "\n", w->snapshot_errors);
+    }
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+
+        ap_rprintf(r, "MQLFloodNewVisitorLimit: %u\n", f->visitor_limit);
+        ap_rprintf(r, "MQLFloodNewLeadLimit: %u\n", f->lead_limit);
+        ap_rprintf(r, "MQLFloodVisitorsRefused: %" APR_UINT64_T_FMT "\n",
+                   f->stats.visitors_refused);
+        ap_rprintf(r, "MQLFloodLeadsHeldRate: %" APR_UINT64_T_FMT "\n",
+                   f->stats.leads_held_rate);
+        ap_rprintf(r, "MQLFloodLeadsHeldYoung: %" APR_UINT64_T_FMT "\n",
+                   f->stats.leads_held_young);
+        ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
     }
 }
 
@@ -450,8 +598,10 @@ static void render_json(request_rec *r, const status_t *d)
 {
     int i;
 
-    ap_rprintf(r, "{\"time\":%u,\"since\":%u,\"threshold\":%ld,\n", d->now, d->st.created,
-               d->threshold);
+    ap_rprintf(r, "{\"time\":%u,\"since\":%u,\"threshold\":%ld,\"site\":", d->now,
+               d->st.created, d->threshold);
+    json_str(r, site_name(d->scope));
+    ap_rputs(",\n", r);
     if (d->validated) {
         ap_rprintf(r, "\"store_valid\":%s,\"store_problem\":", d->problem ? "false" : "true");
         if (d->problem)
@@ -499,7 +649,21 @@ static void render_json(request_rec *r, const status_t *d)
                    w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
                    w->snapshot_errors, w->last_publish, w->last_snapshot);
     }
-    ap_rprintf(r, ",\"geoip\":%s},\n\"histogram\":[", d->geoip_db ? "true" : "false");
+    ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+
+        ap_rprintf(r, "\"flood\":{\"new_visitor_limit\":%u,\"new_lead_limit\":%u,"
+                   "\"client_network\":[%u,%u],\"lead_min_age\":%u,\"lead_min_events\":%u,"
+                   "\"visitors_refused\":%" APR_UINT64_T_FMT ",\"leads_held_rate\":%"
+                   APR_UINT64_T_FMT ",\"leads_held_young\":%" APR_UINT64_T_FMT
+                   ",\"table_full\":%" APR_UINT64_T_FMT "},\n",
+                   f->visitor_limit, f->lead_limit, f->v4_prefix, f->v6_prefix, f->min_age,
+                   f->min_events, f->stats.visitors_refused, f->stats.leads_held_rate,
+                   f->stats.leads_held_young, f->stats.table_full);
+    }
+    ap_rputs("\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {
         ap_rprintf(r, "%s{\"label\":\"%s\",", i ? "," : "", bin_label(r->pool, &d->bins[i]));
         if (d->bins[i].from == LONG_MIN)
@@ -541,30 +705,48 @@ static void render_detail_json(request_rec *r, const detail_t *dt)
 
 /* ------------------------------------------------------------ CSRF */
 
-static void token_for(uint64_t bucket, char out[33])
+/* The token of one hour, bound to the virtual host serving the page and
+ * to the action (a stage change posted to this page's path): a token
+ * taken from one site's status page is refused by another's, and by any
+ * other action this page may gain. */
+static void token_for(request_rec *r, uint64_t bucket, char out[33])
 {
-    uint8_t msg[24];
+    const char *parts[] = {
+        "mql-csrf", apr_psprintf(r->pool, "%" APR_UINT64_T_FMT, (apr_uint64_t)bucket),
+        "set-stage", r->server->server_hostname ? r->server->server_hostname : "",
+        apr_itoa(r->pool, r->server->port), r->uri ? r->uri : ""
+    };
+    size_t len = 0, i;
+    char *m;
     uint64_t a, b;
 
-    memcpy(msg, "mql-csrf", 8);
-    memcpy(msg + 8, &bucket, 8);
-    memcpy(msg + 16, "status-1", 8);
-    a = mql_siphash24(csrf_key, msg, sizeof msg);
-    msg[23] = '2';
-    b = mql_siphash24(csrf_key, msg, sizeof msg);
+    for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        len += strlen(parts[i]) + 1;
+    m = apr_palloc(r->pool, len + 1);
+    /* fields ended by NUL bytes, so that no host and path pass for another pair */
+    for (len = 0, i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        size_t n = strlen(parts[i]) + 1;
+
+        memcpy(m + len, parts[i], n);
+        len += n;
+    }
+    m[len] = '1';
+    a = mql_siphash24(csrf_key, m, len + 1);
+    m[len] = '2';
+    b = mql_siphash24(csrf_key, m, len + 1);
     apr_snprintf(out, 33, "%016" APR_UINT64_T_HEX_FMT "%016" APR_UINT64_T_HEX_FMT,
                  (apr_uint64_t)a, (apr_uint64_t)b);
 }
 
-static const char *current_token(apr_pool_t *p)
+static const char *current_token(request_rec *r)
 {
     char t[33];
 
-    token_for((uint64_t)apr_time_sec(apr_time_now()) / TOKEN_BUCKET, t);
-    return apr_pstrdup(p, t);
+    token_for(r, (uint64_t)apr_time_sec(apr_time_now()) / TOKEN_BUCKET, t);
+    return apr_pstrdup(r->pool, t);
 }
 
-static int token_ok(const char *given)
+static int token_ok(request_rec *r, const char *given)
 {
     uint64_t bucket = (uint64_t)apr_time_sec(apr_time_now()) / TOKEN_BUCKET;
     int k, ok = 0;
@@ -576,7 +758,7 @@ static int token_ok(const char *given)
         unsigned diff = 0;
         int i;
 
-        token_for(bucket - (uint64_t)k, want);
+        token_for(r, bucket - (uint64_t)k, want);
         for (i = 0; i < 32; i++)         /* constant time */
             diff |= (unsigned char)(want[i] ^ given[i]);
         ok |= diff == 0;
@@ -664,9 +846,14 @@ static void html_head(request_rec *r, const char *title, const status_t *d)
     ap_rprintf(r, "<header><h1>mod_mql <span>lead scoring &middot; %s</span></h1>"
                "<div class=\"meta\">%s &middot; tracking since %s &middot; "
                "<a href=\"?\">overview</a> &middot; <a href=\"?json\">json</a> &middot; "
-               "<a href=\"?auto\">auto</a></div></header>\n<main>\n",
+               "<a href=\"?auto\">auto</a> &middot; <span id=\"site\">%s</span></div>"
+               "</header>\n<main>\n",
                esc(r->pool, ap_get_server_name(r)), utc(r->pool, d->now),
-               utc(r->pool, d->st.created));
+               utc(r->pool, d->st.created),
+               d->scope == SCOPE_ALL ? "all sites"
+                   : apr_pstrcat(r->pool, "site ", esc(r->pool, site_name(d->scope)),
+                                 sites_mode(r) == MQL_SITES_OWN ? ""
+                                     : " (<a href=\"?site=all\">all sites</a>)", NULL));
 }
 
 static void html_foot(request_rec *r)
@@ -941,12 +1128,31 @@ static void html_health(request_rec *r, const status_t *d)
                         bad_if(p, w->notify_dropped)));
     }
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
+    /* --- flood limits (mod_mql_flood.c) --- */
+    {
+        const mql_flood_status_t *f = &d->flood;
+        const char *per_min = " per client network and minute";
+
+        kv(r, f->visitor_limit ? apr_psprintf(p, "New visitors refused (over %u%s)",
+                                              f->visitor_limit, per_min)
+                               : "New visitors refused (MQLNewVisitorLimit 0: no limit)",
+           "flood-visitors-refused", bad_if(p, f->stats.visitors_refused));
+        kv(r, f->lead_limit ? apr_psprintf(p, "Leads held back (over %u new leads%s)",
+                                           f->lead_limit, per_min)
+                            : "Leads held back (MQLNewLeadLimit 0: no limit)",
+           "flood-leads-held-rate", bad_if(p, f->stats.leads_held_rate));
+        kv(r, apr_psprintf(p, "Leads held back (younger than %u s or fewer than %u events)",
+                           f->min_age, f->min_events),
+           "flood-leads-held-young", num(p, (apr_int64_t)f->stats.leads_held_young));
+        kv(r, "Flood limits' table full (let through)", "flood-table-full",
+           bad_if(p, f->stats.table_full));
+    }
     ap_rputs("</table></section>\n", r);
 }
 
 static void render_html(request_rec *r, const status_t *d)
 {
-    const char *token = current_token(r->pool);
+    const char *token = current_token(r);
 
     html_head(r, "mod_mql status", d);
     html_cards(r, d);
@@ -997,7 +1203,7 @@ static void render_detail_html(request_rec *r, const status_t *d, const detail_t
         ap_rprintf(r, "<tr><td>%s</td><td class=\"n\" style=\"text-align:left\">%u</td></tr>\n",
                    ev_labels[ev], v->counts[ev]);
     ap_rputs("<tr><td>Sales decision</td><td>", r);
-    html_stage_form(r, current_token(p), row, 1);
+    html_stage_form(r, current_token(r), row, 1);
     ap_rputs("</td></tr></table></section>\n", r);
     html_changes(r, dt->changes, dt->nchanges, d->now, "Stage changes of this visitor");
     html_foot(r);
@@ -1010,6 +1216,7 @@ typedef struct query {
     int refresh;                /* 0 = none */
     const char *visitor;        /* as given, NULL = overview */
     const char *done;           /* stage just set (after the POST's redirect) */
+    const char *site;           /* ?site=all or ?site=NAME, NULL = the default */
 } query_t;
 
 static void parse_query(request_rec *r, query_t *q)
@@ -1034,6 +1241,8 @@ static void parse_query(request_rec *r, query_t *q)
             q->visitor = val;
         else if (!strcmp(key, "done"))
             q->done = val;
+        else if (!strcmp(key, "site"))
+            q->site = val;
         else if (!strcmp(key, "refresh")) {
             char *end;
             long n = strtol(val, &end, 10);
@@ -1067,8 +1276,11 @@ static int status_get(request_rec *r)
 {
     status_t *d = apr_pcalloc(r->pool, sizeof *d);
     query_t q;
+    int rc;
 
     parse_query(r, &q);
+    if ((rc = view_scope_of(r, q.site, &d->scope)) != OK)
+        return rc;
     if (q.refresh)
         apr_table_setn(r->headers_out, "Refresh", apr_itoa(r->pool, q.refresh));
 
@@ -1080,7 +1292,8 @@ static int status_get(request_rec *r)
         if (!parse_id(q.visitor, id))
             return HTTP_BAD_REQUEST;
         gather_totals(r, d);
-        if (!gather_detail(r, id, dt))
+        /* another site's visitor is as unknown here as an absent one */
+        if (!gather_detail(r, id, dt) || !may_touch(r, &dt->row.v))
             return HTTP_NOT_FOUND;
         if (q.json) {
             ap_set_content_type(r, "application/json");
@@ -1202,7 +1415,7 @@ static int status_post(request_rec *r)
     vid = form_value(r, pairs, "visitor");
     stage_name = form_value(r, pairs, "stage");
     token = form_value(r, pairs, "token");
-    if (!token_ok(token))
+    if (!token_ok(r, token))
         return refuse(r, HTTP_FORBIDDEN, "missing or expired token",
                       "The form has expired or did not come from this status page: "
                       "reload the page and try again.");
@@ -1210,6 +1423,19 @@ static int status_post(request_rec *r)
     if (!parse_id(vid, id) || stage <= MQL_STAGE_VISITOR)
         return refuse(r, HTTP_BAD_REQUEST, "bad visitor or stage",
                       "Expects a visitor ID and a stage: sql, rejected or mql.");
+    {
+        mql_visitor_t v;
+
+        /* another site's lead is as unknown here as an absent one */
+        if (!mql_store_get(mql_g->store, id, (uint32_t)apr_time_sec(apr_time_now()), &v, NULL))
+            return HTTP_NOT_FOUND;
+        if (!may_touch(r, &v)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "MQL04024: status page: stage "
+                          "change refused: visitor %s belongs to another site "
+                          "(MQLStatusSites own)", vid);
+            return HTTP_NOT_FOUND;
+        }
+    }
     rv = mql_store_set_stage(mql_g->store, id, (mql_stage_t)stage,
                              (uint32_t)apr_time_sec(apr_time_now()));
     if (rv == APR_ENOENT)
@@ -1258,6 +1484,7 @@ static int server_status_section(request_rec *r, int flags)
     if (!mql_g || !mql_g->store_ready)
         return OK;
     d = apr_pcalloc(p, sizeof *d);
+    d->scope = SCOPE_ALL;       /* totals only, no visitor: the server's */
     gather_totals(r, d);
     if (flags & AP_STATUS_SHORT) {
         render_auto_lines(r, d);

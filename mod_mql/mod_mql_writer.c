@@ -52,6 +52,7 @@
 #include "mod_mql_private.h"
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
+#include "mql_json.h"
 #include "mql_record.h"
 
 APLOG_USE_MODULE(mql);
@@ -411,53 +412,12 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 /* ------------------------------------------------------------------ */
 /* Notifications                                                       */
 
-/* JSON string body: quotes, backslashes and control bytes escaped (a
- * contact can never start a new line), invalid UTF-8 replaced. */
+/* Every JSON string goes through the core's one writer (mql_json.c):
+ * control bytes escaped, so a contact can never start a new line, and
+ * any invalid UTF-8 replaced, so each line parses. */
 static const char *jstr(apr_pool_t *p, const char *s)
 {
-    apr_size_t n = s ? strlen(s) : 0, i, o = 0;
-    char *buf = apr_palloc(p, n * 6 + 3);
-
-    buf[o++] = '"';
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)c;
-        }
-        else if (c < 0x20 || c == 0x7f) {
-            o += (apr_size_t)apr_snprintf(buf + o, 7, "\\u%04x", c);
-        }
-        else if (c < 0x80) {
-            buf[o++] = (char)c;
-        }
-        else {
-            /* a well-formed UTF-8 sequence passes, anything else is U+FFFD */
-            int len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            int k, good = len > 0 && i + (apr_size_t)len <= n;
-            for (k = 1; good && k < len; k++)
-                good = ((unsigned char)s[i + (apr_size_t)k] & 0xc0) == 0x80;
-            if (good && len == 3 && c == 0xe0 && (unsigned char)s[i + 1] < 0xa0)
-                good = 0;
-            if (good && len == 3 && c == 0xed && (unsigned char)s[i + 1] >= 0xa0)
-                good = 0;
-            if (good && len == 4 && ((c == 0xf0 && (unsigned char)s[i + 1] < 0x90)
-                                     || (c == 0xf4 && (unsigned char)s[i + 1] >= 0x90)))
-                good = 0;
-            if (good) {
-                memcpy(buf + o, s + i, (apr_size_t)len);
-                o += (apr_size_t)len;
-                i += (apr_size_t)len - 1;
-            }
-            else {
-                memcpy(buf + o, "\\ufffd", 6);
-                o += 6;
-            }
-        }
-    }
-    buf[o++] = '"';
-    buf[o] = '\0';
-    return buf;
+    return mql_json_str(p, s ? s : "", 0);
 }
 
 static char *change_json(apr_pool_t *p, const mql_change_t *c)

@@ -80,7 +80,10 @@ unsigned mql_classify(const mql_response_facts_t *f)
     else if (get && is_2xx(f->status) && is_html(f->content_type))
         ev |= MQL_EV_BIT(MQL_EV_VIEW);      /* a download is not also a view */
 
-    if (post && f->status >= 200 && f->status <= 399)
+    /* A form is what the site's handler accepted: its 2xx, or the 3xx of
+     * a post-redirect-get.  A redirect httpd made before any handler ran
+     * is none, or any client could score forms by POSTing to /somedir. */
+    if (post && f->status >= 200 && f->status <= 399 && !f->before_handler)
         ev |= MQL_EV_BIT(MQL_EV_FORM);
     else if (post && f->status >= 400 && f->status <= 499)
         ev |= MQL_EV_BIT(MQL_EV_FORM_ERROR);
@@ -308,17 +311,29 @@ static void set_trigger(mql_visitor_t *v, const char *path)
         memcpy(v->trigger, path, n);
 }
 
+int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc)
+{
+    return v->stage == MQL_STAGE_VISITOR && v->score >= sc->threshold
+        && requirements_hold(v, sc);
+}
+
 static void maybe_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                           uint32_t now)
 {
-    if (v->stage != MQL_STAGE_VISITOR || v->score < sc->threshold)
-        return;
-    if (!requirements_hold(v, sc))
-        return;
+    if (!hit->hold_promotion)
+        mql_score_promote(v, sc, hit, now);
+}
+
+int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                      uint32_t now)
+{
+    if (!mql_score_qualifies(v, sc))
+        return 0;
     v->stage = MQL_STAGE_MQL;
     v->stage_since = now;
     v->trigger_event = (uint8_t)most_significant_event(hit->events);
     set_trigger(v, hit->path);
+    return MQL_UPD_DIRTY;
 }
 
 int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,

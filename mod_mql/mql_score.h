@@ -18,6 +18,10 @@ typedef struct mql_response_facts {
     int range_complete;        /* a 206 whose ranges reached the file's end */
     int is_pixel;              /* served by the mql-pixel handler */
     int has_app_event;         /* X-MQL-Event came from the application */
+    /* httpd answered before any handler ran (mod_dir's trailing-slash
+     * redirect, Redirect, an access check's refusal or redirect): not the
+     * site's answer, so a POST that got it is no form. */
+    int before_handler;
 } mql_response_facts_t;
 
 /* Bitmask of MQL_EV_BIT(event) for the request; 0 = nothing to score. */
@@ -76,6 +80,9 @@ typedef struct mql_hit {
      * rule_matched[i] is non-zero, as found by mql_rules_match() before
      * the table is locked; NULL = match them during mql_score_apply(). */
     const unsigned char *rule_matched;
+    /* Set by the flood limits: the visitor may not become a lead on this
+     * hit, whatever its score (a later hit may promote it). */
+    int hold_promotion;
 } mql_hit_t;
 
 /* Fill matched[0 .. sc->nrules - 1]: which rules' conditions the hit meets
@@ -98,6 +105,17 @@ double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_lif
  */
 int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                     uint32_t now);
+
+/* Promote v now when it qualifies (hit says what carried it over); what
+ * mql_score_apply does after the points unless hit->hold_promotion.
+ * MQL_UPD_DIRTY when promoted, else 0. */
+int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                      uint32_t now);
+
+/* 1 when v is a plain visitor whose score has reached the threshold and
+ * whose requirements hold: one that a hit would promote (the flood
+ * limits count the promotions they hold back with it). */
+int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc);
 
 /* 1 when the country code (2 chars) is in the packed list */
 int mql_country_in(const char *packed, const char *cc);

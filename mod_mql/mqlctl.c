@@ -38,6 +38,7 @@
 #include <apr_general.h>
 #include <apr_dbm.h>
 #include <apr_portable.h>
+#include <apr_sdbm.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
 #include <apr_strings.h>
@@ -48,6 +49,7 @@
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
 #include "mql_log.h"
+#include "mql_json.h"
 #include "mql_record.h"
 #include "mql_store.h"
 
@@ -187,6 +189,45 @@ static int cmp_rows(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* A reader that stops at a damaged page must not pass for the end of the
+ * file: the admin would take a short list for all the leads.  Nothing is
+ * printed then, and the exit status says it failed. */
+static int damaged(ctl_t *c, apr_dbm_t *db, apr_status_t rv, const char *what)
+{
+    char err[128];
+    int code = 0;
+
+    err[0] = '\0';
+    if (db)
+        apr_dbm_geterror(db, &code, err, sizeof err);
+    fprintf(stderr, "%s: %s is damaged: %s%s%s; no lead is shown rather than some of them "
+            "(the server rebuilds the file from its table when a write to it fails, "
+            "MQL05011)\n", prog, c->dbm, what, err[0] ? ": " : "", err);
+    return EXIT_FAIL;
+}
+
+/* apr_dbm's sdbm driver drops apr_sdbm_nextkey's status, so a page it
+ * refuses looks like the end of the keys: the file is walked again with
+ * apr_sdbm itself, which tells the end (APR_EOF) from a damaged page. */
+static apr_status_t sdbm_check(ctl_t *c, unsigned *keys)
+{
+    apr_sdbm_t *db;
+    apr_sdbm_datum_t key;
+    apr_status_t rv;
+
+    *keys = 0;
+    if (strcmp(c->type, "sdbm") && strcmp(c->type, "default"))
+        return APR_SUCCESS;
+    rv = apr_sdbm_open(&db, c->dbm, APR_FOPEN_READ | APR_FOPEN_SHARELOCK, APR_OS_DEFAULT, c->p);
+    if (rv != APR_SUCCESS)
+        return rv;
+    for (rv = apr_sdbm_firstkey(db, &key); rv == APR_SUCCESS && key.dptr;
+         rv = apr_sdbm_nextkey(db, &key))
+        ++*keys;
+    apr_sdbm_close(db);
+    return rv == APR_EOF || (rv == APR_SUCCESS && !key.dptr) ? APR_SUCCESS : rv;
+}
+
 /* Every lead, sorted by score; records that do not decode are reported. */
 static int read_all(ctl_t *c, apr_array_header_t **rows)
 {
@@ -201,17 +242,36 @@ static int read_all(ctl_t *c, apr_array_header_t **rows)
     for (rv = apr_dbm_firstkey(db, &key); rv == APR_SUCCESS && key.dptr;
          rv = apr_dbm_nextkey(db, &key)) {
         lead_row_t *r;
-        if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr)
-            continue;
+        apr_status_t frv = apr_dbm_fetch(db, key, &val);
+
+        if (frv != APR_SUCCESS || !val.dptr) {
+            rc = damaged(c, db, frv, apr_psprintf(c->p, "cannot read the record of %s",
+                                                  mql_text_safe(c->p, apr_pstrmemdup(
+                                                      c->p, key.dptr, key.dsize))));
+            break;
+        }
         r = apr_array_push(*rows);
         r->id = apr_pstrmemdup(c->p, key.dptr, key.dsize);
         if (!mql_record_decode(c->p, val.dptr, val.dsize, &r->l)) {
-            fprintf(stderr, "%s: skipped a malformed record for %s\n", prog, r->id);
+            fprintf(stderr, "%s: skipped a malformed record for %s\n", prog,
+                    mql_text_safe(c->p, r->id));
             apr_array_pop(*rows);
             bad++;
         }
     }
+    if (!rc && rv != APR_SUCCESS)
+        rc = damaged(c, db, rv, "cannot walk its keys");
+    if (!rc) {
+        unsigned keys;
+
+        rv = sdbm_check(c, &keys);
+        if (rv != APR_SUCCESS)
+            rc = damaged(c, NULL, rv, apr_psprintf(c->p, "the page after its key %u is not a "
+                                                    "valid sdbm page", keys));
+    }
     apr_dbm_close(db);
+    if (rc)
+        return rc;
     qsort((*rows)->elts, (size_t)(*rows)->nelts, sizeof(lead_row_t), cmp_rows);
     return 0;
 }
@@ -221,20 +281,29 @@ static int read_one(ctl_t *c, const char *id, mql_lead_t *l, const char **raw)
 {
     apr_dbm_t *db;
     apr_datum_t key, val;
+    apr_status_t rv;
     int rc = open_dbm(c, &db);
 
     if (rc)
         return rc;
     key.dptr = (char *)id;
     key.dsize = strlen(id);
-    if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr) {
+    rv = apr_dbm_fetch(db, key, &val);
+    if (rv != APR_SUCCESS) {
+        /* absent is success with no value; an error is a page APR refused */
+        rc = damaged(c, db, rv, "cannot read the record");
+        apr_dbm_close(db);
+        return rc;
+    }
+    if (!val.dptr) {
         apr_dbm_close(db);
         return EXIT_UNKNOWN;
     }
     *raw = apr_pstrmemdup(c->p, val.dptr, val.dsize);
     apr_dbm_close(db);
     if (!mql_record_decode(c->p, *raw, strlen(*raw), l)) {
-        fprintf(stderr, "%s: the record of %s is malformed: %s\n", prog, id, *raw);
+        fprintf(stderr, "%s: the record of %s is malformed: %s\n", prog, id,
+                mql_text_safe(c->p, *raw));
         return EXIT_FAIL;
     }
     return 0;
@@ -296,28 +365,17 @@ static const char *csv(apr_pool_t *p, const char *s, int text)
     return out;
 }
 
+/* What reaches a terminal: contacts echo form input and triggers any
+ * client's URL path, so control bytes, C1 controls, bidirectional
+ * overrides and invalid UTF-8 are shown escaped (\x1b), never raw. */
+static const char *tty(apr_pool_t *p, const char *s)
+{
+    return mql_text_safe(p, s);
+}
+
 static const char *json(apr_pool_t *p, const char *s)
 {
-    const unsigned char *q;
-    char *out, *o;
-
-    if (!s)
-        return "null";
-    out = o = apr_palloc(p, strlen(s) * 6 + 3);
-    *o++ = '"';
-    for (q = (const unsigned char *)s; *q; q++) {
-        if (*q == '"' || *q == '\\') {
-            *o++ = '\\';
-            *o++ = (char)*q;
-        }
-        else if (*q < 0x20 || *q == 0x7f)
-            o += sprintf(o, "\\u%04x", *q);
-        else
-            *o++ = (char)*q;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
+    return mql_json_str(p, s, 0);
 }
 
 static int cmd_list(ctl_t *c)
@@ -331,10 +389,10 @@ static int cmd_list(ctl_t *c)
            "CONTACT");
     for (i = 0; i < rows->nelts; i++) {
         lead_row_t *r = &((lead_row_t *)rows->elts)[i];
-        printf("%-22s  %-8s  %6ld  %-20s  %-20s  %s\n", r->id,
+        printf("%-22s  %-8s  %6ld  %-20s  %-20s  %s\n", tty(c->p, r->id),
                mql_stage_name((mql_stage_t)r->l.stage), r->l.score,
                iso_time(c->p, r->l.since), iso_time(c->p, r->l.last),
-               r->l.contact ? r->l.contact : "-");
+               r->l.contact ? tty(c->p, r->l.contact) : "-");
     }
     return 0;
 }
@@ -369,8 +427,9 @@ static int cmd_show(ctl_t *c, const char *id)
            iso_time(c->p, l.last));
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         printf("%s: %u\n", mql_record_count_name((mql_event_t)ev), l.counts[ev]);
-    printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n", l.country[0] ? l.country : "-",
-           l.trigger ? l.trigger : "-", l.contact ? l.contact : "-", raw);
+    printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n",
+           l.country[0] ? tty(c->p, l.country) : "-", l.trigger ? tty(c->p, l.trigger) : "-",
+           l.contact ? tty(c->p, l.contact) : "-", tty(c->p, raw));
     return 0;
 }
 
@@ -668,7 +727,8 @@ static int cmd_stats(ctl_t *c)
                 || !strncmp(line, "running=", 8) || !strncmp(line, "server=", 7))
                 continue;
             *eq = '\0';
-            printf("writer_%s: %s", line, eq + 1);
+            eq[strcspn(eq + 1, "\n") + 1] = '\0';
+            printf("writer_%s: %s\n", tty(c->p, line), tty(c->p, eq + 1));
         }
         apr_file_close(f);
     }

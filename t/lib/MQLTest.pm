@@ -147,7 +147,12 @@ sub write_conf {
           . "ServerLimit 4\n";
     my $engine = $self->{engine} ? "MQLEngine On\n" : '';
     my $mql = $self->{no_module} ? '' : "LoadModule mql_module $so\n";
-    my $mqlconf = $self->{no_module} ? '' : "MQLStateDir $self->{state}\n$engine";
+    # The suite plays hundreds of visitors and leads from 127.0.0.1 within
+    # seconds: exactly what the flood limits stop on a real server.  They
+    # are off here unless a test asks for them (flood => 1); t/flood.t
+    # tests them, and their defaults.
+    my $limits = $self->{flood} ? '' : "MQLNewVisitorLimit 0\nMQLNewLeadLimit 0\n";
+    my $mqlconf = $self->{no_module} ? '' : "MQLStateDir $self->{state}\n$engine$limits";
     my $conf = <<"CONF";
 ServerRoot $self->{root}
 ServerName 127.0.0.1

@@ -140,6 +140,40 @@ static const struct row rows[] = {
     { NULL, 200, "text/html", NULL, 0, 0, 0, 0, 0, "no method is nothing" },
 };
 
+/* httpd's own answers before any handler ran are no form */
+static void test_before_handler(void)
+{
+    static const struct { int status; unsigned want; const char *name; } cases[] = {
+        { 301, 0, "POST answered by mod_dir's trailing-slash 301: no form" },
+        { 302, 0, "POST answered by Redirect (302): no form" },
+        { 303, 0, "POST answered by an access check's 303: no form" },
+        { 200, 0, "a 2xx before any handler is no form either" },
+        { 401, B(FORM_ERROR), "a 401 from an access check is still a form error" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mql_response_facts_t f;
+
+        memset(&f, 0, sizeof f);
+        f.method = "POST";
+        f.status = cases[i].status;
+        f.before_handler = 1;
+        is_int(mql_classify(&f), cases[i].want, cases[i].name);
+    }
+    {
+        mql_response_facts_t f;
+
+        memset(&f, 0, sizeof f);
+        f.method = "POST";
+        f.status = 301;
+        f.query = "utm_medium=email";
+        f.before_handler = 1;
+        is_int(mql_classify(&f), B(CAMPAIGN), "the issue's POST /somedir?utm_medium=email: "
+               "campaign only, no form");
+    }
+}
+
 static void test_classify(void)
 {
     size_t i;
@@ -359,6 +393,29 @@ static void test_requirements(void)
     is_int(rc, MQL_UPD_DIRTY, "promotion is dirty");
 }
 
+/* The flood limits hold a promotion back: points still count, the stage
+ * waits for a later hit. */
+static void test_hold_promotion(void)
+{
+    mql_scoring_t sc;
+    mql_visitor_t v;
+    mql_hit_t h;
+
+    mql_scoring_defaults(&sc);
+    sc.half_life = 0;
+    fresh(&v, 10);
+    h = hit_of(B(APP), "/app/signup");
+    h.app_points = 150;
+    h.hold_promotion = 1;
+    mql_score_apply(&v, &sc, &h, 10);
+    ok(v.score == 150 && v.stage == MQL_STAGE_VISITOR, "held: 150 points, still a visitor");
+    ok(mql_score_qualifies(&v, &sc), "... one that qualifies");
+    apply(&v, &sc, B(VIEW), "/pricing", 11);
+    is_int(v.stage, MQL_STAGE_MQL, "the next hit, not held, promotes");
+    is_str(v.trigger, "/pricing", "... and is the trigger");
+    ok(!mql_score_qualifies(&v, &sc), "a lead no longer qualifies (it is one)");
+}
+
 /* ---- decay ----------------------------------------------------------------- */
 
 static void test_decay(void)
@@ -532,6 +589,8 @@ static void test_saturation(void)
 int main(void)
 {
     test_classify();
+    test_before_handler();
+    test_hold_promotion();
     test_defaults();
     test_country_in();
     test_journey();

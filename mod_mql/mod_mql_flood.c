@@ -1,0 +1,289 @@
+/*
+ * Flood limits: a client network (by default an IPv4 /24 or an IPv6 /64)
+ * may make only so many new visitors and so many new leads per minute,
+ * and a visitor may have to be of a minimum age and activity before it
+ * can become a lead.  Any client can send requests that score, so without
+ * them one address could fill the table with fake leads, stop the
+ * tracking of everyone else and bury the real leads.
+ *
+ * The counts live in a small shared table (mql_flood.c), never on disk;
+ * networks are kept as keyed hashes.  A new visitor is counted when its
+ * cookie is issued, in one atomic step with the check, so that cookies
+ * cannot be gathered on requests that score nothing and spent later; the
+ * lead limit is checked and charged inside the table's update of the
+ * visitor, under the store's lock, so promotions are counted exactly.
+ */
+#include <string.h>
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+
+#include "mod_mql_private.h"
+#include "mql_flood.h"
+
+APLOG_USE_MODULE(mql);
+
+#define FLOOD_SLOTS 8192            /* networks per minute before the table is full */
+#define FLOOD_PERSIST_KEY "mql_flood_shared"
+
+/* The segment: the hashing key, then the table. */
+typedef struct flood_shared {
+    uint8_t key[MQL_KEY_BYTES];
+    uint8_t pad[48];
+    mql_flood_t table;
+} flood_shared_t;
+
+static flood_shared_t *fsh;
+
+/* Server-wide settings, reset before each reading of the configuration. */
+static struct {
+    unsigned visitor_limit;         /* MQLNewVisitorLimit, 0 = none */
+    unsigned lead_limit;            /* MQLNewLeadLimit, 0 = none */
+    unsigned v4_prefix, v6_prefix;  /* MQLClientNetwork */
+    uint32_t min_age;               /* MQLLeadMinAge, seconds */
+    unsigned min_events;            /* MQLLeadMinEvents */
+} conf;
+
+static void defaults(void)
+{
+    conf.visitor_limit = MQL_FLOOD_DEFAULT_VISITORS;
+    conf.lead_limit = MQL_FLOOD_DEFAULT_LEADS;
+    conf.v4_prefix = 24;
+    conf.v6_prefix = 64;
+    conf.min_age = 0;
+    conf.min_events = 1;
+}
+
+/* ------------------------------------------------------------ directives */
+
+static const char *bad(cmd_parms *cmd, const char *expects, const char *got)
+{
+    return apr_psprintf(cmd->pool, "%s: %s; got '%s'", cmd->cmd->name, expects, got);
+}
+
+static const char *set_limit(cmd_parms *cmd, const char *arg, unsigned *out)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int64_t n;
+
+    if (err)
+        return err;
+    if (mql_parse_int(cmd->pool, arg, 0, MQL_FLOOD_LIMIT_MAX, &n))
+        return bad(cmd, apr_psprintf(cmd->pool, "expects a number per client network and "
+                                     "minute from 0 (no limit) to %d", MQL_FLOOD_LIMIT_MAX),
+                   arg);
+    *out = (unsigned)n;
+    return NULL;
+}
+
+const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    return set_limit(cmd, arg, &conf.visitor_limit);
+}
+
+const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    return set_limit(cmd, arg, &conf.lead_limit);
+}
+
+const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
+                                   const char *v6)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int64_t a, b = conf.v6_prefix;
+
+    if (err)
+        return err;
+    if (*v4 == '/')
+        v4++;
+    if (mql_parse_int(cmd->pool, v4, 8, 32, &a))
+        return bad(cmd, "expects an IPv4 prefix length from 8 to 32 (and optionally an "
+                   "IPv6 one from 16 to 128), as in 'MQLClientNetwork 24 64'", v4);
+    if (v6) {
+        if (*v6 == '/')
+            v6++;
+        if (mql_parse_int(cmd->pool, v6, 16, 128, &b))
+            return bad(cmd, "expects an IPv6 prefix length from 16 to 128 after the IPv4 "
+                       "one, as in 'MQLClientNetwork 24 64'", v6);
+    }
+    conf.v4_prefix = (unsigned)a;
+    conf.v6_prefix = (unsigned)b;
+    return NULL;
+}
+
+const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int64_t secs;
+
+    if (err)
+        return err;
+    if ((err = mql_parse_duration(cmd->pool, arg, &secs)) != NULL)
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    if (secs > 30 * 86400)
+        return bad(cmd, "expects a duration from 0 to 30d", arg);
+    conf.min_age = (uint32_t)secs;
+    return NULL;
+}
+
+const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int64_t n;
+
+    if (err)
+        return err;
+    if (mql_parse_int(cmd->pool, arg, 1, 1000, &n))
+        return bad(cmd, "expects a number of scored events from 1 (no minimum) to 1000", arg);
+    conf.min_events = (unsigned)n;
+    return NULL;
+}
+
+/* ----------------------------------------------------------------- hooks */
+
+static int flood_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    defaults();
+    return OK;
+}
+
+/* One segment for the life of the server: it outlives graceful restarts,
+ * so a restart is no way around the limits. */
+static int flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    apr_pool_t *ppool = s->process->pool;
+    apr_shm_t *shm = NULL;
+    apr_status_t rv;
+
+    if (!mql_g || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    apr_pool_userdata_get((void **)&fsh, FLOOD_PERSIST_KEY, ppool);
+    if (fsh)
+        return OK;
+    rv = apr_shm_create(&shm, offsetof(flood_shared_t, table) + mql_flood_size(FLOOD_SLOTS),
+                        NULL, ppool);
+    if (rv != APR_SUCCESS) {
+        /* never fail the server for bookkeeping: no limits, said loudly */
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     "MQL06001: cannot create the flood limits' shared memory; new "
+                     "visitors and leads are not limited per client network");
+        return OK;
+    }
+    fsh = apr_shm_baseaddr_get(shm);
+    mql_flood_format(&fsh->table, FLOOD_SLOTS);
+    if (apr_generate_random_bytes(fsh->key, sizeof fsh->key) != APR_SUCCESS)
+        memset(fsh->key, 0x5c, sizeof fsh->key);   /* limits still work, hashing is weaker */
+    apr_pool_userdata_set(fsh, FLOOD_PERSIST_KEY, apr_pool_cleanup_null, ppool);
+    return OK;
+}
+
+void mql_register_flood(apr_pool_t *p)
+{
+    defaults();
+    ap_hook_pre_config(flood_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(flood_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+/* ----------------------------------------------------------- the checks */
+
+/* The hash standing for the client's network (0 when unknown). */
+static uint64_t client_network(request_rec *r)
+{
+    apr_sockaddr_t *sa = r->useragent_addr ? r->useragent_addr : r->connection->client_addr;
+
+    if (!fsh || !sa || !sa->ipaddr_ptr || (sa->ipaddr_len != 4 && sa->ipaddr_len != 16))
+        return 0;
+    return mql_flood_network(fsh->key, sa->ipaddr_ptr, (size_t)sa->ipaddr_len,
+                             conf.v4_prefix, conf.v6_prefix);
+}
+
+/* Warnings at the 1st, 2nd, 4th, 8th ... occurrence: a flood must not
+ * flood the error log too. */
+static int worth_logging(uint64_t n)
+{
+    return n && !(n & (n - 1));
+}
+
+int mql_flood_admit(request_rec *r)
+{
+    uint64_t n;
+
+    if (!fsh || !conf.visitor_limit)
+        return 1;
+    switch (mql_flood_check(&fsh->table, client_network(r), (uint32_t)apr_time_sec(r->request_time),
+                            MQL_FLOOD_VISITORS, conf.visitor_limit, 1)) {
+    case MQL_FLOOD_OVER:
+        n = __atomic_add_fetch(&fsh->table.stats.visitors_refused, 1, __ATOMIC_RELAXED);
+        if (worth_logging(n))
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "MQL06002: this client's network made more than MQLNewVisitorLimit "
+                          "%u new visitors this minute: not tracked (%" APR_UINT64_T_FMT
+                          " refused so far)", conf.visitor_limit, n);
+        return 0;
+    case MQL_FLOOD_FULL:
+        mql_flood_note(&fsh->table.stats.table_full);
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+/*
+ * The points always count; the promotion waits when the visitor is too
+ * young or its network has made its leads for this minute.  The limits
+ * are looked at only on the rare hit that would promote, so the network's
+ * hash is computed then (under the lock, a few hundred instructions once
+ * per lead) rather than on every request.
+ */
+int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
+                    const mql_hit_t *hit, uint32_t now, request_rec *r)
+{
+    mql_hit_t held;
+    uint64_t network = 0;
+    int dirty;
+
+    if (!fsh || v->stage != MQL_STAGE_VISITOR)
+        return mql_score_apply(v, sc, hit, now);
+    held = *hit;
+    held.hold_promotion = 1;
+    dirty = mql_score_apply(v, sc, &held, now);
+    if (hit->hold_promotion || !mql_score_qualifies(v, sc))
+        return dirty;
+    /* this hit's events are in the counts already */
+    if (mql_flood_too_young(v, 0, now, conf.min_age, conf.min_events)) {
+        mql_flood_note(&fsh->table.stats.leads_held_young);
+        return dirty;
+    }
+    if (conf.lead_limit) {
+        network = client_network(r);
+        if (mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 0)
+            == MQL_FLOOD_OVER) {
+            mql_flood_note(&fsh->table.stats.leads_held_rate);
+            return dirty;
+        }
+    }
+    dirty |= mql_score_promote(v, sc, hit, now);
+    /* promotions happen under the table's lock: the count is exact */
+    if (conf.lead_limit
+        && mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 1)
+           == MQL_FLOOD_FULL)
+        mql_flood_note(&fsh->table.stats.table_full);
+    return dirty;
+}
+
+int mql_flood_status(mql_flood_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->visitor_limit = conf.visitor_limit;
+    out->lead_limit = conf.lead_limit;
+    out->v4_prefix = conf.v4_prefix;
+    out->v6_prefix = conf.v6_prefix;
+    out->min_age = conf.min_age;
+    out->min_events = conf.min_events;
+    if (!fsh)
+        return 0;
+    mql_flood_stats(&fsh->table, &out->stats);
+    return 1;
+}

@@ -1,0 +1,100 @@
+/*
+ * Flood limits per client network: how many new visitors and how many new
+ * leads one network may make per minute.  Held in shared memory only and
+ * never written anywhere; a network is kept as a keyed hash of its prefix
+ * (the key is drawn at each start), so memory holds no address in the
+ * clear (the key is in the same memory: this is not secrecy against the
+ * server's user, who sees the addresses anyway).
+ *
+ * One 64-bit word per slot, changed only by compare-and-swap, so every
+ * process and thread may use the table without a lock and a count is
+ * never lost or torn:
+ *
+ *   63          40 39        24 23        12 11         0
+ *   +-------------+------------+------------+------------+
+ *   | network tag | minute     | visitors   | leads      |
+ *   | (24 bits)   | (16 bits)  | (12 bits)  | (12 bits)  |
+ *   +-------------+------------+------------+------------+
+ *
+ * The window is the calendar minute (Unix time / 60, modulo 2^16): a
+ * slot whose minute is not the current one is free.  A network probes
+ * MQL_FLOOD_PROBES slots from its hash; when all hold other networks of
+ * this minute the table is full and the caller decides (mod_mql lets the
+ * request through and counts it: never fail a page for bookkeeping).
+ */
+#ifndef MQL_FLOOD_H
+#define MQL_FLOOD_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "mql_types.h"
+
+#define MQL_FLOOD_LIMIT_MAX 4000    /* a counter has 12 bits */
+#define MQL_FLOOD_PROBES 8
+
+typedef enum { MQL_FLOOD_VISITORS = 0, MQL_FLOOD_LEADS = 1 } mql_flood_kind_t;
+
+typedef enum {
+    MQL_FLOOD_OK = 0,       /* under the limit (and counted when asked) */
+    MQL_FLOOD_OVER = 1,     /* at the limit: refuse */
+    MQL_FLOOD_FULL = 2      /* no slot free for this network this minute */
+} mql_flood_verdict_t;
+
+/* Counters for the status page; 64-bit, changed with atomic adds. */
+typedef struct mql_flood_stats {
+    uint64_t visitors_refused;  /* new visitors not tracked: network over its limit */
+    uint64_t leads_held_rate;   /* promotions held: network over MQLNewLeadLimit */
+    uint64_t leads_held_young;  /* promotions held: MQLLeadMinAge / MQLLeadMinEvents */
+    uint64_t table_full;        /* requests let through: no slot for their network */
+} mql_flood_stats_t;
+
+typedef struct mql_flood {
+    mql_flood_stats_t stats;
+    uint32_t nslots;
+    uint32_t reserved;
+    uint64_t slots[];           /* nslots words, zero = free */
+} mql_flood_t;
+
+/* Bytes of shared memory for a table of nslots (a power of two). */
+size_t mql_flood_size(uint32_t nslots);
+
+/* Format fresh memory of mql_flood_size(nslots) bytes. */
+void mql_flood_format(void *base, uint32_t nslots);
+
+/*
+ * The hash that stands for a client network: the address cut to its
+ * prefix (v4_prefix bits of an IPv4 address, v6_prefix of IPv6; an IPv4
+ * address mapped into IPv6 counts as IPv4), hashed with SipHash under key.
+ * addr holds 4 or 16 bytes.
+ */
+uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t addr_len,
+                           unsigned v4_prefix, unsigned v6_prefix);
+
+/*
+ * Whether the network may make one more of kind this minute (limit > 0;
+ * 0 = no limit: always MQL_FLOOD_OK, nothing counted).  With charge, an
+ * OK is also counted against the limit in the same atomic step.
+ */
+mql_flood_verdict_t mql_flood_check(mql_flood_t *f, uint64_t network, uint32_t now,
+                                    mql_flood_kind_t kind, unsigned limit, int charge);
+
+/* How many of kind the network made in the minute of now (tests, status). */
+unsigned mql_flood_count(mql_flood_t *f, uint64_t network, uint32_t now, mql_flood_kind_t kind);
+
+/*
+ * The age gate (MQLLeadMinAge, MQLLeadMinEvents): 1 when the visitor is
+ * too young to become a lead on a hit with these events -- first seen
+ * less than min_age seconds before now, or fewer than min_events scored
+ * events with this hit's (one request that is both a form and a campaign
+ * counts two).
+ */
+int mql_flood_too_young(const mql_visitor_t *v, unsigned hit_events, uint32_t now,
+                        uint32_t min_age, unsigned min_events);
+
+/* Atomic add to one of the stats counters. */
+void mql_flood_note(uint64_t *counter);
+
+/* A copy of the counters (each read atomically). */
+void mql_flood_stats(mql_flood_t *f, mql_flood_stats_t *out);
+
+#endif
