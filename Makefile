@@ -100,7 +100,7 @@ test: all $(OUT)/.deps-test $(OUT)/.deps-deb $(UNIT_BIN) fuzz-build
 #                (.dsc, .tar.xz), built by dpkg-buildpackage from a copy of
 #                this checkout, then lintian; DEB_OUT=DIR puts them there.
 # make test-deb  install, upgrade, remove and purge in a fresh Debian 12
-#                root (debootstrap, chroot): t/deb-system.sh.
+#                root (debootstrap, chroot): build/deb-system-test.sh.
 DEB_OUT ?= $(OUT)/deb
 LINTIAN ?= yes
 
