@@ -1,8 +1,7 @@
 #!/bin/sh
 # Build the Debian packages (called by `make deb`).
 #   build/deb.sh OUTDIR
-# Copies this checkout (what git tracks plus new files it does not ignore;
-# without git, the tree minus build output) to OUTDIR/mod-mql-VERSION,
+# Copies this checkout (build/copy-tree.sh) to OUTDIR/mod-mql-VERSION,
 # runs dpkg-buildpackage there (source and binary, unsigned) and, unless
 # LINTIAN=no, lintian on the result: any error or warning fails.
 # OUTDIR then holds libapache2-mod-mql_VERSION_ARCH.deb, the .dsc, the
@@ -18,23 +17,14 @@ version=$(cat "$top/VERSION")
 changelog=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
 if [ "$version" != "$changelog" ]; then
     echo "deb.sh: VERSION says $version but debian/changelog's top entry $changelog;" >&2
-    echo "add an entry: dch -v $version (or correct VERSION)" >&2
+    echo "add an entry for $version to debian/changelog (dch -v $version) or correct VERSION" >&2
     exit 1
 fi
 
 src=$out/mod-mql-$version
 rm -rf "$src"
 mkdir -p "$src"
-if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    # (a tracked file deleted in the work tree is left out)
-    (cd "$top" && git ls-files --cached --others --exclude-standard \
-        | while IFS= read -r f; do [ -e "$f" ] && printf '%s\n' "$f"; done \
-        | tar -cf - --no-recursion -T -) | tar -C "$src" -xf -
-else
-    tar -C "$top" -cf - --exclude=./.git --exclude=./build/out --exclude=./build/demo \
-        --exclude=./t/tmp --exclude='*.o' --exclude='*.lo' --exclude='*.slo' --exclude='*.la' \
-        --exclude=.libs . | tar -C "$src" -xf -
-fi
+"$top/build/copy-tree.sh" "$src"
 
 # old results of the same version would be mixed into the .changes
 rm -f "$out"/mod-mql_"$version"* "$out"/libapache2-mod-mql*_"$version"_*
