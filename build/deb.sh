@@ -16,7 +16,7 @@ out=$(cd "$out" && pwd)
 version=$(cat "$top/VERSION")
 changelog=$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)
 if [ "$version" != "$changelog" ]; then
-    echo "deb.sh: VERSION says $version but debian/changelog's top entry $changelog;" >&2
+    echo "deb.sh: VERSION says $version but debian/changelog's top entry names $changelog;" >&2
     echo "add an entry for $version to debian/changelog (dch -v $version) or correct VERSION" >&2
     exit 1
 fi

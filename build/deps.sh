@@ -14,8 +14,8 @@ case "${1:-build}" in
     test)  want="$want perl libmaxmind-db-writer-perl python3 python3-gdbm curl" ;;
     bench) want="$want wrk curl valgrind" ;;
     fuzz)  want="$want clang libclang-rt-dev" ;;
-    deb)   want="$want debhelper dpkg-dev fakeroot lintian man-db" ;;
-    deb-test) want="$want debhelper dpkg-dev fakeroot lintian man-db debootstrap curl" ;;
+    deb)   want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db" ;;
+    deb-test) want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db debootstrap curl" ;;
     *) echo "usage: $0 build|test|bench|fuzz|deb|deb-test" >&2; exit 2 ;;
 esac
 
