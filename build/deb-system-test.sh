@@ -86,7 +86,7 @@ cleanup() {
         if grep -q " $root/" /proc/mounts; then
             echo "deb-system-test: $root still has mounts, not removed" >&2
         else
-            rm -rf "$root"
+            rm -rf --one-file-system "$root"
         fi
     fi
     exit $rc
@@ -105,7 +105,7 @@ if [ ! -d "$cache/base" ]; then
 fi
 if [ -d "$root" ]; then
     unmount_all
-    rm -rf "$root"
+    rm -rf --one-file-system "$root"
 fi
 mkdir -p "$work"
 cp -a "$cache/base" "$root"
