@@ -114,6 +114,7 @@ typedef struct mql_req {
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
     const char *set_cookie;     /* the header value we added, to withdraw it */
+    int set_no_cache;           /* r->no_cache is ours, with that cookie */
     const char *country;
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */

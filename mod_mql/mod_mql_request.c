@@ -329,6 +329,34 @@ static void set_env(request_rec *r, const mql_req_t *rq, int fresh)
     put(r->notes, NOTE_VISITOR, rq->id_text);
 }
 
+/*
+ * A response that hands out a new visitor cookie must never be stored for
+ * reuse by others: a page cache replays the stored Set-Cookie to every
+ * later new visitor, after the one issued to them, and browsers keep the
+ * last, so strangers would share one ID.  Set-Cookie does not stop a cache
+ * from storing a response (RFC 9111, section 7.3); "private" does, for every
+ * shared cache (section 3: storing needs it absent, whatever "public" or
+ * "s-maxage" say).  The visitor's own browser may still keep the page as
+ * the site allows.  mod_cache honours "private" only without
+ * CacheStorePrivate, and reads Cache-Control from err_headers_out alone
+ * when that table has one, so it also gets r->no_cache, which it obeys
+ * whatever its settings and which internal redirects inherit; for that
+ * flag httpd adds an Expires of the response's date when the page has
+ * none, which keeps HTTP/1.0 caches, which know no Cache-Control, from
+ * reusing it.  A page asked for with a valid cookie is left alone, so it
+ * stays exactly as cacheable as the site made it: it carries no Set-Cookie.
+ * "Vary: Cookie" would not do: every new visitor sends the same (absent)
+ * Cookie header, and every known one would get a variant of their own.
+ */
+static const char cache_control_private[] = "private";
+
+static void keep_out_of_shared_caches(request_rec *r, mql_req_t *rq)
+{
+    apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
+    rq->set_no_cache = !r->no_cache;
+    r->no_cache = 1;
+}
+
 static void export_env(request_rec *r, mql_req_t *rq)
 {
     mql_visitor_t v;
@@ -387,6 +415,7 @@ static int mql_post_read_request(request_rec *r)
         rq->set_cookie = make_cookie(r, sc, id);
         /* err_headers_out: redirects and error pages carry it too */
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
+        keep_out_of_shared_caches(r, rq);
         mql_id_to_text(id, rq->id_text);
         mql_store_ref(mql_g->store, id, &rq->ref);
     }
@@ -406,10 +435,12 @@ static void untrack(request_rec *r, mql_req_t *rq)
         int i;
 
         for (i = 0; i < arr->nelts; i++)
-            if (e[i].val != rq->set_cookie)
+            if (e[i].val != rq->set_cookie && e[i].val != cache_control_private)
                 apr_table_addn(keep, e[i].key, e[i].val);
         r->err_headers_out = keep;
         rq->set_cookie = NULL;
+        if (rq->set_no_cache)
+            r->no_cache = 0;
     }
     apr_table_unset(r->subprocess_env, "MQL_VISITOR");
     apr_table_unset(r->subprocess_env, "MQL_SCORE");

@@ -86,7 +86,9 @@ sub free_port {
     return $port;
 }
 
-# new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1)
+# new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1,
+#     modules => [more httpd modules by name, e.g. qw(cache cache_disk)],
+#     load => "LoadModule lines of modules outside mod_NAME.so, e.g. PHP")
 sub new {
     my ($class, %o) = @_;
     my $self = bless { mpm => 'event', engine => 1, %o, owner => $$ }, $class;
@@ -138,9 +140,10 @@ sub write_conf {
     my $mods = apxs('LIBEXECDIR');
     my $mpm = $self->{mpm};
     my $so = module_path();
-    my @mods = qw(authz_core authz_host mime dir alias env headers rewrite setenvif
-                  remoteip status cgid include);
+    my @mods = (qw(authz_core authz_host mime dir alias env headers rewrite setenvif
+                   remoteip status cgid include), @{ $self->{modules} // [] });
     my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
+    $load .= "$self->{load}\n" if $self->{load};
     my $mpm_tuning = $mpm eq 'prefork'
         ? "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nMaxRequestWorkers 16\n"
         : "StartServers 2\nThreadsPerChild 16\nMinSpareThreads 8\nMaxRequestWorkers 32\n"
