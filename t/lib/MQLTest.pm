@@ -88,7 +88,8 @@ sub free_port {
 
 # new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1,
 #     modules => [more httpd modules by name, e.g. qw(cache cache_disk)],
-#     load => "LoadModule lines of modules outside mod_NAME.so, e.g. PHP")
+#     load => "LoadModule lines of modules outside mod_NAME.so, e.g. PHP",
+#     bare => 1: no MQLStateDir or MQLEngine of its own)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { mpm => 'event', engine => 1, %o, owner => $$ }, $class;
@@ -150,7 +151,8 @@ sub write_conf {
           . "ServerLimit 4\n";
     my $engine = $self->{engine} ? "MQLEngine On\n" : '';
     my $mql = $self->{no_module} ? '' : "LoadModule mql_module $so\n";
-    my $mqlconf = $self->{no_module} ? '' : "MQLStateDir $self->{state}\n$engine";
+    # bare => 1: the module is loaded and the test writes every directive
+    my $mqlconf = $self->{no_module} || $self->{bare} ? '' : "MQLStateDir $self->{state}\n$engine";
     my $conf = <<"CONF";
 ServerRoot $self->{root}
 ServerName 127.0.0.1
