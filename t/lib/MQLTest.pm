@@ -482,6 +482,45 @@ sub helper_bin {
     return $bin;
 }
 
+# A code example of the documentation, as written: the indented block
+# under the heading ("### PHP") of a Markdown file, or the fenced block of
+# that language ("```perl") when the heading is given as "```perl"; the
+# nth such block (from 1).  Dies when there is none, so a test that runs
+# the documentation fails when the documentation changes shape.
+sub doc_example {
+    my ($file, $where, $nth) = @_;
+    $nth //= 1;
+    open my $fh, '<', "$TOP/$file" or die "$file: $!";
+    my @lines = <$fh>;
+    close $fh;
+    my @found;
+    if ($where =~ /^```(\w+)/) {
+        my $lang = $1;
+        my $in;
+        for (@lines) {
+            if (!defined $in && /^```\Q$lang\E\s*$/) { $in = ''; next }
+            if (defined $in && /^```\s*$/) { push @found, $in; undef $in; next }
+            $in .= $_ if defined $in;
+        }
+    }
+    else {
+        my ($under, $in);
+        for (@lines) {
+            if (/^#+ /) { $under = /^#+ \Q$where\E\s*$/; next }
+            next unless $under;
+            if (/^    (.*\n)/ || (defined $in && /^\s*$/)) {
+                $in .= defined $1 ? $1 : "\n";
+                next;
+            }
+            if (defined $in) { push @found, $in; undef $in }
+        }
+        push @found, $in if defined $in;
+    }
+    my $code = $found[ $nth - 1 ] // die "no example $nth under '$where' in $file\n";
+    $code =~ s/\n+\z/\n/;
+    return $code;
+}
+
 # Files the server's children must read: readable by www-data when root.
 sub give_to_server {
     my (@paths) = @_;
