@@ -121,6 +121,22 @@ CONF
     ok $fifth && !grep({ $_ eq $fifth } @ids), "$label: ... a fresh ID";
     like cache_control($res), qr/(^|,\s*)private(\s*,|$)/, "$label: ... marked private";
 
+    # An application's event is scored when the application runs; the
+    # module takes the header off before mod_cache stores the page, so a
+    # cached copy neither carries nor scores it.  (mod_cache_socache
+    # stores only responses of a known length, which a CGI's is not.)
+    if ($o{store} =~ /disk/) {
+        my $app = "mql_vid=" . (MQLTest::visitor_cookie($t->get('/index.html')) =~ s/^mql_vid=//r);
+        my $url = '/cgi-bin/signal.cgi?event=webinar%3B%20points%3D30';
+        $res = $t->get($url, Cookie => $app);
+        is x_cache($res), 'MISS', "$label: a page reporting an event runs the application";
+        ok !exists $res->{headers}{'x-mql-event'}, "$label: ... X-MQL-Event taken off";
+        $res = $t->get($url, Cookie => $app);
+        is x_cache($res), 'HIT', "$label: ... then it comes from the cache";
+        ok !exists $res->{headers}{'x-mql-event'}, "$label: ... without X-MQL-Event";
+        is score_of($t, $app), 1 + 31 + 1, "$label: the event scored once, with the application";
+    }
+
     # Scores: every view once, from the cache or not.
     is score_of($t, $known), 3, "$label: known visitor: 3 views (new, miss, hit), 3 points";
     is score_of($t, $other_known), 2, "$label: second known visitor: 2 views, one from the cache";
@@ -134,6 +150,8 @@ CONF
         my @leaked = grep { $files{$_} =~ /^Set-Cookie:/mi } sort keys %files;
         is_deeply \@leaked, [], "$label: no stored response carries Set-Cookie"
             or diag explain { map { $_ => $files{$_} } @leaked };
+        is_deeply [grep { $files{$_} =~ /^X-MQL-/mi } sort keys %files], [],
+            "$label: no stored response carries X-MQL-Event";
     }
 
     $t->stop;
