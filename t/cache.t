@@ -72,9 +72,20 @@ $store
 CacheQuickHandler $o{quick}
 CacheHeader On
 CacheLock Off
+<Location /careers.html>
+    MQLEngine Off
+</Location>
 $o{extra}
 CONF
     $t->start;
+
+    # Where the module does not track, it issues no cookie and leaves the
+    # page as cacheable as the site made it.
+    my $off = $t->get('/careers.html');
+    is ncookies($off), 0, "$label: MQLEngine Off: no cookie";
+    is cache_control($off), 'max-age=600', "$label: MQLEngine Off: Cache-Control as the site set it";
+    is x_cache($t->get('/careers.html', Cookie => 'other=1')), 'HIT',
+        "$label: MQLEngine Off: the page was stored";
 
     # Four new visitors, one after the other, then a visitor who holds a
     # cookie (it was new on its first request), twice, then a fifth new
