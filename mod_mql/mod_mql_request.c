@@ -547,42 +547,17 @@ static void mql_insert_filter(request_rec *r)
         ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
 }
 
-/*
- * "bytes FIRST-LAST/LENGTH", as the byterange filter (or a backend) sent
- * it: 1 when the part reaches the end, 0 when not, -1 when there is no
- * such header (several ranges are sent as multipart/byteranges).  It
- * counts in the representation that was sent: mod_deflate's gzip of a
- * file is shorter than the file, and its ranges are ranges of the gzip.
- */
-static int content_range_reaches_end(request_rec *last)
-{
-    const char *cr = apr_table_get(last->headers_out, "Content-Range");
-    apr_int64_t end, length;
-    char *p;
-
-    if (!cr || strncasecmp(cr, "bytes ", 6))
-        return -1;
-    cr += 6;
-    while (*cr == ' ')
-        cr++;
-    if (!apr_isdigit(*cr) || !(cr = strchr(cr, '-')))
-        return -1;
-    end = apr_strtoi64(cr + 1, &p, 10);
-    if (p == cr + 1 || *p != '/' || !apr_isdigit(p[1]))
-        return -1;
-    length = apr_strtoi64(p + 1, &p, 10);
-    if (*p)
-        return -1;
-    return end >= length - 1;
-}
-
 /* A 206 counts as a download when its range reaches the file's end. */
 static int range_reaches_end(request_rec *r, request_rec *last)
 {
     const char *range = apr_table_get(r->headers_in, "Range");
     apr_off_t size = last->finfo.filetype ? last->finfo.size : -1;
     const char *p;
-    int sent = content_range_reaches_end(last);
+    /* What was sent decides: mod_deflate's gzip of a file is shorter than
+     * the file, and its ranges are ranges of the gzip.  A multipart answer
+     * to several ranges has no Content-Range of its own. */
+    int sent = mql_content_range_reaches_end(apr_table_get(last->headers_out,
+                                                           "Content-Range"));
 
     if (sent >= 0)
         return sent;
