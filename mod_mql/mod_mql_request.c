@@ -23,6 +23,7 @@
 APLOG_USE_MODULE(mql);
 
 #define APP_FILTER "MQL_APP_SIGNALS"
+#define PRIVATE_FILTER "MQL_KEEP_PRIVATE"
 #define NOTE_VISITOR "mql_visitor"
 
 /* The state belongs to the request the client sent, whatever internal
@@ -357,6 +358,40 @@ static void keep_out_of_shared_caches(request_rec *r, mql_req_t *rq)
     r->no_cache = 1;
 }
 
+static int says_private(const apr_table_t *t)
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++)
+        if (e[i].key && !strcasecmp(e[i].key, "Cache-Control")
+            && (ap_find_token(NULL, e[i].val, "private")
+                || ap_find_token(NULL, e[i].val, "no-store")))
+            return 1;
+    return 0;
+}
+
+/*
+ * The site's own configuration runs after the early hook and may replace
+ * Cache-Control: `Header always set Cache-Control "public, max-age=600"`
+ * replaces it in err_headers_out, where ours is.  Just before the headers
+ * are written, after every content filter (mod_headers' included), a
+ * response that still issues a new cookie says "private" again if
+ * nothing does; a site's "no-store" is stronger and is left alone.
+ */
+static apr_status_t keep_private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    mql_req_t *rq = mql_req_state(r);
+
+    if (rq && rq->set_cookie && !says_private(r->err_headers_out)
+        && !says_private(r->headers_out))
+        apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
 static void export_env(request_rec *r, mql_req_t *rq)
 {
     mql_visitor_t v;
@@ -540,11 +575,17 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 static ap_filter_rec_t *app_filter;   /* registered once, added by handle */
+static ap_filter_rec_t *private_filter;
 
 static void mql_insert_filter(request_rec *r)
 {
-    if (!r->main && mql_req_state(r))
-        ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    mql_req_t *rq;
+
+    if (r->main || !(rq = mql_req_state(r)))
+        return;
+    ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    if (rq->set_cookie)
+        ap_add_output_filter_handle(private_filter, NULL, r, r->connection);
 }
 
 /* A 206 counts as a download when its range reaches the file's end. */
@@ -705,6 +746,9 @@ void mql_register_request_hooks(apr_pool_t *p)
     ap_hook_fixups(mql_fixups, NULL, NULL, APR_HOOK_LAST);
     app_filter = ap_register_output_filter(APP_FILTER, app_signals_filter, NULL,
                                            AP_FTYPE_CONTENT_SET);
+    /* after every content filter, before the protocol writes the headers */
+    private_filter = ap_register_output_filter(PRIVATE_FILTER, keep_private_filter, NULL,
+                                               (ap_filter_type)(AP_FTYPE_PROTOCOL - 1));
     ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);

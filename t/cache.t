@@ -187,7 +187,14 @@ scenario(label => 'socache (shmcb), CacheStorePrivate On', quick => 'On',
 
 # ---- a shared cache downstream: a caching reverse proxy in front ----------
 {
-    my $origin = MQLTest->new(modules => [qw(expires)], conf => $SITE);
+    # one page where the site replaces Cache-Control itself, in the table
+    # where the module put its "private"
+    my $origin = MQLTest->new(modules => [qw(expires)], conf => <<"CONF");
+$SITE
+<Location /contact.html>
+    Header always set Cache-Control "public, max-age=600"
+</Location>
+CONF
     $origin->start;
     my $front = MQLTest->new(no_module => 1, modules => [qw(proxy proxy_http cache cache_disk)],
                              conf => '');
@@ -211,6 +218,19 @@ CONF
         $ids{ id_of($sc[0]) // 'none' }++;
     }
     is scalar(keys %ids), 4, 'caching proxy: four new visitors, four distinct IDs';
+
+    %ids = ();
+    my @cc;
+    for my $n (1 .. 4) {
+        my $res = $front->get('/contact.html');
+        my @sc = grep { /^mql_vid=/ } MQLTest::set_cookies($res);
+        $ids{ id_of($sc[0]) // 'none' }++;
+        push @cc, cache_control($res);
+    }
+    is scalar(keys %ids), 4,
+        'caching proxy: a page whose Cache-Control the site sets "always": four IDs too';
+    is scalar(grep { /public, max-age=600/ && /(^|,\s*)private(\s*,|$)/ } @cc), 4,
+        'caching proxy: ... the site\'s "public" and the module\'s "private", which wins';
     my $known = MQLTest::visitor_cookie($origin->get('/index.html'));
     my $res = $front->get($PAGE, Cookie => $known);
     is x_cache($res), 'MISS', 'caching proxy: a known visitor\'s page is fetched';

@@ -58,6 +58,8 @@ my ($st, $proto, $sc) = curl("$https/index.html", '--http2');
 is $st, 200, 'HTTPS: a page answers';
 is $proto, '2', 'HTTPS: ... over HTTP/2 (ALPN h2)';
 like $sc->[0] // '', qr/^mql_vid=[^;]+;.*; Secure(;|$)/, 'HTTPS over HTTP/2: the cookie is Secure';
+like `curl -sk --max-time 10 --http2 -A '$UA' -o /dev/null -D - '$https/index.html'`,
+    qr/^cache-control: private\r?$/mi, 'HTTPS over HTTP/2: a new visitor\'s page is private';
 my $tls_cookie = ($sc->[0] // '') =~ s/;.*//r;
 ($st, $proto, $sc) = curl("$https/index.html", '--http1.1');
 is $proto, '1.1', 'HTTPS over HTTP/1.1 too';
