@@ -23,7 +23,7 @@
 APLOG_USE_MODULE(mql);
 
 #define APP_FILTER "MQL_APP_SIGNALS"
-#define PRIVATE_FILTER "MQL_KEEP_PRIVATE"
+#define LATE_FILTER "MQL_LATE"
 #define NOTE_VISITOR "mql_visitor"
 
 /* The state belongs to the request the client sent, whatever internal
@@ -358,40 +358,6 @@ static void keep_out_of_shared_caches(request_rec *r, mql_req_t *rq)
     r->no_cache = 1;
 }
 
-static int says_private(const apr_table_t *t)
-{
-    const apr_array_header_t *arr = apr_table_elts(t);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    int i;
-
-    for (i = 0; i < arr->nelts; i++)
-        if (e[i].key && !strcasecmp(e[i].key, "Cache-Control")
-            && (ap_find_token(NULL, e[i].val, "private")
-                || ap_find_token(NULL, e[i].val, "no-store")))
-            return 1;
-    return 0;
-}
-
-/*
- * The site's own configuration runs after the early hook and may replace
- * Cache-Control: `Header always set Cache-Control "public, max-age=600"`
- * replaces it in err_headers_out, where ours is.  Just before the headers
- * are written, after every content filter (mod_headers' included), a
- * response that still issues a new cookie says "private" again if
- * nothing does; a site's "no-store" is stronger and is left alone.
- */
-static apr_status_t keep_private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    request_rec *r = f->r;
-    mql_req_t *rq = mql_req_state(r);
-
-    if (rq && rq->set_cookie && !says_private(r->err_headers_out)
-        && !says_private(r->headers_out))
-        apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
-    ap_remove_output_filter(f);
-    return ap_pass_brigade(f->next, bb);
-}
-
 static void export_env(request_rec *r, mql_req_t *rq)
 {
     mql_visitor_t v;
@@ -575,7 +541,64 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 static ap_filter_rec_t *app_filter;   /* registered once, added by handle */
-static ap_filter_rec_t *private_filter;
+static ap_filter_rec_t *late_filter;
+static int cache_loaded;              /* mod_cache is in this configuration */
+
+static int says_private(const apr_table_t *t)
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++)
+        if (e[i].key && !strcasecmp(e[i].key, "Cache-Control")
+            && (ap_find_token(NULL, e[i].val, "private")
+                || ap_find_token(NULL, e[i].val, "no-store")))
+            return 1;
+    return 0;
+}
+
+/*
+ * After every content filter, just before the headers are written.
+ *
+ * The site's own configuration runs after the early hook and may replace
+ * Cache-Control: `Header always set Cache-Control "public, max-age=600"`
+ * replaces it in err_headers_out, where ours is.  A response that still
+ * issues a new cookie says "private" again if nothing does; a site's
+ * "no-store" is stronger and is left alone.
+ *
+ * mod_cache serves a stored page by removing every filter before its
+ * own, the signals filter among them, so a view served from the cache
+ * would be scored only when logged, after the visitor has the page (and
+ * maybe asked for the next one).  With mod_cache loaded, this filter,
+ * which comes after mod_cache's, scores at the response's end too.
+ */
+static apr_status_t late_filter_func(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    mql_req_t *rq = mql_req_state(r);
+
+    if (!rq) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (!f->ctx) {
+        f->ctx = rq;
+        if (rq->set_cookie && !says_private(r->err_headers_out)
+            && !says_private(r->headers_out))
+            apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
+        if (!cache_loaded) {
+            ap_remove_output_filter(f);
+            return ap_pass_brigade(f->next, bb);
+        }
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))
+        && !apr_table_get(r->headers_in, "Range")) {
+        score_request(r, rq);
+        ap_remove_output_filter(f);
+    }
+    return ap_pass_brigade(f->next, bb);
+}
 
 static void mql_insert_filter(request_rec *r)
 {
@@ -584,8 +607,15 @@ static void mql_insert_filter(request_rec *r)
     if (r->main || !(rq = mql_req_state(r)))
         return;
     ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
-    if (rq->set_cookie)
-        ap_add_output_filter_handle(private_filter, NULL, r, r->connection);
+    if (rq->set_cookie || (cache_loaded && rq->tracked))
+        ap_add_output_filter_handle(late_filter, NULL, r, r->connection);
+}
+
+static int note_cache_module(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
+    return OK;
 }
 
 /* A 206 counts as a download when its range reaches the file's end. */
@@ -747,8 +777,9 @@ void mql_register_request_hooks(apr_pool_t *p)
     app_filter = ap_register_output_filter(APP_FILTER, app_signals_filter, NULL,
                                            AP_FTYPE_CONTENT_SET);
     /* after every content filter, before the protocol writes the headers */
-    private_filter = ap_register_output_filter(PRIVATE_FILTER, keep_private_filter, NULL,
-                                               (ap_filter_type)(AP_FTYPE_PROTOCOL - 1));
+    late_filter = ap_register_output_filter(LATE_FILTER, late_filter_func, NULL,
+                                            (ap_filter_type)(AP_FTYPE_PROTOCOL - 1));
+    ap_hook_post_config(note_cache_module, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);

@@ -148,6 +148,16 @@ CONF
         is score_of($t, $app), 1 + 31 + 1, "$label: the event scored once, with the application";
     }
 
+    # A view served from the cache is scored before the visitor has the
+    # page, so their next request already sees it, as with any other page.
+    my $late = 0;
+    my $fast = "mql_vid=" . (MQLTest::visitor_cookie($t->get('/index.html')) =~ s/^mql_vid=//r);
+    for my $n (1 .. 20) {
+        my $hit = x_cache($t->get($PAGE, Cookie => $fast));
+        $late++ unless $hit eq 'HIT' && score_of($t, $fast) == 1 + $n;
+    }
+    is $late, 0, "$label: 20 cached views, each seen by the visitor's very next request";
+
     # Scores: every view once, from the cache or not.
     is score_of($t, $known), 3, "$label: known visitor: 3 views (new, miss, hit), 3 points";
     is score_of($t, $other_known), 2, "$label: second known visitor: 2 views, one from the cache";
