@@ -75,6 +75,11 @@ CacheLock Off
 <Location /careers.html>
     MQLEngine Off
 </Location>
+# the README's way to exempt a path from tracking under the quick handler
+CacheDisable /contact.html
+<Location /contact.html>
+    MQLEngine Off
+</Location>
 $o{extra}
 CONF
     $t->start;
@@ -157,6 +162,15 @@ CONF
         $late++ unless $hit eq 'HIT' && score_of($t, $fast) == 1 + $n;
     }
     is $late, 0, "$label: 20 cached views, each seen by the visitor's very next request";
+
+    my $exempt = "mql_vid=" . (MQLTest::visitor_cookie($t->get('/index.html')) =~ s/^mql_vid=//r);
+    my $given = 0;
+    for (1 .. 3) {
+        $given += ncookies($t->get('/contact.html'));
+        $t->get('/contact.html', Cookie => $exempt);
+    }
+    is $given, 0, "$label: CacheDisable and MQLEngine Off: no cookie for new visitors";
+    is score_of($t, $exempt), 1, "$label: ... and no score for known ones";
 
     # Scores: every view once, from the cache or not.
     is score_of($t, $known), 3, "$label: known visitor: 3 views (new, miss, hit), 3 points";
