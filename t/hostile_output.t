@@ -47,16 +47,7 @@ sub qenc { (my $s = shift) =~ s/([^A-Za-z0-9._~-])/sprintf '%%%02X', ord $1/ge; 
 
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;
-my $out = "$root/notify.out";
-open my $fh, '>', "$root/notify.pl" or die $!;
-print $fh <<"PL";
-#!/usr/bin/perl
-open my \$o, '>>', '$out' or die;
-select \$o; \$| = 1;
-while (my \$line = <STDIN>) { print \$o \$line }
-PL
-close $fh;
-chmod 0755, "$root/notify.pl";
+my (undef, $out) = $t->notify_sink;
 $t->write_conf(<<"CONF");
 MQLHalfLife 0
 MQLThreshold 20

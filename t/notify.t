@@ -11,18 +11,8 @@ use MQLTest;
 
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;
-my $out = "$root/notify.out";
 my $pidfile = "$root/notify.pid";
-open my $fh, '>', "$root/notify.pl" or die $!;
-print $fh <<"PL";
-#!/usr/bin/perl
-open my \$p, '>', '$pidfile' or die; print \$p \$\$; close \$p;
-open my \$o, '>>', '$out' or die;
-select \$o; \$| = 1;
-while (my \$line = <STDIN>) { print \$o \$line }
-PL
-close $fh;
-chmod 0755, "$root/notify.pl";
+my (undef, $out) = $t->notify_sink(pidfile => $pidfile);
 $t->write_conf("MQLThreshold 20\nMQLNotify \"|$root/notify.pl\"\n");
 $t->start;
 

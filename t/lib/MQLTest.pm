@@ -531,6 +531,24 @@ sub doc_example {
     return $code;
 }
 
+# A program for MQLNotify that appends every line it reads to
+# ROOT/notify.out (and, when asked, writes its PID to ROOT/notify.pid):
+# returns (program, output file).
+sub notify_sink {
+    my ($self, %o) = @_;
+    my $root = $self->{root};
+    my $out = "$root/notify.out";
+    my $pid = $o{pidfile} ? "open my \$p, '>', '$o{pidfile}' or die; print \$p \$\$; close \$p;\n"
+                          : '';
+    open my $fh, '>', "$root/notify.pl" or die "$root/notify.pl: $!";
+    print $fh "#!/usr/bin/perl\n$pid"
+        . "open my \$o, '>>', '$out' or die;\nselect \$o; \$| = 1;\n"
+        . "while (my \$line = <STDIN>) { print \$o \$line }\n";
+    close $fh;
+    chmod 0755, "$root/notify.pl";
+    return ("$root/notify.pl", $out);
+}
+
 # Files the server's children must read: readable by www-data when root.
 sub give_to_server {
     my (@paths) = @_;
