@@ -113,7 +113,7 @@ static int mql_visitor_info(request_rec *r, long *score, const char **stage, con
         return DECLINED;
     *score = 0;
     *stage = "visitor";
-    if (mql_store_get_ref(mql_g->store, &rq->ref, now, &v)) {
+    if (mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
         *score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         *stage = mql_stage_name((mql_stage_t)v.stage);
     }

@@ -16,7 +16,7 @@
 #include "mql_types.h"
 #include "mql_parse.h"
 #include "mql_score.h"
-#include "mql_store.h"
+#include "mql_visitors.h"
 
 extern module AP_MODULE_DECLARE_DATA mql_module;
 
@@ -93,6 +93,7 @@ typedef struct mql_global {
     const char *state_dir;
     int state_dir_set;              /* MQLStateDir given (not the default) */
     const char *secret_file;
+    const char *store_kind;         /* MQLStore */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;
@@ -102,8 +103,7 @@ typedef struct mql_global {
     /* runtime */
     uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
     apr_global_mutex_t *mutex;
-    mql_store_t *store;
-    apr_shm_t *shm;
+    mql_visitors_t *store;          /* MQLStore: the visitors */
     int store_ready;
 } mql_global_t;
 
@@ -111,7 +111,7 @@ extern mql_global_t *mql_g;
 
 /* Per request */
 typedef struct mql_req {
-    mql_store_ref_t ref;        /* the visitor's ID and its place in the table */
+    mql_visitor_ref_t ref;        /* the visitor's ID and its place in the table */
     char id_text[24];
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */
@@ -210,10 +210,9 @@ const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg
 /* 0 when a new visitor from this client's network is not to be tracked;
  * else it is counted against MQLNewVisitorLimit. */
 int mql_flood_admit(request_rec *r);
-/* mql_score_apply with the lead limits and the age gate, for a hit of
- * request r; under the table's lock. */
-int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
-                    const mql_hit_t *hit, uint32_t now, request_rec *r);
+/* The lead limits and the age gate for a hit of request r, filled into
+ * g (NULL: no limits). */
+const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g);
 typedef struct mql_flood_status {
     unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
     uint32_t min_age;

@@ -28,7 +28,7 @@
  * Who may see the page at all is the admin's `Require`.
  *
  * The figures are copied out of the shared table first (stats under one
- * lock; the visitors through mql_store_iterate, which copies chunk by
+ * lock; the visitors through the store's walk, which copies chunk by
  * chunk under the lock), into a status_t; the renderers only read that
  * copy.  Every string a visitor or an application chose (trigger paths,
  * contacts) is escaped for HTML or JSON where it is written.
@@ -76,7 +76,7 @@ typedef struct bin {
 typedef struct status {
     uint32_t now;
     long threshold;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     double used_pct;
     uint64_t events_total;
     long snapshot_age;                  /* seconds, -1 = no snapshot */
@@ -287,7 +287,7 @@ static void gather_totals(request_rec *r, status_t *d)
 
     d->now = (uint32_t)apr_time_sec(apr_time_now());
     d->threshold = lround(sc->scoring.threshold);
-    mql_store_stats(mql_g->store, &d->st);
+    mql_visitors_stats(mql_g->store, &d->st);
     d->used_pct = d->st.capacity ? 100.0 * d->st.used / d->st.capacity : 0.0;
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         d->events_total += d->st.events[ev];
@@ -303,7 +303,7 @@ static void gather_totals(request_rec *r, status_t *d)
     if (d->scope != SCOPE_ALL && !d->want_top) {
         walk_t w = { d };
 
-        mql_store_iterate(mql_g->store, walk_visitor, &w);
+        mql_visitors_walk(mql_g->store, MQL_WALK_ALL, walk_visitor, &w);
         apply_scope(d);
     }
 }
@@ -366,7 +366,7 @@ static void gather_changes(status_t *d)
 {
     mql_change_t buf[RECENT_N];
     uint64_t seq = d->st.change_seq > RECENT_N ? d->st.change_seq - RECENT_N : 0;
-    unsigned n = mql_store_changes(mql_g->store, &seq, buf, RECENT_N, NULL), i;
+    unsigned n = mql_visitors_stage_changes(mql_g->store, &seq, buf, RECENT_N, NULL), i;
 
     d->nchanges = 0;
     for (i = 0; i < n; i++) {
@@ -375,7 +375,7 @@ static void gather_changes(status_t *d)
 
         /* for one site, the changes of its visitors still in the table */
         if (d->scope != SCOPE_ALL
-            && (!mql_store_get(mql_g->store, c->id, d->now, &v, NULL) || v.site != d->scope))
+            && (!mql_visitors_get_id(mql_g->store, c->id, d->now, &v, NULL) || v.site != d->scope))
             continue;
         d->changes[d->nchanges++] = *c;
     }
@@ -388,7 +388,7 @@ static void gather_all(request_rec *r, status_t *d)
     d->want_top = 1;
     gather_totals(r, d);
     make_bins(d);
-    mql_store_iterate(mql_g->store, walk_visitor, &w);
+    mql_visitors_walk(mql_g->store, MQL_WALK_ALL, walk_visitor, &w);
     apply_scope(d);
     gather_changes(d);
 }
@@ -404,11 +404,11 @@ static int gather_detail(request_rec *r, const uint8_t id[MQL_ID_BYTES], detail_
     unsigned n, i;
 
     contact[0] = '\0';
-    if (!mql_store_get(mql_g->store, id, now, &v, contact))
+    if (!mql_visitors_get_id(mql_g->store, id, now, &v, contact))
         return 0;
     fill_row(&dt->row, &v, contact, now);
-    all = apr_palloc(r->pool, MQL_CHANGE_RING * sizeof *all);
-    n = mql_store_changes(mql_g->store, &seq, all, MQL_CHANGE_RING, NULL);
+    all = apr_palloc(r->pool, MQL_CHANGES_KEPT * sizeof *all);
+    n = mql_visitors_stage_changes(mql_g->store, &seq, all, MQL_CHANGES_KEPT, NULL);
     dt->changes = apr_palloc(r->pool, (n ? n : 1) * sizeof *all);
     dt->nchanges = 0;
     for (i = n; i-- > 0; )
@@ -1318,7 +1318,7 @@ static int status_get(request_rec *r)
     if (q.json) {
         if (q.validate) {
             d->validated = 1;
-            d->problem = mql_store_validate(mql_g->store, r->pool);
+            d->problem = mql_visitors_validate(mql_g->store, r->pool);
             if (d->problem)
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                               "MQL05001: the shared visitor table is inconsistent: %s",
@@ -1427,7 +1427,7 @@ static int status_post(request_rec *r)
         mql_visitor_t v;
 
         /* another site's lead is as unknown here as an absent one */
-        if (!mql_store_get(mql_g->store, id, (uint32_t)apr_time_sec(apr_time_now()), &v, NULL))
+        if (!mql_visitors_get_id(mql_g->store, id, (uint32_t)apr_time_sec(apr_time_now()), &v, NULL))
             return HTTP_NOT_FOUND;
         if (!may_touch(r, &v)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "MQL04024: status page: stage "
@@ -1436,7 +1436,7 @@ static int status_post(request_rec *r)
             return HTTP_NOT_FOUND;
         }
     }
-    rv = mql_store_set_stage(mql_g->store, id, (mql_stage_t)stage,
+    rv = mql_visitors_set_stage(mql_g->store, id, (mql_stage_t)stage,
                              (uint32_t)apr_time_sec(apr_time_now()));
     if (rv == APR_ENOENT)
         return HTTP_NOT_FOUND;

@@ -230,7 +230,7 @@ static unsigned requeue_site(int site, apr_pool_t *p, uint32_t now)
 {
     requeue_baton_t b = { p, now, site, 0 };
 
-    mql_store_iterate(mql_g->store, requeue_one, &b);
+    mql_visitors_walk(mql_g->store, MQL_WALK_ALL, requeue_one, &b);
     return b.n;
 }
 
@@ -429,7 +429,7 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
     int ev, known;
 
     mql_id_to_text(c->id, id);
-    known = mql_store_get(mql_g->store, c->id, now_secs(), &v, contact);
+    known = mql_visitors_get_id(mql_g->store, c->id, now_secs(), &v, contact);
     if (known) {
         mql_lead_from_visitor(&lead, &v, contact, now_secs(), (uint32_t)mql_g->half_life, p);
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
@@ -483,7 +483,7 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
     uint64_t seq = wsh->notify_seq, lost = 0;
     unsigned n, i;
 
-    while ((n = mql_store_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+    while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
         if (lost) {
             ADD(notify_dropped, lost);
             if (notify_out)
@@ -548,7 +548,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
         return 1;
     }
     if (!strcmp(verb, "forget") && !arg) {
-        rv = mql_store_forget(mql_g->store, id);
+        rv = mql_visitors_forget(mql_g->store, id);
         for (i = 0; i < mql_g->sites->nelts; i++) {
             site_pending_t *sp = site_pending(i);
             if (sp) {
@@ -565,7 +565,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
         return 1;
     }
     if (!strcmp(verb, "set") && arg && (stage = mql_stage_from_name(arg)) > MQL_STAGE_VISITOR) {
-        rv = mql_store_set_stage(mql_g->store, id, (mql_stage_t)stage, now_secs());
+        rv = mql_visitors_set_stage(mql_g->store, id, (mql_stage_t)stage, now_secs());
         ADD(control_applied, 1);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", idtext,
                      arg, rv == APR_ENOENT ? " (not in the table: DBM file only)" : "");
@@ -626,7 +626,7 @@ static void save_snapshot(server_rec *s, apr_pool_t *p, uint32_t now)
     uint32_t count = 0;
     apr_status_t rv;
 
-    mql_store_expire_sweep(mql_g->store, now);
+    mql_visitors_expire(mql_g->store, now);
     rv = mql_snapshot_save(mql_g->store, mql_state_path(p, MQL_SNAPSHOT_NAME), p, &count);
     if (rv != APR_SUCCESS) {
         ADD(snapshot_errors, 1);
@@ -725,7 +725,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     if (site_pending(0))
         check_missing(s, p, now);
     if (due && site_pending(0))
-        mql_store_collect_dirty(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
+        mql_visitors_lead_changes(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = due && pending ? publish_sites(s, p, now) : 0;
 
     if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))

@@ -51,7 +51,7 @@
 #include "mql_log.h"
 #include "mql_json.h"
 #include "mql_record.h"
-#include "mql_store.h"
+#include "mql_visitors.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
 #define EXIT_FAIL 1
@@ -558,55 +558,48 @@ static int await_control(ctl_t *c, const char *req)
 
 typedef enum { SNAP_SET, SNAP_FORGET } snap_op_t;
 
-/* Apply a change to the snapshot a stopped server left.  Returns 1 when
- * the visitor was in it, 0 when not (or no snapshot), -1 on failure. */
+typedef struct snap_change {
+    const uint8_t *id;
+    snap_op_t op;
+    int stage;
+    uint32_t now;
+    int found;
+} snap_change_t;
+
+static int change_one(mql_visitor_t *v, char *contact, void *baton)
+{
+    snap_change_t *e = baton;
+
+    if (memcmp(v->id, e->id, MQL_ID_BYTES) != 0)
+        return 1;
+    e->found = 1;
+    if (e->op == SNAP_FORGET)
+        return 0;
+    if (v->stage != (uint8_t)e->stage) {
+        v->stage = (uint8_t)e->stage;
+        v->stage_since = e->now;
+    }
+    return 1;
+}
+
+/* Apply a change to the snapshot a stopped server left (read and written
+ * again by the core, whatever its format's version).  Returns 1 when the
+ * visitor was in it, 0 when not (or no snapshot), -1 on failure. */
 static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op, int stage)
 {
     const char *path = apr_pstrcat(c->p, c->state_dir, "/visitors.snapshot", NULL);
     const char *why = NULL;
+    snap_change_t e = { id, op, stage, (uint32_t)apr_time_sec(apr_time_now()), 0 };
     apr_finfo_t fi;
-    uint32_t count = 0, contacts = 0, cap, restored = 0;
-    mql_store_t *s;
-    void *mem;
-    apr_status_t rv;
-    int found;
 
     if (apr_stat(&fi, path, APR_FINFO_LINK, c->p) != APR_SUCCESS)
         return 0;
-    /* room for every visitor and contact of the file, so that nothing is
-     * lost on the way */
-    if (mql_snapshot_size(path, c->p, &count, &contacts, &why) != APR_SUCCESS) {
-        fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path, why);
-        return -1;
-    }
-    cap = count + 64;
-    if (cap < contacts * 32 + 64)
-        cap = contacts * 32 + 64;
-    mem = calloc(1, mql_store_size(cap));
-    if (!mem) {
-        fprintf(stderr, "%s: out of memory for the snapshot %s\n", prog, path);
-        return -1;
-    }
-    mql_store_format(mem, cap, (const uint8_t *)"mqlctl snapshot!");
-    s = mql_store_attach(c->p, mem, cap, NULL, NULL, NULL);
-    rv = mql_snapshot_restore(s, path, c->p, &restored, &why);
-    if (rv != APR_SUCCESS) {
+    if (mql_snapshot_edit(path, c->p, change_one, &e, NULL, &why) != APR_SUCCESS) {
         fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path,
                 why ? why : "unreadable");
-        free(mem);
         return -1;
     }
-    if (op == SNAP_FORGET)
-        found = mql_store_forget(s, id) == APR_SUCCESS;
-    else
-        found = mql_store_set_stage(s, id, (mql_stage_t)stage,
-                                    (uint32_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
-    if (found) {
-        if (mql_snapshot_save(s, path, c->p, NULL) != APR_SUCCESS)
-            found = -1;
-    }
-    free(mem);
-    return found;
+    return e.found;
 }
 
 static int cmd_set(ctl_t *c, const char *id, const char *arg)
