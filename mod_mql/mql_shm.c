@@ -89,7 +89,7 @@ _Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
 #define MARK_URGENT MQL_SHM_URGENT   /* its stage or contact changed: take it at once */
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 4
+#define STORE_VERSION 5
 
 /*
  * A point between two writes of a multi-step change to the links.  The
