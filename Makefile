@@ -11,11 +11,21 @@ APR_FLAGS  = $(shell $(APXS) -q APR_CONFIG | xargs -I{} sh -c '{} --cppflags --c
 APR_LIBS   = $(shell $(APXS) -q APR_CONFIG | xargs -I{} sh -c '{} --link-ld') \
              $(shell $(APXS) -q APU_CONFIG | xargs -I{} sh -c '{} --link-ld')
 COMMA     := ,
+# The release: VERSION is the one place it is written.  debian/changelog's
+# top entry must name the same (build/deb.sh and t/deb.t check).
+VERSION   := $(shell cat VERSION)
+ifeq ($(shell printf '%s' '$(VERSION)' | grep -Ex '[0-9][0-9A-Za-z.+~]*'),)
+$(error VERSION must hold a version like 1.2.3, not '$(VERSION)')
+endif
+VERSION_H := $(OUT)/gen/mql_version.h
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 # Extra flags for sanitizer builds: make SANITIZE="-fsanitize=address,undefined"
 SANITIZE  ?=
 # The core is compiled without httpd's include directory: it must need APR only.
-CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC $(WARN) $(SANITIZE) -Imod_mql -Iinclude $(APR_FLAGS)
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment are added (the Debian
+# package build passes dpkg-buildflags' hardening flags this way).
+CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC $(WARN) $(SANITIZE) -Imod_mql -Iinclude $(APR_FLAGS) \
+              $(CPPFLAGS) $(CFLAGS)
 
 CORE_SRC  := $(sort $(wildcard mod_mql/mql_*.c))
 CORE_OBJ  := $(patsubst mod_mql/%.c,$(OUT)/core/%.o,$(CORE_SRC))
@@ -27,13 +37,16 @@ UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan \
-        test-asan asan-module print-asan-tests
+        test-asan asan-module print-asan-tests deb test-deb
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
+# MQL_DEPS=no skips the installer: debian/rules sets it, as the package's
+# Build-Depends have brought what the build needs.
+MQL_DEPS ?= yes
 $(OUT)/.deps-build: build/deps.sh
 	@mkdir -p $(OUT)
-	build/deps.sh build
+	$(if $(filter no,$(MQL_DEPS)),@true,build/deps.sh build)
 	@touch $@
 
 $(OUT)/.deps-test: build/deps.sh
@@ -50,15 +63,22 @@ $(CORE_LIB): $(CORE_OBJ)
 	ar rcs $@ $^
 
 # apxs builds the glue with httpd's flags and links the core into the .so.
-$(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB)
+# The version as a C string, for the module's start-up line, its status page
+# and mqlctl --version.
+$(VERSION_H): VERSION
+	@mkdir -p $(dir $@)
+	printf '#define MQL_VERSION "%s"\n' '$(VERSION)' > $@
+
+$(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
 	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
 	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
-	    -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lm >$(OUT)/apxs.log 2>&1 \
+	    $(addprefix -Wc$(COMMA),$(CPPFLAGS) $(CFLAGS)) $(addprefix -Wl$(COMMA),$(LDFLAGS)) \
+	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lm >$(OUT)/apxs.log 2>&1 \
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
-$(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
+$(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB) $(VERSION_H)
+	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -72,8 +92,34 @@ demo: all
 
 unit: $(OUT)/.deps-test $(UNIT_BIN)
 
-test: all $(OUT)/.deps-test $(UNIT_BIN) fuzz-build
+test: all $(OUT)/.deps-test $(OUT)/.deps-deb $(UNIT_BIN) fuzz-build
 	prove -v $(UNIT_BIN) $(sort $(wildcard t/*.t))
+
+# ---- Debian package -----------------------------------------------------
+# make deb       libapache2-mod-mql_VERSION_ARCH.deb and the source package
+#                (.dsc, .tar.xz), built by dpkg-buildpackage from a copy of
+#                this checkout, then lintian; DEB_OUT=DIR puts them there.
+# make test-deb  install, upgrade, remove and purge in a fresh Debian 12
+#                root (debootstrap, chroot): build/deb-system-test.sh.
+DEB_OUT ?= $(OUT)/deb
+LINTIAN ?= yes
+
+$(OUT)/.deps-deb: build/deps.sh
+	@mkdir -p $(OUT)
+	build/deps.sh deb
+	@touch $@
+
+$(OUT)/.deps-deb-test: build/deps.sh
+	@mkdir -p $(OUT)
+	build/deps.sh deb-test
+	@touch $@
+
+deb: $(OUT)/.deps-build $(OUT)/.deps-deb
+	LINTIAN=$(LINTIAN) build/deb.sh $(DEB_OUT)
+
+test-deb: $(OUT)/.deps-deb-test
+	$(MAKE) deb
+	build/deb-system-test.sh $(DEB_OUT)
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets (t/fuzz/fuzz_*.c), one per parser of client or

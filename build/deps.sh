@@ -3,6 +3,8 @@
 #   build/deps.sh build   - to compile the module and mqlctl
 #   build/deps.sh test    - also what the test suite uses
 #   build/deps.sh bench   - also the load generator
+#   build/deps.sh deb     - also Debian's packaging tools (make deb)
+#   build/deps.sh deb-test - also debootstrap, for make test-deb
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
 
@@ -12,7 +14,9 @@ case "${1:-build}" in
     test)  want="$want perl libmaxmind-db-writer-perl python3 python3-gdbm curl" ;;
     bench) want="$want wrk curl valgrind" ;;
     fuzz)  want="$want clang libclang-rt-dev" ;;
-    *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+    deb)   want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db" ;;
+    deb-test) want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db debootstrap curl" ;;
+    *) echo "usage: $0 build|test|bench|fuzz|deb|deb-test" >&2; exit 2 ;;
 esac
 
 missing=""

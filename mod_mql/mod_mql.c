@@ -18,6 +18,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql.h"
 #include "mql_cookie.h"
+#include "mql_version.h"
 
 static int mql_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
@@ -82,7 +83,12 @@ static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         return OK;
     engine = finish_servers(pconf, s);
     /* The first pass only checks the configuration. */
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !engine)
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    /* Notices are logged whatever LogLevel says: one line per generation. */
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00050: mod_mql %s started%s", MQL_VERSION,
+                 engine ? "" : " (MQLEngine Off everywhere)");
+    if (!engine)
         return OK;
     if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK
         || mql_geoip_open(pconf, s) != APR_SUCCESS)

@@ -48,6 +48,7 @@
 #include "mql_cookie.h"
 #include "mql_json.h"
 #include "mql_siphash.h"
+#include "mql_version.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -858,9 +859,9 @@ static void html_head(request_rec *r, const char *title, const status_t *d)
 
 static void html_foot(request_rec *r)
 {
-    ap_rprintf(r, "<footer>%s &middot; figures copied from the shared table when this "
-               "page was made</footer>\n</main></body></html>\n",
-               esc(r->pool, ap_get_server_description()));
+    ap_rprintf(r, "<footer>mod_mql %s &middot; %s &middot; figures copied from the shared "
+               "table when this page was made</footer>\n</main></body></html>\n",
+               esc(r->pool, MQL_VERSION), esc(r->pool, ap_get_server_description()));
 }
 
 static void html_card(request_rec *r, const char *key, const char *id, const char *value,

@@ -52,6 +52,7 @@
 #include "mql_json.h"
 #include "mql_record.h"
 #include "mql_visitors.h"
+#include "mql_version.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
 #define EXIT_FAIL 1
@@ -92,6 +93,7 @@ static void usage(FILE *out)
         "  --dbm PATH       the MQLDBMFile (default STATE-DIR/leads)\n"
         "  --type TYPE      its MQLDBMType: sdbm (default), gdbm, db\n"
         "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
+        "  --version        print mqlctl's version and exit\n"
         "\n"
         "exit status: 0 done, 1 failure, 2 bad usage, 3 unknown ID\n");
 }
@@ -792,6 +794,7 @@ int main(int argc, const char *const *argv)
         { "format", 'f', 1, "export format" },
         { "wait", 'w', 1, "seconds to wait for the server" },
         { "help", 'h', 0, "help" },
+        { "version", 'V', 0, "version" },
         { NULL, 0, 0, NULL }
     };
     ctl_t c;
@@ -840,6 +843,7 @@ int main(int argc, const char *const *argv)
         case 'f': format = val; break;
         case 'w': c.wait = atof(val); break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
     }
     if (!c.dbm)

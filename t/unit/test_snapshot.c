@@ -19,7 +19,7 @@
 static apr_pool_t *pool;
 static char dir[256];
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 static double now_secs(void)
 {

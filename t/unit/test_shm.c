@@ -18,7 +18,7 @@
 static apr_pool_t *pool;
 static int small;
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 static const char *check(table_t *t)
 {

@@ -1,8 +1,8 @@
 /* A visitor table on plain heap memory, shared by the store and snapshot
  * unit tests.  The including file defines `pool` before including it.
  * Inline, so that a test using only some of these compiles cleanly. */
-#ifndef MQL_STORE_FIXTURE_H
-#define MQL_STORE_FIXTURE_H
+#ifndef MQL_SHM_FIXTURE_H
+#define MQL_SHM_FIXTURE_H
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  * server would; the next holder then finds the table repaired, and
  * eviction and expiry run over all of it.
  *
- * mql_store.c is compiled into this file with MQL_SHM_STEP() defined
+ * mql_shm.c is compiled into this file with MQL_SHM_STEP() defined
  * to count the steps of a change and stop the process at a chosen one.
  */
 #include <errno.h>
@@ -35,7 +35,7 @@ static void crash_point(void)
 
 static apr_pool_t *pool;
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 #define N       64              /* slots */
 #define NOW     1000000u
