@@ -47,7 +47,7 @@
 #include "mod_mql_private.h"
 #include "mql_cookie.h"
 #include "mql_json.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 #include "mql_version.h"
 
 APLOG_USE_MODULE(mql);
@@ -732,9 +732,9 @@ static void token_for(request_rec *r, uint64_t bucket, char out[33])
         len += n;
     }
     m[len] = '1';
-    a = mql_siphash24(csrf_key, m, len + 1);
+    a = apr_siphash24(m, len + 1, csrf_key);
     m[len] = '2';
-    b = mql_siphash24(csrf_key, m, len + 1);
+    b = apr_siphash24(m, len + 1, csrf_key);
     apr_snprintf(out, 33, "%016" APR_UINT64_T_HEX_FMT "%016" APR_UINT64_T_HEX_FMT,
                  (apr_uint64_t)a, (apr_uint64_t)b);
 }
@@ -780,8 +780,8 @@ static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     memcpy(seed + 16, mql_g ? mql_g->key : seed, 16);
-    a = mql_siphash24(seed, seed + 16, 16);
-    b = mql_siphash24(seed + 16, seed, 16);
+    a = apr_siphash24(seed + 16, 16, seed);
+    b = apr_siphash24(seed, 16, seed + 16);
     memcpy(csrf_key, &a, 8);
     memcpy(csrf_key + 8, &b, 8);
     memset(seed, 0, sizeof seed);

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 #include "mql_flood.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 
 #define TAG_SHIFT 40
 #define MINUTE_SHIFT 24
@@ -49,7 +49,7 @@ uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t ad
     /* the family and the prefix length are part of what is hashed, so
      * 10.0.0.0/24 and a 16-byte address starting 0a 00 00 differ */
     net[16] = (uint8_t)(len == 4 ? bits : 0x80 | bits);
-    return mql_siphash24(key, net, sizeof net);
+    return apr_siphash24(net, sizeof net, key);
 }
 
 static unsigned minute_of(uint32_t now)

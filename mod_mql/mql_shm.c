@@ -64,7 +64,7 @@
 
 #include "mql_shm.h"
 #include "mql_score.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 #include "mql_log.h"
 
 /*
@@ -372,7 +372,7 @@ static int is_power_of_two(uint64_t n)
 
 static uint32_t bucket_of(const mql_shm_t *s, const uint8_t id[MQL_ID_BYTES])
 {
-    uint64_t h = mql_siphash24(s->key, id, MQL_ID_BYTES);
+    uint64_t h = apr_siphash24(id, MQL_ID_BYTES, s->key);
 
     return (uint32_t)(((h >> 32) * (uint64_t)s->nbuckets) >> 32);
 }

@@ -52,7 +52,7 @@
 #include <apr_time.h>
 
 #include "mql_visitors.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 #include "mql_log.h"
 
 #define SNAP_MAGIC      "MQLSNAP2"
@@ -102,7 +102,7 @@ static uint64_t chain_block(uint64_t acc, const void *data, size_t len)
     memcpy(key, snap_key, sizeof(key));
     for (i = 0; i < 8; i++)
         key[i] ^= (uint8_t)(acc >> (8 * i));
-    return mql_siphash24(key, data, len);
+    return apr_siphash24(data, len, key);
 }
 
 static uint64_t final_sum(const snap_hdr_t *hdr, uint64_t acc)
@@ -111,7 +111,7 @@ static uint64_t final_sum(const snap_hdr_t *hdr, uint64_t acc)
 
     memcpy(buf, hdr, sizeof(*hdr));
     memcpy(buf + sizeof(*hdr), &acc, 8);
-    return mql_siphash24(snap_key, buf, sizeof(buf));
+    return apr_siphash24(buf, sizeof(buf), snap_key);
 }
 
 /* Chain value of a whole body in memory, block by block as it was written. */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include "fuzz.h"
 #include "mql_shm.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 
 #define VISITORS 8
 #define HDR_BYTES 48
@@ -35,7 +35,7 @@ static uint64_t chain_block(uint64_t acc, const void *d, size_t len)
     memcpy(key, snap_key, sizeof key);
     for (i = 0; i < 8; i++)
         key[i] ^= (uint8_t)(acc >> (8 * i));
-    return mql_siphash24(key, d, len);
+    return apr_siphash24(d, len, key);
 }
 
 /* Put the right checksum at the end of buf (size >= HDR_BYTES + SUM_BYTES). */
@@ -52,7 +52,7 @@ static void fix_sum(uint8_t *buf, size_t size)
     }
     memcpy(tail, buf, HDR_BYTES);
     memcpy(tail + HDR_BYTES, &acc, 8);
-    sum = mql_siphash24(snap_key, tail, sizeof tail);
+    sum = apr_siphash24(tail, sizeof tail, snap_key);
     memcpy(buf + size - SUM_BYTES, &sum, SUM_BYTES);
 }
 
