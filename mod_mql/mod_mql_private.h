@@ -17,6 +17,7 @@
 #include "mql_parse.h"
 #include "mql_score.h"
 #include "mql_visitors.h"
+#include "mql_control.h"
 
 extern module AP_MODULE_DECLARE_DATA mql_module;
 
@@ -24,7 +25,6 @@ extern module AP_MODULE_DECLARE_DATA mql_module;
 #define MQL_MUTEX_TYPE "mql-store"
 #define MQL_PIXEL_HANDLER "mql-pixel"
 #define MQL_STATUS_HANDLER "mql-status"
-#define MQL_SNAPSHOT_NAME "visitors.snapshot"   /* in MQLStateDir */
 
 /* Tri-state flags: unset fields are -1 so nested sections inherit. */
 #define MQL_UNSET (-1)
