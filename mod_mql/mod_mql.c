@@ -70,6 +70,8 @@ static int mql_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 {
     if (mql_g && finish_servers(pconf, s) < 0)
         return HTTP_INTERNAL_SERVER_ERROR;
+    /* Every directive is known now: only the configured DBM files stay. */
+    mql_settle_early_dbm(ptemp, s);
     return OK;
 }
 

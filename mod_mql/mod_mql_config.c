@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <maxminddb.h>
 
+#include "apr_dbm.h"
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "http_core.h"
@@ -58,7 +59,10 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g->expire = 90 * 86400;
         mql_g->state_dir = MQL_DEFAULT_STATE_DIR;
         apr_pool_cleanup_register(p, NULL, forget_global, apr_pool_cleanup_null);
+        mql_g->conf_servers = apr_array_make(p, 4, sizeof(mql_srv_conf_t *));
     }
+    if (mql_g)
+        *(mql_srv_conf_t **)apr_array_push(mql_g->conf_servers) = sc;
     return sc;
 }
 
@@ -109,7 +113,6 @@ void *mql_create_dir_conf(apr_pool_t *p, char *dir)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MQL_UNSET;
-    dc->status_sites = MQL_UNSET;
     return dc;
 }
 
@@ -119,7 +122,6 @@ void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MERGE(engine, MQL_UNSET);
-    dc->status_sites = MERGE(status_sites, MQL_UNSET);
     return dc;
 }
 
@@ -217,27 +219,202 @@ static const char *global_only(cmd_parms *cmd)
 }
 
 /*
- * mod_rewrite checks a `RewriteMap dbm:` file while it reads the
- * configuration and refuses to start when it is missing, so the leads file
- * is created as soon as the directives naming it are read (post_config
- * would be too late on a fresh install).  Failures are reported later, in
- * post_config, where the server's user is known.
+ * The leads file while the configuration is read.
+ *
+ * mod_rewrite checks a `RewriteMap dbm:` file in its own directive, while
+ * it reads the configuration, and refuses to start when the file is
+ * missing: post_config, which runs after every directive is read, is too
+ * late on a fresh install.  So each directive that says which file, of
+ * which type, or whether it is used at all creates the file as the
+ * directives read so far describe it.  A later directive may change that
+ * (`MQLEngine On` first and `MQLDBMType gdbm` after, as in the README):
+ * the files this read created for a description no server holds any more
+ * are taken back, if they are still as created, so only the configured
+ * type's files remain.  A read that fails takes back everything it
+ * created.  A RewriteMap read before the directives naming the file cannot
+ * be helped.  Failures to create are reported in post_config, where the
+ * server's user is known.
  */
-static void ensure_dbm_early(cmd_parms *cmd, mql_srv_conf_t *sc)
-{
-    const char *type = sc->dbm_type ? sc->dbm_type : "sdbm";
-    int fd;
+typedef struct early_file {
+    const char *path;               /* as named to apr_dbm */
+    const char *type;
+    const char *names[2];           /* the files apr_dbm uses; [1] may be NULL */
+    apr_finfo_t made[2];            /* each as created */
+    int gone;
+} early_file_t;
 
-    if (sc->dbm_file) {
-        mql_ensure_dbm(cmd->temp_pool, sc->dbm_file, type);
+struct mql_early_dbm {
+    apr_array_header_t *files;      /* of early_file_t */
+    int settled;                    /* the read completed: keep what is left */
+};
+
+#define EARLY_FINFO (APR_FINFO_MIN | APR_FINFO_IDENT)
+
+static int unchanged(const apr_finfo_t *now, const apr_finfo_t *made)
+{
+    return now->device == made->device && now->inode == made->inode
+           && now->size == made->size && now->mtime == made->mtime;
+}
+
+/* Only a file nobody wrote to since is ours to remove. */
+static void take_back(early_file_t *f, apr_pool_t *ptemp)
+{
+    apr_finfo_t now;
+    int i;
+
+    for (i = 0; i < 2 && f->names[i]; i++)
+        if (apr_stat(&now, f->names[i], EARLY_FINFO, ptemp) != APR_SUCCESS
+            || !unchanged(&now, &f->made[i]))
+            return;
+    for (i = 0; i < 2 && f->names[i]; i++)
+        apr_file_remove(f->names[i], ptemp);
+    f->gone = 1;
+}
+
+static apr_status_t take_back_unsettled(void *data)
+{
+    struct mql_early_dbm *e = data;
+    apr_pool_t *tmp;
+    int i;
+
+    if (e->settled || apr_pool_create(&tmp, NULL) != APR_SUCCESS)
+        return APR_SUCCESS;
+    for (i = 0; i < e->files->nelts; i++)
+        if (!APR_ARRAY_IDX(e->files, i, early_file_t).gone)
+            take_back(&APR_ARRAY_IDX(e->files, i, early_file_t), tmp);
+    apr_pool_destroy(tmp);
+    return APR_SUCCESS;
+}
+
+static struct mql_early_dbm *early_dbm(apr_pool_t *pconf)
+{
+    if (!mql_g->early_dbm) {
+        mql_g->early_dbm = apr_pcalloc(pconf, sizeof *mql_g->early_dbm);
+        mql_g->early_dbm->files = apr_array_make(pconf, 2, sizeof(early_file_t));
+        apr_pool_cleanup_register(pconf, mql_g->early_dbm, take_back_unsettled,
+                                  apr_pool_cleanup_null);
+    }
+    return mql_g->early_dbm;
+}
+
+/* Create path as type, unless it is there; remember it when this read
+ * made it. */
+static void make_early(apr_pool_t *pconf, apr_pool_t *ptemp, const char *path, const char *type)
+{
+    early_file_t f;
+    apr_finfo_t fi;
+    int i;
+
+    memset(&f, 0, sizeof f);
+    if (apr_dbm_get_usednames_ex(pconf, type, path, &f.names[0], &f.names[1]) != APR_SUCCESS
+        || apr_stat(&fi, f.names[0], APR_FINFO_TYPE, ptemp) == APR_SUCCESS
+        || mql_ensure_dbm(ptemp, path, type) != APR_SUCCESS)
         return;
+    for (i = 0; i < 2 && f.names[i]; i++)
+        if (apr_stat(&f.made[i], f.names[i], EARLY_FINFO, ptemp) != APR_SUCCESS)
+            return;
+    f.path = path;
+    f.type = type;
+    *(early_file_t *)apr_array_push(early_dbm(pconf)->files) = f;
+}
+
+typedef struct dbm_target {
+    const char *path, *type;
+} dbm_target_t;
+
+/*
+ * The file a server's directives read so far point at, as merging will
+ * resolve it; NULL when it needs none yet, or when its place is not known
+ * yet (neither MQLDBMFile nor MQLStateDir: the default directory is made
+ * in post_config).
+ */
+static const char *early_target(apr_pool_t *pconf, const mql_srv_conf_t *sc,
+                                const mql_srv_conf_t *main_sc, const char **type)
+{
+    int engine = sc->engine != MQL_UNSET ? sc->engine : main_sc->engine;
+    const char *file = sc->dbm_file ? sc->dbm_file : main_sc->dbm_file;
+
+    *type = sc->dbm_type ? sc->dbm_type : main_sc->dbm_type ? main_sc->dbm_type : "sdbm";
+    if (engine != 1 && !sc->dbm_file)
+        return NULL;
+    if (file)
+        return file;
+    return mql_g->state_dir_set ? mql_state_path(pconf, "leads") : NULL;
+}
+
+static int targeted(const apr_array_header_t *targets, const early_file_t *f)
+{
+    int i;
+
+    for (i = 0; i < targets->nelts; i++) {
+        const dbm_target_t *t = &APR_ARRAY_IDX(targets, i, dbm_target_t);
+
+        if (!strcmp(t->path, f->path) && !strcmp(t->type, f->type))
+            return 1;
     }
-    /* the state directory is the server's user's before that user makes
-     * the file in it */
-    if ((fd = mql_prepare_state_dir(cmd->temp_pool, cmd->server)) >= 0) {
-        close(fd);
-        mql_ensure_dbm(cmd->temp_pool, mql_state_path(cmd->temp_pool, "leads"), type);
+    return 0;
+}
+
+static void take_back_untargeted(const apr_array_header_t *targets, apr_pool_t *ptemp)
+{
+    struct mql_early_dbm *e = mql_g->early_dbm;
+    int i;
+
+    for (i = 0; e && i < e->files->nelts; i++) {
+        early_file_t *f = &APR_ARRAY_IDX(e->files, i, early_file_t);
+
+        if (!f->gone && !targeted(targets, f))
+            take_back(f, ptemp);
     }
+}
+
+/* After each directive that bears on the leads file. */
+static void settle_dbm_now(cmd_parms *cmd)
+{
+    apr_array_header_t *targets = apr_array_make(cmd->temp_pool, 4, sizeof(dbm_target_t));
+    mql_srv_conf_t *const *servers = (mql_srv_conf_t *const *)mql_g->conf_servers->elts;
+    int i;
+
+    for (i = 0; i < mql_g->conf_servers->nelts; i++) {
+        dbm_target_t *t = apr_array_push(targets);
+
+        t->path = early_target(cmd->pool, servers[i], servers[0], &t->type);
+        if (!t->path) {
+            targets->nelts--;
+            continue;
+        }
+        if (!servers[i]->dbm_file && !servers[0]->dbm_file) {
+            /* the state directory is the server's user's before that user
+             * makes the file in it */
+            int fd = mql_prepare_state_dir(cmd->temp_pool, cmd->server);
+
+            if (fd < 0)
+                continue;
+            close(fd);
+        }
+        make_early(cmd->pool, cmd->temp_pool, t->path, t->type);
+    }
+    take_back_untargeted(targets, cmd->temp_pool);
+}
+
+/* Once every directive is read and merged: keep the files the servers
+ * use, take back the rest this read made. */
+void mql_settle_early_dbm(apr_pool_t *p, server_rec *s)
+{
+    apr_array_header_t *targets;
+
+    if (!mql_g || !mql_g->early_dbm)
+        return;
+    targets = apr_array_make(p, 4, sizeof(dbm_target_t));
+    for (; s; s = s->next) {
+        mql_srv_conf_t *sc = ap_get_module_config(s->module_config, &mql_module);
+        dbm_target_t *t = apr_array_push(targets);
+
+        t->path = sc->dbm_file;
+        t->type = sc->dbm_type;
+    }
+    take_back_untargeted(targets, p);
+    mql_g->early_dbm->settled = 1;
 }
 
 static int parse_onoff(const char *arg)
@@ -255,8 +432,10 @@ static const char *set_engine(cmd_parms *cmd, void *dconf, const char *arg)
         return bad(cmd, "expects On or Off", arg);
     if (cmd->path)
         ((mql_dir_conf_t *)dconf)->engine = on;
-    else if ((srv_conf(cmd)->engine = on) && (mql_g->state_dir_set || srv_conf(cmd)->dbm_file))
-        ensure_dbm_early(cmd, srv_conf(cmd));
+    else {
+        srv_conf(cmd)->engine = on;
+        settle_dbm_now(cmd);
+    }
     return NULL;
 }
 
@@ -296,8 +475,7 @@ static const char *set_state_dir(cmd_parms *cmd, void *dconf, const char *arg)
     if (!mql_g->state_dir)
         return bad(cmd, "expects a directory path", arg);
     mql_g->state_dir_set = 1;
-    if (srv_conf(cmd)->engine == 1)
-        ensure_dbm_early(cmd, srv_conf(cmd));
+    settle_dbm_now(cmd);
     return NULL;
 }
 
@@ -595,7 +773,7 @@ static const char *set_dbm_file(cmd_parms *cmd, void *dconf, const char *arg)
     sc->dbm_file = ap_server_root_relative(cmd->pool, arg);
     if (!sc->dbm_file)
         return bad(cmd, "expects a file path", arg);
-    ensure_dbm_early(cmd, sc);
+    settle_dbm_now(cmd);
     return NULL;
 }
 
@@ -607,8 +785,7 @@ static const char *set_dbm_type(cmd_parms *cmd, void *dconf, const char *arg)
     for (i = 0; types[i]; i++) {
         if (!strcasecmp(arg, types[i])) {
             srv_conf(cmd)->dbm_type = types[i];
-            if (srv_conf(cmd)->dbm_file)
-                ensure_dbm_early(cmd, srv_conf(cmd));
+            settle_dbm_now(cmd);
             return NULL;
         }
     }
@@ -758,18 +935,5 @@ const command_rec mql_cmds[] = {
                   "cookie that opts a visitor out (default mql_optout)"),
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
-    AP_INIT_TAKE1("MQLStatusSites", mql_set_status_sites, NULL, RSRC_CONF | ACCESS_CONF,
-                  "whose visitors a status page shows: own (default), choose (?site=) or all"),
-    /* flood limits: mod_mql_flood.c */
-    AP_INIT_TAKE1("MQLNewVisitorLimit", mql_set_new_visitor_limit, NULL, RSRC_CONF,
-                  "visitor cookies issued per client network and minute (default 60, 0 = no limit)"),
-    AP_INIT_TAKE1("MQLNewLeadLimit", mql_set_new_lead_limit, NULL, RSRC_CONF,
-                  "new leads per client network and minute (default 2, 0 = no limit)"),
-    AP_INIT_TAKE12("MQLClientNetwork", mql_set_client_network, NULL, RSRC_CONF,
-                   "prefix lengths of a client network for the limits (default 24 64)"),
-    AP_INIT_TAKE1("MQLLeadMinAge", mql_set_lead_min_age, NULL, RSRC_CONF,
-                  "how long after its first visit a visitor may become a lead (default 0)"),
-    AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,
-                  "scored events a visitor needs before it may become a lead (default 1)"),
     { NULL }
 };

@@ -100,6 +100,10 @@ typedef struct mql_global {
     const char *geoip_db;
     const char *notify;
     apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
+    /* while the configuration is read: every server record made so far
+     * (the main server's first) and the DBM files this read created */
+    apr_array_header_t *conf_servers;   /* of mql_srv_conf_t * */
+    struct mql_early_dbm *early_dbm;
     /* runtime */
     uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
     apr_global_mutex_t *mutex;
@@ -121,6 +125,7 @@ typedef struct mql_req {
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
     const char *set_cookie;     /* the header value we added, to withdraw it */
+    int set_no_cache;           /* r->no_cache is ours, with that cookie */
     const char *country;
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
@@ -133,6 +138,7 @@ void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
 void *mql_create_dir_conf(apr_pool_t *p, char *dir);
 void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 const char *mql_finish_srv_conf(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc);
+void mql_settle_early_dbm(apr_pool_t *p, server_rec *s);
 int mql_regex_match(const void *pattern, const char *subject);
 
 /* mod_mql_runtime.c: secret, shared table, mutex, snapshots */

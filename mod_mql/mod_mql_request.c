@@ -23,6 +23,7 @@
 APLOG_USE_MODULE(mql);
 
 #define APP_FILTER "MQL_APP_SIGNALS"
+#define LATE_FILTER "MQL_LATE"
 #define NOTE_VISITOR "mql_visitor"
 
 /* The state belongs to the request the client sent, whatever internal
@@ -329,6 +330,34 @@ static void set_env(request_rec *r, const mql_req_t *rq, int fresh)
     put(r->notes, NOTE_VISITOR, rq->id_text);
 }
 
+/*
+ * A response that hands out a new visitor cookie must never be stored for
+ * reuse by others: a page cache replays the stored Set-Cookie to every
+ * later new visitor, after the one issued to them, and browsers keep the
+ * last, so strangers would share one ID.  Set-Cookie does not stop a cache
+ * from storing a response (RFC 9111, section 7.3); "private" does, for every
+ * shared cache (section 3: storing needs it absent, whatever "public" or
+ * "s-maxage" say).  The visitor's own browser may still keep the page as
+ * the site allows.  mod_cache honours "private" only without
+ * CacheStorePrivate, and reads Cache-Control from err_headers_out alone
+ * when that table has one, so it also gets r->no_cache, which it obeys
+ * whatever its settings and which internal redirects inherit; for that
+ * flag httpd adds an Expires of the response's date when the page has
+ * none, which keeps HTTP/1.0 caches, which know no Cache-Control, from
+ * reusing it.  A page asked for with a valid cookie is left alone, so it
+ * stays exactly as cacheable as the site made it: it carries no Set-Cookie.
+ * "Vary: Cookie" would not do: every new visitor sends the same (absent)
+ * Cookie header, and every known one would get a variant of their own.
+ */
+static const char cache_control_private[] = "private";
+
+static void keep_out_of_shared_caches(request_rec *r, mql_req_t *rq)
+{
+    apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
+    rq->set_no_cache = !r->no_cache;
+    r->no_cache = 1;
+}
+
 static void export_env(request_rec *r, mql_req_t *rq)
 {
     mql_visitor_t v;
@@ -392,6 +421,7 @@ static int mql_post_read_request(request_rec *r)
         rq->set_cookie = make_cookie(r, sc, id);
         /* err_headers_out: redirects and error pages carry it too */
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
+        keep_out_of_shared_caches(r, rq);
         mql_id_to_text(id, rq->id_text);
         mql_visitors_ref(mql_g->store, id, &rq->ref);
     }
@@ -411,10 +441,12 @@ static void untrack(request_rec *r, mql_req_t *rq)
         int i;
 
         for (i = 0; i < arr->nelts; i++)
-            if (e[i].val != rq->set_cookie)
+            if (e[i].val != rq->set_cookie && e[i].val != cache_control_private)
                 apr_table_addn(keep, e[i].key, e[i].val);
         r->err_headers_out = keep;
         rq->set_cookie = NULL;
+        if (rq->set_no_cache)
+            r->no_cache = 0;
     }
     apr_table_unset(r->subprocess_env, "MQL_VISITOR");
     apr_table_unset(r->subprocess_env, "MQL_SCORE");
@@ -514,11 +546,81 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 static ap_filter_rec_t *app_filter;   /* registered once, added by handle */
+static ap_filter_rec_t *late_filter;
+static int cache_loaded;              /* mod_cache is in this configuration */
+
+static int says_private(const apr_table_t *t)
+{
+    const apr_array_header_t *arr = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++)
+        if (e[i].key && !strcasecmp(e[i].key, "Cache-Control")
+            && (ap_find_token(NULL, e[i].val, "private")
+                || ap_find_token(NULL, e[i].val, "no-store")))
+            return 1;
+    return 0;
+}
+
+/*
+ * After every content filter, just before the headers are written.
+ *
+ * The site's own configuration runs after the early hook and may replace
+ * Cache-Control: `Header always set Cache-Control "public, max-age=600"`
+ * replaces it in err_headers_out, where ours is.  A response that still
+ * issues a new cookie says "private" again if nothing does; a site's
+ * "no-store" is stronger and is left alone.
+ *
+ * mod_cache serves a stored page by removing every filter before its
+ * own, the signals filter among them, so a view served from the cache
+ * would be scored only when logged, after the visitor has the page (and
+ * maybe asked for the next one).  With mod_cache loaded, this filter,
+ * which comes after mod_cache's, scores at the response's end too.
+ */
+static apr_status_t late_filter_func(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    mql_req_t *rq = mql_req_state(r);
+
+    if (!rq) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (!f->ctx) {
+        f->ctx = rq;
+        if (rq->set_cookie && !says_private(r->err_headers_out)
+            && !says_private(r->headers_out))
+            apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
+        if (!cache_loaded) {
+            ap_remove_output_filter(f);
+            return ap_pass_brigade(f->next, bb);
+        }
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))
+        && !apr_table_get(r->headers_in, "Range")) {
+        score_request(r, rq);
+        ap_remove_output_filter(f);
+    }
+    return ap_pass_brigade(f->next, bb);
+}
 
 static void mql_insert_filter(request_rec *r)
 {
-    if (!r->main && mql_req_state(r))
-        ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    mql_req_t *rq;
+
+    if (r->main || !(rq = mql_req_state(r)))
+        return;
+    ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    if (rq->set_cookie || (cache_loaded && rq->tracked))
+        ap_add_output_filter_handle(late_filter, NULL, r, r->connection);
+}
+
+static int note_cache_module(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
+    return OK;
 }
 
 /* A 206 counts as a download when its range reaches the file's end. */
@@ -527,7 +629,14 @@ static int range_reaches_end(request_rec *r, request_rec *last)
     const char *range = apr_table_get(r->headers_in, "Range");
     apr_off_t size = last->finfo.filetype ? last->finfo.size : -1;
     const char *p;
+    /* What was sent decides: mod_deflate's gzip of a file is shorter than
+     * the file, and its ranges are ranges of the gzip.  A multipart answer
+     * to several ranges has no Content-Range of its own. */
+    int sent = mql_content_range_reaches_end(apr_table_get(last->headers_out,
+                                                           "Content-Range"));
 
+    if (sent >= 0)
+        return sent;
     if (!range || size <= 0 || strncasecmp(range, "bytes=", 6))
         return 0;
     for (p = range + 6; *p; ) {
@@ -656,6 +765,10 @@ void mql_register_request_hooks(apr_pool_t *p)
     ap_hook_fixups(mql_fixups, NULL, NULL, APR_HOOK_LAST);
     app_filter = ap_register_output_filter(APP_FILTER, app_signals_filter, NULL,
                                            AP_FTYPE_CONTENT_SET);
+    /* after every content filter, before the protocol writes the headers */
+    late_filter = ap_register_output_filter(LATE_FILTER, late_filter_func, NULL,
+                                            (ap_filter_type)(AP_FTYPE_PROTOCOL - 1));
+    ap_hook_post_config(note_cache_module, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);

@@ -312,6 +312,45 @@ int mql_parse_app_event(const char *value, char *name, size_t namesz,
     return 1;
 }
 
+/* ---- Content-Range -------------------------------------------------- */
+
+/* Decimal digits at *s, at most 18 (no overflow); 0 when there are none
+ * or too many. */
+static int take_number(const char **s, const char *end, uint64_t *out)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+
+    while (p < end && *p >= '0' && *p <= '9' && p - *s < 18)
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    if (p == *s || (p < end && *p >= '0' && *p <= '9'))
+        return 0;
+    *s = p;
+    *out = v;
+    return 1;
+}
+
+int mql_content_range_reaches_end(const char *value)
+{
+    const char *s, *end;
+    uint64_t first, last, length;
+
+    if (!value)
+        return -1;
+    end = value + strlen(value);
+    s = skip_ows(value, end);
+    if (end - s < 6 || strncasecmp(s, "bytes", 5) != 0 || (s[5] != ' ' && s[5] != '\t'))
+        return -1;
+    s = skip_ows(s + 5, end);
+    end = trim_ows_end(s, end);
+    if (!take_number(&s, end, &first) || s == end || *s++ != '-'
+        || !take_number(&s, end, &last) || s == end || *s++ != '/'
+        || !take_number(&s, end, &length) || s != end
+        || first > last || last >= length)
+        return -1;
+    return last == length - 1;
+}
+
 /* ---- query strings -------------------------------------------------- */
 
 int mql_hex_value(char c)

@@ -35,6 +35,14 @@ int mql_parse_app_event(const char *value, char *name, size_t namesz,
                         int *points, int *has_points);
 
 /*
+ * Content-Range of a 206, "bytes FIRST-LAST/LENGTH" (RFC 9110, 14.4), as
+ * the byterange filter or a backend sent it: 1 when the part reaches the
+ * end of the representation, 0 when it does not, -1 when the value is no
+ * such range (NULL, an unsatisfied range, an unknown length, malformed).
+ */
+int mql_content_range_reaches_end(const char *value);
+
+/*
  * Find query parameter name in a raw query string ("a=1&b=2"), comparing
  * the decoded name; copies the decoded value into buf.  1 when found.
  */

@@ -1,7 +1,7 @@
 /*
  * What an application (CGI, PHP, a proxied backend) sends back: the
  * X-MQL-Event header, and X-MQL-Contact stored with the visitor in a small
- * table on the heap.  Input: EVENT '\n' CONTACT '\n' CONTACT ...
+ * table on the heap; the first field is also read as a Content-Range.  Input: EVENT '\n' CONTACT '\n' CONTACT ...
  *
  * Checks: an accepted event has a valid name and points in range; a stored
  * contact reads back as the header's text cut to the field's size, and
@@ -58,9 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *problem;
     uint32_t now = 1764147600;
     unsigned k = 0;
+    int rc;
 
     check_event(event, 33);
     check_event(event, 1 + (size ? data[0] % 40 : 0));
+    /* a backend's Content-Range, application input too */
+    rc = mql_content_range_reaches_end(event);
+    FUZZ_CHECK(rc >= -1 && rc <= 1);
+    FUZZ_CHECK(rc < 0 || strstr(event, "/") != NULL);
     free(event);
 
     if (!table) {

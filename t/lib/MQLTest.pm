@@ -86,7 +86,10 @@ sub free_port {
     return $port;
 }
 
-# new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1)
+# new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1,
+#     modules => [more httpd modules by name, e.g. qw(cache cache_disk)],
+#     load => "LoadModule lines of modules outside mod_NAME.so, e.g. PHP",
+#     bare => 1: no MQLStateDir or MQLEngine of its own)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { mpm => 'event', engine => 1, %o, owner => $$ }, $class;
@@ -138,9 +141,10 @@ sub write_conf {
     my $mods = apxs('LIBEXECDIR');
     my $mpm = $self->{mpm};
     my $so = module_path();
-    my @mods = qw(authz_core authz_host mime dir alias env headers rewrite setenvif
-                  remoteip status cgid include);
+    my @mods = (qw(authz_core authz_host mime dir alias env headers rewrite setenvif
+                   remoteip status cgid include), @{ $self->{modules} // [] });
     my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
+    $load .= "$self->{load}\n" if $self->{load};
     my $mpm_tuning = $mpm eq 'prefork'
         ? "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nMaxRequestWorkers 16\n"
         : "StartServers 2\nThreadsPerChild 16\nMinSpareThreads 8\nMaxRequestWorkers 32\n"
@@ -151,8 +155,14 @@ sub write_conf {
     # seconds: exactly what the flood limits stop on a real server.  They
     # are off here unless a test asks for them (flood => 1); t/flood.t
     # tests them, and their defaults.
-    my $limits = $self->{flood} ? '' : "MQLNewVisitorLimit 0\nMQLNewLeadLimit 0\n";
-    my $mqlconf = $self->{no_module} ? '' : "MQLStateDir $self->{state}\n$engine$limits";
+    my $limits = $self->{flood} ? '' : "MQLNewVisitorLimit 0
+MQLNewLeadLimit 0
+";
+    # bare => 1: the module is loaded and the test writes every directive
+    # (but the limits, which bear on no file)
+    my $mqlconf = $self->{no_module} ? '' : $self->{bare} ? $limits
+                : "MQLStateDir $self->{state}
+$engine$limits";
     my $conf = <<"CONF";
 ServerRoot $self->{root}
 ServerName 127.0.0.1
@@ -480,6 +490,45 @@ sub helper_bin {
     my $bin = "$TOP/build/out/$name";
     system("make -s -C $TOP build/out/$name >/dev/null") == 0 or die "cannot build $name\n";
     return $bin;
+}
+
+# A code example of the documentation, as written: the indented block
+# under the heading ("### PHP") of a Markdown file, or the fenced block of
+# that language ("```perl") when the heading is given as "```perl"; the
+# nth such block (from 1).  Dies when there is none, so a test that runs
+# the documentation fails when the documentation changes shape.
+sub doc_example {
+    my ($file, $where, $nth) = @_;
+    $nth //= 1;
+    open my $fh, '<', "$TOP/$file" or die "$file: $!";
+    my @lines = <$fh>;
+    close $fh;
+    my @found;
+    if ($where =~ /^```(\w+)/) {
+        my $lang = $1;
+        my $in;
+        for (@lines) {
+            if (!defined $in && /^```\Q$lang\E\s*$/) { $in = ''; next }
+            if (defined $in && /^```\s*$/) { push @found, $in; undef $in; next }
+            $in .= $_ if defined $in;
+        }
+    }
+    else {
+        my ($under, $in);
+        for (@lines) {
+            if (/^#+ /) { $under = /^#+ \Q$where\E\s*$/; next }
+            next unless $under;
+            if (/^    (.*\n)/ || (defined $in && /^\s*$/)) {
+                $in .= defined $1 ? $1 : "\n";
+                next;
+            }
+            if (defined $in) { push @found, $in; undef $in }
+        }
+        push @found, $in if defined $in;
+    }
+    my $code = $found[ $nth - 1 ] // die "no example $nth under '$where' in $file\n";
+    $code =~ s/\n+\z/\n/;
+    return $code;
 }
 
 # Files the server's children must read: readable by www-data when root.

@@ -426,6 +426,41 @@ static void test_regex_prefix(void)
     prefix_agrees_with_regex();
 }
 
+static void test_content_range(void)
+{
+    static const struct { const char *v; int want; } cases[] = {
+        { "bytes 0-99/3051", 0 },
+        { "bytes 100-3050/3051", 1 },
+        { "bytes 0-3050/3051", 1 },
+        { "bytes 0-0/1", 1 },
+        { "BYTES 10-19/20", 1 },
+        { "  bytes  5-9/10  ", 1 },
+        { "bytes\t5-9/10", 1 },
+        { "bytes 0-99/100", 1 },             /* a gzip that fits the first part */
+        { "bytes 0-98/100", 0 },
+        { "bytes 999999999999999998-999999999999999998/999999999999999999", 1 },
+        { "bytes 0-1/9999999999999999999", -1 },   /* 19 digits: refused, no overflow */
+        { "bytes */3051", -1 },
+        { "bytes 0-99/*", -1 },
+        { "bytes 0-99", -1 },
+        { "bytes 100-99/3051", -1 },
+        { "bytes 0-3051/3051", -1 },
+        { "bytes 0-99/3051x", -1 },
+        { "bytes -5-99/3051", -1 },
+        { "bytes 0--99/3051", -1 },
+        { "bytes0-99/3051", -1 },
+        { "items 0-99/100", -1 },
+        { "bytes", -1 },
+        { "", -1 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ok(mql_content_range_reaches_end(cases[i].v) == cases[i].want,
+           "Content-Range '%s' -> %d", cases[i].v, cases[i].want);
+    ok(mql_content_range_reaches_end(NULL) == -1, "no Content-Range -> -1");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -434,6 +469,7 @@ int main(void)
     test_int();
     test_cidr();
     test_app_event();
+    test_content_range();
     test_query();
     test_extension();
     test_regex_prefix();
