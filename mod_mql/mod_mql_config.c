@@ -13,6 +13,10 @@
 #include "http_core.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_config.h"
+#include "mod_mql_flood.h"
+#include "mod_mql_runtime.h"
+#include "mod_mql_status.h"
 
 mql_global_t *mql_g;
 
@@ -137,7 +141,7 @@ typedef struct mql_pattern {
 
 /* Most requests are for URLs that no rule names ("^/pricing" on a blog
  * post): a string compare turns them away before the regex engine runs. */
-int mql_regex_match(const void *pattern, const char *subject)
+static int mql_regex_match(const void *pattern, const char *subject)
 {
     const mql_pattern_t *pt = pattern;
 

@@ -20,6 +20,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_flood.h"
 #include "mql_flood.h"
 
 APLOG_USE_MODULE(mql);

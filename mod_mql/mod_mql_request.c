@@ -16,6 +16,9 @@
 #include "util_filter.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_flood.h"
+#include "mod_mql_geoip.h"
+#include "mod_mql_request.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
 #include "mql_log.h"

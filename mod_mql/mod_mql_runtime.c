@@ -38,6 +38,7 @@
 #include "unixd.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
 #include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_secret.h"

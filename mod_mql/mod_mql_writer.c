@@ -50,6 +50,8 @@
 #include "unixd.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
+#include "mod_mql_writer.h"
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
