@@ -241,6 +241,10 @@ static apr_status_t create_dbm(void *baton, apr_pool_t *p)
                          APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
     if (rv == APR_SUCCESS)
         apr_dbm_close(db);
+    else
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, NULL, "MQL00043: cannot create the leads "
+                     "file %s as the server's user: its directory must be one that user "
+                     "can write (the writer replaces the file there)", j->path);
     return rv;
 }
 

@@ -52,6 +52,9 @@ for my $type (qw(sdbm gdbm db)) {
             my $state = "$root/c$n/state";
             my $data = "$root/c$n/data";
             make_path($data);
+            # as an admin gives it: the server's user makes and replaces the
+            # leads file there (as root the module creates nothing in it)
+            MQLTest::give_to_server($data);
             my $path = $with_file ? "$data/leads" : "$state/leads";
             my %line = (
                 MQLEngine   => 'MQLEngine On',
