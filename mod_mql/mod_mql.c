@@ -4,7 +4,8 @@
  * This file holds the module record and the server lifecycle; directives
  * are in mod_mql_config.c, the shared table's lifecycle in
  * mod_mql_runtime.c, the request path in mod_mql_request.c, handlers in
- * mod_mql_handlers.c, and every piece of logic in the mql_*.c core.
+ * mod_mql_handlers.c, the status page in mod_mql_status*.c, and every
+ * piece of logic in the mql_*.c core.
  */
 #include <math.h>
 #include <string.h>
@@ -16,6 +17,14 @@
 #include "util_mutex.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_config.h"
+#include "mod_mql_flood.h"
+#include "mod_mql_geoip.h"
+#include "mod_mql_handlers.h"
+#include "mod_mql_request.h"
+#include "mod_mql_runtime.h"
+#include "mod_mql_status.h"
+#include "mod_mql_writer.h"
 #include "mod_mql.h"
 #include "mql_cookie.h"
 #include "mql_version.h"
@@ -121,7 +130,7 @@ static int mql_visitor_info(request_rec *r, long *score, const char **stage, con
         return DECLINED;
     *score = 0;
     *stage = "visitor";
-    if (mql_store_get_ref(mql_g->store, &rq->ref, now, &v)) {
+    if (mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
         *score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         *stage = mql_stage_name((mql_stage_t)v.stage);
     }

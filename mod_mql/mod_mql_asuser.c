@@ -28,6 +28,7 @@
 #include "unixd.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
 
 APLOG_USE_MODULE(mql);
 

@@ -13,6 +13,10 @@
 #include "http_core.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_config.h"
+#include "mod_mql_flood.h"
+#include "mod_mql_runtime.h"
+#include "mod_mql_status.h"
 
 mql_global_t *mql_g;
 
@@ -54,6 +58,7 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
          * itself is shared by all virtual hosts. */
         mql_g = apr_pcalloc(p, sizeof *mql_g);
         mql_g->max_visitors = 100000;
+        mql_g->store_kind = "shm";
         mql_g->half_life = 30 * 86400;
         mql_g->expire = 90 * 86400;
         mql_g->state_dir = MQL_DEFAULT_STATE_DIR;
@@ -136,7 +141,7 @@ typedef struct mql_pattern {
 
 /* Most requests are for URLs that no rule names ("^/pricing" on a blog
  * post): a string compare turns them away before the regex engine runs. */
-int mql_regex_match(const void *pattern, const char *subject)
+static int mql_regex_match(const void *pattern, const char *subject)
 {
     const mql_pattern_t *pt = pattern;
 
@@ -571,6 +576,20 @@ static const char *set_max_visitors(cmd_parms *cmd, void *dconf, const char *arg
     return NULL;
 }
 
+/* MQLStore: which visitor store holds the visitors (mql_visitors.h).  A
+ * new backend adds its scheme here and its file beside mql_shm.c. */
+static const char *set_store(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = global_only(cmd);
+
+    if (err)
+        return err;
+    if (strcasecmp(arg, "shm"))
+        return bad(cmd, "expects shm (this server's shared memory, the default)", arg);
+    mql_g->store_kind = "shm";
+    return NULL;
+}
+
 static const char *set_half_life(cmd_parms *cmd, void *dconf, const char *arg)
 {
     return global_only(cmd) ? global_only(cmd) : set_duration(cmd, arg, 0, &mql_g->half_life);
@@ -883,6 +902,8 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLCookieSecure", set_cookie_secure, NULL, RSRC_CONF,
                   "On, Off or Auto: Secure attribute over HTTPS (default Auto)"),
     SRV_FLAG("MQLCookieHTTPOnly", cookie_httponly, "On or Off (default On)"),
+    AP_INIT_TAKE1("MQLStore", set_store, NULL, RSRC_CONF,
+                  "where visitors are kept: shm, this server's shared memory (default shm)"),
     AP_INIT_TAKE1("MQLMaxVisitors", set_max_visitors, NULL, RSRC_CONF,
                   "visitors kept in shared memory (default 100000)"),
     AP_INIT_TAKE1("MQLHalfLife", set_half_life, NULL, RSRC_CONF,

@@ -20,6 +20,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_flood.h"
 #include "mql_flood.h"
 
 APLOG_USE_MODULE(mql);
@@ -231,46 +232,30 @@ int mql_flood_admit(request_rec *r)
 }
 
 /*
- * The points always count; the promotion waits when the visitor is too
- * young or its network has made its leads for this minute.  The limits
- * are looked at only on the rare hit that would promote, so the network's
- * hash is computed then (under the lock, a few hundred instructions once
- * per lead) rather than on every request.
+ * The promotion gate this request's hit carries to the store (as data:
+ * the store applies it with the hit, under its own lock).  The client's
+ * network is only hashed there, on the rare hit that would promote.
  */
-int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
-                    const mql_hit_t *hit, uint32_t now, request_rec *r)
+const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g)
 {
-    mql_hit_t held;
-    uint64_t network = 0;
-    int dirty;
+    apr_sockaddr_t *sa = r->useragent_addr ? r->useragent_addr : r->connection->client_addr;
 
-    if (!fsh || v->stage != MQL_STAGE_VISITOR)
-        return mql_score_apply(v, sc, hit, now);
-    held = *hit;
-    held.hold_promotion = 1;
-    dirty = mql_score_apply(v, sc, &held, now);
-    if (hit->hold_promotion || !mql_score_qualifies(v, sc))
-        return dirty;
-    /* this hit's events are in the counts already */
-    if (mql_flood_too_young(v, 0, now, conf.min_age, conf.min_events)) {
-        mql_flood_note(&fsh->table.stats.leads_held_young);
-        return dirty;
+    if (!fsh)
+        return NULL;
+    g->table = &fsh->table;
+    g->key = fsh->key;
+    g->addr = NULL;
+    g->addr_len = 0;
+    if (sa && sa->ipaddr_ptr && (sa->ipaddr_len == 4 || sa->ipaddr_len == 16)) {
+        g->addr = sa->ipaddr_ptr;
+        g->addr_len = (size_t)sa->ipaddr_len;
     }
-    if (conf.lead_limit) {
-        network = client_network(r);
-        if (mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 0)
-            == MQL_FLOOD_OVER) {
-            mql_flood_note(&fsh->table.stats.leads_held_rate);
-            return dirty;
-        }
-    }
-    dirty |= mql_score_promote(v, sc, hit, now);
-    /* promotions happen under the table's lock: the count is exact */
-    if (conf.lead_limit
-        && mql_flood_check(&fsh->table, network, now, MQL_FLOOD_LEADS, conf.lead_limit, 1)
-           == MQL_FLOOD_FULL)
-        mql_flood_note(&fsh->table.stats.table_full);
-    return dirty;
+    g->v4_prefix = conf.v4_prefix;
+    g->v6_prefix = conf.v6_prefix;
+    g->lead_limit = conf.lead_limit;
+    g->min_age = conf.min_age;
+    g->min_events = conf.min_events;
+    return g;
 }
 
 int mql_flood_status(mql_flood_status_t *out)

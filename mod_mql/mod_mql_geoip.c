@@ -37,6 +37,7 @@
 #include "http_request.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_geoip.h"
 
 APLOG_USE_MODULE(mql);
 

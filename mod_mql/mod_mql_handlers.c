@@ -1,6 +1,6 @@
 /*
  * Content handlers: the e-mail open pixel.  (The status page lives in
- * mod_mql_status.c.)
+ * mod_mql_status*.c.)
  */
 #include <string.h>
 
@@ -10,6 +10,7 @@
 #include "http_request.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_handlers.h"
 
 /* The smallest transparent GIF: 1x1, one transparent colour. */
 static const unsigned char pixel_gif[] = {

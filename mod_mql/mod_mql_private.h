@@ -1,7 +1,12 @@
 /*
- * What the httpd glue files of mod_mql share: configuration records,
- * per-request state and the process-wide runtime (the shared table).
- * The logic itself lives in the mql_*.c core, which knows nothing of httpd.
+ * What every httpd glue file of mod_mql shares: the configuration
+ * records, the server-wide settings and runtime (mql_g), and the
+ * per-request state.  What only one or two glue files use is declared in
+ * a header next to them (mod_mql_config.h, mod_mql_runtime.h,
+ * mod_mql_request.h, mod_mql_handlers.h, mod_mql_writer.h,
+ * mod_mql_flood.h, mod_mql_geoip.h, mod_mql_status.h), so that each file
+ * includes what it uses.  The logic itself lives in the mql_*.c core,
+ * which knows nothing of httpd.
  */
 #ifndef MOD_MQL_PRIVATE_H
 #define MOD_MQL_PRIVATE_H
@@ -16,15 +21,14 @@
 #include "mql_types.h"
 #include "mql_parse.h"
 #include "mql_score.h"
-#include "mql_store.h"
+#include "mql_visitors.h"
 
 extern module AP_MODULE_DECLARE_DATA mql_module;
 
-#define MQL_DEFAULT_STATE_DIR "/var/lib/apache2/mql"
-#define MQL_MUTEX_TYPE "mql-store"
+/* The handlers' names: the request path knows them too (it does not
+ * track the status page). */
 #define MQL_PIXEL_HANDLER "mql-pixel"
 #define MQL_STATUS_HANDLER "mql-status"
-#define MQL_SNAPSHOT_NAME "visitors.snapshot"   /* in MQLStateDir */
 
 /* Tri-state flags: unset fields are -1 so nested sections inherit. */
 #define MQL_UNSET (-1)
@@ -71,13 +75,9 @@ typedef struct mql_srv_conf {
 /* Per directory: only what makes sense once the URL is mapped. */
 typedef struct mql_dir_conf {
     int engine;
-    int status_sites;           /* MQLStatusSites: MQL_SITES_*, MQL_UNSET = own */
+    int status_sites;           /* MQLStatusSites: MQL_SITES_* (mod_mql_status.h),
+                                 * MQL_UNSET = own */
 } mql_dir_conf_t;
-
-/* MQLStatusSites: whose visitors a status page shows and acts on */
-#define MQL_SITES_OWN 0         /* its virtual host's site only (default) */
-#define MQL_SITES_CHOOSE 1      /* its own; ?site=all or ?site=NAME for others */
-#define MQL_SITES_ALL 2         /* every site */
 
 /* One DBM file of leads; virtual hosts naming the same file share it. */
 typedef struct mql_site {
@@ -93,6 +93,7 @@ typedef struct mql_global {
     const char *state_dir;
     int state_dir_set;              /* MQLStateDir given (not the default) */
     const char *secret_file;
+    const char *store_kind;         /* MQLStore */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;
@@ -106,8 +107,7 @@ typedef struct mql_global {
     /* runtime */
     uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
     apr_global_mutex_t *mutex;
-    mql_store_t *store;
-    apr_shm_t *shm;
+    mql_visitors_t *store;          /* MQLStore: the visitors */
     int store_ready;
 } mql_global_t;
 
@@ -115,7 +115,7 @@ extern mql_global_t *mql_g;
 
 /* Per request */
 typedef struct mql_req {
-    mql_store_ref_t ref;        /* the visitor's ID and its place in the table */
+    mql_visitor_ref_t ref;        /* the visitor's ID and its place in the table */
     char id_text[24];
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */
@@ -131,105 +131,8 @@ typedef struct mql_req {
     const char *stage;          /* as exported in MQL_STAGE */
 } mql_req_t;
 
-/* mod_mql_config.c */
-extern const command_rec mql_cmds[];
-void *mql_create_srv_conf(apr_pool_t *p, server_rec *s);
-void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
-void *mql_create_dir_conf(apr_pool_t *p, char *dir);
-void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
-const char *mql_finish_srv_conf(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc);
-void mql_settle_early_dbm(apr_pool_t *p, server_rec *s);
-int mql_regex_match(const void *pattern, const char *subject);
-
-/* mod_mql_runtime.c: secret, shared table, mutex, snapshots */
-int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                            server_rec *s);
-void mql_runtime_child_init(apr_pool_t *p, server_rec *s);
-const char *mql_state_path(apr_pool_t *p, const char *name);
-apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type);
-/* MQLStateDir made and given to the server's user, without following a
- * link that user could have planted; an open descriptor on it, or -1. */
-int mql_prepare_state_dir(apr_pool_t *p, server_rec *s);
-
-/* mod_mql_asuser.c: run fn in a process of the server's user (User and
- * Group) and wait for it at most limit; in place when not root.  fn's
- * status, or APR_TIMEUP / APR_EGENERAL when it could not finish. */
-typedef apr_status_t mql_as_user_fn(void *baton, apr_pool_t *p);
-apr_status_t mql_as_server_user(server_rec *s, apr_pool_t *p, const char *what,
-                                apr_interval_time_t limit, mql_as_user_fn *fn, void *baton);
-#define MQL_AS_USER_LIMIT apr_time_from_sec(10)
-
-/* mod_mql_request.c */
-void mql_register_request_hooks(apr_pool_t *p);
-/* this request's visitor state (of the request the client sent), or NULL */
+/* mod_mql_request.c: this request's visitor state (of the request the
+ * client sent), or NULL */
 mql_req_t *mql_req_state(request_rec *r);
-
-/* mod_mql_handlers.c */
-void mql_register_handlers(apr_pool_t *p);
-
-/* mod_mql_writer.c: the background writer (DBM, notifications, control
- * requests from mqlctl, periodic snapshots and expiry) */
-void mql_register_writer(apr_pool_t *p);
-
-/* What the background writer has done, for the status page: shared by
- * every child (the writer runs in one of them).  Times are Unix seconds,
- * 0 = never. */
-typedef struct mql_writer_stats {
-    uint64_t records_written;       /* lead records put into DBM files */
-    uint64_t records_deleted;       /* records removed (forget, demotion) */
-    uint64_t dbm_publishes;         /* batches published (copy and rename) */
-    uint64_t dbm_errors;            /* batches that failed (kept for retry) */
-    uint64_t notify_sent;           /* JSON lines written to MQLNotify */
-    uint64_t notify_dropped;        /* lines dropped: pipe full or ring overrun */
-    uint64_t control_applied;       /* mqlctl requests applied */
-    uint64_t control_errors;        /* mqlctl requests refused */
-    uint64_t snapshots;             /* periodic snapshots written */
-    uint64_t snapshot_errors;
-    uint32_t last_snapshot;         /* time of the last periodic snapshot */
-    uint32_t last_snapshot_count;   /* visitors in it */
-    uint32_t last_publish;          /* time of the last DBM publication */
-    uint32_t last_publish_ms;       /* how long it took, by the clock */
-    uint32_t last_publish_cpu_ms;   /* ... and in the writer's CPU time */
-    uint32_t last_tick;             /* the writer's last round */
-    uint32_t writer_pid;            /* the child running the writer, 0 = none */
-    uint32_t pending;               /* records waiting for a retry */
-} mql_writer_stats_t;
-
-/* A copy of the writer's counters (zeros before the writer started). */
-void mql_writer_stats(mql_writer_stats_t *out);
-
-/* mod_mql_status.c: the mql-status handler and mod_status section */
-const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
-void mql_register_status(apr_pool_t *p);
-
-/* mod_mql_flood.c: limits per client network on new visitors and leads */
-#include "mql_flood.h"
-#define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
-#define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
-void mql_register_flood(apr_pool_t *p);
-const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
-const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
-const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
-                                   const char *v6);
-const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
-const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
-/* 0 when a new visitor from this client's network is not to be tracked;
- * else it is counted against MQLNewVisitorLimit. */
-int mql_flood_admit(request_rec *r);
-/* mql_score_apply with the lead limits and the age gate, for a hit of
- * request r; under the table's lock. */
-int mql_flood_score(mql_visitor_t *v, const mql_scoring_t *sc,
-                    const mql_hit_t *hit, uint32_t now, request_rec *r);
-typedef struct mql_flood_status {
-    unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
-    uint32_t min_age;
-    mql_flood_stats_t stats;
-} mql_flood_status_t;
-/* Settings and counters; 0 when the limits' memory is missing. */
-int mql_flood_status(mql_flood_status_t *out);
-
-/* mod_mql_geoip.c: country of the client address, or NULL */
-apr_status_t mql_geoip_open(apr_pool_t *pconf, server_rec *s);
-const char *mql_geoip_country(request_rec *r);
 
 #endif

@@ -16,6 +16,9 @@
 #include "util_filter.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_flood.h"
+#include "mod_mql_geoip.h"
+#include "mod_mql_request.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
 #include "mql_log.h"
@@ -137,7 +140,7 @@ typedef struct cookie_verdict {
     int known;                  /* a visitor cookie with our signature */
     int optout;
     int consent;                /* given, or not asked for */
-    mql_store_ref_t ref;        /* the visitor, when known */
+    mql_visitor_ref_t ref;        /* the visitor, when known */
     char id_text[MQL_ID_TEXT_LEN + 1];
 } cookie_verdict_t;
 
@@ -245,7 +248,7 @@ static int find_visitor(const mql_srv_conf_t *sc, const mql_cookie_found_t *firs
         if (!mql_cookie_parse(val, len, &claim))
             continue;
         /* the bucket is on its way from memory while the tag is checked */
-        mql_store_ref(mql_g->store, claim.id, &cv->ref);
+        mql_visitors_ref(mql_g->store, claim.id, &cv->ref);
         if (mql_cookie_check(mql_g->key, &claim)) {
             memcpy(cv->id_text, val, MQL_ID_TEXT_LEN);
             cv->id_text[MQL_ID_TEXT_LEN] = '\0';
@@ -366,7 +369,7 @@ static void export_env(request_rec *r, mql_req_t *rq)
     const char *stage = "visitor";
 
     v.flags = 0;
-    if (!rq->is_new && mql_store_get_ref(mql_g->store, &rq->ref, now, &v)) {
+    if (!rq->is_new && mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
         score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         stage = mql_stage_name((mql_stage_t)v.stage);
         if (v.country[0] && v.country[0] != '-')
@@ -400,7 +403,7 @@ static int mql_post_read_request(request_rec *r)
     if (cv->known) {
         rq->ref = cv->ref;
         memcpy(rq->id_text, cv->id_text, sizeof cv->id_text);
-        mql_store_prefetch(mql_g->store, &rq->ref);
+        mql_visitors_prefetch(mql_g->store, &rq->ref);
     }
     if (exclusion(r, sc, &h, cv))
         return DECLINED;
@@ -423,7 +426,7 @@ static int mql_post_read_request(request_rec *r)
         apr_table_addn(r->err_headers_out, "Set-Cookie", rq->set_cookie);
         keep_out_of_shared_caches(r, rq);
         mql_id_to_text(id, rq->id_text);
-        mql_store_ref(mql_g->store, id, &rq->ref);
+        mql_visitors_ref(mql_g->store, id, &rq->ref);
     }
     export_env(r, rq);
     return DECLINED;
@@ -663,32 +666,6 @@ static int range_reaches_end(request_rec *r, request_rec *last)
     return 0;
 }
 
-typedef struct score_baton {
-    const mql_scoring_t *scoring;
-    const mql_hit_t *hit;
-    int site;
-    uint32_t now;
-    request_rec *r;
-} score_baton_t;
-
-static int apply_hit(mql_visitor_t *v, int is_new, void *baton)
-{
-    score_baton_t *b = baton;
-    unsigned ev;
-    int was_lead = MQL_STAGE_IS_LEAD(v->stage);
-    int dirty = mql_flood_score(v, b->scoring, b->hit, b->now, b->r);
-
-    if (b->hit->country)
-        v->flags |= MQL_VF_COUNTRY;
-    if (!was_lead)
-        v->site = (uint8_t)b->site;   /* a lead stays with the site that made it */
-
-    for (ev = 0; ev < MQL_EV_COUNT; ev++)
-        if (b->hit->events & MQL_EV_BIT(ev))
-            mql_store_count_event_locked(mql_g->store, (mql_event_t)ev);
-    return dirty;
-}
-
 /* Classify the finished request and score it, once. */
 static void score_request(request_rec *r, mql_req_t *rq)
 {
@@ -696,7 +673,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     request_rec *last;
     mql_response_facts_t facts;
     mql_hit_t hit;
-    score_baton_t baton;
+    mql_hit_result_t res;
+    mql_lead_gate_t gate;
     char app_name[40];
     int app_points = 0, has_points = 0;
     uint32_t now;
@@ -706,7 +684,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
         return;
     rq->scored = 1;
     /* fetched while the request is classified, not under the lock */
-    mql_store_prefetch(mql_g->store, &rq->ref);
+    mql_visitors_prefetch(mql_g->store, &rq->ref);
     while (r->main)
         r = r->main;
     while (r->prev)
@@ -752,16 +730,22 @@ static void score_request(request_rec *r, mql_req_t *rq)
         hit.rule_matched = matched;
     }
 
-    baton.scoring = &sc->scoring;
-    baton.hit = &hit;
-    baton.site = sc->site;
-    baton.r = r;
-    baton.now = now = (uint32_t)apr_time_sec(apr_time_now());
-    rv = mql_store_update_ref(mql_g->store, &rq->ref, now, apply_hit, &baton, NULL);
-    if (rv == APR_SUCCESS && rq->app_contact)
-        rv = mql_store_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now);
-    if (rv != APR_SUCCESS)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: the table is full of leads");
+    hit.site = sc->site;
+    hit.gate = mql_flood_gate(r, &gate);
+    now = (uint32_t)apr_time_sec(apr_time_now());
+    rv = mql_visitors_hit(mql_g->store, &rq->ref, &hit, &sc->scoring, now, &res);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: %s",
+                      rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead)"
+                                       : "the visitor store refused the hit");
+        return;
+    }
+    if (rq->app_contact
+        && (rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now))
+           != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "contact not kept: %s",
+                      rv == APR_ENOSPC ? "the contact area is full"
+                                       : "the visitor is no longer in the store");
 }
 
 static int mql_log_transaction(request_rec *r)

@@ -38,6 +38,8 @@
 #include "unixd.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
+#include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_secret.h"
 
@@ -54,7 +56,7 @@ APLOG_USE_MODULE(mql);
  *   +------------------------+  the first 64-byte boundary
  *   | pthread_mutex_t        |  robust, process-shared (the default lock)
  *   +------------------------+  + LOCK_AREA
- *   | the visitor table      |  mql_store.c draws it
+ *   | the visitor table      |  mql_shm.c draws it
  *   +------------------------+
  *
  * With the default mechanism of the `Mutex mql-store` directive (pthread)
@@ -300,7 +302,7 @@ static char *segment_start(apr_shm_t *shm)
 
 static apr_size_t segment_size(uint32_t max_visitors)
 {
-    return CACHE_LINE - 1 + LOCK_AREA + mql_store_size(max_visitors);
+    return CACHE_LINE - 1 + LOCK_AREA + mql_shm_size(max_visitors);
 }
 
 static void *table_base(apr_shm_t *shm)
@@ -328,7 +330,7 @@ static pthread_mutex_t *make_table_lock(apr_shm_t *shm)
 
 typedef struct fill_job {
     server_rec *s;
-    mql_store_t *from;      /* the table MQLMaxVisitors replaced, or NULL */
+    mql_visitors_t *from;   /* the table MQLMaxVisitors replaced, or NULL */
 } fill_job_t;
 
 /* As the server's user, into a new table no child has seen yet: the
@@ -342,7 +344,7 @@ static apr_status_t fill_table(void *baton, apr_pool_t *p)
     apr_status_t rv;
 
     if (j->from) {
-        count = mql_store_copy(j->from, mql_g->store);
+        count = mql_visitors_copy(j->from, mql_g->store);
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, j->s, "MQL00032: moved %u visitors into "
                      "the table for MQLMaxVisitors %u", count, (unsigned)mql_g->max_visitors);
         return APR_SUCCESS;
@@ -360,7 +362,7 @@ static apr_status_t fill_table(void *baton, apr_pool_t *p)
     return APR_SUCCESS;
 }
 
-static void fill_new_table(apr_pool_t *p, server_rec *s, mql_store_t *from)
+static void fill_new_table(apr_pool_t *p, server_rec *s, mql_visitors_t *from)
 {
     fill_job_t job = { s, from };
 
@@ -416,7 +418,7 @@ static apr_status_t create_table(apr_pool_t *ppool, server_rec *s)
     }
     persist->table_lock = make_table_lock(persist->shm);
     apr_generate_random_bytes(hash_key, sizeof hash_key);
-    mql_store_format(table_base(persist->shm), n, hash_key);
+    mql_shm_format(table_base(persist->shm), n, hash_key);
     persist->max_visitors = n;
     return APR_SUCCESS;
 }
@@ -426,7 +428,8 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 {
     apr_pool_t *ppool = s->process->pool;
     uint32_t n = (uint32_t)mql_g->max_visitors;
-    mql_store_t *old = NULL;
+    mql_visitors_t *old = NULL;
+    mql_shm_t *shm;
     apr_status_t rv;
     int fresh = 0, dirfd;
 
@@ -453,11 +456,12 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         /* MQLMaxVisitors changed: the visitors move into a table of the
          * new size.  The old segment stays mapped for old children still
          * finishing requests. */
-        old = mql_store_attach(pconf, table_base(persist->shm), persist->max_visitors,
-                               lock_store, unlock_store, persist->table_lock);
+        if ((shm = mql_shm_attach(pconf, table_base(persist->shm), persist->max_visitors,
+                                  lock_store, unlock_store, persist->table_lock)))
+            old = mql_shm_visitors(pconf, shm);
         persist->shm = NULL;
     }
-    else if (persist->shm && !mql_store_attach(pconf, table_base(persist->shm), n,
+    else if (persist->shm && !mql_shm_attach(pconf, table_base(persist->shm), n,
                                                NULL, NULL, NULL)) {
         /* Laid out by an older build (the module was upgraded, then
          * restarted gracefully): a new table takes the visitors back from
@@ -472,14 +476,14 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
         fresh = 1;
     }
     mql_g->mutex = persist->mutex;
-    mql_g->shm = persist->shm;
-    mql_g->store = mql_store_attach(pconf, table_base(persist->shm), n, lock_store,
-                                    unlock_store, persist->table_lock);
-    if (!mql_g->store) {
+    shm = mql_shm_attach(pconf, table_base(persist->shm), n, lock_store, unlock_store,
+                         persist->table_lock);
+    if (!shm) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00019: the shared table is damaged");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    mql_store_set_expire(mql_g->store, (uint32_t)mql_g->expire);
+    mql_shm_set_expire(shm, (uint32_t)mql_g->expire);
+    mql_g->store = mql_shm_visitors(pconf, shm);
     if (fresh)
         fill_new_table(ptemp, s, old);
     apr_pool_cleanup_register(pconf, s, save_on_exit, apr_pool_cleanup_null);

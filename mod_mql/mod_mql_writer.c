@@ -50,10 +50,13 @@
 #include "unixd.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
+#include "mod_mql_writer.h"
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
 #include "mql_record.h"
+#include "mql_control.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -61,8 +64,6 @@ APLOG_USE_MODULE(mql);
 #define WRITER_TICK     apr_time_from_msec(250)
 #define MIN_INTERVAL    2          /* seconds between routine rewrites of a lead */
 #define SNAPSHOT_EVERY  60
-#define CONTROL_DIR     "control"
-#define STATUS_FILE     "writer.status"
 #define PERSIST_KEY     "mod_mql-writer"
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
@@ -230,7 +231,7 @@ static unsigned requeue_site(int site, apr_pool_t *p, uint32_t now)
 {
     requeue_baton_t b = { p, now, site, 0 };
 
-    mql_store_iterate(mql_g->store, requeue_one, &b);
+    mql_visitors_walk(mql_g->store, MQL_WALK_ALL, requeue_one, &b);
     return b.n;
 }
 
@@ -429,7 +430,7 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
     int ev, known;
 
     mql_id_to_text(c->id, id);
-    known = mql_store_get(mql_g->store, c->id, now_secs(), &v, contact);
+    known = mql_visitors_get_id(mql_g->store, c->id, now_secs(), &v, contact);
     if (known) {
         mql_lead_from_visitor(&lead, &v, contact, now_secs(), (uint32_t)mql_g->half_life, p);
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
@@ -483,7 +484,7 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
     uint64_t seq = wsh->notify_seq, lost = 0;
     unsigned n, i;
 
-    while ((n = mql_store_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+    while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
         if (lost) {
             ADD(notify_dropped, lost);
             if (notify_out)
@@ -531,28 +532,33 @@ static int cmp_str(const void *a, const void *b)
 static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const char *text,
                          int *forget)
 {
-    char *line = apr_pstrdup(p, text), *last, *verb, *idtext, *arg;
-    uint8_t id[MQL_ID_BYTES];
-    int stage, i;
+    mql_control_t req;
+    const char *verb;
     apr_status_t rv;
+    int i;
 
     *forget = 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    verb = apr_strtok(line, " \t", &last);
-    idtext = apr_strtok(NULL, " \t", &last);
-    arg = apr_strtok(NULL, " \t", &last);
-    if (!verb || !idtext || !mql_id_from_text(idtext, strlen(idtext), id)) {
+    switch (mql_control_parse(p, text, &req, &verb)) {
+    case MQL_CONTROL_MALFORMED:
         ADD(control_errors, 1);
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "MQL03030: control request %s is malformed; removed", file);
         return 1;
+    case MQL_CONTROL_UNKNOWN:
+        ADD(control_errors, 1);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "MQL03033: control request %s: unknown command '%s'; removed", file,
+                     verb);
+        return 1;
+    default:
+        break;
     }
-    if (!strcmp(verb, "forget") && !arg) {
-        rv = mql_store_forget(mql_g->store, id);
+    if (req.verb == MQL_CONTROL_FORGET) {
+        rv = mql_visitors_forget(mql_g->store, req.id);
         for (i = 0; i < mql_g->sites->nelts; i++) {
             site_pending_t *sp = site_pending(i);
             if (sp) {
-                apr_hash_set(sp->recs, apr_pstrdup(sp->pool, idtext), APR_HASH_KEY_STRING,
+                apr_hash_set(sp->recs, apr_pstrdup(sp->pool, req.id_text), APR_HASH_KEY_STRING,
                              DELETE_MARK);
                 sp->compact = 1;
             }
@@ -564,16 +570,11 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
                      "(%s)", rv == APR_SUCCESS ? "was in the table" : "not in the table");
         return 1;
     }
-    if (!strcmp(verb, "set") && arg && (stage = mql_stage_from_name(arg)) > MQL_STAGE_VISITOR) {
-        rv = mql_store_set_stage(mql_g->store, id, (mql_stage_t)stage, now_secs());
-        ADD(control_applied, 1);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", idtext,
-                     arg, rv == APR_ENOENT ? " (not in the table: DBM file only)" : "");
-        return 1;
-    }
-    ADD(control_errors, 1);
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                 "MQL03033: control request %s: unknown command '%s'; removed", file, verb);
+    rv = mql_visitors_set_stage(mql_g->store, req.id, req.stage, now_secs());
+    ADD(control_applied, 1);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", req.id_text,
+                 mql_stage_name(req.stage),
+                 rv == APR_ENOENT ? " (not in the table: DBM file only)" : "");
     return 1;
 }
 
@@ -581,7 +582,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
  * and snapshot reflect them, and whether one was a forget. */
 static apr_array_header_t *read_controls(server_rec *s, apr_pool_t *p, int *any_forget)
 {
-    const char *dir = mql_state_path(p, CONTROL_DIR);
+    const char *dir = mql_state_path(p, MQL_CONTROL_DIR);
     apr_array_header_t *names = apr_array_make(p, 8, sizeof(char *));
     apr_array_header_t *done = apr_array_make(p, 8, sizeof(char *));
     apr_dir_t *d;
@@ -593,7 +594,7 @@ static apr_array_header_t *read_controls(server_rec *s, apr_pool_t *p, int *any_
         return done;
     while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d) == APR_SUCCESS
            && names->nelts < MAX_CONTROL) {
-        if (fi.name[0] == '.' || fi.filetype != APR_REG || !strstr(fi.name, ".req"))
+        if (fi.filetype != APR_REG || !mql_control_is_request(fi.name))
             continue;
         *(const char **)apr_array_push(names) = apr_pstrdup(p, fi.name);
     }
@@ -626,7 +627,7 @@ static void save_snapshot(server_rec *s, apr_pool_t *p, uint32_t now)
     uint32_t count = 0;
     apr_status_t rv;
 
-    mql_store_expire_sweep(mql_g->store, now);
+    mql_visitors_expire(mql_g->store, now);
     rv = mql_snapshot_save(mql_g->store, mql_state_path(p, MQL_SNAPSHOT_NAME), p, &count);
     if (rv != APR_SUCCESS) {
         ADD(snapshot_errors, 1);
@@ -645,28 +646,33 @@ static void save_snapshot(server_rec *s, apr_pool_t *p, uint32_t now)
  * applying its requests. */
 static void write_status(apr_pool_t *p, uint32_t now, int running)
 {
-    const char *path = mql_state_path(p, STATUS_FILE);
+    const char *path = mql_state_path(p, MQL_STATUS_NAME);
     const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
     mql_writer_stats_t st;
     apr_file_t *f;
-    char *text;
+    const char *text;
 
     mql_writer_stats(&st);
-    text = apr_psprintf(p, "running=%d\nserver=%ld\npid=%u\ntime=%u\nrecords_written=%" APR_UINT64_T_FMT
-                        "\nrecords_deleted=%" APR_UINT64_T_FMT
-                        "\ndbm_publishes=%" APR_UINT64_T_FMT
-                        "\ndbm_errors=%" APR_UINT64_T_FMT
-                        "\nnotify_sent=%" APR_UINT64_T_FMT
-                        "\nnotify_dropped=%" APR_UINT64_T_FMT
-                        "\ncontrol_applied=%" APR_UINT64_T_FMT
-                        "\nsnapshots=%" APR_UINT64_T_FMT
-                        "\nlast_snapshot=%u\nlast_publish=%u\nlast_publish_ms=%u"
-                        "\nlast_publish_cpu_ms=%u\npending=%u\n",
-                        running, (long)(parent_pid ? parent_pid : getpid()), (unsigned)getpid(),
-                        now, st.records_written, st.records_deleted,
-                        st.dbm_publishes, st.dbm_errors, st.notify_sent, st.notify_dropped,
-                        st.control_applied, st.snapshots, st.last_snapshot, st.last_publish,
-                        st.last_publish_ms, st.last_publish_cpu_ms, st.pending);
+    {
+        const mql_status_counter_t counters[] = {
+            { "records_written", st.records_written },
+            { "records_deleted", st.records_deleted },
+            { "dbm_publishes", st.dbm_publishes },
+            { "dbm_errors", st.dbm_errors },
+            { "notify_sent", st.notify_sent },
+            { "notify_dropped", st.notify_dropped },
+            { "control_applied", st.control_applied },
+            { "snapshots", st.snapshots },
+            { "last_snapshot", st.last_snapshot },
+            { "last_publish", st.last_publish },
+            { "last_publish_ms", st.last_publish_ms },
+            { "last_publish_cpu_ms", st.last_publish_cpu_ms },
+            { "pending", st.pending },
+            { NULL, 0 }
+        };
+        text = mql_status_format(p, running, (long)(parent_pid ? parent_pid : getpid()),
+                                 (long)getpid(), now, counters);
+    }
     apr_file_remove(tmp, p);        /* a new file, never one put in its place */
     if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD
@@ -725,7 +731,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     if (site_pending(0))
         check_missing(s, p, now);
     if (due && site_pending(0))
-        mql_store_collect_dirty(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
+        mql_visitors_lead_changes(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = due && pending ? publish_sites(s, p, now) : 0;
 
     if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
@@ -770,7 +776,7 @@ static apr_status_t writer_callback(int state, void *data, apr_pool_t *pool)
 static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
 {
     server_rec *s = baton;
-    const char *control = mql_state_path(p, CONTROL_DIR);
+    const char *control = mql_state_path(p, MQL_CONTROL_DIR);
     apr_status_t rv;
 
     rv = apr_dir_make(control, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE

@@ -9,10 +9,17 @@
  */
 #include <string.h>
 #include "mql_cookie.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 
 #define MQL_TAG_BYTES 8
 
+/*
+ * base64url by hand, not APR's apr_decode_base64_binary: the request path
+ * decodes every cookie, and APR's decoder took 190 more instructions per
+ * cookie (callgrind, ID and tag: about 560 against 370 for parsing the
+ * whole value here) and accepts spellings the server never signs (any
+ * trailing bits), which this strict decoder refuses.
+ */
 static const char b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -118,12 +125,14 @@ int mql_id_from_text(const char *s, size_t len, uint8_t id[MQL_ID_BYTES])
     return 1;
 }
 
-/* The tag is the 64-bit SipHash output, serialised little-endian as the
- * paper's reference implementation does. */
+/* The tag is the 64-bit SipHash-2-4 output (APR-util's; a hand-made one
+ * for 16-byte inputs saved 17 instructions a call, about 0.5 ns, not worth
+ * a second implementation), serialised little-endian as the paper's
+ * reference implementation does. */
 static void cookie_tag(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
                        uint8_t tag[MQL_TAG_BYTES])
 {
-    uint64_t h = mql_siphash24(key, id, MQL_ID_BYTES);
+    uint64_t h = apr_siphash24(id, MQL_ID_BYTES, key);
     int i;
 
     for (i = 0; i < MQL_TAG_BYTES; i++)
@@ -168,7 +177,7 @@ int mql_cookie_check(const uint8_t key[MQL_KEY_BYTES], const mql_cookie_claim_t 
 {
     /* One comparison of the whole tag, so the time taken does not tell an
      * attacker how many leading bytes were right. */
-    return (claim->tag ^ mql_siphash24(key, claim->id, MQL_ID_BYTES)) == 0;
+    return (claim->tag ^ apr_siphash24(claim->id, MQL_ID_BYTES, key)) == 0;
 }
 
 int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,

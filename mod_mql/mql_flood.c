@@ -3,7 +3,7 @@
  */
 #include <string.h>
 #include "mql_flood.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 
 #define TAG_SHIFT 40
 #define MINUTE_SHIFT 24
@@ -49,7 +49,7 @@ uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t ad
     /* the family and the prefix length are part of what is hashed, so
      * 10.0.0.0/24 and a 16-byte address starting 0a 00 00 differ */
     net[16] = (uint8_t)(len == 4 ? bits : 0x80 | bits);
-    return mql_siphash24(key, net, sizeof net);
+    return apr_siphash24(net, sizeof net, key);
 }
 
 static unsigned minute_of(uint32_t now)
@@ -161,4 +161,30 @@ void mql_flood_stats(mql_flood_t *f, mql_flood_stats_t *out)
     out->leads_held_rate = __atomic_load_n(&f->stats.leads_held_rate, __ATOMIC_RELAXED);
     out->leads_held_young = __atomic_load_n(&f->stats.leads_held_young, __ATOMIC_RELAXED);
     out->table_full = __atomic_load_n(&f->stats.table_full, __ATOMIC_RELAXED);
+}
+
+int mql_lead_gate_admit(const mql_lead_gate_t *g, const mql_visitor_t *v, uint32_t now)
+{
+    uint64_t network;
+
+    /* the hit's events are in the counts already */
+    if (mql_flood_too_young(v, 0, now, g->min_age, g->min_events)) {
+        if (g->table)
+            mql_flood_note(&g->table->stats.leads_held_young);
+        return 0;
+    }
+    if (!g->table || !g->lead_limit || !g->addr)
+        return 1;
+    network = mql_flood_network(g->key, g->addr, g->addr_len, g->v4_prefix, g->v6_prefix);
+    switch (mql_flood_check(g->table, network, now, MQL_FLOOD_LEADS, g->lead_limit, 1)) {
+    case MQL_FLOOD_OVER:
+        mql_flood_note(&g->table->stats.leads_held_rate);
+        return 0;
+    case MQL_FLOOD_FULL:
+        /* never fail a page for bookkeeping: let it through, counted */
+        mql_flood_note(&g->table->stats.table_full);
+        return 1;
+    default:
+        return 1;
+    }
 }

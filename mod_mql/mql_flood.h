@@ -97,4 +97,28 @@ void mql_flood_note(uint64_t *counter);
 /* A copy of the counters (each read atomically). */
 void mql_flood_stats(mql_flood_t *f, mql_flood_stats_t *out);
 
+/*
+ * The flood limits a hit carries to the store (mql_hit_t.gate), as data:
+ * a store applies them where it applies the hit, under its own lock.
+ */
+typedef struct mql_lead_gate {
+    mql_flood_t *table;             /* NULL: no limit per network */
+    const uint8_t *key;             /* mql_flood_network's */
+    const uint8_t *addr;            /* the client's address, 4 or 16 bytes */
+    size_t addr_len;
+    unsigned v4_prefix, v6_prefix;
+    unsigned lead_limit;            /* MQLNewLeadLimit, 0 = none */
+    uint32_t min_age;               /* MQLLeadMinAge, seconds */
+    unsigned min_events;            /* MQLLeadMinEvents */
+} mql_lead_gate_t;
+
+/*
+ * Whether a visitor that qualifies may become a lead now: old and active
+ * enough, and its network under its leads for this minute (then counted
+ * against them, in the same atomic step).  Each refusal is counted in the
+ * table's stats.  The network's hash is only made here, on the rare hit
+ * that would promote.
+ */
+int mql_lead_gate_admit(const mql_lead_gate_t *g, const mql_visitor_t *v, uint32_t now);
+
 #endif

@@ -7,6 +7,11 @@
  * forms, surrogates, code points past U+10FFFF, bytes 0xC0, 0xC1 and
  * 0xF5-0xFF, stray continuation bytes, truncated sequences) becomes one
  * U+FFFD per maximal invalid subpart, as Unicode recommends.
+ *
+ * Not jansson: its strings must already be valid UTF-8 (json_string()
+ * refuses anything else), so the repair done here would be needed before
+ * it anyway, and what is written around these strings is a few fixed
+ * fields that apr_psprintf writes as well.
  */
 #ifndef MQL_JSON_H
 #define MQL_JSON_H

@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "mql_score.h"
-#include "mql_store.h"
+#include "mql_flood.h"
 #include "mql_parse.h"
 
 /* ---- classification ---------------------------------------------------- */
@@ -354,4 +354,28 @@ int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *
     if (MQL_STAGE_IS_LEAD(v->stage) && memcmp(&before, v, sizeof *v) != 0)
         return MQL_UPD_DIRTY;
     return MQL_UPD_NONE;
+}
+
+int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                  uint32_t now)
+{
+    int was_lead = MQL_STAGE_IS_LEAD(v->stage), dirty;
+
+    if (!hit->gate || v->stage != MQL_STAGE_VISITOR)
+        dirty = mql_score_apply(v, sc, hit, now);
+    else {
+        /* the points always count; the promotion waits for the gate */
+        mql_hit_t held = *hit;
+
+        held.hold_promotion = 1;
+        dirty = mql_score_apply(v, sc, &held, now);
+        if (!hit->hold_promotion && mql_score_qualifies(v, sc)
+            && mql_lead_gate_admit(hit->gate, v, now))
+            dirty |= mql_score_promote(v, sc, hit, now);
+    }
+    if (hit->country)
+        v->flags |= MQL_VF_COUNTRY;
+    if (!was_lead)
+        v->site = (uint8_t)hit->site;     /* a lead stays with the site that made it */
+    return dirty;
 }

@@ -8,6 +8,10 @@
 
 #include "mql_types.h"
 
+/* What applying a hit to a record returns. */
+#define MQL_UPD_NONE   0
+#define MQL_UPD_DIRTY  1      /* a lead's figures changed: its DBM record is due */
+
 /* What the glue knows once the response is decided. */
 typedef struct mql_response_facts {
     const char *method;        /* "GET", "POST", ... */
@@ -83,6 +87,9 @@ typedef struct mql_hit {
     /* Set by the flood limits: the visitor may not become a lead on this
      * hit, whatever its score (a later hit may promote it). */
     int hold_promotion;
+    int site;                  /* the virtual host's DBM file (mql_site_t) */
+    /* The flood limits on promotion (mql_flood.h), or NULL for none. */
+    const struct mql_lead_gate *gate;
 } mql_hit_t;
 
 /* Fill matched[0 .. sc->nrules - 1]: which rules' conditions the hit meets
@@ -101,7 +108,7 @@ double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_lif
  * respected), fit points, counts, and the visitor -> mql transition when
  * the score reaches the threshold and every requirement holds (recording
  * the trigger).  Never demotes.  Returns MQL_UPD_DIRTY when v is a lead
- * whose figures changed (see mql_store.h), else 0.
+ * whose figures changed, else MQL_UPD_NONE.
  */
 int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                     uint32_t now);
@@ -116,6 +123,16 @@ int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t
  * whose requirements hold: one that a hit would promote (the flood
  * limits count the promotions they hold back with it). */
 int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc);
+
+/*
+ * All a hit does to a visitor, as every store applies it: the points and
+ * counts (mql_score_apply), the promotion when the flood limits of
+ * hit->gate let it through, the country lookup noted, and the site of a
+ * visitor that is no lead yet.  MQL_UPD_DIRTY when a lead's figures
+ * changed.
+ */
+int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
+                  uint32_t now);
 
 /* 1 when the country code (2 chars) is in the packed list */
 int mql_country_in(const char *packed, const char *cc);

@@ -6,12 +6,12 @@
 #include <apr_file_io.h>
 
 #include "mql_secret.h"
-#include "mql_siphash.h"
+#include <apr_siphash.h>
 
 void mql_secret_derive(const void *data, size_t len, uint8_t key[MQL_KEY_BYTES])
 {
     static const uint8_t k1[16] = "mod_mql secret 1", k2[16] = "mod_mql secret 2";
-    uint64_t a = mql_siphash24(k1, data, len), b = mql_siphash24(k2, data, len);
+    uint64_t a = apr_siphash24(data, len, k1), b = apr_siphash24(data, len, k2);
 
     memcpy(key, &a, 8);
     memcpy(key + 8, &b, 8);

@@ -1,32 +1,36 @@
 /*
- * Snapshot of the visitor table, so that state survives a restart (the way
- * mod_slotmem_shm persists its slots): the parent saves, the next
- * generation restores.
- *
- * File layout (native byte order: a snapshot is read back by the same
- * build on the same host; the header records enough to refuse any other):
+ * Snapshot of the visitors, so that state survives a restart (the way
+ * mod_slotmem_shm persists its slots), whatever store holds them: it is
+ * written and read through the store interface, in a format of its own.
  *
  *   +------------------------------+  0
- *   | snap_hdr_t (48 bytes)        |  "MQLSNAP1", version, record size,
+ *   | snap_hdr_t (48 bytes)        |  "MQLSNAP2", version, record size,
  *   |                              |  contact size, byte-order mark,
  *   |                              |  count, contacts, time, capacity
  *   +------------------------------+  48 = body
- *   | record 0: mql_visitor_t      |  112 bytes; next = 0, contact = 1
- *   |   [contact: 124 bytes]       |  when a contact text follows
- *   | record 1 ...                 |
+ *   | record 0 (REC_BYTES)         |  the fields of mql_visitor_t one by
+ *   |   [contact: 124 bytes]       |  one, little-endian, then a byte
+ *   | record 1 ...                 |  that says whether a contact follows
  *   +------------------------------+  size - 8
  *   | checksum (uint64)            |
  *   +------------------------------+
  *
+ * Record (version 2): id 16, score 8 (IEEE 754 double), first_seen 4,
+ * last_seen 4, stage_since 4, counts 7 x 2, stage 1, trigger_event 1,
+ * site 1, flags 1, country 2, caps 8, trigger 32, has_contact 1, 3 zero
+ * bytes: 100.  Version 1 (mod_mql 1.0) dumped the shared table's 112-byte
+ * slot as it was, in native byte order; such a file is still read, on the
+ * machine that wrote it.
+ *
  * Checksum: SipHash-2-4 under a fixed key, chained over 1 MiB blocks of the
  * body (each block hashed with the key XOR the previous block's result),
  * then one last hash over header + chain value.  The header is hashed last
- * because the record count is only known once the table walk is over.  It
+ * because the record count is only known once the walk is over.  It
  * detects damage, it does not authenticate: the file is mode 0600.
  *
  * Saving writes path.tmp.PID through a 1 MiB buffer and renames it over path,
  * so a crash never leaves half a file under the real name.  Restoring
- * reads and checks the whole file before it touches the table.
+ * reads and checks the whole file before it touches the store.
  *
  * The file lives in a directory the server's user can write, so neither
  * side trusts the names there: the temporary file is created anew (never
@@ -47,20 +51,25 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
-#include "mql_store.h"
-#include "mql_siphash.h"
+#include "mql_visitors.h"
+#include <apr_siphash.h>
 #include "mql_log.h"
 
-#define SNAP_MAGIC      "MQLSNAP1"
-#define SNAP_VERSION    1
+#define SNAP_MAGIC      "MQLSNAP2"
+#define SNAP_MAGIC_V1   "MQLSNAP1"
+#define SNAP_VERSION    2
 #define SNAP_BYTE_ORDER 0x01020304u
 #define SNAP_BLOCK      ((size_t)1 << 20)
 #define SNAP_SUM_BYTES  8
-/* A snapshot holds at most this many records per slot of the table it is
- * restored into (a table may shrink), or this many in all, whichever is
- * larger: the bound on what restore reads. */
+/* A snapshot holds at most this many records per visitor the store can
+ * hold (a store may shrink), or this many in all, whichever is larger:
+ * the bound on what restore reads. */
 #define SNAP_MAX_PER_SLOT 4
 #define SNAP_MAX_RECORDS  (1u << 20)
+
+#define REC_BYTES     100         /* version 2 */
+#define REC_V1_BYTES  112         /* version 1: the 1.0 table's slot */
+#define V1_TRIGGER    36
 
 typedef struct snap_hdr {
     char     magic[8];
@@ -72,7 +81,7 @@ typedef struct snap_hdr {
     uint32_t count;           /* records */
     uint32_t contacts;        /* records followed by a contact */
     uint32_t time;            /* when written */
-    uint32_t capacity;        /* of the table it came from (information) */
+    uint32_t capacity;        /* of the store it came from (information) */
     uint32_t reserved;
 } snap_hdr_t;
 
@@ -93,7 +102,7 @@ static uint64_t chain_block(uint64_t acc, const void *data, size_t len)
     memcpy(key, snap_key, sizeof(key));
     for (i = 0; i < 8; i++)
         key[i] ^= (uint8_t)(acc >> (8 * i));
-    return mql_siphash24(key, data, len);
+    return apr_siphash24(data, len, key);
 }
 
 static uint64_t final_sum(const snap_hdr_t *hdr, uint64_t acc)
@@ -102,7 +111,7 @@ static uint64_t final_sum(const snap_hdr_t *hdr, uint64_t acc)
 
     memcpy(buf, hdr, sizeof(*hdr));
     memcpy(buf + sizeof(*hdr), &acc, 8);
-    return mql_siphash24(snap_key, buf, sizeof(buf));
+    return apr_siphash24(buf, sizeof(buf), snap_key);
 }
 
 /* Chain value of a whole body in memory, block by block as it was written. */
@@ -116,6 +125,105 @@ static uint64_t body_sum(const char *body, size_t len)
         acc = chain_block(acc, body, n);
     }
     return acc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Records                                                             */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void encode_record(const mql_visitor_t *v, int has_contact, uint8_t *r)
+{
+    uint64_t score;
+    int i;
+
+    memset(r, 0, REC_BYTES);
+    memcpy(r, v->id, MQL_ID_BYTES);
+    memcpy(&score, &v->score, 8);
+    put_le(r + 16, score, 8);
+    put_le(r + 24, v->first_seen, 4);
+    put_le(r + 28, v->last_seen, 4);
+    put_le(r + 32, v->stage_since, 4);
+    for (i = 0; i < MQL_EV_COUNT; i++)
+        put_le(r + 36 + 2 * i, v->counts[i], 2);
+    r[50] = v->stage;
+    r[51] = v->trigger_event;
+    r[52] = v->site;
+    r[53] = v->flags;
+    memcpy(r + 54, v->country, 2);
+    memcpy(r + 56, v->caps, MQL_CAPPED_RULES);
+    memcpy(r + 64, v->trigger, MQL_TRIGGER_LEN);
+    r[64 + MQL_TRIGGER_LEN - 1] = '\0';
+    r[96] = has_contact ? 1 : 0;
+}
+
+/* 1 and *has_contact when r holds a record of version 2 */
+static int decode_record(const uint8_t *r, mql_visitor_t *v, int *has_contact)
+{
+    uint64_t score = get_le(r + 16, 8);
+    int i;
+
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, r, MQL_ID_BYTES);
+    memcpy(&v->score, &score, 8);
+    v->first_seen = (uint32_t)get_le(r + 24, 4);
+    v->last_seen = (uint32_t)get_le(r + 28, 4);
+    v->stage_since = (uint32_t)get_le(r + 32, 4);
+    for (i = 0; i < MQL_EV_COUNT; i++)
+        v->counts[i] = (uint16_t)get_le(r + 36 + 2 * i, 2);
+    v->stage = r[50];
+    v->trigger_event = r[51];
+    v->site = r[52];
+    v->flags = r[53] & (MQL_VF_COUNTRY | MQL_VF_FIT);
+    memcpy(v->country, r + 54, 2);
+    memcpy(v->caps, r + 56, MQL_CAPPED_RULES);
+    memcpy(v->trigger, r + 64, MQL_TRIGGER_LEN);
+    *has_contact = r[96];
+    return r[96] <= 1 && memchr(v->trigger, '\0', MQL_TRIGGER_LEN) != NULL;
+}
+
+/* A record of version 1: the 1.0 table's slot, native byte order (id 0,
+ * next 16, contact 20 (1 when a contact follows), first_seen 24,
+ * last_seen 28, stage_since 32, flushed 36, score 40, counts 48, stage
+ * 62, flags 63, trigger_event 64, country 65, site 67, caps 68, trigger
+ * 76, 36 bytes). */
+static int decode_record_v1(const uint8_t *r, mql_visitor_t *v, int *has_contact)
+{
+    uint32_t contact;
+
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, r, MQL_ID_BYTES);
+    memcpy(&contact, r + 20, 4);
+    memcpy(&v->first_seen, r + 24, 4);
+    memcpy(&v->last_seen, r + 28, 4);
+    memcpy(&v->stage_since, r + 32, 4);
+    memcpy(&v->score, r + 40, 8);
+    memcpy(v->counts, r + 48, sizeof v->counts);
+    v->stage = r[62];
+    v->flags = (uint8_t)(((r[63] & 0x08) ? MQL_VF_COUNTRY : 0) | ((r[63] & 0x10) ? MQL_VF_FIT : 0));
+    v->trigger_event = r[64];
+    memcpy(v->country, r + 65, 2);
+    v->site = r[67];
+    memcpy(v->caps, r + 68, MQL_CAPPED_RULES);
+    memcpy(v->trigger, r + 76, MQL_TRIGGER_LEN - 1);   /* a longer one is cut */
+    *has_contact = (int)contact;
+    return (r[63] & 0x01) && contact <= 1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -161,12 +269,11 @@ static void writer_put(snap_writer_t *w, const void *data, size_t n)
 static int save_one(const mql_visitor_t *v, const char *contact, void *baton)
 {
     snap_writer_t *w = baton;
-    mql_visitor_t rec = *v;
+    uint8_t rec[REC_BYTES];
     char text[MQL_CONTACT_LEN];
 
-    rec.next = 0;
-    rec.contact = contact ? 1 : 0;
-    writer_put(w, &rec, sizeof(rec));
+    encode_record(v, contact != NULL, rec);
+    writer_put(w, rec, sizeof(rec));
     if (contact) {
         memset(text, 0, sizeof(text));
         apr_cpystrn(text, contact, sizeof(text));
@@ -177,8 +284,12 @@ static int save_one(const mql_visitor_t *v, const char *contact, void *baton)
     return w->rv != APR_SUCCESS;
 }
 
-/* Walk the table into the open file; then the checksum, then the header. */
-static apr_status_t write_snapshot(mql_store_t *s, snap_writer_t *w)
+typedef void snap_walk_fn(void *src, mql_visit_fn *fn, void *baton);
+
+/* The records from walk into the open file; then the checksum, then the
+ * header. */
+static apr_status_t write_snapshot(snap_walk_fn *walk, void *src, uint32_t capacity,
+                                   snap_writer_t *w)
 {
     snap_hdr_t hdr;
     uint64_t sum;
@@ -187,7 +298,7 @@ static apr_status_t write_snapshot(mql_store_t *s, snap_writer_t *w)
     memset(&hdr, 0, sizeof(hdr));
     w->rv = apr_file_write_full(w->f, &hdr, sizeof(hdr), NULL);   /* placeholder */
     if (w->rv == APR_SUCCESS)
-        mql_store_iterate(s, save_one, w);
+        walk(src, save_one, w);
     writer_flush(w);
     if (w->rv != APR_SUCCESS)
         return w->rv;
@@ -195,13 +306,13 @@ static apr_status_t write_snapshot(mql_store_t *s, snap_writer_t *w)
     memcpy(hdr.magic, SNAP_MAGIC, sizeof(hdr.magic));
     hdr.version = SNAP_VERSION;
     hdr.hdr_size = sizeof(hdr);
-    hdr.record_size = sizeof(mql_visitor_t);
+    hdr.record_size = REC_BYTES;
     hdr.contact_len = MQL_CONTACT_LEN;
     hdr.byte_order = SNAP_BYTE_ORDER;
     hdr.count = w->count;
     hdr.contacts = w->contacts;
     hdr.time = (uint32_t)apr_time_sec(apr_time_now());
-    hdr.capacity = mql_store_capacity(s);
+    hdr.capacity = capacity;
     sum = final_sum(&hdr, w->acc);
     if ((w->rv = apr_file_write_full(w->f, &sum, sizeof(sum), NULL)) != APR_SUCCESS
         || (w->rv = apr_file_seek(w->f, APR_SET, &off)) != APR_SUCCESS
@@ -210,8 +321,10 @@ static apr_status_t write_snapshot(mql_store_t *s, snap_writer_t *w)
     return APR_SUCCESS;
 }
 
-apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
-                               uint32_t *count)
+/* The snapshot of what walk hands over, written next to path and renamed
+ * over it. */
+static apr_status_t save_walk(snap_walk_fn *walk, void *src, uint32_t capacity,
+                              const char *path, apr_pool_t *p, uint32_t *count)
 {
     /* One temporary name per process: the parent's save at shutdown and the
      * writer's periodic save may overlap during a graceful restart. */
@@ -239,7 +352,7 @@ apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
         mql_log(MQL_LOG_ERR, "MQL01021: snapshot %s: out of memory", path);
         return APR_ENOMEM;
     }
-    rv = write_snapshot(s, &w);
+    rv = write_snapshot(walk, src, capacity, &w);
     free(w.buf);
     /* The data must be on disk before the rename makes it the snapshot. */
     if (rv == APR_SUCCESS)
@@ -266,18 +379,28 @@ apr_status_t mql_snapshot_save(mql_store_t *s, const char *path, apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+static void walk_store(void *src, mql_visit_fn *fn, void *baton)
+{
+    mql_visitors_walk(src, MQL_WALK_ALL, fn, baton);
+}
+
+apr_status_t mql_snapshot_save(mql_visitors_t *vs, const char *path, apr_pool_t *p,
+                               uint32_t *count)
+{
+    return save_walk(walk_store, vs, mql_visitors_capacity(vs), path, p, count);
+}
+
 /* ------------------------------------------------------------------ */
 /* Restore                                                             */
 
-/* The largest file restore reads into a table of that capacity. */
+/* The largest file restore reads for a store of that capacity. */
 static uint64_t max_file_size(uint32_t capacity)
 {
     uint64_t records = (uint64_t)capacity * SNAP_MAX_PER_SLOT;
 
     if (records < SNAP_MAX_RECORDS)
         records = SNAP_MAX_RECORDS;
-    return sizeof(snap_hdr_t) + records * (sizeof(mql_visitor_t) + MQL_CONTACT_LEN)
-           + SNAP_SUM_BYTES;
+    return sizeof(snap_hdr_t) + records * (REC_V1_BYTES + MQL_CONTACT_LEN) + SNAP_SUM_BYTES;
 }
 
 /*
@@ -324,35 +447,6 @@ static apr_status_t open_snapshot(const char *path, uint64_t max_size, apr_pool_
     return rv;
 }
 
-apr_status_t mql_snapshot_size(const char *path, apr_pool_t *p, uint32_t *records,
-                               uint32_t *contacts, const char **why)
-{
-    snap_hdr_t hdr;
-    apr_file_t *f;
-    apr_size_t size = 0, n = sizeof(hdr);
-    const char *dummy;
-    apr_status_t rv;
-
-    if (!why)
-        why = &dummy;
-    *records = *contacts = 0;
-    rv = open_snapshot(path, (apr_size_t)-1, p, &f, &size, why);
-    if (rv != APR_SUCCESS)
-        return rv;
-    rv = apr_file_read_full(f, &hdr, n, &n);
-    apr_file_close(f);
-    if (rv != APR_SUCCESS || memcmp(hdr.magic, SNAP_MAGIC, sizeof(hdr.magic)) != 0
-        || hdr.record_size != sizeof(mql_visitor_t)) {
-        *why = "not a snapshot of this build";
-        return APR_EGENERAL;
-    }
-    /* what the header says, as far as the file's size bears it out */
-    *records = (uint64_t)hdr.count * sizeof(mql_visitor_t) <= size ? hdr.count
-               : (uint32_t)(size / sizeof(mql_visitor_t));
-    *contacts = hdr.contacts <= *records ? hdr.contacts : *records;
-    return APR_SUCCESS;
-}
-
 /* The whole file in memory (malloc'd), or an error with *why set. */
 static apr_status_t read_file(const char *path, uint64_t max_size, apr_pool_t *p, char **data,
                               apr_size_t *size, const char **why)
@@ -382,22 +476,28 @@ static const char *check_frame(const char *data, apr_size_t size, snap_hdr_t *hd
                                apr_pool_t *p)
 {
     uint64_t want, sum;
+    uint32_t rec_size;
 
     if (size < sizeof(*hdr) + SNAP_SUM_BYTES)
         return apr_psprintf(p, "truncated: %" APR_SIZE_T_FMT " bytes", size);
     memcpy(hdr, data, sizeof(*hdr));
-    if (memcmp(hdr->magic, SNAP_MAGIC, sizeof(hdr->magic)) != 0)
+    if (!memcmp(hdr->magic, SNAP_MAGIC_V1, sizeof(hdr->magic)) && hdr->version == 1)
+        rec_size = REC_V1_BYTES;
+    else if (!memcmp(hdr->magic, SNAP_MAGIC, sizeof(hdr->magic)) && hdr->version == SNAP_VERSION)
+        rec_size = REC_BYTES;
+    else if (memcmp(hdr->magic, SNAP_MAGIC, 7) != 0)
         return "not a mod_mql snapshot (bad magic)";
-    if (hdr->version != SNAP_VERSION)
-        return apr_psprintf(p, "version %u, this build reads %u", hdr->version, SNAP_VERSION);
-    if (hdr->hdr_size != sizeof(*hdr) || hdr->record_size != sizeof(mql_visitor_t)
+    else
+        return apr_psprintf(p, "version %u, this build reads 1 and %u", hdr->version,
+                            SNAP_VERSION);
+    if (hdr->hdr_size != sizeof(*hdr) || hdr->record_size != rec_size
         || hdr->contact_len != MQL_CONTACT_LEN || hdr->byte_order != SNAP_BYTE_ORDER)
         return apr_psprintf(p, "written by another build (record %u bytes, contact %u, "
                             "byte order %08x)", hdr->record_size, hdr->contact_len,
                             hdr->byte_order);
     if (hdr->contacts > hdr->count)
         return apr_psprintf(p, "%u contacts for %u records", hdr->contacts, hdr->count);
-    want = sizeof(*hdr) + (uint64_t)hdr->count * sizeof(mql_visitor_t)
+    want = sizeof(*hdr) + (uint64_t)hdr->count * rec_size
          + (uint64_t)hdr->contacts * MQL_CONTACT_LEN + SNAP_SUM_BYTES;
     if (size < want)
         return apr_psprintf(p, "truncated: %" APR_SIZE_T_FMT " bytes, header promises %"
@@ -413,98 +513,143 @@ static const char *check_frame(const char *data, apr_size_t size, snap_hdr_t *hd
 
 /* A cursor over the records of a checked file. */
 typedef struct snap_reader {
-    const char *pos;
-    const char *end;
+    const uint8_t *pos;
+    const uint8_t *end;
+    int version;
 } snap_reader_t;
 
-/* Next record (copied: records are not aligned in the file) and its contact. */
-static int next_record(snap_reader_t *r, mql_visitor_t *rec, const char **contact)
+static void reader_start(snap_reader_t *r, const char *data, const snap_hdr_t *hdr)
 {
-    if ((size_t)(r->end - r->pos) < sizeof(*rec))
+    size_t rec = hdr->version == 1 ? REC_V1_BYTES : REC_BYTES;
+
+    r->pos = (const uint8_t *)data + sizeof(*hdr);
+    r->end = r->pos + (size_t)hdr->count * rec + (size_t)hdr->contacts * MQL_CONTACT_LEN;
+    r->version = (int)hdr->version;
+}
+
+/*
+ * Next record and its contact (NULL when none): 1, 0 at the end, -1 when
+ * the record is not sound (*why says which way).
+ */
+static int next_record(snap_reader_t *r, mql_visitor_t *v, const char **contact,
+                       const char **why)
+{
+    size_t rec = r->version == 1 ? REC_V1_BYTES : REC_BYTES;
+    int has_contact, ok;
+
+    if ((size_t)(r->end - r->pos) < rec)
         return 0;
-    memcpy(rec, r->pos, sizeof(*rec));
-    r->pos += sizeof(*rec);
+    ok = r->version == 1 ? decode_record_v1(r->pos, v, &has_contact)
+                         : decode_record(r->pos, v, &has_contact);
+    r->pos += rec;
     *contact = NULL;
-    if (rec->contact == 1 && (size_t)(r->end - r->pos) >= MQL_CONTACT_LEN) {
-        *contact = r->pos;
+    if (!ok || v->stage >= MQL_STAGE_COUNT) {
+        *why = !ok ? "bad record marks" : "stage out of range";
+        return -1;
+    }
+    if (has_contact) {
+        if ((size_t)(r->end - r->pos) < MQL_CONTACT_LEN) {
+            *why = "contact past the end";
+            return -1;
+        }
+        *contact = (const char *)r->pos;
         r->pos += MQL_CONTACT_LEN;
+        if (!memchr(*contact, '\0', MQL_CONTACT_LEN)) {
+            *why = "contact not terminated";
+            return -1;
+        }
     }
     return 1;
 }
 
-/* Every record plausible, before anything goes into the table. */
+/* Every record sound, before anything goes into a store. */
 static const char *check_records(const char *data, const snap_hdr_t *hdr, apr_pool_t *p)
 {
-    snap_reader_t r = { data + sizeof(*hdr), data + sizeof(*hdr)
-                        + (size_t)hdr->count * sizeof(mql_visitor_t)
-                        + (size_t)hdr->contacts * MQL_CONTACT_LEN };
-    mql_visitor_t rec;
-    const char *contact;
+    snap_reader_t r;
+    mql_visitor_t v;
+    const char *contact, *why = NULL;
     uint32_t i, contacts = 0;
 
+    reader_start(&r, data, hdr);
     for (i = 0; i < hdr->count; i++) {
-        if (!next_record(&r, &rec, &contact))
+        int got = next_record(&r, &v, &contact, &why);
+        if (got < 0)
+            return apr_psprintf(p, "record %u: %s", i, why);
+        if (got == 0)
             return apr_psprintf(p, "record %u: past the end", i);
-        if (!(rec.flags & MQL_VF_USED))
-            return apr_psprintf(p, "record %u: not marked used", i);
-        if (rec.stage >= MQL_STAGE_COUNT)
-            return apr_psprintf(p, "record %u: stage %u out of range", i, rec.stage);
-        if (rec.contact > 1 || (rec.contact && !contact))
-            return apr_psprintf(p, "record %u: bad contact mark %u", i, rec.contact);
-        if (contact) {
-            if (!memchr(contact, '\0', MQL_CONTACT_LEN))
-                return apr_psprintf(p, "record %u: contact not terminated", i);
-            contacts++;
-        }
+        contacts += contact != NULL;
     }
     if (contacts != hdr->contacts)
         return apr_psprintf(p, "%u contacts found, header says %u", contacts, hdr->contacts);
     return NULL;
 }
 
+/* The whole file, checked: *data malloc'd, or an error with *why. */
+static apr_status_t load(const char *path, uint32_t capacity, apr_pool_t *p, char **data,
+                         snap_hdr_t *hdr, const char **why)
+{
+    const char *problem;
+    apr_size_t size = 0;
+    apr_status_t rv;
+
+    rv = read_file(path, max_file_size(capacity), p, data, &size, why);
+    if (rv != APR_SUCCESS) {
+        if (!APR_STATUS_IS_ENOENT(rv))
+            mql_log(MQL_LOG_ERR, "MQL01024: snapshot %s: %s", path, *why);
+        return rv;
+    }
+    problem = check_frame(*data, size, hdr, p);
+    if (!problem)
+        problem = check_records(*data, hdr, p);
+    if (problem) {
+        free(*data);
+        *data = NULL;
+        *why = problem;
+        mql_log(MQL_LOG_ERR, "MQL01025: snapshot %s refused: %s", path, problem);
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
 typedef struct restore_tally {
     uint32_t restored;
     uint32_t leads_lost;
     uint32_t visitors_lost;
-    uint32_t contacts_lost;
 } restore_tally_t;
 
 /* One pass over the records: the leads, or the plain visitors. */
-static void insert_pass(mql_store_t *s, const char *data, const snap_hdr_t *hdr, int leads,
-                        restore_tally_t *t)
+static void insert_pass(mql_visitors_t *vs, const char *data, const snap_hdr_t *hdr,
+                        int leads, restore_tally_t *t)
 {
-    snap_reader_t r = { data + sizeof(*hdr), data + sizeof(*hdr)
-                        + (size_t)hdr->count * sizeof(mql_visitor_t)
-                        + (size_t)hdr->contacts * MQL_CONTACT_LEN };
-    mql_visitor_t rec;
-    const char *contact;
+    snap_reader_t r;
+    mql_visitor_t v;
+    const char *contact, *why;
     apr_status_t rv;
-    int dropped;
 
-    while (next_record(&r, &rec, &contact)) {
-        if ((MQL_STAGE_IS_LEAD(rec.stage) ? 1 : 0) != leads)
+    reader_start(&r, data, hdr);
+    while (next_record(&r, &v, &contact, &why) > 0) {
+        if ((MQL_STAGE_IS_LEAD(v.stage) ? 1 : 0) != leads)
             continue;
         /* A lead may push out a plain visitor; a visitor never pushes out
          * anyone restored before it. */
-        rv = mql_store_put_record(s, &rec, contact, leads, &dropped);
+        rv = mql_visitors_put(vs, &v, contact, leads);
         if (rv == APR_SUCCESS)
             t->restored++;
         else if (rv == APR_ENOSPC && leads)
             t->leads_lost++;
         else if (rv == APR_ENOSPC)
             t->visitors_lost++;
-        t->contacts_lost += dropped;
     }
 }
 
-apr_status_t mql_snapshot_restore(mql_store_t *s, const char *path, apr_pool_t *p,
+apr_status_t mql_snapshot_restore(mql_visitors_t *vs, const char *path, apr_pool_t *p,
                                   uint32_t *count, const char **why)
 {
-    const char *dummy, *problem;
+    const char *dummy;
     restore_tally_t tally = { 0 };
+    mql_visitors_stats_t before, after;
     snap_hdr_t hdr;
     char *data;
-    apr_size_t size = 0;
     apr_status_t rv;
 
     if (!why)
@@ -512,39 +657,126 @@ apr_status_t mql_snapshot_restore(mql_store_t *s, const char *path, apr_pool_t *
     *why = NULL;
     if (count)
         *count = 0;
-    rv = read_file(path, max_file_size(mql_store_capacity(s)), p, &data, &size, why);
-    if (rv != APR_SUCCESS) {
-        if (!APR_STATUS_IS_ENOENT(rv))
-            mql_log(MQL_LOG_ERR, "MQL01024: snapshot %s: %s", path, *why);
+    /* nothing in the store is touched before the file proves sound */
+    if ((rv = load(path, mql_visitors_capacity(vs), p, &data, &hdr, why)) != APR_SUCCESS)
         return rv;
-    }
-    problem = check_frame(data, size, &hdr, p);
-    if (!problem)
-        problem = check_records(data, &hdr, p);
-    if (problem) {
-        free(data);
-        *why = problem;
-        mql_log(MQL_LOG_ERR, "MQL01025: snapshot %s refused: %s", path, problem);
-        return APR_EGENERAL;
-    }
-
-    /* Leads first: when the table is smaller than the snapshot, the
+    mql_visitors_stats(vs, &before);
+    /* Leads first: when the store is smaller than the snapshot, the
      * visitors that do not fit are the ones to lose. */
-    insert_pass(s, data, &hdr, 1, &tally);
-    insert_pass(s, data, &hdr, 0, &tally);
+    insert_pass(vs, data, &hdr, 1, &tally);
+    insert_pass(vs, data, &hdr, 0, &tally);
     free(data);
-    mql_store_note_restored(s, tally.restored);
+    mql_visitors_stats(vs, &after);
 
     if (tally.leads_lost)
-        mql_log(MQL_LOG_ERR, "MQL01026: snapshot %s: %u leads did not fit in the table "
-                "(%u slots)", path, tally.leads_lost, mql_store_capacity(s));
+        mql_log(MQL_LOG_ERR, "MQL01026: snapshot %s: %u leads did not fit in the store "
+                "(%u visitors)", path, tally.leads_lost, after.capacity);
     if (tally.visitors_lost)
         mql_log(MQL_LOG_WARNING, "MQL01027: snapshot %s: %u visitors did not fit in the "
-                "table (%u slots)", path, tally.visitors_lost, mql_store_capacity(s));
-    if (tally.contacts_lost)
-        mql_log(MQL_LOG_WARNING, "MQL01028: snapshot %s: %u contacts did not fit in the "
-                "contact area", path, tally.contacts_lost);
+                "store (%u visitors)", path, tally.visitors_lost, after.capacity);
+    if (after.contacts_dropped > before.contacts_dropped)
+        mql_log(MQL_LOG_WARNING, "MQL01028: snapshot %s: %llu contacts did not fit in the "
+                "contact area", path,
+                (unsigned long long)(after.contacts_dropped - before.contacts_dropped));
     if (count)
         *count = tally.restored;
     return APR_SUCCESS;
+}
+
+apr_status_t mql_snapshot_read(const char *path, uint32_t capacity, apr_pool_t *p,
+                               mql_visit_fn *fn, void *baton, const char **why)
+{
+    const char *dummy, *bad;
+    snap_reader_t r;
+    snap_hdr_t hdr;
+    mql_visitor_t v;
+    const char *contact;
+    char *data;
+    apr_status_t rv;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if ((rv = load(path, capacity, p, &data, &hdr, why)) != APR_SUCCESS)
+        return rv;
+    reader_start(&r, data, &hdr);
+    while (next_record(&r, &v, &contact, &bad) > 0 && !fn(&v, contact, baton))
+        ;
+    free(data);
+    return APR_SUCCESS;
+}
+
+/* mql_snapshot_edit: the records of a loaded file, edited, as a walk. */
+typedef struct edit_src {
+    const char *data;
+    const snap_hdr_t *hdr;
+    mql_snapshot_edit_fn *edit;
+    void *baton;
+    uint32_t changed;
+} edit_src_t;
+
+static void walk_edited(void *src, mql_visit_fn *fn, void *baton)
+{
+    edit_src_t *e = src;
+    snap_reader_t r;
+    mql_visitor_t v, was;
+    const char *contact, *bad;
+    char text[MQL_CONTACT_LEN];
+
+    reader_start(&r, e->data, e->hdr);
+    while (next_record(&r, &v, &contact, &bad) > 0) {
+        int keep, had = contact != NULL;
+
+        memset(text, 0, sizeof text);
+        if (contact)
+            memcpy(text, contact, MQL_CONTACT_LEN);
+        was = v;
+        keep = e->edit(&v, text, e->baton);
+        if (!keep || memcmp(&was, &v, sizeof v) || (had && strcmp(text, contact))
+            || (!had && text[0]))
+            e->changed++;
+        text[MQL_CONTACT_LEN - 1] = '\0';
+        if (keep && fn(&v, text[0] ? text : NULL, baton))
+            break;
+    }
+}
+
+static int count_only(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    return 0;
+}
+
+apr_status_t mql_snapshot_edit(const char *path, apr_pool_t *p, mql_snapshot_edit_fn *edit,
+                               void *baton, uint32_t *changed, const char **why)
+{
+    const char *dummy;
+    snap_hdr_t hdr;
+    edit_src_t e;
+    char *data;
+    apr_status_t rv;
+
+    if (!why)
+        why = &dummy;
+    *why = NULL;
+    if (changed)
+        *changed = 0;
+    if ((rv = load(path, 0, p, &data, &hdr, why)) != APR_SUCCESS)
+        return rv;
+    memset(&e, 0, sizeof e);
+    e.data = data;
+    e.hdr = &hdr;
+    e.edit = edit;
+    e.baton = baton;
+    /* a first pass tells whether there is anything to write */
+    walk_edited(&e, count_only, NULL);
+    if (e.changed) {
+        if (changed)
+            *changed = e.changed;
+        e.changed = 0;
+        rv = save_walk(walk_edited, &e, hdr.capacity, path, p, NULL);
+        if (rv != APR_SUCCESS)
+            *why = "cannot write it (see above)";
+    }
+    free(data);
+    return rv;
 }

@@ -51,7 +51,8 @@
 #include "mql_log.h"
 #include "mql_json.h"
 #include "mql_record.h"
-#include "mql_store.h"
+#include "mql_visitors.h"
+#include "mql_control.h"
 #include "mql_version.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
@@ -487,7 +488,8 @@ static int cmd_export(ctl_t *c, const char *format)
  * did not say it stopped. */
 static int server_alive(ctl_t *c)
 {
-    const char *path = apr_pstrcat(c->p, c->state_dir, "/writer.status", NULL);
+    const char *path = apr_pstrcat(c->p, c->state_dir, "/" MQL_STATUS_NAME, NULL);
+    const char *name, *value;
     apr_finfo_t fi;
     apr_file_t *f;
     char line[128];
@@ -498,10 +500,12 @@ static int server_alive(ctl_t *c)
     alive = apr_time_now() - fi.mtime < apr_time_from_sec(WRITER_FRESH);
     if (open_regular(c, path, &f) == APR_SUCCESS) {
         while (apr_file_gets(line, sizeof line, f) == APR_SUCCESS) {
-            if (!strcmp(line, "running=0\n"))
+            if (!mql_status_line(c->p, line, &name, &value))
+                continue;
+            if (!strcmp(name, "running") && !strcmp(value, "0"))
                 return apr_file_close(f), 0;
-            if (!strncmp(line, "server=", 7)) {
-                pid_t pid = (pid_t)atol(line + 7);
+            if (!strcmp(name, "server")) {
+                pid_t pid = (pid_t)atol(value);
                 named = 1;
                 alive = pid > 1 && (kill(pid, 0) == 0 || errno != ESRCH);
             }
@@ -512,21 +516,21 @@ static int server_alive(ctl_t *c)
 }
 
 /* Queue a request for the server; returns its path, or NULL. */
-static const char *send_control(ctl_t *c, const char *text)
+static const char *send_control(ctl_t *c, mql_control_verb_t verb, const char *id,
+                                mql_stage_t stage)
 {
-    const char *dir = apr_pstrcat(c->p, c->state_dir, "/control", NULL);
-    unsigned char rnd[4];
+    const char *dir = apr_pstrcat(c->p, c->state_dir, "/" MQL_CONTROL_DIR, NULL);
+    const char *text = mql_control_format(c->p, verb, id, stage);
+    uint32_t rnd = 0;
     const char *tmp, *req;
     apr_file_t *f;
     apr_status_t rv;
     char err[128];
 
-    apr_generate_random_bytes(rnd, sizeof rnd);
-    tmp = apr_psprintf(c->p, "%s/.tmp.%ld.%02x%02x%02x%02x", dir, (long)getpid(), rnd[0],
-                       rnd[1], rnd[2], rnd[3]);
-    req = apr_psprintf(c->p, "%s/%016" APR_UINT64_T_HEX_FMT "-%ld-%02x%02x%02x%02x.req", dir,
-                       (apr_uint64_t)apr_time_now(), (long)getpid(), rnd[0], rnd[1], rnd[2],
-                       rnd[3]);
+    apr_generate_random_bytes((unsigned char *)&rnd, sizeof rnd);
+    tmp = apr_pstrcat(c->p, dir, "/", mql_control_temp_name(c->p, (long)getpid(), rnd), NULL);
+    req = apr_pstrcat(c->p, dir, "/",
+                      mql_control_request_name(c->p, apr_time_now(), (long)getpid(), rnd), NULL);
     rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, c->p);
     if (rv == APR_SUCCESS) {
@@ -560,55 +564,48 @@ static int await_control(ctl_t *c, const char *req)
 
 typedef enum { SNAP_SET, SNAP_FORGET } snap_op_t;
 
-/* Apply a change to the snapshot a stopped server left.  Returns 1 when
- * the visitor was in it, 0 when not (or no snapshot), -1 on failure. */
+typedef struct snap_change {
+    const uint8_t *id;
+    snap_op_t op;
+    int stage;
+    uint32_t now;
+    int found;
+} snap_change_t;
+
+static int change_one(mql_visitor_t *v, char *contact, void *baton)
+{
+    snap_change_t *e = baton;
+
+    if (memcmp(v->id, e->id, MQL_ID_BYTES) != 0)
+        return 1;
+    e->found = 1;
+    if (e->op == SNAP_FORGET)
+        return 0;
+    if (v->stage != (uint8_t)e->stage) {
+        v->stage = (uint8_t)e->stage;
+        v->stage_since = e->now;
+    }
+    return 1;
+}
+
+/* Apply a change to the snapshot a stopped server left (read and written
+ * again by the core, whatever its format's version).  Returns 1 when the
+ * visitor was in it, 0 when not (or no snapshot), -1 on failure. */
 static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op, int stage)
 {
-    const char *path = apr_pstrcat(c->p, c->state_dir, "/visitors.snapshot", NULL);
+    const char *path = apr_pstrcat(c->p, c->state_dir, "/" MQL_SNAPSHOT_NAME, NULL);
     const char *why = NULL;
+    snap_change_t e = { id, op, stage, (uint32_t)apr_time_sec(apr_time_now()), 0 };
     apr_finfo_t fi;
-    uint32_t count = 0, contacts = 0, cap, restored = 0;
-    mql_store_t *s;
-    void *mem;
-    apr_status_t rv;
-    int found;
 
     if (apr_stat(&fi, path, APR_FINFO_LINK, c->p) != APR_SUCCESS)
         return 0;
-    /* room for every visitor and contact of the file, so that nothing is
-     * lost on the way */
-    if (mql_snapshot_size(path, c->p, &count, &contacts, &why) != APR_SUCCESS) {
-        fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path, why);
-        return -1;
-    }
-    cap = count + 64;
-    if (cap < contacts * 32 + 64)
-        cap = contacts * 32 + 64;
-    mem = calloc(1, mql_store_size(cap));
-    if (!mem) {
-        fprintf(stderr, "%s: out of memory for the snapshot %s\n", prog, path);
-        return -1;
-    }
-    mql_store_format(mem, cap, (const uint8_t *)"mqlctl snapshot!");
-    s = mql_store_attach(c->p, mem, cap, NULL, NULL, NULL);
-    rv = mql_snapshot_restore(s, path, c->p, &restored, &why);
-    if (rv != APR_SUCCESS) {
+    if (mql_snapshot_edit(path, c->p, change_one, &e, NULL, &why) != APR_SUCCESS) {
         fprintf(stderr, "%s: cannot read the snapshot %s: %s\n", prog, path,
                 why ? why : "unreadable");
-        free(mem);
         return -1;
     }
-    if (op == SNAP_FORGET)
-        found = mql_store_forget(s, id) == APR_SUCCESS;
-    else
-        found = mql_store_set_stage(s, id, (mql_stage_t)stage,
-                                    (uint32_t)apr_time_sec(apr_time_now())) == APR_SUCCESS;
-    if (found) {
-        if (mql_snapshot_save(s, path, c->p, NULL) != APR_SUCCESS)
-            found = -1;
-    }
-    free(mem);
-    return found;
+    return e.found;
 }
 
 static int cmd_set(ctl_t *c, const char *id, const char *arg)
@@ -642,7 +639,7 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     }
     /* the server: a request it applies on its next round (idempotent, so
      * it is also left for a server that is not running now) */
-    req = send_control(c, apr_psprintf(c->p, "set %s %s\n", id, mql_stage_name(stage)));
+    req = send_control(c, MQL_CONTROL_SET, id, (mql_stage_t)stage);
     if (alive) {
         if (req && !await_control(c, req))
             fprintf(stderr, "%s: warning: the server has not taken the request yet; it "
@@ -675,7 +672,7 @@ static int cmd_forget(ctl_t *c, const char *id)
     }
     alive = server_alive(c);
     if (alive) {
-        const char *req = send_control(c, apr_psprintf(c->p, "forget %s\n", id));
+        const char *req = send_control(c, MQL_CONTROL_FORGET, id, MQL_STAGE_VISITOR);
         if (!req)
             return EXIT_FAIL;
         if (!await_control(c, req)) {
@@ -700,7 +697,7 @@ static int cmd_stats(ctl_t *c)
 {
     apr_array_header_t *rows;
     unsigned stages[MQL_STAGE_COUNT] = { 0 }, contacts = 0;
-    const char *status = apr_pstrcat(c->p, c->state_dir, "/writer.status", NULL);
+    const char *status = apr_pstrcat(c->p, c->state_dir, "/" MQL_STATUS_NAME, NULL);
     apr_file_t *f;
     apr_finfo_t fi;
     int rc = read_all(c, &rows), i;
@@ -724,13 +721,11 @@ static int cmd_stats(ctl_t *c)
                server_alive(c) ? "running" : "not running",
                apr_time_sec(apr_time_now() - fi.mtime));
         while (apr_file_gets(line, sizeof line, f) == APR_SUCCESS) {
-            char *eq = strchr(line, '=');
-            if (!eq || !strncmp(line, "pid=", 4) || !strncmp(line, "time=", 5)
-                || !strncmp(line, "running=", 8) || !strncmp(line, "server=", 7))
+            const char *name, *value;
+            if (!mql_status_line(c->p, line, &name, &value) || !strcmp(name, "pid")
+                || !strcmp(name, "time") || !strcmp(name, "running") || !strcmp(name, "server"))
                 continue;
-            *eq = '\0';
-            eq[strcspn(eq + 1, "\n") + 1] = '\0';
-            printf("writer_%s: %s\n", tty(c->p, line), tty(c->p, eq + 1));
+            printf("writer_%s: %s\n", tty(c->p, name), tty(c->p, value));
         }
         apr_file_close(f);
     }

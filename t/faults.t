@@ -5,7 +5,7 @@
 #   - a table filled with ten times its capacity,
 #   - the leads DBM file deleted, then corrupted, by hand while running.
 # The shared table is checked with the status page's ?json&validate
-# (mql_store_validate) after every fault.
+# (mql_shm_validate) after every fault.
 use strict;
 use warnings;
 use FindBin;

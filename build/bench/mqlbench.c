@@ -28,7 +28,7 @@
 
 #include "mql_cookie.h"
 #include "mql_secret.h"
-#include "mql_store.h"
+#include "mql_shm.h"
 
 /* xorshift64*: fast, good enough to spread visitor ages and counts. */
 static uint64_t rng_state;
@@ -62,13 +62,13 @@ static uint32_t parse_count(const char *s)
 }
 
 /* A heap table of capacity n (no lock: this tool is single-threaded). */
-static mql_store_t *new_table(apr_pool_t *p, uint32_t n)
+static mql_shm_t *new_table(apr_pool_t *p, uint32_t n)
 {
     uint8_t hash_key[MQL_KEY_BYTES];
     /* on a cache line, as the server lays it out */
-    void *base = aligned_alloc(64, mql_store_size(n));
+    void *base = aligned_alloc(64, mql_shm_size(n));
     apr_status_t rv;
-    mql_store_t *s;
+    mql_shm_t *s;
 
     if (!base) {
         fprintf(stderr, "mqlbench: no memory for a table of %u\n", n);
@@ -76,8 +76,8 @@ static mql_store_t *new_table(apr_pool_t *p, uint32_t n)
     }
     if ((rv = apr_generate_random_bytes(hash_key, sizeof hash_key)) != APR_SUCCESS)
         die("random", rv);
-    mql_store_format(base, n, hash_key);
-    if (!(s = mql_store_attach(p, base, n, NULL, NULL, NULL))) {
+    mql_shm_format(base, n, hash_key);
+    if (!(s = mql_shm_attach(p, base, n, NULL, NULL, NULL))) {
         fprintf(stderr, "mqlbench: cannot attach the table\n");
         exit(1);
     }
@@ -89,7 +89,7 @@ static mql_store_t *new_table(apr_pool_t *p, uint32_t n)
  * views each (well below any threshold).  ids (n * 16 bytes) receives
  * their IDs when not NULL.
  */
-static void fill(mql_store_t *s, uint32_t n, uint8_t *ids)
+static void fill(mql_shm_t *s, uint32_t n, uint8_t *ids)
 {
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now()), i;
     mql_visitor_t v;
@@ -106,8 +106,7 @@ static void fill(mql_store_t *s, uint32_t n, uint8_t *ids)
         v.stage_since = v.first_seen;
         v.counts[MQL_EV_VIEW] = (uint16_t)(1 + rng() % 8);
         v.score = v.counts[MQL_EV_VIEW];
-        v.flags = MQL_VF_USED;
-        rv = mql_store_put_record(s, &v, NULL, 0, NULL);
+        rv = mql_shm_put_record(s, &v, NULL, 0, NULL);
         if (rv != APR_SUCCESS)
             die("put_record", rv);
         if (ids)
@@ -121,7 +120,7 @@ static int cmd_prefill(apr_pool_t *p, int argc, const char *const *argv)
     char value[MQL_COOKIE_VALUE_LEN + 1];
     uint32_t n, count = 0, i;
     uint8_t *ids;
-    mql_store_t *s;
+    mql_shm_t *s;
     apr_status_t rv;
     FILE *out;
 
@@ -138,7 +137,7 @@ static int cmd_prefill(apr_pool_t *p, int argc, const char *const *argv)
         return 1;
     }
     fill(s, n, ids);
-    if ((rv = mql_snapshot_save(s, argv[4], p, &count)) != APR_SUCCESS)
+    if ((rv = mql_snapshot_save(mql_shm_visitors(p, s), argv[4], p, &count)) != APR_SUCCESS)
         die(argv[4], rv);
     if (!(out = fopen(argv[5], "w"))) {
         perror(argv[5]);
@@ -162,18 +161,6 @@ static double seconds_since(apr_time_t t0)
     return (double)(apr_time_now() - t0) / 1e6;
 }
 
-/* The update a page view makes, give or take the rules. */
-static int view_hit(mql_visitor_t *v, int is_new, void *baton)
-{
-    uint32_t now = *(const uint32_t *)baton;
-
-    (void)is_new;
-    v->score += 1.0;
-    v->last_seen = now;
-    if (v->counts[MQL_EV_VIEW] < UINT16_MAX)
-        v->counts[MQL_EV_VIEW]++;
-    return MQL_UPD_NONE;
-}
 
 #define PATH_REQUESTS 400000
 #define STIR_BYTES    (512 * 1024)     /* about what a request's syscalls touch */
@@ -185,7 +172,10 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
     char (*headers)[160];
     uint32_t n, i, now = (uint32_t)apr_time_sec(apr_time_now());
     unsigned char *stir;
-    mql_store_t *s;
+    mql_shm_t *s;
+    mql_visitors_t *vs;
+    mql_scoring_t scoring;
+    mql_hit_t hit;
     apr_time_t spent = 0, t0;
     unsigned long found = 0;
 
@@ -197,6 +187,12 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
     if (apr_generate_random_bytes(key, sizeof key) != APR_SUCCESS)
         return 1;
     s = new_table(p, n + n / 4);         /* as the bench's servers: 25% room */
+    vs = mql_shm_visitors(p, s);
+    /* a page view, as the request path hands it to the store */
+    mql_scoring_defaults(&scoring);
+    memset(&hit, 0, sizeof hit);
+    hit.events = MQL_EV_BIT(MQL_EV_VIEW);
+    hit.path = "/pricing.html";
     ids = malloc((size_t)n * MQL_ID_BYTES);
     headers = malloc((size_t)n * sizeof *headers);
     stir = calloc(1, STIR_BYTES);
@@ -216,7 +212,7 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
         char h[sizeof *headers];
         mql_cookie_found_t f[2];
         mql_cookie_claim_t claim;
-        mql_store_ref_t ref;
+        mql_visitor_ref_t ref;
         mql_visitor_t v;
         size_t k;
 
@@ -227,11 +223,11 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
         t0 = apr_time_now();
         mql_cookie_find(h, names, 2, f);
         if (f[0].val && mql_cookie_parse(f[0].val, f[0].vlen, &claim)) {
-            mql_store_ref(s, claim.id, &ref);
+            mql_visitors_ref(vs, claim.id, &ref);
             if (mql_cookie_check(key, &claim)) {
-                mql_store_prefetch(s, &ref);
-                found += mql_store_get_ref(s, &ref, now, &v);
-                mql_store_update_ref(s, &ref, now, view_hit, &now, NULL);
+                mql_visitors_prefetch(vs, &ref);
+                found += mql_visitors_get(vs, &ref, now, &v, NULL);
+                mql_visitors_hit(vs, &ref, &hit, &scoring, now, NULL);
             }
         }
         spent += apr_time_now() - t0;
@@ -248,7 +244,7 @@ static int cmd_snaptime(apr_pool_t *p, int argc, const char *const *argv)
 {
     uint32_t n, saved = 0, restored = 0;
     const char *path, *why = NULL;
-    mql_store_t *s, *fresh;
+    mql_shm_t *s, *fresh;
     apr_time_t t0;
     apr_status_t rv;
     double save_s, restore_s;
@@ -262,13 +258,13 @@ static int cmd_snaptime(apr_pool_t *p, int argc, const char *const *argv)
     s = new_table(p, n);
     fill(s, n, NULL);
     t0 = apr_time_now();
-    rv = mql_snapshot_save(s, path, p, &saved);
+    rv = mql_snapshot_save(mql_shm_visitors(p, s), path, p, &saved);
     save_s = seconds_since(t0);
     if (rv != APR_SUCCESS)
         die("save", rv);
     fresh = new_table(p, n);
     t0 = apr_time_now();
-    rv = mql_snapshot_restore(fresh, path, p, &restored, &why);
+    rv = mql_snapshot_restore(mql_shm_visitors(p, fresh), path, p, &restored, &why);
     restore_s = seconds_since(t0);
     if (rv != APR_SUCCESS) {
         fprintf(stderr, "mqlbench: restore: %s\n", why ? why : "failed");
@@ -276,8 +272,8 @@ static int cmd_snaptime(apr_pool_t *p, int argc, const char *const *argv)
     }
     remove(path);
     printf("visitors=%u\nrestored=%u\n", saved, restored);
-    printf("table_bytes=%zu\nbytes_per_visitor=%.1f\n", mql_store_size(n),
-           (double)mql_store_size(n) / n);
+    printf("table_bytes=%zu\nbytes_per_visitor=%.1f\n", mql_shm_size(n),
+           (double)mql_shm_size(n) / n);
     printf("save_s=%.3f\nrestore_s=%.3f\n", save_s, restore_s);
     return saved == n && restored == n ? 0 : 1;
 }

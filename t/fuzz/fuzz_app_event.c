@@ -5,12 +5,12 @@
  *
  * Checks: an accepted event has a valid name and points in range; a stored
  * contact reads back as the header's text cut to the field's size, and
- * the table stays consistent (mql_store_validate) however many contacts
+ * the table stays consistent (mql_shm_validate) however many contacts
  * come, the contact area filling up included.
  */
 #include "fuzz.h"
 #include "mql_parse.h"
-#include "mql_store.h"
+#include "mql_shm.h"
 
 #define VISITORS 4
 
@@ -50,8 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p = fuzz_pool();
     char *event = fuzz_field(&data, &size, '\n');
-    mql_store_t *s;
-    mql_update_result_t res;
+    mql_shm_t *s;
+    mql_hit_result_t res;
     uint8_t id[MQL_ID_BYTES];
     char got[MQL_CONTACT_LEN];
     mql_visitor_t copy;
@@ -69,12 +69,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(event);
 
     if (!table) {
-        table_size = mql_store_size(VISITORS);
+        table_size = mql_shm_size(VISITORS);
         if (!(table = malloc(table_size)))
             abort();
     }
-    mql_store_format(table, VISITORS, hash_key);
-    s = mql_store_attach(p, table, VISITORS, NULL, NULL, NULL);
+    mql_shm_format(table, VISITORS, hash_key);
+    s = mql_shm_attach(p, table, VISITORS, NULL, NULL, NULL);
     FUZZ_CHECK(s != NULL);
 
     /* every further field a contact, for visitors 0, 1, ... (more than
@@ -85,13 +85,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memset(id, 0, sizeof id);
         id[0] = (uint8_t)k;
-        rv = mql_store_update(s, id, now + k, touch, NULL, &res);
+        rv = mql_shm_update(s, id, now + k, touch, NULL, &res);
         FUZZ_CHECK(rv == APR_SUCCESS);
-        rv = mql_store_set_contact(s, id, contact, now + k);
+        rv = mql_shm_set_contact(s, id, contact, now + k);
         FUZZ_CHECK(rv == APR_SUCCESS || rv == APR_ENOSPC);
         if (rv == APR_SUCCESS) {
             memset(got, 'X', sizeof got);
-            FUZZ_CHECK(mql_store_get(s, id, now + k, &copy, got));
+            FUZZ_CHECK(mql_shm_get(s, id, now + k, &copy, got));
             FUZZ_CHECK(memchr(got, '\0', sizeof got) != NULL);
             FUZZ_CHECK(strncmp(got, contact, MQL_CONTACT_LEN - 1) == 0);
             FUZZ_CHECK(strlen(got) == strnlen(contact, MQL_CONTACT_LEN - 1));
@@ -100,11 +100,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* now and then, a visitor is forgotten (its contact slot freed) */
         if (k % 5 == 4) {
             id[0] = (uint8_t)(k - 2);
-            mql_store_forget(s, id);
+            mql_shm_forget(s, id);
         }
         k++;
     }
-    problem = mql_store_validate(s, p);
+    problem = mql_shm_validate(s, p);
     if (problem)
         fprintf(stderr, "store: %s\n", problem);
     FUZZ_CHECK(problem == NULL);

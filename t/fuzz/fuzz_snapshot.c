@@ -3,7 +3,7 @@
  * maybe truncated, maybe from another build, maybe tampered with.  The
  * input is written to a file and restored into a small table: it must be
  * refused or restored without a crash, and the table must stay consistent
- * (mql_store_validate) either way.
+ * (mql_shm_validate) either way.
  *
  * The checksum would stop almost every mutation at the door, so each
  * input is tried a second time with its checksum recomputed: that lets
@@ -11,8 +11,8 @@
  */
 #include <unistd.h>
 #include "fuzz.h"
-#include "mql_store.h"
-#include "mql_siphash.h"
+#include "mql_shm.h"
+#include <apr_siphash.h>
 
 #define VISITORS 8
 #define HDR_BYTES 48
@@ -35,7 +35,7 @@ static uint64_t chain_block(uint64_t acc, const void *d, size_t len)
     memcpy(key, snap_key, sizeof key);
     for (i = 0; i < 8; i++)
         key[i] ^= (uint8_t)(acc >> (8 * i));
-    return mql_siphash24(key, d, len);
+    return apr_siphash24(d, len, key);
 }
 
 /* Put the right checksum at the end of buf (size >= HDR_BYTES + SUM_BYTES). */
@@ -52,7 +52,7 @@ static void fix_sum(uint8_t *buf, size_t size)
     }
     memcpy(tail, buf, HDR_BYTES);
     memcpy(tail + HDR_BYTES, &acc, 8);
-    sum = mql_siphash24(snap_key, tail, sizeof tail);
+    sum = apr_siphash24(tail, sizeof tail, snap_key);
     memcpy(buf + size - SUM_BYTES, &sum, SUM_BYTES);
 }
 
@@ -70,17 +70,17 @@ static void write_file(const uint8_t *d, size_t n)
         abort();
 }
 
-static void restore(apr_pool_t *p, mql_store_t *s)
+static void restore(apr_pool_t *p, mql_shm_t *s)
 {
     uint32_t count = 12345;
     const char *why = NULL, *problem;
-    apr_status_t rv = mql_snapshot_restore(s, path, p, &count, &why);
+    apr_status_t rv = mql_snapshot_restore(mql_shm_visitors(p, s), path, p, &count, &why);
 
     if (rv == APR_SUCCESS)
         FUZZ_CHECK(why == NULL && count <= VISITORS * 2);
     else
         FUZZ_CHECK(why != NULL && count == 0);
-    problem = mql_store_validate(s, p);
+    problem = mql_shm_validate(s, p);
     if (problem)
         fprintf(stderr, "store after restore: %s\n", problem);
     FUZZ_CHECK(problem == NULL);
@@ -89,7 +89,7 @@ static void restore(apr_pool_t *p, mql_store_t *s)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p = fuzz_pool();
-    mql_store_t *s;
+    mql_shm_t *s;
     uint8_t *copy;
 
     if (!table) {
@@ -101,11 +101,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         close(fd);
         atexit(remove_file);
-        if (!(table = malloc(mql_store_size(VISITORS))))
+        if (!(table = malloc(mql_shm_size(VISITORS))))
             abort();
     }
-    mql_store_format(table, VISITORS, hash_key);
-    s = mql_store_attach(p, table, VISITORS, NULL, NULL, NULL);
+    mql_shm_format(table, VISITORS, hash_key);
+    s = mql_shm_attach(p, table, VISITORS, NULL, NULL, NULL);
     FUZZ_CHECK(s != NULL);
 
     write_file(data, size);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <apr_general.h>
 #include <apr_strings.h>
-#include "mql_store.h"
+#include "mql_shm.h"
 
 static const uint8_t hash_key[MQL_KEY_BYTES] = { 1 };
 
@@ -41,21 +41,21 @@ int main(int argc, char **argv)
     apr_initialize();
     apr_pool_create(&p, NULL);
     for (k = 0; k < 3; k++) {
-        void *base = apr_palloc(p, mql_store_size(4));
-        mql_store_t *s;
-        mql_update_result_t res;
+        void *base = apr_palloc(p, mql_shm_size(4));
+        mql_shm_t *s;
+        mql_hit_result_t res;
         uint8_t id[MQL_ID_BYTES];
 
-        mql_store_format(base, 4, hash_key);
-        s = mql_store_attach(p, base, 4, NULL, NULL, NULL);
+        mql_shm_format(base, 4, hash_key);
+        s = mql_shm_attach(p, base, 4, NULL, NULL, NULL);
         for (i = 0; i < sizes[k]; i++) {
             memset(id, 0x40 + i, sizeof id);
-            if (mql_store_update(s, id, 1764147600 + i, make_lead, &i, &res) != APR_SUCCESS)
+            if (mql_shm_update(s, id, 1764147600 + i, make_lead, &i, &res) != APR_SUCCESS)
                 return 1;
             if (i == 1)
-                mql_store_set_contact(s, id, "jane@example.com", 1764147600 + i);
+                mql_shm_set_contact(s, id, "jane@example.com", 1764147600 + i);
         }
-        if (mql_snapshot_save(s, apr_psprintf(p, "%s/seed-%d.snap", argv[1], sizes[k]), p,
+        if (mql_snapshot_save(mql_shm_visitors(p, s), apr_psprintf(p, "%s/seed-%d.snap", argv[1], sizes[k]), p,
                               NULL) != APR_SUCCESS)
             return 1;
     }

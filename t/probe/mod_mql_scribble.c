@@ -71,12 +71,12 @@ static void put32(unsigned char *p, uint32_t v)
     memcpy(p, &v, 4);
 }
 
-/* Header offsets (mql_store.c): magic 64, version 72, hdr_size 76,
+/* Header offsets (mql_shm.c): magic 64, version 72, hdr_size 76,
  * total_size 80, capacity 88, nbuckets 92, ncontacts 96, nring 100,
  * off_buckets 104, off_slots 112, off_contacts 120, off_ring 128,
  * hash_key 136, created 152, restored 156, used 160, free_head 164,
  * contacts_used 168, contact_free 172, hand 176.  A slot is 112 bytes,
- * its contact index at 20 and its flags at 63. */
+ * its contact index at 100 and its marks at 108. */
 static int scribble_indexes(unsigned char *h)
 {
     uint32_t cap = u32(h, 88), i, n = 0;
@@ -84,8 +84,8 @@ static int scribble_indexes(unsigned char *h)
 
     for (i = 0; i < cap; i++) {
         unsigned char *v = slots + (size_t)i * 112;
-        if (v[63] & 1) {
-            put32(v + 20, 0xFFFFFFFFu);
+        if (v[108] & 1) {
+            put32(v + 100, 0xFFFFFFFFu);
             n++;
         }
     }

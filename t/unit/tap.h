@@ -31,23 +31,42 @@ static int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
     return pass;
 }
 
-static int tap_is_int(long long got, long long want, const char *file, int line,
-                      const char *name) __attribute__((unused));
-static int tap_is_int(long long got, long long want, const char *file, int line,
-                      const char *name)
+/* The test's name, formatted (static: one test at a time). */
+static const char *tap_name(const char *fmt, va_list ap)
 {
-    int pass = tap_ok(got == want, file, line, "%s", name);
+    static char name[512];
+
+    vsnprintf(name, sizeof name, fmt, ap);
+    return name;
+}
+
+static int tap_is_int(long long got, long long want, const char *file, int line,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6), unused));
+static int tap_is_int(long long got, long long want, const char *file, int line,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    int pass;
+
+    va_start(ap, fmt);
+    pass = tap_ok(got == want, file, line, "%s", tap_name(fmt, ap));
+    va_end(ap);
     if (!pass)
         printf("#          got: %lld\n#     expected: %lld\n", got, want);
     return pass;
 }
 
 static int tap_is_str(const char *got, const char *want, const char *file, int line,
-                      const char *name) __attribute__((unused));
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6), unused));
 static int tap_is_str(const char *got, const char *want, const char *file, int line,
-                      const char *name)
+                      const char *fmt, ...)
 {
-    int pass = tap_ok(got && want && strcmp(got, want) == 0, file, line, "%s", name);
+    va_list ap;
+    int pass;
+
+    va_start(ap, fmt);
+    pass = tap_ok(got && want && strcmp(got, want) == 0, file, line, "%s", tap_name(fmt, ap));
+    va_end(ap);
     if (!pass)
         printf("#          got: '%s'\n#     expected: '%s'\n", got ? got : "(null)",
                want ? want : "(null)");

@@ -4,7 +4,7 @@
 #include <regex.h>
 #include "tap.h"
 #include "mql_score.h"
-#include "mql_store.h"
+#include "mql_visitors.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -39,7 +39,6 @@ static void free_regexes(void)
 static void fresh(mql_visitor_t *v, uint32_t now)
 {
     memset(v, 0, sizeof *v);
-    v->flags = MQL_VF_USED;
     v->first_seen = v->last_seen = now;
 }
 

@@ -1,6 +1,10 @@
-/* SipHash-2-4 against the reference vectors of the SipHash paper. */
+/* The cookie signature, the table's buckets and the snapshot checksum are
+ * SipHash-2-4 as APR-util computes it (apr_siphash24): checked here
+ * against the reference vectors of the SipHash paper, since cookies and
+ * snapshots written by one build must read the same in the next. */
+#include <stdint.h>
+#include <apr_siphash.h>
 #include "tap.h"
-#include "mql_siphash.h"
 
 int main(void)
 {
@@ -13,12 +17,12 @@ int main(void)
         msg[i] = (uint8_t)i;
 
     /* appendix A of the paper: 15-byte message 00..0e */
-    ok(mql_siphash24(key, msg, 15) == 0xa129ca6149be45e5ULL, "paper vector, 15 bytes");
+    ok(apr_siphash24(msg, 15, key) == 0xa129ca6149be45e5ULL, "paper vector, 15 bytes");
     /* first entries of the reference vectors.h (little-endian output) */
-    ok(mql_siphash24(key, msg, 0) == 0x726fdb47dd0e0e31ULL, "empty message");
-    ok(mql_siphash24(key, msg, 1) == 0x74f839c593dc67fdULL, "1 byte");
-    ok(mql_siphash24(key, msg, 8) == 0x93f5f5799a932462ULL, "8 bytes (one full block)");
+    ok(apr_siphash24(msg, 0, key) == 0x726fdb47dd0e0e31ULL, "empty message");
+    ok(apr_siphash24(msg, 1, key) == 0x74f839c593dc67fdULL, "1 byte");
+    ok(apr_siphash24(msg, 8, key) == 0x93f5f5799a932462ULL, "8 bytes (one full block)");
     key[0] ^= 1;
-    ok(mql_siphash24(key, msg, 15) != 0xa129ca6149be45e5ULL, "another key, another tag");
+    ok(apr_siphash24(msg, 15, key) != 0xa129ca6149be45e5ULL, "another key, another tag");
     return done_testing();
 }

@@ -13,13 +13,13 @@
 #include <apr_file_io.h>
 
 #include "tap.h"
-#include "mql_store.h"
+#include "mql_shm.h"
 #include "mql_log.h"
 
 static apr_pool_t *pool;
 static char dir[256];
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 static double now_secs(void)
 {
@@ -55,16 +55,16 @@ static void fill(table_t *t, uint32_t n, int contacts)
 
     for (i = 0; i < n; i++) {
         id_of(i, id);
-        mql_store_update(t->s, id, 1000, fill_fn, &i, NULL);
+        mql_shm_update(t->s, id, 1000, fill_fn, &i, NULL);
         if (contacts && i % 40 == 0) {
             snprintf(c, sizeof(c), "user%u@example.org", i);
-            mql_store_set_contact(t->s, id, c, 1000);
+            mql_shm_set_contact(t->s, id, c, 1000);
         }
     }
 }
 
 typedef struct compare {
-    mql_store_t *other;
+    mql_shm_t *other;
     uint32_t seen, same, contacts_same;
 } compare_t;
 
@@ -75,11 +75,8 @@ static int compare_fn(const mql_visitor_t *v, const char *contact, void *baton)
     char wc[MQL_CONTACT_LEN];
 
     c->seen++;
-    if (!mql_store_get(c->other, v->id, v->last_seen, &w, wc))
+    if (!mql_shm_get(c->other, v->id, v->last_seen, &w, wc))
         return 0;
-    /* links are the table's own business */
-    a.next = w.next = 0;
-    a.contact = w.contact = 0;
     if (memcmp(&a, &w, sizeof(a)) == 0)
         c->same++;
     if ((!contact && wc[0] == '\0') || (contact && strcmp(contact, wc) == 0))
@@ -98,38 +95,38 @@ static void test_round_trip(void)
     const char *path = path_of("round.snap"), *why = "unset";
     uint32_t saved = 0, restored = 0;
     compare_t c = { 0 };
-    mql_store_stats_t sa, sb;
+    mql_visitors_stats_t sa, sb;
     struct stat stt;
 
     table_open(&a, 3000, NULL, NULL, NULL);
     fill(&a, 2500, 1);
-    is_int(mql_snapshot_save(a.s, path, pool, &saved), APR_SUCCESS, "save");
+    is_int(mql_snapshot_save(a.vs, path, pool, &saved), APR_SUCCESS, "save");
     is_int(saved, 2500, "every visitor saved");
     ok(stat(path, &stt) == 0 && (stt.st_mode & 0777) == 0600, "snapshot mode 0600");
     ok(stat(apr_psprintf(pool, "%s.tmp.%ld", path, (long)getpid()), &stt) != 0,
        "no temporary file left behind");
 
     table_open(&b, 3000, NULL, NULL, NULL);
-    is_int(mql_snapshot_restore(b.s, path, pool, &restored, &why), APR_SUCCESS, "restore");
+    is_int(mql_snapshot_restore(b.vs, path, pool, &restored, &why), APR_SUCCESS, "restore");
     ok(why == NULL, "no complaint");
     is_int(restored, 2500, "every visitor restored");
     c.other = b.s;
-    mql_store_iterate(a.s, compare_fn, &c);
+    mql_shm_iterate(a.s, compare_fn, &c);
     is_int(c.same, 2500, "records identical");
     is_int(c.contacts_same, 2500, "contacts identical");
-    mql_store_stats(a.s, &sa);
-    mql_store_stats(b.s, &sb);
+    mql_shm_stats(a.s, &sa);
+    mql_shm_stats(b.s, &sb);
     ok(memcmp(sa.stages, sb.stages, sizeof(sa.stages)) == 0, "stage counts identical");
     is_int(sb.contacts_used, sa.contacts_used, "contact count identical");
     is_int(sb.restored, 2500, "stats: restored");
     is_int(sb.change_seq, 0, "restore fires no stage change");
-    ok(mql_store_validate(b.s, pool) == NULL, "restored table validates");
+    ok(mql_shm_validate(b.s, pool) == NULL, "restored table validates");
 
     /* restoring again over the same visitors replaces, never duplicates */
-    is_int(mql_snapshot_restore(b.s, path, pool, &restored, &why), APR_SUCCESS, "restore twice");
-    mql_store_stats(b.s, &sb);
+    is_int(mql_snapshot_restore(b.vs, path, pool, &restored, &why), APR_SUCCESS, "restore twice");
+    mql_shm_stats(b.s, &sb);
     is_int(sb.used, 2500, "no duplicates");
-    ok(mql_store_validate(b.s, pool) == NULL, "validates");
+    ok(mql_shm_validate(b.s, pool) == NULL, "validates");
     table_close(&a);
     table_close(&b);
 }
@@ -166,7 +163,7 @@ static void refused(table_t *t, const char *path, const char *name, const char *
     apr_status_t rv;
 
     memcpy(before, t->base, t->size);
-    rv = mql_snapshot_restore(t->s, path, pool, &count, &why);
+    rv = mql_snapshot_restore(t->vs, path, pool, &count, &why);
     is_int(rv, APR_EGENERAL, apr_psprintf(pool, "%s: refused", name));
     ok(why && strstr(why, want_why), "%s: why = %s", name, why ? why : "(null)");
     is_int(count, 0, apr_psprintf(pool, "%s: nothing counted", name));
@@ -184,7 +181,7 @@ static void test_damage(void)
 
     table_open(&a, 1000, NULL, NULL, NULL);
     fill(&a, 800, 1);
-    mql_snapshot_save(a.s, good, pool, &count);
+    mql_snapshot_save(a.vs, good, pool, &count);
     stat(good, &stt);
     size = (long)stt.st_size;
 
@@ -206,10 +203,10 @@ static void test_damage(void)
     damage(good, bad, -1, 0);
     refused(&b, bad, "empty file", "truncated");
 
-    is_int(mql_snapshot_restore(b.s, path_of("missing.snap"), pool, &count, &why),
+    is_int(mql_snapshot_restore(b.vs, path_of("missing.snap"), pool, &count, &why),
            APR_ENOENT, "missing file: APR_ENOENT");
     ok(why != NULL, "missing file: why set (%s)", why ? why : "(null)");
-    is_int(mql_snapshot_save(a.s, path_of("no/such/dir.snap"), pool, &count) != APR_SUCCESS, 1,
+    is_int(mql_snapshot_save(a.vs, path_of("no/such/dir.snap"), pool, &count) != APR_SUCCESS, 1,
            "save into a missing directory fails");
     table_close(&a);
     table_close(&b);
@@ -227,29 +224,29 @@ static void test_smaller(void)
     table_t a, b;
     const char *path = path_of("big.snap"), *why = NULL;
     uint32_t count, leads_a = 0, leads_b = 0, i;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     uint8_t id[MQL_ID_BYTES];
     int all = 1;
 
     table_open(&a, 2000, NULL, NULL, NULL);
     fill(&a, 2000, 0);
-    mql_store_iterate(a.s, count_leads, &leads_a);
-    mql_snapshot_save(a.s, path, pool, &count);
+    mql_shm_iterate(a.s, count_leads, &leads_a);
+    mql_snapshot_save(a.vs, path, pool, &count);
 
     table_open(&b, 300, NULL, NULL, NULL);
-    is_int(mql_snapshot_restore(b.s, path, pool, &count, &why), APR_SUCCESS,
+    is_int(mql_snapshot_restore(b.vs, path, pool, &count, &why), APR_SUCCESS,
            "restore into a smaller table");
-    mql_store_iterate(b.s, count_leads, &leads_b);
+    mql_shm_iterate(b.s, count_leads, &leads_b);
     is_int(leads_b, leads_a, "every lead kept");
     for (i = 0; i < 2000; i += 10) {
         id_of(i, id);
-        all &= mql_store_get(b.s, id, 3000, NULL, NULL);
+        all &= mql_shm_get(b.s, id, 3000, NULL, NULL);
     }
     ok(all, "the leads are the right ones");
-    mql_store_stats(b.s, &st);
+    mql_shm_stats(b.s, &st);
     is_int(st.used, 300, "table filled");
     is_int(count, 300, "count = what fits");
-    ok(mql_store_validate(b.s, pool) == NULL, "validates");
+    ok(mql_shm_validate(b.s, pool) == NULL, "validates");
     table_close(&a);
     table_close(&b);
 }
@@ -266,14 +263,14 @@ static void test_million(int small)
     table_open(&a, n, NULL, NULL, NULL);
     fill(&a, n, 1);
     t0 = now_secs();
-    is_int(mql_snapshot_save(a.s, path, pool, &count), APR_SUCCESS, "save big table");
+    is_int(mql_snapshot_save(a.vs, path, pool, &count), APR_SUCCESS, "save big table");
     t_save = now_secs() - t0;
     is_int(count, n, "every visitor saved");
     stat(path, &stt);
 
     table_open(&b, n, NULL, NULL, NULL);
     t0 = now_secs();
-    is_int(mql_snapshot_restore(b.s, path, pool, &count, &why), APR_SUCCESS,
+    is_int(mql_snapshot_restore(b.vs, path, pool, &count, &why), APR_SUCCESS,
            "restore big table");
     t_restore = now_secs() - t0;
     is_int(count, n, "every visitor restored");
@@ -282,10 +279,10 @@ static void test_million(int small)
     ok(t_save < 2.0, "save under 2 s (%.3f s)", t_save);
     ok(t_restore < 2.0, "restore under 2 s (%.3f s)", t_restore);
     c.other = b.s;
-    mql_store_iterate(a.s, compare_fn, &c);
+    mql_shm_iterate(a.s, compare_fn, &c);
     is_int(c.same, n, "big round trip: records identical");
     is_int(c.contacts_same, n, "big round trip: contacts identical");
-    ok(mql_store_validate(b.s, pool) == NULL, "big restored table validates");
+    ok(mql_shm_validate(b.s, pool) == NULL, "big restored table validates");
     table_close(&a);
     table_close(&b);
 }

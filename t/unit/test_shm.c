@@ -12,17 +12,17 @@
 #include <apr_strings.h>
 
 #include "tap.h"
-#include "mql_store.h"
+#include "mql_shm.h"
 #include "mql_log.h"
 
 static apr_pool_t *pool;
 static int small;
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 static const char *check(table_t *t)
 {
-    const char *err = mql_store_validate(t->s, pool);
+    const char *err = mql_shm_validate(t->s, pool);
     return err ? err : "clean";
 }
 
@@ -35,7 +35,7 @@ typedef struct upd {
     int calls;
     int last_is_new;
     uint32_t now;
-    mql_store_t *s;
+    mql_shm_t *s;
 } upd_t;
 
 static int add_points(mql_visitor_t *v, int is_new, void *baton)
@@ -51,8 +51,6 @@ static int add_points(mql_visitor_t *v, int is_new, void *baton)
         v->last_seen = u->now;
     if (u->stage >= 0)
         v->stage = (uint8_t)u->stage;
-    if (u->s)
-        mql_store_count_event_locked(u->s, MQL_EV_VIEW);
     return u->ret;
 }
 
@@ -65,13 +63,13 @@ static int scribble(mql_visitor_t *v, int is_new, void *baton)
 }
 
 static apr_status_t touch(table_t *t, uint32_t i, uint32_t now, double points, int stage,
-                          mql_update_result_t *res)
+                          mql_hit_result_t *res)
 {
     uint8_t id[MQL_ID_BYTES];
     upd_t u = { points, stage, MQL_UPD_NONE, 0, 0, now, NULL };
 
     id_of(i, id);
-    return mql_store_update(t->s, id, now, add_points, &u, res);
+    return mql_shm_update(t->s, id, now, add_points, &u, res);
 }
 
 static int has(table_t *t, uint32_t i, uint32_t now, mql_visitor_t *copy)
@@ -79,30 +77,30 @@ static int has(table_t *t, uint32_t i, uint32_t now, mql_visitor_t *copy)
     uint8_t id[MQL_ID_BYTES];
 
     id_of(i, id);
-    return mql_store_get(t->s, id, now, copy, NULL);
+    return mql_shm_get(t->s, id, now, copy, NULL);
 }
 
 /* ---- tests ---- */
 
 static void test_sizes(void)
 {
-    size_t n = 1000000, size = mql_store_size((uint32_t)n);
+    size_t n = 1000000, size = mql_shm_size((uint32_t)n);
     table_t t;
     uint8_t zero[4096];
 
     printf("# record %u bytes, table for 1M visitors %zu bytes = %.2f bytes per visitor\n",
            (unsigned)sizeof(mql_visitor_t), size, (double)size / (double)n);
     ok((double)size / (double)n <= 128.0, "at most 128 bytes of shared memory per visitor");
-    ok(mql_store_size(100) / 100 >= sizeof(mql_visitor_t), "size covers the slots");
+    ok(mql_shm_size(100) / 100 >= sizeof(mql_visitor_t), "size covers the slots");
 
     memset(zero, 0, sizeof(zero));
-    ok(mql_store_attach(pool, zero, 100, NULL, NULL, NULL) == NULL, "unformatted memory refused");
+    ok(mql_shm_attach(pool, zero, 100, NULL, NULL, NULL) == NULL, "unformatted memory refused");
     table_open(&t, 10, NULL, NULL, NULL);
     ok(t.s != NULL, "formatted memory attaches");
-    is_int(mql_store_capacity(t.s), 10, "capacity");
-    ok(mql_store_attach(pool, t.base, 20, NULL, NULL, NULL) == NULL,
+    is_int(mql_shm_capacity(t.s), 10, "capacity");
+    ok(mql_shm_attach(pool, t.base, 20, NULL, NULL, NULL) == NULL,
        "a table formatted for 10 does not attach as one of 20 (the caller's size rules)");
-    ok(mql_store_attach(pool, t.base, 9, NULL, NULL, NULL) == NULL, "nor as one of 9");
+    ok(mql_shm_attach(pool, t.base, 9, NULL, NULL, NULL) == NULL, "nor as one of 9");
     is_str(check(&t), "clean", "empty table validates");
     table_close(&t);
 }
@@ -112,49 +110,72 @@ static void test_insert_get_update(void)
     table_t t;
     uint8_t id[MQL_ID_BYTES];
     mql_visitor_t copy;
-    mql_update_result_t res;
-    mql_store_stats_t st;
+    mql_hit_result_t res;
+    mql_visitors_stats_t st;
     upd_t u = { 5, -1, MQL_UPD_NONE, 0, 0, 0, NULL };
     char contact[MQL_CONTACT_LEN];
 
     table_open(&t, 100, NULL, NULL, NULL);
     u.s = t.s;
     id_of(7, id);
-    ok(!mql_store_get(t.s, id, 1000, &copy, NULL), "unknown visitor not found");
+    ok(!mql_shm_get(t.s, id, 1000, &copy, NULL), "unknown visitor not found");
 
-    is_int(mql_store_update(t.s, id, 1000, add_points, &u, &res), APR_SUCCESS, "first update");
+    is_int(mql_shm_update(t.s, id, 1000, add_points, &u, &res), APR_SUCCESS, "first update");
     is_int(u.last_is_new, 1, "is_new on creation");
     is_int(res.found, 0, "found = 0 on creation");
     ok(memcmp(res.after.id, id, MQL_ID_BYTES) == 0, "after carries the id");
     is_int(res.after.first_seen, 1000, "first_seen set");
     is_int(res.after.last_seen, 1000, "last_seen set");
     ok(res.after.score == 5.0, "fn applied");
-    ok(res.after.flags & MQL_VF_USED, "used flag");
-    ok(!(res.after.flags & MQL_VF_DIRTY), "MQL_UPD_NONE leaves the record clean");
+    ok(mql_shm_marks(t.s, id, NULL) & MQL_SHM_USED, "used mark");
+    ok(!(mql_shm_marks(t.s, id, NULL) & MQL_SHM_DIRTY), "MQL_UPD_NONE leaves the record clean");
 
     u.ret = MQL_UPD_DIRTY;
-    is_int(mql_store_update(t.s, id, 1010, add_points, &u, &res), APR_SUCCESS, "second update");
+    is_int(mql_shm_update(t.s, id, 1010, add_points, &u, &res), APR_SUCCESS, "second update");
     is_int(u.last_is_new, 0, "is_new = 0 when present");
     is_int(res.found, 1, "found = 1 when present");
     is_int(res.after.first_seen, 1000, "first_seen kept");
     ok(res.after.score == 10.0, "score accumulated");
-    ok(res.after.flags & MQL_VF_DIRTY, "MQL_UPD_DIRTY marks the record dirty");
+    ok(mql_shm_marks(t.s, id, NULL) & MQL_SHM_DIRTY, "MQL_UPD_DIRTY marks the record dirty");
     is_int(res.stage_changed, 0, "no stage change");
 
-    ok(mql_store_get(t.s, id, 1020, &copy, contact), "get finds it");
+    ok(mql_shm_get(t.s, id, 1020, &copy, contact), "get finds it");
     ok(copy.score == 10.0 && copy.counts[MQL_EV_VIEW] == 2, "get returns the figures");
     is_str(contact, "", "no contact: empty string");
 
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.used, 1, "stats: used");
     is_int(st.inserts, 1, "stats: inserts");
     is_int(st.stages[MQL_STAGE_VISITOR], 1, "stats: stage count");
-    is_int(st.events[MQL_EV_VIEW], 2, "stats: events counted from within fn");
+    is_int(st.events[MQL_EV_VIEW], 0, "stats: the table's own update counts no event");
+
+    {
+        /* the store interface's hit: the events go to the totals */
+        mql_scoring_t sc;
+        mql_hit_t hit;
+        mql_visitor_ref_t ref;
+
+        mql_scoring_defaults(&sc);
+        sc.half_life = 0;
+        memset(&hit, 0, sizeof hit);
+        hit.events = MQL_EV_BIT(MQL_EV_VIEW);
+        hit.path = "/";
+        mql_visitors_ref(t.vs, id, &ref);
+        mql_visitors_hit(t.vs, &ref, &hit, &sc, 1020, NULL);
+        hit.events = MQL_EV_BIT(MQL_EV_DOWNLOAD) | MQL_EV_BIT(MQL_EV_CAMPAIGN);
+        mql_visitors_hit(t.vs, &ref, &hit, &sc, 1020, &res);
+        mql_shm_stats(t.s, &st);
+        ok(st.events[MQL_EV_VIEW] == 1 && st.events[MQL_EV_DOWNLOAD] == 1
+           && st.events[MQL_EV_CAMPAIGN] == 1, "stats: a hit's events counted, each once");
+        ok(res.after.counts[MQL_EV_DOWNLOAD] == 1 && res.after.score == 10.0 + 1 + 10 + 5,
+           "the hit scored under the scoring rules (score %g, downloads %u)",
+           res.after.score, res.after.counts[MQL_EV_DOWNLOAD]);
+    }
 
     /* A careless fn cannot break identity or links. */
-    is_int(mql_store_update(t.s, id, 1030, scribble, NULL, &res), APR_SUCCESS, "scribbling fn");
+    is_int(mql_shm_update(t.s, id, 1030, scribble, NULL, &res), APR_SUCCESS, "scribbling fn");
     ok(memcmp(res.after.id, id, MQL_ID_BYTES) == 0, "id restored after a scribbling fn");
-    ok(mql_store_get(t.s, id, 1030, NULL, NULL), "still found");
+    ok(mql_shm_get(t.s, id, 1030, NULL, NULL), "still found");
     is_str(check(&t), "clean", "validates after a scribbling fn");
     table_close(&t);
 }
@@ -175,7 +196,7 @@ static void test_collisions(void)
     is_str(check(&t), "clean", "chains validate");
     for (i = 0; i < 8; i += 2) {
         id_of(i, id);
-        mql_store_forget(t.s, id);
+        mql_shm_forget(t.s, id);
     }
     for (i = 0, found = 0; i < 8; i++)
         found += has(&t, i, 1000, NULL);
@@ -197,7 +218,7 @@ static void test_churn(void)
     uint64_t x = 42;
     char *alive = calloc(ids, 1);
     int bad_get = 0, bad_update = 0, ghosts = 0, clean = 1;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
 
     table_open(&t, n, NULL, NULL, NULL);
     for (round = 0; round < 8; round++) {
@@ -206,7 +227,7 @@ static void test_churn(void)
             x = x * 6364136223846793005ULL + 1442695040888963407ULL;
             if (alive[i] && (x >> 60) < 5) {            /* about a third goes */
                 id_of(i, id);
-                mql_store_forget(t.s, id);
+                mql_shm_forget(t.s, id);
                 alive[i] = 0;
                 live--;
             }
@@ -231,7 +252,7 @@ static void test_churn(void)
             }
             bad_get += !has(&t, i, 1000, NULL);
             id_of(i, id);
-            mql_store_update(t.s, id, 1000, add_points, &u, NULL);
+            mql_shm_update(t.s, id, 1000, add_points, &u, NULL);
             bad_update += u.last_is_new != 0;
         }
     }
@@ -239,13 +260,13 @@ static void test_churn(void)
     is_int(bad_get, 0, "every live visitor found without the lock");
     is_int(bad_update, 0, "every live visitor found under the lock");
     is_int(ghosts, 0, "no departed visitor found");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.used, live, "used count follows");
     /* and once full, arrivals evict from anywhere in the table */
     for (i = 0; i < ids; i++)
         if (!alive[i])
             touch(&t, i, 2000, 1, -1, NULL);
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.used, n, "full after the rest arrived");
     is_str(check(&t), "clean", "validates after evictions");
     free(alive);
@@ -256,7 +277,7 @@ static void test_eviction(void)
 {
     table_t t;
     uint32_t n = 1000, i, leads = 0, leads_kept = 0;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     mql_visitor_t v;
     int failures = 0;
 
@@ -273,7 +294,7 @@ static void test_eviction(void)
         if (i % 10 == 3 && has(&t, i, 1000 + 3 * n, &v) && v.stage == MQL_STAGE_MQL)
             leads_kept++;
     is_int(leads_kept, leads, "every lead kept");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.used, n, "table full");
     is_int(st.inserts, 3 * n, "inserts counted");
     is_int(st.evictions, 2 * n, "evictions counted");
@@ -302,7 +323,7 @@ static void test_eviction(void)
     for (i = 0; i < 16; i++)
         touch(&t, i, 1000, 1, MQL_STAGE_SQL, NULL);
     is_int(touch(&t, 99, 1000, 1, -1, NULL), APR_ENOSPC, "table of leads: APR_ENOSPC");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.full, 1, "refusal counted in full");
     is_int(st.used, 16, "no lead evicted");
     ok(!has(&t, 99, 1000, NULL), "refused visitor absent");
@@ -313,21 +334,21 @@ static void test_eviction(void)
 static void test_expiry(void)
 {
     table_t t;
-    mql_store_stats_t st;
-    mql_update_result_t res;
+    mql_visitors_stats_t st;
+    mql_hit_result_t res;
     uint32_t i;
 
     table_open(&t, 100, NULL, NULL, NULL);
-    mql_store_set_expire(t.s, 100);
+    mql_shm_set_expire(t.s, 100);
     touch(&t, 1, 1000, 1, -1, NULL);
     ok(has(&t, 1, 1100, NULL), "idle exactly max_idle: still there");
     ok(!has(&t, 1, 1101, NULL), "idle longer: gone (lazy)");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.expired, 0, "a lookup reads only: nothing reclaimed yet");
     touch(&t, 1, 1200, 1, -1, &res);
     is_int(res.found, 0, "comes back as a new visitor");
     ok(res.after.score == 1.0, "with a fresh score");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.expired, 1, "the update reclaimed the expired record (counted)");
     is_int(st.used, 1, "in its place, the new one");
 
@@ -337,16 +358,16 @@ static void test_expiry(void)
     table_close(&t);
 
     table_open(&t, 100, NULL, NULL, NULL);
-    mql_store_set_expire(t.s, 100);
+    mql_shm_set_expire(t.s, 100);
     for (i = 0; i < 50; i++)
         touch(&t, i, i < 20 ? 1000 : 2000, 1, -1, NULL);
-    is_int(mql_store_expire_sweep(t.s, 1150), 20, "sweep reclaims the idle ones");
-    mql_store_stats(t.s, &st);
+    is_int(mql_shm_expire_sweep(t.s, 1150), 20, "sweep reclaims the idle ones");
+    mql_shm_stats(t.s, &st);
     is_int(st.used, 30, "the rest stay");
     is_int(st.expired, 20, "sweep counted");
-    is_int(mql_store_expire_sweep(t.s, 1150), 0, "second sweep: nothing");
-    mql_store_set_expire(t.s, 0);
-    is_int(mql_store_expire_sweep(t.s, 99999), 0, "expiry 0: never");
+    is_int(mql_shm_expire_sweep(t.s, 1150), 0, "second sweep: nothing");
+    mql_shm_set_expire(t.s, 0);
+    is_int(mql_shm_expire_sweep(t.s, 99999), 0, "expiry 0: never");
     ok(has(&t, 30, 99999, NULL), "expiry 0: lookups never expire");
     is_str(check(&t), "clean", "validates after sweep");
     table_close(&t);
@@ -364,12 +385,12 @@ static void test_expiry_dirty_lead(void)
     int n = 0;
 
     table_open(&t, 100, NULL, NULL, NULL);
-    mql_store_set_expire(t.s, 100);
+    mql_shm_set_expire(t.s, 100);
     touch(&t, 2, 1000, 1, MQL_STAGE_MQL, NULL);
-    is_int(mql_store_expire_sweep(t.s, 5000), 0, "sweep keeps a dirty lead");
-    mql_store_collect_dirty(t.s, 5000, 0, count_fn, &n);
+    is_int(mql_shm_expire_sweep(t.s, 5000), 0, "sweep keeps a dirty lead");
+    mql_shm_collect_dirty(t.s, 5000, 0, count_fn, &n);
     is_int(n, 1, "the writer takes it");
-    is_int(mql_store_expire_sweep(t.s, 5000), 1, "then it expires");
+    is_int(mql_shm_expire_sweep(t.s, 5000), 1, "then it expires");
     is_str(check(&t), "clean", "validates");
     table_close(&t);
 }
@@ -379,45 +400,45 @@ static void test_stage_forget(void)
     table_t t;
     uint8_t id[MQL_ID_BYTES];
     mql_visitor_t v;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     mql_change_t ch[4];
     uint64_t seq = 0, lost = 99;
-    mql_update_result_t res;
+    mql_hit_result_t res;
 
     table_open(&t, 100, NULL, NULL, NULL);
     id_of(1, id);
-    is_int(mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1000), APR_ENOENT, "set_stage unknown");
+    is_int(mql_shm_set_stage(t.s, id, MQL_STAGE_SQL, 1000), APR_ENOENT, "set_stage unknown");
     touch(&t, 1, 1000, 42, -1, NULL);
-    is_int(mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1010), APR_SUCCESS, "set_stage");
-    is_int(mql_store_set_stage(t.s, id, (mql_stage_t)9, 1010), APR_EINVAL, "bad stage");
+    is_int(mql_shm_set_stage(t.s, id, MQL_STAGE_SQL, 1010), APR_SUCCESS, "set_stage");
+    is_int(mql_shm_set_stage(t.s, id, (mql_stage_t)9, 1010), APR_EINVAL, "bad stage");
     has(&t, 1, 1010, &v);
     is_int(v.stage, MQL_STAGE_SQL, "stage set");
     is_int(v.stage_since, 1010, "stage_since set");
-    ok((v.flags & (MQL_VF_URGENT | MQL_VF_DIRTY)) == (MQL_VF_URGENT | MQL_VF_DIRTY),
-       "stage change marks URGENT|DIRTY");
-    mql_store_stats(t.s, &st);
+    ok((mql_shm_marks(t.s, id, NULL) & (MQL_SHM_URGENT | MQL_SHM_DIRTY))
+       == (MQL_SHM_URGENT | MQL_SHM_DIRTY), "stage change marks URGENT|DIRTY");
+    mql_shm_stats(t.s, &st);
     is_int(st.stages[MQL_STAGE_SQL], 1, "stage count up");
     is_int(st.stages[MQL_STAGE_VISITOR], 0, "stage count down");
-    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 1, "one change on the ring");
+    is_int(mql_shm_changes(t.s, &seq, ch, 4, &lost), 1, "one change on the ring");
     is_int(lost, 0, "nothing lost");
     is_int(seq, 1, "seq advanced");
     ok(ch[0].old_stage == MQL_STAGE_VISITOR && ch[0].new_stage == MQL_STAGE_SQL
        && ch[0].time == 1010 && ch[0].score == 42.0 && memcmp(ch[0].id, id, 16) == 0,
        "change carries id, time, stages and score");
-    mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 1020);
-    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 0, "same stage: no change");
+    mql_shm_set_stage(t.s, id, MQL_STAGE_SQL, 1020);
+    is_int(mql_shm_changes(t.s, &seq, ch, 4, &lost), 0, "same stage: no change");
 
     /* Stage changed by an update function */
     touch(&t, 1, 1030, 1, MQL_STAGE_REJECTED, &res);
     ok(res.stage_changed && res.old_stage == MQL_STAGE_SQL
        && res.after.stage == MQL_STAGE_REJECTED, "update reports the stage change");
     is_int(res.after.stage_since, 1030, "stage_since set by the store");
-    is_int(mql_store_changes(t.s, &seq, ch, 4, &lost), 1, "update's change on the ring");
+    is_int(mql_shm_changes(t.s, &seq, ch, 4, &lost), 1, "update's change on the ring");
 
-    is_int(mql_store_forget(t.s, id), APR_SUCCESS, "forget");
-    is_int(mql_store_forget(t.s, id), APR_ENOENT, "forget again: unknown");
+    is_int(mql_shm_forget(t.s, id), APR_SUCCESS, "forget");
+    is_int(mql_shm_forget(t.s, id), APR_ENOENT, "forget again: unknown");
     ok(!has(&t, 1, 1040, NULL), "forgotten");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.used, 0, "slot freed");
     is_int(st.stages[MQL_STAGE_REJECTED], 0, "stage count freed");
     is_str(check(&t), "clean", "validates");
@@ -430,42 +451,42 @@ static void test_contacts(void)
     uint8_t id[MQL_ID_BYTES];
     char buf[MQL_CONTACT_LEN], lng[300];
     mql_visitor_t v;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     uint32_t i;
     int refused = 0;
 
     table_open(&t, 100, NULL, NULL, NULL);
     id_of(1, id);
-    is_int(mql_store_set_contact(t.s, id, "a@b.c", 1000), APR_ENOENT, "contact for unknown");
+    is_int(mql_shm_set_contact(t.s, id, "a@b.c", 1000), APR_ENOENT, "contact for unknown");
     touch(&t, 1, 1000, 1, -1, NULL);
-    is_int(mql_store_set_contact(t.s, id, "a@b.c", 1000), APR_SUCCESS, "set contact");
-    mql_store_get(t.s, id, 1000, &v, buf);
+    is_int(mql_shm_set_contact(t.s, id, "a@b.c", 1000), APR_SUCCESS, "set contact");
+    mql_shm_get(t.s, id, 1000, &v, buf);
     is_str(buf, "a@b.c", "contact read back");
-    ok((v.flags & (MQL_VF_URGENT | MQL_VF_DIRTY)) == (MQL_VF_URGENT | MQL_VF_DIRTY),
-       "contact marks URGENT|DIRTY");
+    ok((mql_shm_marks(t.s, id, NULL) & (MQL_SHM_URGENT | MQL_SHM_DIRTY))
+       == (MQL_SHM_URGENT | MQL_SHM_DIRTY), "contact marks URGENT|DIRTY");
     memset(lng, 'x', sizeof(lng));
     lng[sizeof(lng) - 1] = '\0';
-    mql_store_set_contact(t.s, id, lng, 1000);
-    mql_store_get(t.s, id, 1000, NULL, buf);
+    mql_shm_set_contact(t.s, id, lng, 1000);
+    mql_shm_get(t.s, id, 1000, NULL, buf);
     is_int(strlen(buf), MQL_CONTACT_LEN - 1, "long contact truncated");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.contacts_used, 1, "replacing a contact reuses its slot");
     is_int(st.contacts_capacity, 64, "contact area: at least 64");
 
     for (i = 2; i <= 100; i++) {
         touch(&t, i, 1000, 1, -1, NULL);
         id_of(i, id);
-        if (mql_store_set_contact(t.s, id, "x", 1000) == APR_ENOSPC)
+        if (mql_shm_set_contact(t.s, id, "x", 1000) == APR_ENOSPC)
             refused++;
     }
     is_int(refused, 100 - 64, "full contact area: APR_ENOSPC");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.contacts_dropped, 100 - 64, "dropped contacts counted");
     is_int(st.contacts_used, 64, "area full");
     id_of(1, id);
-    mql_store_forget(t.s, id);
+    mql_shm_forget(t.s, id);
     id_of(100, id);
-    is_int(mql_store_set_contact(t.s, id, "y", 1000), APR_SUCCESS,
+    is_int(mql_shm_set_contact(t.s, id, "y", 1000), APR_SUCCESS,
            "forget frees the contact for another");
     is_str(check(&t), "clean", "validates");
     table_close(&t);
@@ -483,23 +504,23 @@ static void test_ring(void)
     touch(&t, 1, 1000, 1, -1, NULL);
     id_of(1, id);
     for (i = 0; i < 1500; i++)
-        mql_store_set_stage(t.s, id, (i & 1) ? MQL_STAGE_VISITOR : MQL_STAGE_MQL, 2000 + i);
-    n = mql_store_changes(t.s, &seq, ch, 2000, &lost);
-    is_int(n, MQL_CHANGE_RING, "a full ring's worth returned");
-    is_int(lost, 1500 - MQL_CHANGE_RING, "overwritten changes reported lost");
+        mql_shm_set_stage(t.s, id, (i & 1) ? MQL_STAGE_VISITOR : MQL_STAGE_MQL, 2000 + i);
+    n = mql_shm_changes(t.s, &seq, ch, 2000, &lost);
+    is_int(n, MQL_CHANGES_KEPT, "a full ring's worth returned");
+    is_int(lost, 1500 - MQL_CHANGES_KEPT, "overwritten changes reported lost");
     is_int(seq, 1500, "seq at the head");
-    is_int(ch[0].time, 2000 + 1500 - MQL_CHANGE_RING, "oldest kept comes first");
+    is_int(ch[0].time, 2000 + 1500 - MQL_CHANGES_KEPT, "oldest kept comes first");
     is_int(ch[n - 1].time, 2000 + 1499, "newest last");
-    is_int(mql_store_changes(t.s, &seq, ch, 2000, &lost), 0, "nothing new");
-    mql_store_set_stage(t.s, id, MQL_STAGE_SQL, 5000);
-    mql_store_set_stage(t.s, id, MQL_STAGE_REJECTED, 5001);
-    mql_store_set_stage(t.s, id, MQL_STAGE_MQL, 5002);
-    n = mql_store_changes(t.s, &seq, ch, 2, &lost);
+    is_int(mql_shm_changes(t.s, &seq, ch, 2000, &lost), 0, "nothing new");
+    mql_shm_set_stage(t.s, id, MQL_STAGE_SQL, 5000);
+    mql_shm_set_stage(t.s, id, MQL_STAGE_REJECTED, 5001);
+    mql_shm_set_stage(t.s, id, MQL_STAGE_MQL, 5002);
+    n = mql_shm_changes(t.s, &seq, ch, 2, &lost);
     ok(n == 2 && ch[0].time == 5000 && ch[1].time == 5001 && lost == 0, "read in pieces");
-    n = mql_store_changes(t.s, &seq, ch, 2, &lost);
+    n = mql_shm_changes(t.s, &seq, ch, 2, &lost);
     ok(n == 1 && ch[0].time == 5002 && ch[0].new_stage == MQL_STAGE_MQL, "the rest");
     seq = 999999;
-    is_int(mql_store_changes(t.s, &seq, ch, 2, NULL), 0, "sequence from the future: none");
+    is_int(mql_shm_changes(t.s, &seq, ch, 2, NULL), 0, "sequence from the future: none");
     is_int(seq, 1503, "and it is brought back to the head");
     free(ch);
     table_close(&t);
@@ -510,6 +531,7 @@ typedef struct walk {
     int contacts;
     int stop_after;
     uint32_t flags_urgent;
+    table_t *t;             /* to look at the table's marks, when set */
 } walk_t;
 
 static int walk_fn(const mql_visitor_t *v, const char *contact, void *baton)
@@ -519,8 +541,8 @@ static int walk_fn(const mql_visitor_t *v, const char *contact, void *baton)
     w->seen++;
     if (contact && strcmp(contact, "c") == 0)
         w->contacts++;
-    if (v->flags & MQL_VF_URGENT)
-        w->flags_urgent++;
+    if (w->t && (mql_shm_marks(w->t->s, v->id, NULL) & MQL_SHM_URGENT))
+        w->flags_urgent++;      /* still marked: the feed did not take it */
     return w->stop_after && w->seen >= w->stop_after;
 }
 
@@ -531,62 +553,65 @@ static void test_walks(void)
     walk_t w;
     uint32_t i;
     upd_t u = { 1, -1, MQL_UPD_DIRTY, 0, 0, 0, NULL };
-    mql_visitor_t v;
 
     table_open(&t, 5000, NULL, NULL, NULL);
     for (i = 0; i < 3000; i++) {
         id_of(i, id);
-        mql_store_update(t.s, id, 1000, add_points, &u, NULL);   /* dirty */
+        mql_shm_update(t.s, id, 1000, add_points, &u, NULL);   /* dirty */
         if (i % 100 == 0)
-            mql_store_set_contact(t.s, id, "c", 1000);              /* urgent */
+            mql_shm_set_contact(t.s, id, "c", 1000);              /* urgent */
     }
     memset(&w, 0, sizeof(w));
-    mql_store_iterate(t.s, walk_fn, &w);
+    mql_shm_iterate(t.s, walk_fn, &w);
     is_int(w.seen, 3000, "iterate sees every visitor");
     is_int(w.contacts, 30, "iterate passes contacts");
     memset(&w, 0, sizeof(w));
     w.stop_after = 1500;
-    mql_store_iterate(t.s, walk_fn, &w);
+    mql_shm_iterate(t.s, walk_fn, &w);
     is_int(w.seen, 1500, "iterate stops when fn says so");
 
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 1000, 60, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 1000, 60, walk_fn, &w);
     is_int(w.seen, 3000, "never written: every dirty record is due");
     for (i = 0; i < 3000; i++) {
         id_of(i, id);
-        mql_store_update(t.s, id, 1005, add_points, &u, NULL);
+        mql_shm_update(t.s, id, 1005, add_points, &u, NULL);
         if (i % 100 == 0)
-            mql_store_set_contact(t.s, id, "c", 1005);
+            mql_shm_set_contact(t.s, id, "c", 1005);
     }
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 1010, 60, walk_fn, &w);
+    w.t = &t;
+    mql_shm_collect_dirty(t.s, 1010, 60, walk_fn, &w);
     is_int(w.seen, 30, "within min_interval: only URGENT records");
-    is_int(w.flags_urgent, 30, "copies show the URGENT mark");
+    is_int(w.flags_urgent, 0, "and took the URGENT marks off");
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 1010, 60, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 1010, 60, walk_fn, &w);
     is_int(w.seen, 0, "marks cleared");
 
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 1100, 60, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 1100, 60, walk_fn, &w);
     is_int(w.seen, 3000 - 30, "after min_interval: the DIRTY ones");
-    has(&t, 5, 1100, &v);
-    ok(!(v.flags & (MQL_VF_DIRTY | MQL_VF_URGENT)) && v.flushed == 1100,
-       "record clean, flushed = now");
+    {
+        uint32_t flushed = 0;
+        id_of(5, id);
+        ok(!(mql_shm_marks(t.s, id, &flushed) & (MQL_SHM_DIRTY | MQL_SHM_URGENT))
+           && flushed == 1100, "record clean, flushed = now");
+    }
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 9999, 0, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 9999, 0, walk_fn, &w);
     is_int(w.seen, 0, "clean records are not collected");
 
     /* a writer that stops: what it did not take stays dirty */
     for (i = 0; i < 3000; i++) {
         id_of(i, id);
-        mql_store_update(t.s, id, 2000, add_points, &u, NULL);
+        mql_shm_update(t.s, id, 2000, add_points, &u, NULL);
     }
     memset(&w, 0, sizeof(w));
     w.stop_after = 100;
-    mql_store_collect_dirty(t.s, 3000, 0, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 3000, 0, walk_fn, &w);
     is_int(w.seen, 100, "collect stops when fn says so");
     memset(&w, 0, sizeof(w));
-    mql_store_collect_dirty(t.s, 3001, 0, walk_fn, &w);
+    mql_shm_collect_dirty(t.s, 3001, 0, walk_fn, &w);
     is_int(w.seen, 3000 - 99, "the rest (and the one refused) are still dirty");
     is_str(check(&t), "clean", "validates");
     table_close(&t);
@@ -606,12 +631,9 @@ typedef struct worker {
     int failures;
 } worker_t;
 
-static int one_point(mql_visitor_t *v, int is_new, void *baton)
-{
-    v->score += 1;
-    mql_store_count_event_locked(baton, MQL_EV_VIEW);
-    return MQL_UPD_DIRTY;
-}
+/* A view worth one point, and no threshold to cross. */
+static mql_scoring_t view_scoring;
+static mql_hit_t view_hit;
 
 static void *worker_main(void *arg)
 {
@@ -620,8 +642,12 @@ static void *worker_main(void *arg)
     int i;
 
     for (i = 0; i < w->n; i++) {
+        mql_visitor_ref_t ref;
+
         id_of(w->random_ids ? (uint32_t)(rand_r(&w->seed) % 20000) : 4242, id);
-        if (mql_store_update(w->t->s, id, 1000, one_point, w->t->s, NULL) != APR_SUCCESS)
+        mql_visitors_ref(w->t->vs, id, &ref);
+        if (mql_visitors_hit(w->t->vs, &ref, &view_hit, &view_scoring, 1000, NULL)
+            != APR_SUCCESS)
             w->failures++;
     }
     return NULL;
@@ -640,9 +666,15 @@ static void test_threads(int random_ids)
     pthread_t th[8];
     worker_t w[8];
     int i, per = small ? 2000 : 50000, failures = 0;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     mql_visitor_t v;
 
+    mql_scoring_defaults(&view_scoring);
+    view_scoring.threshold = 1e15;
+    view_scoring.half_life = 0;
+    memset(&view_hit, 0, sizeof view_hit);
+    view_hit.events = MQL_EV_BIT(MQL_EV_VIEW);
+    view_hit.path = "/";
     table_open(&t, 30000, mlock, munlock, &mtx);
     for (i = 0; i < 8; i++) {
         w[i].t = &t;
@@ -658,10 +690,10 @@ static void test_threads(int random_ids)
     }
     is_int(failures, 0, random_ids ? "threads, random ids: no failure"
                                    : "threads, one id: no failure");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int(st.events[MQL_EV_VIEW], 8 * per, "every event counted");
     total_score = 0;
-    mql_store_iterate(t.s, sum_scores, NULL);
+    mql_shm_iterate(t.s, sum_scores, NULL);
     is_int((long long)total_score, 8 * per, "no update lost");
     if (!random_ids) {
         has(&t, 4242, 1000, &v);
@@ -708,9 +740,9 @@ static void *race_writer(void *arg)
 
         id_of(k, id);
         if (rand_r(&w->seed) % 8 == 0)
-            mql_store_forget(w->t->s, id);
+            mql_shm_forget(w->t->s, id);
         else
-            mql_store_update(w->t->s, id, k, consistent_point, NULL, NULL);
+            mql_shm_update(w->t->s, id, k, consistent_point, NULL, NULL);
     }
     return NULL;
 }
@@ -726,11 +758,11 @@ static void *race_reader(void *arg)
 
         id_of(k, id);
         r->reads++;
-        if (!mql_store_get(r->t->s, id, k, &v, NULL))
+        if (!mql_shm_get(r->t->s, id, k, &v, NULL))
             continue;
         r->found++;
         if (memcmp(v.id, id, MQL_ID_BYTES) != 0 || v.first_seen != k
-            || v.score != (double)v.counts[MQL_EV_VIEW] || !(v.flags & MQL_VF_USED))
+            || v.score != (double)v.counts[MQL_EV_VIEW])
             r->torn++;
     }
     return NULL;
@@ -782,7 +814,7 @@ static int die_inside(mql_visitor_t *v, int is_new, void *baton)
 
 static int note_seq(mql_visitor_t *v, int is_new, void *baton)
 {
-    seq_inside = mql_store_seq(baton);
+    seq_inside = mql_shm_seq(baton);
     return MQL_UPD_NONE;
 }
 
@@ -794,15 +826,15 @@ static void test_dead_holder(void)
 
     table_open(&t, 64, NULL, NULL, NULL);
     touch(&t, 1, 0, 1, -1, NULL);
-    ok(mql_store_seq(t.s) % 2 == 0, "sequence even between sections");
+    ok(mql_shm_seq(t.s) % 2 == 0, "sequence even between sections");
     id_of(1, id);
     if (!setjmp(died))
-        mql_store_update(t.s, id, 1, die_inside, NULL, NULL);
-    ok(mql_store_seq(t.s) % 2 == 1, "a holder that died leaves the sequence odd");
+        mql_shm_update(t.s, id, 1, die_inside, NULL, NULL);
+    ok(mql_shm_seq(t.s) % 2 == 1, "a holder that died leaves the sequence odd");
     ok(has(&t, 1, 1, &v), "a reader meeting an odd sequence still finds the visitor (locked)");
-    mql_store_update(t.s, id, 2, note_seq, t.s, NULL);
+    mql_shm_update(t.s, id, 2, note_seq, t.s, NULL);
     ok(seq_inside % 2 == 1, "the next holder's section runs with the sequence odd");
-    ok(mql_store_seq(t.s) % 2 == 0, "and ends it even");
+    ok(mql_shm_seq(t.s) % 2 == 0, "and ends it even");
     table_close(&t);
 }
 
@@ -812,28 +844,28 @@ static void test_dead_holder(void)
 static void test_refs(void)
 {
     table_t t;
-    mql_store_ref_t ref, bad;
+    mql_visitor_ref_t ref, bad;
     mql_visitor_t v;
     uint8_t id[MQL_ID_BYTES];
     upd_t u = { 5, -1, MQL_UPD_NONE, 0, 0, 100, NULL };
 
     table_open(&t, 100, NULL, NULL, NULL);
     id_of(7, id);
-    mql_store_ref(t.s, id, &ref);
-    ok(memcmp(ref.id, id, MQL_ID_BYTES) == 0 && ref.bucket < 100, "ref: the ID and a bucket");
-    ok(!mql_store_get_ref(t.s, &ref, 100, &v), "get_ref: absent before any update");
-    mql_store_prefetch(t.s, &ref);
-    is_int(mql_store_update_ref(t.s, &ref, 100, add_points, &u, NULL), APR_SUCCESS,
+    mql_shm_ref(t.s, id, &ref);
+    ok(memcmp(ref.id, id, MQL_ID_BYTES) == 0 && ref.hint < 100, "ref: the ID and a bucket");
+    ok(!mql_shm_get_ref(t.s, &ref, 100, &v), "get_ref: absent before any update");
+    mql_shm_prefetch(t.s, &ref);
+    is_int(mql_shm_update_ref(t.s, &ref, 100, add_points, &u, NULL), APR_SUCCESS,
            "update_ref creates the visitor");
     ok(has(&t, 7, 100, &v) && v.score == 5.0, "the plain lookup finds what update_ref made");
     touch(&t, 7, 101, 2, -1, NULL);
-    ok(mql_store_get_ref(t.s, &ref, 101, &v) && v.score == 7.0,
+    ok(mql_shm_get_ref(t.s, &ref, 101, &v) && v.score == 7.0,
        "get_ref sees what the plain update did");
     bad = ref;
-    bad.bucket = 0xffffffffu;
-    ok(mql_store_get_ref(t.s, &bad, 101, &v) && v.score == 7.0,
+    bad.hint = 0xffffffffu;
+    ok(mql_shm_get_ref(t.s, &bad, 101, &v) && v.score == 7.0,
        "a bucket outside the table is recomputed, not used");
-    mql_store_prefetch(t.s, &bad);
+    mql_shm_prefetch(t.s, &bad);
     is_str(check(&t), "clean", "validates after ref calls");
     table_close(&t);
 }
@@ -862,7 +894,7 @@ static void test_validate_detects(void)
     ok(p != NULL, "record found in the segment");
     if (p)
         p[15] ^= 0x55;
-    err = mql_store_validate(t.s, pool);
+    err = mql_shm_validate(t.s, pool);
     ok(err != NULL, "damaged id detected");
     printf("# validate: %s\n", err ? err : "(none)");
     if (p)
@@ -870,7 +902,7 @@ static void test_validate_detects(void)
     is_str(check(&t), "clean", "repaired");
     if (p)
         p[offsetof(mql_visitor_t, stage)] = 7;
-    err = mql_store_validate(t.s, pool);
+    err = mql_shm_validate(t.s, pool);
     ok(err != NULL, "bad stage detected");
     printf("# validate: %s\n", err ? err : "(none)");
     table_close(&t);
@@ -881,7 +913,7 @@ static void test_validate_detects(void)
 static void test_copy(void)
 {
     table_t from, big, small_t;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     mql_visitor_t v;
     uint8_t id[MQL_ID_BYTES];
     char contact[MQL_CONTACT_LEN];
@@ -892,27 +924,27 @@ static void test_copy(void)
         touch(&from, i, 100 + i, i, i % 4 == 3 ? MQL_STAGE_MQL : -1, NULL);
         if (i % 4 == 3) {
             id_of(i, id);
-            mql_store_set_contact(from.s, id, apr_psprintf(pool, "c%u@example.com", i), 100);
+            mql_shm_set_contact(from.s, id, apr_psprintf(pool, "c%u@example.com", i), 100);
         }
     }
     table_open(&big, 128, NULL, NULL, NULL);
-    is_int(mql_store_copy(from.s, big.s), 40, "copy into a larger table: every visitor");
+    is_int(mql_visitors_copy(from.vs, big.vs), 40, "copy into a larger table: every visitor");
     for (i = 0; i < 40; i++) {
         id_of(i, id);
-        if (mql_store_get(big.s, id, 200, &v, contact) && v.score == i
+        if (mql_shm_get(big.s, id, 200, &v, contact) && v.score == i
             && (i % 4 != 3 || !strcmp(contact, apr_psprintf(pool, "c%u@example.com", i))))
             with_contact++;
     }
     is_int(with_contact, 40, "each with its figures and contact");
-    mql_store_stats(big.s, &st);
+    mql_shm_stats(big.s, &st);
     is_int(st.restored, 40, "counted as restored");
     is_str(check(&big), "clean", "the new table validates");
 
     table_open(&small_t, 16, NULL, NULL, NULL);
-    is_int(mql_store_copy(from.s, small_t.s), 16, "into a smaller one: as many as fit");
+    is_int(mql_visitors_copy(from.vs, small_t.vs), 16, "into a smaller one: as many as fit");
     for (i = 3; i < 40; i += 4) {
         id_of(i, id);
-        leads += mql_store_get(small_t.s, id, 200, &v, NULL) && v.stage == MQL_STAGE_MQL;
+        leads += mql_shm_get(small_t.s, id, 200, &v, NULL) && v.stage == MQL_STAGE_MQL;
     }
     is_int(leads, 10, "every lead among them");
     is_str(check(&small_t), "clean", "the smaller table validates");

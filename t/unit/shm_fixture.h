@@ -1,18 +1,19 @@
 /* A visitor table on plain heap memory, shared by the store and snapshot
  * unit tests.  The including file defines `pool` before including it.
  * Inline, so that a test using only some of these compiles cleanly. */
-#ifndef MQL_STORE_FIXTURE_H
-#define MQL_STORE_FIXTURE_H
+#ifndef MQL_SHM_FIXTURE_H
+#define MQL_SHM_FIXTURE_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "mql_store.h"
+#include "mql_shm.h"
 
 typedef struct table {
     void *base;
     size_t size;
-    mql_store_t *s;
+    mql_shm_t *s;
+    mql_visitors_t *vs;       /* the store interface over it */
 } table_t;
 
 static const uint8_t test_key[MQL_KEY_BYTES] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
@@ -25,10 +26,11 @@ static inline void log_to_stderr(void *baton, int level, const char *msg)
 
 static inline void table_open(table_t *t, uint32_t n, mql_lock_fn *lk, mql_lock_fn *ul, void *baton)
 {
-    t->size = mql_store_size(n);
+    t->size = mql_shm_size(n);
     t->base = malloc(t->size);
-    mql_store_format(t->base, n, test_key);
-    t->s = mql_store_attach(pool, t->base, n, lk, ul, baton);
+    mql_shm_format(t->base, n, test_key);
+    t->s = mql_shm_attach(pool, t->base, n, lk, ul, baton);
+    t->vs = t->s ? mql_shm_visitors(pool, t->s) : NULL;
 }
 
 static inline void table_close(table_t *t)

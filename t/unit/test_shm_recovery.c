@@ -5,7 +5,7 @@
  * server would; the next holder then finds the table repaired, and
  * eviction and expiry run over all of it.
  *
- * mql_store.c is compiled into this file with MQL_STORE_STEP() defined
+ * mql_shm.c is compiled into this file with MQL_SHM_STEP() defined
  * to count the steps of a change and stop the process at a chosen one.
  */
 #include <errno.h>
@@ -25,8 +25,8 @@ static void crash_point(void)
         _exit(0);
 }
 
-#define MQL_STORE_STEP() crash_point()
-#include "mql_store.c"
+#define MQL_SHM_STEP() crash_point()
+#include "mql_shm.c"
 
 #include <apr_general.h>
 #include "tap.h"
@@ -35,7 +35,7 @@ static void crash_point(void)
 
 static apr_pool_t *pool;
 
-#include "store_fixture.h"
+#include "shm_fixture.h"
 
 #define N       64              /* slots */
 #define NOW     1000000u
@@ -45,7 +45,7 @@ typedef struct shared_table {
     void *map;
     size_t size;
     pthread_mutex_t *m;
-    mql_store_t *s;
+    mql_shm_t *s;
 } shared_table_t;
 
 static void lock_robust(void *baton)
@@ -65,7 +65,7 @@ static void table_make(shared_table_t *t)
 {
     pthread_mutexattr_t a;
 
-    t->size = 64 + mql_store_size(N);
+    t->size = 64 + mql_shm_size(N);
     t->map = mmap(NULL, t->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     t->m = t->map;
     pthread_mutexattr_init(&a);
@@ -73,8 +73,8 @@ static void table_make(shared_table_t *t)
     pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     pthread_mutex_init(t->m, &a);
     pthread_mutexattr_destroy(&a);
-    mql_store_format((char *)t->map + 64, N, test_key);
-    t->s = mql_store_attach(pool, (char *)t->map + 64, N, lock_robust, unlock_robust, t->m);
+    mql_shm_format((char *)t->map + 64, N, test_key);
+    t->s = mql_shm_attach(pool, (char *)t->map + 64, N, lock_robust, unlock_robust, t->m);
 }
 
 static void table_drop(shared_table_t *t)
@@ -98,24 +98,24 @@ static int set_visit(mql_visitor_t *v, int is_new, void *baton)
     return MQL_UPD_DIRTY;
 }
 
-static apr_status_t visit(mql_store_t *s, uint32_t i, int stage, uint32_t when)
+static apr_status_t visit(mql_shm_t *s, uint32_t i, int stage, uint32_t when)
 {
     uint8_t id[MQL_ID_BYTES];
     visit_t w = { stage, when };
 
     id_of(i, id);
-    return mql_store_update(s, id, when, set_visit, &w, NULL);
+    return mql_shm_update(s, id, when, set_visit, &w, NULL);
 }
 
 /*
  * The table every scenario starts from: `fill` visitors, every fourth a
  * lead with a contact; visitors 0..7 idle for 10 days (expiry fodder).
  */
-static void populate(mql_store_t *s, uint32_t fill)
+static void populate(mql_shm_t *s, uint32_t fill)
 {
     uint32_t i;
 
-    mql_store_set_expire(s, 0);
+    mql_shm_set_expire(s, 0);
     for (i = 0; i < fill; i++) {
         uint8_t id[MQL_ID_BYTES];
         int lead = i % 4 == 3;
@@ -123,7 +123,7 @@ static void populate(mql_store_t *s, uint32_t fill)
         visit(s, i, lead ? MQL_STAGE_MQL : -1, i < 8 ? NOW - 10 * DAY : NOW);
         if (lead) {
             id_of(i, id);
-            mql_store_set_contact(s, id, apr_psprintf(pool, "lead%u@example.com", i),
+            mql_shm_set_contact(s, id, apr_psprintf(pool, "lead%u@example.com", i),
                                   i < 8 ? NOW - 10 * DAY : NOW);
         }
     }
@@ -143,7 +143,7 @@ static uint32_t fill_of(op_t op)
 
 /* The change the doomed process makes; what it touches is below 8, from
  * 1000 on, or 11 (see survivor()). */
-static void run_op(mql_store_t *s, op_t op)
+static void run_op(mql_shm_t *s, op_t op)
 {
     uint8_t id[MQL_ID_BYTES];
     uint32_t i;
@@ -159,15 +159,15 @@ static void run_op(mql_store_t *s, op_t op)
         break;
     case OP_FORGET:
         id_of(11, id);
-        mql_store_forget(s, id);
+        mql_shm_forget(s, id);
         break;
     case OP_CONTACT:
         id_of(9, id);
-        mql_store_set_contact(s, id, "new@example.com", NOW);
+        mql_shm_set_contact(s, id, "new@example.com", NOW);
         break;
     case OP_EXPIRE:
-        mql_store_set_expire(s, 5 * DAY);
-        mql_store_expire_sweep(s, NOW);
+        mql_shm_set_expire(s, 5 * DAY);
+        mql_shm_expire_sweep(s, NOW);
         break;
     default:
         break;
@@ -203,20 +203,20 @@ static int kill_at_step(shared_table_t *t, op_t op, int k)
 /* After the death: the next holder repairs; everything works on it. */
 static int check_after(shared_table_t *t, op_t op, int k)
 {
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     const char *err;
     uint32_t i, missing = 0;
     uint8_t id[MQL_ID_BYTES];
     mql_visitor_t v;
     int bad = 0;
 
-    if ((err = mql_store_validate(t->s, pool)) != NULL) {
+    if ((err = mql_shm_validate(t->s, pool)) != NULL) {
         diag("%s, step %d: after the repair: %s", op_name[op], k, err);
         bad = 1;
     }
     for (i = 0; i < fill_of(op); i++) {
         id_of(i, id);
-        if (survivor(op, i) && !mql_store_get(t->s, id, NOW, &v, NULL))
+        if (survivor(op, i) && !mql_shm_get(t->s, id, NOW, &v, NULL))
             missing++;
     }
     if (missing) {
@@ -230,17 +230,17 @@ static int check_after(shared_table_t *t, op_t op, int k)
             bad = 1;
             break;
         }
-    if (!bad && (err = mql_store_validate(t->s, pool)) != NULL) {
+    if (!bad && (err = mql_shm_validate(t->s, pool)) != NULL) {
         diag("%s, step %d: after eviction: %s", op_name[op], k, err);
         bad = 1;
     }
-    mql_store_set_expire(t->s, DAY);
-    mql_store_expire_sweep(t->s, NOW + 30 * DAY);
-    if (!bad && (err = mql_store_validate(t->s, pool)) != NULL) {
+    mql_shm_set_expire(t->s, DAY);
+    mql_shm_expire_sweep(t->s, NOW + 30 * DAY);
+    if (!bad && (err = mql_shm_validate(t->s, pool)) != NULL) {
         diag("%s, step %d: after expiry: %s", op_name[op], k, err);
         bad = 1;
     }
-    mql_store_stats(t->s, &st);
+    mql_shm_stats(t->s, &st);
     if (st.repairs != 1) {
         diag("%s, step %d: %llu repairs counted", op_name[op], k,
              (unsigned long long)st.repairs);
@@ -278,7 +278,7 @@ static void test_op(op_t op)
 static void test_no_false_repair(void)
 {
     shared_table_t t;
-    mql_store_stats_t st;
+    mql_visitors_stats_t st;
     pid_t pid;
 
     table_make(&t);
@@ -289,9 +289,9 @@ static void test_no_false_repair(void)
         _exit(0);
     }
     waitpid(pid, NULL, 0);
-    is_str(mql_store_validate(t.s, pool) ? "damaged" : "clean", "clean",
+    is_str(mql_shm_validate(t.s, pool) ? "damaged" : "clean", "clean",
            "a holder that died outside a change leaves the table as it was");
-    mql_store_stats(t.s, &st);
+    mql_shm_stats(t.s, &st);
     is_int((int)st.repairs, 0, "and it is not counted as a repair");
     table_drop(&t);
 }

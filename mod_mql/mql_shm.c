@@ -1,5 +1,7 @@
 /*
- * The visitor table in shared memory.
+ * The shared-memory store (MQLStore shm): the visitor table of one
+ * server, shared by every httpd process and thread, behind the store
+ * interface of mql_visitors.h.
  *
  * One contiguous block, formatted once by the parent and attached by every
  * process.  The block is mapped at different addresses in different
@@ -7,24 +9,28 @@
  * index field holds "slot number + 1" so that 0 can mean "none".
  *
  *   +-------------------------------+  offset 0
- *   | header (mql_store_hdr_t)      |  first line: write sequence number
+ *   | header (shm_hdr_t)            |  first line: write sequence number
  *   |                               |  and event counters; then magic,
  *   |                               |  layout, hash key, counters,
  *   |                               |  free-list heads, clock hand
  *   +-------------------------------+  off_buckets (64-byte aligned)
  *   | buckets[nbuckets]   uint32    |  head of each hash chain (slot + 1)
  *   +-------------------------------+  off_slots
- *   | slots[capacity] mql_visitor_t |  112 bytes each; `next` links the
- *   |   [0] [1] [2] ... [cap-1]     |  hash chain of a used slot, or the
- *   |                               |  free list of an unused one (whose
- *   |                               |  `contact` links it backwards)
+ *   | slots[capacity] slot_t        |  112 bytes each: the visitor's
+ *   |   [0] [1] [2] ... [cap-1]     |  record (mql_visitor_t, 96 bytes)
+ *   |                               |  and the table's own words: `next`
+ *   |                               |  links the hash chain of a used
+ *   |                               |  slot, or the free list of an
+ *   |                               |  unused one (whose `contact` links
+ *   |                               |  it backwards); `mark` says used,
+ *   |                               |  dirty, urgent
  *   +-------------------------------+  off_contacts
  *   | contacts[ncontacts]           |  128 bytes each:
  *   |   { uint32 next_free;         |  free list link (contact + 1)
  *   |     char value[124]; }        |  X-MQL-Contact, NUL-terminated
  *   +-------------------------------+  off_ring
- *   | ring[MQL_CHANGE_RING]         |  last stage changes; change number n
- *   |   mql_change_t                |  lives in ring[n % MQL_CHANGE_RING]
+ *   | ring[MQL_CHANGES_KEPT]        |  last stage changes; change number n
+ *   |   mql_change_t                |  lives in ring[n % MQL_CHANGES_KEPT]
  *   +-------------------------------+  total_size
  *
  *   nbuckets   = capacity (load factor 1; chains average one slot)
@@ -56,20 +62,42 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
-#include "mql_store.h"
-#include "mql_siphash.h"
+#include "mql_shm.h"
+#include "mql_score.h"
+#include <apr_siphash.h>
 #include "mql_log.h"
 
+/*
+ * A slot of the table: the visitor's record as the module knows it, and
+ * what only the table needs.  Fixed size, no pointers (the segment is
+ * mapped at different addresses in different processes).
+ */
+typedef struct slot {
+    mql_visitor_t v;
+    uint32_t next;            /* hash chain or free list: slot index + 1 */
+    uint32_t contact;         /* contact slot index + 1, 0 = none; on the
+                                 free list, the previous free slot + 1 */
+    uint32_t flushed;         /* when the lead-change feed last took it */
+    uint8_t  mark;            /* MARK_* */
+    uint8_t  reserved[3];
+} slot_t;
+
+_Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
+
+#define MARK_USED   MQL_SHM_USED     /* the slot holds a visitor */
+#define MARK_DIRTY  MQL_SHM_DIRTY    /* a lead's figures changed since the feed took it */
+#define MARK_URGENT MQL_SHM_URGENT   /* its stage or contact changed: take it at once */
+
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 4
+#define STORE_VERSION 5
 
 /*
  * A point between two writes of a multi-step change to the links.  The
  * unit test of lock recovery compiles this file with its own definition,
  * to stop a process at each of them in turn; here they are nothing.
  */
-#ifndef MQL_STORE_STEP
-#define MQL_STORE_STEP() ((void)0)
+#ifndef MQL_SHM_STEP
+#define MQL_SHM_STEP() ((void)0)
 #endif
 
 #define MIN_CONTACTS   64
@@ -90,7 +118,7 @@ _Static_assert(sizeof(mql_contact_slot_t) == 128, "contact slot must stay 128 by
 _Static_assert(sizeof(uint64_t) * (1 + MQL_EV_COUNT) <= 64,
                "what every update writes must share one cache line");
 
-typedef struct mql_store_hdr {
+typedef struct mql_shm_hdr {
     /*
      * The header's first cache line (the table starts on one) is the one
      * that every request's update writes: it moves to the CPU that serves
@@ -98,7 +126,7 @@ typedef struct mql_store_hdr {
      * travels together (a lead's dirty mark is rare enough to live apart).
      *
      * seq is odd while a locked section runs, bumped at its start and
-     * end: it lets mql_store_get() read without the lock and notice when
+     * end: it lets mql_shm_get() read without the lock and notice when
      * it raced a writer.
      */
     uint64_t seq;
@@ -138,13 +166,13 @@ typedef struct mql_store_hdr {
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
     uint64_t repairs;         /* after a holder died inside a section */
-} mql_store_hdr_t;
+} shm_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
-struct mql_store {
-    mql_store_hdr_t *h;
+struct mql_shm {
+    shm_hdr_t *h;
     uint32_t *buckets;
-    mql_visitor_t *slots;
+    slot_t *slots;
     mql_contact_slot_t *contacts;
     mql_change_t *ring;
     uint8_t key[MQL_KEY_BYTES];
@@ -180,14 +208,14 @@ static void compute_layout(uint32_t max_visitors, layout_t *l)
     l->ncontacts = max_visitors / CONTACT_RATIO;
     if (l->ncontacts < MIN_CONTACTS)
         l->ncontacts = MIN_CONTACTS;
-    l->off_buckets = align_up(sizeof(mql_store_hdr_t));
+    l->off_buckets = align_up(sizeof(shm_hdr_t));
     l->off_slots = align_up(l->off_buckets + (uint64_t)l->nbuckets * sizeof(uint32_t));
-    l->off_contacts = align_up(l->off_slots + (uint64_t)l->capacity * sizeof(mql_visitor_t));
+    l->off_contacts = align_up(l->off_slots + (uint64_t)l->capacity * sizeof(slot_t));
     l->off_ring = align_up(l->off_contacts + (uint64_t)l->ncontacts * sizeof(mql_contact_slot_t));
-    l->total = align_up(l->off_ring + (uint64_t)MQL_CHANGE_RING * sizeof(mql_change_t));
+    l->total = align_up(l->off_ring + (uint64_t)MQL_CHANGES_KEPT * sizeof(mql_change_t));
 }
 
-size_t mql_store_size(uint32_t max_visitors)
+size_t mql_shm_size(uint32_t max_visitors)
 {
     layout_t l;
 
@@ -195,17 +223,17 @@ size_t mql_store_size(uint32_t max_visitors)
     return (size_t)l.total;
 }
 
-void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[MQL_KEY_BYTES])
+void mql_shm_format(void *base, uint32_t max_visitors, const uint8_t hash_key[MQL_KEY_BYTES])
 {
-    mql_store_hdr_t *h = base;
-    mql_visitor_t *slots;
+    shm_hdr_t *h = base;
+    slot_t *slots;
     mql_contact_slot_t *contacts;
     layout_t l;
     uint32_t i;
 
     compute_layout(max_visitors, &l);
     memset(base, 0, (size_t)l.total);
-    slots = (mql_visitor_t *)((char *)base + l.off_slots);
+    slots = (slot_t *)((char *)base + l.off_slots);
     contacts = (mql_contact_slot_t *)((char *)base + l.off_contacts);
 
     /* Free lists in ascending order, so a young table fills front to back. */
@@ -222,7 +250,7 @@ void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[
     h->capacity = l.capacity;
     h->nbuckets = l.nbuckets;
     h->ncontacts = l.ncontacts;
-    h->nring = MQL_CHANGE_RING;
+    h->nring = MQL_CHANGES_KEPT;
     h->off_buckets = l.off_buckets;
     h->off_slots = l.off_slots;
     h->off_contacts = l.off_contacts;
@@ -235,11 +263,11 @@ void mql_store_format(void *base, uint32_t max_visitors, const uint8_t hash_key[
     memcpy(h->magic, STORE_MAGIC, sizeof(h->magic));
 }
 
-mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
+mql_shm_t *mql_shm_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
                               mql_lock_fn *lock, mql_lock_fn *unlock, void *lock_baton)
 {
-    mql_store_hdr_t *h = base;
-    mql_store_t *s;
+    shm_hdr_t *h = base;
+    mql_shm_t *s;
     layout_t l;
 
     if (!base || memcmp(h->magic, STORE_MAGIC, sizeof(h->magic)) != 0) {
@@ -252,7 +280,7 @@ mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
     compute_layout(max_visitors, &l);
     if (h->version != STORE_VERSION || h->hdr_size != sizeof(*h) || h->total_size != l.total
         || h->capacity != l.capacity || h->nbuckets != l.nbuckets
-        || h->ncontacts != l.ncontacts || h->nring != MQL_CHANGE_RING
+        || h->ncontacts != l.ncontacts || h->nring != MQL_CHANGES_KEPT
         || h->off_buckets != l.off_buckets || h->off_slots != l.off_slots
         || h->off_contacts != l.off_contacts || h->off_ring != l.off_ring) {
         mql_log(MQL_LOG_ERR, "MQL01002: visitor table: layout version %u for %u visitors "
@@ -263,7 +291,7 @@ mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
     s = apr_pcalloc(p, sizeof(*s));
     s->h = h;
     s->buckets = (uint32_t *)((char *)base + l.off_buckets);
-    s->slots = (mql_visitor_t *)((char *)base + l.off_slots);
+    s->slots = (slot_t *)((char *)base + l.off_slots);
     s->contacts = (mql_contact_slot_t *)((char *)base + l.off_contacts);
     s->ring = (mql_change_t *)((char *)base + l.off_ring);
     memcpy(s->key, h->hash_key, MQL_KEY_BYTES);   /* fixed for the table's life */
@@ -276,12 +304,12 @@ mql_store_t *mql_store_attach(apr_pool_t *p, void *base, uint32_t max_visitors,
     return s;
 }
 
-uint32_t mql_store_capacity(const mql_store_t *s)
+uint32_t mql_shm_capacity(const mql_shm_t *s)
 {
     return s->capacity;
 }
 
-void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs)
+void mql_shm_set_expire(mql_shm_t *s, uint32_t max_idle_secs)
 {
     s->max_idle = max_idle_secs;
 }
@@ -289,7 +317,7 @@ void mql_store_set_expire(mql_store_t *s, uint32_t max_idle_secs)
 /* ------------------------------------------------------------------ */
 /* Locking and small helpers                                           */
 
-static void repair_locked(mql_store_t *s);
+static void repair_locked(mql_shm_t *s);
 
 /*
  * Every locked section is a write as far as lock-free readers are
@@ -298,7 +326,7 @@ static void repair_locked(mql_store_t *s);
  * next one in): whatever it was changing may be half done, so the links
  * are rebuilt before anyone follows them.
  */
-static void lock(mql_store_t *s)
+static void lock(mql_shm_t *s)
 {
     uint64_t q;
 
@@ -314,7 +342,7 @@ static void lock(mql_store_t *s)
         repair_locked(s);
 }
 
-static void unlock(mql_store_t *s)
+static void unlock(mql_shm_t *s)
 {
     uint64_t q = __atomic_load_n(&s->h->seq, __ATOMIC_RELAXED);
 
@@ -326,7 +354,7 @@ static void unlock(mql_store_t *s)
                 "it; its links were rebuilt from the records");
 }
 
-uint64_t mql_store_seq(const mql_store_t *s)
+uint64_t mql_shm_seq(const mql_shm_t *s)
 {
     return __atomic_load_n(&s->h->seq, __ATOMIC_ACQUIRE);
 }
@@ -342,9 +370,9 @@ static int is_power_of_two(uint64_t n)
     return n && !(n & (n - 1));
 }
 
-static uint32_t bucket_of(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+static uint32_t bucket_of(const mql_shm_t *s, const uint8_t id[MQL_ID_BYTES])
 {
-    uint64_t h = mql_siphash24(s->key, id, MQL_ID_BYTES);
+    uint64_t h = apr_siphash24(id, MQL_ID_BYTES, s->key);
 
     return (uint32_t)(((h >> 32) * (uint64_t)s->nbuckets) >> 32);
 }
@@ -354,11 +382,11 @@ static uint32_t bucket_of(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
  * DBM file yet is kept until the writer has had them: forgetting it would
  * lose the sale.
  */
-static int is_expired(const mql_store_t *s, const mql_visitor_t *v, uint32_t now)
+static int is_expired(const mql_shm_t *s, const slot_t *v, uint32_t now)
 {
-    if (!s->max_idle || elapsed(now, v->last_seen) <= s->max_idle)
+    if (!s->max_idle || elapsed(now, v->v.last_seen) <= s->max_idle)
         return 0;
-    if (MQL_STAGE_IS_LEAD(v->stage) && (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT)))
+    if (MQL_STAGE_IS_LEAD(v->v.stage) && (v->mark & (MARK_DIRTY | MARK_URGENT)))
         return 0;
     return 1;
 }
@@ -369,17 +397,17 @@ static int is_expired(const mql_store_t *s, const mql_visitor_t *v, uint32_t now
  * chain, so a lookup that finds it there needs neither the bucket nor
  * the chain.  Reads without the lock are checked by the caller.
  */
-static int at_home(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES])
+static int at_home(const mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES])
 {
-    const mql_visitor_t *v = &s->slots[bucket];
+    const slot_t *v = &s->slots[bucket];
 
-    return (__atomic_load_n(&v->flags, __ATOMIC_RELAXED) & MQL_VF_USED)
-           && memcmp(v->id, id, MQL_ID_BYTES) == 0;
+    return (__atomic_load_n(&v->mark, __ATOMIC_RELAXED) & MARK_USED)
+           && memcmp(v->v.id, id, MQL_ID_BYTES) == 0;
 }
 
 /* The contact text of v, or NULL when it has none (or an index that
  * does not fit the table). */
-static const char *contact_of(const mql_store_t *s, const mql_visitor_t *v)
+static const char *contact_of(const mql_shm_t *s, const slot_t *v)
 {
     uint32_t c = v->contact;
 
@@ -388,7 +416,7 @@ static const char *contact_of(const mql_store_t *s, const mql_visitor_t *v)
 
 /* Slot number + 1 of the visitor, 0 when absent; *linkp is the index
  * field that points at it (a bucket or the previous slot's next). */
-static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+static uint32_t find_locked_in(mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
                                uint32_t **linkp)
 {
     uint32_t *link = &s->buckets[bucket];
@@ -400,8 +428,8 @@ static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id
         return bucket + 1;
     }
     while ((n = *link) != 0) {
-        mql_visitor_t *v = &s->slots[n - 1];
-        if (memcmp(v->id, id, MQL_ID_BYTES) == 0) {
+        slot_t *v = &s->slots[n - 1];
+        if (memcmp(v->v.id, id, MQL_ID_BYTES) == 0) {
             if (linkp)
                 *linkp = link;
             return n;
@@ -411,30 +439,30 @@ static uint32_t find_locked_in(mql_store_t *s, uint32_t bucket, const uint8_t id
     return 0;
 }
 
-static uint32_t find_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t **linkp)
+static uint32_t find_locked(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t **linkp)
 {
     return find_locked_in(s, bucket_of(s, id), id, linkp);
 }
 
-static void contact_release_locked(mql_store_t *s, uint32_t ref)
+static void contact_release_locked(mql_shm_t *s, uint32_t ref)
 {
     mql_contact_slot_t *c = &s->contacts[ref - 1];
 
     memset(c->value, 0, sizeof(c->value));
     c->next_free = s->h->contact_free;
-    MQL_STORE_STEP();
+    MQL_SHM_STEP();
     s->h->contact_free = ref;
     s->h->contacts_used--;
 }
 
 /* Contact index + 1, or 0 when the area is full. */
-static uint32_t contact_alloc_locked(mql_store_t *s)
+static uint32_t contact_alloc_locked(mql_shm_t *s)
 {
     uint32_t ref = s->h->contact_free;
 
     if (ref) {
         s->h->contact_free = s->contacts[ref - 1].next_free;
-        MQL_STORE_STEP();
+        MQL_SHM_STEP();
         s->contacts[ref - 1].next_free = 0;
         s->h->contacts_used++;
     }
@@ -447,55 +475,55 @@ static uint32_t contact_alloc_locked(mql_store_t *s)
  * and its contact field holds the previous free slot (index + 1, 0 at the
  * head).
  */
-static void free_push_locked(mql_store_t *s, uint32_t idx)
+static void free_push_locked(mql_shm_t *s, uint32_t idx)
 {
-    mql_visitor_t *v = &s->slots[idx];
+    slot_t *v = &s->slots[idx];
     uint32_t head = s->h->free_head;
 
     v->next = head;
     v->contact = 0;
     if (head)
         s->slots[head - 1].contact = idx + 1;
-    MQL_STORE_STEP();
+    MQL_SHM_STEP();
     s->h->free_head = idx + 1;
 }
 
-static void free_take_locked(mql_store_t *s, uint32_t idx)
+static void free_take_locked(mql_shm_t *s, uint32_t idx)
 {
-    const mql_visitor_t *v = &s->slots[idx];
+    const slot_t *v = &s->slots[idx];
     uint32_t prev = v->contact, next = v->next;
 
     if (prev)
         s->slots[prev - 1].next = next;
     else
         s->h->free_head = next;
-    MQL_STORE_STEP();
+    MQL_SHM_STEP();
     if (next)
         s->slots[next - 1].contact = prev;
 }
 
 /* Take slot idx out of its chain and put it on the free list. */
-static void reclaim_locked(mql_store_t *s, uint32_t idx, uint32_t *link)
+static void reclaim_locked(mql_shm_t *s, uint32_t idx, uint32_t *link)
 {
-    mql_visitor_t *v = &s->slots[idx];
+    slot_t *v = &s->slots[idx];
 
     /* (a slot no chain reaches cannot be met here: a repair links every
      * used slot before anyone looks) */
-    if (link || find_locked(s, v->id, &link) == idx + 1)
+    if (link || find_locked(s, v->v.id, &link) == idx + 1)
         *link = v->next;
-    MQL_STORE_STEP();
+    MQL_SHM_STEP();
     if (v->contact)
         contact_release_locked(s, v->contact);
-    MQL_STORE_STEP();
-    s->h->stages[v->stage]--;
+    MQL_SHM_STEP();
+    s->h->stages[v->v.stage]--;
     s->h->used--;
     memset(v, 0, sizeof(*v));
-    MQL_STORE_STEP();
+    MQL_SHM_STEP();
     free_push_locked(s, idx);
 }
 
 /* Find a live visitor; an expired one met on the way is reclaimed. */
-static mql_visitor_t *lookup_locked_in(mql_store_t *s, uint32_t bucket,
+static slot_t *lookup_locked_in(mql_shm_t *s, uint32_t bucket,
                                        const uint8_t id[MQL_ID_BYTES], uint32_t now)
 {
     uint32_t *link;
@@ -511,7 +539,7 @@ static mql_visitor_t *lookup_locked_in(mql_store_t *s, uint32_t bucket,
     return &s->slots[n - 1];
 }
 
-static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+static slot_t *lookup_locked(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
                                     uint32_t now)
 {
     return lookup_locked_in(s, bucket_of(s, id), id, now);
@@ -521,21 +549,21 @@ static mql_visitor_t *lookup_locked(mql_store_t *s, const uint8_t id[MQL_ID_BYTE
  * Worth of keeping a visitor: its score halved for every whole day idle.
  * No libm: a shift is enough for whole days.
  */
-static double keep_value(const mql_visitor_t *v, uint32_t now)
+static double keep_value(const slot_t *v, uint32_t now)
 {
-    uint32_t days = elapsed(now, v->last_seen) / SECS_PER_DAY;
+    uint32_t days = elapsed(now, v->v.last_seen) / SECS_PER_DAY;
 
     if (days >= 64)
         return 0.0;
-    return v->score / (double)(UINT64_C(1) << days);
+    return v->v.score / (double)(UINT64_C(1) << days);
 }
 
 /* 1 when a should go before b. */
-static int less_valuable(const mql_visitor_t *a, double va, const mql_visitor_t *b, double vb)
+static int less_valuable(const slot_t *a, double va, const slot_t *b, double vb)
 {
     if (va != vb)
         return va < vb;
-    return a->last_seen < b->last_seen;
+    return a->v.last_seen < b->v.last_seen;
 }
 
 /*
@@ -545,26 +573,26 @@ static int less_valuable(const mql_visitor_t *a, double va, const mql_visitor_t 
  * looked at is bounded so that a table full of leads costs a request
  * microseconds, not a full scan.  Returns 1 when a slot was freed.
  */
-static int evict_locked(mql_store_t *s, uint32_t now)
+static int evict_locked(mql_shm_t *s, uint32_t now)
 {
-    mql_store_hdr_t *h = s->h;
+    shm_hdr_t *h = s->h;
     uint32_t probes, candidates = 0, best = 0;
     double best_value = 0.0;
 
     for (probes = 0; probes < EVICT_PROBES && candidates < EVICT_SAMPLE; probes++) {
         uint32_t i = h->hand < s->capacity ? h->hand : 0;
-        mql_visitor_t *v = &s->slots[i];
+        slot_t *v = &s->slots[i];
         double value;
 
         h->hand = (i + 1 < s->capacity) ? i + 1 : 0;
-        if (!(v->flags & MQL_VF_USED))
+        if (!(v->mark & MARK_USED))
             continue;
         if (is_expired(s, v, now)) {
             reclaim_locked(s, i, NULL);
             h->expired++;
             return 1;
         }
-        if (MQL_STAGE_IS_LEAD(v->stage))
+        if (MQL_STAGE_IS_LEAD(v->v.stage))
             continue;
         value = keep_value(v, now);
         if (!candidates++ || less_valuable(v, value, &s->slots[best - 1], best_value)) {
@@ -585,60 +613,60 @@ static int evict_locked(mql_store_t *s, uint32_t now)
  * b is the visitor's home: a lookup fetches it from memory together with
  * the bucket instead of after it, so it is taken whenever it is free.
  */
-static mql_visitor_t *alloc_slot_locked(mql_store_t *s, uint32_t b, uint32_t now, int may_evict)
+static slot_t *alloc_slot_locked(mql_shm_t *s, uint32_t b, uint32_t now, int may_evict)
 {
     uint32_t n;
 
-    if ((s->slots[b].flags & MQL_VF_USED) && !s->h->free_head
+    if ((s->slots[b].mark & MARK_USED) && !s->h->free_head
         && !(may_evict && evict_locked(s, now)))
         return NULL;
     /* (an eviction may have freed the home slot itself) */
-    n = (s->slots[b].flags & MQL_VF_USED) ? s->h->free_head : b + 1;
+    n = (s->slots[b].mark & MARK_USED) ? s->h->free_head : b + 1;
     free_take_locked(s, n - 1);
-    memset(&s->slots[n - 1], 0, sizeof(mql_visitor_t));
+    memset(&s->slots[n - 1], 0, sizeof(slot_t));
     return &s->slots[n - 1];
 }
 
 /* Put a filled-in slot (flags USED, stage set) into the chain of bucket b.
  * A visitor in its home slot stays first, where a lookup meets it without
  * another trip to memory. */
-static void link_locked(mql_store_t *s, uint32_t b, mql_visitor_t *v)
+static void link_locked(mql_shm_t *s, uint32_t b, slot_t *v)
 {
     uint32_t self = (uint32_t)(v - s->slots) + 1, head = s->buckets[b];
 
     if (head == b + 1 && self != head) {
         v->next = s->slots[b].next;
-        MQL_STORE_STEP();
+        MQL_SHM_STEP();
         s->slots[b].next = self;
     }
     else {
         v->next = head;
-        MQL_STORE_STEP();
+        MQL_SHM_STEP();
         s->buckets[b] = self;
     }
-    MQL_STORE_STEP();
-    s->h->stages[v->stage]++;
+    MQL_SHM_STEP();
+    s->h->stages[v->v.stage]++;
     s->h->used++;
 }
 
 /* Bookkeeping for a stage change made to v: counts, ring, flags. */
-static void note_stage_change_locked(mql_store_t *s, mql_visitor_t *v, uint8_t old_stage,
+static void note_stage_change_locked(mql_shm_t *s, slot_t *v, uint8_t old_stage,
                                      uint32_t now)
 {
-    mql_store_hdr_t *h = s->h;
-    mql_change_t *c = &s->ring[h->change_seq % MQL_CHANGE_RING];
+    shm_hdr_t *h = s->h;
+    mql_change_t *c = &s->ring[h->change_seq % MQL_CHANGES_KEPT];
 
     h->stages[old_stage]--;
-    h->stages[v->stage]++;
-    v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    h->stages[v->v.stage]++;
+    v->mark |= MARK_URGENT | MARK_DIRTY;
     h->dirty_marks++;
-    memcpy(c->id, v->id, MQL_ID_BYTES);
+    memcpy(c->id, v->v.id, MQL_ID_BYTES);
     c->time = now;
     c->old_stage = old_stage;
-    c->new_stage = v->stage;
-    c->trigger_event = v->trigger_event;
+    c->new_stage = v->v.stage;
+    c->trigger_event = v->v.trigger_event;
     c->reserved = 0;
-    c->score = v->score;
+    c->score = v->v.score;
     h->change_seq++;
 }
 
@@ -654,9 +682,9 @@ static void note_stage_change_locked(mql_store_t *s, mql_visitor_t *v, uint8_t o
  */
 #define CONTACT_TAKEN UINT32_MAX
 
-static void repair_locked(mql_store_t *s)
+static void repair_locked(mql_shm_t *s)
 {
-    mql_store_hdr_t *h = s->h;
+    shm_hdr_t *h = s->h;
     uint32_t i;
     int pass;
 
@@ -668,20 +696,20 @@ static void repair_locked(mql_store_t *s)
     /* visitors at home first: they head their chains */
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < s->capacity; i++) {
-            mql_visitor_t *v = &s->slots[i];
+            slot_t *v = &s->slots[i];
             uint32_t b;
 
-            if (!(v->flags & MQL_VF_USED))
+            if (!(v->mark & MARK_USED))
                 continue;
-            b = bucket_of(s, v->id);
+            b = bucket_of(s, v->v.id);
             if ((b == i) != (pass == 0))
                 continue;
-            if (pass == 1 && find_locked_in(s, b, v->id, NULL)) {
+            if (pass == 1 && find_locked_in(s, b, v->v.id, NULL)) {
                 memset(v, 0, sizeof(*v));           /* a second copy of a visitor */
                 continue;
             }
-            if (v->stage >= MQL_STAGE_COUNT)
-                v->stage = MQL_STAGE_VISITOR;
+            if (v->v.stage >= MQL_STAGE_COUNT)
+                v->v.stage = MQL_STAGE_VISITOR;
             if (v->contact > s->ncontacts
                 || (v->contact && s->contacts[v->contact - 1].next_free == CONTACT_TAKEN))
                 v->contact = 0;
@@ -695,8 +723,8 @@ static void repair_locked(mql_store_t *s)
     }
     /* back to front, so that the lists hand out low slots first again */
     for (i = s->capacity; i-- > 0;) {
-        if (!(s->slots[i].flags & MQL_VF_USED)) {
-            memset(&s->slots[i], 0, sizeof(mql_visitor_t));
+        if (!(s->slots[i].mark & MARK_USED)) {
+            memset(&s->slots[i], 0, sizeof(slot_t));
             free_push_locked(s, i);
         }
     }
@@ -728,36 +756,36 @@ static int worth_logging(uint64_t count)
 /* Single-visitor operations                                           */
 
 /* All the cache lines of slot i (a record straddles two or three). */
-static void prefetch_slot(const mql_store_t *s, uint32_t i)
+static void prefetch_slot(const mql_shm_t *s, uint32_t i)
 {
     const char *v = (const char *)&s->slots[i];
 
     __builtin_prefetch(v, 1);
     __builtin_prefetch(v + 64, 1);
-    __builtin_prefetch(v + sizeof(mql_visitor_t) - 1, 1);
+    __builtin_prefetch(v + sizeof(slot_t) - 1, 1);
 }
 
-void mql_store_ref(const mql_store_t *s, const uint8_t id[MQL_ID_BYTES], mql_store_ref_t *ref)
+void mql_shm_ref(const mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], mql_visitor_ref_t *ref)
 {
     memcpy(ref->id, id, MQL_ID_BYTES);
-    ref->bucket = bucket_of(s, id);
+    ref->hint = bucket_of(s, id);
     /* hints that wait for nothing: the bucket, and the home slot where
-     * most visitors live; mql_store_prefetch follows them up */
-    __builtin_prefetch(&s->buckets[ref->bucket], 0);
-    prefetch_slot(s, ref->bucket);
+     * most visitors live; mql_shm_prefetch follows them up */
+    __builtin_prefetch(&s->buckets[ref->hint], 0);
+    prefetch_slot(s, ref->hint);
 }
 
 /* A ref is only trusted as far as the table's size goes. */
-static uint32_t ref_bucket(const mql_store_t *s, const mql_store_ref_t *ref)
+static uint32_t ref_bucket(const mql_shm_t *s, const mql_visitor_ref_t *ref)
 {
-    return ref->bucket < s->nbuckets ? ref->bucket : bucket_of(s, ref->id);
+    return ref->hint < s->nbuckets ? ref->hint : bucket_of(s, ref->id);
 }
 
-void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
+void mql_shm_prefetch(mql_shm_t *s, const mql_visitor_ref_t *ref)
 {
     uint32_t b = ref_bucket(s, ref), n;
 
-    /* at home: the record is here or on its way since mql_store_ref */
+    /* at home: the record is here or on its way since mql_shm_ref */
     if (at_home(s, b, ref->id))
         return;
     /* a hint only: a chain that changes meanwhile costs a miss, no more */
@@ -778,8 +806,8 @@ void mql_store_prefetch(mql_store_t *s, const mql_store_ref_t *ref)
  * Links are loaded once each and checked, so a torn read cannot send the
  * walk outside the table.  1 found, 0 absent, -1 inconclusive.
  */
-static int peek(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
-                mql_visitor_t *copy)
+static int peek(const mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                slot_t *copy)
 {
     uint32_t n;
     int steps;
@@ -790,12 +818,12 @@ static int peek(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_B
     }
     n = __atomic_load_n(&s->buckets[bucket], __ATOMIC_RELAXED);
     for (steps = 0; n != 0; steps++) {
-        const mql_visitor_t *v;
+        const slot_t *v;
 
         if (n > s->capacity || steps >= PEEK_MAX_CHAIN)
             return -1;
         v = &s->slots[n - 1];
-        if (memcmp(v->id, id, MQL_ID_BYTES) == 0) {
+        if (memcmp(v->v.id, id, MQL_ID_BYTES) == 0) {
             memcpy(copy, v, sizeof(*copy));
             return 1;
         }
@@ -807,10 +835,10 @@ static int peek(const mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_B
 /* The request path's lookup: no lock, no store to shared memory, so
  * readers neither wait for each other nor move the lock's cache line
  * between CPUs.  -1 when it raced writers PEEK_TRIES times. */
-static int get_optimistic(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+static int get_optimistic(mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
                           uint32_t now, mql_visitor_t *copy)
 {
-    mql_visitor_t v;
+    slot_t v;
     int tries, found;
 
     for (tries = 0; tries < PEEK_TRIES; tries++) {
@@ -826,16 +854,16 @@ static int get_optimistic(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_
         if (found && is_expired(s, &v, now))
             return 0;
         if (found && copy)
-            *copy = v;
+            *copy = v.v;
         return found;
     }
     return -1;
 }
 
-static int get_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+static int get_in(mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
                   uint32_t now, mql_visitor_t *copy, char *contact)
 {
-    mql_visitor_t *v;
+    slot_t *v;
     int found;
 
     if (!contact && (found = get_optimistic(s, bucket, id, now, copy)) >= 0)
@@ -844,7 +872,7 @@ static int get_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES
     v = lookup_locked_in(s, bucket, id, now);
     if (v) {
         if (copy)
-            *copy = *v;
+            *copy = v->v;
         if (contact) {
             const char *text = contact_of(s, v);
             if (text)
@@ -857,24 +885,24 @@ static int get_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES
     return v != NULL;
 }
 
-int mql_store_get(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
-                  mql_visitor_t *copy, char *contact)
+int mql_shm_get(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                mql_visitor_t *copy, char *contact)
 {
     return get_in(s, bucket_of(s, id), id, now, copy, contact);
 }
 
-int mql_store_get_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
-                      mql_visitor_t *copy)
+int mql_shm_get_ref(mql_shm_t *s, const mql_visitor_ref_t *ref, uint32_t now,
+                    mql_visitor_t *copy)
 {
     return get_in(s, ref_bucket(s, ref), ref->id, now, copy, NULL);
 }
 
-static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
-                              uint32_t now, mql_update_fn *fn, void *baton,
-                              mql_update_result_t *res)
+static apr_status_t update_in(mql_shm_t *s, uint32_t bucket, const uint8_t id[MQL_ID_BYTES],
+                              uint32_t now, mql_shm_update_fn *fn, void *baton,
+                              mql_hit_result_t *res)
 {
-    mql_visitor_t *v;
-    uint32_t keep_next, keep_contact, keep_since;
+    slot_t *v;
+    uint32_t keep_since;
     uint8_t old_stage;
     uint64_t full = 0;
     int is_new = 0, rc;
@@ -894,64 +922,60 @@ static apr_status_t update_in(mql_store_t *s, uint32_t bucket, const uint8_t id[
                 memset(res, 0, sizeof(*res));
             return APR_ENOSPC;
         }
-        MQL_STORE_STEP();
-        memcpy(v->id, id, MQL_ID_BYTES);
-        v->first_seen = v->last_seen = v->stage_since = now;
-        MQL_STORE_STEP();
-        v->flags = MQL_VF_USED;
-        MQL_STORE_STEP();
+        MQL_SHM_STEP();
+        memcpy(v->v.id, id, MQL_ID_BYTES);
+        v->v.first_seen = v->v.last_seen = v->v.stage_since = now;
+        MQL_SHM_STEP();
+        v->mark = MARK_USED;
+        MQL_SHM_STEP();
         link_locked(s, bucket, v);
         s->h->inserts++;
         is_new = 1;
     }
 
-    /* The caller owns the figures; the store owns identity and links. */
-    keep_next = v->next;
-    keep_contact = v->contact;
-    keep_since = v->stage_since;
-    old_stage = v->stage;
-    rc = fn ? fn(v, is_new, baton) : MQL_UPD_NONE;
-    memcpy(v->id, id, MQL_ID_BYTES);
-    v->next = keep_next;
-    v->contact = keep_contact;
-    v->flags |= MQL_VF_USED;
-    if (v->stage >= MQL_STAGE_COUNT)
-        v->stage = old_stage;
-    if (v->stage != old_stage) {
-        if (v->stage_since == keep_since)
-            v->stage_since = now;
+    /* The caller owns the figures (its function sees the record, never
+     * the links); the store owns the identity. */
+    keep_since = v->v.stage_since;
+    old_stage = v->v.stage;
+    rc = fn ? fn(&v->v, is_new, baton) : MQL_UPD_NONE;
+    memcpy(v->v.id, id, MQL_ID_BYTES);
+    if (v->v.stage >= MQL_STAGE_COUNT)
+        v->v.stage = old_stage;
+    if (v->v.stage != old_stage) {
+        if (v->v.stage_since == keep_since)
+            v->v.stage_since = now;
         note_stage_change_locked(s, v, old_stage, now);
     }
     if (rc == MQL_UPD_DIRTY)
-        v->flags |= MQL_VF_DIRTY;
-    if (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT))
+        v->mark |= MARK_DIRTY;
+    if (v->mark & (MARK_DIRTY | MARK_URGENT))
         s->h->dirty_marks++;
     if (res) {
         res->found = !is_new;
-        res->stage_changed = v->stage != old_stage;
+        res->stage_changed = v->v.stage != old_stage;
         res->old_stage = old_stage;
-        res->after = *v;
+        res->after = v->v;
     }
     unlock(s);
     return APR_SUCCESS;
 }
 
-apr_status_t mql_store_update(mql_store_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
-                              mql_update_fn *fn, void *baton, mql_update_result_t *res)
+apr_status_t mql_shm_update(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
+                            mql_shm_update_fn *fn, void *baton, mql_hit_result_t *res)
 {
     return update_in(s, bucket_of(s, id), id, now, fn, baton, res);
 }
 
-apr_status_t mql_store_update_ref(mql_store_t *s, const mql_store_ref_t *ref, uint32_t now,
-                                  mql_update_fn *fn, void *baton, mql_update_result_t *res)
+apr_status_t mql_shm_update_ref(mql_shm_t *s, const mql_visitor_ref_t *ref, uint32_t now,
+                                mql_shm_update_fn *fn, void *baton, mql_hit_result_t *res)
 {
     return update_in(s, ref_bucket(s, ref), ref->id, now, fn, baton, res);
 }
 
-apr_status_t mql_store_set_contact(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+apr_status_t mql_shm_set_contact(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
                                    const char *contact, uint32_t now)
 {
-    mql_visitor_t *v;
+    slot_t *v;
     mql_contact_slot_t *c;
     uint64_t dropped;
 
@@ -972,16 +996,16 @@ apr_status_t mql_store_set_contact(mql_store_t *s, const uint8_t id[MQL_ID_BYTES
     c = &s->contacts[v->contact - 1];
     memset(c->value, 0, sizeof(c->value));
     apr_cpystrn(c->value, contact ? contact : "", sizeof(c->value));
-    v->flags |= MQL_VF_URGENT | MQL_VF_DIRTY;
+    v->mark |= MARK_URGENT | MARK_DIRTY;
     s->h->dirty_marks++;
     unlock(s);
     return APR_SUCCESS;
 }
 
-apr_status_t mql_store_set_stage(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
+apr_status_t mql_shm_set_stage(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
                                  mql_stage_t stage, uint32_t now)
 {
-    mql_visitor_t *v;
+    slot_t *v;
     uint8_t old_stage;
 
     if ((unsigned)stage >= MQL_STAGE_COUNT)
@@ -992,17 +1016,17 @@ apr_status_t mql_store_set_stage(mql_store_t *s, const uint8_t id[MQL_ID_BYTES],
         unlock(s);
         return APR_ENOENT;
     }
-    old_stage = v->stage;
+    old_stage = v->v.stage;
     if (old_stage != (uint8_t)stage) {
-        v->stage = (uint8_t)stage;
-        v->stage_since = now;
+        v->v.stage = (uint8_t)stage;
+        v->v.stage_since = now;
         note_stage_change_locked(s, v, old_stage, now);
     }
     unlock(s);
     return APR_SUCCESS;
 }
 
-apr_status_t mql_store_forget(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
+apr_status_t mql_shm_forget(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES])
 {
     uint32_t *link;
     uint32_t n;
@@ -1015,16 +1039,11 @@ apr_status_t mql_store_forget(mql_store_t *s, const uint8_t id[MQL_ID_BYTES])
     return n ? APR_SUCCESS : APR_ENOENT;
 }
 
-void mql_store_count_event_locked(mql_store_t *s, mql_event_t ev)
-{
-    if ((unsigned)ev < MQL_EV_COUNT)
-        s->h->events[ev]++;
-}
 
 /* ------------------------------------------------------------------ */
 /* Table walks                                                         */
 
-uint32_t mql_store_expire_sweep(mql_store_t *s, uint32_t now)
+uint32_t mql_shm_expire_sweep(mql_shm_t *s, uint32_t now)
 {
     uint32_t start, end, i, chunk_n, n = 0;
 
@@ -1035,7 +1054,7 @@ uint32_t mql_store_expire_sweep(mql_store_t *s, uint32_t now)
         chunk_n = 0;
         lock(s);
         for (i = start; i < end; i++) {
-            if ((s->slots[i].flags & MQL_VF_USED) && is_expired(s, &s->slots[i], now)) {
+            if ((s->slots[i].mark & MARK_USED) && is_expired(s, &s->slots[i], now)) {
                 reclaim_locked(s, i, NULL);
                 chunk_n++;
             }
@@ -1054,6 +1073,8 @@ uint32_t mql_store_expire_sweep(mql_store_t *s, uint32_t now)
  */
 typedef struct walk_buf {
     mql_visitor_t v[CHUNK];
+    uint8_t mark[CHUNK];           /* the slot's marks when copied */
+    uint8_t has_contact[CHUNK];
     uint32_t slot[CHUNK];          /* where each copy came from */
     uint32_t old_flushed[CHUNK];   /* collect_dirty: to undo on stop */
     char contact[CHUNK][MQL_CONTACT_LEN];
@@ -1069,14 +1090,14 @@ static walk_buf_t *walk_buf_new(const char *what)
 }
 
 /* Copy slot i (under the lock) into entry k of the buffer. */
-static void walk_copy_locked(mql_store_t *s, walk_buf_t *b, unsigned k, uint32_t i)
+static void walk_copy_locked(mql_shm_t *s, walk_buf_t *b, unsigned k, uint32_t i)
 {
-    const mql_visitor_t *v = &s->slots[i];
+    const slot_t *v = &s->slots[i];
     const char *text = contact_of(s, v);
 
-    b->v[k] = *v;
-    b->v[k].next = 0;              /* an index means nothing outside the table */
-    b->v[k].contact = text != NULL;
+    b->v[k] = v->v;
+    b->mark[k] = v->mark;
+    b->has_contact[k] = text != NULL;
     b->slot[k] = i;
     if (text) {
         memcpy(b->contact[k], text, MQL_CONTACT_LEN);
@@ -1086,10 +1107,10 @@ static void walk_copy_locked(mql_store_t *s, walk_buf_t *b, unsigned k, uint32_t
 
 static const char *walk_contact(const walk_buf_t *b, unsigned k)
 {
-    return b->v[k].contact ? b->contact[k] : NULL;
+    return b->has_contact[k] ? b->contact[k] : NULL;
 }
 
-void mql_store_iterate(mql_store_t *s, mql_iter_fn *fn, void *baton)
+void mql_shm_iterate(mql_shm_t *s, mql_visit_fn *fn, void *baton)
 {
     walk_buf_t *b = walk_buf_new("iteration");
     uint32_t start, end, i;
@@ -1103,7 +1124,7 @@ void mql_store_iterate(mql_store_t *s, mql_iter_fn *fn, void *baton)
         n = 0;
         lock(s);
         for (i = start; i < end; i++)
-            if (s->slots[i].flags & MQL_VF_USED)
+            if (s->slots[i].mark & MARK_USED)
                 walk_copy_locked(s, b, n++, i);
         unlock(s);
         for (k = 0; k < n && !stop; k++)
@@ -1117,14 +1138,14 @@ void mql_store_iterate(mql_store_t *s, mql_iter_fn *fn, void *baton)
  * (the function asked to stop): give them their marks back, unless the
  * slot has meanwhile gone to another visitor.
  */
-static void collect_undo(mql_store_t *s, walk_buf_t *b, unsigned k, unsigned n, uint32_t now)
+static void collect_undo(mql_shm_t *s, walk_buf_t *b, unsigned k, unsigned n, uint32_t now)
 {
     lock(s);
     for (; k < n; k++) {
-        mql_visitor_t *v = &s->slots[b->slot[k]];
-        if (!(v->flags & MQL_VF_USED) || memcmp(v->id, b->v[k].id, MQL_ID_BYTES) != 0)
+        slot_t *v = &s->slots[b->slot[k]];
+        if (!(v->mark & MARK_USED) || memcmp(v->v.id, b->v[k].id, MQL_ID_BYTES) != 0)
             continue;
-        v->flags |= b->v[k].flags & (MQL_VF_DIRTY | MQL_VF_URGENT);
+        v->mark |= b->mark[k] & (MARK_DIRTY | MARK_URGENT);
         s->h->dirty_marks++;
         if (v->flushed == now)
             v->flushed = b->old_flushed[k];
@@ -1133,13 +1154,12 @@ static void collect_undo(mql_store_t *s, walk_buf_t *b, unsigned k, unsigned n, 
 }
 
 /*
- * The copies keep the DIRTY/URGENT marks they had (so the writer can tell
- * an urgent record from a routine one) and carry flushed = now, as the
- * table does from here on.  When fn returns non-zero, that record and the
- * rest of its chunk get their marks back: they count as not written.
+ * The slots taken are marked as taken now.  When fn returns non-zero,
+ * that record and the rest of its chunk get their marks back: they count
+ * as not written.
  */
-void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval,
-                             mql_iter_fn *fn, void *baton)
+void mql_shm_collect_dirty(mql_shm_t *s, uint32_t now, uint32_t min_interval,
+                             mql_visit_fn *fn, void *baton)
 {
     walk_buf_t *b;
     uint32_t start, end, i, left = 0;
@@ -1164,19 +1184,18 @@ void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval
         n = 0;
         lock(s);
         for (i = start; i < end; i++) {
-            mql_visitor_t *v = &s->slots[i];
-            if (!(v->flags & MQL_VF_USED))
+            slot_t *v = &s->slots[i];
+            if (!(v->mark & MARK_USED))
                 continue;
-            if (!(v->flags & MQL_VF_URGENT)
-                && !((v->flags & MQL_VF_DIRTY) && elapsed(now, v->flushed) >= min_interval)) {
-                if (v->flags & MQL_VF_DIRTY)
+            if (!(v->mark & MARK_URGENT)
+                && !((v->mark & MARK_DIRTY) && elapsed(now, v->flushed) >= min_interval)) {
+                if (v->mark & MARK_DIRTY)
                     left++;         /* not due yet: the next call must walk */
                 continue;
             }
             walk_copy_locked(s, b, n, i);
             b->old_flushed[n] = v->flushed;
-            b->v[n].flushed = now;
-            v->flags &= (uint8_t)~(MQL_VF_DIRTY | MQL_VF_URGENT);
+            v->mark &= (uint8_t)~(MARK_DIRTY | MARK_URGENT);
             v->flushed = now;
             n++;
         }
@@ -1198,7 +1217,7 @@ void mql_store_collect_dirty(mql_store_t *s, uint32_t now, uint32_t min_interval
     free(b);
 }
 
-unsigned mql_store_changes(mql_store_t *s, uint64_t *seq, mql_change_t *out, unsigned max,
+unsigned mql_shm_changes(mql_shm_t *s, uint64_t *seq, mql_change_t *out, unsigned max,
                            uint64_t *lost)
 {
     uint64_t head, oldest, skipped = 0;
@@ -1206,7 +1225,7 @@ unsigned mql_store_changes(mql_store_t *s, uint64_t *seq, mql_change_t *out, uns
 
     lock(s);
     head = s->h->change_seq;
-    oldest = head > MQL_CHANGE_RING ? head - MQL_CHANGE_RING : 0;
+    oldest = head > MQL_CHANGES_KEPT ? head - MQL_CHANGES_KEPT : 0;
     if (*seq > head)              /* a sequence from an older table */
         *seq = head;
     if (*seq < oldest) {
@@ -1215,7 +1234,7 @@ unsigned mql_store_changes(mql_store_t *s, uint64_t *seq, mql_change_t *out, uns
     }
     n = (head - *seq < max) ? (unsigned)(head - *seq) : max;
     for (k = 0; k < n; k++)
-        out[k] = s->ring[(*seq + k) % MQL_CHANGE_RING];
+        out[k] = s->ring[(*seq + k) % MQL_CHANGES_KEPT];
     *seq += n;
     unlock(s);
     if (lost)
@@ -1223,9 +1242,9 @@ unsigned mql_store_changes(mql_store_t *s, uint64_t *seq, mql_change_t *out, uns
     return n;
 }
 
-void mql_store_stats(mql_store_t *s, mql_store_stats_t *out)
+void mql_shm_stats(mql_shm_t *s, mql_visitors_stats_t *out)
 {
-    mql_store_hdr_t *h = s->h;
+    shm_hdr_t *h = s->h;
 
     memset(out, 0, sizeof(*out));
     lock(s);
@@ -1251,7 +1270,7 @@ void mql_store_stats(mql_store_t *s, mql_store_stats_t *out)
 /* Snapshot restore support                                            */
 
 /* Give v the contact text, reusing its contact slot. 0 when the area is full. */
-static int put_contact_locked(mql_store_t *s, mql_visitor_t *v, const char *contact)
+static int put_contact_locked(mql_shm_t *s, slot_t *v, const char *contact)
 {
     mql_contact_slot_t *c;
 
@@ -1265,11 +1284,11 @@ static int put_contact_locked(mql_store_t *s, mql_visitor_t *v, const char *cont
     return 1;
 }
 
-apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
-                                  const char *contact, int may_evict, int *contact_dropped)
+apr_status_t mql_shm_put_record(mql_shm_t *s, const mql_visitor_t *rec,
+                                const char *contact, int may_evict, int *contact_dropped)
 {
-    mql_visitor_t *v;
-    uint32_t keep_next, keep_contact, bucket;
+    slot_t *v;
+    uint32_t bucket;
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
     if (contact_dropped)
@@ -1281,18 +1300,13 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
     v = lookup_locked_in(s, bucket, rec->id, now);
     if (v) {
         /* Seen twice (a walk may meet a visitor that moved): newest wins. */
-        if (v->last_seen > rec->last_seen) {
+        if (v->v.last_seen > rec->last_seen) {
             unlock(s);
             return APR_EEXIST;
         }
-        keep_next = v->next;
-        keep_contact = v->contact;
-        s->h->stages[v->stage]--;
-        *v = *rec;
-        v->next = keep_next;
-        v->contact = keep_contact;
-        v->flags |= MQL_VF_USED;
-        s->h->stages[v->stage]++;
+        s->h->stages[v->v.stage]--;
+        v->v = *rec;
+        s->h->stages[v->v.stage]++;
     }
     else {
         v = alloc_slot_locked(s, bucket, now, may_evict);
@@ -1300,52 +1314,20 @@ apr_status_t mql_store_put_record(mql_store_t *s, const mql_visitor_t *rec,
             unlock(s);
             return APR_ENOSPC;
         }
-        *v = *rec;
-        v->next = 0;
-        v->contact = 0;
-        v->flags |= MQL_VF_USED;
+        v->v = *rec;
+        v->mark = MARK_USED;
         link_locked(s, bucket, v);
     }
     if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
         *contact_dropped = 1;
-    if (v->flags & (MQL_VF_DIRTY | MQL_VF_URGENT))
+    /* the leads file may not have its latest figures */
+    if (MQL_STAGE_IS_LEAD(v->v.stage)) {
+        v->mark |= MARK_DIRTY;
         s->h->dirty_marks++;
+    }
+    s->h->restored++;
     unlock(s);
     return APR_SUCCESS;
-}
-
-void mql_store_note_restored(mql_store_t *s, uint32_t n)
-{
-    lock(s);
-    s->h->restored += n;
-    unlock(s);
-}
-
-typedef struct copy_baton {
-    mql_store_t *to;
-    int leads;
-    uint32_t n;
-} copy_baton_t;
-
-static int copy_one(const mql_visitor_t *v, const char *contact, void *baton)
-{
-    copy_baton_t *b = baton;
-
-    if ((MQL_STAGE_IS_LEAD(v->stage) ? 1 : 0) == b->leads
-        && mql_store_put_record(b->to, v, contact, b->leads, NULL) == APR_SUCCESS)
-        b->n++;
-    return 0;
-}
-
-uint32_t mql_store_copy(mql_store_t *from, mql_store_t *to)
-{
-    copy_baton_t b = { to, 1, 0 };
-
-    mql_store_iterate(from, copy_one, &b);
-    b.leads = 0;
-    mql_store_iterate(from, copy_one, &b);
-    mql_store_note_restored(to, b.n);
-    return b.n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1363,9 +1345,9 @@ static int bit_test_set(bitmap_t *m, uint32_t i)
     return was;
 }
 
-static const char *validate_header(mql_store_t *s, apr_pool_t *p)
+static const char *validate_header(mql_shm_t *s, apr_pool_t *p)
 {
-    mql_store_hdr_t *h = s->h;
+    shm_hdr_t *h = s->h;
 
     if (memcmp(h->magic, STORE_MAGIC, sizeof(h->magic)) != 0)
         return "bad magic";
@@ -1381,7 +1363,7 @@ static const char *validate_header(mql_store_t *s, apr_pool_t *p)
 }
 
 /* Every chain: in range, used slots only, right bucket, each slot once. */
-static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen,
+static const char *validate_chains(mql_shm_t *s, apr_pool_t *p, bitmap_t *seen,
                                    uint32_t *chained)
 {
     uint32_t b, n, steps;
@@ -1389,15 +1371,15 @@ static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen
     *chained = 0;
     for (b = 0; b < s->nbuckets; b++) {
         for (n = s->buckets[b], steps = 0; n; n = s->slots[n - 1].next) {
-            const mql_visitor_t *v;
+            const slot_t *v;
             if (n > s->capacity)
                 return apr_psprintf(p, "bucket %u: link %u out of range", b, n);
             v = &s->slots[n - 1];
-            if (!(v->flags & MQL_VF_USED))
+            if (!(v->mark & MARK_USED))
                 return apr_psprintf(p, "bucket %u: slot %u in chain but not used", b, n - 1);
-            if (bucket_of(s, v->id) != b)
+            if (bucket_of(s, v->v.id) != b)
                 return apr_psprintf(p, "slot %u in bucket %u, hashes to %u",
-                                    n - 1, b, bucket_of(s, v->id));
+                                    n - 1, b, bucket_of(s, v->v.id));
             if (n == b + 1 && steps > 0)
                 return apr_psprintf(p, "slot %u is at home but not first in its chain", b);
             if (bit_test_set(seen, n - 1))
@@ -1410,7 +1392,7 @@ static const char *validate_chains(mql_store_t *s, apr_pool_t *p, bitmap_t *seen
     return NULL;
 }
 
-static const char *validate_free_list(mql_store_t *s, apr_pool_t *p, bitmap_t *seen,
+static const char *validate_free_list(mql_shm_t *s, apr_pool_t *p, bitmap_t *seen,
                                       uint32_t *nfree)
 {
     uint32_t n, prev = 0;
@@ -1419,7 +1401,7 @@ static const char *validate_free_list(mql_store_t *s, apr_pool_t *p, bitmap_t *s
     for (n = s->h->free_head; n; prev = n, n = s->slots[n - 1].next) {
         if (n > s->capacity)
             return apr_psprintf(p, "free list: link %u out of range", n);
-        if (s->slots[n - 1].flags & MQL_VF_USED)
+        if (s->slots[n - 1].mark & MARK_USED)
             return apr_psprintf(p, "free list: slot %u is used", n - 1);
         if (s->slots[n - 1].contact != prev)
             return apr_psprintf(p, "free list: slot %u links back to %u, not %u",
@@ -1432,19 +1414,19 @@ static const char *validate_free_list(mql_store_t *s, apr_pool_t *p, bitmap_t *s
 }
 
 /* Per-slot figures: used count, stage counts, contact references. */
-static const char *validate_slots(mql_store_t *s, apr_pool_t *p, bitmap_t *contacts_seen)
+static const char *validate_slots(mql_shm_t *s, apr_pool_t *p, bitmap_t *contacts_seen)
 {
     uint32_t i, used = 0, stages[MQL_STAGE_COUNT] = { 0 }, refs = 0, nfree = 0, n;
     int st;
 
     for (i = 0; i < s->capacity; i++) {
-        const mql_visitor_t *v = &s->slots[i];
-        if (!(v->flags & MQL_VF_USED))
+        const slot_t *v = &s->slots[i];
+        if (!(v->mark & MARK_USED))
             continue;
         used++;
-        if (v->stage >= MQL_STAGE_COUNT)
-            return apr_psprintf(p, "slot %u: stage %u out of range", i, v->stage);
-        stages[v->stage]++;
+        if (v->v.stage >= MQL_STAGE_COUNT)
+            return apr_psprintf(p, "slot %u: stage %u out of range", i, v->v.stage);
+        stages[v->v.stage]++;
         if (!v->contact)
             continue;
         if (v->contact > s->h->ncontacts)
@@ -1477,7 +1459,7 @@ static const char *validate_slots(mql_store_t *s, apr_pool_t *p, bitmap_t *conta
     return NULL;
 }
 
-const char *mql_store_validate(mql_store_t *s, apr_pool_t *p)
+const char *mql_shm_validate(mql_shm_t *s, apr_pool_t *p)
 {
     bitmap_t seen, contacts_seen;
     uint32_t chained = 0, nfree = 0;
@@ -1501,4 +1483,168 @@ const char *mql_store_validate(mql_store_t *s, apr_pool_t *p)
         err = validate_slots(s, p, &contacts_seen);
     unlock(s);
     return err;
+}
+
+unsigned mql_shm_marks(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t *flushed)
+{
+    uint32_t *link, n;
+    unsigned marks = 0;
+
+    lock(s);
+    if ((n = find_locked(s, id, &link)) != 0) {
+        marks = s->slots[n - 1].mark;
+        if (flushed)
+            *flushed = s->slots[n - 1].flushed;
+    }
+    unlock(s);
+    return marks;
+}
+
+/* ------------------------------------------------------------------ */
+/* The store interface (mql_visitors.h)                                */
+
+typedef struct hit_baton {
+    mql_shm_t *s;
+    const mql_hit_t *hit;
+    const mql_scoring_t *sc;
+    uint32_t now;
+} hit_baton_t;
+
+/* Under the lock: the hit, and its events in the table's totals (on the
+ * header's first line, which the update writes anyway). */
+static int apply_hit_locked(mql_visitor_t *v, int is_new, void *baton)
+{
+    hit_baton_t *b = baton;
+    unsigned ev;
+
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if (b->hit->events & MQL_EV_BIT(ev))
+            b->s->h->events[ev]++;
+    return mql_score_hit(v, b->sc, b->hit, b->now);
+}
+
+static void vs_ref(void *be, const uint8_t id[MQL_ID_BYTES], mql_visitor_ref_t *ref)
+{
+    mql_shm_ref(be, id, ref);
+}
+
+static void vs_prefetch(void *be, const mql_visitor_ref_t *ref)
+{
+    mql_shm_prefetch(be, ref);
+}
+
+static int vs_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visitor_t *out,
+                  char *contact)
+{
+    mql_shm_t *s = be;
+
+    return get_in(s, ref_bucket(s, ref), ref->id, now, out, contact);
+}
+
+static apr_status_t vs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
+                           const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
+{
+    hit_baton_t b = { be, hit, sc, now };
+
+    return mql_shm_update_ref(be, ref, now, apply_hit_locked, &b, res);
+}
+
+static apr_status_t vs_set_contact(void *be, const uint8_t id[MQL_ID_BYTES],
+                                   const char *contact, uint32_t now)
+{
+    return mql_shm_set_contact(be, id, contact, now);
+}
+
+static apr_status_t vs_set_stage(void *be, const uint8_t id[MQL_ID_BYTES], mql_stage_t stage,
+                                 uint32_t now)
+{
+    return mql_shm_set_stage(be, id, stage, now);
+}
+
+static apr_status_t vs_forget(void *be, const uint8_t id[MQL_ID_BYTES])
+{
+    return mql_shm_forget(be, id);
+}
+
+typedef struct leads_only {
+    mql_visit_fn *fn;
+    void *baton;
+} leads_only_t;
+
+static int lead_filter(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    leads_only_t *l = baton;
+
+    return MQL_STAGE_IS_LEAD(v->stage) ? l->fn(v, contact, l->baton) : 0;
+}
+
+static void vs_walk(void *be, int which, mql_visit_fn *fn, void *baton)
+{
+    leads_only_t l = { fn, baton };
+
+    if (which == MQL_WALK_LEADS)
+        mql_shm_iterate(be, lead_filter, &l);
+    else
+        mql_shm_iterate(be, fn, baton);
+}
+
+static void vs_lead_changes(void *be, uint32_t now, uint32_t min_interval, mql_visit_fn *fn,
+                            void *baton)
+{
+    mql_shm_collect_dirty(be, now, min_interval, fn, baton);
+}
+
+static unsigned vs_stage_changes(void *be, uint64_t *seq, mql_change_t *out, unsigned max,
+                                 uint64_t *lost)
+{
+    return mql_shm_changes(be, seq, out, max, lost);
+}
+
+static void vs_stats(void *be, mql_visitors_stats_t *out)
+{
+    mql_shm_stats(be, out);
+}
+
+static uint32_t vs_capacity(void *be)
+{
+    return mql_shm_capacity(be);
+}
+
+static uint32_t vs_expire(void *be, uint32_t now)
+{
+    return mql_shm_expire_sweep(be, now);
+}
+
+static apr_status_t vs_put(void *be, const mql_visitor_t *v, const char *contact, int may_evict)
+{
+    return mql_shm_put_record(be, v, contact, may_evict, NULL);
+}
+
+static const char *vs_validate(void *be, apr_pool_t *p)
+{
+    return mql_shm_validate(be, p);
+}
+
+static const mql_visitors_ops_t shm_ops = {
+    .name = "shm",
+    .ref = vs_ref,
+    .prefetch = vs_prefetch,
+    .get = vs_get,
+    .hit = vs_hit,
+    .set_contact = vs_set_contact,
+    .set_stage = vs_set_stage,
+    .forget = vs_forget,
+    .walk = vs_walk,
+    .lead_changes = vs_lead_changes,
+    .stage_changes = vs_stage_changes,
+    .stats = vs_stats,
+    .capacity = vs_capacity,
+    .expire = vs_expire,
+    .put = vs_put,
+    .validate = vs_validate,
+};
+
+mql_visitors_t *mql_shm_visitors(apr_pool_t *p, mql_shm_t *s)
+{
+    return mql_visitors_make(p, &shm_ops, s);
 }

@@ -1,0 +1,38 @@
+/*
+ * Flood limits per client network on new visitors and leads
+ * (mod_mql_flood.c): their directives, the checks the request path makes
+ * and the figures the status page shows.  Only those three places use
+ * them, hence a header of their own.
+ */
+#ifndef MOD_MQL_FLOOD_H
+#define MOD_MQL_FLOOD_H
+
+#include "httpd.h"
+#include "http_config.h"
+
+#include "mql_flood.h"
+
+#define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
+#define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
+void mql_register_flood(apr_pool_t *p);
+const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
+                                   const char *v6);
+const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
+const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
+/* 0 when a new visitor from this client's network is not to be tracked;
+ * else it is counted against MQLNewVisitorLimit. */
+int mql_flood_admit(request_rec *r);
+/* The lead limits and the age gate for a hit of request r, filled into
+ * g (NULL: no limits). */
+const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g);
+typedef struct mql_flood_status {
+    unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
+    uint32_t min_age;
+    mql_flood_stats_t stats;
+} mql_flood_status_t;
+/* Settings and counters; 0 when the limits' memory is missing. */
+int mql_flood_status(mql_flood_status_t *out);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * The process-wide runtime (mod_mql_runtime.c): the secret, the shared
+ * table, its lock and snapshots, MQLStateDir and the paths in it; and
+ * running work as the server's user (mod_mql_asuser.c), which the runtime
+ * and the background writer both need for what they put on disk.  Kept out
+ * of mod_mql_private.h because only the files that touch the disk or the
+ * table's lifecycle use it.
+ */
+#ifndef MOD_MQL_RUNTIME_H
+#define MOD_MQL_RUNTIME_H
+
+#include "httpd.h"
+#include "apr_time.h"
+#include "mql_control.h"     /* the names in MQLStateDir */
+
+#define MQL_DEFAULT_STATE_DIR "/var/lib/apache2/mql"
+#define MQL_MUTEX_TYPE "mql-store"
+
+/* mod_mql_runtime.c: secret, shared table, mutex, snapshots */
+int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
+void mql_runtime_child_init(apr_pool_t *p, server_rec *s);
+const char *mql_state_path(apr_pool_t *p, const char *name);
+apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type);
+/* MQLStateDir made and given to the server's user, without following a
+ * link that user could have planted; an open descriptor on it, or -1. */
+int mql_prepare_state_dir(apr_pool_t *p, server_rec *s);
+
+/* mod_mql_asuser.c: run fn in a process of the server's user (User and
+ * Group) and wait for it at most limit; in place when not root.  fn's
+ * status, or APR_TIMEUP / APR_EGENERAL when it could not finish. */
+typedef apr_status_t mql_as_user_fn(void *baton, apr_pool_t *p);
+apr_status_t mql_as_server_user(server_rec *s, apr_pool_t *p, const char *what,
+                                apr_interval_time_t limit, mql_as_user_fn *fn, void *baton);
+#define MQL_AS_USER_LIMIT apr_time_from_sec(10)
+
+#endif

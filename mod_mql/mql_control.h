@@ -1,0 +1,76 @@
+/*
+ * What mqlctl and a running server say to each other through MQLStateDir,
+ * defined once for both sides:
+ *
+ *   control/NAME.req    a request from mqlctl, one line ("set ID STAGE",
+ *                       "forget ID"), written under a temporary name
+ *                       (.tmp.*, never read) and renamed; the server's
+ *                       writer applies the requests in name order (the
+ *                       name starts with the time) and removes each
+ *   writer.status       "name=value" lines the writer rewrites every round:
+ *                       running, server (the httpd parent's PID), pid,
+ *                       time, then its counters
+ *   visitors.snapshot   the snapshot (mql_snapshot.c), which mqlctl edits
+ *                       when no server runs
+ */
+#ifndef MQL_CONTROL_H
+#define MQL_CONTROL_H
+
+#include <stdint.h>
+#include <apr_pools.h>
+#include <apr_time.h>
+#include "mql_types.h"
+
+#define MQL_SNAPSHOT_NAME "visitors.snapshot"
+#define MQL_CONTROL_DIR   "control"
+#define MQL_STATUS_NAME   "writer.status"
+
+typedef enum {
+    MQL_CONTROL_SET = 1,        /* sales' decision: a stage past visitor */
+    MQL_CONTROL_FORGET          /* erase the visitor everywhere */
+} mql_control_verb_t;
+
+typedef struct mql_control {
+    mql_control_verb_t verb;
+    uint8_t id[MQL_ID_BYTES];
+    const char *id_text;        /* as written */
+    mql_stage_t stage;          /* MQL_CONTROL_SET */
+} mql_control_t;
+
+/* The line of a request (stage only for MQL_CONTROL_SET). */
+const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const char *id_text,
+                               mql_stage_t stage);
+
+#define MQL_CONTROL_OK        0
+#define MQL_CONTROL_MALFORMED 1     /* no verb or no valid visitor ID */
+#define MQL_CONTROL_UNKNOWN   2     /* a verb (or arguments) this build does not know */
+
+/* Parse a request file's text; *verb_seen (may be NULL) gets the first
+ * word, for messages. */
+int mql_control_parse(apr_pool_t *p, const char *text, mql_control_t *out,
+                      const char **verb_seen);
+
+/* The names a request takes in the control directory: a temporary one,
+ * then the one it is renamed to (ordered by time, unique by PID and a
+ * random word). */
+const char *mql_control_temp_name(apr_pool_t *p, long pid, uint32_t rnd);
+const char *mql_control_request_name(apr_pool_t *p, apr_time_t now, long pid, uint32_t rnd);
+
+/* 1 when a directory entry is a request to apply (not a temporary). */
+int mql_control_is_request(const char *name);
+
+/* writer.status as the writer writes it; counters are NULL-terminated
+ * names with their values. */
+typedef struct mql_status_counter {
+    const char *name;
+    uint64_t value;
+} mql_status_counter_t;
+
+const char *mql_status_format(apr_pool_t *p, int running, long server, long pid,
+                              uint32_t now, const mql_status_counter_t *counters);
+
+/* One line of writer.status: 1, and its name and value,
+ * when it is "name=value" (the newline, if any, is not part of value). */
+int mql_status_line(apr_pool_t *p, const char *line, const char **name, const char **value);
+
+#endif
