@@ -113,6 +113,7 @@ void *mql_create_dir_conf(apr_pool_t *p, char *dir)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MQL_UNSET;
+    dc->status_sites = MQL_UNSET;
     return dc;
 }
 
@@ -122,6 +123,7 @@ void *mql_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     mql_dir_conf_t *dc = apr_pcalloc(p, sizeof *dc);
 
     dc->engine = MERGE(engine, MQL_UNSET);
+    dc->status_sites = MERGE(status_sites, MQL_UNSET);
     return dc;
 }
 
@@ -935,5 +937,18 @@ const command_rec mql_cmds[] = {
                   "cookie that opts a visitor out (default mql_optout)"),
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
+    AP_INIT_TAKE1("MQLStatusSites", mql_set_status_sites, NULL, RSRC_CONF | ACCESS_CONF,
+                  "whose visitors a status page shows: own (default), choose (?site=) or all"),
+    /* flood limits: mod_mql_flood.c */
+    AP_INIT_TAKE1("MQLNewVisitorLimit", mql_set_new_visitor_limit, NULL, RSRC_CONF,
+                  "visitor cookies issued per client network and minute (default 60, 0 = no limit)"),
+    AP_INIT_TAKE1("MQLNewLeadLimit", mql_set_new_lead_limit, NULL, RSRC_CONF,
+                  "new leads per client network and minute (default 2, 0 = no limit)"),
+    AP_INIT_TAKE12("MQLClientNetwork", mql_set_client_network, NULL, RSRC_CONF,
+                   "prefix lengths of a client network for the limits (default 24 64)"),
+    AP_INIT_TAKE1("MQLLeadMinAge", mql_set_lead_min_age, NULL, RSRC_CONF,
+                  "how long after its first visit a visitor may become a lead (default 0)"),
+    AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,
+                  "scored events a visitor needs before it may become a lead (default 1)"),
     { NULL }
 };
