@@ -262,7 +262,9 @@ static int read_all(ctl_t *c, apr_array_header_t **rows)
             bad++;
         }
     }
-    if (!rc && rv != APR_SUCCESS)
+    /* sdbm says APR_EOF where the keys end, and for the first key of an
+     * empty file (no lead yet): that is no damage */
+    if (!rc && rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv))
         rc = damaged(c, db, rv, "cannot walk its keys");
     if (!rc) {
         unsigned keys;
