@@ -191,9 +191,9 @@ static const char *site_name(int site)
 
     if (site == SCOPE_ALL)
         return "all";
-    if (site < 0 || site >= mql_g->sites->nelts || !sites[site].server->server_hostname)
+    if (site < 0 || site >= mql_g->sites->nelts)
         return "";
-    return sites[site].server->server_hostname;
+    return mql_site_name(&sites[site]);
 }
 
 /* A site by the ServerName of its first virtual host. */
