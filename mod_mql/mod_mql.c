@@ -53,6 +53,11 @@ static int site_of(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc)
     return mql_g->sites->nelts - 1;
 }
 
+const char *mql_site_name(const mql_site_t *site)
+{
+    return site->server->server_hostname ? site->server->server_hostname : "";
+}
+
 /* Defaults resolved and cross-directive checks, for every virtual host. */
 static int finish_servers(apr_pool_t *p, server_rec *s)
 {

@@ -88,6 +88,11 @@ typedef struct mql_site {
 
 #define MQL_MAX_SITES 255
 
+/* mod_mql.c: a site's name, the ServerName of its first virtual host ("" when
+ * it has none): the status page's ?site= and mqlctl --site (through
+ * MQLStateDir/sites) know a site by it. */
+const char *mql_site_name(const mql_site_t *site);
+
 /* Server-wide settings: one table for every virtual host. */
 typedef struct mql_global {
     const char *state_dir;

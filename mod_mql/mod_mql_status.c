@@ -134,9 +134,9 @@ const char *mql_status_site_name(int site)
 
     if (site == MQL_SCOPE_ALL)
         return "all";
-    if (site < 0 || site >= mql_g->sites->nelts || !sites[site].server->server_hostname)
+    if (site < 0 || site >= mql_g->sites->nelts)
         return "";
-    return sites[site].server->server_hostname;
+    return mql_site_name(&sites[site]);
 }
 
 /* A site by the ServerName of its first virtual host. */

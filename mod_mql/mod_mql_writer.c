@@ -770,9 +770,48 @@ static apr_status_t writer_callback(int state, void *data, apr_pool_t *pool)
 /* ------------------------------------------------------------------ */
 /* Set-up in the parent                                                */
 
+/* MQLStateDir/sites: each site's name, DBM type and file, so that mqlctl
+ * --site NAME reads the file the status page of that name shows.  Written
+ * at each start and graceful restart (sites come and go with the
+ * configuration); 0640, as the leads files it names. */
+static void write_sites(server_rec *s, apr_pool_t *p)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+    mql_site_entry_t *e = apr_pcalloc(p, sizeof *e * (apr_size_t)(mql_g->sites->nelts + 1));
+    const char *path = mql_state_path(p, MQL_SITES_NAME);
+    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
+    const char *text;
+    apr_file_t *f;
+    apr_status_t rv;
+    int i;
+
+    for (i = 0; i < mql_g->sites->nelts; i++) {
+        e[i].name = mql_site_name(&sites[i]);
+        e[i].type = sites[i].dbm_type;
+        e[i].file = sites[i].dbm_file;
+    }
+    text = mql_sites_format(p, e, mql_g->sites->nelts);
+    apr_file_remove(tmp, p);        /* a new file, never one put in its place */
+    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_puts(text, f);
+        if (apr_file_close(f) != APR_SUCCESS && rv == APR_SUCCESS)
+            rv = APR_EGENERAL;
+    }
+    if (rv == APR_SUCCESS)
+        rv = apr_file_rename(tmp, path, p);
+    if (rv != APR_SUCCESS) {
+        apr_file_remove(tmp, p);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                     "MQL03056: cannot write %s: mqlctl --site will not find the sites", path);
+    }
+}
+
 /* As the server's user (mql_as_server_user): the control directory that
- * mqlctl writes requests into, and a first writer.status, which tells
- * mqlctl at once that a server runs (the writer's rounds keep it fresh). */
+ * mqlctl writes requests into, a first writer.status, which tells mqlctl
+ * at once that a server runs (the writer's rounds keep it fresh), and the
+ * list of sites. */
 static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
 {
     server_rec *s = baton;
@@ -786,6 +825,7 @@ static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
                      "MQL03053: cannot create %s: mqlctl set/forget will not reach the "
                      "server", control);
     write_status(p, now_secs(), 1);
+    write_sites(s, p);
     return APR_SUCCESS;
 }
 

@@ -3,7 +3,9 @@
  * mql_control.h): both sides format and parse it here.
  */
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
+#include <apr_lib.h>
 
 #include "mql_control.h"
 #include "mql_cookie.h"
@@ -87,4 +89,125 @@ int mql_status_line(apr_pool_t *p, const char *line, const char **name, const ch
     n = strcspn(eq + 1, "\r\n");
     *value = apr_pstrndup(p, eq + 1, n);
     return 1;
+}
+
+/* ---- MQLStateDir/sites ---------------------------------------------- */
+
+#define SITES_HEADER "# the sites of mod_mql (mqlctl --site NAME): NAME<TAB>TYPE<TAB>FILE\n"
+
+/* A field with what would end it (a tab, a line's end) and what would
+ * look like an escape written %XX. */
+static const char *sites_field(apr_pool_t *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *q;
+    char *out, *o;
+
+    if (!s)
+        s = "";
+    out = o = apr_palloc(p, strlen(s) * 3 + 1);
+    for (q = (const unsigned char *)s; *q; q++) {
+        if (*q < 0x20 || *q == 0x7f || *q == '%') {
+            *o++ = '%';
+            *o++ = hex[*q >> 4];
+            *o++ = hex[*q & 15];
+        }
+        else
+            *o++ = (char)*q;
+    }
+    *o = '\0';
+    return out;
+}
+
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (apr_tolower(c) - 'a' + 10);
+}
+
+/* A field read back; NULL when an escape is broken or names a NUL byte
+ * (which would cut the name short). */
+static const char *sites_unfield(apr_pool_t *p, const char *s, size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out, c;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        if (i + 2 >= n || !apr_isxdigit(s[i + 1]) || !apr_isxdigit(s[i + 2]))
+            return NULL;
+        c = (char)(hexval(s[i + 1]) << 4 | hexval(s[i + 2]));
+        if (!c)
+            return NULL;
+        *o++ = c;
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *mql_sites_format(apr_pool_t *p, const mql_site_entry_t *sites, int n)
+{
+    char *text = apr_pstrdup(p, SITES_HEADER);
+    int i;
+
+    for (i = 0; i < n; i++)
+        text = apr_pstrcat(p, text, sites_field(p, sites[i].name), "\t",
+                           sites_field(p, sites[i].type), "\t", sites_field(p, sites[i].file),
+                           "\n", NULL);
+    return text;
+}
+
+/* 1 a site, 0 a comment or an empty line, -1 anything else */
+static int sites_line(apr_pool_t *p, const char *line, size_t n, mql_site_entry_t *out)
+{
+    const char *t1, *t2;
+
+    if (n && line[n - 1] == '\r')
+        n--;
+    if (!n || line[0] == '#')
+        return 0;
+    t1 = memchr(line, '\t', n);
+    t2 = t1 ? memchr(t1 + 1, '\t', n - (size_t)(t1 + 1 - line)) : NULL;
+    if (!t2 || memchr(t2 + 1, '\t', n - (size_t)(t2 + 1 - line)))
+        return -1;
+    out->name = sites_unfield(p, line, (size_t)(t1 - line));
+    out->type = sites_unfield(p, t1 + 1, (size_t)(t2 - t1 - 1));
+    out->file = sites_unfield(p, t2 + 1, n - (size_t)(t2 + 1 - line));
+    if (!out->name || !out->type || !out->type[0] || !out->file || !out->file[0])
+        return -1;
+    return 1;
+}
+
+apr_array_header_t *mql_sites_parse(apr_pool_t *p, const char *text, int *bad)
+{
+    apr_array_header_t *sites = apr_array_make(p, 4, sizeof(mql_site_entry_t));
+    int malformed = 0;
+
+    while (text && *text) {
+        size_t n = strcspn(text, "\n");
+        mql_site_entry_t e;
+        int rc = sites_line(p, text, n, &e);
+
+        if (rc > 0)
+            *(mql_site_entry_t *)apr_array_push(sites) = e;
+        malformed += rc < 0;
+        text += n + (text[n] == '\n');
+    }
+    if (bad)
+        *bad = malformed;
+    return sites;
+}
+
+const mql_site_entry_t *mql_sites_find(const apr_array_header_t *sites, const char *name)
+{
+    const mql_site_entry_t *e = (const mql_site_entry_t *)sites->elts;
+    int i;
+
+    for (i = 0; i < sites->nelts; i++)
+        if (!strcasecmp(e[i].name, name))
+            return &e[i];
+    return NULL;
 }

@@ -12,18 +12,25 @@
  *                       time, then its counters
  *   visitors.snapshot   the snapshot (mql_snapshot.c), which mqlctl edits
  *                       when no server runs
+ *   sites               the server's sites, written at each start: one line
+ *                       per leads file, "NAME<TAB>TYPE<TAB>FILE", so that
+ *                       mqlctl --site finds a site by the name its status
+ *                       page gives it (the ServerName of its first virtual
+ *                       host)
  */
 #ifndef MQL_CONTROL_H
 #define MQL_CONTROL_H
 
 #include <stdint.h>
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include <apr_time.h>
 #include "mql_types.h"
 
 #define MQL_SNAPSHOT_NAME "visitors.snapshot"
 #define MQL_CONTROL_DIR   "control"
 #define MQL_STATUS_NAME   "writer.status"
+#define MQL_SITES_NAME    "sites"
 
 typedef enum {
     MQL_CONTROL_SET = 1,        /* sales' decision: a stage past visitor */
@@ -72,5 +79,27 @@ const char *mql_status_format(apr_pool_t *p, int running, long server, long pid,
 /* One line of writer.status: 1, and its name and value,
  * when it is "name=value" (the newline, if any, is not part of value). */
 int mql_status_line(apr_pool_t *p, const char *line, const char **name, const char **value);
+
+/*
+ * MQLStateDir/sites.  Each field has its control bytes (a tab, a newline),
+ * DEL and '%' written as %XX, so that any file name survives; lines that
+ * start with '#' are comments.
+ */
+typedef struct mql_site_entry {
+    const char *name;           /* the ServerName of its first virtual host, or "" */
+    const char *type;           /* MQLDBMType */
+    const char *file;           /* MQLDBMFile, as the server opens it */
+} mql_site_entry_t;
+
+const char *mql_sites_format(apr_pool_t *p, const mql_site_entry_t *sites, int n);
+
+/* The sites of a file's text, in its order (an array of mql_site_entry_t);
+ * *bad (may be NULL) gets the number of lines that are neither a site, a
+ * comment nor empty. */
+apr_array_header_t *mql_sites_parse(apr_pool_t *p, const char *text, int *bad);
+
+/* The first site of that name, compared without case as the status page's
+ * ?site= does, or NULL. */
+const mql_site_entry_t *mql_sites_find(const apr_array_header_t *sites, const char *name);
 
 #endif

@@ -1,13 +1,19 @@
 /*
  * mqlctl: the leads of mod_mql from the command line, for sales and admins.
  *
- *   mqlctl [--dbm PATH] [--type TYPE] [--state-dir DIR] [--wait SECS] COMMAND
+ *   mqlctl [--dbm PATH [--type TYPE] | --site NAME] [--state-dir DIR] [--wait SECS]
+ *          COMMAND
  *     list                         one line per lead, highest score first
  *     show ID                      every field of one lead
  *     export --format csv|json     for CRM imports
  *     set ID stage=sql|rejected|mql   sales' decision
  *     forget ID                    erase a visitor everywhere
  *     stats                        leads per stage, and the server's writer
+ *     sites                        the server's sites: name, DBM type and file
+ *
+ * A site is a leads file of its own (MQLDBMFile in a virtual host); --site
+ * NAME takes its file and type from the list the server leaves in
+ * MQLStateDir/sites, by the name its status page gives it.
  *
  * It reads the DBM file itself.  Changes (set, forget) go three ways:
  *   - straight into the DBM file (the same copy-and-rename publication the
@@ -22,7 +28,7 @@
  * server's user): see drop_root().
  *
  * Exit status: 0 done, 1 failure (missing file, I/O), 2 bad usage or
- * argument, 3 unknown ID.
+ * argument (an unknown --site too), 3 unknown ID.
  */
 #include <errno.h>
 #include <grp.h>
@@ -66,6 +72,7 @@ typedef struct ctl {
     const char *state_dir;
     const char *dbm;
     const char *type;
+    const char *site;               /* --site: the site whose leads file is read */
     double wait;
 } ctl_t;
 
@@ -79,7 +86,8 @@ static const char *prog = "mqlctl";
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: mqlctl [--dbm PATH] [--type TYPE] [--state-dir DIR] [--wait SECS] COMMAND\n"
+        "usage: mqlctl [--dbm PATH [--type TYPE] | --site NAME] [--state-dir DIR] [--wait SECS]\n"
+        "              COMMAND\n"
         "\n"
         "commands:\n"
         "  list                          leads, highest score first\n"
@@ -88,15 +96,17 @@ static void usage(FILE *out)
         "  set ID stage=sql|rejected|mql sales' decision on a lead\n"
         "  forget ID                     erase a visitor: DBM file, server, snapshot\n"
         "  stats                         leads per stage and the server's writer\n"
+        "  sites                         the server's sites: name, DBM type and file\n"
         "\n"
         "options:\n"
         "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
         "  --dbm PATH       the MQLDBMFile (default STATE-DIR/leads)\n"
         "  --type TYPE      its MQLDBMType: sdbm (default), gdbm, db\n"
+        "  --site NAME      the leads file and type of that site (see: mqlctl sites)\n"
         "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
         "  --version        print mqlctl's version and exit\n"
         "\n"
-        "exit status: 0 done, 1 failure, 2 bad usage, 3 unknown ID\n");
+        "exit status: 0 done, 1 failure, 2 bad usage or an unknown site, 3 unknown ID\n");
 }
 
 static int die_usage(const char *fmt, const char *arg)
@@ -113,26 +123,42 @@ static void log_stderr(void *baton, int level, const char *msg)
 }
 
 /*
- * A small file of the state directory (writer.status) opened for reading
- * only when it is a regular file of at most 64 KiB reached without a
- * link: the server's user can put a FIFO there, on which an open would
- * wait forever, or a sparse file of a terabyte.
+ * A small file of the state directory (writer.status, sites) opened for
+ * reading only when it is a regular file of at most max bytes reached
+ * without a link: the server's user can put a FIFO there, on which an open
+ * would wait forever, or a sparse file of a terabyte.  *size (may be NULL)
+ * gets its size.  With root_made, root takes only a file of root's that
+ * nobody else may write: mqlctl is still root when the state directory is
+ * root's own, and what the file says is then acted on as root.
  */
 #define SMALL_FILE_MAX 65536
+#define SITES_FILE_MAX (1 << 20)     /* 255 sites with long names and paths */
 
-static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
+static apr_status_t open_bounded(ctl_t *c, const char *path, apr_off_t max, int root_made,
+                                 apr_file_t **f, apr_off_t *size)
 {
     struct stat st;
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
     if (fd < 0)
         return APR_FROM_OS_ERROR(errno);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > SMALL_FILE_MAX) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > max
+        || (root_made && geteuid() == 0
+            && (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))))) {
         close(fd);
         return APR_EGENERAL;
     }
+    if (size)
+        *size = (apr_off_t)st.st_size;
     return apr_os_file_put(f, &fd, APR_FOPEN_READ, c->p);
 }
+
+static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
+{
+    return open_bounded(c, path, SMALL_FILE_MAX, 0, f, NULL);
+}
+
+static const char *tty(apr_pool_t *p, const char *s);
 
 /* ---- the DBM file --------------------------------------------------- */
 
@@ -168,8 +194,12 @@ static int open_dbm(ctl_t *c, apr_dbm_t **db)
     }
     switch (dbm_exists(c)) {
     case 0:
-        fprintf(stderr, "%s: no leads file %s (type %s); give --dbm/--type or --state-dir\n",
-                prog, c->dbm, c->type);
+        if (c->site)
+            fprintf(stderr, "%s: no leads file %s (type %s) for site %s\n", prog, c->dbm,
+                    c->type, tty(c->p, c->site));
+        else
+            fprintf(stderr, "%s: no leads file %s (type %s); give --dbm/--type, --site or "
+                    "--state-dir\n", prog, c->dbm, c->type);
         return EXIT_FAIL;
     case -1:
         return EXIT_FAIL;
@@ -262,7 +292,9 @@ static int read_all(ctl_t *c, apr_array_header_t **rows)
             bad++;
         }
     }
-    if (!rc && rv != APR_SUCCESS)
+    /* sdbm says APR_EOF where the keys end, and for the first key of an
+     * empty file (no lead yet): that is no damage */
+    if (!rc && rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv))
         rc = damaged(c, db, rv, "cannot walk its keys");
     if (!rc) {
         unsigned keys;
@@ -625,7 +657,10 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     if (rc && rc != EXIT_UNKNOWN)
         return rc;
     alive = server_alive(c);
-    if (rc == EXIT_UNKNOWN && (alive || (in_snap = edit_snapshot(c, raw, SNAP_SET, stage)) <= 0)) {
+    /* a stopped server's snapshot holds every site's visitors: with
+     * --site, only a lead of that site's file is taken */
+    if (rc == EXIT_UNKNOWN
+        && (alive || c->site || (in_snap = edit_snapshot(c, raw, SNAP_SET, stage)) <= 0)) {
         fprintf(stderr, "%s: no lead %s in %s\n", prog, id, c->dbm);
         return in_snap < 0 ? EXIT_FAIL : EXIT_UNKNOWN;
     }
@@ -710,7 +745,10 @@ static int cmd_stats(ctl_t *c)
             stages[r->l.stage]++;
         contacts += r->l.contact != NULL;
     }
-    printf("dbm_file: %s\ndbm_type: %s\nleads: %d\n", c->dbm, c->type, rows->nelts);
+    if (c->site)
+        printf("site: %s\n", tty(c->p, c->site));
+    printf("dbm_file: %s\ndbm_type: %s\nleads: %d\n", tty(c->p, c->dbm), tty(c->p, c->type),
+           rows->nelts);
     for (i = MQL_STAGE_MQL; i < MQL_STAGE_COUNT; i++)
         printf("%s: %u\n", mql_stage_name((mql_stage_t)i), stages[i]);
     printf("with_contact: %u\n", contacts);
@@ -731,6 +769,105 @@ static int cmd_stats(ctl_t *c)
     }
     else
         printf("server: no writer status in %s\n", c->state_dir);
+    return 0;
+}
+
+/* ---- sites ------------------------------------------------------------ */
+
+/*
+ * The sites the server listed in MQLStateDir/sites when it last started
+ * (mql_control.h).  Read after drop_root(): as the server's user, or as
+ * root only when root wrote it.  NULL when there is no usable list, with
+ * the reason said.
+ */
+static apr_array_header_t *read_sites(ctl_t *c)
+{
+    const char *path = apr_pstrcat(c->p, c->state_dir, "/" MQL_SITES_NAME, NULL);
+    apr_array_header_t *sites;
+    apr_file_t *f;
+    apr_off_t size = 0;
+    apr_size_t got = 0;
+    apr_status_t rv;
+    char *text, err[128];
+    int bad = 0;
+
+    /* the file names the DBM file that set and forget rewrite */
+    rv = open_bounded(c, path, SITES_FILE_MAX, 1, &f, &size);
+    if (APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_ENOTDIR(rv)) {
+        fprintf(stderr, "%s: no list of sites in %s: the server writes it when it starts "
+                "(is --state-dir its MQLStateDir?)\n", prog, path);
+        return NULL;
+    }
+    if (rv == APR_EGENERAL) {
+        fprintf(stderr, "%s: %s is not a regular file of at most %d bytes%s; not read\n",
+                prog, path, SITES_FILE_MAX, geteuid() == 0 ? " that only root may write" : "");
+        return NULL;
+    }
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "%s: cannot open %s: %s\n", prog, path, apr_strerror(rv, err, sizeof err));
+        return NULL;
+    }
+    text = apr_palloc(c->p, (apr_size_t)size + 1);
+    rv = size ? apr_file_read_full(f, text, (apr_size_t)size, &got) : APR_SUCCESS;
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EOF(rv)) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", prog, path, apr_strerror(rv, err, sizeof err));
+        return NULL;
+    }
+    text[got] = '\0';
+    sites = mql_sites_parse(c->p, text, &bad);
+    if (bad)
+        fprintf(stderr, "%s: warning: %d malformed line%s in %s skipped\n", prog, bad,
+                bad == 1 ? "" : "s", path);
+    return sites;
+}
+
+/* The names of the sites, for a message: "a.test, b.test". */
+static const char *site_names(ctl_t *c, const apr_array_header_t *sites)
+{
+    const mql_site_entry_t *e = (const mql_site_entry_t *)sites->elts;
+    const char *names = NULL;
+    int i;
+
+    for (i = 0; i < sites->nelts; i++)
+        names = apr_pstrcat(c->p, names ? names : "", names ? ", " : "",
+                            e[i].name[0] ? tty(c->p, e[i].name) : "\"\"", NULL);
+    return names ? names : "(none)";
+}
+
+/* --site NAME: that site's leads file and type in place of --dbm and
+ * --type.  A site the list does not name, or no list, is bad usage. */
+static int use_site(ctl_t *c)
+{
+    apr_array_header_t *sites = read_sites(c);
+    const mql_site_entry_t *e;
+
+    if (!sites)
+        return EXIT_USAGE;
+    e = mql_sites_find(sites, c->site);
+    if (!e) {
+        fprintf(stderr, "%s: no site '%s' in %s/" MQL_SITES_NAME "; the sites are: %s\n",
+                prog, tty(c->p, c->site), c->state_dir, site_names(c, sites));
+        return EXIT_USAGE;
+    }
+    c->dbm = e->file;
+    c->type = e->type;
+    return 0;
+}
+
+static int cmd_sites(ctl_t *c)
+{
+    apr_array_header_t *sites = read_sites(c);
+    const mql_site_entry_t *e;
+    int i;
+
+    if (!sites)
+        return EXIT_FAIL;
+    e = (const mql_site_entry_t *)sites->elts;
+    printf("%-30s  %-7s  %s\n", "SITE", "TYPE", "FILE");
+    for (i = 0; i < sites->nelts; i++)
+        printf("%-30s  %-7s  %s\n", e[i].name[0] ? tty(c->p, e[i].name) : "\"\"",
+               tty(c->p, e[i].type), tty(c->p, e[i].file));
     return 0;
 }
 
@@ -792,6 +929,7 @@ int main(int argc, const char *const *argv)
     static const struct { const char *name; int optch; int has_arg; const char *d; } opts[] = {
         { "dbm", 'd', 1, "DBM file" },
         { "type", 't', 1, "DBM type" },
+        { "site", 'S', 1, "site name" },
         { "state-dir", 's', 1, "state directory" },
         { "format", 'f', 1, "export format" },
         { "wait", 'w', 1, "seconds to wait for the server" },
@@ -802,7 +940,7 @@ int main(int argc, const char *const *argv)
     ctl_t c;
     apr_array_header_t *pos;
     const char *format = NULL, *cmd, **args;
-    int i, nargs;
+    int i, nargs, type_given = 0, rc;
 
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
@@ -840,7 +978,8 @@ int main(int argc, const char *const *argv)
             return die_usage("option %s takes no value", a);
         switch (opts[found].optch) {
         case 'd': c.dbm = val; break;
-        case 't': c.type = val; break;
+        case 't': c.type = val; type_given = 1; break;
+        case 'S': c.site = val; break;
         case 's': c.state_dir = val; break;
         case 'f': format = val; break;
         case 'w': c.wait = atof(val); break;
@@ -848,6 +987,11 @@ int main(int argc, const char *const *argv)
         case 'V': printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
     }
+    if (c.site && (c.dbm || type_given))
+        return die_usage("--site %s names the leads file and its type: give it without "
+                         "--dbm and --type", c.site);
+    if (c.site && !c.site[0])
+        return die_usage("--site needs a site's name (see: mqlctl sites)%s", "");
     if (!c.dbm)
         c.dbm = apr_pstrcat(c.p, c.state_dir, "/leads", NULL);
     if (strcmp(c.type, "sdbm") && strcmp(c.type, "gdbm") && strcmp(c.type, "db")
@@ -862,6 +1006,16 @@ int main(int argc, const char *const *argv)
     }
     args = (const char **)pos->elts;
     cmd = args[0];
+    if (!strcmp(cmd, "sites") && nargs == 1)
+        return cmd_sites(&c);
+    if (c.site && strcmp(cmd, "help")) {
+        /* the site's file may be elsewhere: its directory counts for
+         * drop_root() as the one given with --dbm would */
+        if ((rc = use_site(&c)) != 0)
+            return rc;
+        if (drop_root(&c) != 0)
+            return EXIT_FAIL;
+    }
     if (!strcmp(cmd, "list") && nargs == 1)
         return cmd_list(&c);
     if (!strcmp(cmd, "show") && nargs == 2)
@@ -877,7 +1031,8 @@ int main(int argc, const char *const *argv)
     if (!strcmp(cmd, "help"))
         return usage(stdout), 0;
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
-        && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats"))
+        && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
+        && strcmp(cmd, "sites"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }

@@ -52,8 +52,8 @@ for my $type (qw(sdbm gdbm db)) {
             my $state = "$root/c$n/state";
             my $data = "$root/c$n/data";
             make_path($data);
-            # as an admin gives it: the server's user makes and replaces the
-            # leads file there (as root the module creates nothing in it)
+            # the server's user makes the file: its directory is that user's,
+            # as an admin gives a leads directory of its own to www-data
             MQLTest::give_to_server($data);
             my $path = $with_file ? "$data/leads" : "$state/leads";
             my %line = (

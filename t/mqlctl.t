@@ -8,6 +8,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use File::Find;
+use Fcntl;
 use MQLTest;
 
 my $ctl = "$MQLTest::TOP/build/out/mqlctl";
@@ -38,6 +39,20 @@ is $rc, 1, 'missing DBM file: exit 1';
 like $err, qr{no leads file /nonexistent/mql/leads}, '... with the path in the message';
 ($rc, $out, $err) = run('--type', 'oracle', '--dbm', '/tmp/x', 'list');
 is $rc, 2, 'bad --type: exit 2';
+# a leads file with no lead yet (a fresh install) is empty, not damaged
+{
+    require SDBM_File;
+    require File::Temp;
+    my $dir = File::Temp::tempdir('mqlctl.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    tie my %h, 'SDBM_File', "$dir/leads", Fcntl::O_RDWR() | Fcntl::O_CREAT(), 0640
+        or die "$dir/leads: $!";
+    untie %h;
+    ($rc, $out, $err) = run('--state-dir', $dir, 'list');
+    is $rc, 0, 'an empty leads file (no lead yet): list exits 0' or diag $err;
+    is scalar(grep { /\S/ } split /\n/, $out), 1, '... and prints the header only';
+    ($rc, $out) = run('--state-dir', $dir, 'stats');
+    like $out, qr/^leads: 0$/m, '... stats: no lead';
+}
 
 # ---- a running server with leads -----------------------------------------
 my $t = MQLTest->new(conf => "MQLThreshold 20\n");

@@ -68,8 +68,8 @@ sub victim_state {
 }
 
 # Plant one kind of trap on every name, as www-data.
-my @state_names = qw(visitors.snapshot writer.status writer.status.tmp leads.dir leads.pag
-                     leads.mqllock leads.mqlnew.dir leads.mqlnew.pag);
+my @state_names = qw(visitors.snapshot writer.status writer.status.tmp sites sites.tmp
+                     leads.dir leads.pag leads.mqllock leads.mqlnew.dir leads.mqlnew.pag);
 sub plant {
     my ($t, $kind, $victim, @names) = @_;
     my $state = $t->state_dir;
@@ -156,7 +156,7 @@ for my $kind ('dangling link', 'link to a root file', 'FIFO', 'huge sparse file'
     my @base = ($mqlctl, '--state-dir', $t->state_dir, '--wait', 1);
     for my $cmd (['list'], ['show', $id], ['export', '--format', 'csv'],
                  ['export', '--format', 'json'], ['set', $id, 'stage=sql'], ['forget', $id],
-                 ['stats']) {
+                 ['stats'], ['sites'], ['--site', '127.0.0.1', 'list']) {
         my ($rc, $out) = bounded(20, @base, @$cmd);
         isnt $rc, 'hung', "$kind: mqlctl @$cmd does not hang";
         ok $rc eq 'hung' || $rc < 128, "$kind: mqlctl @$cmd does not crash" or diag $out;

@@ -62,6 +62,52 @@ int main(void)
        && !strcmp(value, "100"), "a line of it read back");
     ok(!mql_status_line(p, "no equals sign\n", &name, &value)
        && !mql_status_line(p, "=value", &name, &value), "anything else is not");
+
+    /* MQLStateDir/sites: the server writes it, mqlctl --site reads it */
+    {
+        const mql_site_entry_t in[] = {
+            { "a.test", "sdbm", "/var/lib/apache2/mql/leads-a" },
+            { "B.Test", "gdbm", "/srv/my leads/b\tfile\n%20x" },
+            { "", "db", "/srv/c" },
+        };
+        const mql_site_entry_t *e;
+        apr_array_header_t *sites;
+        int bad = -1;
+
+        text = mql_sites_format(p, in, 3);
+        ok(text[0] == '#', "the file starts with a comment that says what it is");
+        ok(strstr(text, "\na.test\tsdbm\t/var/lib/apache2/mql/leads-a\n") != NULL,
+           "one line per site: NAME, TYPE, FILE separated by tabs");
+        ok(strstr(text, "\tgdbm\t/srv/my leads/b%09file%0A%2520x\n") != NULL,
+           "a tab, a newline and a %% in a file name are escaped, a space is not");
+        sites = mql_sites_parse(p, text, &bad);
+        is_int(sites->nelts, 3, "three sites read back");
+        is_int(bad, 0, "no bad line");
+        e = (const mql_site_entry_t *)sites->elts;
+        ok(!strcmp(e[0].name, "a.test") && !strcmp(e[0].type, "sdbm")
+           && !strcmp(e[0].file, in[0].file), "the first as written");
+        is_str(e[1].file, in[1].file, "the escaped file name as it was");
+        ok(!strcmp(e[2].name, "") && !strcmp(e[2].file, "/srv/c"), "a site without a name");
+        e = mql_sites_find(sites, "b.test");
+        ok(e && !strcmp(e->type, "gdbm"), "found by name, without case (as ?site=)");
+        ok(!mql_sites_find(sites, "nosuch.test") && !mql_sites_find(sites, "all"),
+           "an unknown name is not found");
+
+        sites = mql_sites_parse(p, "# comment\r\n\nx\tsdbm\t/a\r\nno tabs\n"
+                                   "y\tsdbm\t/b\textra\nz\t\t/c\nw\tsdbm\t\n"
+                                   "v\tsdbm\t/bad%0\nu\tsdbm\t/nul%00x\nt\tsdbm\t/last", &bad);
+        is_int(sites->nelts, 2, "only the well-formed lines are sites (CRLF too, last line "
+               "without a newline)");
+        is_int(bad, 6, "the others are counted as bad: no tabs, four fields, no type, no file, "
+               "a broken escape, a NUL");
+        e = (const mql_site_entry_t *)sites->elts;
+        ok(!strcmp(e[0].file, "/a") && !strcmp(e[1].name, "t"), "the right ones");
+        sites = mql_sites_parse(p, "", &bad);
+        ok(sites->nelts == 0 && bad == 0, "an empty file: no site");
+        e = (const mql_site_entry_t *)mql_sites_find(
+            mql_sites_parse(p, "same\tsdbm\t/1\nSAME\tgdbm\t/2\n", NULL), "same");
+        ok(e && !strcmp(e->file, "/1"), "two sites of one name: the first, as the status page");
+    }
     apr_terminate();
     return done_testing();
 }
