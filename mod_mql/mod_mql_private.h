@@ -120,7 +120,7 @@ extern mql_global_t *mql_g;
 
 /* Per request */
 typedef struct mql_req {
-    mql_visitor_ref_t ref;        /* the visitor's ID and its place in the table */
+    mql_visitor_ref_t ref;      /* the visitor's ID and the store's hint of its place */
     char id_text[24];
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */

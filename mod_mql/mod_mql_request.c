@@ -140,7 +140,7 @@ typedef struct cookie_verdict {
     int known;                  /* a visitor cookie with our signature */
     int optout;
     int consent;                /* given, or not asked for */
-    mql_visitor_ref_t ref;        /* the visitor, when known */
+    mql_visitor_ref_t ref;      /* the visitor, when known */
     char id_text[MQL_ID_TEXT_LEN + 1];
 } cookie_verdict_t;
 
