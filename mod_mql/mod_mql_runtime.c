@@ -150,12 +150,15 @@ int mql_prepare_state_dir(apr_pool_t *p, server_rec *s)
  * The key file's contents become the 128-bit SipHash key (mql_secret.c,
  * shared with the tools that mint cookies).  Only a regular file is read,
  * at most MQL_SECRET_MAX_READ bytes of it, without waiting (a FIFO in its
- * place would block the parent's start forever).  mine: the generated key
- * in MQLStateDir, which must be the file the parent made (its owner, one
- * name): the server's user can replace it, but not with a file of root's.
+ * place would block the parent's start forever).  mine: the key in
+ * MQLStateDir, which must be a file of root's or of the server's user
+ * with one name, and no larger than a key file: the server's user can
+ * replace it (and holds the key in memory anyway), but never with a
+ * second name of a file it cannot read, nor with a terabyte of zeros.
  * fd is closed.
  */
-static apr_status_t read_key_file(int fd, const char *path, int mine, server_rec *s)
+static apr_status_t read_key_file(apr_pool_t *p, int fd, const char *path, int mine,
+                                  server_rec *s)
 {
     unsigned char buf[MQL_SECRET_MAX_READ];
     const char *why = NULL;
@@ -166,9 +169,13 @@ static apr_status_t read_key_file(int fd, const char *path, int mine, server_rec
         why = strerror(errno);
     else if (!S_ISREG(st.st_mode))
         why = "not a regular file";
-    else if (mine && (st.st_uid != geteuid() || st.st_nlink != 1))
-        why = "not the file the server made (another owner, or a second name of "
+    else if (mine && ((st.st_uid != geteuid() && st.st_uid != ap_unixd_config.user_id)
+                      || st.st_nlink != 1))
+        why = "not a key file of the server's (another owner, or a second name of "
               "another file)";
+    else if (mine && st.st_size > MQL_SECRET_MAX_READ)
+        why = apr_psprintf(p, "%" APR_OFF_T_FMT " bytes, more than a key file has",
+                           (apr_off_t)st.st_size);
     else if ((n = read(fd, buf, sizeof buf)) < MQL_KEY_BYTES)
         why = n < 0 ? strerror(errno) : "fewer than 16 bytes";
     close(fd);
@@ -197,12 +204,12 @@ static apr_status_t load_or_make_secret(apr_pool_t *p, server_rec *s, int dirfd)
                          "MQL00012: MQLSecret %s: cannot read 16 or more bytes", path);
             return APR_FROM_OS_ERROR(errno);
         }
-        return read_key_file(fd, path, 0, s);
+        return read_key_file(p, fd, path, 0, s);
     }
     path = mql_state_path(p, SECRET_NAME);
     fd = openat(dirfd, SECRET_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd >= 0)
-        return read_key_file(fd, path, 1, s);
+        return read_key_file(p, fd, path, 1, s);
     if (errno != ENOENT) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, errno, s, "MQL00012: signing key %s: cannot "
                      "open it (a link, or not readable); refused", path);
