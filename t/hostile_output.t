@@ -15,18 +15,9 @@ use SDBM_File;
 use MIME::Base64 qw(encode_base64url);
 use MQLTest;
 
-my $ctl = "$MQLTest::TOP/build/out/mqlctl";
 my $python = -x '/usr/bin/python3' ? '/usr/bin/python3' : 'python3';
 
-sub run {
-    my (@args) = @_;
-    my $cmd = join ' ', map { "'$_'" } $ctl, @args;
-    my $out = `$cmd 2>/tmp/mqlctl.err.$$`;
-    my $rc = $? >> 8;
-    my $err = do { local $/; open my $f, '<', "/tmp/mqlctl.err.$$"; <$f> // '' };
-    unlink "/tmp/mqlctl.err.$$";
-    return ($rc, $out, $err);
-}
+sub run { MQLTest::mqlctl(@_) }    # (exit status, stdout, stderr)
 
 # Both strict readers the issue names: Perl's JSON::PP (bytes, utf8) and
 # Python's json.loads after a strict UTF-8 decode.

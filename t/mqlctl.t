@@ -11,17 +11,8 @@ use File::Find;
 use Fcntl;
 use MQLTest;
 
-my $ctl = "$MQLTest::TOP/build/out/mqlctl";
 
-sub run {
-    my (@args) = @_;
-    my $cmd = join ' ', map { "'$_'" } $ctl, @args;
-    my $out = `$cmd 2>/tmp/mqlctl.err.$$`;
-    my $rc = $? >> 8;
-    my $err = do { local $/; open my $f, '<', "/tmp/mqlctl.err.$$"; <$f> // '' };
-    unlink "/tmp/mqlctl.err.$$";
-    return ($rc, $out, $err);
-}
+sub run { MQLTest::mqlctl(@_) }    # (exit status, stdout, stderr)
 
 # ---- usage errors, no server needed --------------------------------------
 my ($rc, $out, $err) = run('--help');

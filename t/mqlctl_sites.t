@@ -12,17 +12,8 @@ use JSON::PP;
 use File::Temp qw(tempdir);
 use MQLTest;
 
-my $ctl = "$MQLTest::TOP/build/out/mqlctl";
 
-sub run {
-    my (@args) = @_;
-    my $cmd = join ' ', map { "'$_'" } $ctl, @args;
-    my $out = `$cmd 2>/tmp/mqlctl_sites.err.$$`;
-    my $rc = $? >> 8;
-    my $err = do { local $/; open my $f, '<', "/tmp/mqlctl_sites.err.$$"; <$f> // '' };
-    unlink "/tmp/mqlctl_sites.err.$$";
-    return ($rc, $out, $err);
-}
+sub run { MQLTest::mqlctl(@_) }    # (exit status, stdout, stderr)
 
 # ---- no server needed ----------------------------------------------------------
 my $empty = tempdir('mqlsites.XXXXXX', TMPDIR => 1, CLEANUP => 1);

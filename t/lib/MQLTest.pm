@@ -531,6 +531,19 @@ sub doc_example {
     return $code;
 }
 
+# mqlctl as it was built, with ARGS: (exit status, standard output,
+# standard error).
+sub mqlctl {
+    my (@args) = @_;
+    my $err = "/tmp/mqlctl.err.$$";
+    my $cmd = join ' ', map { "'$_'" } "$TOP/build/out/mqlctl", @args;
+    my $out = `$cmd 2>$err`;
+    my $rc = $? >> 8;
+    my $text = do { local $/; open my $f, '<', $err; <$f> // '' };
+    unlink $err;
+    return ($rc, $out, $text);
+}
+
 # A program for MQLNotify that appends every line it reads to
 # ROOT/notify.out (and, when asked, writes its PID to ROOT/notify.pid):
 # returns (program, output file).
