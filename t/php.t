@@ -29,13 +29,7 @@ like $signals, qr/^header\('X-MQL-Event: /m, 'the documentation\'s PHP events us
 my $fpm_pid;
 END { kill 'TERM', $fpm_pid if $fpm_pid && kill 0, $fpm_pid }
 
-sub write_file {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "$path: $!";
-    print $fh $text;
-    close $fh;
-    chmod 0644, $path;
-}
+sub write_file { MQLTest::write_file(@_) }
 
 sub pages {
     my ($t) = @_;

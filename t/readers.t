@@ -31,13 +31,7 @@ for my $name (sort keys %ex) {
 is join('', grep { !/^\s*#/ } split /^/, $docs_rewrite), $rewrite,
     'docs/leads.md\'s mod_rewrite example is the README\'s';
 
-sub write_file {
-    my ($path, $text) = @_;
-    open my $fh, '>', $path or die "$path: $!";
-    print $fh $text;
-    close $fh;
-    chmod 0644, $path;
-}
+sub write_file { MQLTest::write_file(@_) }
 
 # Run an example with MQL_VISITOR set, as a CGI or PHP page has it.
 sub run_example {

@@ -531,6 +531,15 @@ sub doc_example {
     return $code;
 }
 
+# A file of TEXT at PATH that the server's children can read.
+sub write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print $fh $text;
+    close $fh;
+    chmod 0644, $path;
+}
+
 # mqlctl as it was built, with ARGS: (exit status, standard output,
 # standard error).
 sub mqlctl {
