@@ -19,6 +19,7 @@
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
 #include "mod_mql_request.h"
+#include "mod_mql_writer.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
 #include "mql_log.h"
@@ -734,6 +735,10 @@ static void score_request(request_rec *r, mql_req_t *rq)
     hit.gate = mql_flood_gate(r, &gate);
     now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_visitors_hit(mql_g->store, &rq->ref, &hit, &sc->scoring, now, &res);
+    /* signed by us, yet unknown: perhaps a lead that made room, whose
+     * record the writer can bring back from its file */
+    if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found)))
+        mql_writer_note_return(rq->ref.id, sc->site);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: %s",
                       rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead)"

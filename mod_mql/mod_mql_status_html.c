@@ -385,6 +385,10 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
     kv(r, "Visitors added", "inserts", num(p, (apr_int64_t)d->st.inserts));
     kv(r, "Evicted (table full, low value)", "evictions",
        num(p, (apr_int64_t)d->st.evictions));
+    kv(r, "... of which leads already in their DBM file", "lead-evictions",
+       num(p, (apr_int64_t)d->st.lead_evictions));
+    kv(r, "Leads back from their DBM file", "leads-restored",
+       num(p, (apr_int64_t)d->writer.leads_restored));
     kv(r, "Expired (idle)", "expired", num(p, (apr_int64_t)d->st.expired));
     kv(r, "Refused: table full of leads", "full", bad_if(p, d->st.full));
     kv(r, "Contacts stored", "contacts",

@@ -56,6 +56,7 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
     ap_rprintf(r, "MQLStageChanges: %" APR_UINT64_T_FMT "\n", d->st.change_seq);
     ap_rprintf(r, "MQLInserts: %" APR_UINT64_T_FMT "\n", d->st.inserts);
     ap_rprintf(r, "MQLEvictions: %" APR_UINT64_T_FMT "\n", d->st.evictions);
+    ap_rprintf(r, "MQLLeadEvictions: %" APR_UINT64_T_FMT "\n", d->st.lead_evictions);
     ap_rprintf(r, "MQLExpired: %" APR_UINT64_T_FMT "\n", d->st.expired);
     ap_rprintf(r, "MQLTableFull: %" APR_UINT64_T_FMT "\n", d->st.full);
     ap_rprintf(r, "MQLContacts: %u\n", d->st.contacts_used);
@@ -73,6 +74,9 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLDBMPublishes: %" APR_UINT64_T_FMT "\n", w->dbm_publishes);
         ap_rprintf(r, "MQLDBMWriteErrors: %" APR_UINT64_T_FMT "\n", w->dbm_errors);
         ap_rprintf(r, "MQLDBMPending: %u\n", w->pending);
+        ap_rprintf(r, "MQLLeadsRestored: %" APR_UINT64_T_FMT "\n", w->leads_restored);
+        ap_rprintf(r, "MQLReturnsSeen: %" APR_UINT64_T_FMT "\n", w->returns_seen);
+        ap_rprintf(r, "MQLReturnsLost: %" APR_UINT64_T_FMT "\n", w->returns_lost);
         ap_rprintf(r, "MQLNotifySent: %" APR_UINT64_T_FMT "\n", w->notify_sent);
         ap_rprintf(r, "MQLNotifyDropped: %" APR_UINT64_T_FMT "\n", w->notify_dropped);
         ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
@@ -165,11 +169,13 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    mql_event_name((mql_event_t)i), d->st.events[i]);
     ap_rprintf(r, "},\n\"events_total\":%" APR_UINT64_T_FMT ",\n", d->events_total);
     ap_rprintf(r, "\"health\":{\"inserts\":%" APR_UINT64_T_FMT ",\"evictions\":%"
-               APR_UINT64_T_FMT ",\"expired\":%" APR_UINT64_T_FMT ",\"full\":%"
+               APR_UINT64_T_FMT ",\"lead_evictions\":%" APR_UINT64_T_FMT
+               ",\"expired\":%" APR_UINT64_T_FMT ",\"full\":%"
                APR_UINT64_T_FMT ",\"contacts\":%u,\"contacts_capacity\":%u,"
                "\"contacts_dropped\":%" APR_UINT64_T_FMT ",\"restored\":%u,"
                "\"stage_changes\":%" APR_UINT64_T_FMT ",\"snapshot_age\":",
-               d->st.inserts, d->st.evictions, d->st.expired, d->st.full,
+               d->st.inserts, d->st.evictions, d->st.lead_evictions, d->st.expired,
+               d->st.full,
                d->st.contacts_used, d->st.contacts_capacity, d->st.contacts_dropped,
                d->st.restored, d->st.change_seq);
     if (d->snapshot_age < 0)
@@ -186,11 +192,14 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    ",\"dbm_errors\":%" APR_UINT64_T_FMT ",\"pending\":%u,\"notify_sent\":%"
                    APR_UINT64_T_FMT ",\"notify_dropped\":%" APR_UINT64_T_FMT
                    ",\"snapshots\":%" APR_UINT64_T_FMT ",\"snapshot_errors\":%"
-                   APR_UINT64_T_FMT ",\"last_publish\":%u,\"last_snapshot\":%u}",
+                   APR_UINT64_T_FMT ",\"last_publish\":%u,\"last_snapshot\":%u,"
+                   "\"leads_restored\":%" APR_UINT64_T_FMT ",\"returns_seen\":%" APR_UINT64_T_FMT
+                   ",\"returns_lost\":%" APR_UINT64_T_FMT "}",
                    w->writer_pid ? "true" : "false",
                    w->records_written, w->records_deleted, w->dbm_publishes, w->dbm_errors,
                    w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
-                   w->snapshot_errors, w->last_publish, w->last_snapshot);
+                   w->snapshot_errors, w->last_publish, w->last_snapshot, w->leads_restored,
+                   w->returns_seen, w->returns_lost);
     }
     ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
     /* --- flood limits (mod_mql_flood.c) --- */

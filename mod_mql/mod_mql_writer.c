@@ -15,6 +15,13 @@
  *      readers never see a half-written file,
  *   4. every SNAPSHOT_EVERY seconds (and right after a forget) saves the
  *      snapshot and reclaims expired visitors.
+ * Between 1 and 2 it puts back leads that came back after they made room
+ * in a full table: the request path notes a signed visitor the table did
+ * not know (mql_returns.h), and the writer looks for it in the records it
+ * still has to publish and then in the DBM files; a lead found is merged
+ * with what its return earned (the store's restore).  Once a round has
+ * published everything, it tells the store so (published): only leads
+ * whose record is in their file may make room.
  * A leads file deleted by hand is written again from the table; one that
  * cannot be read any more (damaged by hand or by a disk) is moved aside to
  * PATH.damaged-TIME and rebuilt from the table the same way.
@@ -57,6 +64,7 @@
 #include "mql_json.h"
 #include "mql_record.h"
 #include "mql_control.h"
+#include "mql_returns.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -68,6 +76,7 @@ APLOG_USE_MODULE(mql);
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
 #define MAX_CONTROL     256        /* requests per round */
+#define RETURNS_BATCH   256        /* returning strangers looked up per round */
 
 /* In an anonymous shared segment made once by the parent: survives
  * graceful restarts, seen by every child. */
@@ -76,6 +85,8 @@ typedef struct writer_shared {
     uint64_t notify_seq;           /* next change to notify */
     pid_t owner;                   /* the process working right now */
     pid_t last_owner;              /* the process that did the last round */
+    uint64_t returns_cursor;       /* next entry of returns to look at */
+    mql_returns_t returns;         /* signed visitors the table did not know */
 } writer_shared_t;
 
 static writer_shared_t *wsh;
@@ -411,6 +422,114 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
 }
 
 /* ------------------------------------------------------------------ */
+/* Leads that made room, back from their files                         */
+
+void mql_writer_note_return(const uint8_t id[MQL_ID_BYTES], int site)
+{
+    if (wsh)
+        mql_returns_push(&wsh->returns, id, (uint32_t)site);
+}
+
+/* The DBM files of one round, opened when first needed. */
+typedef struct published_files {
+    apr_pool_t *p;
+    apr_dbm_t **db;                /* per site; NULL until opened */
+    char *tried;
+} published_files_t;
+
+static void published_files_close(published_files_t *f)
+{
+    int i;
+
+    for (i = 0; f->db && i < mql_g->sites->nelts; i++)
+        if (f->db[i])
+            apr_dbm_close(f->db[i]);
+}
+
+/* A lead's last published record: what this writer still has to publish
+ * first, then the file.  1 and v filled when found, 0 when the site has
+ * none, -1 when a forget is on its way (never brought back). */
+static int find_published(published_files_t *f, int site, const uint8_t id[MQL_ID_BYTES],
+                          const char *id_text, mql_visitor_t *v, const char **contact)
+{
+    const mql_site_t *st = &((const mql_site_t *)mql_g->sites->elts)[site];
+    site_pending_t *sp = site_pending(site);
+    const char *value = sp ? apr_hash_get(sp->recs, id_text, APR_HASH_KEY_STRING) : NULL;
+    apr_size_t len = value ? strlen(value) : 0;
+    mql_lead_t lead;
+    apr_datum_t key, val;
+
+    if (value == DELETE_MARK)
+        return -1;
+    if (!value) {
+        if (!f->tried[site]) {
+            f->tried[site] = 1;
+            if (apr_dbm_open_ex(&f->db[site], st->dbm_type, st->dbm_file, APR_DBM_READONLY, 0,
+                                f->p) != APR_SUCCESS)
+                f->db[site] = NULL;
+        }
+        if (!f->db[site])
+            return 0;
+        key.dptr = (char *)id_text;
+        key.dsize = MQL_ID_TEXT_LEN;
+        if (apr_dbm_fetch(f->db[site], key, &val) != APR_SUCCESS || !val.dptr)
+            return 0;
+        value = val.dptr;
+        len = val.dsize;
+    }
+    if (!mql_record_decode(f->p, value, len, &lead) || !MQL_STAGE_IS_LEAD(lead.stage))
+        return 0;
+    mql_lead_to_visitor(&lead, id, v);
+    v->site = (uint8_t)site;
+    *contact = lead.contact;
+    return 1;
+}
+
+/* Put the visitor back from the files, its site's first; APR_ENOENT when
+ * none holds it (or a forget is on its way). */
+static apr_status_t restore_published(published_files_t *f, const uint8_t id[MQL_ID_BYTES],
+                                      int site, uint32_t now)
+{
+    char id_text[MQL_ID_TEXT_LEN + 1];
+    const char *contact = NULL;
+    mql_visitor_t v;
+    int i, found = 0;
+
+    mql_id_to_text(id, id_text);
+    if (site < 0 || site >= mql_g->sites->nelts)
+        site = 0;
+    found = find_published(f, site, id, id_text, &v, &contact);
+    for (i = 0; !found && i < mql_g->sites->nelts; i++)
+        if (i != site)
+            found = find_published(f, i, id, id_text, &v, &contact);
+    if (found <= 0)
+        return APR_ENOENT;
+    return mql_visitors_restore(mql_g->store, &v, contact, (uint32_t)mql_g->half_life, now);
+}
+
+static void restore_returns(apr_pool_t *p, uint32_t now)
+{
+    mql_return_t batch[RETURNS_BATCH];
+    published_files_t f;
+    uint64_t lost = 0;
+    unsigned n, i;
+
+    n = mql_returns_take(&wsh->returns, &wsh->returns_cursor, batch, RETURNS_BATCH, &lost);
+    if (lost)
+        ADD(returns_lost, lost);
+    if (!n)
+        return;
+    ADD(returns_seen, n);
+    f.p = p;
+    f.db = apr_pcalloc(p, sizeof *f.db * (apr_size_t)mql_g->sites->nelts);
+    f.tried = apr_pcalloc(p, (apr_size_t)mql_g->sites->nelts);
+    for (i = 0; i < n; i++)
+        if (restore_published(&f, batch[i].id, (int)batch[i].site, now) == APR_SUCCESS)
+            ADD(leads_restored, 1);
+    published_files_close(&f);
+}
+
+/* ------------------------------------------------------------------ */
 /* Notifications                                                       */
 
 /* Every JSON string goes through the core's one writer (mql_json.c):
@@ -571,6 +690,18 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
         return 1;
     }
     rv = mql_visitors_set_stage(mql_g->store, req.id, req.stage, now_secs());
+    if (rv == APR_ENOENT) {
+        /* a lead that made room: back from its file, then decided */
+        published_files_t f = { p, apr_pcalloc(p, sizeof(apr_dbm_t *)
+                                                  * (apr_size_t)mql_g->sites->nelts),
+                                apr_pcalloc(p, (apr_size_t)mql_g->sites->nelts) };
+
+        if (restore_published(&f, req.id, 0, now_secs()) == APR_SUCCESS) {
+            ADD(leads_restored, 1);
+            rv = mql_visitors_set_stage(mql_g->store, req.id, req.stage, now_secs());
+        }
+        published_files_close(&f);
+    }
     ADD(control_applied, 1);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", req.id_text,
                  mql_stage_name(req.stage),
@@ -668,6 +799,7 @@ static void write_status(apr_pool_t *p, uint32_t now, int running)
             { "last_publish_ms", st.last_publish_ms },
             { "last_publish_cpu_ms", st.last_publish_cpu_ms },
             { "pending", st.pending },
+            { "leads_restored", st.leads_restored },
             { NULL, 0 }
         };
         text = mql_status_format(p, running, (long)(parent_pid ? parent_pid : getpid()),
@@ -720,6 +852,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     wsh->last_owner = getpid();
 
     done = read_controls(s, p, &forget);
+    restore_returns(p, now);
     drain_changes(s, p);
 
     cb.p = p;
@@ -733,6 +866,9 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     if (due && site_pending(0))
         mql_visitors_lead_changes(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = due && pending ? publish_sites(s, p, now) : 0;
+    /* everything taken before this round's collection is in its file */
+    if (published)
+        mql_visitors_published(mql_g->store, now);
 
     if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
         save_snapshot(s, p, now);

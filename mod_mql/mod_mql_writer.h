@@ -36,7 +36,15 @@ typedef struct mql_writer_stats {
     uint32_t last_tick;             /* the writer's last round */
     uint32_t writer_pid;            /* the child running the writer, 0 = none */
     uint32_t pending;               /* records waiting for a retry */
+    uint64_t returns_seen;          /* signed visitors the table did not know */
+    uint64_t returns_lost;          /* ... noted faster than the writer looked */
+    uint64_t leads_restored;        /* leads put back from their DBM files */
 } mql_writer_stats_t;
+
+/* The request path: a visitor with a valid cookie that the store did not
+ * know came back to site; the writer looks for it in the DBM files.
+ * Never waits. */
+void mql_writer_note_return(const uint8_t id[16], int site);
 
 /* A copy of the writer's counters (zeros before the writer started). */
 void mql_writer_stats(mql_writer_stats_t *out);

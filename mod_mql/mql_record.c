@@ -313,3 +313,36 @@ void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *co
     if (contact && *contact)
         l->contact = apr_pstrndup(p, contact, RECORD_CONTACT_MAX);
 }
+
+void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
+                         mql_visitor_t *v)
+{
+    const char *path;
+    int ev;
+
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, id, MQL_ID_BYTES);
+    v->stage = (uint8_t)l->stage;
+    v->score = (double)l->score;
+    v->stage_since = v->first_seen = l->since;
+    v->last_seen = l->last >= l->since ? l->last : l->since;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        v->counts[ev] = (uint16_t)(l->counts[ev] > UINT16_MAX ? UINT16_MAX : l->counts[ev]);
+    if (l->country[0]) {
+        memcpy(v->country, l->country, 2);
+        /* the fit points of that country were granted when it was found */
+        v->flags = MQL_VF_COUNTRY | MQL_VF_FIT;
+    }
+    if (l->trigger && (path = strchr(l->trigger, ':'))) {
+        char name[16];
+        size_t n = (size_t)(path - l->trigger);
+
+        if (n < sizeof name) {
+            memcpy(name, l->trigger, n);
+            name[n] = '\0';
+            ev = mql_event_from_name(name);
+            v->trigger_event = (uint8_t)(ev < 0 ? 0 : ev);
+        }
+        apr_cpystrn(v->trigger, path + 1, sizeof v->trigger);
+    }
+}

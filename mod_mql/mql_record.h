@@ -31,6 +31,16 @@ const char *mql_record_count_name(mql_event_t ev);
 void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *contact,
                            uint32_t now, uint32_t half_life, apr_pool_t *p);
 
+/*
+ * A visitor record from a lead's DBM record (key id): what the writer
+ * puts back into the store when a lead that made room for others comes
+ * back.  The score is taken as of last; first visit, caps and flags are
+ * not in the record: the first visit is taken as the stage's start, the
+ * caps as unpaid, the country as looked up.
+ */
+void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
+                         mql_visitor_t *v);
+
 char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l);
 
 /* Parse a record; unknown fields are ignored (newer writers), a malformed

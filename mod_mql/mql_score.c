@@ -379,3 +379,39 @@ int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hi
         v->site = (uint8_t)hit->site;     /* a lead stays with the site that made it */
     return dirty;
 }
+
+int mql_visitor_merge(mql_visitor_t *into, const mql_visitor_t *old, uint32_t half_life)
+{
+    mql_visitor_t m = *old;
+    int ev, i;
+
+    if (into->first_seen <= old->first_seen)
+        return 0;
+    if (into->last_seen > old->last_seen) {
+        m.score = mql_decay(old->score, old->last_seen, into->last_seen, half_life)
+                  + into->score;
+        m.last_seen = into->last_seen;
+    }
+    else
+        m.score = old->score + into->score;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++) {
+        uint32_t n = (uint32_t)old->counts[ev] + into->counts[ev];
+        m.counts[ev] = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
+    }
+    for (i = 0; i < MQL_CAPPED_RULES; i++)
+        m.caps[i] = old->caps[i] > into->caps[i] ? old->caps[i] : into->caps[i];
+    /* sales' decision and the first qualification stand; a plain visitor
+     * published (set back by hand) takes what its return earned */
+    if (!MQL_STAGE_IS_LEAD(old->stage) && MQL_STAGE_IS_LEAD(into->stage)) {
+        m.stage = into->stage;
+        m.stage_since = into->stage_since;
+        m.trigger_event = into->trigger_event;
+        memcpy(m.trigger, into->trigger, sizeof m.trigger);
+    }
+    if (!(old->flags & MQL_VF_COUNTRY)) {
+        memcpy(m.country, into->country, sizeof m.country);
+        m.flags = into->flags;
+    }
+    *into = m;
+    return 1;
+}

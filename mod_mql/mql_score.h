@@ -134,6 +134,15 @@ int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc);
 int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                   uint32_t now);
 
+/*
+ * A lead put back into the store after it made room for others (old, as
+ * published) merged with the record its return made meanwhile (into):
+ * the lead's identity, stage and history, both scores (old's decayed to
+ * into's last visit) and both counts.  0 when into holds old already
+ * (it starts no later than old: merged before), 1 when merged.
+ */
+int mql_visitor_merge(mql_visitor_t *into, const mql_visitor_t *old, uint32_t half_life);
+
 /* 1 when the country code (2 chars) is in the packed list */
 int mql_country_in(const char *packed, const char *cc);
 

@@ -89,7 +89,7 @@ _Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
 #define MARK_URGENT MQL_SHM_URGENT   /* its stage or contact changed: take it at once */
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 5
+#define STORE_VERSION 6
 
 /*
  * A point between two writes of a multi-step change to the links.  The
@@ -166,6 +166,10 @@ typedef struct mql_shm_hdr {
     uint64_t walked_marks;    /* dirty_marks when the last complete walk began */
     uint32_t walk_left;       /* records the last complete walk left dirty */
     uint64_t repairs;         /* after a holder died inside a section */
+    /* Leads the feed took before this time are in their DBM files
+     * (mql_shm_published): such a lead, unchanged since, may make room. */
+    uint32_t published_before;
+    uint64_t lead_evictions;
 } shm_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -566,17 +570,29 @@ static int less_valuable(const slot_t *a, double va, const slot_t *b, double vb)
     return a->v.last_seen < b->v.last_seen;
 }
 
+/* A lead whose DBM record holds all it knows: it can come back from the
+ * file (the writer's restore), so it may make room in a full table. */
+static int published_lead(const mql_shm_t *s, const slot_t *v)
+{
+    return MQL_STAGE_IS_LEAD(v->v.stage) && !(v->mark & (MARK_DIRTY | MARK_URGENT))
+           && v->flushed && v->flushed < s->h->published_before;
+}
+
 /*
  * Free one slot of a full table.  A clock hand sweeps the slots; from the
  * next few plain visitors it meets, the least valuable goes.  An expired
- * visitor goes at once.  Leads are never touched.  The number of slots
- * looked at is bounded so that a table full of leads costs a request
- * microseconds, not a full scan.  Returns 1 when a slot was freed.
+ * visitor goes at once.  A lead already in its DBM file may go too (the
+ * longest idle met), when it has been idle longer than that plain
+ * visitor: it loses nothing, since the writer puts it back from its file
+ * when it returns, whereas an evicted visitor's score is gone.  So a
+ * table filled with leads keeps taking visitors.  The number of
+ * slots looked at is bounded so that a table full of leads costs a
+ * request microseconds, not a full scan.  Returns 1 when a slot was freed.
  */
 static int evict_locked(mql_shm_t *s, uint32_t now)
 {
     shm_hdr_t *h = s->h;
-    uint32_t probes, candidates = 0, best = 0;
+    uint32_t probes, candidates = 0, best = 0, lead = 0;
     double best_value = 0.0;
 
     for (probes = 0; probes < EVICT_PROBES && candidates < EVICT_SAMPLE; probes++) {
@@ -592,13 +608,23 @@ static int evict_locked(mql_shm_t *s, uint32_t now)
             h->expired++;
             return 1;
         }
-        if (MQL_STAGE_IS_LEAD(v->v.stage))
+        if (MQL_STAGE_IS_LEAD(v->v.stage)) {
+            if (published_lead(s, v)
+                && (!lead || v->v.last_seen < s->slots[lead - 1].v.last_seen))
+                lead = i + 1;
             continue;
+        }
         value = keep_value(v, now);
         if (!candidates++ || less_valuable(v, value, &s->slots[best - 1], best_value)) {
             best = i + 1;
             best_value = value;
         }
+    }
+    if (lead && (!best || s->slots[lead - 1].v.last_seen < s->slots[best - 1].v.last_seen)) {
+        reclaim_locked(s, lead - 1, NULL);
+        h->evictions++;
+        h->lead_evictions++;
+        return 1;
     }
     if (!best)
         return 0;
@@ -1256,6 +1282,7 @@ void mql_shm_stats(mql_shm_t *s, mql_visitors_stats_t *out)
     memcpy(out->events, h->events, sizeof(out->events));
     out->inserts = h->inserts;
     out->evictions = h->evictions;
+    out->lead_evictions = h->lead_evictions;
     out->expired = h->expired;
     out->full = h->full;
     out->contacts_dropped = h->contacts_dropped;
@@ -1321,6 +1348,57 @@ apr_status_t mql_shm_put_record(mql_shm_t *s, const mql_visitor_t *rec,
     if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
         *contact_dropped = 1;
     /* the leads file may not have its latest figures */
+    if (MQL_STAGE_IS_LEAD(v->v.stage)) {
+        v->mark |= MARK_DIRTY;
+        s->h->dirty_marks++;
+    }
+    s->h->restored++;
+    unlock(s);
+    return APR_SUCCESS;
+}
+
+void mql_shm_published(mql_shm_t *s, uint32_t taken_before)
+{
+    lock(s);
+    if (taken_before > s->h->published_before)
+        s->h->published_before = taken_before;
+    unlock(s);
+}
+
+apr_status_t mql_shm_restore(mql_shm_t *s, const mql_visitor_t *rec, const char *contact,
+                             uint32_t half_life, uint32_t now)
+{
+    uint32_t bucket;
+    slot_t *v;
+    uint8_t old_stage;
+
+    if (rec->stage >= MQL_STAGE_COUNT)
+        return APR_EINVAL;
+    bucket = bucket_of(s, rec->id);
+    lock(s);
+    v = lookup_locked_in(s, bucket, rec->id, now);
+    if (!v) {
+        if (!(v = alloc_slot_locked(s, bucket, now, 1))) {
+            unlock(s);
+            return APR_ENOSPC;
+        }
+        v->v = *rec;
+        v->mark = MARK_USED;
+        link_locked(s, bucket, v);
+    }
+    else {
+        old_stage = v->v.stage;
+        if (!mql_visitor_merge(&v->v, rec, half_life)) {
+            unlock(s);
+            return APR_EEXIST;
+        }
+        memcpy(v->v.id, rec->id, MQL_ID_BYTES);
+        s->h->stages[old_stage]--;
+        s->h->stages[v->v.stage]++;
+    }
+    /* the return's own contact is the newer one */
+    if (contact && *contact && !v->contact)
+        put_contact_locked(s, v, contact);
     if (MQL_STAGE_IS_LEAD(v->v.stage)) {
         v->mark |= MARK_DIRTY;
         s->h->dirty_marks++;
@@ -1620,6 +1698,17 @@ static apr_status_t vs_put(void *be, const mql_visitor_t *v, const char *contact
     return mql_shm_put_record(be, v, contact, may_evict, NULL);
 }
 
+static apr_status_t vs_restore(void *be, const mql_visitor_t *v, const char *contact,
+                               uint32_t half_life, uint32_t now)
+{
+    return mql_shm_restore(be, v, contact, half_life, now);
+}
+
+static void vs_published(void *be, uint32_t taken_before)
+{
+    mql_shm_published(be, taken_before);
+}
+
 static const char *vs_validate(void *be, apr_pool_t *p)
 {
     return mql_shm_validate(be, p);
@@ -1641,6 +1730,8 @@ static const mql_visitors_ops_t shm_ops = {
     .capacity = vs_capacity,
     .expire = vs_expire,
     .put = vs_put,
+    .restore = vs_restore,
+    .published = vs_published,
     .validate = vs_validate,
 };
 

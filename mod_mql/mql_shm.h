@@ -83,9 +83,10 @@ typedef int mql_shm_update_fn(mql_visitor_t *v, int is_new, void *baton);
 
 /*
  * Find or create the visitor and apply fn.  When the table is full the
- * least valuable visitor (expired first, then long idle and low score,
- * never a lead) is evicted and counted.  APR_ENOSPC when nothing can be
- * evicted (every slot a lead).  A stage change is pushed on the change
+ * least valuable visitor (expired first, then long idle and low score;
+ * a lead only when no plain visitor is near the clock hand, and only one
+ * already in its DBM file) is evicted and counted.  APR_ENOSPC when
+ * nothing can be evicted (every slot a lead not yet published).  A stage change is pushed on the change
  * ring and marks the record urgent.
  */
 apr_status_t mql_shm_update(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
@@ -157,5 +158,10 @@ const char *mql_shm_validate(mql_shm_t *s, apr_pool_t *p);
  */
 apr_status_t mql_shm_put_record(mql_shm_t *s, const mql_visitor_t *rec,
                                 const char *contact, int may_evict, int *contact_dropped);
+
+/* The store interface's restore and published (mql_visitors.h). */
+apr_status_t mql_shm_restore(mql_shm_t *s, const mql_visitor_t *rec, const char *contact,
+                             uint32_t half_life, uint32_t now);
+void mql_shm_published(mql_shm_t *s, uint32_t taken_before);
 
 #endif

@@ -66,6 +66,7 @@ typedef struct mql_visitors_stats {
     uint64_t events[MQL_EV_COUNT];   /* events scored, by type */
     uint64_t inserts;
     uint64_t evictions;
+    uint64_t lead_evictions;         /* leads already in the DBM file, let go */
     uint64_t expired;
     uint64_t full;                   /* new visitors refused: no room */
     uint64_t contacts_dropped;
@@ -120,6 +121,18 @@ typedef struct mql_visitors_ops {
      * replaces a known one only when at least as recent (APR_EEXIST);
      * a plain visitor is evicted for it only when may_evict. */
     apr_status_t (*put)(void *be, const mql_visitor_t *v, const char *contact, int may_evict);
+    /* Optional: a lead let go to make room (see published) put back from
+     * its published record when it returns, merged with what its return
+     * earned meanwhile (mql_visitor_merge) and due for the DBM file
+     * again; inserted when absent.  Not a stage change.  APR_EEXIST when
+     * the store holds it already.  NULL: the store never lets leads go. */
+    apr_status_t (*restore)(void *be, const mql_visitor_t *v, const char *contact,
+                            uint32_t half_life, uint32_t now);
+    /* Optional: every lead the lead-change feed handed out before time
+     * taken_before is in its DBM file now.  Only such a lead, unchanged
+     * since, may be let go when the store is full and holds no plain
+     * visitor to evict: it can come back from the file (restore). */
+    void (*published)(void *be, uint32_t taken_before);
     /* Optional: NULL when consistent, else the first problem (tests,
      * ?json&validate). */
     const char *(*validate)(void *be, apr_pool_t *p);
@@ -230,6 +243,20 @@ static inline apr_status_t mql_visitors_put(mql_visitors_t *vs, const mql_visito
                                             const char *contact, int may_evict)
 {
     return vs->ops->put(vs->be, v, contact, may_evict);
+}
+
+static inline apr_status_t mql_visitors_restore(mql_visitors_t *vs, const mql_visitor_t *v,
+                                                const char *contact, uint32_t half_life,
+                                                uint32_t now)
+{
+    return vs->ops->restore ? vs->ops->restore(vs->be, v, contact, half_life, now)
+                            : APR_ENOTIMPL;
+}
+
+static inline void mql_visitors_published(mql_visitors_t *vs, uint32_t taken_before)
+{
+    if (vs->ops->published)
+        vs->ops->published(vs->be, taken_before);
 }
 
 /* NULL when the store has no check or finds nothing wrong. */

@@ -320,6 +320,47 @@ static void test_cut_not_utf8(void)
        && strlen(back.contact) == MQL_CONTACT_LEN - 3, "4-byte character not split by the cap");
 }
 
+/* A published lead read back as a visitor (what the writer restores). */
+static void test_to_visitor(void)
+{
+    static const uint8_t id[MQL_ID_BYTES] = "0123456789abcde";
+    mql_visitor_t v, back;
+    mql_lead_t l;
+    const char *rec;
+
+    memset(&v, 0, sizeof v);
+    memcpy(v.id, id, MQL_ID_BYTES);
+    v.stage = MQL_STAGE_SQL;
+    v.score = 112;
+    v.first_seen = 800;
+    v.stage_since = 900;
+    v.last_seen = 1000;
+    v.counts[MQL_EV_VIEW] = 14;
+    v.counts[MQL_EV_PIXEL] = 3;
+    memcpy(v.country, "DE", 2);
+    v.trigger_event = MQL_EV_FORM_ERROR;
+    strcpy(v.trigger, "/contact?x");
+    mql_lead_from_visitor(&l, &v, NULL, 1000, 0, pool);
+    rec = mql_record_encode(pool, &l);
+    ok(mql_record_decode(pool, rec, strlen(rec), &l), "a published record decodes");
+    mql_lead_to_visitor(&l, id, &back);
+    ok(!memcmp(back.id, id, MQL_ID_BYTES) && back.stage == MQL_STAGE_SQL && back.score == 112
+       && back.stage_since == 900 && back.last_seen == 1000 && back.counts[MQL_EV_VIEW] == 14
+       && back.counts[MQL_EV_PIXEL] == 3 && !memcmp(back.country, "DE", 2),
+       "stage, score, times and counts come back");
+    ok(back.trigger_event == MQL_EV_FORM_ERROR && !strcmp(back.trigger, "/contact?x"),
+       "the trigger's event and path come back");
+    is_int(back.first_seen, 900, "the first visit is taken as the stage's start");
+    ok((back.flags & (MQL_VF_COUNTRY | MQL_VF_FIT)) == (MQL_VF_COUNTRY | MQL_VF_FIT),
+       "a known country is not looked up or paid for again");
+
+    ok(mql_record_decode(pool, "stage=mql;score=5;since=10;last=5;trigger=nonsense", 50, &l),
+       "an odd record decodes");
+    mql_lead_to_visitor(&l, id, &back);
+    ok(back.last_seen == 10 && back.trigger[0] == '\0' && !back.flags,
+       "last before since is taken as since; a trigger without an event is left out");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -329,6 +370,7 @@ int main(void)
     test_hostile();
     test_decode_tolerance();
     test_from_visitor();
+    test_to_visitor();
     test_worst_case_size();
     test_cut_not_utf8();
     apr_pool_destroy(pool);

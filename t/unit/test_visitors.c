@@ -29,6 +29,7 @@ static char dir[256];
 
 typedef struct mem_rec {
     int used, dirty, urgent;
+    uint32_t flushed;
     mql_visitor_t v;
     char contact[MQL_CONTACT_LEN];
 } mem_rec_t;
@@ -38,6 +39,7 @@ typedef struct mem_store {
     uint32_t cap;
     mql_change_t ring[MQL_CHANGES_KEPT];
     mql_visitors_stats_t st;
+    uint32_t published_before;
 } mem_store_t;
 
 static mem_rec_t *mem_find(mem_store_t *m, const uint8_t id[MQL_ID_BYTES], uint32_t now)
@@ -65,19 +67,32 @@ static void mem_drop(mem_store_t *m, mem_rec_t *r)
     memset(r, 0, sizeof *r);
 }
 
-/* A free record, or the plain visitor seen longest ago; NULL when all
- * are leads and may_evict says nothing may go. */
+static int mem_published(const mem_store_t *m, const mem_rec_t *r)
+{
+    return MQL_STAGE_IS_LEAD(r->v.stage) && !r->dirty && !r->urgent && r->flushed
+           && r->flushed < m->published_before;
+}
+
+/* A free record, or the plain visitor seen longest ago, or a published
+ * lead seen before it; NULL when nothing may go. */
 static mem_rec_t *mem_alloc(mem_store_t *m, int may_evict)
 {
-    mem_rec_t *victim = NULL;
+    mem_rec_t *victim = NULL, *lead = NULL;
     uint32_t i;
 
     for (i = 0; i < m->cap; i++) {
-        if (!m->recs[i].used)
-            return &m->recs[i];
-        if (!MQL_STAGE_IS_LEAD(m->recs[i].v.stage)
-            && (!victim || m->recs[i].v.last_seen < victim->v.last_seen))
-            victim = &m->recs[i];
+        mem_rec_t *r = &m->recs[i];
+        if (!r->used)
+            return r;
+        if (!MQL_STAGE_IS_LEAD(r->v.stage)
+            && (!victim || r->v.last_seen < victim->v.last_seen))
+            victim = r;
+        if (mem_published(m, r) && (!lead || r->v.last_seen < lead->v.last_seen))
+            lead = r;
+    }
+    if (lead && (!victim || lead->v.last_seen < victim->v.last_seen)) {
+        victim = lead;
+        m->st.lead_evictions++;
     }
     if (!victim || !may_evict)
         return NULL;
@@ -226,6 +241,7 @@ static void mem_lead_changes(void *be, uint32_t now, uint32_t min_interval, mql_
         if (!r->used || !(r->urgent || r->dirty))
             continue;
         r->urgent = r->dirty = 0;
+        r->flushed = now;
         if (fn(&r->v, r->contact[0] ? r->contact : NULL, baton)) {
             r->dirty = 1;
             return;
@@ -301,6 +317,34 @@ static apr_status_t mem_put(void *be, const mql_visitor_t *v, const char *contac
     return APR_SUCCESS;
 }
 
+static apr_status_t mem_restore(void *be, const mql_visitor_t *v, const char *contact,
+                                uint32_t half_life, uint32_t now)
+{
+    mem_store_t *m = be;
+    mem_rec_t *r = mem_find(m, v->id, now);
+    uint8_t old;
+
+    if (!r)
+        return mem_put(be, v, contact, 1);
+    old = r->v.stage;
+    if (!mql_visitor_merge(&r->v, v, half_life))
+        return APR_EEXIST;
+    m->st.stages[old]--;
+    m->st.stages[r->v.stage]++;
+    if (contact && !r->contact[0]) {
+        apr_cpystrn(r->contact, contact, sizeof r->contact);
+        m->st.contacts_used++;
+    }
+    r->dirty = MQL_STAGE_IS_LEAD(r->v.stage);
+    m->st.restored++;
+    return APR_SUCCESS;
+}
+
+static void mem_published_before(void *be, uint32_t taken_before)
+{
+    ((mem_store_t *)be)->published_before = taken_before;
+}
+
 static const mql_visitors_ops_t mem_ops = {
     .name = "mem",
     .get = mem_get,
@@ -315,6 +359,8 @@ static const mql_visitors_ops_t mem_ops = {
     .capacity = mem_capacity,
     .expire = mem_expire,
     .put = mem_put,
+    .restore = mem_restore,
+    .published = mem_published_before,
 };
 
 /* ------------------------------------------------------------------ */
@@ -490,7 +536,8 @@ static void conformance(const char *name, maker_fn *make)
     is_int(mql_visitors_forget(vs, id), APR_SUCCESS, "%s: forget", name);
     ok(!mql_visitors_get_id(vs, id, NOW + 8, &v, NULL), "%s: forgotten", name);
 
-    /* a full store evicts plain visitors, never leads */
+    /* a full store evicts plain visitors, never a lead the feed has not
+     * yet handed out */
     for (i = 100; i < 200; i++)
         hit(vs, i, MQL_EV_BIT(MQL_EV_VIEW), NOW + 10 + i, NULL);
     mql_visitors_stats(vs, &st);
@@ -518,6 +565,90 @@ static void conformance(const char *name, maker_fn *make)
     ok(n > 0 && st.used == st.stages[MQL_STAGE_SQL] + st.stages[MQL_STAGE_REJECTED]
        + st.stages[MQL_STAGE_MQL], "%s: expiry forgets the idle plain visitors (%u)", name, n);
     ok(mql_visitors_validate(vs, pool) == NULL, "%s: the store is consistent", name);
+}
+
+/*
+ * A store full of leads: those already in their DBM file (the feed took
+ * them, the writer said they are published, nothing changed since) make
+ * room, the longest idle first (before a plain visitor seen later), and
+ * come back merged with their return.
+ */
+static void published_leads(const char *name, maker_fn *make)
+{
+    mql_visitors_t *vs = make(8);
+    mql_visitors_stats_t st;
+    mql_change_t ch[4];
+    mql_visitor_t v, lead1;
+    uint8_t id[MQL_ID_BYTES];
+    uint64_t seq;
+    unsigned i;
+
+    for (i = 1; i <= 8; i++) {
+        memset(&v, 0, sizeof v);
+        id_n(i, v.id);
+        v.stage = MQL_STAGE_MQL;
+        v.score = 40;
+        v.counts[MQL_EV_VIEW] = 5;
+        v.caps[0] = 2;
+        v.first_seen = NOW - 100;
+        v.stage_since = NOW - 50;
+        v.last_seen = NOW + i;
+        if (i == 1)
+            lead1 = v;
+        mql_visitors_put(vs, &v, NULL, 0);
+    }
+    mql_visitors_stats(vs, &st);
+    seq = st.change_seq;
+    is_int(hit(vs, 100, MQL_EV_BIT(MQL_EV_VIEW), NOW + 20, NULL), APR_ENOSPC,
+           "%s: a store full of leads not yet in their file refuses a visitor", name);
+    is_int(feed_count(vs, NOW + 20), 8, "%s: the feed hands the eight out", name);
+    is_int(hit(vs, 100, MQL_EV_BIT(MQL_EV_VIEW), NOW + 21, NULL), APR_ENOSPC,
+           "%s: handed out is not yet published", name);
+    mql_visitors_published(vs, NOW + 21);
+    is_int(hit(vs, 100, MQL_EV_BIT(MQL_EV_VIEW), NOW + 22, NULL), APR_SUCCESS,
+           "%s: published, a lead makes room", name);
+    id_n(1, id);
+    ok(!mql_visitors_get_id(vs, id, NOW + 22, NULL, NULL), "%s: the longest idle went", name);
+    mql_visitors_stats(vs, &st);
+    ok(st.lead_evictions == 1 && st.stages[MQL_STAGE_MQL] == 7 && st.used == 8,
+       "%s: counted as a lead eviction (%llu)", name, (unsigned long long)st.lead_evictions);
+
+    /* lead 1 returns: a fresh record first (lead 2, idle longer than the
+     * new visitor, goes for it), then the writer puts its record back */
+    is_int(hit(vs, 1, MQL_EV_BIT(MQL_EV_DOWNLOAD), NOW + 30, NULL), APR_SUCCESS,
+           "%s: the lead returns", name);
+    ok(mql_visitors_get_id(vs, id, NOW + 30, &v, NULL) && v.stage == MQL_STAGE_VISITOR
+       && v.score == 10, "%s: at first as a new visitor", name);
+    id_n(2, id);
+    ok(!mql_visitors_get_id(vs, id, NOW + 30, NULL, NULL),
+       "%s: a lead idle longer than a plain visitor goes first", name);
+    id_n(1, id);
+    is_int(mql_visitors_restore(vs, &lead1, "back@example.com", 0, NOW + 31), APR_SUCCESS,
+           "%s: restored from its record", name);
+    ok(mql_visitors_get_id(vs, id, NOW + 31, &v, NULL) && v.stage == MQL_STAGE_MQL
+       && v.score == 50 && v.counts[MQL_EV_VIEW] == 5 && v.counts[MQL_EV_DOWNLOAD] == 1
+       && v.first_seen == NOW - 100 && v.stage_since == NOW - 50 && v.last_seen == NOW + 30
+       && v.caps[0] == 2, "%s: merged: stage, history, both scores and counts", name);
+    is_int(mql_visitors_restore(vs, &lead1, NULL, 0, NOW + 32), APR_EEXIST,
+           "%s: a second restore changes nothing", name);
+    ok(mql_visitors_get_id(vs, id, NOW + 32, &v, NULL) && v.score == 50,
+       "%s: the score counted once", name);
+    is_int(mql_visitors_stage_changes(vs, &seq, ch, 4, NULL), 0,
+           "%s: a restore is no stage change", name);
+    is_int(feed_count(vs, NOW + 33), 1, "%s: the merged lead is due for its file", name);
+
+    /* one absent is inserted as it was (a published lead makes room) */
+    mql_visitors_published(vs, NOW + 40);
+    id_n(50, id);
+    memcpy(lead1.id, id, MQL_ID_BYTES);
+    is_int(mql_visitors_restore(vs, &lead1, NULL, 0, NOW + 40), APR_SUCCESS,
+           "%s: an absent lead is put back", name);
+    ok(mql_visitors_get_id(vs, id, NOW + 40, &v, NULL) && v.stage == MQL_STAGE_MQL
+       && v.score == 40, "%s: as it was", name);
+    mql_visitors_stats(vs, &st);
+    ok(st.stages[MQL_STAGE_VISITOR] + st.stages[MQL_STAGE_MQL] == st.used,
+       "%s: the stage counts add up (%u + %u = %u)", name, st.stages[0], st.stages[1], st.used);
+    ok(mql_visitors_validate(vs, pool) == NULL, "%s: consistent", name);
 }
 
 /* Snapshots and copies between backends: the format is the visitors'. */
@@ -625,6 +756,8 @@ int main(void)
         return 1;
     for (i = 0; i < NBACKENDS; i++)
         conformance(backends[i].name, backends[i].make);
+    for (i = 0; i < NBACKENDS; i++)
+        published_leads(backends[i].name, backends[i].make);
     for (i = 0; i < NBACKENDS; i++)
         for (j = 0; j < NBACKENDS; j++)
             across(&backends[i], &backends[j]);
