@@ -1311,6 +1311,30 @@ static int put_contact_locked(mql_shm_t *s, slot_t *v, const char *contact)
     return 1;
 }
 
+/* A copy of rec in a new slot of bucket b; NULL when the table is full. */
+static slot_t *insert_copy_locked(mql_shm_t *s, uint32_t b, const mql_visitor_t *rec,
+                                  uint32_t now, int may_evict)
+{
+    slot_t *v = alloc_slot_locked(s, b, now, may_evict);
+
+    if (v) {
+        v->v = *rec;
+        v->mark = MARK_USED;
+        link_locked(s, b, v);
+    }
+    return v;
+}
+
+/* A visitor put back: a lead's file may not have its latest figures. */
+static void note_put_back_locked(mql_shm_t *s, slot_t *v)
+{
+    if (MQL_STAGE_IS_LEAD(v->v.stage)) {
+        v->mark |= MARK_DIRTY;
+        s->h->dirty_marks++;
+    }
+    s->h->restored++;
+}
+
 apr_status_t mql_shm_put_record(mql_shm_t *s, const mql_visitor_t *rec,
                                 const char *contact, int may_evict, int *contact_dropped)
 {
@@ -1335,24 +1359,13 @@ apr_status_t mql_shm_put_record(mql_shm_t *s, const mql_visitor_t *rec,
         v->v = *rec;
         s->h->stages[v->v.stage]++;
     }
-    else {
-        v = alloc_slot_locked(s, bucket, now, may_evict);
-        if (!v) {
-            unlock(s);
-            return APR_ENOSPC;
-        }
-        v->v = *rec;
-        v->mark = MARK_USED;
-        link_locked(s, bucket, v);
+    else if (!(v = insert_copy_locked(s, bucket, rec, now, may_evict))) {
+        unlock(s);
+        return APR_ENOSPC;
     }
     if (contact && !put_contact_locked(s, v, contact) && contact_dropped)
         *contact_dropped = 1;
-    /* the leads file may not have its latest figures */
-    if (MQL_STAGE_IS_LEAD(v->v.stage)) {
-        v->mark |= MARK_DIRTY;
-        s->h->dirty_marks++;
-    }
-    s->h->restored++;
+    note_put_back_locked(s, v);
     unlock(s);
     return APR_SUCCESS;
 }
@@ -1378,13 +1391,10 @@ apr_status_t mql_shm_restore(mql_shm_t *s, const mql_visitor_t *rec, const char 
     lock(s);
     v = lookup_locked_in(s, bucket, rec->id, now);
     if (!v) {
-        if (!(v = alloc_slot_locked(s, bucket, now, 1))) {
+        if (!(v = insert_copy_locked(s, bucket, rec, now, 1))) {
             unlock(s);
             return APR_ENOSPC;
         }
-        v->v = *rec;
-        v->mark = MARK_USED;
-        link_locked(s, bucket, v);
     }
     else {
         old_stage = v->v.stage;
@@ -1399,11 +1409,7 @@ apr_status_t mql_shm_restore(mql_shm_t *s, const mql_visitor_t *rec, const char 
     /* the return's own contact is the newer one */
     if (contact && *contact && !v->contact)
         put_contact_locked(s, v, contact);
-    if (MQL_STAGE_IS_LEAD(v->v.stage)) {
-        v->mark |= MARK_DIRTY;
-        s->h->dirty_marks++;
-    }
-    s->h->restored++;
+    note_put_back_locked(s, v);
     unlock(s);
     return APR_SUCCESS;
 }
