@@ -52,6 +52,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_writer.h"
+#include "mod_mql_journal.h"
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
@@ -67,6 +68,7 @@ APLOG_USE_MODULE(mql);
 #define PERSIST_KEY     "mod_mql-writer"
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
+#define NOTIFY_STORY    10         /* events of the lead's story in its line */
 #define MAX_CONTROL     256        /* requests per round */
 
 /* In an anonymous shared segment made once by the parent: survives
@@ -443,6 +445,10 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
+    /* the lead's last interactions, for whoever picks it up */
+    if (mql_g->journal)
+        extra = apr_pstrcat(p, extra, ",\"story\":", mql_journal_story_of(p, id, NOTIFY_STORY),
+                            NULL);
     return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
                         "\"trigger_event\":%s%s}\n",
@@ -493,6 +499,8 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
                              "than the writer and were not notified", lost);
             lost = 0;
         }
+        for (i = 0; i < n; i++)
+            mql_journal_stage_change(s, &ch[i]);
         for (i = 0; i < n && notify_out; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
@@ -563,6 +571,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
                 sp->compact = 1;
             }
         }
+        mql_journal_forget_id(s, req.id_text);
         *forget = 1;
         ADD(control_applied, 1);
         /* no ID in the log: the visitor asked to be forgotten */
@@ -719,6 +728,8 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     }
     wsh->last_owner = getpid();
 
+    /* the ring first: a forget applied next erases what it brought */
+    mql_journal_drain(s, p, now);
     done = read_controls(s, p, &forget);
     drain_changes(s, p);
 
@@ -734,16 +745,20 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
         mql_visitors_lead_changes(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = due && pending ? publish_sites(s, p, now) : 0;
 
-    if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
+    if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY)) {
         save_snapshot(s, p, now);
+        mql_journal_trim(s, now);
+    }
     /* a forget request goes once the DBM files and the snapshot lost the ID */
     for (i = 0; i < done->nelts; i++)
         if (published || !forget)
             apr_file_remove(((const char **)done->elts)[i], p);
     /* every round: mqlctl takes a fresh file for a running server */
     write_status(p, now, 1);
-    if (final)
+    if (final) {
         SET(writer_pid, 0);
+        mql_journal_release();
+    }
     give_up_ownership();
 }
 
@@ -887,6 +902,7 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         return OK;
     if (make_shared(s) != APR_SUCCESS || open_notify(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
+    mql_journal_setup(s);
 
     /* a new generation has a new parent only on a full restart */
     parent_pid = getpid();
