@@ -77,8 +77,9 @@ $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
-$(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB) $(VERSION_H)
-	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
+MQLCTL_SRC := mod_mql/mqlctl.c $(sort $(wildcard mod_mql/mqlctl_*.c))
+$(MQLCTL): $(MQLCTL_SRC) mod_mql/mqlctl_*.h $(CORE_LIB) $(VERSION_H)
+	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)

@@ -14,6 +14,7 @@
 
 #include "mql_journal.h"
 #include "mql_json.h"
+#include "mql_score.h"
 
 enum {
     ST_ADD, ST_PEAK, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_STORY, ST_COUNT
@@ -651,4 +652,56 @@ int mql_journal_lead(mql_journal_t *j, const char *visitor, const char **stage,
     }
     sqlite3_finalize(st);
     return found;
+}
+
+apr_status_t mql_journal_leads(mql_journal_t *j, mql_jlead_fn *fn, void *baton)
+{
+    sqlite3_stmt *st;
+    apr_pool_t *p;
+    int rc;
+
+    if (sqlite3_prepare_v2(j->db, "SELECT l.visitor, l.stage, l.mql_score, l.peak_score, "
+                           "l.country, EXISTS(SELECT 1 FROM lead_signals s WHERE "
+                           "s.visitor=l.visitor AND s.signal='event:download'), EXISTS(SELECT 1 "
+                           "FROM lead_signals s WHERE s.visitor=l.visitor AND "
+                           "s.signal='event:form') FROM leads l ORDER BY l.visitor", -1, &st,
+                           NULL) != SQLITE_OK)
+        return APR_EGENERAL;
+    apr_pool_create(&p, j->p);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        mql_jlead_t l;
+        const char *cc;
+
+        apr_pool_clear(p);
+        memset(&l, 0, sizeof l);
+        l.visitor = col_text(st, 0, p);
+        l.stage = col_text(st, 1, p);
+        l.mql_score = sqlite3_column_double(st, 2);
+        l.peak_score = sqlite3_column_type(st, 3) == SQLITE_NULL ? l.mql_score
+                                                                   : sqlite3_column_double(st, 3);
+        cc = col_text(st, 4, p);
+        if (cc && strlen(cc) == 2)
+            memcpy(l.country, cc, 3);
+        l.had_download = sqlite3_column_int(st, 5);
+        l.had_form = sqlite3_column_int(st, 6);
+        if (!l.visitor || fn(&l, baton))
+            break;
+    }
+    sqlite3_finalize(st);
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+int mql_whatif_qualifies(const mql_whatif_t *w, double peak, int had_download, int had_form,
+                         const char *country)
+{
+    if (peak < w->threshold)
+        return 0;
+    if ((w->require & MQL_REQ_DOWNLOAD) && !had_download)
+        return 0;
+    if ((w->require & MQL_REQ_FORM) && !had_form)
+        return 0;
+    if ((w->require & MQL_REQ_COUNTRY) && !mql_country_in(w->countries, country))
+        return 0;
+    return 1;
 }

@@ -146,4 +146,27 @@ apr_status_t mql_journal_criteria(mql_journal_t *j, apr_pool_t *p, mql_criteria_
 int mql_journal_lead(mql_journal_t *j, const char *visitor, const char **stage,
                      double *mql_score, double *peak_score, apr_pool_t *p);
 
+/* Every lead of the journal, with what whatif needs. */
+typedef struct mql_jlead {
+    const char *visitor;
+    const char *stage;
+    double mql_score, peak_score;
+    char country[3];
+    int had_download, had_form;
+} mql_jlead_t;
+typedef int mql_jlead_fn(const mql_jlead_t *l, void *baton);
+apr_status_t mql_journal_leads(mql_journal_t *j, mql_jlead_fn *fn, void *baton);
+
+/* Criteria for whatif: the threshold and MQLRequire's. */
+typedef struct mql_whatif {
+    double threshold;
+    unsigned require;                   /* MQL_REQ_* (mql_score.h) */
+    const char *countries;              /* packed alpha-2 codes */
+} mql_whatif_t;
+
+/* 1 when a visitor whose score reached peak, with these events and
+ * country, qualifies under w. */
+int mql_whatif_qualifies(const mql_whatif_t *w, double peak, int had_download, int had_form,
+                         const char *country);
+
 #endif
