@@ -216,7 +216,8 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
         return;
     }
     apr_pool_create(&lp, p);
-    while (total < DRAIN_MAX && (n = mql_jring_take(&ring, batch, DRAIN_BATCH)) > 0) {
+    while (total < DRAIN_MAX && (n = mql_jring_take(&ring, batch, DRAIN_BATCH,
+                                                     (uint64_t)(apr_time_now() / 1000))) > 0) {
         for (i = 0; i < n; i++) {
             const mql_jevent_t *ev = &batch[i];
             char id[MQL_ID_TEXT_LEN + 1];

@@ -48,7 +48,7 @@ int mql_jring_put(mql_jring_t *r, const mql_jevent_t *ev)
     return 1;
 }
 
-unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max)
+unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max, uint64_t now_ms)
 {
     uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_RELAXED);
     uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
@@ -59,10 +59,12 @@ unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max)
         uint32_t want = (uint32_t)(tail + 1);
 
         if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != want) {
-            /* reserved and not yet complete: wait a few rounds, then
-             * take it as lost so one dead process cannot stop the ring */
-            if (n == 0 && ++r->h->stale > MQL_JRING_STALE_ROUNDS) {
-                r->h->stale = 0;
+            /* reserved and not yet complete: wait a while, then take
+             * it as lost so one dead process cannot stop the ring */
+            if (!r->h->stale_since)
+                r->h->stale_since = now_ms ? now_ms : 1;
+            else if (now_ms - r->h->stale_since > MQL_JRING_STALE_MS) {
+                r->h->stale_since = 0;
                 __atomic_add_fetch(&r->h->lost, 1, __ATOMIC_RELAXED);
                 tail++;
                 __atomic_store_n(&r->h->tail, tail, __ATOMIC_RELEASE);
@@ -70,7 +72,7 @@ unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max)
             }
             break;
         }
-        r->h->stale = 0;
+        r->h->stale_since = 0;
         out[n] = *slot;
         /* a late writer of a skipped ticket may have overwritten it
          * meanwhile: keep the copy only when seq is unchanged */

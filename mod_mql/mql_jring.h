@@ -12,8 +12,8 @@
  * storing ticket + 1 into the slot's seq.  A full ring is not waited for:
  * the event is dropped and counted.  The consumer takes slots whose seq
  * says they are complete, in order; a slot reserved but never completed
- * (its process died in the few instructions between) is skipped after
- * MQL_JRING_STALE_ROUNDS rounds and counted as lost.
+ * (its process died in the few instructions between) is skipped once it
+ * stayed so for MQL_JRING_STALE_MS and counted as lost.
  */
 #ifndef MQL_JRING_H
 #define MQL_JRING_H
@@ -53,7 +53,7 @@ typedef struct mql_jevent {
 
 _Static_assert(sizeof(mql_jevent_t) == 192, "a journal event is 192 bytes");
 
-#define MQL_JRING_STALE_ROUNDS 8
+#define MQL_JRING_STALE_MS 2000
 
 typedef struct mql_jring_head {
     uint64_t head;              /* next ticket to hand out */
@@ -61,8 +61,9 @@ typedef struct mql_jring_head {
     uint64_t dropped;           /* events refused: the ring was full */
     uint64_t lost;              /* reserved, never completed */
     uint64_t taken;             /* events consumed */
+    uint64_t stale_since;       /* ms: since when the tail slot is incomplete, 0 = not */
     uint32_t size;              /* slots, a power of two */
-    uint32_t stale;             /* consumer rounds the tail slot stayed incomplete */
+    uint32_t reserved;
 } mql_jring_head_t;
 
 typedef struct mql_jring {
@@ -85,8 +86,8 @@ void mql_jring_attach(mql_jring_t *r, void *mem, uint32_t size);
 int mql_jring_put(mql_jring_t *r, const mql_jevent_t *ev);
 
 /* Consumer (one at a time): up to max complete events, oldest first,
- * into out; how many. */
-unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max);
+ * into out; how many.  now_ms: a monotonic clock in milliseconds. */
+unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max, uint64_t now_ms);
 
 /* Referring host of a Referer value into host (MQL_JHOST_LEN bytes):
  * lower-cased, without scheme, user, port or path; "" when none. */
