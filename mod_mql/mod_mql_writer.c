@@ -428,8 +428,8 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
-    const char *counts = "", *extra = "";
-    int ev, known;
+    const char *counts = "", *extra = "", *line;
+    int ev, known, n;
 
     mql_id_to_text(c->id, id);
     known = mql_visitors_get_id(mql_g->store, c->id, now_secs(), &v, contact);
@@ -445,13 +445,9 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
-    /* the lead's last interactions, for whoever picks it up */
-    if (mql_g->journal)
-        extra = apr_pstrcat(p, extra, ",\"story\":", mql_journal_story_of(p, id, NOTIFY_STORY),
-                            NULL);
-    return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
+    line = apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
-                        "\"trigger_event\":%s%s}\n",
+                        "\"trigger_event\":%s%s",
                         c->time, jstr(p, id),
                         jstr(p, mql_stage_name((mql_stage_t)c->old_stage)),
                         jstr(p, mql_stage_name((mql_stage_t)c->new_stage)),
@@ -459,6 +455,15 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                         c->trigger_event < MQL_EV_COUNT && c->new_stage == MQL_STAGE_MQL
                             ? jstr(p, mql_event_name((mql_event_t)c->trigger_event)) : "null",
                         extra);
+    /* the lead's last interactions, for whoever picks it up: as many of
+     * the last NOTIFY_STORY as keep the line whole (one atomic write) */
+    for (n = NOTIFY_STORY; mql_g->journal && n > 0; n /= 2) {
+        const char *story = mql_journal_story_of(p, id, n);
+
+        if (strlen(line) + strlen(story) + 12 <= NOTIFY_LINE_MAX)
+            return apr_pstrcat(p, line, ",\"story\":", story, "}\n", NULL);
+    }
+    return apr_pstrcat(p, line, mql_g->journal ? ",\"story\":[]}\n" : "}\n", NULL);
 }
 
 /* One line, whole or not at all, never waiting for the reader. */

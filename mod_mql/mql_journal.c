@@ -45,6 +45,7 @@ struct mql_journal {
     apr_pool_t *p;
     sqlite3_stmt *st[ST_COUNT];
     int readonly;
+    int64_t trimmed_to;             /* events up to this rowid were trimmed */
 };
 
 static const char schema[] =
@@ -111,7 +112,10 @@ apr_status_t mql_journal_open(mql_journal_t **out, const char *path, int readonl
     sqlite3_busy_timeout(j->db, readonly ? 2000 : 200);
     if (!readonly
         && (sqlite3_exec(j->db, schema, NULL, NULL, &msg) != SQLITE_OK
-            || sqlite3_exec(j->db, "PRAGMA synchronous=NORMAL", NULL, NULL, &msg) != SQLITE_OK)) {
+            /* a forgotten visitor's bytes are zeroed, not left in free
+             * pages: no VACUUM of the whole file on each forget */
+            || sqlite3_exec(j->db, "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON", NULL,
+                            NULL, &msg) != SQLITE_OK)) {
         *err = apr_pstrdup(p, msg ? msg : sqlite3_errmsg(j->db));
         sqlite3_free(msg);
         mql_journal_close(j);
@@ -323,12 +327,10 @@ apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor)
         return rv;
     }
     rv = mql_journal_commit(j);
-    /* no byte of the story left in free pages or the WAL */
-    if (rv == APR_SUCCESS) {
-        exec(j, "PRAGMA secure_delete=ON");
-        exec(j, "VACUUM");
+    /* secure_delete zeroed the rows in the database's pages; the old
+     * pages still in the WAL go with it */
+    if (rv == APR_SUCCESS)
         exec(j, "PRAGMA wal_checkpoint(TRUNCATE)");
-    }
     return rv;
 }
 
@@ -358,10 +360,26 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
 
     if (mql_journal_begin(j) != APR_SUCCESS)
         return -1;
-    /* the last per_visitor of each visitor's events */
-    exec_bind1(j, "DELETE FROM events WHERE rowid IN (SELECT r FROM (SELECT rowid AS r, "
-               "row_number() OVER (PARTITION BY visitor ORDER BY time DESC, rowid DESC) AS n "
-               "FROM events) WHERE n > ?1)", NULL, per_visitor, &changes);
+    /* the last per_visitor of each visitor's events: only visitors with
+     * events since the last trim can have too many */
+    {
+        sqlite3_stmt *st;
+        int64_t top = pragma_int(j, "SELECT coalesce(max(rowid),0) FROM events");
+
+        if (sqlite3_prepare_v2(j->db, "DELETE FROM events WHERE rowid IN (SELECT r FROM "
+                               "(SELECT rowid AS r, row_number() OVER (PARTITION BY visitor "
+                               "ORDER BY time DESC, rowid DESC) AS n FROM events WHERE visitor "
+                               "IN (SELECT DISTINCT visitor FROM events WHERE rowid > ?2)) "
+                               "WHERE n > ?1)", -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_bind_int(st, 1, per_visitor);
+            sqlite3_bind_int64(st, 2, j->trimmed_to);
+            if (sqlite3_step(st) == SQLITE_DONE) {
+                changes += sqlite3_changes(j->db);
+                j->trimmed_to = top;
+            }
+            sqlite3_finalize(st);
+        }
+    }
     if (retention && now > retention) {
         int64_t before = (int64_t)now - retention;
         exec_bind1(j, "DELETE FROM events WHERE time < ?1", NULL, before, &changes);
