@@ -446,7 +446,7 @@ cg_control() {    # cg_control -z|-d PID PORT
 profile_one() {    # profile_one NAME KIND [same]: same = every request from one visitor
     local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd
     root=$(NO_USER=1 new_server "$name" "$kind" 150000)
-    if [ "$kind" = mql ]; then
+    if [ "$kind" = mql ] || [ "$kind" = mql-nojournal ]; then
         prefill "$root" 100000 "$WORK/cookies.$name"
     else
         cp "$WORK/cookies.main" "$WORK/cookies.$name"
