@@ -370,7 +370,8 @@ main_bench() {
     new_server nojournal mql-nojournal "$max" >/dev/null
     new_server usertrack usertrack >/dev/null
     prefill "$WORK/mql" "$VISITORS" "$WORK/cookies.main"
-    prefill "$WORK/nojournal" "$VISITORS" "$WORK/cookies.main"
+    # the same key and visitors: the pool's cookies are valid on both
+    cp -p "$WORK/mql/state/secret" "$WORK/mql/state/visitors.snapshot" "$WORK/nojournal/state/"
     for s in none mql nojournal usertrack; do start_server "$WORK/$s"; done
     check_cookies "$WORK/mql" "$WORK/cookies.main"
     log ""

@@ -21,7 +21,8 @@ enum {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_ADD] = "INSERT INTO events(visitor,time,event,path,referer_host,points,rule,score) "
+    [ST_ADD] = "INSERT INTO recent_events(visitor,time,event,path,referer_host,points,rule,"
+               "score) "
                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
     [ST_PEAK] = "UPDATE leads SET peak_score=max(coalesce(peak_score,0),?2) WHERE visitor=?1",
     [ST_DAY] = "INSERT INTO days(day,new_visitors,scored,mqls,accepted,rejected) "
@@ -36,8 +37,9 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "stage=excluded.stage,decision_time=excluded.decision_time",
     [ST_SIGNAL] = "INSERT OR IGNORE INTO lead_signals(visitor,signal) VALUES(?1,?2)",
     [ST_STORY] = "SELECT time,event,path,referer_host,points,rule,score FROM "
-                 "(SELECT rowid AS r,* FROM events WHERE visitor=?1 ORDER BY time DESC, "
-                 "rowid DESC LIMIT ?2) ORDER BY time, r",
+                 "(SELECT 0 AS k, rowid AS r, * FROM events WHERE visitor=?1 UNION ALL "
+                 "SELECT 1, rowid, * FROM recent_events WHERE visitor=?1 "
+                 "ORDER BY time DESC, k DESC, r DESC LIMIT ?2) ORDER BY time, k, r",
 };
 
 struct mql_journal {
@@ -53,6 +55,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS events(visitor TEXT NOT NULL, time INTEGER NOT NULL, "
     "  event TEXT NOT NULL, path TEXT, referer_host TEXT, points REAL, rule TEXT, score REAL);"
     "CREATE INDEX IF NOT EXISTS events_visitor ON events(visitor, time);"
+    /* The writer appends to recent_events, which has no index, and moves
+     * them into events once a minute sorted by visitor: an index insert
+     * per event at random places would dirty a page of the index per
+     * event, and each commit would write them all again. */
+    "CREATE TABLE IF NOT EXISTS recent_events(visitor TEXT NOT NULL, time INTEGER NOT NULL, "
+    "  event TEXT NOT NULL, path TEXT, referer_host TEXT, points REAL, rule TEXT, score REAL);"
+    "CREATE VIEW IF NOT EXISTS story AS SELECT visitor, time, event, path, referer_host, "
+    "  points, rule, score FROM events UNION ALL SELECT visitor, time, event, path, "
+    "  referer_host, points, rule, score FROM recent_events;"
     "CREATE TABLE IF NOT EXISTS days(day INTEGER PRIMARY KEY, new_visitors INTEGER DEFAULT 0, "
     "  scored INTEGER DEFAULT 0, mqls INTEGER DEFAULT 0, accepted INTEGER DEFAULT 0, "
     "  rejected INTEGER DEFAULT 0);"
@@ -272,7 +283,7 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
         {
             sqlite3_stmt *rules;
             if (sqlite3_prepare_v2(j->db, "INSERT OR IGNORE INTO lead_signals(visitor,signal) "
-                                   "SELECT DISTINCT visitor, 'rule:'||rule FROM events WHERE "
+                                   "SELECT DISTINCT visitor, 'rule:'||rule FROM story WHERE "
                                    "visitor=?1 AND rule IS NOT NULL", -1, &rules, NULL)
                 == SQLITE_OK) {
                 bind_text(rules, 1, visitor);
@@ -321,6 +332,7 @@ apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor)
     if (mql_journal_begin(j) != APR_SUCCESS)
         return APR_EGENERAL;
     if (exec_bind1(j, "DELETE FROM events WHERE visitor=?1", visitor, 0, NULL)
+        || exec_bind1(j, "DELETE FROM recent_events WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM leads WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM lead_signals WHERE visitor=?1", visitor, 0, NULL))
         rv = APR_EGENERAL;
@@ -362,6 +374,14 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
 
     if (mql_journal_begin(j) != APR_SUCCESS)
         return -1;
+    /* the last minute's events into the indexed table, in index order */
+    if (exec(j, "INSERT INTO events(visitor,time,event,path,referer_host,points,rule,score) "
+             "SELECT visitor,time,event,path,referer_host,points,rule,score FROM "
+             "recent_events ORDER BY visitor, time, rowid") != APR_SUCCESS
+        || exec(j, "DELETE FROM recent_events") != APR_SUCCESS) {
+        exec(j, "ROLLBACK");
+        return -1;
+    }
     /* the last per_visitor of each visitor's events: only visitors with
      * events since the last trim can have too many */
     {

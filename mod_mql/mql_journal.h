@@ -7,7 +7,9 @@
  * Tables (times are Unix seconds, days UTC day numbers, time / 86400):
  *   events(visitor, time, event, path, referer_host, points, rule, score)
  *       the last scored requests of each visitor, trimmed to the last
- *       MQLJournal events=N per visitor, MQLExpire and the size cap
+ *       MQLJournal events=N per visitor, MQLExpire and the size cap;
+ *       the last minute's are in recent_events (same columns, no index),
+ *       and the view story shows both
  *   days(day, new_visitors, scored, mqls, accepted, rejected)
  *       the funnel, one row per day that had any, the last 400 days
  *   leads(visitor, first_seen, mql_time, mql_score, peak_score, country,

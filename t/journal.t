@@ -84,13 +84,15 @@ MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM leads WHERE stage != 'mql'"
 
 # ---- the story ------------------------------------------------------------
 is sql("SELECT event||' '||path||' '||coalesce(referer_host,'-')||' '||points||' '"
-       . "||coalesce(rule,'-')||' '||score FROM events WHERE visitor='$a' ORDER BY rowid"),
+       . "||coalesce(rule,'-')||' '||score FROM (SELECT 0 AS k, rowid AS r, * FROM events "
+       . "WHERE visitor='$a' UNION ALL SELECT 1, rowid, * FROM recent_events WHERE "
+       . "visitor='$a') ORDER BY time, k, r"),
    join("\n", 'view /index.html - 1.0 - 1.0',
         'view,campaign /pricing.html - 6.0 - 7.0',
         'download /whitepapers/guide.pdf news.example.org 25.0 download ^/whitepapers/ +15 32.0',
         'form /cgi-bin/form.cgi - 20.0 - 52.0'),
    "A's story in the journal: event, path, referring host, points, rule, score";
-unlike sql("SELECT group_concat(path||coalesce(referer_host,''),' ') FROM events"),
+unlike sql("SELECT group_concat(path||coalesce(referer_host,''),' ') FROM story"),
     qr/127\.0\.0\.1/, 'no IP address in the journal';
 
 my @lines = @{ MQLTest::wait_for(5, sub {
@@ -208,13 +210,13 @@ is $rc, 2, 'whatif without --threshold: bad usage';
 
 # ---- forget, trimming ---------------------------------------------------
 is +(ctl('forget', $a))[0], 0, 'mqlctl forget A';
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM events WHERE visitor='$a'") eq '0' });
-is sql("SELECT (SELECT count(*) FROM events WHERE visitor='$a')"
+MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$a'") eq '0' });
+is sql("SELECT (SELECT count(*) FROM story WHERE visitor='$a')"
        . "+(SELECT count(*) FROM leads WHERE visitor='$a')"
        . "+(SELECT count(*) FROM lead_signals WHERE visitor='$a')"), '0',
    "forget erases A's story, lead row and signals";
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM events WHERE visitor='$e'") eq '10' });
-is sql("SELECT count(*) FROM events WHERE visitor='$e'"), '10',
+MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$e'") eq '10' });
+is sql("SELECT count(*) FROM story WHERE visitor='$e'"), '10',
    'events=10: E keeps its last 10 events of 13';
 is sql("SELECT count(*) FROM days WHERE day < $today - 400"), '0',
    'days beyond the 400 kept are removed';
@@ -227,8 +229,8 @@ is $rc, 3, 'mqlctl show A: unknown';
 # graceful restart: what was in the ring reaches the journal
 $t->get('/index.html', Cookie => $cb);
 $t->graceful;
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM events WHERE visitor='$b'") eq '4' });
-is sql("SELECT count(*) FROM events WHERE visitor='$b'"), '4',
+MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$b'") eq '4' });
+is sql("SELECT count(*) FROM story WHERE visitor='$b'"), '4',
    'an event just before a graceful restart is kept';
 
 my @errors = $t->unexpected_errors;
