@@ -53,7 +53,7 @@ sub form {
 }
 
 # the server's own start-up request is a visitor too: counted apart
-MQLTest::wait_for(5, sub { sql("SELECT new_visitors FROM days") ne '' })
+MQLTest::wait_for(15, sub { sql("SELECT new_visitors FROM days") ne '' })
     or diag 'no day row after start';
 my $base = sql("SELECT coalesce(sum(new_visitors),0) FROM days") || 0;
 
@@ -76,11 +76,11 @@ my ($d) = visitor();
 my ($e, $ce) = visitor();
 $t->get('/index.html', Cookie => $ce) for 1 .. 12;
 
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM leads") == 3 })
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM leads") == 3 })
     or diag 'three leads expected in the journal';
 is +(ctl('set', $a, 'stage=sql'))[0], 0, 'A accepted by sales';
 is +(ctl('set', $b, 'stage=rejected'))[0], 0, 'B rejected by sales';
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM leads WHERE stage != 'mql'") == 2 });
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM leads WHERE stage != 'mql'") == 2 });
 
 # ---- the story ------------------------------------------------------------
 is sql("SELECT event||' '||path||' '||coalesce(referer_host,'-')||' '||points||' '"
@@ -95,7 +95,7 @@ is sql("SELECT event||' '||path||' '||coalesce(referer_host,'-')||' '||points||'
 unlike sql("SELECT group_concat(path||coalesce(referer_host,''),' ') FROM story"),
     qr/127\.0\.0\.1/, 'no IP address in the journal';
 
-my @lines = @{ MQLTest::wait_for(5, sub {
+my @lines = @{ MQLTest::wait_for(15, sub {
     open my $f, '<', $notify_out or return; my @l = <$f>; @l >= 5 ? \@l : undef }) // [] };
 my ($mql_a) = grep { $_->{visitor} eq $a && $_->{stage} eq 'mql' }
               map { decode_json($_) } @lines;
@@ -119,6 +119,19 @@ like $res->{content}, qr{<section id="story">.*news\.example\.org.*</section>}s,
     'status page: the visitor view shows the timeline';
 $res = $t->get("/mql-status?visitor=$a&json");
 is scalar(@{ decode_json($res->{content})->{story} }), 4, '... and ?visitor&json its story';
+
+# a path a client chose, with markup and a terminal escape, in C's story
+$t->get('/cgi-bin/signal.cgi/%3Cscript%3Ex%1B%5B31m?event=webinar%3B%20points%3D2',
+        Cookie => $cc);
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM story WHERE visitor='$c'") eq '4' });
+$res = $t->get("/mql-status?visitor=$c");
+like $res->{content}, qr{<td class="path">/cgi-bin/signal\.cgi/&lt;script&gt;x\x1b\[31m</td>},
+    'status page: a path from a client is escaped in the timeline';
+unlike $res->{content}, qr{<script>}, '... no markup of the client comes through';
+($rc, $out) = ctl('show', $c);
+like $out, qr{view,app\s+/cgi-bin/signal\.cgi/<script>x\\x1b\[31m  \+3}, 'mqlctl show: the terminal escape is shown escaped'
+    or diag $out;
+unlike $out, qr/\x1b/, '... never raw';
 
 # ---- the day's counters, live ----------------------------------------------
 my $today = int(time / 86400);
@@ -210,12 +223,12 @@ is $rc, 2, 'whatif without --threshold: bad usage';
 
 # ---- forget, trimming ---------------------------------------------------
 is +(ctl('forget', $a))[0], 0, 'mqlctl forget A';
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$a'") eq '0' });
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM story WHERE visitor='$a'") eq '0' });
 is sql("SELECT (SELECT count(*) FROM story WHERE visitor='$a')"
        . "+(SELECT count(*) FROM leads WHERE visitor='$a')"
        . "+(SELECT count(*) FROM lead_signals WHERE visitor='$a')"), '0',
    "forget erases A's story, lead row and signals";
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$e'") eq '10' });
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM story WHERE visitor='$e'") eq '10' });
 is sql("SELECT count(*) FROM story WHERE visitor='$e'"), '10',
    'events=10: E keeps its last 10 events of 13';
 is sql("SELECT count(*) FROM days WHERE day < $today - 400"), '0',
@@ -229,7 +242,7 @@ is $rc, 3, 'mqlctl show A: unknown';
 # graceful restart: what was in the ring reaches the journal
 $t->get('/index.html', Cookie => $cb);
 $t->graceful;
-MQLTest::wait_for(5, sub { sql("SELECT count(*) FROM story WHERE visitor='$b'") eq '4' });
+MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM story WHERE visitor='$b'") eq '4' });
 is sql("SELECT count(*) FROM story WHERE visitor='$b'"), '4',
    'an event just before a graceful restart is kept';
 
