@@ -65,6 +65,7 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g->journal = 1;
         mql_g->journal_max = MQL_JOURNAL_DEFAULT_MAX;
         mql_g->journal_events = MQL_JOURNAL_DEFAULT_EVENTS;
+        mql_g->journal_rate = 2000;
         mql_g->state_dir = MQL_DEFAULT_STATE_DIR;
         apr_pool_cleanup_register(p, NULL, forget_global, apr_pool_cleanup_null);
         mql_g->conf_servers = apr_array_make(p, 4, sizeof(mql_srv_conf_t *));
@@ -891,8 +892,8 @@ static const char *set_notify(cmd_parms *cmd, void *dconf, const char *arg)
  * enter safely, so no second path needs its own ownership checks. */
 static const char *set_journal(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
 {
-    const char *usage = "expects On or Off, then optionally max=SIZE (1M to 64G) and "
-                        "events=N (10 to 1000)";
+    const char *usage = "expects On or Off, then optionally max=SIZE (1M to 64G), "
+                        "events=N (10 to 1000) and rate=N (0 to 1000000)";
     const char *err = global_only(cmd);
     int64_t n;
     int i;
@@ -913,6 +914,12 @@ static const char *set_journal(cmd_parms *cmd, void *dconf, int argc, char *cons
                                       (int64_t)64 << 30, &n)))
                 return bad(cmd, apr_pstrcat(cmd->pool, "max= ", err, NULL), argv[i]);
             mql_g->journal_max = n;
+        }
+        else if (!strncasecmp(argv[i], "rate=", 5)) {
+            if (mql_parse_int(cmd->pool, argv[i] + 5, 0, 1000000, &n))
+                return bad(cmd, "expects rate=N with N from 0 (no limit) to 1000000 events "
+                           "a second", argv[i]);
+            mql_g->journal_rate = n;
         }
         else if (!strncasecmp(argv[i], "events=", 7)) {
             if (mql_parse_int(cmd->pool, argv[i] + 7, 10, 1000, &n))
@@ -988,7 +995,8 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
     AP_INIT_TAKE_ARGV("MQLJournal", set_journal, NULL, RSRC_CONF,
-                      "On (default) or Off [max=SIZE (default 256M)] [events=N (default 50)]: "
+                      "On (default) or Off [max=SIZE (default 256M)] [events=N (default 50)] "
+                      "[rate=N (default 2000)]: "
                       "each lead's story and the funnel in MQLStateDir/journal.sqlite"),
     AP_INIT_TAKE1("MQLStatusSites", mql_set_status_sites, NULL, RSRC_CONF | ACCESS_CONF,
                   "whose visitors a status page shows: own (default), choose (?site=) or all"),

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "apr_hash.h"
 #include "apr_strings.h"
 #include "apr_shm.h"
 #include "http_core.h"
@@ -28,6 +29,7 @@ APLOG_USE_MODULE(mql);
 /* Beside the ring in its segment: what the writer did, for every child. */
 typedef struct journal_shared {
     uint64_t written;
+    uint64_t shed;                   /* over MQLJournal rate=: counted, not kept */
     uint64_t errors;
     int64_t bytes;
 } journal_shared_t;
@@ -176,16 +178,65 @@ static const char *rule_label(apr_pool_t *p, int site, unsigned rule)
                         r->pattern ? r->pattern : "*", r->points);
 }
 
-static const char *event_names(apr_pool_t *p, unsigned events)
+/* "view,campaign": made once per combination, for the writer's life */
+static const char *event_names(unsigned events)
 {
+    static const char *made[1u << MQL_EV_COUNT];
     const char *out = NULL;
     int ev;
 
+    events &= (1u << MQL_EV_COUNT) - 1;
+    if (made[events])
+        return made[events];
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         if (events & MQL_EV_BIT(ev))
-            out = out ? apr_pstrcat(p, out, ",", mql_event_name((mql_event_t)ev), NULL)
+            out = out ? apr_pstrcat(jpool, out, ",", mql_event_name((mql_event_t)ev), NULL)
                       : mql_event_name((mql_event_t)ev);
-    return out ? out : "";
+    return made[events] = out ? out : "";
+}
+
+/* The same label for the same rule, made once (a rule is a rule of the
+ * configuration this process runs) */
+static const char *rule_label_cached(int site, unsigned rule)
+{
+    static apr_hash_t *labels;
+    unsigned key = (unsigned)site << 16 | rule;
+    const char *label;
+
+    if (rule == MQL_JRULE_NONE)
+        return NULL;
+    if (!labels)
+        labels = apr_hash_make(jpool);
+    label = apr_hash_get(labels, &key, sizeof key);
+    if (!label) {
+        unsigned *k = apr_pmemdup(jpool, &key, sizeof key);
+        label = rule_label(jpool, site, rule);
+        apr_hash_set(labels, k, sizeof *k, label ? label : "");
+    }
+    return *label ? label : NULL;
+}
+
+/* The writer's budget of events a second (MQLJournal rate=N): beyond it,
+ * a plain visitor's event is counted in the funnel but not kept, so a
+ * flood of requests costs the writer no more than that; a lead's events
+ * are always kept. */
+static int within_budget(void)
+{
+    static double tokens;
+    static apr_time_t last;
+    apr_time_t now = apr_time_now();
+    double rate = (double)mql_g->journal_rate;
+
+    if (!rate)
+        return 1;
+    tokens = last ? tokens + rate * (double)(now - last) / APR_USEC_PER_SEC : rate;
+    last = now;
+    if (tokens > rate)
+        tokens = rate;          /* at most a second's worth at once */
+    if (tokens < 1)
+        return 0;
+    tokens -= 1;
+    return 1;
 }
 
 static void flush_days(mql_journal_t *db, uint32_t day, uint32_t add[MQL_DAY_FIELDS])
@@ -205,7 +256,6 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
     mql_journal_t *db;
     uint32_t add[MQL_DAY_FIELDS] = { 0 }, day = 0;
     unsigned n, i, total = 0;
-    apr_pool_t *lp;
 
     if (!ring.h || !(db = writer_db(s)))
         return;
@@ -215,28 +265,34 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
         /* a reader holds it (rare, short): next round */
         return;
     }
-    apr_pool_create(&lp, p);
     while (total < DRAIN_MAX && (n = mql_jring_take(&ring, batch, DRAIN_BATCH,
                                                      (uint64_t)(apr_time_now() / 1000))) > 0) {
         for (i = 0; i < n; i++) {
-            const mql_jevent_t *ev = &batch[i];
+            mql_jevent_t *ev = &batch[i];
             char id[MQL_ID_TEXT_LEN + 1];
             mql_story_event_t e;
+            int lead = ev->stage != MQL_STAGE_VISITOR;
 
-            apr_pool_clear(lp);
-            mql_id_to_text(ev->id, id);
-            e.visitor = id;
-            e.time = ev->time;
-            e.event = event_names(lp, ev->events);
-            e.path = apr_pstrndup(lp, ev->path, sizeof ev->path);
-            e.referer_host = apr_pstrndup(lp, ev->host, sizeof ev->host);
-            e.points = ev->points;
-            e.rule = rule_label(lp, ev->site, ev->rule);
-            e.score = ev->score;
-            if (mql_journal_add_event(db, &e, ev->stage != MQL_STAGE_VISITOR) == APR_SUCCESS)
-                __atomic_add_fetch(&jsh->written, 1, __ATOMIC_RELAXED);
+            if (lead || within_budget()) {
+                /* the copy's strings end in the copy, whatever a child wrote */
+                ev->path[sizeof ev->path - 1] = '\0';
+                ev->host[sizeof ev->host - 1] = '\0';
+                mql_id_to_text(ev->id, id);
+                e.visitor = id;
+                e.time = ev->time;
+                e.event = event_names(ev->events);
+                e.path = ev->path;
+                e.referer_host = ev->host;
+                e.points = ev->points;
+                e.rule = rule_label_cached(ev->site, ev->rule);
+                e.score = ev->score;
+                if (mql_journal_add_event(db, &e, lead) == APR_SUCCESS)
+                    __atomic_add_fetch(&jsh->written, 1, __ATOMIC_RELAXED);
+                else
+                    __atomic_add_fetch(&jsh->errors, 1, __ATOMIC_RELAXED);
+            }
             else
-                __atomic_add_fetch(&jsh->errors, 1, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&jsh->shed, 1, __ATOMIC_RELAXED);
             if (ev->time / 86400 != day) {
                 flush_days(db, day, add);
                 day = ev->time / 86400;
@@ -251,7 +307,6 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
             break;
     }
     flush_days(db, day, add);
-    apr_pool_destroy(lp);
     if (mql_journal_commit(db) != APR_SUCCESS) {
         uint64_t e = __atomic_add_fetch(&jsh->errors, total, __ATOMIC_RELAXED);
         if (!(e & (e - 1)))
@@ -327,6 +382,7 @@ void mql_journal_stats(mql_journal_stats_t *out)
     out->dropped = __atomic_load_n(&ring.h->dropped, __ATOMIC_RELAXED);
     out->lost = __atomic_load_n(&ring.h->lost, __ATOMIC_RELAXED);
     out->written = jsh->written;
+    out->shed = jsh->shed;
     out->errors = jsh->errors;
     out->bytes = jsh->bytes;
 }

@@ -35,6 +35,7 @@ void mql_journal_release(void);
 typedef struct mql_journal_stats {
     int enabled;
     uint64_t taken, dropped, lost, written, errors;
+    uint64_t shed;                  /* over the rate: counted, not kept */
     int64_t bytes;
 } mql_journal_stats_t;
 void mql_journal_stats(mql_journal_stats_t *out);

@@ -107,6 +107,7 @@ typedef struct mql_global {
     int journal;                    /* MQLJournal: each lead's story and the funnel */
     apr_int64_t journal_max;        /* bytes of journal.sqlite at most */
     int journal_events;             /* events kept per visitor */
+    apr_int64_t journal_rate;       /* plain visitors' events kept a second, 0 = all */
     apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
     /* while the configuration is read: every server record made so far
      * (the main server's first) and the DBM files this read created */

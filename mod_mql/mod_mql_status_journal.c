@@ -294,9 +294,10 @@ static void journal_counters(request_rec *r, const mql_status_journal_t *j)
 {
     ap_rprintf(r, "\"journal\":{\"enabled\":%s,\"events_written\":%" APR_UINT64_T_FMT
                ",\"events_dropped\":%" APR_UINT64_T_FMT ",\"events_lost\":%" APR_UINT64_T_FMT
-               ",\"write_errors\":%" APR_UINT64_T_FMT ",\"bytes\":%" APR_INT64_T_FMT "}",
+               ",\"events_shed\":%" APR_UINT64_T_FMT ",\"write_errors\":%" APR_UINT64_T_FMT
+               ",\"bytes\":%" APR_INT64_T_FMT "}",
                j->enabled ? "true" : "false", j->st.written, j->st.dropped, j->st.lost,
-               j->st.errors, j->st.bytes);
+               j->st.shed, j->st.errors, j->st.bytes);
 }
 
 void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
@@ -369,6 +370,7 @@ void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j)
         return;
     ap_rprintf(r, "MQLJournalEventsWritten: %" APR_UINT64_T_FMT "\n", j->st.written);
     ap_rprintf(r, "MQLJournalEventsDropped: %" APR_UINT64_T_FMT "\n", j->st.dropped);
+    ap_rprintf(r, "MQLJournalEventsShed: %" APR_UINT64_T_FMT "\n", j->st.shed);
     ap_rprintf(r, "MQLJournalBytes: %" APR_INT64_T_FMT "\n", j->st.bytes);
     if (!j->readable)
         return;

@@ -172,6 +172,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
+static void bind_static(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s && *s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 /* Run a write statement to its end and make it ready again. */
 static apr_status_t run(sqlite3_stmt *st)
 {
@@ -187,15 +195,18 @@ apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e,
     sqlite3_stmt *st = j->st[ST_ADD];
     apr_status_t rv;
 
-    bind_text(st, 1, e->visitor);
+    /* the strings live until the step: no copies (every field is bound
+     * each time, so no clear either) */
+    bind_static(st, 1, e->visitor);
     sqlite3_bind_int64(st, 2, e->time);
-    sqlite3_bind_text(st, 3, e->event ? e->event : "", -1, SQLITE_TRANSIENT);
-    bind_text(st, 4, e->path);
-    bind_text(st, 5, e->referer_host);
+    sqlite3_bind_text(st, 3, e->event ? e->event : "", -1, SQLITE_STATIC);
+    bind_static(st, 4, e->path);
+    bind_static(st, 5, e->referer_host);
     sqlite3_bind_double(st, 6, e->points);
-    bind_text(st, 7, e->rule);
+    bind_static(st, 7, e->rule);
     sqlite3_bind_double(st, 8, e->score);
-    rv = run(st);
+    rv = sqlite3_step(st) == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
+    sqlite3_reset(st);
     if (rv == APR_SUCCESS && is_lead) {
         st = j->st[ST_PEAK];
         bind_text(st, 1, e->visitor);

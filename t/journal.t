@@ -259,7 +259,23 @@ is decode_json($r->{content})->{journal}{enabled}, JSON::PP::false, 'MQLJournal 
 sleep 1;
 ok !-e $off->state_dir . '/journal.sqlite', '... and no journal file';
 $off->stop;
-for my $bad ('MQLJournal Maybe', 'MQLJournal On max=12', 'MQLJournal On events=5',
+# rate=N: beyond N plain visitors' events a second, counted, not kept
+my $slow = MQLTest->new(conf => "MQLJournal On rate=2\n$status");
+$slow->start;
+my $sres = $slow->get('/index.html');
+my ($scookie) = MQLTest::visitor_cookie($sres);
+my ($sid) = $scookie =~ /^mql_vid=([^.]+)\./;
+$slow->get('/index.html', Cookie => $scookie) for 1 .. 30;
+my $sj = MQLTest::wait_for(15, sub {
+    my $x = decode_json($slow->get('/mql-status?json')->{content})->{journal};
+    $x->{events_written} + $x->{events_shed} >= 32 ? $x : undef });
+ok $sj && $sj->{events_shed} > 0, 'rate=2: events over the rate are shed and counted';
+cmp_ok $sj->{events_written}, '<', 32, '... not all kept';
+$slow->stop;
+$db = $slow->state_dir . '/journal.sqlite';
+is sql("SELECT sum(new_visitors) FROM days"), 2, '... the funnel still counts every visitor';
+
+for my $bad ('MQLJournal Maybe','MQLJournal On rate=-1', 'MQLJournal On max=12', 'MQLJournal On events=5',
              'MQLJournal On frequency=3') {
     my $x = MQLTest->new(conf => "$bad\n");
     my ($xrc, $xout) = $x->configtest;
