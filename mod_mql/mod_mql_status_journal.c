@@ -202,7 +202,9 @@ void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j)
                       "<span id=\"waiting-7d\">%u</span> 1&ndash;7 days &middot; "
                       "<span id=\"waiting-older\">%u</span> older",
                       f->waiting[0], f->waiting[1], f->waiting[2]));
-    ap_rputs("</div>\n<div class=\"grid2\"><div>", r);
+    /* two charts of equal width (the page's grid2 is 3:2) */
+    ap_rputs("</div>\n<div style=\"display:grid;grid-template-columns:1fr 1fr;gap:14px\">"
+             "<div>", r);
     svg_series(r, f, visitors, vcol, vlab, 2, "Visitors per day");
     ap_rputs("</div><div>", r);
     svg_series(r, f, leads, lcol, llab, 3, "Leads per day");
