@@ -17,14 +17,13 @@
 #include "mql_score.h"
 
 enum {
-    ST_ADD, ST_PEAK, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_STORY, ST_COUNT
+    ST_ADD, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_STORY, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ADD] = "INSERT INTO recent_events(visitor,time,event,path,referer_host,points,rule,"
                "score) "
                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
-    [ST_PEAK] = "UPDATE leads SET peak_score=max(coalesce(peak_score,0),?2) WHERE visitor=?1",
     [ST_DAY] = "INSERT INTO days(day,new_visitors,scored,mqls,accepted,rejected) "
                "VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT(day) DO UPDATE SET "
                "new_visitors=new_visitors+excluded.new_visitors,scored=scored+excluded.scored,"
@@ -207,12 +206,9 @@ apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e,
     sqlite3_bind_double(st, 8, e->score);
     rv = sqlite3_step(st) == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
     sqlite3_reset(st);
-    if (rv == APR_SUCCESS && is_lead) {
-        st = j->st[ST_PEAK];
-        bind_text(st, 1, e->visitor);
-        sqlite3_bind_double(st, 2, e->score);
-        rv = run(st);
-    }
+    /* a lead's highest score is brought up to date by the trim, from its
+     * events, not by a second statement per event */
+    (void)is_lead;
     return rv;
 }
 
@@ -393,6 +389,9 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
         exec(j, "ROLLBACK");
         return -1;
     }
+    /* each lead's highest score, before its events are trimmed away */
+    exec(j, "UPDATE leads SET peak_score=max(coalesce(peak_score,mql_score,0),"
+         "coalesce((SELECT max(score) FROM events e WHERE e.visitor=leads.visitor),0))");
     /* the last per_visitor of each visitor's events: only visitors with
      * events since the last trim can have too many */
     {
@@ -712,7 +711,10 @@ apr_status_t mql_journal_leads(mql_journal_t *j, mql_jlead_fn *fn, void *baton)
     apr_pool_t *p;
     int rc;
 
-    if (sqlite3_prepare_v2(j->db, "SELECT l.visitor, l.stage, l.mql_score, l.peak_score, "
+    /* the highest score: as of the last trim, or since in its events */
+    if (sqlite3_prepare_v2(j->db, "SELECT l.visitor, l.stage, l.mql_score, "
+                           "max(coalesce(l.peak_score,l.mql_score,0),coalesce((SELECT "
+                           "max(score) FROM story s WHERE s.visitor=l.visitor),0)), "
                            "l.country, EXISTS(SELECT 1 FROM lead_signals s WHERE "
                            "s.visitor=l.visitor AND s.signal='event:download'), EXISTS(SELECT 1 "
                            "FROM lead_signals s WHERE s.visitor=l.visitor AND "
