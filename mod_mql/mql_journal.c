@@ -378,6 +378,7 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
                           int64_t max_bytes, int per_visitor)
 {
     int changes = 0, rounds = 0;
+    int64_t bytes;
 
     if (mql_journal_begin(j) != APR_SUCCESS)
         return -1;
@@ -428,9 +429,12 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
                (int64_t)(now / 86400) - MQL_JOURNAL_DAYS + 1, &changes);
     if (mql_journal_commit(j) != APR_SUCCESS)
         return -1;
-    /* over the cap: the oldest tenth of the events at a time */
-    while (max_bytes > 0 && mql_journal_bytes(j) > max_bytes && rounds++ < 10) {
-        int64_t n = pragma_int(j, "SELECT count(*) FROM events") / 10 + 1;
+    /* over the cap: the oldest events, as many as the excess takes and
+     * a twentieth more, so that the next minutes do not trim again */
+    while (max_bytes > 0 && (bytes = mql_journal_bytes(j)) > max_bytes && rounds++ < 10) {
+        int64_t count = pragma_int(j, "SELECT count(*) FROM events");
+        int64_t n = (int64_t)((double)count * (double)(bytes - max_bytes) / (double)bytes)
+                    + count / 20 + 1;
         int before = changes;
 
         /* rowids grow with time: the oldest first, without an index */
@@ -438,6 +442,9 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
                    "rowid LIMIT ?1)", NULL, n, &changes);
         if (changes == before)
             break;
+        /* rows went from the whole index: rebuilt, its pages are full again */
+        if (mql_journal_bytes(j) > max_bytes)
+            exec(j, "REINDEX events_visitor");
     }
     /* give freed pages back to the file system now and then */
     if (max_bytes > 0 && pragma_int(j, "PRAGMA freelist_count") * pragma_int(j, "PRAGMA page_size")

@@ -108,6 +108,33 @@ int main(void)
         ok(!mql_journal_lead(j, "C", &stage, &s1, &s2, pool),
            "C's, idle longer than the retention, is not");
     }
+    /* the size cap: the oldest events go until the file fits */
+    {
+        char longpath[200];
+        int64_t before;
+
+        memset(longpath, 'p', sizeof longpath - 1);
+        longpath[0] = '/';
+        longpath[sizeof longpath - 1] = '\0';
+        mql_journal_begin(j);
+        for (i = 0; i < 20000; i++) {
+            char v[32];
+            mql_story_event_t e = { v, now - 20000 + (uint32_t)i, "view", longpath, NULL, 1,
+                                    NULL, 1 };
+            snprintf(v, sizeof v, "V%05d", i % 5000);
+            mql_journal_add_event(j, &e, 0);
+        }
+        mql_journal_commit(j);
+        mql_journal_maintain(j, now, 0, 0, 50);
+        before = mql_journal_bytes(j);
+        ok(before > 4 << 20, "20000 events of 200 bytes: %lld bytes", (long long)before);
+        mql_journal_maintain(j, now, 0, 1 << 20, 50);
+        ok(mql_journal_bytes(j) <= 1 << 20, "max 1 MiB: the oldest events went (%lld bytes)",
+           (long long)mql_journal_bytes(j));
+        n = 0;
+        mql_journal_story(j, "V04999", 50, count_story, &n);
+        ok(n >= 1, "the newest event is kept (%d of its visitor's 4)", n);
+    }
     mql_journal_close(j);
     unlink(path);
 
