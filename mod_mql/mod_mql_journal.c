@@ -339,6 +339,8 @@ void mql_journal_stage_change(server_rec *s, const mql_change_t *c)
         mql_journal_stage(db, id, c->time, c->new_stage, c->score,
                           known ? v.first_seen : 0, known ? v.country : NULL,
                           known ? v.counts : NULL);
+    else
+        mql_journal_reopen(db, id);
     mql_journal_count_day(db, c->time / 86400, add);
     if (mql_journal_commit(db) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03104: journal: stage change not "

@@ -314,6 +314,15 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
 }
 
 static apr_status_t exec_bind1(mql_journal_t *j, const char *sql, const char *text,
+                               int64_t num, int *changes);
+
+apr_status_t mql_journal_reopen(mql_journal_t *j, const char *visitor)
+{
+    return exec_bind1(j, "UPDATE leads SET stage='mql', decision_time=NULL WHERE visitor=?1",
+                      visitor, 0, NULL);
+}
+
+static apr_status_t exec_bind1(mql_journal_t *j, const char *sql, const char *text,
                                int64_t num, int *changes)
 {
     sqlite3_stmt *st;

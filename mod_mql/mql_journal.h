@@ -76,6 +76,9 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
                                int new_stage, double score, uint32_t first_seen,
                                const char *country, const uint16_t counts[MQL_EV_COUNT]);
 
+/* Sales took back its verdict (stage mql again): waiting once more. */
+apr_status_t mql_journal_reopen(mql_journal_t *j, const char *visitor);
+
 /* Everything about one visitor, gone. */
 apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor);
 

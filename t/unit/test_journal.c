@@ -71,6 +71,12 @@ int main(void)
     mql_journal_stage(j, "C", now - 2 * 86400, MQL_STAGE_MQL, 50,
                       now - 2 * 86400 - 5 * 3600, NULL, NULL);
     mql_journal_commit(j);
+    /* a verdict taken back and given again */
+    mql_journal_begin(j);
+    mql_journal_stage(j, "B", now - 3600, MQL_STAGE_SQL, 0, 0, NULL, NULL);
+    mql_journal_reopen(j, "B");
+    mql_journal_stage(j, "B", now, MQL_STAGE_REJECTED, 0, 0, NULL, NULL);
+    mql_journal_commit(j);
     ok(mql_journal_funnel(j, pool, now, 7, &f) == APR_SUCCESS, "funnel");
     is_int(f.ndays, 7, "7 days");
     is_int(f.total[MQL_DAY_NEW], 10, "counters add up");
