@@ -286,7 +286,7 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
                 e.points = ev->points;
                 e.rule = rule_label_cached(ev->site, ev->rule);
                 e.score = ev->score;
-                if (mql_journal_add_event(db, &e, lead) == APR_SUCCESS)
+                if (mql_journal_add_event(db, &e) == APR_SUCCESS)
                     __atomic_add_fetch(&jsh->written, 1, __ATOMIC_RELAXED);
                 else
                     __atomic_add_fetch(&jsh->errors, 1, __ATOMIC_RELAXED);

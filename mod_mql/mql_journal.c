@@ -189,7 +189,7 @@ static apr_status_t run(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
 }
 
-apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e, int is_lead)
+apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e)
 {
     sqlite3_stmt *st = j->st[ST_ADD];
     apr_status_t rv;
@@ -206,9 +206,8 @@ apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e,
     sqlite3_bind_double(st, 8, e->score);
     rv = sqlite3_step(st) == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
     sqlite3_reset(st);
-    /* a lead's highest score is brought up to date by the trim, from its
-     * events, not by a second statement per event */
-    (void)is_lead;
+    /* (a lead's highest score is brought up to date by the trim, from its
+     * events, not by a second statement per event) */
     return rv;
 }
 

@@ -58,7 +58,7 @@ typedef struct mql_story_event {
     double score;                   /* after the request */
 } mql_story_event_t;
 
-apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e, int is_lead);
+apr_status_t mql_journal_add_event(mql_journal_t *j, const mql_story_event_t *e);
 
 /* The funnel's day counters, added to. */
 typedef enum {

@@ -13,7 +13,7 @@ static void add(mql_journal_t *j, const char *v, uint32_t t, const char *ev, dou
                 double score)
 {
     mql_story_event_t e = { v, t, ev, "/p", "ref.example", pts, NULL, score };
-    mql_journal_add_event(j, &e, 0);
+    mql_journal_add_event(j, &e);
 }
 
 static int count_story(const mql_story_event_t *e, void *baton)
@@ -128,7 +128,7 @@ int main(void)
             mql_story_event_t e = { v, now - 20000 + (uint32_t)i, "view", longpath, NULL, 1,
                                     NULL, 1 };
             snprintf(v, sizeof v, "V%05d", i % 5000);
-            mql_journal_add_event(j, &e, 0);
+            mql_journal_add_event(j, &e);
         }
         mql_journal_commit(j);
         mql_journal_maintain(j, now, 0, 0, 50);
