@@ -78,6 +78,9 @@ $t->get('/index.html', Cookie => $ce) for 1 .. 12;
 
 MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM leads") == 3 })
     or diag 'three leads expected in the journal';
+# sales decides once the leads are in the leads file
+MQLTest::wait_for(15, sub { my (undef, $o) = ctl('list'); $o =~ /\Q$a\E/ && $o =~ /\Q$b\E/ })
+    or diag 'A and B not in the leads file yet';
 is +(ctl('set', $a, 'stage=sql'))[0], 0, 'A accepted by sales';
 is +(ctl('set', $b, 'stage=rejected'))[0], 0, 'B rejected by sales';
 MQLTest::wait_for(15, sub { sql("SELECT count(*) FROM leads WHERE stage != 'mql'") == 2 });
