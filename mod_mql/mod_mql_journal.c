@@ -11,6 +11,7 @@
 
 #include "apr_hash.h"
 #include "apr_strings.h"
+#include "apr_file_io.h"
 #include "apr_shm.h"
 #include "http_core.h"
 
@@ -129,6 +130,7 @@ static mql_journal_t *writer_db(server_rec *s)
 {
     const char *err = NULL, *path;
     static apr_time_t retry_at;
+    apr_status_t rv;
 
     if (jdb)
         return jdb;
@@ -137,7 +139,22 @@ static mql_journal_t *writer_db(server_rec *s)
     if (!jpool)
         apr_pool_create(&jpool, NULL);
     path = journal_path(jpool);
-    if (mql_journal_open(&jdb, path, 0, jpool, &err) != APR_SUCCESS) {
+    rv = mql_journal_open(&jdb, path, 0, jpool, &err);
+    if (rv == APR_EMISMATCH) {
+        /* damaged (by hand, by a disk): kept aside for a look, and a new
+         * journal started, as a damaged leads file is */
+        const char *aside = apr_psprintf(jpool, "%s.damaged-%" APR_TIME_T_FMT, path,
+                                         apr_time_sec(apr_time_now()));
+
+        if (apr_file_rename(path, aside, jpool) == APR_SUCCESS) {
+            apr_file_remove(apr_pstrcat(jpool, path, "-wal", NULL), jpool);
+            apr_file_remove(apr_pstrcat(jpool, path, "-shm", NULL), jpool);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL03107: the journal %s is damaged "
+                         "(%s); moved aside to %s and started again", path, err, aside);
+            rv = mql_journal_open(&jdb, path, 0, jpool, &err);
+        }
+    }
+    if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL03102: cannot open the journal %s: %s; "
                      "stories and the funnel wait", path, err);
         retry_at = apr_time_now() + apr_time_from_sec(60);

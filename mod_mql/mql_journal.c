@@ -128,10 +128,12 @@ apr_status_t mql_journal_open(mql_journal_t **out, const char *path, int readonl
             || sqlite3_exec(j->db, "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON; "
                             "PRAGMA cache_size=-16384; PRAGMA wal_autocheckpoint=4000", NULL,
                             NULL, &msg) != SQLITE_OK)) {
+        int code = sqlite3_errcode(j->db) & 0xff;
+
         *err = apr_pstrdup(p, msg ? msg : sqlite3_errmsg(j->db));
         sqlite3_free(msg);
         mql_journal_close(j);
-        return APR_EGENERAL;
+        return code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? APR_EMISMATCH : APR_EGENERAL;
     }
     for (i = 0; i < ST_COUNT; i++)
         if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],

@@ -35,7 +35,8 @@
 
 typedef struct mql_journal mql_journal_t;
 
-/* Open (read-only: never creating it) or open and create the schema. */
+/* Open (read-only: never creating it) or open and create the schema;
+ * APR_EMISMATCH when the file is no database or a damaged one. */
 apr_status_t mql_journal_open(mql_journal_t **j, const char *path, int readonly,
                               apr_pool_t *p, const char **err);
 void mql_journal_close(mql_journal_t *j);

@@ -262,6 +262,22 @@ is decode_json($r->{content})->{journal}{enabled}, JSON::PP::false, 'MQLJournal 
 sleep 1;
 ok !-e $off->state_dir . '/journal.sqlite', '... and no journal file';
 $off->stop;
+# a damaged journal is moved aside and a new one started
+my $dmg = MQLTest->new(conf => $status);
+mkdir $dmg->state_dir;
+open my $g, '>', $dmg->state_dir . '/journal.sqlite' or die;
+print $g "this is not a database\n" x 100;
+close $g;
+$dmg->start;
+$dmg->get('/index.html');
+ok MQLTest::wait_for(15, sub { $dmg->log_text =~ /MQL03107: the journal \S+ is damaged/ }),
+    'a damaged journal: MQL03107';
+ok MQLTest::wait_for(15, sub {
+       decode_json($dmg->get('/mql-status?json')->{content})->{funnel} }),
+    '... and a new one works';
+ok scalar(glob($dmg->state_dir . '/journal.sqlite.damaged-*')), '... the old kept aside';
+$dmg->stop;
+
 # rate=N: beyond N plain visitors' events a second, counted, not kept
 my $slow = MQLTest->new(conf => "MQLJournal On rate=2\n$status");
 $slow->start;
