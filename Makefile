@@ -73,16 +73,17 @@ $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
 	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
 	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
 	    $(addprefix -Wc$(COMMA),$(CPPFLAGS) $(CFLAGS)) $(addprefix -Wl$(COMMA),$(LDFLAGS)) \
-	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lm >$(OUT)/apxs.log 2>&1 \
+	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lsqlite3 -lm >$(OUT)/apxs.log 2>&1 \
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
-$(MQLCTL): mod_mql/mqlctl.c $(CORE_LIB) $(VERSION_H)
-	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
+MQLCTL_SRC := mod_mql/mqlctl.c $(sort $(wildcard mod_mql/mqlctl_*.c))
+$(MQLCTL): $(MQLCTL_SRC) mod_mql/mqlctl_*.h $(CORE_LIB) $(VERSION_H)
+	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lpthread -lm
 
 install: all
 	build/install.sh $(MODULE) $(MQLCTL)
@@ -160,7 +161,7 @@ $(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_CORE_LIB)
 # own mql_snapshot_save so that they match its record layout.
 $(FUZZ_OUT)/gen_snapshot_seed: t/fuzz/gen_snapshot_seed.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lpthread -lm
 
 $(FUZZ_SEEDS): $(FUZZ_OUT)/gen_snapshot_seed
 	@mkdir -p $(dir $@)
@@ -192,7 +193,8 @@ asan:
 ASAN_OUT   := $(OUT)/asan-module
 ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t \
               t/dbm.t t/status.t t/adversarial.t t/faults.t t/rootsafe.t t/flood.t \
-              t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t
+              t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t \
+              t/journal.t
 # The ASan runtime must come first in httpd's library list, hence the
 # preload; the module also names it (and libubsan) as a dependency.
 ASAN_MODULE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -212,7 +214,7 @@ test-asan: all $(OUT)/.deps-test asan-module
 # The benchmark's helper (prefilled snapshots, cookies signed with the
 # server's key, snapshot timing) links the same core as the module.
 $(OUT)/mqlbench: build/bench/mqlbench.c $(CORE_LIB)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
 
 bench: all $(OUT)/mqlbench
 	build/deps.sh bench
@@ -228,4 +230,4 @@ clean:
 
 # The apr_dbm reader the DBM tests run next to the server.
 $(OUT)/dbm_reader: t/dbm_reader.c $(CORE_LIB)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm

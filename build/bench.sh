@@ -124,12 +124,16 @@ new_server() {
     fi
     case "$kind" in
         none) ;;
-        mql) extra="LoadModule mql_module $WORK/mod_mql.so
+        mql|mql-nojournal) extra="LoadModule mql_module $WORK/mod_mql.so
 MQLStateDir $root/state
 MQLEngine On
 MQLMaxVisitors $max
 MQLRule view ^/pricing 5 cap=3
-${BENCH_MQL_EXTRA:-}" ;;
+${BENCH_MQL_EXTRA:-}"
+            # the same without the leads' stories and funnel (MQLJournal):
+            # what the journal costs, measured in the same run
+            [ "$kind" = mql ] || extra="$extra
+MQLJournal Off" ;;
         usertrack) extra="LoadModule usertrack_module $MODS/mod_usertrack.so
 CookieTracking on" ;;
     esac
@@ -363,18 +367,23 @@ main_bench() {
     local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 ))
     new_server none none >/dev/null
     new_server mql mql "$max" >/dev/null
+    new_server nojournal mql-nojournal "$max" >/dev/null
     new_server usertrack usertrack >/dev/null
     prefill "$WORK/mql" "$VISITORS" "$WORK/cookies.main"
-    for s in none mql usertrack; do start_server "$WORK/$s"; done
+    # the same key and visitors: the pool's cookies are valid on both
+    cp -p "$WORK/mql/state/secret" "$WORK/mql/state/visitors.snapshot" "$WORK/nojournal/state/"
+    for s in none mql nojournal usertrack; do start_server "$WORK/$s"; done
     check_cookies "$WORK/mql" "$WORK/cookies.main"
     log ""
     log "== throughput: $VISITORS visitors, 85% pages / 10% pricing / 5% PDF, $ROUNDS rounds of ${SECS}s per server"
-    for s in none mql usertrack; do run_wrk "$WORK/$s" "$WORK/cookies.main" 2 >/dev/null; done
-    rounds "$ROUNDS" "$SECS" main_cookies none mql usertrack
-    summary none mql usertrack
-    for s in none mql usertrack; do stop_server "$WORK/$s"; done
+    for s in none mql nojournal usertrack; do run_wrk "$WORK/$s" "$WORK/cookies.main" 2 >/dev/null; done
+    rounds "$ROUNDS" "$SECS" main_cookies none mql nojournal usertrack
+    summary none mql nojournal usertrack
+    log "  the journal's cost (MQLJournal On against Off, the same run):"
+    summary nojournal mql
+    for s in none mql nojournal usertrack; do stop_server "$WORK/$s"; done
     grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
-        "$WORK"/{none,mql,usertrack}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+        "$WORK"/{none,mql,nojournal,usertrack}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
 }
 main_cookies() { echo "$WORK/cookies.main"; }
 
@@ -438,7 +447,7 @@ cg_control() {    # cg_control -z|-d PID PORT
 profile_one() {    # profile_one NAME KIND [same]: same = every request from one visitor
     local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd
     root=$(NO_USER=1 new_server "$name" "$kind" 150000)
-    if [ "$kind" = mql ]; then
+    if [ "$kind" = mql ] || [ "$kind" = mql-nojournal ]; then
         prefill "$root" 100000 "$WORK/cookies.$name"
     else
         cp "$WORK/cookies.main" "$WORK/cookies.$name"
@@ -482,6 +491,7 @@ profile_bench() {
     profile_one prof-mql mql
     profile_one prof-usertrack usertrack
     profile_one prof-mql-same mql same
+    profile_one prof-mql-nojournal mql-nojournal
     log ""
     log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of the same mix)"
     local none
@@ -494,7 +504,7 @@ profile_bench() {
     log "   keep-alive connection sends them; the others draw a visitor per request)"
     log "  mod_mql functions, inclusive instructions per request:"
     callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
-        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_hit|mql_score_apply|ap_regexec|mql_path_has_extension) \[' \
+        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_hit|mql_score_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \
         | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); match($0, /:[A-Za-z_0-9]+ \[/);
               printf "    %-24s %7.0f\n", substr($0, RSTART + 1, RLENGTH - 3), $1 / n }' \
         | tee -a "$REPORT"

@@ -86,13 +86,30 @@ for (1 .. 40) {
     select undef, undef, undef, 0.25;
 }
 
-my $profile = tempdir('mql-chromium.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my @cmd = ($chromium, qw(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
-           --disable-background-networking --disable-component-update --disable-sync
-           --hide-scrollbars), "--user-data-dir=$profile", "--screenshot=$out",
-           '--window-size=1280,1400', $t->base . '/mql-status');
-print "rendering ", $t->base, "/mql-status into $out\n";
-my $rc = system(@cmd);
+# ... and its journal: the verdicts reach the funnel and the criteria.
+for (1 .. 40) {
+    last if $t->get('/mql-status?auto')->{content} =~ /^MQLFunnelAcceptance: /m;
+    select undef, undef, undef, 0.25;
+}
+# The lead with the longest story, for its visitor view.
+my ($story_id) = $t->get('/mql-status?json')->{content} =~ /"id":"([A-Za-z0-9_-]{22})"/;
+
+# The overview, the whole page (funnel, criteria, top visitors), and one
+# lead's view with its story: OUT and OUT with "story" for "status".
+my $story_out = $out;
+$story_out = "$out.story.png" unless $story_out =~ s/status(\.png)$/story$1/;
+my $rc = 0;
+for my $shot ([ $out, '/mql-status', '1280,2300' ],
+              [ $story_out, "/mql-status?visitor=$story_id", '1280,1300' ]) {
+    my ($file, $path, $size) = @$shot;
+    my $profile = tempdir('mql-chromium.XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my @cmd = ($chromium, qw(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+               --disable-background-networking --disable-component-update --disable-sync
+               --hide-scrollbars), "--user-data-dir=$profile", "--screenshot=$file",
+               "--window-size=$size", $t->base . $path);
+    print "rendering ", $t->base, "$path into $file\n";
+    $rc ||= system(@cmd);
+    die "chromium failed ($rc)\n" if $rc || !-s $file;
+    print "wrote $file\n";
+}
 $t->stop;
-die "chromium failed ($rc)\n" if $rc || !-s $out;
-print "wrote $out\n";

@@ -17,6 +17,7 @@
 #include "mod_mql_flood.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
+#include "mql_journal.h"
 
 mql_global_t *mql_g;
 
@@ -61,6 +62,10 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g->store_kind = "shm";
         mql_g->half_life = 30 * 86400;
         mql_g->expire = 90 * 86400;
+        mql_g->journal = 1;
+        mql_g->journal_max = MQL_JOURNAL_DEFAULT_MAX;
+        mql_g->journal_events = MQL_JOURNAL_DEFAULT_EVENTS;
+        mql_g->journal_rate = 2000;
         mql_g->state_dir = MQL_DEFAULT_STATE_DIR;
         apr_pool_cleanup_register(p, NULL, forget_global, apr_pool_cleanup_null);
         mql_g->conf_servers = apr_array_make(p, 4, sizeof(mql_srv_conf_t *));
@@ -750,6 +755,7 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
         else
             return bad(cmd, usage, opt);
     }
+    rule.pattern = argv[1];
     rule.source = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                                cmd->directive->line_num);
     *(mql_rule_t *)apr_array_push(sc->rules) = rule;
@@ -879,6 +885,53 @@ static const char *set_notify(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+/* MQLJournal On|Off [max=SIZE] [events=N]: one directive, as the options
+ * mean nothing without the journal.  The file itself is always
+ * MQLStateDir/journal.sqlite, beside the snapshot: the state directory is
+ * the one place the server's user writes and mqlctl already knows how to
+ * enter safely, so no second path needs its own ownership checks. */
+static const char *set_journal(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
+{
+    const char *usage = "expects On or Off, then optionally max=SIZE (1M to 64G), "
+                        "events=N (10 to 1000) and rate=N (0 to 1000000)";
+    const char *err = global_only(cmd);
+    int64_t n;
+    int i;
+
+    if (err)
+        return err;
+    if (argc < 1)
+        return bad(cmd, usage, "");
+    if (!strcasecmp(argv[0], "on"))
+        mql_g->journal = 1;
+    else if (!strcasecmp(argv[0], "off"))
+        mql_g->journal = 0;
+    else
+        return bad(cmd, usage, argv[0]);
+    for (i = 1; i < argc; i++) {
+        if (!strncasecmp(argv[i], "max=", 4)) {
+            if ((err = mql_parse_size(cmd->pool, argv[i] + 4, (int64_t)1 << 20,
+                                      (int64_t)64 << 30, &n)))
+                return bad(cmd, apr_pstrcat(cmd->pool, "max= ", err, NULL), argv[i]);
+            mql_g->journal_max = n;
+        }
+        else if (!strncasecmp(argv[i], "rate=", 5)) {
+            if (mql_parse_int(cmd->pool, argv[i] + 5, 0, 1000000, &n))
+                return bad(cmd, "expects rate=N with N from 0 (no limit) to 1000000 events "
+                           "a second", argv[i]);
+            mql_g->journal_rate = n;
+        }
+        else if (!strncasecmp(argv[i], "events=", 7)) {
+            if (mql_parse_int(cmd->pool, argv[i] + 7, 10, 1000, &n))
+                return bad(cmd, "expects events=N with N from 10 to 1000", argv[i]);
+            mql_g->journal_events = (int)n;
+        }
+        else
+            return bad(cmd, usage, argv[i]);
+    }
+    return NULL;
+}
+
 #define SRV_FLAG(name, field, help) \
     AP_INIT_TAKE1(name, set_srv_flag, (void *)APR_OFFSETOF(mql_srv_conf_t, field), \
                   RSRC_CONF, help)
@@ -941,6 +994,10 @@ const command_rec mql_cmds[] = {
                   "cookie that opts a visitor out (default mql_optout)"),
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
+    AP_INIT_TAKE_ARGV("MQLJournal", set_journal, NULL, RSRC_CONF,
+                      "On (default) or Off [max=SIZE (default 256M)] [events=N (default 50)] "
+                      "[rate=N (default 2000)]: "
+                      "each lead's story and the funnel in MQLStateDir/journal.sqlite"),
     AP_INIT_TAKE1("MQLStatusSites", mql_set_status_sites, NULL, RSRC_CONF | ACCESS_CONF,
                   "whose visitors a status page shows: own (default), choose (?site=) or all"),
     /* flood limits: mod_mql_flood.c */

@@ -104,6 +104,10 @@ typedef struct mql_global {
     apr_int64_t expire;
     const char *geoip_db;
     const char *notify;
+    int journal;                    /* MQLJournal: each lead's story and the funnel */
+    apr_int64_t journal_max;        /* bytes of journal.sqlite at most */
+    int journal_events;             /* events kept per visitor */
+    apr_int64_t journal_rate;       /* plain visitors' events kept a second, 0 = all */
     apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
     /* while the configuration is read: every server record made so far
      * (the main server's first) and the DBM files this read created */
@@ -132,6 +136,7 @@ typedef struct mql_req {
     const char *set_cookie;     /* the header value we added, to withdraw it */
     int set_no_cache;           /* r->no_cache is ours, with that cookie */
     const char *country;
+    uint32_t prev_seen;         /* the visitor's last event before this request, 0 = new */
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
 } mql_req_t;

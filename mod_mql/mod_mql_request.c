@@ -18,6 +18,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
+#include "mod_mql_journal.h"
 #include "mod_mql_request.h"
 #include "mod_mql_writer.h"
 #include "mql_bots.h"
@@ -373,6 +374,7 @@ static void export_env(request_rec *r, mql_req_t *rq)
     if (!rq->is_new && mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
         score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
         stage = mql_stage_name((mql_stage_t)v.stage);
+        rq->prev_seen = v.last_seen;
         if (v.country[0] && v.country[0] != '-')
             rq->country = apr_pstrmemdup(r->pool, v.country, 2);
     }
@@ -745,6 +747,9 @@ static void score_request(request_rec *r, mql_req_t *rq)
                                        : "the visitor store refused the hit");
         return;
     }
+    /* the story: a copy into the journal's ring, never a wait */
+    if (hit.events)
+        mql_journal_capture(&hit, &res, now, rq->prev_seen, sc->scoring.nrules);
     if (rq->app_contact
         && (rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now))
            != APR_SUCCESS)

@@ -30,6 +30,7 @@
  * mod_mql_status_post.c with its token and origin checks.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "apr_lib.h"
@@ -383,6 +384,7 @@ typedef struct query {
     const char *visitor;        /* as given, NULL = overview */
     const char *done;           /* stage just set (after the POST's redirect) */
     const char *site;           /* ?site=all or ?site=NAME, NULL = the default */
+    int days;                   /* ?days=30|90|400: the funnel chart's period */
 } query_t;
 
 static void parse_query(request_rec *r, query_t *q)
@@ -390,6 +392,7 @@ static void parse_query(request_rec *r, query_t *q)
     const char *args = r->args ? r->args : "";
 
     memset(q, 0, sizeof *q);
+    q->days = 30;
     while (*args) {
         char *pair = ap_getword(r->pool, &args, '&');
         char *key = ap_getword(r->pool, (const char **)&pair, '=');
@@ -409,6 +412,8 @@ static void parse_query(request_rec *r, query_t *q)
             q->done = val;
         else if (!strcmp(key, "site"))
             q->site = val;
+        else if (!strcmp(key, "days"))
+            q->days = atoi(val) >= 400 ? 400 : atoi(val) >= 90 ? 90 : 30;
         else if (!strcmp(key, "refresh")) {
             char *end;
             long n = strtol(val, &end, 10);
@@ -461,6 +466,8 @@ static int status_get(request_rec *r)
         /* another site's visitor is as unknown here as an absent one */
         if (!gather_detail(r, id, dt) || !mql_status_may_touch(r, &dt->row.v))
             return HTTP_NOT_FOUND;
+        mql_status_gather_journal(r, &d->journal, q.days, q.visitor);
+        dt->story = &d->journal;
         if (q.json) {
             ap_set_content_type(r, "application/json");
             mql_status_render_detail_json(r, dt);
@@ -476,6 +483,7 @@ static int status_get(request_rec *r)
         }
         return OK;
     }
+    mql_status_gather_journal(r, &d->journal, q.days, NULL);
     if (q.autoview) {
         gather_totals(r, d);
         ap_set_content_type(r, "text/plain; charset=utf-8");

@@ -16,6 +16,7 @@
 #include "mod_mql_flood.h"
 #include "mod_mql_writer.h"
 #include "mql_cookie.h"
+#include "mod_mql_journal.h"
 
 /* ------------------------------------------- for the rest of the module */
 
@@ -50,6 +51,20 @@ typedef struct mql_status_bin {
     int lead;                           /* at or above the threshold */
 } mql_status_bin_t;
 
+/* The journal's part of a page (mod_mql_status_journal.c): the funnel,
+ * the criteria against sales' verdicts, and a visitor's story.  Read from
+ * MQLStateDir/journal.sqlite (every site's: the journal is one for the
+ * server). */
+typedef struct mql_status_journal {
+    int enabled;                        /* MQLJournal On */
+    int readable;                       /* the database was read */
+    mql_journal_stats_t st;
+    int days;                           /* the chart's period: 30, 90 or 400 */
+    mql_funnel_t funnel;
+    mql_criteria_t crit;
+    apr_array_header_t *story;          /* ?visitor=: mql_story_event_t, oldest first */
+} mql_status_journal_t;
+
 /* The figures of one request, gathered before anything is written. */
 typedef struct mql_status_data {
     uint32_t now;
@@ -75,6 +90,7 @@ typedef struct mql_status_data {
     mql_status_row_t top[MQL_STATUS_TOP_N];
     unsigned nchanges;
     mql_change_t changes[MQL_STATUS_RECENT_N];     /* newest first */
+    mql_status_journal_t journal;
 } mql_status_data_t;
 
 /* One visitor's page (?visitor=ID). */
@@ -82,6 +98,7 @@ typedef struct mql_status_detail {
     mql_status_row_t row;
     unsigned nchanges;
     mql_change_t *changes;              /* this visitor's, newest first */
+    const mql_status_journal_t *story;  /* its story, when the journal has one */
 } mql_status_detail_t;
 
 /* mod_mql_status.c: sites, the data's pieces, the request */
@@ -105,6 +122,16 @@ void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d)
 void mql_status_render_auto(request_rec *r, const mql_status_data_t *d);
 void mql_status_render_json(request_rec *r, const mql_status_data_t *d);
 void mql_status_render_detail_json(request_rec *r, const mql_status_detail_t *dt);
+
+/* mod_mql_status_journal.c: gather (visitor NULL: the funnel and the
+ * criteria; else that visitor's story) and render */
+void mql_status_gather_journal(request_rec *r, mql_status_journal_t *j, int days,
+                               const char *visitor);
+void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j);
+void mql_status_story_html(request_rec *r, const mql_status_journal_t *j);
+void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j);
+void mql_status_story_json(request_rec *r, const mql_status_journal_t *j);
+void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j);
 
 /* mod_mql_status_post.c: the form's token and the POSTed stage changes */
 int mql_status_form_key(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -455,6 +455,7 @@ void mql_status_render_html(request_rec *r, const mql_status_data_t *d)
     ap_rputs("</section><section><h2>Events by type<small>since tracking began</small></h2>", r);
     svg_events(r, d);
     ap_rputs("</section></div>\n", r);
+    mql_status_journal_html(r, &d->journal);
     html_top(r, d, token);
     ap_rputs("<div class=\"grid2\">", r);
     html_changes(r, d->changes, d->nchanges, d->now, "Recent stage changes");
@@ -498,6 +499,8 @@ void mql_status_render_detail_html(request_rec *r, const mql_status_data_t *d,
     ap_rputs("<tr><td>Sales decision</td><td>", r);
     html_stage_form(r, mql_status_current_token(r), row, 1);
     ap_rputs("</td></tr></table></section>\n", r);
+    if (dt->story)
+        mql_status_story_html(r, dt->story);
     html_changes(r, dt->changes, dt->nchanges, d->now, "Stage changes of this visitor");
     html_foot(r);
 }

@@ -96,6 +96,7 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
                    f->stats.leads_held_young);
         ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
     }
+    mql_status_journal_auto(r, &d->journal);
 }
 
 /* ------------------------------------------------------------ ?json */
@@ -239,7 +240,9 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
         ap_rputs(i ? ",\n" : "\n", r);
         json_change(r, &d->changes[i]);
     }
-    ap_rputs("]}\n", r);
+    ap_rputs("]", r);
+    mql_status_journal_json(r, &d->journal);
+    ap_rputs("}\n", r);
 }
 
 void mql_status_render_detail_json(request_rec *r, const mql_status_detail_t *dt)
@@ -253,5 +256,8 @@ void mql_status_render_detail_json(request_rec *r, const mql_status_detail_t *dt
         ap_rputs(i ? ",\n" : "\n", r);
         json_change(r, &dt->changes[i]);
     }
-    ap_rputs("]}\n", r);
+    ap_rputs("]", r);
+    if (dt->story)
+        mql_status_story_json(r, dt->story);
+    ap_rputs("}\n", r);
 }

@@ -59,6 +59,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_writer.h"
+#include "mod_mql_journal.h"
 #include "mql_cookie.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
@@ -75,6 +76,7 @@ APLOG_USE_MODULE(mql);
 #define PERSIST_KEY     "mod_mql-writer"
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
+#define NOTIFY_STORY    10         /* events of the lead's story in its line */
 #define MAX_CONTROL     256        /* requests per round */
 #define RETURNS_BATCH   256        /* returning strangers looked up per round */
 
@@ -545,8 +547,8 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
-    const char *counts = "", *extra = "";
-    int ev, known;
+    const char *counts = "", *extra = "", *line;
+    int ev, known, n;
 
     mql_id_to_text(c->id, id);
     known = mql_visitors_get_id(mql_g->store, c->id, now_secs(), &v, contact);
@@ -562,9 +564,9 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
-    return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
+    line = apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
-                        "\"trigger_event\":%s%s}\n",
+                        "\"trigger_event\":%s%s",
                         c->time, jstr(p, id),
                         jstr(p, mql_stage_name((mql_stage_t)c->old_stage)),
                         jstr(p, mql_stage_name((mql_stage_t)c->new_stage)),
@@ -572,6 +574,15 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                         c->trigger_event < MQL_EV_COUNT && c->new_stage == MQL_STAGE_MQL
                             ? jstr(p, mql_event_name((mql_event_t)c->trigger_event)) : "null",
                         extra);
+    /* the lead's last interactions, for whoever picks it up: as many of
+     * the last NOTIFY_STORY as keep the line whole (one atomic write) */
+    for (n = NOTIFY_STORY; mql_g->journal && n > 0; n /= 2) {
+        const char *story = mql_journal_story_of(p, id, n);
+
+        if (strlen(line) + strlen(story) + 12 <= NOTIFY_LINE_MAX)
+            return apr_pstrcat(p, line, ",\"story\":", story, "}\n", NULL);
+    }
+    return apr_pstrcat(p, line, mql_g->journal ? ",\"story\":[]}\n" : "}\n", NULL);
 }
 
 /* One line, whole or not at all, never waiting for the reader. */
@@ -612,6 +623,8 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
                              "than the writer and were not notified", lost);
             lost = 0;
         }
+        for (i = 0; i < n; i++)
+            mql_journal_stage_change(s, &ch[i]);
         for (i = 0; i < n && notify_out; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
@@ -682,6 +695,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
                 sp->compact = 1;
             }
         }
+        mql_journal_forget_id(s, req.id_text);
         *forget = 1;
         ADD(control_applied, 1);
         /* no ID in the log: the visitor asked to be forgotten */
@@ -851,6 +865,8 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     }
     wsh->last_owner = getpid();
 
+    /* the ring first: a forget applied next erases what it brought */
+    mql_journal_drain(s, p, now);
     done = read_controls(s, p, &forget);
     restore_returns(p, now);
     drain_changes(s, p);
@@ -870,16 +886,20 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     if (published)
         mql_visitors_published(mql_g->store, now);
 
-    if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY))
+    if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY)) {
         save_snapshot(s, p, now);
+        mql_journal_trim(s, now);
+    }
     /* a forget request goes once the DBM files and the snapshot lost the ID */
     for (i = 0; i < done->nelts; i++)
         if (published || !forget)
             apr_file_remove(((const char **)done->elts)[i], p);
     /* every round: mqlctl takes a fresh file for a running server */
     write_status(p, now, 1);
-    if (final)
+    if (final) {
         SET(writer_pid, 0);
+        mql_journal_release();
+    }
     give_up_ownership();
 }
 
@@ -1023,6 +1043,7 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         return OK;
     if (make_shared(s) != APR_SUCCESS || open_notify(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
+    mql_journal_setup(s);
 
     /* a new generation has a new parent only on a full restart */
     parent_pid = getpid();

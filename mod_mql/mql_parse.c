@@ -77,6 +77,27 @@ const char *mql_parse_duration(apr_pool_t *p, const char *s, int64_t *secs)
     return NULL;
 }
 
+const char *mql_parse_size(apr_pool_t *p, const char *s, int64_t min, int64_t max,
+                           int64_t *out)
+{
+    size_t len = s ? strlen(s) : 0;
+    int64_t unit = 1, n;
+    const char *err;
+
+    if (len && strchr("kKmMgG", s[len - 1])) {
+        char u = s[len - 1];
+        unit = u == 'k' || u == 'K' ? 1024 : u == 'm' || u == 'M' ? 1024 * 1024
+                                                                  : 1024 * 1024 * 1024;
+        s = apr_pstrndup(p, s, len - 1);
+    }
+    if ((err = mql_parse_int(p, s, 0, max / unit, &n)) != NULL || n * unit < min)
+        return apr_psprintf(p, "expects a size from %" APR_INT64_T_FMT "K to %"
+                            APR_INT64_T_FMT "G (a number with K, M or G)", min / 1024,
+                            max / (1024 * 1024 * 1024));
+    *out = n * unit;
+    return NULL;
+}
+
 const char *mql_parse_int(apr_pool_t *p, const char *s, int64_t min, int64_t max,
                           int64_t *out)
 {

@@ -15,6 +15,10 @@ const char *mql_parse_duration(apr_pool_t *p, const char *s, int64_t *secs);
 const char *mql_parse_int(apr_pool_t *p, const char *s, int64_t min, int64_t max,
                           int64_t *out);
 
+/* "64M", "1G", "500K", "1048576" -> bytes in [min, max] */
+const char *mql_parse_size(apr_pool_t *p, const char *s, int64_t min, int64_t max,
+                           int64_t *out);
+
 typedef struct mql_cidr {
     int family;          /* 4 or 6 */
     int bits;            /* prefix length */

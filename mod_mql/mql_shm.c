@@ -1592,6 +1592,7 @@ typedef struct hit_baton {
     const mql_hit_t *hit;
     const mql_scoring_t *sc;
     uint32_t now;
+    double points;              /* out: the score's change */
 } hit_baton_t;
 
 /* Under the lock: the hit, and its events in the table's totals (on the
@@ -1600,11 +1601,16 @@ static int apply_hit_locked(mql_visitor_t *v, int is_new, void *baton)
 {
     hit_baton_t *b = baton;
     unsigned ev;
+    double before = mql_current_score(v, b->now, b->sc->half_life);
+    int rc;
 
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         if (b->hit->events & MQL_EV_BIT(ev))
             b->s->h->events[ev]++;
-    return mql_score_hit(v, b->sc, b->hit, b->now);
+    rc = mql_score_hit(v, b->sc, b->hit, b->now);
+    /* the journal shows each request's points, caps and fit included */
+    b->points = v->score - before;
+    return rc;
 }
 
 static void vs_ref(void *be, const uint8_t id[MQL_ID_BYTES], mql_visitor_ref_t *ref)
@@ -1628,9 +1634,12 @@ static int vs_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visi
 static apr_status_t vs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
                            const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
 {
-    hit_baton_t b = { be, hit, sc, now };
+    hit_baton_t b = { be, hit, sc, now, 0 };
+    apr_status_t rv = mql_shm_update_ref(be, ref, now, apply_hit_locked, &b, res);
 
-    return mql_shm_update_ref(be, ref, now, apply_hit_locked, &b, res);
+    if (res)
+        res->points = b.points;
+    return rv;
 }
 
 static apr_status_t vs_set_contact(void *be, const uint8_t id[MQL_ID_BYTES],

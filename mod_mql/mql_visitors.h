@@ -40,6 +40,8 @@ typedef struct mql_hit_result {
     int stage_changed;
     uint8_t old_stage;
     mql_visitor_t after;     /* the record after the hit */
+    double points;           /* what the hit changed the score by (after decay);
+                              * 0 from a store that does not say */
 } mql_hit_result_t;
 
 /* Every store keeps at least the last this many stage changes. */

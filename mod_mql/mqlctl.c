@@ -10,6 +10,10 @@
  *     forget ID                    erase a visitor everywhere
  *     stats                        leads per stage, and the server's writer
  *     sites                        the server's sites: name, DBM type and file
+ *     funnel [--days N] [--format text|csv|json]   the funnel, day by day
+ *     criteria [--format text|json]  signals and scores against sales' verdicts
+ *     whatif --threshold N [--require download|form|country=CC,...]
+ *                                  how many would qualify under other criteria
  *
  * A site is a leads file of its own (MQLDBMFile in a virtual host); --site
  * NAME takes its file and type from the list the server leaves in
@@ -60,11 +64,13 @@
 #include "mql_visitors.h"
 #include "mql_control.h"
 #include "mql_version.h"
+#include "mqlctl_journal.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define EXIT_UNKNOWN 3
+#define STORY_EVENTS 1000            /* all the journal keeps of one lead */
 #define WRITER_FRESH 2               /* seconds: writer.status younger = server up */
 
 typedef struct ctl {
@@ -97,6 +103,11 @@ static void usage(FILE *out)
         "  forget ID                     erase a visitor: DBM file, server, snapshot\n"
         "  stats                         leads per stage and the server's writer\n"
         "  sites                         the server's sites: name, DBM type and file\n"
+        "  funnel [--days N] [--format text|csv|json]\n"
+        "                                new visitors, MQLs, verdicts per day; rates, medians\n"
+        "  criteria [--format text|json] each signal's acceptance by sales; scores\n"
+        "  whatif --threshold N [--require download|form|country=CC,...]\n"
+        "                                how many would qualify under these criteria\n"
         "\n"
         "options:\n"
         "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
@@ -104,6 +115,7 @@ static void usage(FILE *out)
         "  --type TYPE      its MQLDBMType: sdbm (default), gdbm, db\n"
         "  --site NAME      the leads file and type of that site (see: mqlctl sites)\n"
         "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
+        "  --days N         funnel: the last N days, 1 to 400 (default 30)\n"
         "  --version        print mqlctl's version and exit\n"
         "\n"
         "exit status: 0 done, 1 failure, 2 bad usage or an unknown site, 3 unknown ID\n");
@@ -465,11 +477,14 @@ static int cmd_show(ctl_t *c, const char *id)
     printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n",
            l.country[0] ? tty(c->p, l.country) : "-", l.trigger ? tty(c->p, l.trigger) : "-",
            l.contact ? tty(c->p, l.contact) : "-", tty(c->p, raw));
+    /* its last interactions, when the server keeps a journal */
+    mqlctl_print_story(c->p, mqlctl_journal(c->p, c->state_dir, 0, 1), id, STORY_EVENTS);
     return 0;
 }
 
 static int cmd_export(ctl_t *c, const char *format)
 {
+    mql_journal_t *journal = NULL;
     apr_array_header_t *rows;
     int rc, i, ev;
 
@@ -478,6 +493,8 @@ static int cmd_export(ctl_t *c, const char *format)
                          format ? format : "");
     if ((rc = read_all(c, &rows)))
         return rc;
+    if (strcmp(format, "csv"))
+        journal = mqlctl_journal(c->p, c->state_dir, 0, 1);
     if (!strcmp(format, "csv")) {
         printf("id,stage,score,since,last_seen");
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
@@ -504,9 +521,10 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
             printf("%s\"%s\":%u", ev ? "," : "", mql_record_count_name((mql_event_t)ev),
                    r->l.counts[ev]);
-        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s}",
+        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s,\"story\":%s}",
                r->l.country[0] ? json(c->p, r->l.country) : "null", json(c->p, r->l.trigger),
-               json(c->p, r->l.contact));
+               json(c->p, r->l.contact),
+               mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
     }
     if (strcmp(format, "csv"))
         printf("%s]\n", rows->nelts ? "\n" : "");
@@ -718,9 +736,17 @@ static int cmd_forget(ctl_t *c, const char *id)
     }
     else {
         int s = edit_snapshot(c, raw, SNAP_FORGET, 0);
+        mql_journal_t *j;
         if (s < 0)
             return EXIT_FAIL;
         where |= s;
+        /* a running server's writer erases the story; without one, here */
+        if ((j = mqlctl_journal(c->p, c->state_dir, 1, 1))
+            && mql_journal_forget(j, id) != APR_SUCCESS) {
+            fprintf(stderr, "%s: cannot erase the story from the journal: %s\n", prog,
+                    mql_journal_error(j));
+            return EXIT_FAIL;
+        }
     }
     printf("%s: forgotten%s\n", id, alive ? " (DBM file, running server and snapshot)"
                                           : where ? " (DBM file and snapshot)"
@@ -933,13 +959,18 @@ int main(int argc, const char *const *argv)
         { "state-dir", 's', 1, "state directory" },
         { "format", 'f', 1, "export format" },
         { "wait", 'w', 1, "seconds to wait for the server" },
+        { "days", 'D', 1, "days of the funnel" },
+        { "threshold", 'T', 1, "whatif threshold" },
+        { "require", 'R', 1, "whatif requirement" },
         { "help", 'h', 0, "help" },
         { "version", 'V', 0, "version" },
         { NULL, 0, 0, NULL }
     };
     ctl_t c;
     apr_array_header_t *pos;
-    const char *format = NULL, *cmd, **args;
+    const char *format = NULL, *cmd, **args, *threshold = NULL;
+    apr_array_header_t *require;
+    int days = 30;
     int i, nargs, type_given = 0, rc;
 
     apr_app_initialize(&argc, &argv, NULL);
@@ -953,6 +984,7 @@ int main(int argc, const char *const *argv)
 
     /* options may come before or after the command: --name VALUE or --name=VALUE */
     pos = apr_array_make(c.p, 4, sizeof(const char *));
+    require = apr_array_make(c.p, 2, sizeof(const char *));
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *val = NULL, *eq;
         char *name;
@@ -983,6 +1015,9 @@ int main(int argc, const char *const *argv)
         case 's': c.state_dir = val; break;
         case 'f': format = val; break;
         case 'w': c.wait = atof(val); break;
+        case 'D': days = atoi(val); break;
+        case 'T': threshold = val; break;
+        case 'R': *(const char **)apr_array_push(require) = val; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
@@ -1028,11 +1063,18 @@ int main(int argc, const char *const *argv)
         return cmd_forget(&c, args[1]);
     if (!strcmp(cmd, "stats") && nargs == 1)
         return cmd_stats(&c);
+    if (!strcmp(cmd, "funnel") && nargs == 1)
+        return mqlctl_funnel(c.p, c.state_dir, days, format);
+    if (!strcmp(cmd, "criteria") && nargs == 1)
+        return mqlctl_criteria(c.p, c.state_dir, format);
+    if (!strcmp(cmd, "whatif") && nargs == 1)
+        return mqlctl_whatif(c.p, c.state_dir, threshold, require, format);
     if (!strcmp(cmd, "help"))
         return usage(stdout), 0;
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
         && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
-        && strcmp(cmd, "sites"))
+        && strcmp(cmd, "sites") && strcmp(cmd, "funnel") && strcmp(cmd, "criteria")
+        && strcmp(cmd, "whatif"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }

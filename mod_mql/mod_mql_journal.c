@@ -1,0 +1,419 @@
+/*
+ * The journal's glue: the request path copies each scored request into a
+ * ring in anonymous shared memory (mql_jring.c); the background writer
+ * drains it every round into MQLStateDir/journal.sqlite (mql_journal.c)
+ * in one transaction, adds the funnel's day counters and the leads'
+ * verdicts from the stage-change feed, and trims it with the snapshot.
+ * The request path never touches the database, a lock or the disk.
+ */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "apr_shm.h"
+#include "http_core.h"
+
+#include "mod_mql_journal.h"
+#include "mod_mql_runtime.h"
+#include "mql_cookie.h"
+#include "mql_jring.h"
+
+APLOG_USE_MODULE(mql);
+
+#define RING_SIZE   8192             /* events: 1.5 MB, some seconds at full load */
+#define RING_KEY    "mod_mql-journal-ring"
+#define DRAIN_BATCH 256
+#define DRAIN_MAX   (4 * RING_SIZE)  /* per round, so a round stays short */
+
+/* Beside the ring in its segment: what the writer did, for every child. */
+typedef struct journal_shared {
+    uint64_t written;
+    uint64_t shed;                   /* over MQLJournal rate=: counted, not kept */
+    uint64_t errors;
+    int64_t bytes;
+} journal_shared_t;
+
+static mql_jring_t ring;              /* ring.h NULL: no journal */
+static journal_shared_t *jsh;
+static mql_journal_t *jdb;            /* the writer's open database */
+static apr_pool_t *jpool;
+
+apr_status_t mql_journal_setup(server_rec *s)
+{
+    apr_pool_t *ppool = s->process->pool;
+    size_t bytes = mql_jring_bytes(RING_SIZE) + sizeof(journal_shared_t);
+    apr_shm_t *shm = NULL;
+    void *mem = NULL;
+    apr_status_t rv;
+
+    ring.h = NULL;
+    jsh = NULL;
+    if (!mql_g->journal)
+        return APR_SUCCESS;
+    apr_pool_userdata_get(&mem, RING_KEY, ppool);
+    if (!mem) {
+        rv = apr_shm_create(&shm, bytes, NULL, ppool);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL03101: cannot create the journal's "
+                         "shared memory: leads' stories are not kept");
+            return rv;
+        }
+        mem = apr_shm_baseaddr_get(shm);
+        mql_jring_init(&ring, mem, RING_SIZE);
+        memset((char *)mem + mql_jring_bytes(RING_SIZE), 0, sizeof(journal_shared_t));
+        apr_pool_userdata_set(mem, RING_KEY, apr_pool_cleanup_null, ppool);
+    }
+    /* the parent never reads the ring: only children write and the
+     * writer, a child, reads it */
+    mql_jring_attach(&ring, mem, RING_SIZE);
+    jsh = (journal_shared_t *)((char *)mem + mql_jring_bytes(RING_SIZE));
+    return APR_SUCCESS;
+}
+
+static void copy_bounded(char *dst, const char *src, size_t size)
+{
+    size_t i = 0;
+
+    if (src)
+        for (; i < size - 1 && src[i]; i++)
+            dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
+                         uint32_t prev_seen, int nrules)
+{
+    mql_jevent_t ev;
+    int i;
+
+    if (!ring.h)
+        return;
+    ev.time = now;
+    memcpy(ev.id, res->after.id, MQL_ID_BYTES);
+    ev.events = (uint16_t)hit->events;
+    ev.rule = MQL_JRULE_NONE;
+    ev.rules = 0;
+    if (hit->rule_matched)
+        for (i = 0; i < 32 && i < nrules; i++)
+            if (hit->rule_matched[i]) {
+                if (ev.rule == MQL_JRULE_NONE)
+                    ev.rule = (uint16_t)i;
+                ev.rules |= 1u << i;
+            }
+    ev.site = (uint8_t)hit->site;
+    ev.flags = (uint8_t)((res->found ? 0 : MQL_JF_NEW)
+                         | (!res->found || prev_seen / 86400 != now / 86400 ? MQL_JF_FIRST_DAY
+                                                                            : 0));
+    ev.stage = res->after.stage;
+    ev.reserved = 0;
+    ev.points = (float)res->points;
+    ev.score = (float)res->after.score;
+    ev.country[0] = res->after.country[0];
+    ev.country[1] = res->after.country[1];
+    copy_bounded(ev.path, hit->path, sizeof ev.path);
+    mql_jring_referer_host(hit->referer, ev.host);
+    mql_jring_put(&ring, &ev);
+}
+
+/* ------------------------------------------------------------------ */
+/* The writer's side                                                   */
+
+static const char *journal_path(apr_pool_t *p)
+{
+    return mql_state_path(p, MQL_JOURNAL_NAME);
+}
+
+/* Open on first use in the writer's process, kept open across rounds. */
+static mql_journal_t *writer_db(server_rec *s)
+{
+    const char *err = NULL, *path;
+    static apr_time_t retry_at;
+    apr_status_t rv;
+
+    if (jdb)
+        return jdb;
+    if (!ring.h || apr_time_now() < retry_at)
+        return NULL;
+    if (!jpool)
+        apr_pool_create(&jpool, NULL);
+    path = journal_path(jpool);
+    rv = mql_journal_open(&jdb, path, 0, jpool, &err);
+    if (rv == APR_EMISMATCH) {
+        /* damaged (by hand, by a disk): kept aside for a look, and a new
+         * journal started, as a damaged leads file is */
+        const char *aside = apr_psprintf(jpool, "%s.damaged-%" APR_TIME_T_FMT, path,
+                                         apr_time_sec(apr_time_now()));
+
+        if (apr_file_rename(path, aside, jpool) == APR_SUCCESS) {
+            apr_file_remove(apr_pstrcat(jpool, path, "-wal", NULL), jpool);
+            apr_file_remove(apr_pstrcat(jpool, path, "-shm", NULL), jpool);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL03107: the journal %s is damaged "
+                         "(%s); moved aside to %s and started again", path, err, aside);
+            rv = mql_journal_open(&jdb, path, 0, jpool, &err);
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL03102: cannot open the journal %s: %s; "
+                     "stories and the funnel wait", path, err);
+        retry_at = apr_time_now() + apr_time_from_sec(60);
+        jdb = NULL;
+        return NULL;
+    }
+    /* stories are about people: not for every local user */
+    chmod(path, 0640);
+    return jdb;
+}
+
+void mql_journal_release(void)
+{
+    if (jdb)
+        mql_journal_close(jdb);
+    jdb = NULL;
+}
+
+static mql_srv_conf_t *site_conf(int site)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+
+    if (site < 0 || site >= mql_g->sites->nelts || !sites[site].server)
+        return NULL;
+    return ap_get_module_config(sites[site].server->module_config, &mql_module);
+}
+
+/* "download ^/whitepapers/ +40": what sales reads as the rule */
+static const char *rule_label(apr_pool_t *p, int site, unsigned rule)
+{
+    mql_srv_conf_t *sc = site_conf(site);
+    const mql_rule_t *r;
+
+    if (rule == MQL_JRULE_NONE || !sc || (int)rule >= sc->scoring.nrules)
+        return NULL;
+    r = &sc->scoring.rules[rule];
+    return apr_psprintf(p, "%s %s %+d", mql_event_name((mql_event_t)r->event),
+                        r->pattern ? r->pattern : "*", r->points);
+}
+
+/* "view,campaign": made once per combination, for the writer's life */
+static const char *event_names(unsigned events)
+{
+    static const char *made[1u << MQL_EV_COUNT];
+    const char *out = NULL;
+    int ev;
+
+    events &= (1u << MQL_EV_COUNT) - 1;
+    if (made[events])
+        return made[events];
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if (events & MQL_EV_BIT(ev))
+            out = out ? apr_pstrcat(jpool, out, ",", mql_event_name((mql_event_t)ev), NULL)
+                      : mql_event_name((mql_event_t)ev);
+    return made[events] = out ? out : "";
+}
+
+/* The same label for the same rule, made once (a rule is a rule of the
+ * configuration this process runs) */
+static const char *rule_label_cached(int site, unsigned rule)
+{
+    static apr_hash_t *labels;
+    unsigned key = (unsigned)site << 16 | rule;
+    const char *label;
+
+    if (rule == MQL_JRULE_NONE)
+        return NULL;
+    if (!labels)
+        labels = apr_hash_make(jpool);
+    label = apr_hash_get(labels, &key, sizeof key);
+    if (!label) {
+        unsigned *k = apr_pmemdup(jpool, &key, sizeof key);
+        label = rule_label(jpool, site, rule);
+        apr_hash_set(labels, k, sizeof *k, label ? label : "");
+    }
+    return *label ? label : NULL;
+}
+
+/* The writer's budget of events a second (MQLJournal rate=N): beyond it,
+ * a plain visitor's event is counted in the funnel but not kept, so a
+ * flood of requests costs the writer no more than that; a lead's events
+ * are always kept. */
+static int within_budget(void)
+{
+    static double tokens;
+    static apr_time_t last;
+    apr_time_t now = apr_time_now();
+    double rate = (double)mql_g->journal_rate;
+
+    if (!rate)
+        return 1;
+    tokens = last ? tokens + rate * (double)(now - last) / APR_USEC_PER_SEC : rate;
+    last = now;
+    if (tokens > rate)
+        tokens = rate;          /* at most a second's worth at once */
+    if (tokens < 1)
+        return 0;
+    tokens -= 1;
+    return 1;
+}
+
+static void flush_days(mql_journal_t *db, uint32_t day, uint32_t add[MQL_DAY_FIELDS])
+{
+    int f, any = 0;
+
+    for (f = 0; f < MQL_DAY_FIELDS; f++)
+        any |= add[f] != 0;
+    if (any)
+        mql_journal_count_day(db, day, add);
+    memset(add, 0, sizeof(uint32_t) * MQL_DAY_FIELDS);
+}
+
+void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
+{
+    static mql_jevent_t batch[DRAIN_BATCH];
+    mql_journal_t *db;
+    uint32_t add[MQL_DAY_FIELDS] = { 0 }, day = 0;
+    unsigned n, i, total = 0;
+
+    if (!ring.h || !(db = writer_db(s)))
+        return;
+    if (ring.h->head == ring.h->tail)
+        return;
+    if (mql_journal_begin(db) != APR_SUCCESS) {
+        /* a reader holds it (rare, short): next round */
+        return;
+    }
+    while (total < DRAIN_MAX && (n = mql_jring_take(&ring, batch, DRAIN_BATCH,
+                                                     (uint64_t)(apr_time_now() / 1000))) > 0) {
+        for (i = 0; i < n; i++) {
+            mql_jevent_t *ev = &batch[i];
+            char id[MQL_ID_TEXT_LEN + 1];
+            mql_story_event_t e;
+            int lead = ev->stage != MQL_STAGE_VISITOR;
+
+            if (lead || within_budget()) {
+                /* the copy's strings end in the copy, whatever a child wrote */
+                ev->path[sizeof ev->path - 1] = '\0';
+                ev->host[sizeof ev->host - 1] = '\0';
+                mql_id_to_text(ev->id, id);
+                e.visitor = id;
+                e.time = ev->time;
+                e.event = event_names(ev->events);
+                e.path = ev->path;
+                e.referer_host = ev->host;
+                e.points = ev->points;
+                e.rule = rule_label_cached(ev->site, ev->rule);
+                e.score = ev->score;
+                if (mql_journal_add_event(db, &e) == APR_SUCCESS)
+                    __atomic_add_fetch(&jsh->written, 1, __ATOMIC_RELAXED);
+                else
+                    __atomic_add_fetch(&jsh->errors, 1, __ATOMIC_RELAXED);
+            }
+            else
+                __atomic_add_fetch(&jsh->shed, 1, __ATOMIC_RELAXED);
+            if (ev->time / 86400 != day) {
+                flush_days(db, day, add);
+                day = ev->time / 86400;
+            }
+            if (ev->flags & MQL_JF_NEW)
+                add[MQL_DAY_NEW]++;
+            if (ev->flags & MQL_JF_FIRST_DAY)
+                add[MQL_DAY_SCORED]++;
+        }
+        total += n;
+        if (n < DRAIN_BATCH)
+            break;
+    }
+    flush_days(db, day, add);
+    if (mql_journal_commit(db) != APR_SUCCESS) {
+        uint64_t e = __atomic_add_fetch(&jsh->errors, total, __ATOMIC_RELAXED);
+        if (!(e & (e - 1)))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03103: journal write failed "
+                         "(%s): %u events lost", mql_journal_error(db), total);
+    }
+}
+
+void mql_journal_stage_change(server_rec *s, const mql_change_t *c)
+{
+    uint32_t add[MQL_DAY_FIELDS] = { 0 };
+    char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
+    mql_visitor_t v;
+    mql_journal_t *db;
+    int known;
+
+    if (!(db = writer_db(s)))
+        return;
+    mql_id_to_text(c->id, id);
+    known = mql_visitors_get_id(mql_g->store, c->id, c->time, &v, contact);
+    if (c->new_stage == MQL_STAGE_MQL && c->old_stage == MQL_STAGE_VISITOR)
+        add[MQL_DAY_MQLS] = 1;
+    else if (c->new_stage == MQL_STAGE_SQL)
+        add[MQL_DAY_ACCEPTED] = 1;
+    else if (c->new_stage == MQL_STAGE_REJECTED)
+        add[MQL_DAY_REJECTED] = 1;
+    if (mql_journal_begin(db) != APR_SUCCESS)
+        return;
+    if (c->new_stage != MQL_STAGE_MQL || c->old_stage == MQL_STAGE_VISITOR)
+        mql_journal_stage(db, id, c->time, c->new_stage, c->score,
+                          known ? v.first_seen : 0, known ? v.country : NULL,
+                          known ? v.counts : NULL);
+    else
+        mql_journal_reopen(db, id);
+    mql_journal_count_day(db, c->time / 86400, add);
+    if (mql_journal_commit(db) != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03104: journal: stage change not "
+                     "recorded (%s)", mql_journal_error(db));
+}
+
+const char *mql_journal_story_of(apr_pool_t *p, const char *id_text, int max)
+{
+    return jdb ? mql_journal_story_json(jdb, p, id_text, max) : "[]";
+}
+
+void mql_journal_forget_id(server_rec *s, const char *id_text)
+{
+    mql_journal_t *db = writer_db(s);
+
+    if (db && mql_journal_forget(db, id_text) != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL03105: journal: a forgotten visitor's "
+                     "story could not be erased (%s)", mql_journal_error(db));
+}
+
+void mql_journal_trim(server_rec *s, uint32_t now)
+{
+    mql_journal_t *db = writer_db(s);
+
+    if (!db)
+        return;
+    if (mql_journal_maintain(db, now, (uint32_t)mql_g->expire, mql_g->journal_max,
+                             mql_g->journal_events) < 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03106: journal: trimming failed "
+                     "(%s)", mql_journal_error(db));
+    jsh->bytes = mql_journal_bytes(db);
+}
+
+void mql_journal_stats(mql_journal_stats_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->enabled = ring.h != NULL;
+    if (!ring.h)
+        return;
+    out->taken = __atomic_load_n(&ring.h->taken, __ATOMIC_RELAXED);
+    out->dropped = __atomic_load_n(&ring.h->dropped, __ATOMIC_RELAXED);
+    out->lost = __atomic_load_n(&ring.h->lost, __ATOMIC_RELAXED);
+    out->written = jsh->written;
+    out->shed = jsh->shed;
+    out->errors = jsh->errors;
+    out->bytes = jsh->bytes;
+}
+
+mql_journal_t *mql_journal_reader(apr_pool_t *p)
+{
+    mql_journal_t *j = NULL;
+    const char *err;
+
+    if (!ring.h)
+        return NULL;
+    if (mql_journal_open(&j, journal_path(p), 1, p, &err) != APR_SUCCESS)
+        return NULL;
+    return j;
+}

@@ -1,0 +1,46 @@
+/*
+ * The journal's glue (mod_mql_journal.c): the event ring the request path
+ * fills, and what the background writer does with it (the SQLite journal
+ * of mql_journal.c).  The request path only calls mql_journal_capture.
+ */
+#ifndef MOD_MQL_JOURNAL_H
+#define MOD_MQL_JOURNAL_H
+
+#include "mod_mql_private.h"
+#include "mql_journal.h"
+
+/* Parent, post_config: the ring, made once and kept across graceful
+ * restarts (as the writer's own segment). */
+apr_status_t mql_journal_setup(server_rec *s);
+
+/* Request path: the scored request into the ring; dropped (and counted)
+ * when the ring is full. */
+void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
+                         uint32_t prev_seen, int nrules);
+
+/* Writer (one process at a time): the ring into the journal. */
+void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now);
+/* A stage change for the funnel and the leads' table. */
+void mql_journal_stage_change(server_rec *s, const mql_change_t *c);
+/* The last max events of a visitor as JSON ("[]" without a journal). */
+const char *mql_journal_story_of(apr_pool_t *p, const char *id_text, int max);
+/* A forget request: the visitor's story and row go. */
+void mql_journal_forget_id(server_rec *s, const char *id_text);
+/* Retention and the size cap (with the snapshot, every minute). */
+void mql_journal_trim(server_rec *s, uint32_t now);
+/* The writer's process ends its work (graceful restart, stop). */
+void mql_journal_release(void);
+
+/* Counters for the status page. */
+typedef struct mql_journal_stats {
+    int enabled;
+    uint64_t taken, dropped, lost, written, errors;
+    uint64_t shed;                  /* over the rate: counted, not kept */
+    int64_t bytes;
+} mql_journal_stats_t;
+void mql_journal_stats(mql_journal_stats_t *out);
+
+/* Read-only access for the status page; NULL when off or not there yet. */
+mql_journal_t *mql_journal_reader(apr_pool_t *p);
+
+#endif

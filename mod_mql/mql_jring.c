@@ -1,0 +1,129 @@
+/*
+ * The journal's event ring (see mql_jring.h).  Atomics only: producers
+ * are request threads, which must never wait.
+ */
+#include <string.h>
+
+#include "mql_jring.h"
+
+size_t mql_jring_bytes(uint32_t size)
+{
+    return sizeof(mql_jring_head_t) + 64 + (size_t)size * sizeof(mql_jevent_t);
+}
+
+void mql_jring_attach(mql_jring_t *r, void *mem, uint32_t size)
+{
+    r->h = mem;
+    /* the slots start on a cache line of their own */
+    r->slots = (mql_jevent_t *)((char *)mem + ((sizeof(mql_jring_head_t) + 63) & ~(size_t)63));
+    r->mask = size - 1;
+}
+
+void mql_jring_init(mql_jring_t *r, void *mem, uint32_t size)
+{
+    memset(mem, 0, mql_jring_bytes(size));
+    mql_jring_attach(r, mem, size);
+    r->h->size = size;
+}
+
+int mql_jring_put(mql_jring_t *r, const mql_jevent_t *ev)
+{
+    uint64_t t = __atomic_load_n(&r->h->head, __ATOMIC_RELAXED);
+    mql_jevent_t *slot;
+
+    do {
+        uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
+
+        if (t - tail > r->mask) {
+            __atomic_add_fetch(&r->h->dropped, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+    } while (!__atomic_compare_exchange_n(&r->h->head, &t, t + 1, 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
+    slot = &r->slots[t & r->mask];
+    /* everything but seq, then seq: the consumer reads seq first */
+    memcpy((char *)slot + sizeof slot->seq, (const char *)ev + sizeof ev->seq,
+           sizeof *ev - sizeof ev->seq);
+    __atomic_store_n(&slot->seq, (uint32_t)(t + 1), __ATOMIC_RELEASE);
+    return 1;
+}
+
+unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max, uint64_t now_ms)
+{
+    uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_RELAXED);
+    uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
+    unsigned n = 0;
+
+    while (n < max && tail < head) {
+        mql_jevent_t *slot = &r->slots[tail & r->mask];
+        uint32_t want = (uint32_t)(tail + 1);
+
+        if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != want) {
+            /* reserved and not yet complete: wait a while, then take
+             * it as lost so one dead process cannot stop the ring */
+            if (!r->h->stale_since)
+                r->h->stale_since = now_ms ? now_ms : 1;
+            else if (now_ms - r->h->stale_since > MQL_JRING_STALE_MS) {
+                r->h->stale_since = 0;
+                __atomic_add_fetch(&r->h->lost, 1, __ATOMIC_RELAXED);
+                tail++;
+                __atomic_store_n(&r->h->tail, tail, __ATOMIC_RELEASE);
+                continue;
+            }
+            break;
+        }
+        r->h->stale_since = 0;
+        out[n] = *slot;
+        /* a late writer of a skipped ticket may have overwritten it
+         * meanwhile: keep the copy only when seq is unchanged */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) == want)
+            n++;
+        tail++;
+        __atomic_store_n(&r->h->tail, tail, __ATOMIC_RELEASE);
+    }
+    __atomic_add_fetch(&r->h->taken, n, __ATOMIC_RELAXED);
+    return n;
+}
+
+static char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+void mql_jring_referer_host(const char *referer, char *host)
+{
+    const char *p, *at, *end;
+    size_t n = 0;
+
+    host[0] = '\0';
+    if (!referer || !(p = strstr(referer, "://")))
+        return;
+    p += 3;
+    end = p + strcspn(p, "/?#");
+    /* user:password@ is no part of the host (and is not kept) */
+    at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        p = at + 1;
+    if (*p == '[') {                 /* an IPv6 literal: up to its bracket */
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (close)
+            end = close + 1;
+    }
+    else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon)
+            end = colon;
+    }
+    for (; p < end && n < MQL_JHOST_LEN - 1; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        /* a host name's bytes; anything else is no host */
+        if (c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\') {
+            n = 0;
+            break;
+        }
+        host[n++] = lower((char)c);
+    }
+    host[n] = '\0';
+}

@@ -1,0 +1,26 @@
+/*
+ * mqlctl's commands over the journal (mqlctl_journal.c): a lead's story
+ * for show and export, the funnel, the criteria against sales' verdicts
+ * and what-if thresholds.  They read MQLStateDir/journal.sqlite, after
+ * mqlctl has become the state directory's owner.
+ */
+#ifndef MQLCTL_JOURNAL_H
+#define MQLCTL_JOURNAL_H
+
+#include <apr_pools.h>
+#include "mql_journal.h"
+
+/* The journal of state_dir, or NULL (with a note on stderr unless quiet)
+ * when there is none yet. */
+mql_journal_t *mqlctl_journal(apr_pool_t *p, const char *state_dir, int readwrite, int quiet);
+
+/* show: the story as indented lines; how many events. */
+int mqlctl_print_story(apr_pool_t *p, mql_journal_t *j, const char *id, int max);
+
+/* 0 done, 1 failure, 2 bad usage. */
+int mqlctl_funnel(apr_pool_t *p, const char *state_dir, int days, const char *format);
+int mqlctl_criteria(apr_pool_t *p, const char *state_dir, const char *format);
+int mqlctl_whatif(apr_pool_t *p, const char *state_dir, const char *threshold,
+                  const apr_array_header_t *require, const char *format);
+
+#endif
