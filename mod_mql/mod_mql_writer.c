@@ -57,6 +57,7 @@
 #include "mql_json.h"
 #include "mql_record.h"
 #include "mql_control.h"
+#include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -421,8 +422,10 @@ static const char *jstr(apr_pool_t *p, const char *s)
     return mql_json_str(p, s ? s : "", 0);
 }
 
-static char *change_json(apr_pool_t *p, const mql_change_t *c)
+static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
 {
+    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
+    char stream_id[MQL_RQ_STREAM_ID];
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
@@ -443,6 +446,11 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
+    /* MQLStore redis://: the fleet's stream entry, so that a consumer can
+     * drop the one duplicate a crash between delivery and acknowledgement
+     * may cause */
+    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id))
+        extra = apr_pstrcat(p, extra, ",\"stream_id\":", jstr(p, stream_id), NULL);
     return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
                         "\"trigger_event\":%s%s}\n",
@@ -481,10 +489,11 @@ static int write_line(const char *line)
 static void drain_changes(server_rec *s, apr_pool_t *p)
 {
     mql_change_t ch[CHANGES_BATCH];
-    uint64_t seq = wsh->notify_seq, lost = 0;
+    uint64_t seq = wsh->notify_seq, lost = 0, first;
     unsigned n, i;
 
     while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+        first = seq - n;
         if (lost) {
             ADD(notify_dropped, lost);
             if (notify_out)
@@ -496,7 +505,7 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
         for (i = 0; i < n && notify_out; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
-            if (write_line(change_json(lp, &ch[i]))) {
+            if (write_line(change_json(lp, &ch[i], first + i))) {
                 ADD(notify_sent, 1);
             }
             else {
