@@ -537,6 +537,43 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The visitor's record goes from every leads file at the next publication. */
+static void forget_in_sites(const char *id_text)
+{
+    int i;
+
+    for (i = 0; i < mql_g->sites->nelts; i++) {
+        site_pending_t *sp = site_pending(i);
+        if (sp) {
+            apr_hash_set(sp->recs, apr_pstrdup(sp->pool, id_text), APR_HASH_KEY_STRING,
+                         DELETE_MARK);
+            sp->compact = 1;
+        }
+    }
+}
+
+/* MQLStore redis://: visitors forgotten on another server of the fleet
+ * (the sync thread took them out of the table already).  1 when any. */
+static int fleet_forgets(server_rec *s)
+{
+    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
+    uint8_t ids[64][MQL_ID_BYTES];
+    char text[MQL_ID_TEXT_LEN + 1];
+    unsigned n, i, any = 0;
+
+    while (q && (n = mql_rq_pop_forgets(q, ids, 64)) > 0) {
+        for (i = 0; i < n; i++) {
+            mql_id_to_text(ids[i], text);
+            forget_in_sites(text);
+        }
+        any += n;
+    }
+    if (any)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03034: %u visitors forgotten on "
+                     "another server of the fleet", any);
+    return any > 0;
+}
+
 /* Apply one request; 1 when done (the file may go), 0 to retry later. */
 static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const char *text,
                          int *forget)
@@ -544,7 +581,6 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
     mql_control_t req;
     const char *verb;
     apr_status_t rv;
-    int i;
 
     *forget = 0;
     switch (mql_control_parse(p, text, &req, &verb)) {
@@ -564,14 +600,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
     }
     if (req.verb == MQL_CONTROL_FORGET) {
         rv = mql_visitors_forget(mql_g->store, req.id);
-        for (i = 0; i < mql_g->sites->nelts; i++) {
-            site_pending_t *sp = site_pending(i);
-            if (sp) {
-                apr_hash_set(sp->recs, apr_pstrdup(sp->pool, req.id_text), APR_HASH_KEY_STRING,
-                             DELETE_MARK);
-                sp->compact = 1;
-            }
-        }
+        forget_in_sites(req.id_text);
         *forget = 1;
         ADD(control_applied, 1);
         /* no ID in the log: the visitor asked to be forgotten */
@@ -729,6 +758,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     wsh->last_owner = getpid();
 
     done = read_controls(s, p, &forget);
+    forget |= fleet_forgets(s);
     drain_changes(s, p);
 
     cb.p = p;

@@ -9,7 +9,7 @@
 #include "mql_redis_queue.h"
 
 #define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
-#define RQ_VERSION 1u
+#define RQ_VERSION 2u
 
 typedef struct mql_rq_header {
     uint32_t magic;
@@ -24,6 +24,8 @@ typedef struct mql_rq_header {
     uint32_t lease_pid;
     uint32_t lease_time;
     char     stream_pos[MQL_RQ_SHARDS][MQL_RQ_STREAM_ID];
+    uint64_t forget_head, forget_tail;
+    uint8_t  forgets[MQL_RQ_FORGETS][MQL_ID_BYTES];
     mql_rq_stats_t stats;
 } mql_rq_header_t;
 
@@ -232,6 +234,35 @@ int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len
     }
     unlock(q);
     return ok;
+}
+
+void mql_rq_push_forget(mql_rq_t *q, const uint8_t id[MQL_ID_BYTES])
+{
+    lock(q);
+    /* the oldest gives way: the writer's full pass over the table
+     * after a hand-over rewrites the files anyway */
+    if (q->h->forget_head - q->h->forget_tail >= MQL_RQ_FORGETS
+        || q->h->forget_head < q->h->forget_tail)
+        q->h->forget_tail = q->h->forget_head - MQL_RQ_FORGETS + 1;
+    memcpy(q->h->forgets[q->h->forget_head % MQL_RQ_FORGETS], id, MQL_ID_BYTES);
+    q->h->forget_head++;
+    unlock(q);
+}
+
+unsigned mql_rq_pop_forgets(mql_rq_t *q, uint8_t (*out)[MQL_ID_BYTES], unsigned max)
+{
+    unsigned n = 0;
+
+    lock(q);
+    if (q->h->forget_head < q->h->forget_tail
+        || q->h->forget_head - q->h->forget_tail > MQL_RQ_FORGETS)
+        q->h->forget_tail = q->h->forget_head;
+    while (n < max && q->h->forget_tail < q->h->forget_head) {
+        memcpy(out[n++], q->h->forgets[q->h->forget_tail % MQL_RQ_FORGETS], MQL_ID_BYTES);
+        q->h->forget_tail++;
+    }
+    unlock(q);
+    return n;
 }
 
 mql_rq_stats_t *mql_rq_stats(mql_rq_t *q)

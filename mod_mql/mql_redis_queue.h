@@ -134,6 +134,13 @@ uint64_t mql_rq_change_total(mql_rq_t *q);
 /* The stream entry ID of change number seq, or 0 when it is gone. */
 int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len);
 
+/* Visitors forgotten on another server (mqlctl forget there), for this
+ * server's writer to take out of its leads files: pushed by the sync
+ * thread, popped by the writer (up to max IDs; how many). */
+#define MQL_RQ_FORGETS 256
+void mql_rq_push_forget(mql_rq_t *q, const uint8_t id[MQL_ID_BYTES]);
+unsigned mql_rq_pop_forgets(mql_rq_t *q, uint8_t (*out)[MQL_ID_BYTES], unsigned max);
+
 /* The counters, shared; the sync thread writes them, readers copy. */
 mql_rq_stats_t *mql_rq_stats(mql_rq_t *q);
 void mql_rq_stats_copy(mql_rq_t *q, mql_rq_stats_t *out);

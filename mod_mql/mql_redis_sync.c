@@ -340,8 +340,10 @@ static void take_entry(mql_redis_sync_t *s, redisReply *entry, int notify)
         || !mql_id_from_text(idf->str, idf->len, id))
         return;
     if (type->str[0] == 'f') {
-        if (!notify)
+        if (!notify) {
             mql_visitors_forget(s->local, id);
+            mql_rq_push_forget(s->q, id);
+        }
         return;
     }
     put_pairs(s, fv->element, fv->elements, id);
