@@ -59,22 +59,27 @@ static apr_status_t rs_set_contact(void *be, const uint8_t id[MQL_ID_BYTES],
     return rv;
 }
 
-/* mqlctl set: Redis knows the visitor even when this table does not. */
+/* mqlctl set: Redis may know the visitor even when this table does not. */
 static apr_status_t rs_set_stage(void *be, const uint8_t id[MQL_ID_BYTES], mql_stage_t stage,
                                  uint32_t now)
 {
     redis_store_t *rs = be;
     mql_rq_entry_t e;
 
+    apr_status_t rv;
+
     if ((unsigned)stage >= MQL_STAGE_COUNT)
         return APR_EINVAL;
-    mql_visitors_set_stage(rs->local, id, stage, now);
+    rv = mql_visitors_set_stage(rs->local, id, stage, now);
     memset(&e, 0, sizeof e);
     memcpy(e.id, id, MQL_ID_BYTES);
     e.kind = MQL_RQ_STAGE;
     e.stage = (uint8_t)stage;
     e.time = now;
-    return mql_rq_append(rs->q, &e);
+    /* queued whatever this table knows: the answer (ENOENT) is this
+     * server's, the change is the fleet's */
+    mql_rq_append(rs->q, &e);
+    return rv;
 }
 
 static apr_status_t rs_forget(void *be, const uint8_t id[MQL_ID_BYTES])
