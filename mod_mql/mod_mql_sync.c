@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apr_allocator.h"
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 #include "apr_optional.h"
@@ -27,6 +28,7 @@
 #include "mod_watchdog.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_runtime.h"
 #include "mod_mql_sync.h"
 #include "mql_redis_proto.h"
 #include "mql_redis_store.h"
@@ -40,6 +42,8 @@ APLOG_USE_MODULE(mql);
 #define LEASE_STALE   3
 #define IDLE_SLEEP    apr_time_from_msec(2)
 #define CACHE_LINE    64
+#define SPILL_NAME    "redis-spill"
+#define STOP_FLUSH    apr_time_from_sec(2)
 
 typedef struct sync_persist {
     apr_shm_t *shm;
@@ -50,6 +54,8 @@ static sync_persist_t *persist;
 static mql_rq_t *queue;
 static volatile int stopping;
 static apr_thread_t *thread;
+static apr_pool_t *thread_pool;
+static apr_allocator_t *thread_alloc;
 
 static void lock_queue(void *baton)
 {
@@ -151,7 +157,8 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
 
     sync = mql_redis_sync_make(p, mql_g->redis, (uint32_t)mql_g->redis_timeout_ms,
                                (uint32_t)mql_g->expire, queue,
-                               mql_redis_store_local(mql_g->store));
+                               mql_redis_store_local(mql_g->store),
+                               mql_state_path(p, SPILL_NAME));
     while (!stopping) {
         uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
@@ -167,24 +174,59 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
         if (!mql_redis_sync_round(sync))
             apr_sleep(IDLE_SLEEP);
     }
-    mql_redis_sync_close(sync);
+    /* the child stops: what is queued goes to Redis, or to the spill
+     * file when Redis does not take it in time (a full stop loses the
+     * shared memory; a graceful restart keeps it, and the file too) */
+    if (had_lease)
+        mql_redis_sync_stop(sync, STOP_FLUSH);
+    else
+        mql_redis_sync_close(sync);
     mql_rq_release(queue, pid);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "MQL07012: Redis sync thread stopped");
     apr_thread_exit(t, APR_SUCCESS);
     return NULL;
 }
 
+/* The thread stopped and joined: from the watchdog when the child stops
+ * gracefully, or from the child's pool when it is told to go at once
+ * (the watchdog's own thread may not get to say STOPPING then). */
+static apr_status_t stop_thread(void *unused)
+{
+    apr_status_t trv;
+
+    stopping = 1;
+    if (thread)
+        apr_thread_join(&trv, thread);
+    thread = NULL;
+    if (thread_pool)
+        apr_pool_destroy(thread_pool);
+    thread_pool = NULL;
+    return APR_SUCCESS;
+}
+
+static void sync_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    if (queue)
+        apr_pool_cleanup_register(pchild, NULL, stop_thread, apr_pool_cleanup_null);
+}
+
 static apr_status_t sync_callback(int state, void *data, apr_pool_t *pool)
 {
     server_rec *s = data;
-    apr_status_t rv, trv;
+    apr_status_t rv;
 
     if (!queue || !mql_g || !mql_g->store_ready)
         return APR_SUCCESS;
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
         stopping = 0;
-        rv = apr_thread_create(&thread, NULL, sync_main, s, pool);
+        /* a pool of the thread's own, with its own allocator: the
+         * watchdog's pool is its thread's, and pools are not shared */
+        if (apr_allocator_create(&thread_alloc) != APR_SUCCESS
+            || apr_pool_create_ex(&thread_pool, NULL, NULL, thread_alloc) != APR_SUCCESS)
+            return APR_ENOMEM;
+        apr_allocator_owner_set(thread_alloc, thread_pool);
+        rv = apr_thread_create(&thread, NULL, sync_main, s, thread_pool);
         if (rv != APR_SUCCESS) {
             thread = NULL;
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
@@ -192,10 +234,7 @@ static apr_status_t sync_callback(int state, void *data, apr_pool_t *pool)
         }
         break;
     case AP_WATCHDOG_STATE_STOPPING:
-        stopping = 1;
-        if (thread)
-            apr_thread_join(&trv, thread);
-        thread = NULL;
+        stop_thread(NULL);
         break;
     default:
         break;
@@ -237,4 +276,5 @@ void mql_register_sync(apr_pool_t *p)
     static const char *const succ[] = { "mod_watchdog.c", NULL };
 
     ap_hook_post_config(sync_post_config, NULL, succ, APR_HOOK_LAST);
+    ap_hook_child_init(sync_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -57,6 +57,7 @@
 #include "mql_json.h"
 #include "mql_record.h"
 #include "mql_control.h"
+#include "mql_redis_proto.h"
 #include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
@@ -426,6 +427,7 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
 {
     mql_rq_t *q = mql_redis_store_queue(mql_g->store);
     char stream_id[MQL_RQ_STREAM_ID];
+    unsigned shard;
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
@@ -446,11 +448,16 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
-    /* MQLStore redis://: the fleet's stream entry, so that a consumer can
-     * drop the one duplicate a crash between delivery and acknowledgement
-     * may cause */
-    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id))
-        extra = apr_pstrcat(p, extra, ",\"stream_id\":", jstr(p, stream_id), NULL);
+    /* MQLStore redis://: the fleet's stream and entry, so that a consumer
+     * can drop the duplicate a crash between delivery and acknowledgement
+     * may cause (an entry ID is unique within its stream) */
+    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id, &shard)) {
+        char key[MQL_REDIS_KEY_LEN];
+
+        mql_redis_key_stream(key, shard);
+        extra = apr_pstrcat(p, extra, ",\"stream\":", jstr(p, key), ",\"stream_id\":",
+                            jstr(p, stream_id), NULL);
+    }
     return apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
                         "\"trigger_event\":%s%s}\n",

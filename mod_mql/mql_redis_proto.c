@@ -157,8 +157,8 @@ static void argz(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, c
     arg(p, argc, argv, argvlen, s, strlen(s));
 }
 
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint64_t origin,
-                          uint32_t expire, int *argc, const char **argv, size_t *argvlen)
+void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
+                          int *argc, const char **argv, size_t *argvlen)
 {
     char *vkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *skey = apr_palloc(p, MQL_REDIS_KEY_LEN);
     char *xkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *id = apr_palloc(p, MQL_ID_TEXT_LEN + 1);
@@ -177,7 +177,7 @@ void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint64_t origi
     argz(p, argc, argv, argvlen, skey);
     argz(p, argc, argv, argvlen, xkey);
     argz(p, argc, argv, argvlen, apr_pstrdup(p, kind));
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, origin));
+    argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, e->origin));
     argz(p, argc, argv, argvlen, apr_psprintf(p, "%" APR_UINT64_T_FMT, e->seq));
     argz(p, argc, argv, argvlen, id);
     argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->time));

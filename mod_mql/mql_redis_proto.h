@@ -46,11 +46,12 @@ void mql_redis_key_seq(char *buf, unsigned shard);
 void mql_redis_key_stream(char *buf, unsigned shard);
 #define MQL_REDIS_GROUP "mql-notify"
 
-/* The arguments of FCALL mql_apply for e: *argc strings (and lengths) in
- * argv, allocated from p.  expire: MQLExpire in seconds (0: none). */
+/* The arguments of FCALL mql_apply for e (numbered by its origin's
+ * queue): *argc strings (and lengths) in argv, allocated from p.
+ * expire: MQLExpire in seconds (0: none). */
 #define MQL_REDIS_MAX_ARGS 32
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint64_t origin,
-                          uint32_t expire, int *argc, const char **argv, size_t *argvlen);
+void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
+                          int *argc, const char **argv, size_t *argvlen);
 
 /* A record from field/value pairs (the Function's reply, a stream entry,
  * HGETALL).  contact: MQL_CONTACT_LEN bytes or NULL.  0 when the pairs

@@ -9,7 +9,7 @@
 #include "mql_redis_queue.h"
 
 #define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
-#define RQ_VERSION 2u
+#define RQ_VERSION 4u
 
 typedef struct mql_rq_header {
     uint32_t magic;
@@ -133,6 +133,7 @@ apr_status_t mql_rq_append(mql_rq_t *q, mql_rq_entry_t *e)
         unlock(q);
         return APR_ENOSPC;
     }
+    e->origin = q->h->origin;
     e->seq = q->h->next_seq++;
     q->ring[q->h->head % q->capacity] = *e;
     q->h->head++;
@@ -174,13 +175,15 @@ uint32_t mql_rq_length(mql_rq_t *q)
     return (uint32_t)n;
 }
 
-void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, const char *stream_id)
+void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, unsigned shard,
+                        const char *stream_id)
 {
     mql_rq_change_t *slot;
 
     lock(q);
     slot = &q->changes[q->h->change_seq % MQL_CHANGES_KEPT];
     slot->c = *c;
+    slot->shard = (uint8_t)shard;
     apr_cpystrn(slot->stream_id, stream_id ? stream_id : "", sizeof slot->stream_id);
     q->h->change_seq++;
     unlock(q);
@@ -223,13 +226,16 @@ uint64_t mql_rq_change_total(mql_rq_t *q)
     return n;
 }
 
-int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len)
+int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len,
+                            unsigned *shard)
 {
     int ok = 0;
 
     lock(q);
     if (seq >= 1 && seq <= q->h->change_seq && q->h->change_seq - seq < MQL_CHANGES_KEPT) {
         apr_cpystrn(buf, q->changes[(seq - 1) % MQL_CHANGES_KEPT].stream_id, len);
+        if (shard)
+            *shard = q->changes[(seq - 1) % MQL_CHANGES_KEPT].shard;
         ok = buf[0] != '\0';
     }
     unlock(q);

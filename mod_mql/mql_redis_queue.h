@@ -37,14 +37,15 @@
 #define MQL_RQ_FORGET  'f'
 
 #define MQL_RQ_REQ_CC   32       /* MQLRequire country list carried, packed */
-#define MQL_RQ_STREAM_ID 32      /* "1700000000000-12", NUL-terminated */
+#define MQL_RQ_STREAM_ID 48      /* "1700000000000-12", NUL-terminated */
 
 /* What one request (or mqlctl) asked of the store, with all Redis needs
  * to apply it exactly as mql_score_hit did here: the points the rules
  * that matched on this server are worth, the scoring settings of the
  * virtual host, the time of the request. */
 typedef struct mql_rq_entry {
-    uint64_t seq;                /* this server's number for it, from 1 */
+    uint64_t origin;             /* the queue that numbered it (set by append) */
+    uint64_t seq;                /* its number there, from 1 */
     uint64_t at_us;              /* when queued (apr_time_now), for the lag */
     uint8_t  id[MQL_ID_BYTES];
     uint32_t time;
@@ -69,9 +70,11 @@ typedef struct mql_rq_entry {
     char     text[MQL_CONTACT_LEN];  /* the path (a hit) or the contact */
 } mql_rq_entry_t;
 
-/* A fleet stage change for MQLNotify, with its stream entry's ID. */
+/* A fleet stage change for MQLNotify, with its stream and entry ID (an
+ * ID is unique within its stream only: each shard has one). */
 typedef struct mql_rq_change {
     mql_change_t c;
+    uint8_t shard;
     char stream_id[MQL_RQ_STREAM_ID];
 } mql_rq_change_t;
 
@@ -126,13 +129,16 @@ uint32_t mql_rq_length(mql_rq_t *q);
 
 /* The fleet's stage changes: pushed by the sync thread, read as the
  * store's stage-change feed (mql_visitors_stage_changes' contract). */
-void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, const char *stream_id);
+void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, unsigned shard,
+                        const char *stream_id);
 unsigned mql_rq_changes(mql_rq_t *q, uint64_t *seq, mql_change_t *out, unsigned max,
                         uint64_t *lost);
 /* Changes pushed so far (the feed's last number). */
 uint64_t mql_rq_change_total(mql_rq_t *q);
-/* The stream entry ID of change number seq, or 0 when it is gone. */
-int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len);
+/* The stream entry ID of change number seq and its shard, or 0 when it
+ * is gone. */
+int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len,
+                            unsigned *shard);
 
 /* Visitors forgotten on another server (mqlctl forget there), for this
  * server's writer to take out of its leads files: pushed by the sync

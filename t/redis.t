@@ -190,8 +190,9 @@ my %count;
 $count{ $_->[1]{visitor} }++ for @n;
 is_deeply [ sort keys %count ], \@leads, 'the notification pipes together name every lead';
 is scalar(grep { $count{$_} != 1 } keys %count), 0, '... each once across the fleet';
-is scalar(grep { ($_->[1]{stream_id} // '') =~ /^\d+-\d+$/ } @n), scalar @n,
-    'each line carries its stream entry ID';
+is scalar(grep { ($_->[1]{stream_id} // '') =~ /^\d+-\d+$/
+                 && ($_->[1]{stream} // '') =~ /^mql:\{mql\d+\}:changes$/ } @n), scalar @n,
+    'each line carries its stream and entry ID';
 my %by_server;
 $by_server{ $_->[0]->port }++ for @n;
 note 'notifications by server: ' . join ', ', map { "$_: $by_server{$_}" } sort keys %by_server;

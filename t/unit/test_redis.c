@@ -92,8 +92,8 @@ static void queue_order(void)
     is_int(mql_rq_append(q, &e), APR_ENOSPC, "a full queue refuses, never waits");
     is_int(mql_rq_stats(q)->dropped, 1, "... and counts it");
     n = mql_rq_peek(q, out, 2);
-    ok(n == 2 && out[0].seq == 1 && out[1].seq == 2 && out[0].time == 100,
-       "peek: the oldest first, numbered from 1");
+    ok(n == 2 && out[0].seq == 1 && out[1].seq == 2 && out[0].time == 100
+       && out[0].origin == 0x1234, "peek: the oldest first, numbered from 1 by this queue");
     is_int(mql_rq_length(q), 4, "peek leaves them queued (until Redis confirms)");
     mql_rq_consume(q, 2);
     n = mql_rq_peek(q, out, 8);
@@ -131,19 +131,23 @@ static void queue_changes(void)
     memset(&c, 0, sizeof c);
     for (i = 0; i < 3; i++) {
         c.time = 10 + i;
-        mql_rq_push_change(q, &c, apr_psprintf(pool, "1700000000000-%u", i));
+        mql_rq_push_change(q, &c, 5, apr_psprintf(pool, "1700000000000-%u", i));
     }
     n = mql_rq_changes(q, &seq, out, 4, &lost);
     ok(n == 3 && out[0].time == 10 && out[2].time == 12 && lost == 0 && seq == 4,
        "the fleet's changes, oldest first");
-    ok(mql_rq_change_stream_id(q, 2, sid, sizeof sid) && !strcmp(sid, "1700000000000-1"),
-       "each with its stream entry ID");
+    {
+        unsigned shard = 0;
+        ok(mql_rq_change_stream_id(q, 2, sid, sizeof sid, &shard)
+           && !strcmp(sid, "1700000000000-1") && shard == 5,
+           "each with its stream and entry ID");
+    }
     is_int(mql_rq_change_total(q), 3, "three so far");
     for (i = 0; i < MQL_CHANGES_KEPT + 5; i++)
-        mql_rq_push_change(q, &c, "1-1");
+        mql_rq_push_change(q, &c, 0, "1-1");
     n = mql_rq_changes(q, &seq, out, 4, &lost);
     ok(n == 4 && lost == 5, "overrun: what was lost is counted");
-    ok(!mql_rq_change_stream_id(q, 1, sid, sizeof sid), "an ID long gone is not made up");
+    ok(!mql_rq_change_stream_id(q, 1, sid, sizeof sid, NULL), "an ID long gone is not made up");
 
     /* forgets from the fleet */
     {
@@ -237,7 +241,8 @@ static void entry_from_hit(void)
         int argc;
 
         e.seq = 77;
-        mql_redis_apply_args(pool, &e, 0xabcdef, 86400, &argc, argv, lens);
+        e.origin = 0xabcdef;
+        mql_redis_apply_args(pool, &e, 86400, &argc, argv, lens);
         is_int(argc, 26, "FCALL mql_apply 3 keys, 5 common and 15 hit arguments");
         ok(!strcmp(argv[0], "FCALL") && !strcmp(argv[1], "mql_apply") && !strcmp(argv[2], "3"),
            "FCALL mql_apply 3");
@@ -249,7 +254,7 @@ static void entry_from_hit(void)
         is_str(argv[17], "55", "the threshold");
         is_str(argv[24], "86400", "MQLExpire");
         e.kind = MQL_RQ_FORGET;
-        mql_redis_apply_args(pool, &e, 1, 0, &argc, argv, lens);
+        mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
         is_int(argc, 11, "a forget: the common arguments only");
     }
 }
