@@ -240,6 +240,23 @@ ok MQLTest::wait_for(5, sub { !defined vkey($gone) }), '... removes the visitor 
 ok MQLTest::wait_for(5, sub { !grep { defined dbm_record($_, $gone) } @srv }),
     "... and from every server's leads file";
 
+# ---- a graceful restart: the queue and its one sync thread carry on ---------------
+
+{
+    my ($v) = grep { $_->{id} ne $gone } @visitors;
+    my $k = vkey($v->{id});
+    my $before = $redis->hgetall($k)->{c0};
+    $srv[2]->graceful;
+    for (1 .. 20) {
+        $srv[2]->host_request('GET', '/', headers => { Cookie => $v->{cookie} });
+        sleep 0.02;
+    }
+    ok MQLTest::wait_for(5, sub { $redis->hgetall($k)->{c0} == $before + 20 }),
+        'across a graceful restart every view reaches Redis once';
+    sleep 0.5;
+    is $redis->hgetall($k)->{c0}, $before + 20, '... and only once';
+}
+
 # ---- the status page --------------------------------------------------------------
 
 my $auto = $srv[0]->get('/mql-status?auto');
