@@ -17,11 +17,6 @@
 -- whose number is not above it changes nothing (a batch sent again after
 -- a lost reply).  Nothing here stores an IP address.
 
-local FIELDS = { 'score', 'first', 'last', 'since',
-                 'c0', 'c1', 'c2', 'c3', 'c4', 'c5', 'c6',
-                 'stage', 'tev', 'site', 'flags', 'cc',
-                 'k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7',
-                 'trig', 'contact' }
 local VF_COUNTRY, VF_FIT = 1, 2
 local EV_DOWNLOAD, EV_FORM = 1, 2
 local REQ_DOWNLOAD, REQ_FORM, REQ_COUNTRY = 1, 2, 4
@@ -67,28 +62,20 @@ local function fresh(now)
     return v
 end
 
-local function value(v, f)
-    if f == 'score' then return string.format('%.17g', v.score) end
-    local c = string.match(f, '^c(%d)$')
-    if c then return tostring(v.c[tonumber(c)]) end
-    local k = string.match(f, '^k(%d)$')
-    if k then return tostring(v.k[tonumber(k)]) end
-    local x = v[f]
-    if type(x) == 'number' then return string.format('%d', x) end
-    return x
-end
-
+-- The record as field, value, ...: built once per call
+-- and used for HSET, the stream and the reply alike.
 local function pairs_of(v)
-    local out = {}
-    for _, f in ipairs(FIELDS) do
-        out[#out + 1] = f
-        out[#out + 1] = value(v, f)
-    end
-    return out
+    local c, k = v.c, v.k
+    return { 'score', string.format('%.17g', v.score), 'first', string.format('%d', v.first),
+             'last', string.format('%d', v.last), 'since', string.format('%d', v.since),
+             'c0', c[0], 'c1', c[1], 'c2', c[2], 'c3', c[3], 'c4', c[4], 'c5', c[5], 'c6', c[6],
+             'stage', v.stage, 'tev', v.tev, 'site', v.site, 'flags', v.flags, 'cc', v.cc,
+             'k0', k[0], 'k1', k[1], 'k2', k[2], 'k3', k[3], 'k4', k[4], 'k5', k[5],
+             'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
 end
 
-local function store(key, v, expire)
-    redis.call('HSET', key, unpack(pairs_of(v)))
+local function store(key, v, fv, expire)
+    redis.call('HSET', key, unpack(fv))
     -- idle visitors go; leads stay until forgotten
     if v.stage == 0 and expire > 0 then
         redis.call('EXPIRE', key, expire)
@@ -112,11 +99,11 @@ end
 
 -- A stage change, or a lead's new figures, for every server: the record
 -- travels with it, so a server puts it into its table without a lookup.
-local function announce(stream, kind, id, old, v, now)
+local function announce(stream, kind, id, old, fv, now)
     local args = { 'XADD', stream, 'MAXLEN', '~', STREAM_MAXLEN, '*',
                    'type', kind, 'id', id, 'old', tostring(old), 'time', tostring(now) }
-    if v then
-        for _, x in ipairs(pairs_of(v)) do args[#args + 1] = x end
+    if fv then
+        for i = 1, #fv do args[#args + 1] = fv[i] end
     end
     return redis.call(unpack(args))
 end
@@ -168,12 +155,20 @@ local function apply_hit(v, a, now)
     return changed
 end
 
-local function reply(dup, changed, old, v)
+local function reply(dup, changed, old, fv)
     local out = { dup and 1 or 0, changed and 1 or 0, old }
-    if v then
-        for _, x in ipairs(pairs_of(v)) do out[#out + 1] = x end
+    if fv then
+        for i = 1, #fv do out[#out + 1] = fv[i] end
     end
     return out
+end
+
+-- Numbers in a reply would become integers: the record's go as strings.
+local function strings(fv)
+    for i = 2, #fv, 2 do
+        if type(fv[i]) == 'number' then fv[i] = string.format('%d', fv[i]) end
+    end
+    return fv
 end
 
 -- ARGV: KIND ORIGIN SEQ ID NOW, then by kind
@@ -189,14 +184,19 @@ local function apply(keys, a)
     if kind ~= 'g' then
         local last = tonumber(redis.call('HGET', seqkey, origin) or '0')
         if seq <= last then
-            return reply(true, false, 0, load(vkey))
+            local was = load(vkey)
+            return reply(true, false, 0, was and strings(pairs_of(was)))
         end
         redis.call('HSET', seqkey, origin, string.format('%d', seq))
-        redis.call('EXPIRE', seqkey, SEQ_TTL)
+        -- once a day is enough to keep the numbers of a server gone for good
+        -- from staying for ever
+        if redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
+            redis.call('EXPIRE', seqkey, SEQ_TTL)
+        end
     end
     local v = load(vkey)
     if kind == 'g' then
-        return reply(false, false, 0, v)
+        return reply(false, false, 0, v and strings(pairs_of(v)))
     end
     if kind == 'f' then
         redis.call('DEL', vkey)
@@ -226,14 +226,15 @@ local function apply(keys, a)
     else
         return redis.error_reply('mql_apply: unknown kind ' .. tostring(kind))
     end
-    store(vkey, v, expire)
+    local fv = strings(pairs_of(v))
+    store(vkey, v, fv, expire)
     if changed then
-        announce(stream, 's', id, old, v, now)
+        announce(stream, 's', id, old, fv, now)
     elseif was_lead or v.stage ~= 0 then
         -- a lead's figures: every server's leads file follows them
-        announce(stream, 'u', id, old, v, now)
+        announce(stream, 'u', id, old, fv, now)
     end
-    return reply(false, changed, old, v)
+    return reply(false, changed, old, fv)
 end
 
 redis.register_function('mql_apply', apply)
