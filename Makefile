@@ -18,13 +18,16 @@ ifeq ($(shell printf '%s' '$(VERSION)' | grep -Ex '[0-9][0-9A-Za-z.+~]*'),)
 $(error VERSION must hold a version like 1.2.3, not '$(VERSION)')
 endif
 VERSION_H := $(OUT)/gen/mql_version.h
+# The Redis store's Function library (mod_mql/mql_redis.lua) as a C string:
+# the module loads the code it was built with into Redis.
+REDIS_LUA_H := $(OUT)/gen/mql_redis_lua.h
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 # Extra flags for sanitizer builds: make SANITIZE="-fsanitize=address,undefined"
 SANITIZE  ?=
 # The core is compiled without httpd's include directory: it must need APR only.
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment are added (the Debian
 # package build passes dpkg-buildflags' hardening flags this way).
-CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC $(WARN) $(SANITIZE) -Imod_mql -Iinclude $(APR_FLAGS) \
+CORE_CFLAGS = -std=gnu11 -O2 -g -fPIC $(WARN) $(SANITIZE) -Imod_mql -Iinclude -I$(OUT)/gen $(APR_FLAGS) \
               $(CPPFLAGS) $(CFLAGS)
 
 CORE_SRC  := $(sort $(wildcard mod_mql/mql_*.c))
@@ -54,7 +57,7 @@ $(OUT)/.deps-test: build/deps.sh
 	build/deps.sh test
 	@touch $@
 
-$(OUT)/core/%.o: mod_mql/%.c mod_mql/*.h | $(OUT)/.deps-build
+$(OUT)/core/%.o: mod_mql/%.c mod_mql/*.h $(REDIS_LUA_H) | $(OUT)/.deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c -o $@ $<
 
@@ -69,11 +72,17 @@ $(VERSION_H): VERSION
 	@mkdir -p $(dir $@)
 	printf '#define MQL_VERSION "%s"\n' '$(VERSION)' > $@
 
+$(REDIS_LUA_H): mod_mql/mql_redis.lua
+	@mkdir -p $(dir $@)
+	{ printf 'const char mql_redis_lua[] =\n'; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
+	  printf '    ;\n'; } > $@
+
 $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
 	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
 	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
 	    $(addprefix -Wc$(COMMA),$(CPPFLAGS) $(CFLAGS)) $(addprefix -Wl$(COMMA),$(LDFLAGS)) \
-	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lsqlite3 -lm >$(OUT)/apxs.log 2>&1 \
+	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lsqlite3 -lhiredis -lm >$(OUT)/apxs.log 2>&1 \
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
@@ -83,7 +92,7 @@ $(MQLCTL): $(MQLCTL_SRC) mod_mql/mqlctl_*.h $(CORE_LIB) $(VERSION_H)
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lpthread -lm
 
 install: all
 	build/install.sh $(MODULE) $(MQLCTL)
@@ -134,7 +143,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_OUT     := $(OUT)/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   = -std=gnu11 -O1 -g -fno-omit-frame-pointer $(WARN) $(FUZZ_SAN) \
-                -Imod_mql -Iinclude -It/fuzz $(APR_FLAGS)
+                -Imod_mql -Iinclude -I$(OUT)/gen -It/fuzz $(APR_FLAGS)
 FUZZ_SRC     := $(sort $(wildcard t/fuzz/fuzz_*.c))
 FUZZ_BIN     := $(patsubst t/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRC))
 FUZZ_CORE_OBJ := $(patsubst mod_mql/%.c,$(FUZZ_OUT)/core/%.o,$(CORE_SRC))
@@ -146,7 +155,7 @@ $(OUT)/.deps-fuzz: build/deps.sh
 	build/deps.sh fuzz
 	@touch $@
 
-$(FUZZ_OUT)/core/%.o: mod_mql/%.c mod_mql/*.h | $(OUT)/.deps-fuzz $(OUT)/.deps-build
+$(FUZZ_OUT)/core/%.o: mod_mql/%.c mod_mql/*.h $(REDIS_LUA_H) | $(OUT)/.deps-fuzz $(OUT)/.deps-build
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
@@ -161,7 +170,7 @@ $(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_CORE_LIB)
 # own mql_snapshot_save so that they match its record layout.
 $(FUZZ_OUT)/gen_snapshot_seed: t/fuzz/gen_snapshot_seed.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lpthread -lm
 
 $(FUZZ_SEEDS): $(FUZZ_OUT)/gen_snapshot_seed
 	@mkdir -p $(dir $@)

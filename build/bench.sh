@@ -1,7 +1,7 @@
 #!/bin/bash
 # mod_mql benchmark: the same httpd with and without the module.
 #
-#   build/bench.sh [all|main|scale|profile]      (make bench runs "all")
+#   build/bench.sh [all|main|scale|profile|redis]   (make bench runs "all")
 #
 #   main     three servers from one generated configuration (event MPM,
 #            127.0.0.1, access log to /dev/null): without mod_mql, with
@@ -19,6 +19,10 @@
 #   profile  instructions per request under callgrind, one httpd process
 #            (-X), with and without the module, and the module's own
 #            functions.
+#   redis    MQLStore shm against MQLStore redis:// (a redis-server of its
+#            own on 127.0.0.1), side by side: throughput ratio, httpd CPU
+#            per request, and the time from a request's answer to its hit
+#            applied in Redis (p50, p99) while the load runs.
 #
 # Tuning through the environment (defaults in brackets):
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
@@ -47,8 +51,8 @@ PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-5000}
 REPORT=$OUT/bench-report.txt
 
 case "$MODE" in
-    all|main|scale|profile) ;;
-    *) echo "usage: $0 [all|main|scale|profile]" >&2; exit 2 ;;
+    all|main|scale|profile|redis) ;;
+    *) echo "usage: $0 [all|main|scale|profile|redis]" >&2; exit 2 ;;
 esac
 
 HTTPD=$(apxs -q SBINDIR)/$(apxs -q TARGET)
@@ -67,6 +71,10 @@ cleanup() {
     for root in "${SERVERS[@]+"${SERVERS[@]}"}"; do
         stop_server "$root" || true
     done
+    if [ -n "${REDIS_PID:-}" ]; then
+        kill "$REDIS_PID" 2>/dev/null || true
+        wait "$REDIS_PID" 2>/dev/null || true
+    fi
     if [ -n "${BENCH_KEEP:-}" ]; then
         echo "server roots kept in $WORK"
     else
@@ -112,7 +120,7 @@ free_port() {
 }
 
 # new_server NAME KIND [MAXVISITORS]  -> prints the server root
-#   KIND: none | mql | usertrack
+#   KIND: none | mql | mql-nojournal | mqlredis | usertrack
 new_server() {
     local name=$1 kind=$2 max=${3:-100000}
     local root=$WORK/$name port user="" extra=""
@@ -134,6 +142,17 @@ ${BENCH_MQL_EXTRA:-}"
             # what the journal costs, measured in the same run
             [ "$kind" = mql ] || extra="$extra
 MQLJournal Off" ;;
+        mqlredis) extra="LoadModule mql_module $WORK/mod_mql.so
+MQLStateDir $root/state
+MQLEngine On
+MQLMaxVisitors $max
+MQLRule view ^/pricing 5 cap=3
+MQLStore redis://127.0.0.1:$REDIS_PORT
+<Location /mql-status>
+    SetHandler mql-status
+    Require all granted
+</Location>
+${BENCH_MQL_EXTRA:-}" ;;
         usertrack) extra="LoadModule usertrack_module $MODS/mod_usertrack.so
 CookieTracking on" ;;
     esac
@@ -418,6 +437,60 @@ scale_bench() {
         awk -F= '$1 == "path_ns" { print $2 }') ns with 100 000 visitors, $("$OUT/mqlbench" path 1000 |
         awk -F= '$1 == "path_ns" { print $2 }') ns with 1 000"
 }
+# MQLStore shm and MQLStore redis:// side by side, the same site, mix and
+# visitor pool size; Redis on this machine (appendfsync everysec, its
+# default for an append-only file), so it takes CPU from the same cores.
+REDIS_PID=""
+REDIS_PORT=""
+redis_bench() {
+    command -v redis-server >/dev/null || { log "redis-server missing: no redis bench"; return 0; }
+    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 )) probe rtick0 rtick1 applied0 applied1
+    REDIS_PORT=$(free_port)
+    mkdir -p "$WORK/redis"
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save '' \
+        --appendonly yes --appendfsync everysec >"$WORK/redis/log" 2>&1 &
+    REDIS_PID=$!
+    wait_port "$REDIS_PORT" up || { cat "$WORK/redis/log" >&2; exit 1; }
+    new_server mqlshm mql "$max" >/dev/null
+    new_server mqlredis mqlredis "$max" >/dev/null
+    prefill "$WORK/mqlshm" "$VISITORS" "$WORK/cookies.shm"
+    prefill "$WORK/mqlredis" "$VISITORS" "$WORK/cookies.redis"
+    for s in mqlshm mqlredis; do start_server "$WORK/$s"; done
+    check_cookies "$WORK/mqlredis" "$WORK/cookies.redis"
+    log ""
+    log "== MQLStore shm against MQLStore redis:// (Redis on the same host): $VISITORS visitors, $ROUNDS rounds of ${SECS}s per server"
+    for s in mqlshm mqlredis; do run_wrk "$WORK/$s" "$(redis_cookies "$s")" 2 >/dev/null; done
+    rtick0=$(awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat")
+    applied0=$(redis_applied)
+    rounds "$ROUNDS" "$SECS" redis_cookies mqlshm mqlredis
+    rtick1=$(awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat")
+    applied1=$(redis_applied)
+    summary mqlshm mqlredis
+    log "$(awk -v t="$((rtick1 - rtick0))" -v hz="$(getconf CLK_TCK)" -v n="$((applied1 - applied0))" 'BEGIN {
+        printf "  Redis CPU: %.1f us per event applied (%d events)", n ? t * 1e6 / hz / n : 0, n }')"
+    # the hit's way to Redis while the redis:// server serves a lighter
+    # load (4 connections): with Redis on the same two cores as httpd and
+    # wrk at full speed, Redis falls behind and the figure would measure
+    # only the backlog
+    wrk -t1 -c4 -d"$((SECS + 12))s" -s "$BENCH/mix.lua" \
+        "http://127.0.0.1:$(port_of "$WORK/mqlredis")/" -- "$WORK/cookies.redis" >/dev/null &
+    sleep 1
+    probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" 200 "$((SECS + 8))" || true)
+    wait
+    log "  request answered -> hit applied in Redis, 4 connections of load: $(echo "$probe" | awk '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
+    log "  $(curl -s "http://127.0.0.1:$(port_of "$WORK/mqlredis")/mql-status?auto" | grep -E '^Redis(QueueFull|Retries|Refused):' | paste -sd' ' || true)"
+    for s in mqlshm mqlredis; do stop_server "$WORK/$s"; done
+    grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
+        "$WORK"/{mqlshm,mqlredis}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+}
+redis_cookies() { case "$1" in mqlshm) echo "$WORK/cookies.shm" ;; *) echo "$WORK/cookies.redis" ;; esac; }
+redis_applied() {
+    curl -s "http://127.0.0.1:$(port_of "$WORK/mqlredis")/mql-status?auto" |
+        awk -F': ' '$1 == "RedisApplied" { print $2 + 0; found = 1 } END { if (!found) print 0 }'
+}
+
 scale_cookies() { case "$1" in mql1k) echo "$WORK/cookies.1k" ;; *) echo "$WORK/cookies.1m" ;; esac; }
 
 # As root, the profiled httpd runs as www-data from the start (no User
@@ -522,7 +595,8 @@ case "$MODE" in
     main) main_bench ;;
     scale) scale_bench ;;
     profile) profile_bench ;;
-    all) main_bench; scale_bench; profile_bench ;;
+    redis) redis_bench ;;
+    all) main_bench; redis_bench; scale_bench; profile_bench ;;
 esac
 log ""
 log "report: $REPORT"

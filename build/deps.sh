@@ -8,15 +8,17 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
 
-want="apache2 apache2-dev libmaxminddb-dev libaprutil1-dev libsqlite3-dev pkg-config"
+want="apache2 apache2-dev libmaxminddb-dev libaprutil1-dev libsqlite3-dev libhiredis-dev pkg-config"
 case "${1:-build}" in
     build) ;;
     # the stacks the integration tests run the module in: mod_php, PHP-FPM
     # (dba reads the leads file), h2load for HTTP/2, openssl for a test
-    # certificate
+    # certificate; redis-server and redis-tools for the shared store's
+    # tests, which start their own servers
     test)  want="$want perl libmaxmind-db-writer-perl python3 python3-gdbm curl sqlite3
-                 libapache2-mod-php8.2 php8.2-fpm php8.2-cli php8.2-dba nghttp2-client openssl" ;;
-    bench) want="$want wrk curl valgrind" ;;
+                 libapache2-mod-php8.2 php8.2-fpm php8.2-cli php8.2-dba nghttp2-client openssl
+                 redis-server redis-tools" ;;
+    bench) want="$want wrk curl valgrind redis-server redis-tools" ;;
     fuzz)  want="$want clang libclang-rt-dev" ;;
     deb)   want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db" ;;
     deb-test) want="$want build-essential debhelper dpkg-dev fakeroot lintian man-db debootstrap curl" ;;

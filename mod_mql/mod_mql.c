@@ -23,6 +23,7 @@
 #include "mod_mql_handlers.h"
 #include "mod_mql_request.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_sync.h"
 #include "mod_mql_status.h"
 #include "mod_mql_writer.h"
 #include "mod_mql.h"
@@ -107,6 +108,7 @@ static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (!engine)
         return OK;
     if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK
+        || mql_sync_post_config(pconf, ptemp, s) != OK
         || mql_geoip_open(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     for (vs = s; vs; vs = vs->next) {
@@ -155,6 +157,7 @@ static void register_hooks(apr_pool_t *p)
     mql_register_handlers(p);
     mql_register_status(p);
     mql_register_writer(p);
+    mql_register_sync(p);
     APR_REGISTER_OPTIONAL_FN(mql_visitor_info);
 }
 

@@ -3,6 +3,7 @@
  * `apachectl configtest` with httpd's "Syntax error on line N of FILE"
  * followed by the directive's name and what it expects.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <maxminddb.h>
@@ -18,6 +19,7 @@
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
 #include "mql_journal.h"
+#include "mql_redis_proto.h"
 
 mql_global_t *mql_g;
 
@@ -60,6 +62,7 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g = apr_pcalloc(p, sizeof *mql_g);
         mql_g->max_visitors = 100000;
         mql_g->store_kind = "shm";
+        mql_g->redis_timeout_ms = 250;
         mql_g->half_life = 30 * 86400;
         mql_g->expire = 90 * 86400;
         mql_g->journal = 1;
@@ -587,11 +590,49 @@ static const char *set_store(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = global_only(cmd);
 
+    mql_redis_url_t *url;
+
     if (err)
         return err;
-    if (strcasecmp(arg, "shm"))
-        return bad(cmd, "expects shm (this server's shared memory, the default)", arg);
-    mql_g->store_kind = "shm";
+    if (!strcasecmp(arg, "shm")) {
+        mql_g->store_kind = "shm";
+        mql_g->redis = NULL;
+        return NULL;
+    }
+    url = apr_pcalloc(cmd->pool, sizeof *url);
+    if ((err = mql_redis_url_parse(cmd->pool, arg, url)))
+        return bad(cmd, apr_psprintf(cmd->pool, "expects %s", err), arg);
+    if (url->kind == MQL_REDIS_CLUSTER)
+        return bad(cmd, "redis-cluster:// is not supported yet; expects shm, "
+                   "redis://[USER:PASSWORD@]HOST:PORT[/DB] or redis+unix:///PATH", arg);
+    mql_g->store_kind = "redis";
+    mql_g->store_url = apr_pstrdup(cmd->pool, arg);
+    mql_g->redis = url;
+    return NULL;
+}
+
+/* MQLRedisTimeout: how long the sync thread waits for Redis to accept a
+ * connection or answer a command; never a request's wait. */
+static const char *set_redis_timeout(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = global_only(cmd);
+    char *end;
+    double n;
+
+    if (err)
+        return err;
+    n = strtod(arg, &end);
+    if (end == arg)
+        n = -1;
+    else if (!strcasecmp(end, "ms"))
+        ;
+    else if (!strcasecmp(end, "s") || !*end)
+        n *= 1000;
+    else
+        n = -1;
+    if (n < 1 || n > 60000)
+        return bad(cmd, "expects a time from 1ms to 60s, e.g. 250ms or 2s", arg);
+    mql_g->redis_timeout_ms = (apr_int64_t)n;
     return NULL;
 }
 
@@ -956,7 +997,11 @@ const command_rec mql_cmds[] = {
                   "On, Off or Auto: Secure attribute over HTTPS (default Auto)"),
     SRV_FLAG("MQLCookieHTTPOnly", cookie_httponly, "On or Off (default On)"),
     AP_INIT_TAKE1("MQLStore", set_store, NULL, RSRC_CONF,
-                  "where visitors are kept: shm, this server's shared memory (default shm)"),
+                  "where visitors are kept: shm, this server's shared memory, or "
+                  "redis://[USER:PASSWORD@]HOST:PORT[/DB] or redis+unix:///PATH, shared "
+                  "by the servers that use it (default shm)"),
+    AP_INIT_TAKE1("MQLRedisTimeout", set_redis_timeout, NULL, RSRC_CONF,
+                  "connect and command timeout of the Redis sync thread (default 250ms)"),
     AP_INIT_TAKE1("MQLMaxVisitors", set_max_visitors, NULL, RSRC_CONF,
                   "visitors kept in shared memory (default 100000)"),
     AP_INIT_TAKE1("MQLHalfLife", set_half_life, NULL, RSRC_CONF,

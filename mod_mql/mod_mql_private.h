@@ -98,7 +98,10 @@ typedef struct mql_global {
     const char *state_dir;
     int state_dir_set;              /* MQLStateDir given (not the default) */
     const char *secret_file;
-    const char *store_kind;         /* MQLStore */
+    const char *store_kind;         /* MQLStore: "shm" or "redis" */
+    const char *store_url;          /* MQLStore redis...://, as written */
+    struct mql_redis_url *redis;    /* ... parsed (mql_redis_proto.h), or NULL */
+    apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;

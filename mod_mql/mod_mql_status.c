@@ -43,6 +43,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
+#include "mod_mql_sync.h"
 #include "mql_cookie.h"
 
 APLOG_USE_MODULE(mql);
@@ -244,6 +245,7 @@ static void gather_totals(request_rec *r, mql_status_data_t *d)
     }
     mql_writer_stats(&d->writer);
     mql_flood_status(&d->flood);
+    d->redis = mql_sync_stats(&d->redis_st, &d->redis_queue);
     d->geoip_db = mql_g->geoip_db;
     if (d->scope != MQL_SCOPE_ALL && !d->want_top) {
         walk_t w = { d };

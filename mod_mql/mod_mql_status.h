@@ -15,6 +15,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_writer.h"
+#include "mql_redis_queue.h"
 #include "mql_cookie.h"
 #include "mod_mql_journal.h"
 
@@ -75,6 +76,9 @@ typedef struct mql_status_data {
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
     mql_flood_status_t flood;           /* limits per client network */
+    int redis;                          /* MQLStore redis://: the section below */
+    mql_rq_stats_t redis_st;            /* the sync thread's counters */
+    uint32_t redis_queue;               /* entries waiting for Redis */
     const char *geoip_db;               /* NULL = off */
     int scope;                          /* the site shown, or MQL_SCOPE_ALL */
     int want_top;                       /* the walk also fills bins and top */

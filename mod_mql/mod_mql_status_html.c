@@ -420,6 +420,25 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
            apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)w->notify_sent),
                         bad_if(p, w->notify_dropped)));
     }
+    /* --- Redis sync thread (mod_mql_sync.c), MQLStore redis:// only --- */
+    if (d->redis) {
+        const mql_rq_stats_t *x = &d->redis_st;
+
+        kv(r, "Redis", "redis",
+           x->connected ? "<span class=\"ok\">connected</span>"
+                        : "<span class=\"warn\">not connected: scoring locally, queued</span>");
+        kv(r, "Redis queue (lag)", "redis-queue",
+           apr_psprintf(p, "%s <span class=\"muted\">(%u ms)</span>", num(p, (apr_int64_t)d->redis_queue),
+                        d->redis_queue ? x->lag_ms : 0));
+        kv(r, "Redis batches / retries", "redis-batches",
+           apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)x->batches),
+                        num(p, (apr_int64_t)x->retries)));
+        kv(r, "Redis changes applied", "redis-applied", num(p, (apr_int64_t)x->applied));
+        kv(r, "Redis queue full (lost)", "redis-queue-full", bad_if(p, x->dropped));
+        kv(r, "Redis last error", "redis-error",
+           x->last_error[0] ? ap_escape_html(p, x->last_error)
+                            : "<span class=\"muted\">none</span>");
+    }
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
     /* --- flood limits (mod_mql_flood.c) --- */
     {

@@ -82,6 +82,23 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
         ap_rprintf(r, "MQLSnapshotErrors: %" APR_UINT64_T_FMT "\n", w->snapshot_errors);
     }
+    /* --- Redis sync thread (mod_mql_sync.c), MQLStore redis:// only --- */
+    if (d->redis) {
+        const mql_rq_stats_t *x = &d->redis_st;
+
+        ap_rprintf(r, "RedisConnected: %u\n", x->connected);
+        ap_rprintf(r, "RedisQueue: %u\n", d->redis_queue);
+        ap_rprintf(r, "RedisLagMs: %u\n", d->redis_queue ? x->lag_ms : 0);
+        ap_rprintf(r, "RedisApplied: %" APR_UINT64_T_FMT "\n", x->applied);
+        ap_rprintf(r, "RedisBatches: %" APR_UINT64_T_FMT "\n", x->batches);
+        ap_rprintf(r, "RedisRetries: %" APR_UINT64_T_FMT "\n", x->retries);
+        ap_rprintf(r, "RedisDuplicates: %" APR_UINT64_T_FMT "\n", x->duplicates);
+        ap_rprintf(r, "RedisRefused: %" APR_UINT64_T_FMT "\n", x->errors);
+        ap_rprintf(r, "RedisQueueFull: %" APR_UINT64_T_FMT "\n", x->dropped);
+        ap_rprintf(r, "RedisFleetRecords: %" APR_UINT64_T_FMT "\n", x->fleet_records);
+        ap_rprintf(r, "RedisOutages: %u\n", x->outages);
+        ap_rprintf(r, "RedisLastError: %s\n", ap_escape_logitem(r->pool, x->last_error));
+    }
     /* --- flood limits (mod_mql_flood.c) --- */
     {
         const mql_flood_status_t *f = &d->flood;
@@ -203,6 +220,24 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    w->returns_seen, w->returns_lost);
     }
     ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
+    /* --- Redis sync thread (mod_mql_sync.c): null for MQLStore shm --- */
+    ap_rputs("\"redis\":", r);
+    if (!d->redis)
+        ap_rputs("null,\n", r);
+    else {
+        const mql_rq_stats_t *x = &d->redis_st;
+
+        ap_rprintf(r, "{\"connected\":%u,\"queue\":%u,\"lag_ms\":%u,\"applied\":%"
+                   APR_UINT64_T_FMT ",\"batches\":%" APR_UINT64_T_FMT ",\"retries\":%"
+                   APR_UINT64_T_FMT ",\"duplicates\":%" APR_UINT64_T_FMT ",\"refused\":%"
+                   APR_UINT64_T_FMT ",\"queue_full\":%" APR_UINT64_T_FMT
+                   ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
+                   "\"last_error\":%s,\"last_error_time\":%u},\n",
+                   x->connected, d->redis_queue, d->redis_queue ? x->lag_ms : 0, x->applied,
+                   x->batches, x->retries, x->duplicates, x->errors, x->dropped,
+                   x->fleet_records, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
+                   x->last_error_time);
+    }
     /* --- flood limits (mod_mql_flood.c) --- */
     {
         const mql_flood_status_t *f = &d->flood;

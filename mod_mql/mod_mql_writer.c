@@ -66,6 +66,8 @@
 #include "mql_record.h"
 #include "mql_control.h"
 #include "mql_returns.h"
+#include "mql_redis_proto.h"
+#include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -542,8 +544,11 @@ static const char *jstr(apr_pool_t *p, const char *s)
     return mql_json_str(p, s ? s : "", 0);
 }
 
-static char *change_json(apr_pool_t *p, const mql_change_t *c)
+static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
 {
+    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
+    char stream_id[MQL_RQ_STREAM_ID];
+    unsigned shard;
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
@@ -563,6 +568,16 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c)
                              lead.trigger ? jstr(p, lead.trigger) : "null",
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
+    }
+    /* MQLStore redis://: the fleet's stream and entry, so that a consumer
+     * can drop the duplicate a crash between delivery and acknowledgement
+     * may cause (an entry ID is unique within its stream) */
+    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id, &shard)) {
+        char key[MQL_REDIS_KEY_LEN];
+
+        mql_redis_key_stream(key, shard);
+        extra = apr_pstrcat(p, extra, ",\"stream\":", jstr(p, key), ",\"stream_id\":",
+                            jstr(p, stream_id), NULL);
     }
     line = apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
@@ -611,10 +626,11 @@ static int write_line(const char *line)
 static void drain_changes(server_rec *s, apr_pool_t *p)
 {
     mql_change_t ch[CHANGES_BATCH];
-    uint64_t seq = wsh->notify_seq, lost = 0;
+    uint64_t seq = wsh->notify_seq, lost = 0, first;
     unsigned n, i;
 
     while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+        first = seq - n;
         if (lost) {
             ADD(notify_dropped, lost);
             if (notify_out)
@@ -628,7 +644,7 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
         for (i = 0; i < n && notify_out; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
-            if (write_line(change_json(lp, &ch[i]))) {
+            if (write_line(change_json(lp, &ch[i], first + i))) {
                 ADD(notify_sent, 1);
             }
             else {
@@ -660,6 +676,44 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The visitor's record goes from every leads file at the next publication. */
+static void forget_in_sites(const char *id_text)
+{
+    int i;
+
+    for (i = 0; i < mql_g->sites->nelts; i++) {
+        site_pending_t *sp = site_pending(i);
+        if (sp) {
+            apr_hash_set(sp->recs, apr_pstrdup(sp->pool, id_text), APR_HASH_KEY_STRING,
+                         DELETE_MARK);
+            sp->compact = 1;
+        }
+    }
+}
+
+/* MQLStore redis://: visitors forgotten on another server of the fleet
+ * (the sync thread took them out of the table already).  1 when any. */
+static int fleet_forgets(server_rec *s)
+{
+    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
+    uint8_t ids[64][MQL_ID_BYTES];
+    char text[MQL_ID_TEXT_LEN + 1];
+    unsigned n, i, any = 0;
+
+    while (q && (n = mql_rq_pop_forgets(q, ids, 64)) > 0) {
+        for (i = 0; i < n; i++) {
+            mql_id_to_text(ids[i], text);
+            forget_in_sites(text);
+            mql_journal_forget_id(s, text);
+        }
+        any += n;
+    }
+    if (any)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03034: %u visitors forgotten on "
+                     "another server of the fleet", any);
+    return any > 0;
+}
+
 /* Apply one request; 1 when done (the file may go), 0 to retry later. */
 static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const char *text,
                          int *forget)
@@ -667,7 +721,6 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
     mql_control_t req;
     const char *verb;
     apr_status_t rv;
-    int i;
 
     *forget = 0;
     switch (mql_control_parse(p, text, &req, &verb)) {
@@ -687,14 +740,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, const char *file, const c
     }
     if (req.verb == MQL_CONTROL_FORGET) {
         rv = mql_visitors_forget(mql_g->store, req.id);
-        for (i = 0; i < mql_g->sites->nelts; i++) {
-            site_pending_t *sp = site_pending(i);
-            if (sp) {
-                apr_hash_set(sp->recs, apr_pstrdup(sp->pool, req.id_text), APR_HASH_KEY_STRING,
-                             DELETE_MARK);
-                sp->compact = 1;
-            }
-        }
+        forget_in_sites(req.id_text);
         mql_journal_forget_id(s, req.id_text);
         *forget = 1;
         ADD(control_applied, 1);
@@ -869,6 +915,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     mql_journal_drain(s, p, now);
     done = read_controls(s, p, &forget);
     restore_returns(p, now);
+    forget |= fleet_forgets(s);
     drain_changes(s, p);
 
     cb.p = p;

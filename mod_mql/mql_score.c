@@ -300,6 +300,11 @@ static int most_significant_event(unsigned events)
     return MQL_EV_VIEW;     /* only fit points moved the score: say "view" */
 }
 
+int mql_score_trigger_event(unsigned events)
+{
+    return most_significant_event(events);
+}
+
 static void set_trigger(mql_visitor_t *v, const char *path)
 {
     size_t n = path ? strlen(path) : 0;

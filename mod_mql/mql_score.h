@@ -144,6 +144,10 @@ int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hi
  */
 int mql_visitor_merge(mql_visitor_t *into, const mql_visitor_t *old, uint32_t half_life);
 
+/* The event a promotion by a hit of these events records as its trigger
+ * (the most deliberate one): what a store that promotes elsewhere needs. */
+int mql_score_trigger_event(unsigned events);
+
 /* 1 when the country code (2 chars) is in the packed list */
 int mql_country_in(const char *packed, const char *cc);
 

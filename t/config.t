@@ -21,6 +21,14 @@ my @bad = (
     [ 'MQLCookieHTTPOnly yes',           qr/MQLCookieHTTPOnly: expects On or Off/ ],
     [ 'MQLMaxVisitors lots',             qr/MQLMaxVisitors: expects a number of visitors/ ],
     [ 'MQLMaxVisitors 3',                qr/MQLMaxVisitors: expects a number of visitors/ ],
+    [ 'MQLStore memcached://x:1',        qr/MQLStore: expects shm, redis:\/\/\[USER:PASSWORD\@\]HOST:PORT\[\/DB\]/ ],
+    [ 'MQLStore redis://nohost',         qr/MQLStore: expects redis:\/\/\[USER:PASSWORD\@\]HOST:PORT\[\/DB\]; got/ ],
+    [ 'MQLStore redis://h:99999',        qr/MQLStore: expects redis:\/\/.*HOST:PORT/ ],
+    [ 'MQLStore redis://h:6379/x',       qr/MQLStore: expects .* with DB a number/ ],
+    [ 'MQLStore redis+unix://relative',  qr/MQLStore: expects redis\+unix:\/\/\/absolute\/path/ ],
+    [ 'MQLStore redis-cluster://h:1',    qr/MQLStore: redis-cluster:\/\/ is not supported yet/ ],
+    [ 'MQLRedisTimeout 0',               qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
+    [ 'MQLRedisTimeout 5min',            qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
     [ 'MQLThreshold 0',                  qr/MQLThreshold: expects a score from 1/ ],
     [ 'MQLThreshold high',               qr/MQLThreshold: expects a score/ ],
     [ 'MQLRequire luck',                 qr/MQLRequire: expects download, form or country/ ],
@@ -63,6 +71,7 @@ for my $case (@bad) {
 # Every directive with a good value, in server and virtual-host scope.
 my $good = <<'CONF';
 MQLMaxVisitors 5000
+MQLRedisTimeout 500ms
 MQLHalfLife 12h
 MQLExpire 30d
 MQLCookieName visitor

@@ -1,0 +1,240 @@
+#!lua name=mql
+--
+-- mod_mql's Redis Function library (MQLStore redis://): applies what the
+-- servers of a fleet queued, one call per hit, atomically, so that capped
+-- rules, the threshold, MQLRequire, decay and the stage change are decided
+-- once for the whole fleet.  The module loads it (FUNCTION LOAD REPLACE)
+-- on every connection: Functions are kept by Redis across restarts and
+-- replicated, which EVALSHA's script cache is not.
+--
+-- FCALL mql_apply 3 VISITOR_KEY SEQ_KEY STREAM_KEY  KIND ORIGIN SEQ ID NOW ...
+-- The three keys share one hash tag (the visitor's shard), so the call is
+-- valid on a Redis Cluster.  The reply: { duplicate, stage_changed,
+-- old_stage, field, value, ... } with the record's fields after the call.
+--
+-- Idempotence: each server (ORIGIN) numbers what it queues (SEQ); SEQ_KEY
+-- keeps the last number applied per origin in this shard, and a call
+-- whose number is not above it changes nothing (a batch sent again after
+-- a lost reply).  Nothing here stores an IP address.
+
+local VF_COUNTRY, VF_FIT = 1, 2
+local EV_DOWNLOAD, EV_FORM = 1, 2
+local REQ_DOWNLOAD, REQ_FORM, REQ_COUNTRY = 1, 2, 4
+local STREAM_MAXLEN = '100000'
+local SEQ_TTL = 30 * 86400       -- an origin's numbers outlive any queue
+
+local function bit_set(mask, bit)
+    return math.floor(mask / (2 ^ bit)) % 2 == 1
+end
+
+local function load(key)
+    local raw = redis.call('HGETALL', key)
+    if #raw == 0 then
+        return nil
+    end
+    local r = {}
+    for i = 1, #raw, 2 do
+        r[raw[i]] = raw[i + 1]
+    end
+    local v = {}
+    v.score = tonumber(r.score) or 0
+    v.first = tonumber(r.first) or 0
+    v.last = tonumber(r.last) or 0
+    v.since = tonumber(r.since) or 0
+    v.c, v.k = {}, {}
+    for i = 0, 6 do v.c[i] = tonumber(r['c' .. i]) or 0 end
+    for i = 0, 7 do v.k[i] = tonumber(r['k' .. i]) or 0 end
+    v.stage = tonumber(r.stage) or 0
+    v.tev = tonumber(r.tev) or 0
+    v.site = tonumber(r.site) or 0
+    v.flags = tonumber(r.flags) or 0
+    v.cc = r.cc or ''
+    v.trig = r.trig or ''
+    v.contact = r.contact or ''
+    return v
+end
+
+local function fresh(now)
+    local v = { score = 0, first = now, last = now, since = now, c = {}, k = {},
+                stage = 0, tev = 0, site = 0, flags = 0, cc = '', trig = '', contact = '' }
+    for i = 0, 6 do v.c[i] = 0 end
+    for i = 0, 7 do v.k[i] = 0 end
+    return v
+end
+
+-- The record as field, value, ...: built once per call
+-- and used for HSET, the stream and the reply alike.
+local function pairs_of(v)
+    local c, k = v.c, v.k
+    return { 'score', string.format('%.17g', v.score), 'first', string.format('%d', v.first),
+             'last', string.format('%d', v.last), 'since', string.format('%d', v.since),
+             'c0', c[0], 'c1', c[1], 'c2', c[2], 'c3', c[3], 'c4', c[4], 'c5', c[5], 'c6', c[6],
+             'stage', v.stage, 'tev', v.tev, 'site', v.site, 'flags', v.flags, 'cc', v.cc,
+             'k0', k[0], 'k1', k[1], 'k2', k[2], 'k3', k[3], 'k4', k[4], 'k5', k[5],
+             'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
+end
+
+local function store(key, v, fv, expire)
+    redis.call('HSET', key, unpack(fv))
+    -- idle visitors go; leads stay until forgotten
+    if v.stage == 0 and expire > 0 then
+        redis.call('EXPIRE', key, expire)
+    else
+        redis.call('PERSIST', key)
+    end
+end
+
+local function alpha2(cc)
+    return cc ~= nil and string.match(cc, '^%a%a$') ~= nil
+end
+
+local function country_in(packed, cc)
+    if not alpha2(cc) then return false end
+    cc = string.upper(cc)
+    for i = 1, #packed - 1, 2 do
+        if string.upper(string.sub(packed, i, i + 1)) == cc then return true end
+    end
+    return false
+end
+
+-- A stage change, or a lead's new figures, for every server: the record
+-- travels with it, so a server puts it into its table without a lookup.
+local function announce(stream, kind, id, old, fv, now)
+    local args = { 'XADD', stream, 'MAXLEN', '~', STREAM_MAXLEN, '*',
+                   'type', kind, 'id', id, 'old', tostring(old), 'time', tostring(now) }
+    if fv then
+        for i = 1, #fv do args[#args + 1] = fv[i] end
+    end
+    return redis.call(unpack(args))
+end
+
+-- The hit as mql_score_hit applies it (mql_score.c), in the same order:
+-- decay, events, rules, fit, last_seen, promotion, country flag, site.
+local function apply_hit(v, a, now)
+    local events = tonumber(a[6])
+    local half_life = tonumber(a[13])
+    if half_life > 0 and now > v.last then
+        v.score = v.score * 2 ^ (-(now - v.last) / half_life)
+    end
+    v.score = v.score + tonumber(a[7])
+    for ev = 0, 6 do
+        if bit_set(events, ev) and v.c[ev] < 65535 then v.c[ev] = v.c[ev] + 1 end
+    end
+    -- rules matched by the server that saw the request: uncapped ones
+    -- summed, capped ones as slot:points:cap, paid while under the cap
+    v.score = v.score + tonumber(a[8])
+    for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
+        slot, pts, cap = tonumber(slot), tonumber(pts), tonumber(cap)
+        if slot >= 0 and slot <= 7 and v.k[slot] < tonumber(cap) then
+            v.k[slot] = v.k[slot] + 1
+            v.score = v.score + pts
+        end
+    end
+    local cc = a[10]
+    if alpha2(cc) then
+        if v.cc == '' then v.cc = string.upper(cc) end
+        if a[11] ~= '' and not bit_set(v.flags, 1) then
+            v.score = v.score + tonumber(a[11])
+            v.flags = v.flags + VF_FIT
+        end
+    end
+    if now > v.last then v.last = now end
+    local changed = false
+    local req = tonumber(a[14])
+    if a[16] == '0' and v.stage == 0 and v.score >= tonumber(a[12])
+        and (not bit_set(req, 0) or v.c[EV_DOWNLOAD] >= 1)
+        and (not bit_set(req, 1) or v.c[EV_FORM] >= 1)
+        and (not bit_set(req, 2) or country_in(a[15], v.cc)) then
+        v.stage = 1
+        v.since = now
+        v.tev = tonumber(a[20])
+        v.trig = a[18]
+        changed = true
+    end
+    if cc ~= '' and not bit_set(v.flags, 0) then v.flags = v.flags + VF_COUNTRY end
+    return changed
+end
+
+local function reply(dup, changed, old, fv)
+    local out = { dup and 1 or 0, changed and 1 or 0, old }
+    if fv then
+        for i = 1, #fv do out[#out + 1] = fv[i] end
+    end
+    return out
+end
+
+-- Numbers in a reply would become integers: the record's go as strings.
+local function strings(fv)
+    for i = 2, #fv, 2 do
+        if type(fv[i]) == 'number' then fv[i] = string.format('%d', fv[i]) end
+    end
+    return fv
+end
+
+-- ARGV: KIND ORIGIN SEQ ID NOW, then by kind
+--   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
+--      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
+--   s  STAGE EXPIRE           (mqlctl set)
+--   c  CONTACT EXPIRE         (X-MQL-Contact)
+--   f                         (mqlctl forget)
+--   g                         (the record, changing nothing)
+local function apply(keys, a)
+    local vkey, seqkey, stream = keys[1], keys[2], keys[3]
+    local kind, origin, seq, id, now = a[1], a[2], tonumber(a[3]), a[4], tonumber(a[5])
+    if kind ~= 'g' then
+        local last = tonumber(redis.call('HGET', seqkey, origin) or '0')
+        if seq <= last then
+            local was = load(vkey)
+            return reply(true, false, 0, was and strings(pairs_of(was)))
+        end
+        redis.call('HSET', seqkey, origin, string.format('%d', seq))
+        -- once a day is enough to keep the numbers of a server gone for good
+        -- from staying for ever
+        if redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
+            redis.call('EXPIRE', seqkey, SEQ_TTL)
+        end
+    end
+    local v = load(vkey)
+    if kind == 'g' then
+        return reply(false, false, 0, v and strings(pairs_of(v)))
+    end
+    if kind == 'f' then
+        redis.call('DEL', vkey)
+        announce(stream, 'f', id, 0, nil, now)
+        return reply(false, false, 0, nil)
+    end
+    if not v then v = fresh(now) end
+    local old = v.stage
+    local was_lead = old ~= 0
+    local changed = false
+    local expire
+    if kind == 'h' then
+        changed = apply_hit(v, a, now)
+        if not was_lead then v.site = tonumber(a[17]) end
+        expire = tonumber(a[19])
+    elseif kind == 's' then
+        local stage = tonumber(a[6])
+        if stage ~= v.stage then
+            v.stage = stage
+            v.since = now
+            changed = true
+        end
+        expire = tonumber(a[7])
+    elseif kind == 'c' then
+        v.contact = a[6]
+        expire = tonumber(a[7])
+    else
+        return redis.error_reply('mql_apply: unknown kind ' .. tostring(kind))
+    end
+    local fv = strings(pairs_of(v))
+    store(vkey, v, fv, expire)
+    if changed then
+        announce(stream, 's', id, old, fv, now)
+    elseif was_lead or v.stage ~= 0 then
+        -- a lead's figures: every server's leads file follows them
+        announce(stream, 'u', id, old, fv, now)
+    end
+    return reply(false, changed, old, fv)
+end
+
+redis.register_function('mql_apply', apply)

@@ -1,0 +1,302 @@
+/*
+ * MQLStore URLs, key names, the Function's arguments and the record's
+ * fields (mql_redis_proto.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "apr_strings.h"
+#include "mql_redis_proto.h"
+#include "mql_cookie.h"
+
+/* ---- URL ---------------------------------------------------------------- */
+
+static const char *parse_port(const char *s, int *port)
+{
+    char *end;
+    long n = strtol(s, &end, 10);
+
+    if (end == s || *end || n < 1 || n > 65535)
+        return "a port from 1 to 65535";
+    *port = (int)n;
+    return NULL;
+}
+
+/* HOST:PORT, or [V6]:PORT */
+static const char *parse_hostport(apr_pool_t *p, const char *s, const char **host, int *port)
+{
+    const char *colon;
+
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return "HOST:PORT ([ADDRESS]:PORT for IPv6)";
+        *host = apr_pstrndup(p, s + 1, (apr_size_t)(close - s - 1));
+        colon = close + 1;
+    }
+    else {
+        colon = strrchr(s, ':');
+        if (!colon || colon == s)
+            return "HOST:PORT";
+        *host = apr_pstrndup(p, s, (apr_size_t)(colon - s));
+    }
+    if (!**host || strchr(*host, '/') || strchr(*host, '@'))
+        return "HOST:PORT";
+    return parse_port(colon + 1, port);
+}
+
+const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t *out)
+{
+    const char *rest, *at, *slash, *err;
+    char *hostpart;
+
+    memset(out, 0, sizeof *out);
+    if (!strncasecmp(text, "redis+unix://", 13)) {
+        out->kind = MQL_REDIS_UNIX;
+        out->path = text + 13;
+        if (out->path[0] != '/' || out->path[1] == '\0')
+            return "redis+unix:///absolute/path/to/socket";
+        return NULL;
+    }
+    if (!strncasecmp(text, "redis-cluster://", 16)) {
+        char *list = apr_pstrdup(p, text + 16), *tok, *state;
+        int n = 1;
+
+        out->kind = MQL_REDIS_CLUSTER;
+        for (tok = list; *tok; tok++)
+            n += *tok == ',';
+        out->nodes = apr_pcalloc(p, sizeof *out->nodes * (apr_size_t)n);
+        for (tok = apr_strtok(list, ",", &state); tok; tok = apr_strtok(NULL, ",", &state)) {
+            mql_redis_node_t *nd = &out->nodes[out->nnodes];
+            if ((err = parse_hostport(p, tok, &nd->host, &nd->port)))
+                return "redis-cluster://HOST:PORT[,HOST:PORT...]";
+            out->nnodes++;
+        }
+        if (!out->nnodes)
+            return "redis-cluster://HOST:PORT[,HOST:PORT...]";
+        out->host = out->nodes[0].host;
+        out->port = out->nodes[0].port;
+        return NULL;
+    }
+    if (strncasecmp(text, "redis://", 8))
+        return "shm, redis://[USER:PASSWORD@]HOST:PORT[/DB], redis+unix:///PATH or "
+               "redis-cluster://HOST:PORT[,HOST:PORT...]";
+    out->kind = MQL_REDIS_TCP;
+    rest = text + 8;
+    at = strrchr(rest, '@');
+    if (at) {
+        const char *cred = apr_pstrndup(p, rest, (apr_size_t)(at - rest));
+        const char *colon = strchr(cred, ':');
+
+        if (colon) {
+            out->user = colon == cred ? NULL : apr_pstrndup(p, cred, (apr_size_t)(colon - cred));
+            out->password = colon + 1;
+        }
+        else
+            out->password = cred;
+        if (!*out->password)
+            return "redis://[USER:PASSWORD@]HOST:PORT[/DB] with a password after the colon";
+        rest = at + 1;
+    }
+    slash = strchr(rest, '/');
+    hostpart = slash ? apr_pstrndup(p, rest, (apr_size_t)(slash - rest)) : apr_pstrdup(p, rest);
+    if (parse_hostport(p, hostpart, &out->host, &out->port))
+        return "redis://[USER:PASSWORD@]HOST:PORT[/DB]";
+    if (slash && slash[1]) {
+        char *end;
+        long db = strtol(slash + 1, &end, 10);
+
+        if (*end || db < 0 || db > 1000000)
+            return "redis://[USER:PASSWORD@]HOST:PORT[/DB] with DB a number";
+        out->db = (int)db;
+    }
+    return NULL;
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+unsigned mql_redis_shard(const uint8_t id[MQL_ID_BYTES])
+{
+    /* the ID is random: its first byte spreads visitors evenly */
+    return id[0] % MQL_RQ_SHARDS;
+}
+
+void mql_redis_key_visitor(char *buf, const uint8_t id[MQL_ID_BYTES])
+{
+    char text[MQL_ID_TEXT_LEN + 1];
+
+    mql_id_to_text(id, text);
+    snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql%u}:v:%s", mql_redis_shard(id), text);
+}
+
+void mql_redis_key_seq(char *buf, unsigned shard)
+{
+    snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql%u}:seq", shard % MQL_RQ_SHARDS);
+}
+
+void mql_redis_key_stream(char *buf, unsigned shard)
+{
+    snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql%u}:changes", shard % MQL_RQ_SHARDS);
+}
+
+/* ---- the Function's arguments --------------------------------------------- */
+
+static void arg(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s,
+                size_t len)
+{
+    if (*argc >= MQL_REDIS_MAX_ARGS)
+        return;
+    argv[*argc] = s;
+    argvlen[*argc] = len;
+    (*argc)++;
+}
+
+static void argz(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s)
+{
+    arg(p, argc, argv, argvlen, s, strlen(s));
+}
+
+void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
+                          int *argc, const char **argv, size_t *argvlen)
+{
+    char *vkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *skey = apr_palloc(p, MQL_REDIS_KEY_LEN);
+    char *xkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *id = apr_palloc(p, MQL_ID_TEXT_LEN + 1);
+    char kind[2] = { (char)e->kind, 0 };
+    unsigned shard = mql_redis_shard(e->id);
+
+    mql_redis_key_visitor(vkey, e->id);
+    mql_redis_key_seq(skey, shard);
+    mql_redis_key_stream(xkey, shard);
+    mql_id_to_text(e->id, id);
+    *argc = 0;
+    argz(p, argc, argv, argvlen, "FCALL");
+    argz(p, argc, argv, argvlen, "mql_apply");
+    argz(p, argc, argv, argvlen, "3");
+    argz(p, argc, argv, argvlen, vkey);
+    argz(p, argc, argv, argvlen, skey);
+    argz(p, argc, argv, argvlen, xkey);
+    argz(p, argc, argv, argvlen, apr_pstrdup(p, kind));
+    argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, e->origin));
+    argz(p, argc, argv, argvlen, apr_psprintf(p, "%" APR_UINT64_T_FMT, e->seq));
+    argz(p, argc, argv, argvlen, id);
+    argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->time));
+    switch (e->kind) {
+    case MQL_RQ_HIT: {
+        char *capped = "";
+        char cc[3] = { 0, 0, 0 };
+        int i;
+
+        for (i = 0; i < MQL_CAPPED_RULES; i++)
+            if (e->capped & (1u << i))
+                capped = apr_psprintf(p, "%s%s%d:%d:%u", capped, *capped ? "," : "", i,
+                                      e->cap_points[i], e->cap_max[i]);
+        if (e->country[0] && e->country[1]) {
+            cc[0] = e->country[0];
+            cc[1] = e->country[1];
+        }
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->events));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->event_points));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->rule_points));
+        argz(p, argc, argv, argvlen, capped);
+        argz(p, argc, argv, argvlen, apr_pstrdup(p, cc));
+        argz(p, argc, argv, argvlen, e->has_fit ? apr_psprintf(p, "%d", e->fit_points) : "");
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%.17g", e->threshold));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->half_life));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->require));
+        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->require_cc, sizeof e->require_cc));
+        argz(p, argc, argv, argvlen, e->hold ? "1" : "0");
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->site));
+        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, MQL_TRIGGER_LEN - 1));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->trigger_event));
+        break;
+    }
+    case MQL_RQ_STAGE:
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->stage));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
+        break;
+    case MQL_RQ_CONTACT:
+        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, sizeof e->text));
+        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- the record's fields ---------------------------------------------------- */
+
+static int field_is(const char *f, size_t len, const char *name)
+{
+    return strlen(name) == len && !memcmp(f, name, len);
+}
+
+static unsigned long num(const char *s, size_t len, unsigned long max)
+{
+    char buf[24];
+    unsigned long n;
+
+    if (len >= sizeof buf)
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    n = strtoul(buf, NULL, 10);
+    return n > max ? max : n;
+}
+
+int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, int n,
+                                const uint8_t id[MQL_ID_BYTES], mql_visitor_t *v,
+                                char *contact)
+{
+    int i, have = 0;
+
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, id, MQL_ID_BYTES);
+    if (contact)
+        contact[0] = '\0';
+    for (i = 0; i + 1 < n; i += 2) {
+        const char *f = fields[i], *x = fields[i + 1];
+        size_t fl = lens[i], xl = lens[i + 1];
+
+        if (field_is(f, fl, "score")) {
+            char buf[40];
+            if (xl >= sizeof buf)
+                continue;
+            memcpy(buf, x, xl);
+            buf[xl] = '\0';
+            v->score = strtod(buf, NULL);
+            have = 1;
+        }
+        else if (field_is(f, fl, "first"))
+            v->first_seen = (uint32_t)num(x, xl, UINT32_MAX);
+        else if (field_is(f, fl, "last"))
+            v->last_seen = (uint32_t)num(x, xl, UINT32_MAX);
+        else if (field_is(f, fl, "since"))
+            v->stage_since = (uint32_t)num(x, xl, UINT32_MAX);
+        else if (fl == 2 && f[0] == 'c' && f[1] >= '0' && f[1] < '0' + MQL_EV_COUNT)
+            v->counts[f[1] - '0'] = (uint16_t)num(x, xl, UINT16_MAX);
+        else if (fl == 2 && f[0] == 'k' && f[1] >= '0' && f[1] < '0' + MQL_CAPPED_RULES)
+            v->caps[f[1] - '0'] = (uint8_t)num(x, xl, UINT8_MAX);
+        else if (field_is(f, fl, "stage"))
+            v->stage = (uint8_t)num(x, xl, MQL_STAGE_COUNT - 1);
+        else if (field_is(f, fl, "tev"))
+            v->trigger_event = (uint8_t)num(x, xl, MQL_EV_COUNT - 1);
+        else if (field_is(f, fl, "site"))
+            v->site = (uint8_t)num(x, xl, UINT8_MAX);
+        else if (field_is(f, fl, "flags"))
+            v->flags = (uint8_t)num(x, xl, UINT8_MAX);
+        else if (field_is(f, fl, "cc") && xl == 2) {
+            v->country[0] = x[0];
+            v->country[1] = x[1];
+        }
+        else if (field_is(f, fl, "trig"))
+            memcpy(v->trigger, x, xl < MQL_TRIGGER_LEN - 1 ? xl : MQL_TRIGGER_LEN - 1);
+        else if (field_is(f, fl, "contact") && contact) {
+            size_t cl = xl < MQL_CONTACT_LEN - 1 ? xl : MQL_CONTACT_LEN - 1;
+            memcpy(contact, x, cl);
+            contact[cl] = '\0';
+        }
+    }
+    return have;
+}

@@ -1,0 +1,370 @@
+/*
+ * The Redis store's shared queue (layout and rules in mql_redis_queue.h).
+ * Every function here runs in the request path or beside it: no
+ * allocation under the lock, no I/O, no logging.
+ */
+#include <string.h>
+#include "apr_strings.h"
+#include "apr_time.h"
+#include "mql_redis_queue.h"
+
+#define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
+#define RQ_VERSION 4u
+
+typedef struct mql_rq_header {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t capacity;
+    uint32_t entry_size;
+    uint64_t origin;              /* this server's name in Redis' sequences */
+    uint64_t head;                /* next entry's position */
+    uint64_t tail;                /* oldest entry's position */
+    uint64_t next_seq;
+    uint64_t change_seq;          /* fleet changes pushed so far */
+    uint32_t lease_pid;
+    uint32_t lease_time;
+    char     stream_pos[MQL_RQ_SHARDS][MQL_RQ_STREAM_ID];
+    uint64_t forget_head, forget_tail;
+    uint8_t  forgets[MQL_RQ_FORGETS][MQL_ID_BYTES];
+    mql_rq_stats_t stats;
+} mql_rq_header_t;
+
+struct mql_rq {
+    mql_rq_header_t *h;
+    mql_rq_entry_t *ring;
+    mql_rq_change_t *changes;
+    uint32_t capacity;            /* our own copy, never the segment's */
+    mql_rq_lock_fn *lock, *unlock;
+    void *baton;
+};
+
+static apr_size_t align64(apr_size_t n)
+{
+    return (n + 63) & ~(apr_size_t)63;
+}
+
+apr_size_t mql_rq_size(uint32_t capacity)
+{
+    return align64(sizeof(mql_rq_header_t)) + align64((apr_size_t)capacity * sizeof(mql_rq_entry_t))
+           + (apr_size_t)MQL_CHANGES_KEPT * sizeof(mql_rq_change_t);
+}
+
+void mql_rq_format(void *base, uint32_t capacity, uint64_t origin)
+{
+    mql_rq_header_t *h = base;
+    unsigned i;
+
+    memset(h, 0, sizeof *h);
+    h->magic = RQ_MAGIC;
+    h->version = RQ_VERSION;
+    h->capacity = capacity;
+    h->entry_size = (uint32_t)sizeof(mql_rq_entry_t);
+    h->origin = origin;
+    h->next_seq = 1;
+    /* a new queue reads the fleet's streams from what they still hold:
+     * every lead they mention reaches this server's table and DBM file */
+    for (i = 0; i < MQL_RQ_SHARDS; i++)
+        strcpy(h->stream_pos[i], "0-0");
+}
+
+mql_rq_t *mql_rq_attach(apr_pool_t *p, void *base, uint32_t capacity, mql_rq_lock_fn *lock,
+                        mql_rq_lock_fn *unlock, void *baton)
+{
+    mql_rq_header_t *h = base;
+    mql_rq_t *q;
+
+    if (h->magic != RQ_MAGIC || h->version != RQ_VERSION || h->capacity != capacity
+        || h->entry_size != sizeof(mql_rq_entry_t))
+        return NULL;
+    q = apr_pcalloc(p, sizeof *q);
+    q->h = h;
+    q->capacity = capacity;
+    q->ring = (mql_rq_entry_t *)((char *)base + align64(sizeof *h));
+    q->changes = (mql_rq_change_t *)((char *)q->ring
+                                     + align64((apr_size_t)capacity * sizeof(mql_rq_entry_t)));
+    q->lock = lock;
+    q->unlock = unlock;
+    q->baton = baton;
+    return q;
+}
+
+static void lock(mql_rq_t *q)
+{
+    if (q->lock)
+        q->lock(q->baton);
+}
+
+static void unlock(mql_rq_t *q)
+{
+    if (q->unlock)
+        q->unlock(q->baton);
+}
+
+uint64_t mql_rq_origin(mql_rq_t *q)
+{
+    return q->h->origin;
+}
+
+uint32_t mql_rq_capacity(mql_rq_t *q)
+{
+    return q->capacity;
+}
+
+/* Positions come from a segment every child can write: a head and tail
+ * that no longer make sense empty the queue rather than index past it. */
+static uint64_t length_locked(mql_rq_t *q)
+{
+    uint64_t n = q->h->head - q->h->tail;
+
+    if (q->h->head < q->h->tail || n > q->capacity) {
+        q->h->tail = q->h->head;
+        return 0;
+    }
+    return n;
+}
+
+apr_status_t mql_rq_append(mql_rq_t *q, mql_rq_entry_t *e)
+{
+    if (!e->at_us)
+        e->at_us = (uint64_t)apr_time_now();
+    lock(q);
+    if (length_locked(q) >= q->capacity) {
+        q->h->stats.dropped++;
+        unlock(q);
+        return APR_ENOSPC;
+    }
+    e->origin = q->h->origin;
+    e->seq = q->h->next_seq++;
+    q->ring[q->h->head % q->capacity] = *e;
+    q->h->head++;
+    q->h->stats.queued++;
+    unlock(q);
+    return APR_SUCCESS;
+}
+
+unsigned mql_rq_peek(mql_rq_t *q, mql_rq_entry_t *out, unsigned max)
+{
+    uint64_t n, i;
+
+    lock(q);
+    n = length_locked(q);
+    if (n > max)
+        n = max;
+    for (i = 0; i < n; i++)
+        out[i] = q->ring[(q->h->tail + i) % q->capacity];
+    unlock(q);
+    return (unsigned)n;
+}
+
+void mql_rq_consume(mql_rq_t *q, unsigned n)
+{
+    lock(q);
+    if (n > length_locked(q))
+        n = (unsigned)length_locked(q);
+    q->h->tail += n;
+    unlock(q);
+}
+
+uint32_t mql_rq_length(mql_rq_t *q)
+{
+    uint64_t n;
+
+    lock(q);
+    n = length_locked(q);
+    unlock(q);
+    return (uint32_t)n;
+}
+
+void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, unsigned shard,
+                        const char *stream_id)
+{
+    mql_rq_change_t *slot;
+
+    lock(q);
+    slot = &q->changes[q->h->change_seq % MQL_CHANGES_KEPT];
+    slot->c = *c;
+    slot->shard = (uint8_t)shard;
+    apr_cpystrn(slot->stream_id, stream_id ? stream_id : "", sizeof slot->stream_id);
+    q->h->change_seq++;
+    unlock(q);
+}
+
+unsigned mql_rq_changes(mql_rq_t *q, uint64_t *seq, mql_change_t *out, unsigned max,
+                        uint64_t *lost)
+{
+    uint64_t total, first, s;
+    unsigned n = 0;
+
+    lock(q);
+    total = q->h->change_seq;
+    /* change number k (from 1) lives in slot (k - 1) % KEPT */
+    first = total > MQL_CHANGES_KEPT ? total - MQL_CHANGES_KEPT + 1 : 1;
+    s = *seq ? *seq : 1;
+    if (lost)
+        *lost = 0;
+    if (s > total + 1)
+        s = total + 1;              /* a position from another store: start afresh */
+    if (s < first) {
+        if (lost)
+            *lost = first - s;
+        s = first;
+    }
+    for (; s <= total && n < max; s++, n++)
+        out[n] = q->changes[(s - 1) % MQL_CHANGES_KEPT].c;
+    unlock(q);
+    *seq = s;
+    return n;
+}
+
+uint64_t mql_rq_change_total(mql_rq_t *q)
+{
+    uint64_t n;
+
+    lock(q);
+    n = q->h->change_seq;
+    unlock(q);
+    return n;
+}
+
+int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len,
+                            unsigned *shard)
+{
+    int ok = 0;
+
+    lock(q);
+    if (seq >= 1 && seq <= q->h->change_seq && q->h->change_seq - seq < MQL_CHANGES_KEPT) {
+        apr_cpystrn(buf, q->changes[(seq - 1) % MQL_CHANGES_KEPT].stream_id, len);
+        if (shard)
+            *shard = q->changes[(seq - 1) % MQL_CHANGES_KEPT].shard;
+        ok = buf[0] != '\0';
+    }
+    unlock(q);
+    return ok;
+}
+
+void mql_rq_push_forget(mql_rq_t *q, const uint8_t id[MQL_ID_BYTES])
+{
+    lock(q);
+    /* the oldest gives way: the writer's full pass over the table
+     * after a hand-over rewrites the files anyway */
+    if (q->h->forget_head - q->h->forget_tail >= MQL_RQ_FORGETS
+        || q->h->forget_head < q->h->forget_tail)
+        q->h->forget_tail = q->h->forget_head - MQL_RQ_FORGETS + 1;
+    memcpy(q->h->forgets[q->h->forget_head % MQL_RQ_FORGETS], id, MQL_ID_BYTES);
+    q->h->forget_head++;
+    unlock(q);
+}
+
+unsigned mql_rq_pop_forgets(mql_rq_t *q, uint8_t (*out)[MQL_ID_BYTES], unsigned max)
+{
+    unsigned n = 0;
+
+    lock(q);
+    if (q->h->forget_head < q->h->forget_tail
+        || q->h->forget_head - q->h->forget_tail > MQL_RQ_FORGETS)
+        q->h->forget_tail = q->h->forget_head;
+    while (n < max && q->h->forget_tail < q->h->forget_head) {
+        memcpy(out[n++], q->h->forgets[q->h->forget_tail % MQL_RQ_FORGETS], MQL_ID_BYTES);
+        q->h->forget_tail++;
+    }
+    unlock(q);
+    return n;
+}
+
+mql_rq_stats_t *mql_rq_stats(mql_rq_t *q)
+{
+    return &q->h->stats;
+}
+
+void mql_rq_stats_copy(mql_rq_t *q, mql_rq_stats_t *out)
+{
+    lock(q);
+    *out = q->h->stats;
+    out->last_error[sizeof out->last_error - 1] = '\0';
+    unlock(q);
+}
+
+int mql_rq_lease(mql_rq_t *q, uint32_t pid, uint32_t now, uint32_t stale)
+{
+    int mine;
+
+    lock(q);
+    mine = q->h->lease_pid == 0 || q->h->lease_pid == pid
+           || now - q->h->lease_time > stale || now < q->h->lease_time;
+    if (mine) {
+        q->h->lease_pid = pid;
+        q->h->lease_time = now;
+    }
+    unlock(q);
+    return mine;
+}
+
+void mql_rq_release(mql_rq_t *q, uint32_t pid)
+{
+    lock(q);
+    if (q->h->lease_pid == pid)
+        q->h->lease_pid = 0;
+    unlock(q);
+}
+
+char *mql_rq_stream_pos(mql_rq_t *q, unsigned shard)
+{
+    return q->h->stream_pos[shard % MQL_RQ_SHARDS];
+}
+
+void mql_rq_entry_from_hit(mql_rq_entry_t *e, const uint8_t id[MQL_ID_BYTES],
+                           const mql_hit_t *hit, const mql_scoring_t *sc,
+                           const unsigned char *matched, uint32_t now)
+{
+    unsigned char own[256];
+    int ev, i;
+
+    memset(e, 0, sizeof *e);
+    memcpy(e->id, id, MQL_ID_BYTES);
+    e->kind = MQL_RQ_HIT;
+    e->time = now;
+    e->events = hit->events;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if (hit->events & MQL_EV_BIT(ev))
+            e->event_points += ev == MQL_EV_APP ? hit->app_points : sc->points[ev];
+    if (!matched && hit->rule_matched)
+        matched = hit->rule_matched;
+    if (!matched && sc->nrules <= (int)sizeof own) {
+        mql_rules_match(sc, hit, own);
+        matched = own;
+    }
+    for (i = 0; matched && i < sc->nrules; i++) {
+        const mql_rule_t *r = &sc->rules[i];
+
+        if (!matched[i])
+            continue;
+        if (r->cap <= 0)
+            e->rule_points += r->points;
+        else if (r->cap_slot >= 0 && r->cap_slot < MQL_CAPPED_RULES) {
+            e->capped |= (uint8_t)(1u << r->cap_slot);
+            e->cap_points[r->cap_slot] = r->points;
+            e->cap_max[r->cap_slot] = (uint8_t)(r->cap > 255 ? 255 : r->cap);
+        }
+    }
+    if (hit->country) {
+        e->country[0] = hit->country[0];
+        e->country[1] = hit->country[0] ? hit->country[1] : 0;
+    }
+    if (sc->nfit_rules > 0) {
+        e->has_fit = 1;
+        for (i = 0; i < sc->nfit_rules; i++)
+            if (mql_country_in(sc->fit_rules[i].countries, hit->country))
+                e->fit_points += sc->fit_rules[i].points;
+    }
+    e->threshold = sc->threshold;
+    e->half_life = sc->half_life;
+    e->require = (uint8_t)sc->require;
+    if (sc->require_countries)
+        apr_cpystrn(e->require_cc, sc->require_countries, sizeof e->require_cc);
+    e->hold = (uint8_t)(hit->hold_promotion != 0);
+    e->site = (uint8_t)hit->site;
+    e->trigger_event = (uint8_t)mql_score_trigger_event(hit->events);
+    /* the trigger keeps MQL_TRIGGER_LEN - 1 bytes of the path */
+    if (hit->path)
+        apr_cpystrn(e->text, hit->path, MQL_TRIGGER_LEN);
+}

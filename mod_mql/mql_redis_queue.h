@@ -1,0 +1,173 @@
+/*
+ * The Redis store's shared memory (MQLStore redis://): the queue of what
+ * this server scored and has not yet seen applied in Redis, the fleet's
+ * stage changes waiting for MQLNotify, and the sync thread's counters.
+ *
+ * The request path appends to the queue under a lock held only for a
+ * copy of one entry; the sync thread copies a batch out under the same
+ * lock, releases it, talks to Redis, and only then removes what Redis
+ * confirmed.  So no process ever waits on the network for this lock, and
+ * an entry leaves the queue only once applied: a reply lost with the
+ * connection means the same entries go again, and Redis drops the ones
+ * it already applied by their sequence numbers (mql_redis.lua).
+ *
+ *   +---------------------------+
+ *   | mql_rq_header_t           |  counters, positions, origin, lease
+ *   +---------------------------+
+ *   | mql_rq_entry_t [capacity] |  the queue, a ring: [tail, head)
+ *   +---------------------------+
+ *   | mql_rq_change_t [KEPT]    |  fleet stage changes for MQLNotify
+ *   +---------------------------+
+ *
+ * Positions are 64-bit counters taken modulo the capacity, never
+ * pointers, so the segment means the same in every process.
+ */
+#ifndef MQL_REDIS_QUEUE_H
+#define MQL_REDIS_QUEUE_H
+
+#include <apr_pools.h>
+#include <apr_errno.h>
+#include "mql_types.h"
+#include "mql_score.h"
+#include "mql_visitors.h"
+
+#define MQL_RQ_HIT     'h'
+#define MQL_RQ_STAGE   's'
+#define MQL_RQ_CONTACT 'c'
+#define MQL_RQ_FORGET  'f'
+
+#define MQL_RQ_REQ_CC   32       /* MQLRequire country list carried, packed */
+#define MQL_RQ_STREAM_ID 48      /* "1700000000000-12", NUL-terminated */
+
+/* What one request (or mqlctl) asked of the store, with all Redis needs
+ * to apply it exactly as mql_score_hit did here: the points the rules
+ * that matched on this server are worth, the scoring settings of the
+ * virtual host, the time of the request. */
+typedef struct mql_rq_entry {
+    uint64_t origin;             /* the queue that numbered it (set by append) */
+    uint64_t seq;                /* its number there, from 1 */
+    uint64_t at_us;              /* when queued (apr_time_now), for the lag */
+    uint8_t  id[MQL_ID_BYTES];
+    uint32_t time;
+    uint8_t  kind;               /* MQL_RQ_* */
+    uint8_t  stage;              /* MQL_RQ_STAGE: the new stage */
+    uint8_t  site;
+    uint8_t  hold;               /* the flood limits held the promotion */
+    uint8_t  trigger_event;      /* the event a promotion would record */
+    uint8_t  has_fit;            /* fit rules exist: fit_points is due once */
+    uint8_t  require;            /* MQL_REQ_* */
+    uint8_t  capped;             /* capped rules matched: bits of cap slots */
+    uint32_t events;             /* MQL_EV_BIT mask */
+    uint32_t half_life;
+    int32_t  event_points;       /* the events' points, the app's included */
+    int32_t  rule_points;        /* uncapped rules matched */
+    int32_t  fit_points;         /* fit rules for the hit's country */
+    int32_t  cap_points[MQL_CAPPED_RULES];
+    uint8_t  cap_max[MQL_CAPPED_RULES];
+    double   threshold;
+    char     country[2];         /* as looked up; zeros when not */
+    char     require_cc[MQL_RQ_REQ_CC];
+    char     text[MQL_CONTACT_LEN];  /* the path (a hit) or the contact */
+} mql_rq_entry_t;
+
+/* A fleet stage change for MQLNotify, with its stream and entry ID (an
+ * ID is unique within its stream only: each shard has one). */
+typedef struct mql_rq_change {
+    mql_change_t c;
+    uint8_t shard;
+    char stream_id[MQL_RQ_STREAM_ID];
+} mql_rq_change_t;
+
+/* The sync thread's counters and state, for the status page. */
+typedef struct mql_rq_stats {
+    uint64_t queued;             /* entries appended */
+    uint64_t applied;            /* entries confirmed by Redis */
+    uint64_t dropped;            /* entries refused: queue and spill full */
+    uint64_t batches;            /* pipelined batches sent */
+    uint64_t retries;            /* batches sent again after a failure */
+    uint64_t duplicates;         /* entries Redis had applied already */
+    uint64_t errors;             /* entries Redis refused (script errors) */
+    uint64_t fleet_records;      /* records taken from the fleet's stream */
+    uint64_t spilled;            /* entries written to the spill file */
+    uint64_t unspilled;          /* entries replayed from it */
+    uint64_t spill_pending;      /* entries in the spill file still to send */
+    uint32_t connected;          /* 1 while the sync thread has Redis */
+    uint32_t since;              /* when connected last changed */
+    uint32_t outages;
+    uint32_t last_applied;       /* time of the last confirmed batch */
+    uint32_t lag_ms;             /* oldest queued entry's age at the last round */
+    uint32_t apply_ms_last;      /* request -> applied, the last batch's oldest */
+    uint32_t sync_pid;
+    char     last_error[128];
+    uint32_t last_error_time;
+} mql_rq_stats_t;
+
+typedef struct mql_rq mql_rq_t;
+
+/* Lock callbacks, as mql_shm_attach takes them. */
+typedef void mql_rq_lock_fn(void *baton);
+
+/* Bytes of a segment holding capacity entries. */
+apr_size_t mql_rq_size(uint32_t capacity);
+/* A new queue in base: empty, with a fresh random origin. */
+void mql_rq_format(void *base, uint32_t capacity, uint64_t origin);
+/* A view of a formatted segment; NULL when its header does not match. */
+mql_rq_t *mql_rq_attach(apr_pool_t *p, void *base, uint32_t capacity, mql_rq_lock_fn *lock,
+                        mql_rq_lock_fn *unlock, void *baton);
+
+uint64_t mql_rq_origin(mql_rq_t *q);
+uint32_t mql_rq_capacity(mql_rq_t *q);
+
+/* Append e (its seq is set here); APR_ENOSPC when full (counted). */
+apr_status_t mql_rq_append(mql_rq_t *q, mql_rq_entry_t *e);
+/* Copy up to max of the oldest entries, leaving them queued; how many. */
+unsigned mql_rq_peek(mql_rq_t *q, mql_rq_entry_t *out, unsigned max);
+/* Remove the n oldest entries (after peek, once Redis has them). */
+void mql_rq_consume(mql_rq_t *q, unsigned n);
+/* Entries queued now. */
+uint32_t mql_rq_length(mql_rq_t *q);
+
+/* The fleet's stage changes: pushed by the sync thread, read as the
+ * store's stage-change feed (mql_visitors_stage_changes' contract). */
+void mql_rq_push_change(mql_rq_t *q, const mql_change_t *c, unsigned shard,
+                        const char *stream_id);
+unsigned mql_rq_changes(mql_rq_t *q, uint64_t *seq, mql_change_t *out, unsigned max,
+                        uint64_t *lost);
+/* Changes pushed so far (the feed's last number). */
+uint64_t mql_rq_change_total(mql_rq_t *q);
+/* The stream entry ID of change number seq and its shard, or 0 when it
+ * is gone. */
+int mql_rq_change_stream_id(mql_rq_t *q, uint64_t seq, char *buf, apr_size_t len,
+                            unsigned *shard);
+
+/* Visitors forgotten on another server (mqlctl forget there), for this
+ * server's writer to take out of its leads files: pushed by the sync
+ * thread, popped by the writer (up to max IDs; how many). */
+#define MQL_RQ_FORGETS 256
+void mql_rq_push_forget(mql_rq_t *q, const uint8_t id[MQL_ID_BYTES]);
+unsigned mql_rq_pop_forgets(mql_rq_t *q, uint8_t (*out)[MQL_ID_BYTES], unsigned max);
+
+/* The counters, shared; the sync thread writes them, readers copy. */
+mql_rq_stats_t *mql_rq_stats(mql_rq_t *q);
+void mql_rq_stats_copy(mql_rq_t *q, mql_rq_stats_t *out);
+
+/* One sync thread per server, across generations: the lease is taken
+ * when free, stale (holder silent for stale seconds) or already ours. */
+int mql_rq_lease(mql_rq_t *q, uint32_t pid, uint32_t now, uint32_t stale);
+void mql_rq_release(mql_rq_t *q, uint32_t pid);
+
+/* The fleet stream positions (one per shard) this server has read. */
+char *mql_rq_stream_pos(mql_rq_t *q, unsigned shard);
+
+/*
+ * What a hit becomes in the queue: the events and the points of the
+ * rules that matched (matched as mql_rules_match fills it, or NULL to
+ * match here), with the scoring settings sc.
+ */
+void mql_rq_entry_from_hit(mql_rq_entry_t *e, const uint8_t id[MQL_ID_BYTES],
+                           const mql_hit_t *hit, const mql_scoring_t *sc,
+                           const unsigned char *matched, uint32_t now);
+
+#define MQL_RQ_SHARDS 16
+
+#endif

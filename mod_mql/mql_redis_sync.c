@@ -1,0 +1,785 @@
+/*
+ * The sync engine of MQLStore redis:// (what a round does: mql_redis_sync.h).
+ *
+ * One connection, used by one thread.  A failure of any call (refused,
+ * timed out, closed) drops the connection and the round; the queue still
+ * holds every entry not confirmed, and the next connection sends them
+ * again, which Redis recognises by their sequence numbers.  The error log
+ * hears of an outage once when it starts and once when it ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <hiredis/hiredis.h>
+
+#include "apr_strings.h"
+#include "apr_time.h"
+#include "mql_cookie.h"
+#include "mql_log.h"
+#include "mql_redis_sync.h"
+
+/* The Function library, made from mql_redis.lua at build time: the
+ * module carries the code it loads, so Redis always runs the version
+ * that matches the module, and nothing is installed beside it. */
+#include "mql_redis_lua.h"
+
+#define BATCH_MAX      512        /* entries per pipelined batch */
+#define STREAM_COUNT   256        /* stream entries per read */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
+
+struct mql_redis_sync {
+    apr_pool_t *pool;
+    const mql_redis_url_t *url;
+    uint32_t timeout_ms;
+    uint32_t expire;
+    mql_rq_t *q;
+    mql_rq_stats_t *st;
+    mql_visitors_t *local;
+    redisContext *c;
+    char consumer[24];
+    apr_time_t next_attempt;
+    uint32_t backoff_ms;
+    int outage_logged;
+    apr_time_t outage_since;
+    int sent_before;              /* the last batch failed: this one is a retry */
+    apr_time_t next_claim;        /* next look for notifications left pending */
+    const char *where;            /* the server, for messages */
+    const char *spill_path;
+    int spill;                    /* its descriptor, -1 until needed */
+    apr_off_t spill_off;          /* bytes of it sent (a crash replays it all) */
+    apr_off_t spill_size;
+    int spill_logged;
+    mql_rq_entry_t batch[BATCH_MAX];
+};
+
+/* The spill file: this header, then entries as the queue holds them.  A
+ * file of another build (another entry size) is moved aside, not read. */
+typedef struct spill_header {
+    char magic[8];
+    uint32_t entry_size;
+    uint32_t reserved;
+} spill_header_t;
+#define SPILL_MAGIC "MQLSPIL1"
+#define SPILL_START ((apr_off_t)sizeof(spill_header_t))
+
+static uint32_t now_secs(void)
+{
+    return (uint32_t)apr_time_sec(apr_time_now());
+}
+
+mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
+                                      uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
+                                      mql_visitors_t *local, const char *spill_path)
+{
+    mql_redis_sync_t *s = apr_pcalloc(p, sizeof *s);
+
+    s->pool = p;
+    s->url = url;
+    s->timeout_ms = timeout_ms;
+    s->expire = expire;
+    s->q = q;
+    s->st = mql_rq_stats(q);
+    s->local = local;
+    s->backoff_ms = BACKOFF_MIN_MS;
+    s->spill_path = spill_path;
+    s->spill = -1;
+    s->where = url->kind == MQL_REDIS_UNIX ? url->path
+               : apr_psprintf(p, "%s:%d", url->host, url->port);
+    apr_snprintf(s->consumer, sizeof s->consumer, "%016" APR_UINT64_T_HEX_FMT,
+                 mql_rq_origin(q));
+    return s;
+}
+
+static const char *where(mql_redis_sync_t *s)
+{
+    return s->where;
+}
+
+static void set_error(mql_redis_sync_t *s, const char *what)
+{
+    apr_cpystrn(s->st->last_error, what, sizeof s->st->last_error);
+    s->st->last_error_time = now_secs();
+}
+
+static void disconnect(mql_redis_sync_t *s, const char *reason)
+{
+    /* the reason may be the context's own text, which goes with it */
+    char why[sizeof s->st->last_error];
+
+    apr_cpystrn(why, reason && *reason ? reason : "no reply", sizeof why);
+
+    if (s->c) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+    set_error(s, why);
+    if (s->st->connected) {
+        s->st->connected = 0;
+        s->st->since = now_secs();
+    }
+    if (!s->outage_logged) {
+        s->outage_logged = 1;
+        s->outage_since = apr_time_now();
+        s->st->outages++;
+        mql_log(MQL_LOG_ERR, "MQL07001: Redis at %s unreachable (%s): scoring goes on in "
+                "this server's table and is queued until Redis is back", where(s), why);
+    }
+    s->next_attempt = apr_time_now() + apr_time_from_msec(s->backoff_ms);
+    s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+/* A command's reply, or NULL after dropping the connection. */
+static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
+                           const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
+
+    if (!r)
+        disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+    return r;
+}
+
+static int simple(mql_redis_sync_t *s, const char *what, int argc, const char **argv,
+                  const size_t *lens, const char *tolerated)
+{
+    redisReply *r = command(s, argc, argv, lens);
+    int ok;
+
+    if (!r)
+        return 0;
+    ok = r->type != REDIS_REPLY_ERROR || (tolerated && r->str && strstr(r->str, tolerated));
+    if (!ok) {
+        char msg[160];
+
+        apr_snprintf(msg, sizeof msg, "%s: %s", what, r->str ? r->str : "error");
+        freeReplyObject(r);
+        disconnect(s, msg);
+        return 0;
+    }
+    freeReplyObject(r);
+    return 1;
+}
+
+#define READ_FLEET   0            /* XREAD: every entry, from this server's positions */
+#define READ_NEW     1            /* XREADGROUP >: notifications, each to one server */
+#define READ_MINE    2            /* XREADGROUP 0: this server's, delivered, not acked */
+static int read_streams(mql_redis_sync_t *s, int how);
+
+static int connect_redis(mql_redis_sync_t *s)
+{
+    struct timeval tv;
+    const char *argv[4];
+    size_t lens[4];
+    unsigned i;
+
+    tv.tv_sec = s->timeout_ms / 1000;
+    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+    if (s->url->kind == MQL_REDIS_UNIX)
+        s->c = redisConnectUnixWithTimeout(s->url->path, tv);
+    else
+        s->c = redisConnectWithTimeout(s->url->host, s->url->port, tv);
+    if (!s->c || s->c->err) {
+        disconnect(s, s->c ? s->c->errstr : "out of memory");
+        return 0;
+    }
+    redisSetTimeout(s->c, tv);
+    if (s->url->password) {
+        int n = 0;
+        argv[n] = "AUTH";
+        lens[n++] = 4;
+        if (s->url->user) {
+            argv[n] = s->url->user;
+            lens[n] = strlen(argv[n]);
+            n++;
+        }
+        argv[n] = s->url->password;
+        lens[n] = strlen(argv[n]);
+        n++;
+        if (!simple(s, "AUTH", n, argv, lens, NULL))
+            return 0;
+    }
+    if (s->url->db) {
+        char db[16];
+
+        apr_snprintf(db, sizeof db, "%d", s->url->db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+        lens[0] = 6;
+        lens[1] = strlen(db);
+        if (!simple(s, "SELECT", 2, argv, lens, NULL))
+            return 0;
+    }
+    argv[0] = "FUNCTION";
+    argv[1] = "LOAD";
+    argv[2] = "REPLACE";
+    argv[3] = mql_redis_lua;
+    for (i = 0; i < 4; i++)
+        lens[i] = strlen(argv[i]);
+    if (!simple(s, "FUNCTION LOAD", 4, argv, lens, NULL))
+        return 0;
+    /* the group every server of the fleet reads notifications through;
+     * made by whichever server comes first, from the stream's end */
+    for (i = 0; i < MQL_RQ_SHARDS; i++) {
+        char key[MQL_REDIS_KEY_LEN];
+        const char *xargv[6] = { "XGROUP", "CREATE", key, MQL_REDIS_GROUP, "$", "MKSTREAM" };
+        size_t xlens[6];
+        int j;
+
+        mql_redis_key_stream(key, i);
+        for (j = 0; j < 6; j++)
+            xlens[j] = strlen(xargv[j]);
+        if (!simple(s, "XGROUP CREATE", 6, xargv, xlens, "BUSYGROUP"))
+            return 0;
+    }
+    s->st->connected = 1;
+    s->st->since = now_secs();
+    s->backoff_ms = BACKOFF_MIN_MS;
+    /* notifications this server had taken when the last connection
+     * went, without its acknowledgement reaching Redis: again */
+    while (s->c && read_streams(s, READ_MINE))
+        ;
+    if (!s->c)
+        return 0;
+    if (s->outage_logged) {
+        mql_log(MQL_LOG_NOTICE, "MQL07002: Redis at %s is back after %" APR_TIME_T_FMT
+                " s; sending the %u queued changes", where(s),
+                apr_time_sec(apr_time_now() - s->outage_since), mql_rq_length(s->q));
+        s->outage_logged = 0;
+    }
+    return 1;
+}
+
+/* ---- the queue: pipelined FCALLs ------------------------------------------ */
+
+static const char *reply_text(const redisReply *r, size_t *len)
+{
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        *len = r->len;
+        return r->str;
+    }
+    *len = 0;
+    return "";
+}
+
+/* The record in reply elements from..n (field, value, ...) into the table. */
+static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint8_t *id)
+{
+    const char *f[64];
+    size_t l[64], i;
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+
+    if (n > 64)
+        n = 64;
+    for (i = 0; i < n; i++)
+        f[i] = reply_text(el[i], &l[i]);
+    if (mql_redis_record_from_pairs(f, l, (int)n, id, &v, contact))
+        mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
+}
+
+static void applied(mql_redis_sync_t *s, const mql_rq_entry_t *e, redisReply *r)
+{
+    if (r->type == REDIS_REPLY_ERROR) {
+        uint64_t n = ++s->st->errors;
+        set_error(s, r->str ? r->str : "error");
+        /* a refused entry is dropped (counted), or it would block the
+         * queue for ever; said at 1, 2, 4, 8... */
+        if (!(n & (n - 1)))
+            mql_log(MQL_LOG_ERR, "MQL07003: Redis refused a queued change (%s); dropped "
+                    "(%" APR_UINT64_T_FMT " so far)", r->str ? r->str : "error", n);
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
+        return;
+    if (r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer)
+        s->st->duplicates++;
+    if (e->kind != MQL_RQ_FORGET)
+        put_pairs(s, r->element + 3, r->elements - 3, e->id);
+}
+
+/* Entries as one pipelined batch; how many Redis answered (all of them,
+ * or the connection is gone). */
+static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
+{
+    unsigned i, got = 0;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, s->pool);
+    for (i = 0; i < n; i++) {
+        const char *argv[MQL_REDIS_MAX_ARGS];
+        size_t lens[MQL_REDIS_MAX_ARGS];
+        int argc;
+
+        mql_redis_apply_args(p, &e[i], s->expire, &argc, argv, lens);
+        redisAppendCommandArgv(s->c, argc, argv, lens);
+    }
+    s->st->batches++;
+    if (s->sent_before)
+        s->st->retries++;
+    s->sent_before = 1;
+    for (i = 0; i < n; i++) {
+        redisReply *r = NULL;
+
+        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+            /* what was answered is done; the rest goes again */
+            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            break;
+        }
+        applied(s, &e[i], r);
+        freeReplyObject(r);
+        got++;
+    }
+    if (got == n)
+        s->sent_before = 0;
+    s->st->applied += got;
+    apr_pool_destroy(p);
+    return got;
+}
+
+static int send_batch(mql_redis_sync_t *s)
+{
+    unsigned n = mql_rq_peek(s->q, s->batch, BATCH_MAX), got;
+    apr_time_t now;
+
+    if (!n) {
+        s->st->lag_ms = 0;
+        return 0;
+    }
+    got = send_entries(s, s->batch, n);
+    mql_rq_consume(s->q, got);
+    if (got < n)
+        return 0;
+    now = apr_time_now();
+    s->st->last_applied = (uint32_t)apr_time_sec(now);
+    s->st->apply_ms_last = (uint32_t)((uint64_t)(now - (apr_time_t)s->batch[0].at_us) / 1000);
+    return 1;
+}
+
+/* ---- the spill file ------------------------------------------------------------ */
+
+static void spill_error(mql_redis_sync_t *s, const char *what, int err)
+{
+    if (!s->spill_logged)
+        mql_log(MQL_LOG_ERR, "MQL07004: Redis spill file %s: %s (%s); the queue stays in "
+                "shared memory only", s->spill_path, what, strerror(err));
+    s->spill_logged = 1;
+}
+
+/* The file open, checked, positioned; 0 when it cannot be used. */
+static int spill_open(mql_redis_sync_t *s)
+{
+    spill_header_t h;
+    struct stat st;
+
+    if (s->spill >= 0)
+        return 1;
+    if (!s->spill_path)
+        return 0;
+    s->spill = open(s->spill_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (s->spill < 0) {
+        spill_error(s, "cannot open it", errno);
+        return 0;
+    }
+    if (fstat(s->spill, &st) != 0 || !S_ISREG(st.st_mode)) {
+        spill_error(s, "not a regular file", EINVAL);
+        close(s->spill);
+        s->spill = -1;
+        return 0;
+    }
+    if (st.st_size >= SPILL_START && pread(s->spill, &h, sizeof h, 0) == (ssize_t)sizeof h
+        && !memcmp(h.magic, SPILL_MAGIC, 8) && h.entry_size == sizeof(mql_rq_entry_t)) {
+        /* whole entries only: a torn last write is left out */
+        s->spill_size = SPILL_START + (st.st_size - SPILL_START)
+                        / (apr_off_t)sizeof(mql_rq_entry_t) * (apr_off_t)sizeof(mql_rq_entry_t);
+    }
+    else {
+        if (st.st_size > 0) {
+            char *aside = apr_psprintf(s->pool, "%s.unreadable-%" APR_TIME_T_FMT,
+                                       s->spill_path, apr_time_sec(apr_time_now()));
+            mql_log(MQL_LOG_ERR, "MQL07005: Redis spill file %s is not this build's; moved "
+                    "to %s", s->spill_path, aside);
+            if (rename(s->spill_path, aside) != 0) {
+                close(s->spill);
+                s->spill = -1;
+                return 0;
+            }
+            close(s->spill);
+            s->spill = -1;
+            return spill_open(s);
+        }
+        memset(&h, 0, sizeof h);
+        memcpy(h.magic, SPILL_MAGIC, 8);
+        h.entry_size = sizeof(mql_rq_entry_t);
+        if (pwrite(s->spill, &h, sizeof h, 0) != (ssize_t)sizeof h) {
+            spill_error(s, "cannot write it", errno);
+            close(s->spill);
+            s->spill = -1;
+            return 0;
+        }
+        s->spill_size = SPILL_START;
+    }
+    s->spill_off = SPILL_START;
+    s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
+    return 1;
+}
+
+/* Up to max of the oldest queued entries moved to the file, in order. */
+static void spill_out(mql_redis_sync_t *s, unsigned max)
+{
+    unsigned moved = 0;
+
+    if (!spill_open(s))
+        return;
+    while (moved < max) {
+        unsigned n = mql_rq_peek(s->q, s->batch, max - moved < BATCH_MAX ? max - moved : BATCH_MAX);
+        size_t len = n * sizeof(mql_rq_entry_t);
+
+        if (!n)
+            break;
+        if (pwrite(s->spill, s->batch, len, s->spill_size) != (ssize_t)len
+            || fdatasync(s->spill) != 0) {
+            spill_error(s, "cannot write it", errno);
+            break;
+        }
+        s->spill_size += (apr_off_t)len;
+        mql_rq_consume(s->q, n);
+        moved += n;
+        s->st->spilled += n;
+    }
+    s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
+    if (moved && !s->spill_logged) {
+        mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away and the queue is filling: %u "
+                "changes moved to %s, to be sent first when Redis is back", moved,
+                s->spill_path);
+        s->spill_logged = 1;
+    }
+}
+
+/* The spilled entries go before anything queued: 1 when some went. */
+static int send_spilled(mql_redis_sync_t *s)
+{
+    unsigned n, i, got;
+    ssize_t r;
+
+    if (!spill_open(s) || s->spill_off >= s->spill_size)
+        return 0;
+    n = (unsigned)((s->spill_size - s->spill_off) / (apr_off_t)sizeof(mql_rq_entry_t));
+    if (n > BATCH_MAX)
+        n = BATCH_MAX;
+    r = pread(s->spill, s->batch, n * sizeof(mql_rq_entry_t), s->spill_off);
+    if (r != (ssize_t)(n * sizeof(mql_rq_entry_t))) {
+        spill_error(s, "cannot read it", r < 0 ? errno : EIO);
+        s->spill_off = s->spill_size;
+        return 0;
+    }
+    /* the file is the server's user's: an entry of no known kind is
+     * skipped rather than sent */
+    for (i = 0; i < n; i++)
+        if (!strchr("hscf", s->batch[i].kind) || !s->batch[i].kind)
+            s->batch[i].kind = MQL_RQ_FORGET, memset(s->batch[i].id, 0, MQL_ID_BYTES);
+    got = send_entries(s, s->batch, n);
+    s->spill_off += (apr_off_t)got * (apr_off_t)sizeof(mql_rq_entry_t);
+    s->st->unspilled += got;
+    if (s->spill_off >= s->spill_size) {
+        /* all sent: the file starts again empty */
+        if (ftruncate(s->spill, SPILL_START) == 0) {
+            s->spill_size = s->spill_off = SPILL_START;
+            s->spill_logged = 0;
+        }
+    }
+    s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
+    return got > 0;
+}
+
+/* While Redis is away: past half the queue, the oldest go to the file
+ * until a quarter is left, so requests always find room. */
+static void maybe_spill(mql_redis_sync_t *s)
+{
+    uint32_t len = mql_rq_length(s->q), cap = mql_rq_capacity(s->q);
+
+    if (len > cap / 2)
+        spill_out(s, len - cap / 4);
+}
+
+/* ---- the fleet's streams ------------------------------------------------------ */
+
+static redisReply *field(redisReply *fv, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < fv->elements; i += 2)
+        if (fv->element[i]->type == REDIS_REPLY_STRING && !strcmp(fv->element[i]->str, name))
+            return fv->element[i + 1];
+    return NULL;
+}
+
+/* One stream entry (ID, [field, value, ...]); 's' changes pushed to the
+ * notification feed when notify. */
+static void take_entry(mql_redis_sync_t *s, redisReply *entry, int notify, unsigned shard)
+{
+    redisReply *fv, *type, *idf, *old, *t;
+    uint8_t id[MQL_ID_BYTES];
+
+    if (entry->type != REDIS_REPLY_ARRAY || entry->elements != 2
+        || entry->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    fv = entry->element[1];
+    type = field(fv, "type");
+    idf = field(fv, "id");
+    if (!type || !idf || type->type != REDIS_REPLY_STRING || idf->type != REDIS_REPLY_STRING
+        || !mql_id_from_text(idf->str, idf->len, id))
+        return;
+    if (type->str[0] == 'f') {
+        if (!notify) {
+            mql_visitors_forget(s->local, id);
+            mql_rq_push_forget(s->q, id);
+        }
+        return;
+    }
+    put_pairs(s, fv->element, fv->elements, id);
+    if (!notify)
+        s->st->fleet_records++;
+    if (notify && type->str[0] == 's') {
+        mql_change_t c;
+        mql_visitor_t v;
+        const char *f[64];
+        size_t l[64], i, n = fv->elements > 64 ? 64 : fv->elements;
+
+        for (i = 0; i < n; i++)
+            f[i] = reply_text(fv->element[i], &l[i]);
+        mql_redis_record_from_pairs(f, l, (int)n, id, &v, NULL);
+        memset(&c, 0, sizeof c);
+        memcpy(c.id, id, MQL_ID_BYTES);
+        old = field(fv, "old");
+        t = field(fv, "time");
+        c.time = t && t->type == REDIS_REPLY_STRING ? (uint32_t)strtoul(t->str, NULL, 10)
+                                                     : v.stage_since;
+        c.old_stage = old && old->type == REDIS_REPLY_STRING
+                      ? (uint8_t)strtoul(old->str, NULL, 10) : 0;
+        if (c.old_stage >= MQL_STAGE_COUNT)
+            c.old_stage = 0;
+        c.new_stage = v.stage;
+        c.trigger_event = v.trigger_event;
+        c.score = v.score;
+        mql_rq_push_change(s->q, &c, shard, entry->element[0]->str);
+    }
+}
+
+
+/* Entries of one shard's stream (XREADGROUP, XAUTOCLAIM) taken for
+ * MQLNotify, then acknowledged; 0 when the connection went. */
+static int take_and_ack(mql_redis_sync_t *s, redisReply *entries, const char *key,
+                        unsigned shard)
+{
+    size_t j, n = 0;
+
+    for (j = 0; j < entries->elements; j++) {
+        redisReply *e = entries->element[j];
+        const char *ack[4];
+        size_t al[4];
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+            || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        take_entry(s, e, 1, shard);
+        ack[0] = "XACK";
+        ack[1] = key;
+        ack[2] = MQL_REDIS_GROUP;
+        ack[3] = e->element[0]->str;
+        al[0] = 4;
+        al[1] = strlen(key);
+        al[2] = strlen(MQL_REDIS_GROUP);
+        al[3] = e->element[0]->len;
+        redisAppendCommandArgv(s->c, 4, ack, al);
+        n++;
+    }
+    for (j = 0; j < n; j++) {
+        redisReply *a = NULL;
+        if (redisGetReply(s->c, (void **)&a) != REDIS_OK) {
+            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            return 0;
+        }
+        freeReplyObject(a);
+    }
+    return 1;
+}
+
+/* Notifications delivered to a server that went away before it
+ * acknowledged them (this one in an earlier life, or another): after
+ * CLAIM_IDLE_MS they are taken over, so none is lost; one may be
+ * delivered twice, which its stream entry ID lets a reader see. */
+#define CLAIM_IDLE_MS "30000"
+static void claim_stale(mql_redis_sync_t *s)
+{
+    unsigned i;
+
+    for (i = 0; i < MQL_RQ_SHARDS && s->c; i++) {
+        char key[MQL_REDIS_KEY_LEN];
+        const char *argv[8] = { "XAUTOCLAIM", key, MQL_REDIS_GROUP, s->consumer,
+                                CLAIM_IDLE_MS, "0-0", "COUNT", "64" };
+        size_t lens[8];
+        redisReply *r;
+        int j;
+
+        mql_redis_key_stream(key, i);
+        for (j = 0; j < 8; j++)
+            lens[j] = strlen(argv[j]);
+        if (!(r = command(s, 8, argv, lens)))
+            return;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
+            && r->element[1]->type == REDIS_REPLY_ARRAY)
+            take_and_ack(s, r->element[1], key, i);
+        freeReplyObject(r);
+    }
+}
+
+/* XREAD or XREADGROUP (how: READ_*).  1 when it got any. */
+static int read_streams(mql_redis_sync_t *s, int how)
+{
+    int notify = how != READ_FLEET;
+    const char *argv[8 + 2 * MQL_RQ_SHARDS];
+    size_t lens[8 + 2 * MQL_RQ_SHARDS];
+    char keys[MQL_RQ_SHARDS][MQL_REDIS_KEY_LEN];
+    int argc = 0, i, any = 0;
+    redisReply *r;
+    size_t k, j;
+
+    if (notify) {
+        argv[argc++] = "XREADGROUP";
+        argv[argc++] = "GROUP";
+        argv[argc++] = MQL_REDIS_GROUP;
+        argv[argc++] = s->consumer;
+    }
+    else
+        argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = notify ? "64" : "256";
+    argv[argc++] = "STREAMS";
+    for (i = 0; i < MQL_RQ_SHARDS; i++) {
+        mql_redis_key_stream(keys[i], (unsigned)i);
+        argv[argc++] = keys[i];
+    }
+    for (i = 0; i < MQL_RQ_SHARDS; i++)
+        argv[argc++] = how == READ_NEW ? ">" : how == READ_MINE ? "0"
+                       : mql_rq_stream_pos(s->q, (unsigned)i);
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (!(r = command(s, argc, argv, lens)))
+        return 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_error(s, r->str);
+        if (notify && strstr(r->str, "NOGROUP"))
+            /* the streams were deleted (FLUSHALL): made again */
+            disconnect(s, r->str);
+        freeReplyObject(r);
+        return 0;
+    }
+    for (k = 0; r->type == REDIS_REPLY_ARRAY && k < r->elements; k++) {
+        redisReply *st = r->element[k], *entries;
+        int shard = -1;
+
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+            continue;
+        for (i = 0; i < MQL_RQ_SHARDS; i++)
+            if (st->element[0]->type == REDIS_REPLY_STRING && !strcmp(st->element[0]->str, keys[i]))
+                shard = i;
+        entries = st->element[1];
+        if (shard < 0 || entries->type != REDIS_REPLY_ARRAY)
+            continue;
+        if (notify) {
+            any |= entries->elements > 0;
+            if (!take_and_ack(s, entries, keys[shard], (unsigned)shard)) {
+                freeReplyObject(r);
+                return 0;
+            }
+            continue;
+        }
+        for (j = 0; j < entries->elements; j++) {
+            redisReply *e = entries->element[j];
+
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
+                || e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            take_entry(s, e, 0, (unsigned)shard);
+            any = 1;
+            apr_cpystrn(mql_rq_stream_pos(s->q, (unsigned)shard), e->element[0]->str,
+                        MQL_RQ_STREAM_ID);
+        }
+    }
+    freeReplyObject(r);
+    return any;
+}
+
+int mql_redis_sync_round(mql_redis_sync_t *s)
+{
+    int did = 0;
+    uint32_t len;
+
+    s->st->sync_pid = (uint32_t)getpid();
+    if (!s->c) {
+        if (apr_time_now() < s->next_attempt || !connect_redis(s)) {
+            maybe_spill(s);
+            return 0;
+        }
+    }
+    /* what was spilled is older than anything queued: it goes first */
+    if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
+        did |= send_spilled(s);
+    else
+        did |= send_batch(s);
+    if (!s->c)
+        maybe_spill(s);
+    if (s->c)
+        did |= read_streams(s, READ_FLEET);
+    if (s->c)
+        did |= read_streams(s, READ_NEW);
+    if (s->c && apr_time_now() >= s->next_claim) {
+        s->next_claim = apr_time_now() + apr_time_from_sec(10);
+        claim_stale(s);
+    }
+    len = mql_rq_length(s->q);
+    if (len) {
+        mql_rq_entry_t first;
+        if (mql_rq_peek(s->q, &first, 1))
+            s->st->lag_ms = (uint32_t)((uint64_t)(apr_time_now() - (apr_time_t)first.at_us) / 1000);
+    }
+    return did;
+}
+
+void mql_redis_sync_close(mql_redis_sync_t *s)
+{
+    if (s->c) {
+        redisFree(s->c);
+        s->c = NULL;
+    }
+}
+
+void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
+{
+    apr_time_t until = apr_time_now() + limit;
+    uint32_t left;
+
+    while (s->c && mql_rq_length(s->q) && apr_time_now() < until) {
+        if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
+            send_spilled(s);
+        else
+            send_batch(s);
+    }
+    left = mql_rq_length(s->q);
+    if (left) {
+        s->spill_logged = 1;        /* said below, not as a queue filling up */
+        spill_out(s, left);
+        mql_log(MQL_LOG_NOTICE, "MQL07007: %u changes not yet in Redis kept in %s for the "
+                "next start", left, s->spill_path ? s->spill_path : "(no file)");
+    }
+    mql_redis_sync_close(s);
+    if (s->spill >= 0) {
+        close(s->spill);
+        s->spill = -1;
+    }
+}

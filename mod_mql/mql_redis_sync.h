@@ -1,0 +1,48 @@
+/*
+ * The sync engine of MQLStore redis:// (mql_redis_sync.c): one per
+ * server, run by one thread (mod_mql_sync.c), never in the request path.
+ * Each round it
+ *   1. connects when it has no connection (at most once per backoff step),
+ *      loading the Function library (mql_redis.lua) and the consumer group,
+ *   2. sends the oldest queued entries (those spilled to MQLStateDir
+ *      first) as one pipelined batch of FCALLs
+ *      and writes each authoritative record it gets back into the local
+ *      table; the entries leave the queue only once Redis answered,
+ *   3. reads the fleet's streams from this server's positions (leads and
+ *      forgets from every server, into the local table: the DBM file
+ *      follows the fleet),
+ *   4. reads the stage changes for MQLNotify through the consumer group,
+ *      pushes them to the queue segment's change feed and acknowledges.
+ * Every network call is bounded by MQLRedisTimeout.  While Redis is away
+ * and the queue passes half its size, its oldest entries go to the spill
+ * file, in order, so they are sent before anything queued after them.
+ */
+#ifndef MQL_REDIS_SYNC_H
+#define MQL_REDIS_SYNC_H
+
+#include "mql_redis_proto.h"
+#include "mql_redis_queue.h"
+#include "mql_visitors.h"
+
+typedef struct mql_redis_sync mql_redis_sync_t;
+
+/* expire: MQLExpire (seconds) for plain visitors in Redis; spill_path:
+ * the file in MQLStateDir the queue overflows to while Redis is away. */
+mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
+                                      uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
+                                      mql_visitors_t *local, const char *spill_path);
+
+/* One round; 1 when it did something (another round may follow at once). */
+int mql_redis_sync_round(mql_redis_sync_t *s);
+
+/* The connection closed (another generation's thread takes over). */
+void mql_redis_sync_close(mql_redis_sync_t *s);
+
+/* The thread stops: what is queued goes to Redis when it can within
+ * limit, the rest to the spill file, which the next thread replays. */
+void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit);
+
+/* The Function library's source, as loaded into Redis. */
+extern const char mql_redis_lua[];
+
+#endif

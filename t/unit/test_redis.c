@@ -1,0 +1,304 @@
+/*
+ * The pure parts of MQLStore redis://: the URL, the keys and their hash
+ * tags, the queue (order, sequence numbers, a full queue, positions a
+ * child damaged, the change feed, the lease), what a hit becomes in the
+ * queue, the Function's arguments and the record read back from fields.
+ * Redis itself is in t/redis.t.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+
+#include "tap.h"
+#include "mql_redis_proto.h"
+#include "mql_redis_queue.h"
+#include "mql_cookie.h"
+
+static apr_pool_t *pool;
+
+static void urls(void)
+{
+    mql_redis_url_t u;
+
+    ok(!mql_redis_url_parse(pool, "redis://127.0.0.1:6379", &u) && u.kind == MQL_REDIS_TCP
+       && !strcmp(u.host, "127.0.0.1") && u.port == 6379 && u.db == 0 && !u.password,
+       "redis://HOST:PORT");
+    ok(!mql_redis_url_parse(pool, "redis://app:s3cr:t@cache.example:6380/3", &u)
+       && !strcmp(u.user, "app") && !strcmp(u.password, "s3cr:t")
+       && !strcmp(u.host, "cache.example") && u.port == 6380 && u.db == 3,
+       "user, password (with a colon), host, port, database");
+    ok(!mql_redis_url_parse(pool, "redis://:pw@h:1", &u) && !u.user && !strcmp(u.password, "pw"),
+       "a password alone");
+    ok(!mql_redis_url_parse(pool, "redis://[::1]:6379/", &u) && !strcmp(u.host, "::1"),
+       "an IPv6 address");
+    ok(!mql_redis_url_parse(pool, "redis+unix:///run/redis/redis.sock", &u)
+       && u.kind == MQL_REDIS_UNIX && !strcmp(u.path, "/run/redis/redis.sock"), "redis+unix://");
+    ok(!mql_redis_url_parse(pool, "redis-cluster://a:7000,b:7001,c:7002", &u)
+       && u.kind == MQL_REDIS_CLUSTER && u.nnodes == 3 && u.nodes[2].port == 7002,
+       "redis-cluster:// with three seeds");
+    ok(mql_redis_url_parse(pool, "redis://host", &u) != NULL, "no port: refused");
+    ok(mql_redis_url_parse(pool, "redis://host:0", &u) != NULL, "port 0: refused");
+    ok(mql_redis_url_parse(pool, "redis://host:70000", &u) != NULL, "port 70000: refused");
+    ok(mql_redis_url_parse(pool, "redis://host:1/db", &u) != NULL, "a database name: refused");
+    ok(mql_redis_url_parse(pool, "redis://user:@host:1", &u) != NULL, "an empty password: refused");
+    ok(mql_redis_url_parse(pool, "redis+unix://rel/sock", &u) != NULL, "a relative socket: refused");
+    ok(mql_redis_url_parse(pool, "memcached://h:1", &u) != NULL, "another scheme: refused");
+    ok(mql_redis_url_parse(pool, "redis-cluster://", &u) != NULL, "a cluster of none: refused");
+}
+
+static void keys(void)
+{
+    uint8_t id[MQL_ID_BYTES];
+    char k1[MQL_REDIS_KEY_LEN], k2[MQL_REDIS_KEY_LEN], k3[MQL_REDIS_KEY_LEN], text[32];
+    unsigned shard;
+
+    memset(id, 0xab, sizeof id);
+    id[0] = 37;
+    shard = mql_redis_shard(id);
+    is_int(shard, 37 % MQL_RQ_SHARDS, "the shard comes from the ID");
+    mql_redis_key_visitor(k1, id);
+    mql_redis_key_seq(k2, shard);
+    mql_redis_key_stream(k3, shard);
+    mql_id_to_text(id, text);
+    is_str(k1, apr_psprintf(pool, "mql:{mql%u}:v:%s", shard, text), "the visitor's key");
+    is_str(k2, apr_psprintf(pool, "mql:{mql%u}:seq", shard), "the shard's sequences");
+    is_str(k3, apr_psprintf(pool, "mql:{mql%u}:changes", shard), "the shard's stream");
+    ok(strstr(k1, "{mql5}") && strstr(k2, "{mql5}") && strstr(k3, "{mql5}"),
+       "one hash tag: one Cluster slot for the Function's keys");
+}
+
+static mql_rq_t *queue(uint32_t capacity)
+{
+    void *base = apr_pcalloc(pool, mql_rq_size(capacity));
+
+    mql_rq_format(base, capacity, 0x1234);
+    return mql_rq_attach(pool, base, capacity, NULL, NULL, NULL);
+}
+
+static void queue_order(void)
+{
+    mql_rq_t *q = queue(4);
+    mql_rq_entry_t e, out[8];
+    unsigned i, n;
+
+    ok(q && mql_rq_origin(q) == 0x1234, "a queue with its origin");
+    memset(&e, 0, sizeof e);
+    for (i = 0; i < 4; i++) {
+        e.at_us = 0;
+        e.time = 100 + i;
+        is_int(mql_rq_append(q, &e), APR_SUCCESS, "append %u", i);
+    }
+    is_int(mql_rq_append(q, &e), APR_ENOSPC, "a full queue refuses, never waits");
+    is_int(mql_rq_stats(q)->dropped, 1, "... and counts it");
+    n = mql_rq_peek(q, out, 2);
+    ok(n == 2 && out[0].seq == 1 && out[1].seq == 2 && out[0].time == 100
+       && out[0].origin == 0x1234, "peek: the oldest first, numbered from 1 by this queue");
+    is_int(mql_rq_length(q), 4, "peek leaves them queued (until Redis confirms)");
+    mql_rq_consume(q, 2);
+    n = mql_rq_peek(q, out, 8);
+    ok(n == 2 && out[0].seq == 3 && out[1].seq == 4, "consume removes the confirmed ones");
+    e.time = 200;
+    mql_rq_append(q, &e);
+    mql_rq_append(q, &e);
+    n = mql_rq_peek(q, out, 8);
+    ok(n == 4 && out[2].seq == 5 && out[3].seq == 6, "around the ring, numbers go on");
+    mql_rq_consume(q, 99);
+    is_int(mql_rq_length(q), 0, "consuming more than queued empties it");
+    /* damaged positions are not followed */
+    {
+        void *base = apr_pcalloc(pool, mql_rq_size(4));
+        uint64_t *h;
+
+        mql_rq_format(base, 4, 1);
+        q = mql_rq_attach(pool, base, 4, NULL, NULL, NULL);
+        h = (uint64_t *)((char *)base + 24);     /* head, after magic .. origin */
+        h[0] = 1000;                              /* head far past tail */
+        is_int(mql_rq_length(q), 0, "a head too far from the tail: empty, nothing read");
+        ok(mql_rq_attach(pool, base, 8, NULL, NULL, NULL) == NULL,
+           "a segment of another capacity is refused");
+    }
+}
+
+static void queue_changes(void)
+{
+    mql_rq_t *q = queue(4);
+    mql_change_t c, out[4];
+    uint64_t seq = 0, lost = 0;
+    char sid[MQL_RQ_STREAM_ID];
+    unsigned i, n;
+
+    memset(&c, 0, sizeof c);
+    for (i = 0; i < 3; i++) {
+        c.time = 10 + i;
+        mql_rq_push_change(q, &c, 5, apr_psprintf(pool, "1700000000000-%u", i));
+    }
+    n = mql_rq_changes(q, &seq, out, 4, &lost);
+    ok(n == 3 && out[0].time == 10 && out[2].time == 12 && lost == 0 && seq == 4,
+       "the fleet's changes, oldest first");
+    {
+        unsigned shard = 0;
+        ok(mql_rq_change_stream_id(q, 2, sid, sizeof sid, &shard)
+           && !strcmp(sid, "1700000000000-1") && shard == 5,
+           "each with its stream and entry ID");
+    }
+    is_int(mql_rq_change_total(q), 3, "three so far");
+    for (i = 0; i < MQL_CHANGES_KEPT + 5; i++)
+        mql_rq_push_change(q, &c, 0, "1-1");
+    n = mql_rq_changes(q, &seq, out, 4, &lost);
+    ok(n == 4 && lost == 5, "overrun: what was lost is counted");
+    ok(!mql_rq_change_stream_id(q, 1, sid, sizeof sid, NULL), "an ID long gone is not made up");
+
+    /* forgets from the fleet */
+    {
+        uint8_t id[MQL_ID_BYTES], got[4][MQL_ID_BYTES];
+
+        memset(id, 7, sizeof id);
+        mql_rq_push_forget(q, id);
+        id[0] = 8;
+        mql_rq_push_forget(q, id);
+        n = mql_rq_pop_forgets(q, got, 4);
+        ok(n == 2 && got[0][0] == 7 && got[1][0] == 8, "forgets: in order");
+        is_int(mql_rq_pop_forgets(q, got, 4), 0, "... once");
+        for (i = 0; i < MQL_RQ_FORGETS + 3; i++)
+            mql_rq_push_forget(q, id);
+        n = 0;
+        while (mql_rq_pop_forgets(q, got, 4) == 4)
+            n += 4;
+        ok(n >= MQL_RQ_FORGETS - 4 && n <= MQL_RQ_FORGETS, "a full ring keeps the newest");
+    }
+
+    /* the lease */
+    ok(mql_rq_lease(q, 100, 1000, 3), "the lease: free, taken");
+    ok(!mql_rq_lease(q, 200, 1001, 3), "another process waits");
+    ok(mql_rq_lease(q, 100, 1002, 3), "the holder renews it");
+    ok(mql_rq_lease(q, 200, 1006, 3), "a silent holder loses it");
+    mql_rq_release(q, 100);
+    ok(!mql_rq_lease(q, 100, 1006, 3), "release by another process does nothing");
+    mql_rq_release(q, 200);
+    ok(mql_rq_lease(q, 100, 1006, 3), "released: free again");
+}
+
+static int match_prefix(const void *re, const char *subject)
+{
+    return !strncmp(subject, (const char *)re, strlen((const char *)re));
+}
+
+static void entry_from_hit(void)
+{
+    mql_scoring_t sc;
+    mql_rule_t rules[3];
+    mql_fit_rule_t fit = { "DEAT", 7 };
+    mql_hit_t hit;
+    mql_rq_entry_t e;
+    uint8_t id[MQL_ID_BYTES];
+
+    mql_scoring_defaults(&sc);
+    memset(rules, 0, sizeof rules);
+    rules[0].event = MQL_EV_VIEW;
+    rules[0].url_re = "/pricing";
+    rules[0].points = 10;
+    rules[0].cap = 2;
+    rules[0].cap_slot = 3;
+    rules[1].event = MQL_EV_VIEW;
+    rules[1].url_re = "/pri";
+    rules[1].points = 4;
+    rules[2].event = MQL_EV_DOWNLOAD;
+    rules[2].points = 15;
+    sc.rules = rules;
+    sc.nrules = 3;
+    sc.match = match_prefix;
+    sc.fit_rules = &fit;
+    sc.nfit_rules = 1;
+    sc.threshold = 55;
+    sc.half_life = 3600;
+    sc.require = MQL_REQ_COUNTRY;
+    sc.require_countries = "DE";
+    memset(&hit, 0, sizeof hit);
+    hit.events = MQL_EV_BIT(MQL_EV_VIEW) | MQL_EV_BIT(MQL_EV_CAMPAIGN);
+    hit.path = "/pricing/enterprise-plans-for-very-large-teams";
+    hit.country = "at";
+    hit.site = 2;
+    memset(id, 9, sizeof id);
+    mql_rq_entry_from_hit(&e, id, &hit, &sc, NULL, 1234);
+    ok(e.kind == MQL_RQ_HIT && e.time == 1234 && !memcmp(e.id, id, MQL_ID_BYTES),
+       "a hit: kind, time, visitor");
+    is_int(e.event_points, 1 + 5, "the events' points (view, campaign)");
+    is_int(e.rule_points, 4, "uncapped rules that matched, summed");
+    ok(e.capped == (1u << 3) && e.cap_points[3] == 10 && e.cap_max[3] == 2,
+       "a capped rule: its slot, points and cap, for Redis to count");
+    ok(e.has_fit && e.fit_points == 7, "the fit rules for the hit's country");
+    ok(e.threshold == 55 && e.half_life == 3600 && e.require == MQL_REQ_COUNTRY
+       && !strcmp(e.require_cc, "DE"), "the virtual host's criteria travel with it");
+    is_int(strlen(e.text), MQL_TRIGGER_LEN - 1, "the path cut to a trigger's length");
+    is_int(e.trigger_event, MQL_EV_CAMPAIGN, "the event a promotion would record");
+    ok(e.country[0] == 'a' && e.country[1] == 't' && e.site == 2, "country and site");
+
+    /* the Function's arguments */
+    {
+        const char *argv[MQL_REDIS_MAX_ARGS];
+        size_t lens[MQL_REDIS_MAX_ARGS];
+        int argc;
+
+        e.seq = 77;
+        e.origin = 0xabcdef;
+        mql_redis_apply_args(pool, &e, 86400, &argc, argv, lens);
+        is_int(argc, 26, "FCALL mql_apply 3 keys, 5 common and 15 hit arguments");
+        ok(!strcmp(argv[0], "FCALL") && !strcmp(argv[1], "mql_apply") && !strcmp(argv[2], "3"),
+           "FCALL mql_apply 3");
+        ok(!strcmp(argv[6], "h") && !strcmp(argv[7], "0000000000abcdef") && !strcmp(argv[8], "77"),
+           "kind, origin, sequence");
+        is_str(argv[14], "3:10:2", "capped rules as slot:points:cap");
+        is_str(argv[15], "at", "the country");
+        is_str(argv[16], "7", "fit points");
+        is_str(argv[17], "55", "the threshold");
+        is_str(argv[24], "86400", "MQLExpire");
+        e.kind = MQL_RQ_FORGET;
+        mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
+        is_int(argc, 11, "a forget: the common arguments only");
+    }
+}
+
+static void record_fields(void)
+{
+    const char *f[] = { "score", "41.5", "first", "100", "last", "200", "since", "150",
+                        "c0", "3", "c2", "70000", "stage", "1", "tev", "2", "site", "4",
+                        "flags", "3", "cc", "DE", "k3", "2", "trig", "/contact",
+                        "contact", "jane@example.com", "unknown", "x" };
+    size_t l[30];
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+    int i;
+
+    for (i = 0; i < 30; i++)
+        l[i] = strlen(f[i]);
+    memset(id, 5, sizeof id);
+    ok(mql_redis_record_from_pairs(f, l, 30, id, &v, contact), "a record from its fields");
+    ok(v.score == 41.5 && v.first_seen == 100 && v.last_seen == 200 && v.stage_since == 150,
+       "score and times");
+    ok(v.counts[0] == 3 && v.counts[2] == 65535 && v.caps[3] == 2, "counts (saturated), caps");
+    ok(v.stage == MQL_STAGE_MQL && v.trigger_event == 2 && v.site == 4 && v.flags == 3
+       && v.country[0] == 'D' && !strcmp(v.trigger, "/contact"), "stage, trigger, site, country");
+    is_str(contact, "jane@example.com", "the contact");
+    ok(!memcmp(v.id, id, MQL_ID_BYTES), "the ID is the one asked for");
+    f[13] = "9";
+    mql_redis_record_from_pairs(f, l, 30, id, &v, NULL);
+    ok(v.stage < MQL_STAGE_COUNT, "a stage out of range is bounded");
+    ok(!mql_redis_record_from_pairs(f + 2, l + 2, 28, id, &v, NULL), "no score: no record");
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    urls();
+    keys();
+    queue_order();
+    queue_changes();
+    entry_from_hit();
+    record_fields();
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return done_testing();
+}
