@@ -95,12 +95,17 @@ void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint
     ev.events = (uint16_t)hit->events;
     ev.rule = MQL_JRULE_NONE;
     ev.rules = 0;
+    /* the first rule that matched names the event's rule; the first 32
+     * are kept as a mask too */
     if (hit->rule_matched)
-        for (i = 0; i < 32 && i < nrules; i++)
+        for (i = 0; i < nrules && i < MQL_JRULE_NONE; i++)
             if (hit->rule_matched[i]) {
                 if (ev.rule == MQL_JRULE_NONE)
                     ev.rule = (uint16_t)i;
-                ev.rules |= 1u << i;
+                if (i < 32)
+                    ev.rules |= 1u << i;
+                else
+                    break;
             }
     ev.site = (uint8_t)hit->site;
     ev.flags = (uint8_t)((res->found ? 0 : MQL_JF_NEW)

@@ -101,14 +101,16 @@ void mql_jring_referer_host(const char *referer, char *host)
         return;
     p += 3;
     end = p + strcspn(p, "/?#");
-    /* user:password@ is no part of the host (and is not kept) */
-    at = memchr(p, '@', (size_t)(end - p));
-    if (at)
-        p = at + 1;
+    /* user:password@ is no part of the host (and is not kept): the last
+     * '@' of the authority ends it */
+    for (at = end; at > p && at[-1] != '@'; at--)
+        ;
+    p = at;
     if (*p == '[') {                 /* an IPv6 literal: up to its bracket */
         const char *close = memchr(p, ']', (size_t)(end - p));
-        if (close)
-            end = close + 1;
+        if (!close)
+            return;
+        end = close + 1;
     }
     else {
         const char *colon = memchr(p, ':', (size_t)(end - p));
@@ -116,14 +118,16 @@ void mql_jring_referer_host(const char *referer, char *host)
             end = colon;
     }
     for (; p < end && n < MQL_JHOST_LEN - 1; p++) {
-        unsigned char c = (unsigned char)*p;
+        char c = *p;
 
-        /* a host name's bytes; anything else is no host */
-        if (c <= ' ' || c == 0x7f || c == '"' || c == '<' || c == '>' || c == '\\') {
+        /* a host name's bytes (a name, an IPv4 or IPv6 literal); anything
+         * else is no host */
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']')) {
             n = 0;
             break;
         }
-        host[n++] = lower((char)c);
+        host[n++] = lower(c);
     }
     host[n] = '\0';
 }

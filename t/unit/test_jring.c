@@ -131,6 +131,9 @@ int main(void)
     host_is("http://user:secret@example.com/x", "example.com");
     host_is("https://[2001:db8::1]:443/", "[2001:db8::1]");
     host_is("android-app://com.google.android.gm/", "com.google.android.gm");
+    host_is("http://a@b@example.com/", "example.com");
+    host_is("http://user:pw@[200er:pw@[2001:dx", "");
+    host_is("http://ex%61mple.com/", "");
     host_is("/relative", "");
     host_is(NULL, "");
     host_is("http://<script>/", "");
