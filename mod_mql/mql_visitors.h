@@ -255,6 +255,13 @@ static inline apr_status_t mql_visitors_restore(mql_visitors_t *vs, const mql_vi
                             : APR_ENOTIMPL;
 }
 
+/* 1 when the store can take a lead back (restore): worth looking for a
+ * returning stranger in the DBM files. */
+static inline int mql_visitors_can_restore(const mql_visitors_t *vs)
+{
+    return vs->ops->restore != NULL;
+}
+
 static inline void mql_visitors_published(mql_visitors_t *vs, uint32_t taken_before)
 {
     if (vs->ops->published)
