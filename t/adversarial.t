@@ -265,7 +265,7 @@ for my $l (@lines) {
     $bad_json++, diag("not JSON: $l") unless ref $j eq 'HASH';
     next unless ref $j eq 'HASH';
     $by_visitor{ $j->{visitor} }++;
-    is_deeply [sort grep { !/^(type|time|visitor|old_stage|stage|score|trigger_event|counts|current_score|trigger|contact|country)$/ } keys %$j],
+    is_deeply [sort grep { !/^(type|time|visitor|old_stage|stage|score|trigger_event|counts|current_score|trigger|contact|country|story)$/ } keys %$j],
         [], 'notification: no foreign key';
 }
 ok !$bad_json, scalar(@lines) . ' notification lines, each a JSON object';

@@ -609,6 +609,11 @@ static void published_leads(const char *name, maker_fn *make)
     uint64_t seq;
     unsigned i;
 
+    if (!mql_visitors_can_restore(vs)) {
+        /* (the Redis store keeps every lead of the fleet in its cache) */
+        printf("# %s: lets no lead go, takes none back: nothing to check\n", name);
+        return;
+    }
     for (i = 1; i <= 8; i++) {
         memset(&v, 0, sizeof v);
         id_n(i, v.id);
