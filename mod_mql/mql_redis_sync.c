@@ -27,7 +27,7 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-#define BATCH_MAX      512        /* entries per pipelined batch */
+#define BATCH_MAX      128        /* entries per pipelined batch: well within MQLRedisTimeout */
 #define STREAM_COUNT   256        /* stream entries per read */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
@@ -453,8 +453,8 @@ static void spill_out(mql_redis_sync_t *s, unsigned max)
     }
     s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
     if (moved && !s->spill_logged) {
-        mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away and the queue is filling: %u "
-                "changes moved to %s, to be sent first when Redis is back", moved,
+        mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away or slower than the requests and "
+                "the queue is filling: %u changes moved to %s, to be sent first", moved,
                 s->spill_path);
         s->spill_logged = 1;
     }
@@ -496,8 +496,8 @@ static int send_spilled(mql_redis_sync_t *s)
     return got > 0;
 }
 
-/* While Redis is away: past half the queue, the oldest go to the file
- * until a quarter is left, so requests always find room. */
+/* While Redis is away or falls behind: past half the queue, the oldest
+ * go to the file until a quarter is left, so requests always find room. */
 static void maybe_spill(mql_redis_sync_t *s)
 {
     uint32_t len = mql_rq_length(s->q), cap = mql_rq_capacity(s->q);
@@ -732,8 +732,8 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
         did |= send_spilled(s);
     else
         did |= send_batch(s);
-    if (!s->c)
-        maybe_spill(s);
+    /* Redis away, or slower than the requests: the queue must keep room */
+    maybe_spill(s);
     if (s->c)
         did |= read_streams(s, READ_FLEET);
     if (s->c)
