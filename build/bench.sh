@@ -469,6 +469,10 @@ redis_bench() {
     log "$(awk -v b="$backlog" -v a="$t0" -v z="$t1" -v left="$(redis_backlog)" 'BEGIN {
         printf "  backlog after the rounds: %d changes, drained in %.1f s%s", b, z - a,
                left ? " (NOT drained: " left " left)" : "" }')"
+    probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" "$WORK/cookies.redis" 100 10 || true)
+    log "  request answered -> hit applied in Redis, no other load: $(echo "$probe" | awk '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
     # the hit's way to Redis while the redis:// server serves a lighter
     # load (one connection): with Redis on the same two cores as httpd and
     # wrk at full speed, Redis falls behind and the figure would measure
