@@ -29,6 +29,8 @@
 
 #define BATCH_MAX      128        /* entries per pipelined batch: well within MQLRedisTimeout */
 #define STREAM_COUNT   256        /* stream entries per read */
+#define STREAM_EVERY   apr_time_from_msec(5)
+#define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
 
@@ -48,6 +50,7 @@ struct mql_redis_sync {
     apr_time_t outage_since;
     int sent_before;              /* the last batch failed: this one is a retry */
     apr_time_t next_claim;        /* next look for notifications left pending */
+    apr_time_t next_streams;      /* next read of the streams while busy */
     const char *where;            /* the server, for messages */
     const char *spill_path;
     int spill;                    /* its descriptor, -1 until needed */
@@ -734,10 +737,14 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
         did |= send_batch(s);
     /* Redis away, or slower than the requests: the queue must keep room */
     maybe_spill(s);
-    if (s->c)
+    /* the streams at most every STREAM_EVERY while batches keep going out
+     * back to back: the queue has the connection's time first */
+    if (s->c && (!did || apr_time_now() >= s->next_streams)) {
+        s->next_streams = apr_time_now() + STREAM_EVERY;
         did |= read_streams(s, READ_FLEET);
-    if (s->c)
-        did |= read_streams(s, READ_NEW);
+        if (s->c)
+            did |= read_streams(s, READ_NEW);
+    }
     if (s->c && apr_time_now() >= s->next_claim) {
         s->next_claim = apr_time_now() + apr_time_from_sec(10);
         claim_stale(s);
@@ -765,6 +772,8 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
     uint32_t left;
 
     while (s->c && mql_rq_length(s->q) && apr_time_now() < until) {
+        /* still this thread's turn: the next generation's waits for it */
+        mql_rq_lease(s->q, (uint32_t)getpid(), now_secs(), STOP_LEASE_STALE);
         if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
             send_spilled(s);
         else
