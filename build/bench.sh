@@ -276,7 +276,9 @@ cpu_ticks() {    # cpu_ticks ROOT -> "USER SYSTEM"
     pid=$(cat "$1/run/httpd.pid")
     awk -v p="$pid" '{ sub(/^.*\) /, "") }    # past "pid (comm) "; fields shift by 2
                      $2 == p || FILENAME ~ "/" p "/stat$" { u += $12; s += $13 }
-                     END { print u + 0, s + 0 }' /proc/[0-9]*/stat 2>/dev/null
+                     END { print u + 0, s + 0 }' /proc/[0-9]*/stat 2>/dev/null || true
+    # (a process that ended between the glob and the read makes awk exit
+    # 2 after printing the sum of the others: not a failure of the run)
 }
 
 # run_wrk ROOT COOKIES SECONDS
@@ -311,6 +313,7 @@ rounds() {
         for k in $(seq 0 $((${#names[@]} - 1))); do
             i=$(( (k + r - 1) % ${#names[@]} ))
             name=${names[$i]}
+            [ -z "${BEFORE_RUN:-}" ] || "$BEFORE_RUN"
             res=$(run_wrk "$WORK/$name" "$($cookies_of "$name")" "$secs")
             echo "$r $name $res" >>"$WORK/results"
         done
@@ -444,7 +447,7 @@ REDIS_PID=""
 REDIS_PORT=""
 redis_bench() {
     command -v redis-server >/dev/null || { log "redis-server missing: no redis bench"; return 0; }
-    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 )) probe rtick0 rtick1 applied0 applied1
+    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 )) probe rtick0 rtick1 applied0 applied1 load
     REDIS_PORT=$(free_port)
     mkdir -p "$WORK/redis"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis" --save '' \
@@ -460,30 +463,56 @@ redis_bench() {
     log ""
     log "== MQLStore shm against MQLStore redis:// (Redis on the same host): $VISITORS visitors, $ROUNDS rounds of ${SECS}s per server"
     for s in mqlshm mqlredis; do run_wrk "$WORK/$s" "$(redis_cookies "$s")" 2 >/dev/null; done
+    redis_drain
     rtick0=$(awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat")
     applied0=$(redis_applied)
-    rounds "$ROUNDS" "$SECS" redis_cookies mqlshm mqlredis
+    # each run starts with Redis idle: the backlog of a redis:// run must
+    # not drain on the cores of the next shm run
+    BEFORE_RUN=redis_drain rounds "$ROUNDS" "$SECS" redis_cookies mqlshm mqlredis
     rtick1=$(awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat")
     applied1=$(redis_applied)
     summary mqlshm mqlredis
     log "$(awk -v t="$((rtick1 - rtick0))" -v hz="$(getconf CLK_TCK)" -v n="$((applied1 - applied0))" 'BEGIN {
         printf "  Redis CPU: %.1f us per event applied (%d events)", n ? t * 1e6 / hz / n : 0, n }')"
+    # what a full-speed run queued (and spilled) beyond what Redis on
+    # these two cores could take meanwhile: how long it takes to drain
+    local t0 t1 backlog
+    run_wrk "$WORK/mqlredis" "$WORK/cookies.redis" "$SECS" >/dev/null
+    backlog=$(redis_backlog)
+    t0=$(date +%s.%N)
+    for _ in $(seq 1 1200); do [ "$(redis_backlog)" = 0 ] && break; sleep 0.1; done
+    t1=$(date +%s.%N)
+    log "$(awk -v b="$backlog" -v a="$t0" -v z="$t1" -v left="$(redis_backlog)" -v s="$SECS" 'BEGIN {
+        printf "  backlog after a %ss run: %d changes, drained in %.1f s%s", s, b, z - a,
+               left ? " (NOT drained: " left " left)" : "" }')"
+    probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" "$WORK/cookies.redis" 100 10 || true)
+    log "  request answered -> hit applied in Redis, no other load: $(echo "$probe" | awk '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
     # the hit's way to Redis while the redis:// server serves a lighter
-    # load (4 connections): with Redis on the same two cores as httpd and
+    # load (one connection): with Redis on the same two cores as httpd and
     # wrk at full speed, Redis falls behind and the figure would measure
     # only the backlog
-    wrk -t1 -c4 -d"$((SECS + 12))s" -s "$BENCH/mix.lua" \
+    wrk -t1 -c1 -d"$((SECS + 12))s" -s "$BENCH/mix.lua" \
         "http://127.0.0.1:$(port_of "$WORK/mqlredis")/" -- "$WORK/cookies.redis" >/dev/null &
+    load=$!
     sleep 1
-    probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" 200 "$((SECS + 8))" || true)
-    wait
-    log "  request answered -> hit applied in Redis, 4 connections of load: $(echo "$probe" | awk '{
+    probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" "$WORK/cookies.redis" 200 "$((SECS + 8))" || true)
+    wait "$load" || true      # not redis-server, which runs in the background too
+    log "  request answered -> hit applied in Redis, one connection of load: $(echo "$probe" | awk '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
     log "  $(curl -s "http://127.0.0.1:$(port_of "$WORK/mqlredis")/mql-status?auto" | grep -E '^Redis(QueueFull|Retries|Refused):' | paste -sd' ' || true)"
     for s in mqlshm mqlredis; do stop_server "$WORK/$s"; done
     grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
         "$WORK"/{mqlshm,mqlredis}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+}
+redis_drain() {
+    for _ in $(seq 1 1200); do [ "$(redis_backlog)" = 0 ] && return 0; sleep 0.1; done
+}
+redis_backlog() {
+    curl -s "http://127.0.0.1:$(port_of "$WORK/mqlredis")/mql-status?auto" |
+        awk -F': ' '$1 == "RedisQueue" || $1 == "RedisSpillPending" { n += $2 } END { print n + 0 }'
 }
 redis_cookies() { case "$1" in mqlshm) echo "$WORK/cookies.shm" ;; *) echo "$WORK/cookies.redis" ;; esac; }
 redis_applied() {

@@ -95,6 +95,8 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "RedisDuplicates: %" APR_UINT64_T_FMT "\n", x->duplicates);
         ap_rprintf(r, "RedisRefused: %" APR_UINT64_T_FMT "\n", x->errors);
         ap_rprintf(r, "RedisQueueFull: %" APR_UINT64_T_FMT "\n", x->dropped);
+        ap_rprintf(r, "RedisSpilled: %" APR_UINT64_T_FMT "\n", x->spilled);
+        ap_rprintf(r, "RedisSpillPending: %" APR_UINT64_T_FMT "\n", x->spill_pending);
         ap_rprintf(r, "RedisFleetRecords: %" APR_UINT64_T_FMT "\n", x->fleet_records);
         ap_rprintf(r, "RedisOutages: %u\n", x->outages);
         ap_rprintf(r, "RedisLastError: %s\n", ap_escape_logitem(r->pool, x->last_error));
@@ -231,11 +233,12 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    APR_UINT64_T_FMT ",\"batches\":%" APR_UINT64_T_FMT ",\"retries\":%"
                    APR_UINT64_T_FMT ",\"duplicates\":%" APR_UINT64_T_FMT ",\"refused\":%"
                    APR_UINT64_T_FMT ",\"queue_full\":%" APR_UINT64_T_FMT
-                   ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
+                   ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"spilled\":%" APR_UINT64_T_FMT
+                   ",\"spill_pending\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
                    "\"last_error\":%s,\"last_error_time\":%u},\n",
                    x->connected, d->redis_queue, d->redis_queue ? x->lag_ms : 0, x->applied,
                    x->batches, x->retries, x->duplicates, x->errors, x->dropped,
-                   x->fleet_records, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
+                   x->fleet_records, x->spilled, x->spill_pending, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
                    x->last_error_time);
     }
     /* --- flood limits (mod_mql_flood.c) --- */

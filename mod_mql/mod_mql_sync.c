@@ -256,8 +256,9 @@ static int sync_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL07014: MQLStore %s needs "
-                     "mod_watchdog, which runs the Redis sync thread", mql_g->store_url);
+        /* not the URL itself: it may hold a password */
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL07014: MQLStore redis needs "
+                     "mod_watchdog, which runs the Redis sync thread");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     rv = get_instance(&wd, SYNC_NAME, 0, 1, pconf);

@@ -27,8 +27,10 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-#define BATCH_MAX      512        /* entries per pipelined batch */
+#define BATCH_MAX      128        /* entries per pipelined batch: well within MQLRedisTimeout */
 #define STREAM_COUNT   256        /* stream entries per read */
+#define STREAM_EVERY   apr_time_from_msec(5)
+#define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
 
@@ -48,6 +50,7 @@ struct mql_redis_sync {
     apr_time_t outage_since;
     int sent_before;              /* the last batch failed: this one is a retry */
     apr_time_t next_claim;        /* next look for notifications left pending */
+    apr_time_t next_streams;      /* next read of the streams while busy */
     const char *where;            /* the server, for messages */
     const char *spill_path;
     int spill;                    /* its descriptor, -1 until needed */
@@ -453,8 +456,8 @@ static void spill_out(mql_redis_sync_t *s, unsigned max)
     }
     s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
     if (moved && !s->spill_logged) {
-        mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away and the queue is filling: %u "
-                "changes moved to %s, to be sent first when Redis is back", moved,
+        mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away or slower than the requests and "
+                "the queue is filling: %u changes moved to %s, to be sent first", moved,
                 s->spill_path);
         s->spill_logged = 1;
     }
@@ -496,8 +499,8 @@ static int send_spilled(mql_redis_sync_t *s)
     return got > 0;
 }
 
-/* While Redis is away: past half the queue, the oldest go to the file
- * until a quarter is left, so requests always find room. */
+/* While Redis is away or falls behind: past half the queue, the oldest
+ * go to the file until a quarter is left, so requests always find room. */
 static void maybe_spill(mql_redis_sync_t *s)
 {
     uint32_t len = mql_rq_length(s->q), cap = mql_rq_capacity(s->q);
@@ -732,12 +735,16 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
         did |= send_spilled(s);
     else
         did |= send_batch(s);
-    if (!s->c)
-        maybe_spill(s);
-    if (s->c)
+    /* Redis away, or slower than the requests: the queue must keep room */
+    maybe_spill(s);
+    /* the streams at most every STREAM_EVERY while batches keep going out
+     * back to back: the queue has the connection's time first */
+    if (s->c && (!did || apr_time_now() >= s->next_streams)) {
+        s->next_streams = apr_time_now() + STREAM_EVERY;
         did |= read_streams(s, READ_FLEET);
-    if (s->c)
-        did |= read_streams(s, READ_NEW);
+        if (s->c)
+            did |= read_streams(s, READ_NEW);
+    }
     if (s->c && apr_time_now() >= s->next_claim) {
         s->next_claim = apr_time_now() + apr_time_from_sec(10);
         claim_stale(s);
@@ -765,6 +772,8 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
     uint32_t left;
 
     while (s->c && mql_rq_length(s->q) && apr_time_now() < until) {
+        /* still this thread's turn: the next generation's waits for it */
+        mql_rq_lease(s->q, (uint32_t)getpid(), now_secs(), STOP_LEASE_STALE);
         if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
             send_spilled(s);
         else

@@ -10,11 +10,13 @@ use MQLTest;
 
 sub available { return -x '/usr/bin/redis-server' && -x '/usr/bin/redis-cli' }
 
-# new(appendfsync => 'always'|'everysec'): started, with an append-only file
+# new(appendfsync => 'always'|'everysec', unix => 1): started, with an
+# append-only file; unix => 1 also listens on DIR/redis.sock
 sub new {
     my ($class, %o) = @_;
     my $self = bless { appendfsync => 'always', %o, owner => $$ }, $class;
     $self->{dir} = tempdir('mqlredis.XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{MQL_KEEP});
+    chmod 0755, $self->{dir};          # the server's user reaches the socket
     $self->{port} = MQLTest::free_port();
     $self->start;
     return $self;
@@ -23,6 +25,8 @@ sub new {
 sub port { $_[0]{port} }
 sub dir { $_[0]{dir} }
 sub url { "redis://127.0.0.1:$_[0]{port}" }
+sub socket_path { "$_[0]{dir}/redis.sock" }
+sub unix_url { 'redis+unix://' . $_[0]->socket_path }
 
 sub start {
     my ($self) = @_;
@@ -32,7 +36,8 @@ sub start {
         open STDERR, '>&', \*STDOUT;
         exec '/usr/bin/redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
             '--dir', $self->{dir}, '--save', '', '--appendonly', 'yes',
-            '--appendfsync', $self->{appendfsync}, '--protected-mode', 'no';
+            '--appendfsync', $self->{appendfsync}, '--protected-mode', 'no',
+            ($self->{unix} ? ('--unixsocket', $self->socket_path, '--unixsocketperm', '777') : ());
         exit 127;
     }
     $self->{pid} = $pid;

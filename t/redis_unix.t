@@ -1,0 +1,59 @@
+# MQLStore redis+unix://: the sync thread reaches Redis through its socket,
+# and a password (redis://:PASSWORD@HOST:PORT/DB) with a database number
+# is used as given.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use MQLTest;
+use MQLRedis;
+
+plan skip_all => 'redis-server and redis-cli are not installed' unless MQLRedis::available();
+
+my $redis = MQLRedis->new(unix => 1);
+
+sub visitor_in_redis {
+    my ($r, $id, @db) = @_;
+    for my $shard (0 .. 15) {
+        my $h = $r->cli(@db, 'HGET', "mql:{mql$shard}:v:$id", 'c0');
+        return $h if defined $h && length $h;
+    }
+    return undef;
+}
+
+my $t = MQLTest->new(conf => '');
+$t->write_conf("MQLStore ${\ $redis->unix_url }\n");
+$t->start;
+my ($cookie) = MQLTest::visitor_cookie($t->host_request('GET', '/'));
+my ($id) = $cookie =~ /^mql_vid=([^.]+)\./;
+$t->host_request('GET', '/', headers => { Cookie => $cookie }) for 1 .. 2;
+ok MQLTest::wait_for(5, sub { (visitor_in_redis($redis, $id) // 0) == 3 }),
+    'redis+unix://: three views in Redis';
+is_deeply [ $t->unexpected_errors ], [], 'no errors';
+$t->stop;
+
+# a password and a database
+$redis->cli('CONFIG', 'SET', 'requirepass', 's3cret');
+my $t2 = MQLTest->new(conf => '');
+$t2->write_conf("MQLStore redis://:s3cret\@127.0.0.1:${\ $redis->port }/5\n");
+$t2->start;
+($cookie) = MQLTest::visitor_cookie($t2->host_request('GET', '/'));
+($id) = $cookie =~ /^mql_vid=([^.]+)\./;
+ok MQLTest::wait_for(5, sub {
+        (visitor_in_redis($redis, $id, '-a', 's3cret', '--no-auth-warning', '-n', '5') // 0) == 1 }),
+    'redis://:PASSWORD@HOST:PORT/5: AUTH, then database 5';
+is visitor_in_redis($redis, $id, '-a', 's3cret', '--no-auth-warning', '-n', '0'), undef,
+    '... not database 0';
+$t2->stop;
+
+my $t3 = MQLTest->new(conf => '');
+$t3->write_conf("MQLStore redis://:wrong\@127.0.0.1:${\ $redis->port }\n");
+$t3->start;
+$t3->host_request('GET', '/') for 1 .. 3;
+ok MQLTest::wait_for(5, sub { $t3->log_text =~ /MQL07001: .*AUTH/ }),
+    'a wrong password: said in the error log';
+is scalar(() = $t3->log_text =~ /MQL07001/g), 1, '... once';
+$t3->stop;
+$redis->cli('-a', 's3cret', '--no-auth-warning', 'CONFIG', 'SET', 'requirepass', '');
+done_testing;
