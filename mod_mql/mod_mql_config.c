@@ -602,9 +602,6 @@ static const char *set_store(cmd_parms *cmd, void *dconf, const char *arg)
     url = apr_pcalloc(cmd->pool, sizeof *url);
     if ((err = mql_redis_url_parse(cmd->pool, arg, url)))
         return bad(cmd, apr_psprintf(cmd->pool, "expects %s", err), arg);
-    if (url->kind == MQL_REDIS_CLUSTER)
-        return bad(cmd, "redis-cluster:// is not supported yet; expects shm, "
-                   "redis://[USER:PASSWORD@]HOST:PORT[/DB] or redis+unix:///PATH", arg);
     mql_g->store_kind = "redis";
     mql_g->store_url = apr_pstrdup(cmd->pool, arg);
     mql_g->redis = url;

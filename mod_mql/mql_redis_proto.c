@@ -64,6 +64,9 @@ const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t
         int n = 1;
 
         out->kind = MQL_REDIS_CLUSTER;
+        /* an empty node ("a,,b", a trailing comma) is a mistake, not skipped */
+        if (!*list || *list == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
+            return "redis-cluster://HOST:PORT[,HOST:PORT...]";
         for (tok = list; *tok; tok++)
             n += *tok == ',';
         out->nodes = apr_pcalloc(p, sizeof *out->nodes * (apr_size_t)n);

@@ -21,6 +21,7 @@
 #include "mql_cookie.h"
 #include "mql_log.h"
 #include "mql_redis_sync.h"
+#include "mql_redis_cluster.h"
 
 /* The Function library, made from mql_redis.lua at build time: the
  * module carries the code it loads, so Redis always runs the version
@@ -42,7 +43,9 @@ struct mql_redis_sync {
     mql_rq_t *q;
     mql_rq_stats_t *st;
     mql_visitors_t *local;
-    redisContext *c;
+    redisContext *c;              /* on a cluster: the connection in use, owned by rc */
+    mql_rc_t *rc;                 /* MQLStore redis-cluster://: the masters, NULL otherwise */
+    unsigned shard_slot[MQL_RQ_SHARDS];
     char consumer[24];
     apr_time_t next_attempt;
     uint32_t backoff_ms;
@@ -92,7 +95,20 @@ mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
     s->spill_path = spill_path;
     s->spill = -1;
     s->where = url->kind == MQL_REDIS_UNIX ? url->path
-               : apr_psprintf(p, "%s:%d", url->host, url->port);
+               : apr_psprintf(p, "%s%s:%d%s", url->kind == MQL_REDIS_CLUSTER ? "the cluster of " : "",
+                              url->host, url->port, url->nnodes > 1 ? ",..." : "");
+    if (url->kind == MQL_REDIS_CLUSTER) {
+        unsigned i;
+
+        s->rc = mql_rc_make(p, url, timeout_ms);
+        /* all of a shard's keys share its hash tag, hence one slot */
+        for (i = 0; i < MQL_RQ_SHARDS; i++) {
+            char key[MQL_REDIS_KEY_LEN];
+
+            mql_redis_key_seq(key, i);
+            s->shard_slot[i] = mql_redis_keyslot(key, strlen(key));
+        }
+    }
     apr_snprintf(s->consumer, sizeof s->consumer, "%016" APR_UINT64_T_HEX_FMT,
                  mql_rq_origin(q));
     return s;
@@ -116,7 +132,13 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
 
     apr_cpystrn(why, reason && *reason ? reason : "no reply", sizeof why);
 
-    if (s->c) {
+    if (s->rc) {
+        /* on a cluster every connection goes and comes back with a fresh
+         * map: the node that failed may have been replaced by its replica */
+        mql_rc_close(s->rc);
+        s->c = NULL;
+    }
+    else if (s->c) {
         redisFree(s->c);
         s->c = NULL;
     }
@@ -136,12 +158,45 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
     s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 }
 
-/* A command's reply, or NULL after dropping the connection. */
+static int prepare(mql_redis_sync_t *s);
+
+/* A command's reply, or NULL after dropping the connection.  On a cluster
+ * a MOVED reply (the slot has a new master: resharding, failover) updates
+ * the map and an ASK reply (the slot is moving) is followed with ASKING,
+ * each time on the node named; the command goes there again. */
+#define REDIRECT_HOPS 5
 static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
                            const size_t *lens)
 {
     redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
+    int hops;
 
+    for (hops = 0; s->rc && r && r->type == REDIS_REPLY_ERROR && hops < REDIRECT_HOPS; hops++) {
+        char host[256], err[160];
+        unsigned slot;
+        int port, fresh, kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
+
+        if (!kind)
+            break;
+        freeReplyObject(r);
+        r = NULL;
+        if (kind == MQL_RC_MOVED)
+            mql_rc_moved(s->rc, slot, host, port);
+        if (!(s->c = mql_rc_for_node(s->rc, host, port, &fresh, err, sizeof err))) {
+            disconnect(s, err);
+            return NULL;
+        }
+        if (fresh && !prepare(s))
+            return NULL;
+        if (kind == MQL_RC_ASK) {
+            redisReply *a = redisCommand(s->c, "ASKING");
+
+            if (!a)
+                break;
+            freeReplyObject(a);
+        }
+        r = redisCommandArgv(s->c, argc, argv, lens);
+    }
     if (!r)
         disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
     return r;
@@ -173,25 +228,15 @@ static int simple(mql_redis_sync_t *s, const char *what, int argc, const char **
 #define READ_MINE    2            /* XREADGROUP 0: this server's, delivered, not acked */
 static int read_streams(mql_redis_sync_t *s, int how);
 
-static int connect_redis(mql_redis_sync_t *s)
+/* s->c made ready for mod_mql: AUTH (a cluster's connections have had it),
+ * SELECT, the Function library; 0 after dropping the connection. */
+static int prepare(mql_redis_sync_t *s)
 {
-    struct timeval tv;
     const char *argv[4];
     size_t lens[4];
     unsigned i;
 
-    tv.tv_sec = s->timeout_ms / 1000;
-    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
-    if (s->url->kind == MQL_REDIS_UNIX)
-        s->c = redisConnectUnixWithTimeout(s->url->path, tv);
-    else
-        s->c = redisConnectWithTimeout(s->url->host, s->url->port, tv);
-    if (!s->c || s->c->err) {
-        disconnect(s, s->c ? s->c->errstr : "out of memory");
-        return 0;
-    }
-    redisSetTimeout(s->c, tv);
-    if (s->url->password) {
+    if (s->url->password && !s->rc) {
         int n = 0;
         argv[n] = "AUTH";
         lens[n++] = 4;
@@ -223,8 +268,67 @@ static int connect_redis(mql_redis_sync_t *s)
     argv[3] = mql_redis_lua;
     for (i = 0; i < 4; i++)
         lens[i] = strlen(argv[i]);
-    if (!simple(s, "FUNCTION LOAD", 4, argv, lens, NULL))
+    return simple(s, "FUNCTION LOAD", 4, argv, lens, NULL);
+}
+
+/* On a cluster: s->c is the connection to the master of the shard's slot
+ * (opened and prepared when new); 0 after dropping the connections. */
+static int use_shard(mql_redis_sync_t *s, unsigned shard)
+{
+    char err[160];
+    int fresh;
+    redisContext *c;
+
+    if (!s->rc || !s->c)
+        return s->c != NULL;
+    if (!(c = mql_rc_for_slot(s->rc, s->shard_slot[shard], &fresh, err, sizeof err))) {
+        disconnect(s, err);
         return 0;
+    }
+    s->c = c;
+    return !fresh || prepare(s);
+}
+
+static int connect_redis(mql_redis_sync_t *s)
+{
+    struct timeval tv;
+    unsigned i;
+
+    tv.tv_sec = s->timeout_ms / 1000;
+    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
+    if (s->rc) {
+        char err[160];
+        int m, n, fresh;
+
+        /* the map from any node that answers, then the Function on every
+         * master: each runs the calls of its own slots */
+        if (!mql_rc_refresh(s->rc, err, sizeof err)) {
+            disconnect(s, err);
+            return 0;
+        }
+        n = mql_rc_masters(s->rc);
+        for (m = 0; m < n; m++) {
+            if (!(s->c = mql_rc_master(s->rc, m, &fresh, err, sizeof err))) {
+                disconnect(s, err);
+                return 0;
+            }
+            if (!prepare(s))
+                return 0;
+        }
+    }
+    else {
+        if (s->url->kind == MQL_REDIS_UNIX)
+            s->c = redisConnectUnixWithTimeout(s->url->path, tv);
+        else
+            s->c = redisConnectWithTimeout(s->url->host, s->url->port, tv);
+        if (!s->c || s->c->err) {
+            disconnect(s, s->c ? s->c->errstr : "out of memory");
+            return 0;
+        }
+        redisSetTimeout(s->c, tv);
+        if (!prepare(s))
+            return 0;
+    }
     /* the group every server of the fleet reads notifications through;
      * made by whichever server comes first, from the stream's end */
     for (i = 0; i < MQL_RQ_SHARDS; i++) {
@@ -236,7 +340,7 @@ static int connect_redis(mql_redis_sync_t *s)
         mql_redis_key_stream(key, i);
         for (j = 0; j < 6; j++)
             xlens[j] = strlen(xargv[j]);
-        if (!simple(s, "XGROUP CREATE", 6, xargv, xlens, "BUSYGROUP"))
+        if (!use_shard(s, i) || !simple(s, "XGROUP CREATE", 6, xargv, xlens, "BUSYGROUP"))
             return 0;
     }
     s->st->connected = 1;
@@ -307,11 +411,15 @@ static void applied(mql_redis_sync_t *s, const mql_rq_entry_t *e, redisReply *r)
 
 /* Entries as one pipelined batch; how many Redis answered (all of them,
  * or the connection is gone). */
+static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n);
+
 static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
 {
     unsigned i, got = 0;
     apr_pool_t *p;
 
+    if (s->rc)
+        return send_entries_cluster(s, e, n);
     apr_pool_create(&p, s->pool);
     for (i = 0; i < n; i++) {
         const char *argv[MQL_REDIS_MAX_ARGS];
@@ -337,6 +445,149 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
         freeReplyObject(r);
         got++;
     }
+    if (got == n)
+        s->sent_before = 0;
+    s->st->applied += got;
+    apr_pool_destroy(p);
+    return got;
+}
+
+/* On a cluster: each shard's entries of the batch go to the master of its
+ * slot as one transaction (MULTI, the FCALLs, EXEC), every transaction
+ * sent before any reply is read.  All or nothing per shard, because while
+ * a slot moves Redis refuses a call whose keys are split between the two
+ * nodes (TRYAGAIN) and applies the next: a later entry of a shard applied
+ * before an earlier refused one would make that one a "duplicate" when it
+ * is sent again, and lose it.  MOVED updates the map and ASK sends the
+ * transaction again to the node named, after ASKING; other refusals
+ * (TRYAGAIN, CLUSTERDOWN) leave the shard's entries for the next round.
+ * The entries leave the queue up to the first whose shard did not go;
+ * those after it of shards that went are sent again later and recognised
+ * by Redis as duplicates. */
+#define SHARD_IDLE  0
+#define SHARD_SEND  1
+#define SHARD_DONE  2
+#define SHARD_LATER 3
+static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
+{
+    unsigned shard[BATCH_MAX], i, k, got = 0, applied_n = 0;
+    int state[MQL_RQ_SHARDS], attempt;
+    redisContext *conn[MQL_RQ_SHARDS];
+    char ask_host[MQL_RQ_SHARDS][256];
+    int ask_port[MQL_RQ_SHARDS];
+    char err[160];
+    apr_pool_t *p;
+
+    if (n > BATCH_MAX)
+        n = BATCH_MAX;
+    memset(state, 0, sizeof state);
+    memset(ask_port, 0, sizeof ask_port);
+    for (i = 0; i < n; i++) {
+        shard[i] = mql_redis_shard(e[i].id);
+        state[shard[i]] = SHARD_SEND;
+    }
+    apr_pool_create(&p, s->pool);
+    s->st->batches++;
+    if (s->sent_before)
+        s->st->retries++;
+    s->sent_before = 1;
+    for (attempt = 0; attempt < REDIRECT_HOPS && s->c; attempt++) {
+        int sent = 0;
+
+        for (k = 0; k < MQL_RQ_SHARDS && s->c; k++) {
+            int fresh;
+
+            if (state[k] != SHARD_SEND)
+                continue;
+            conn[k] = ask_port[k] ? mql_rc_for_node(s->rc, ask_host[k], ask_port[k], &fresh,
+                                                    err, sizeof err)
+                      : mql_rc_for_slot(s->rc, s->shard_slot[k], &fresh, err, sizeof err);
+            if (!conn[k]) {
+                disconnect(s, err);
+                break;
+            }
+            s->c = conn[k];
+            if (fresh && !prepare(s))
+                break;
+            if (ask_port[k])
+                redisAppendCommand(s->c, "ASKING");
+            redisAppendCommand(s->c, "MULTI");
+            for (i = 0; i < n; i++)
+                if (shard[i] == k) {
+                    const char *argv[MQL_REDIS_MAX_ARGS];
+                    size_t lens[MQL_REDIS_MAX_ARGS];
+                    int argc;
+
+                    mql_redis_apply_args(p, &e[i], s->expire, &argc, argv, lens);
+                    redisAppendCommandArgv(s->c, argc, argv, lens);
+                }
+            redisAppendCommand(s->c, "EXEC");
+            sent = 1;
+        }
+        if (!s->c || !sent)
+            break;
+        for (k = 0; k < MQL_RQ_SHARDS; k++) {
+            redisReply *r = NULL;
+            char host[256] = "";
+            unsigned slot;
+            int port = 0, kind = 0, fail = 0, was_ask = ask_port[k] != 0;
+            unsigned expect, j;
+
+            if (state[k] != SHARD_SEND)
+                continue;
+            s->c = conn[k];
+            ask_port[k] = 0;
+            /* ASKING, MULTI, each FCALL queued, then EXEC */
+            for (expect = (unsigned)was_ask + 1, i = 0; i < n; i++)
+                expect += shard[i] == k;
+            for (j = 0; j < expect; j++) {
+                if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+                    disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+                    goto out;
+                }
+                if (r->type == REDIS_REPLY_ERROR) {
+                    fail = 1;
+                    if (!kind)
+                        kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
+                    if (!kind)
+                        set_error(s, r->str ? r->str : "error");
+                }
+                freeReplyObject(r);
+            }
+            if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+                disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+                goto out;
+            }
+            if (!fail && r->type == REDIS_REPLY_ARRAY) {
+                for (i = 0, j = 0; i < n && j < r->elements; i++)
+                    if (shard[i] == k) {
+                        applied(s, &e[i], r->element[j++]);
+                        applied_n++;
+                    }
+                state[k] = SHARD_DONE;
+            }
+            else {
+                /* EXECABORT after a refused FCALL, or EXEC itself redirected */
+                if (!kind && r->type == REDIS_REPLY_ERROR)
+                    kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
+                if (kind == MQL_RC_MOVED)
+                    mql_rc_moved(s->rc, slot, host, port);
+                else if (kind == MQL_RC_ASK) {
+                    apr_cpystrn(ask_host[k], host, sizeof ask_host[k]);
+                    ask_port[k] = port;
+                }
+                else {
+                    if (r->type == REDIS_REPLY_ERROR && !fail)
+                        set_error(s, r->str ? r->str : "error");
+                    state[k] = SHARD_LATER;
+                }
+            }
+            freeReplyObject(r);
+        }
+    }
+out:
+    for (got = 0; got < n && state[shard[got]] == SHARD_DONE; got++)
+        ;
     if (got == n)
         s->sent_before = 0;
     s->st->applied += got;
@@ -632,7 +883,7 @@ static void claim_stale(mql_redis_sync_t *s)
         mql_redis_key_stream(key, i);
         for (j = 0; j < 8; j++)
             lens[j] = strlen(argv[j]);
-        if (!(r = command(s, 8, argv, lens)))
+        if (!use_shard(s, i) || !(r = command(s, 8, argv, lens)))
             return;
         if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2
             && r->element[1]->type == REDIS_REPLY_ARRAY)
@@ -641,8 +892,9 @@ static void claim_stale(mql_redis_sync_t *s)
     }
 }
 
-/* XREAD or XREADGROUP (how: READ_*).  1 when it got any. */
-static int read_streams(mql_redis_sync_t *s, int how)
+/* XREAD or XREADGROUP (how: READ_*) of the streams of shards lo .. hi - 1.
+ * 1 when it got any. */
+static int read_streams_of(mql_redis_sync_t *s, int how, int lo, int hi)
 {
     int notify = how != READ_FLEET;
     const char *argv[8 + 2 * MQL_RQ_SHARDS];
@@ -663,11 +915,11 @@ static int read_streams(mql_redis_sync_t *s, int how)
     argv[argc++] = "COUNT";
     argv[argc++] = notify ? "64" : "256";
     argv[argc++] = "STREAMS";
-    for (i = 0; i < MQL_RQ_SHARDS; i++) {
+    for (i = lo; i < hi; i++) {
         mql_redis_key_stream(keys[i], (unsigned)i);
         argv[argc++] = keys[i];
     }
-    for (i = 0; i < MQL_RQ_SHARDS; i++)
+    for (i = lo; i < hi; i++)
         argv[argc++] = how == READ_NEW ? ">" : how == READ_MINE ? "0"
                        : mql_rq_stream_pos(s->q, (unsigned)i);
     for (i = 0; i < argc; i++)
@@ -688,7 +940,7 @@ static int read_streams(mql_redis_sync_t *s, int how)
 
         if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
             continue;
-        for (i = 0; i < MQL_RQ_SHARDS; i++)
+        for (i = lo; i < hi; i++)
             if (st->element[0]->type == REDIS_REPLY_STRING && !strcmp(st->element[0]->str, keys[i]))
                 shard = i;
         entries = st->element[1];
@@ -715,6 +967,20 @@ static int read_streams(mql_redis_sync_t *s, int how)
         }
     }
     freeReplyObject(r);
+    return any;
+}
+
+/* Every shard's stream: on a cluster one read per shard, from the master
+ * of its slot (a command's keys must share a slot there); otherwise one
+ * read of them all. */
+static int read_streams(mql_redis_sync_t *s, int how)
+{
+    int i, any = 0;
+
+    if (!s->rc)
+        return read_streams_of(s, how, 0, MQL_RQ_SHARDS);
+    for (i = 0; i < MQL_RQ_SHARDS && use_shard(s, (unsigned)i); i++)
+        any |= read_streams_of(s, how, i, i + 1);
     return any;
 }
 
@@ -760,7 +1026,11 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
 
 void mql_redis_sync_close(mql_redis_sync_t *s)
 {
-    if (s->c) {
+    if (s->rc) {
+        mql_rc_close(s->rc);
+        s->c = NULL;
+    }
+    else if (s->c) {
         redisFree(s->c);
         s->c = NULL;
     }

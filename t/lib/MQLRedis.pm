@@ -10,8 +10,9 @@ use MQLTest;
 
 sub available { return -x '/usr/bin/redis-server' && -x '/usr/bin/redis-cli' }
 
-# new(appendfsync => 'always'|'everysec', unix => 1): started, with an
-# append-only file; unix => 1 also listens on DIR/redis.sock
+# new(appendfsync => 'always'|'everysec', unix => 1, cluster => 1): started,
+# with an append-only file; unix => 1 also listens on DIR/redis.sock;
+# cluster => 1 makes it a Redis Cluster node (MQLRedis::Cluster joins them)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { appendfsync => 'always', %o, owner => $$ }, $class;
@@ -37,7 +38,10 @@ sub start {
         exec '/usr/bin/redis-server', '--port', $self->{port}, '--bind', '127.0.0.1',
             '--dir', $self->{dir}, '--save', '', '--appendonly', 'yes',
             '--appendfsync', $self->{appendfsync}, '--protected-mode', 'no',
-            ($self->{unix} ? ('--unixsocket', $self->socket_path, '--unixsocketperm', '777') : ());
+            ($self->{unix} ? ('--unixsocket', $self->socket_path, '--unixsocketperm', '777') : ()),
+            ($self->{cluster} ? ('--cluster-enabled', 'yes', '--cluster-config-file',
+                                 "$self->{dir}/nodes.conf", '--cluster-node-timeout', '2000')
+                              : ());
         exit 127;
     }
     $self->{pid} = $pid;
@@ -92,5 +96,120 @@ sub DESTROY {
     my ($self) = @_;
     $self->stop if $$ == $self->{owner};
 }
+
+# A Redis Cluster of the test's own: MASTERS masters with REPLICAS replicas
+# each (redis-cli --cluster create), every node on a free port in its own
+# directory, ready once every node says cluster_state:ok.
+package MQLRedis::Cluster;
+use Time::HiRes qw(sleep);
+
+sub new {
+    my ($class, %o) = @_;
+    my $masters = $o{masters} // 3;
+    my $replicas = $o{replicas} // 0;
+    my $self = bless { nodes => [] }, $class;
+    push @{ $self->{nodes} }, MQLRedis->new(cluster => 1) for 1 .. $masters * (1 + $replicas);
+    my @addr = map { '127.0.0.1:' . $_->port } @{ $self->{nodes} };
+    my $out = `/usr/bin/redis-cli --cluster create @addr --cluster-replicas $replicas --cluster-yes 2>&1`;
+    die "redis-cli --cluster create failed: $out\n" if $?;
+    $self->wait_ok(20) or die "the cluster did not become ready\n";
+    return $self;
+}
+
+sub nodes { @{ $_[0]{nodes} } }
+
+# every live node says cluster_state:ok and knows every slot
+sub wait_ok {
+    my ($self, $secs) = @_;
+    return MQLTest::wait_for($secs, sub {
+        for my $n (grep { $_->{pid} } $self->nodes) {
+            my $info = $n->cli('CLUSTER', 'INFO') // '';
+            return 0 unless $info =~ /cluster_state:ok/ && $info =~ /cluster_slots_ok:16384/;
+        }
+        return 1;
+    });
+}
+
+sub url {
+    my ($self) = @_;
+    return 'redis-cluster://' . join ',', map { '127.0.0.1:' . $_->port } @{ $self->{nodes} }[0, 1];
+}
+
+# the nodes that are masters now
+sub masters {
+    my ($self) = @_;
+    return grep { $_->{pid} && ($_->cli('ROLE') // '') =~ /^master/ } $self->nodes;
+}
+
+# the node's cluster ID
+sub node_id { my ($self, $n) = @_; return $n->cli('CLUSTER', 'MYID') }
+
+# the master that serves slot
+sub master_of {
+    my ($self, $slot) = @_;
+    my $any = ($self->masters)[0];
+    my $slots = $any->cli('CLUSTER', 'NODES') // '';
+    for my $line (split /\n/, $slots) {
+        my ($id, $addr, $flags, @rest) = split / /, $line;
+        next unless $flags =~ /master/ && $flags !~ /fail/;
+        for my $r (@rest[5 .. $#rest]) {
+            next if $r =~ /^\[/;
+            my ($a, $b) = split /-/, $r;
+            $b //= $a;
+            if ($slot >= $a && $slot <= $b) {
+                my ($port) = $addr =~ /:(\d+)/;
+                return (grep { $_->port == $port } $self->nodes)[0];
+            }
+        }
+    }
+    return undef;
+}
+
+# redis-cli against the cluster (-c: it follows MOVED and ASK)
+sub cli {
+    my ($self, @args) = @_;
+    my ($n) = grep { $_->{pid} } $self->nodes;
+    return $n->cli('-c', @args);
+}
+
+sub hgetall {
+    my ($self, $key) = @_;
+    my @l = split /\n/, $self->cli('HGETALL', $key) // '', -1;
+    my %h;
+    while (@l >= 2) { my $k = shift @l; $h{$k} = shift @l }
+    return \%h;
+}
+
+# the keys matching pattern on every master
+sub scan {
+    my ($self, $pattern) = @_;
+    my %k;
+    for my $m ($self->masters) {
+        $k{$_} = 1 for grep { length } split /\n/, $m->cli('--scan', '--pattern', $pattern) // '';
+    }
+    return sort keys %k;
+}
+
+# slot moved from its master to the master `to`, key by key (MIGRATE), as
+# redis-cli --cluster reshard does; callers run it while the load goes on
+sub move_slot {
+    my ($self, $slot, $to) = @_;
+    my $from = $self->master_of($slot) or die "no master for slot $slot\n";
+    return $from if $from == $to;
+    my ($fid, $tid) = ($self->node_id($from), $self->node_id($to));
+    $to->cli('CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $fid);
+    $from->cli('CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $tid);
+    while (1) {
+        my @keys = grep { length } split /\n/, $from->cli('CLUSTER', 'GETKEYSINSLOT', $slot, 10) // '';
+        last unless @keys;
+        my $r = $from->cli('MIGRATE', '127.0.0.1', $to->port, '', 0, 5000, 'KEYS', @keys);
+        die "MIGRATE: $r\n" unless ($r // '') =~ /OK|NOKEY/;
+        sleep 0.01;
+    }
+    $_->cli('CLUSTER', 'SETSLOT', $slot, 'NODE', $tid) for $to, $from, grep { $_ != $to && $_ != $from } $self->masters;
+    return $from;
+}
+
+sub stop { $_->stop for $_[0]->nodes }
 
 1;

@@ -1,0 +1,59 @@
+/*
+ * MQLStore redis-cluster://: what hiredis 0.14 (Debian 12) does not do for
+ * a Redis Cluster.  The pure part (the CRC16 key slot, the MOVED and ASK
+ * replies read) is unit-tested; the rest keeps the slot map (CLUSTER
+ * SLOTS) and one connection per master, used by the sync thread alone
+ * (mql_redis_sync.c), never by a request.
+ */
+#ifndef MQL_REDIS_CLUSTER_H
+#define MQL_REDIS_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <apr_pools.h>
+#include <hiredis/hiredis.h>
+#include "mql_redis_proto.h"
+
+#define MQL_REDIS_SLOTS 16384
+
+/* CRC16-CCITT (XModem), as Redis Cluster computes it. */
+uint16_t mql_redis_crc16(const char *buf, size_t len);
+
+/* The key's slot: of its hash tag ({...}, non-empty) when it has one. */
+unsigned mql_redis_keyslot(const char *key, size_t len);
+
+/* A Cluster redirection in an error reply: MQL_RC_MOVED or MQL_RC_ASK with
+ * the slot and the node (host of at most hostlen - 1 bytes), or 0. */
+#define MQL_RC_MOVED 1
+#define MQL_RC_ASK   2
+int mql_redis_redirect(const char *err, unsigned *slot, char *host, size_t hostlen,
+                       int *port);
+
+typedef struct mql_rc mql_rc_t;
+
+mql_rc_t *mql_rc_make(apr_pool_t *p, const mql_redis_url_t *url, uint32_t timeout_ms);
+
+/* The slot map again, from the first node that answers (the known masters,
+ * then the seed nodes): 1, or 0 with why in err. */
+int mql_rc_refresh(mql_rc_t *rc, char *err, size_t errlen);
+
+/* The masters of the last map: how many, and the connection to the i-th
+ * (opened, AUTH sent, when needed; *fresh then 1: the caller prepares it). */
+int mql_rc_masters(const mql_rc_t *rc);
+redisContext *mql_rc_master(mql_rc_t *rc, int i, int *fresh, char *err, size_t errlen);
+
+/* The connection to the master of slot, or NULL with why in err. */
+redisContext *mql_rc_for_slot(mql_rc_t *rc, unsigned slot, int *fresh, char *err,
+                              size_t errlen);
+
+/* The connection to host:port (an ASK target), added when unknown. */
+redisContext *mql_rc_for_node(mql_rc_t *rc, const char *host, int port, int *fresh,
+                              char *err, size_t errlen);
+
+/* MOVED: slot is served by host:port from now on. */
+void mql_rc_moved(mql_rc_t *rc, unsigned slot, const char *host, int port);
+
+/* Every connection closed (the next use opens them again). */
+void mql_rc_close(mql_rc_t *rc);
+
+#endif
