@@ -113,6 +113,7 @@ for my $w (0 .. $WORKERS - 1) {
 }
 
 # while the load goes on: four shards' slots each to another master
+sleep 0.2;
 my @moved;
 for my $shard (0 .. 3) {
     my $slot = (split /\n/, $redis->cli('CLUSTER', 'KEYSLOT', "mql:{mql$shard}:seq"))[0];
@@ -122,6 +123,7 @@ for my $shard (0 .. 3) {
     push @moved, $redis->master_of($slot) == $to ? 1 : 0;
 }
 is_deeply \@moved, [ 1, 1, 1, 1 ], 'four slots moved to another master during the load';
+ok scalar(grep { kill 0, $_ } @pids), '... while the clients were still sending';
 my $client_errors = 0;
 for (@pids) { waitpid $_, 0; $client_errors++ if $? }
 is $client_errors, 0, scalar(@work) . " requests answered by " . $NSERVERS . " servers";
@@ -280,6 +282,11 @@ for my $m ($redis->masters) {
 
 # ---- the status page --------------------------------------------------------------
 
+for my $t (@srv) {
+    my $a = $t->get('/mql-status?auto')->{content};
+    note join ', ', map { /^(Redis(?:Retries|Duplicates|LastError)): (.*)$/m ? "$1 $2" : () }
+        map { my $k = $_; grep { /^$k:/ } split /\n/, $a } qw(RedisRetries RedisDuplicates RedisLastError);
+}
 my $auto = $srv[0]->get('/mql-status?auto');
 like $auto->{content}, qr/^RedisConnected: 1$/m, 'status ?auto: Redis connected';
 like $auto->{content}, qr/^RedisQueue: 0$/m, '... nothing queued';
