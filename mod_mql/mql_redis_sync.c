@@ -160,6 +160,15 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
 
 static int prepare(mql_redis_sync_t *s);
 
+/* MOVED: the slot has another master (a resharding, a failover) from now
+ * on.  Said once per slot and change, so an operator sees the fleet follow. */
+static void moved(mql_redis_sync_t *s, unsigned slot, const char *host, int port)
+{
+    mql_rc_moved(s->rc, slot, host, port);
+    mql_log(MQL_LOG_NOTICE, "MQL07101: Redis Cluster slot %u is served by %s:%d now; "
+            "this server's calls for it go there", slot, host, port);
+}
+
 /* A command's reply, or NULL after dropping the connection.  On a cluster
  * a MOVED reply (the slot has a new master: resharding, failover) updates
  * the map and an ASK reply (the slot is moving) is followed with ASKING,
@@ -181,7 +190,7 @@ static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
         freeReplyObject(r);
         r = NULL;
         if (kind == MQL_RC_MOVED)
-            mql_rc_moved(s->rc, slot, host, port);
+            moved(s, slot, host, port);
         if (!(s->c = mql_rc_for_node(s->rc, host, port, &fresh, err, sizeof err))) {
             disconnect(s, err);
             return NULL;
@@ -571,7 +580,7 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
                 if (!kind && r->type == REDIS_REPLY_ERROR)
                     kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
                 if (kind == MQL_RC_MOVED)
-                    mql_rc_moved(s->rc, slot, host, port);
+                    moved(s, slot, host, port);
                 else if (kind == MQL_RC_ASK) {
                     apr_cpystrn(ask_host[k], host, sizeof ask_host[k]);
                     ask_port[k] = port;

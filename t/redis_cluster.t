@@ -282,6 +282,8 @@ for my $m ($redis->masters) {
 
 # ---- the status page --------------------------------------------------------------
 
+ok scalar(grep { $_->log_text =~ /MQL07101: Redis Cluster slot \d+ is served by 127\.0\.0\.1:\d+ now/ } @srv),
+    'the servers followed the moved slots (MOVED, MQL07101)';
 for my $t (@srv) {
     my $a = $t->get('/mql-status?auto')->{content};
     note join ', ', map { /^(Redis(?:Retries|Duplicates|LastError)): (.*)$/m ? "$1 $2" : () }
