@@ -60,31 +60,48 @@ const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t
         return NULL;
     }
     if (!strncasecmp(text, "redis-cluster://", 16)) {
-        char *list = apr_pstrdup(p, text + 16), *tok, *state;
+        char *list = apr_pstrdup(p, text + 16), *tok, *state, *cat;
         int n = 1;
 
         out->kind = MQL_REDIS_CLUSTER;
+        /* [USER:]PASSWORD@ before the nodes: every node is sent AUTH */
+        if ((cat = strrchr(list, '@'))) {
+            char *colon;
+
+            *cat = '\0';
+            if ((colon = strchr(list, ':'))) {
+                *colon = '\0';
+                out->user = *list ? list : NULL;
+                out->password = colon + 1;
+            }
+            else
+                out->password = list;
+            if (!*out->password)
+                return "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...] with a "
+                       "password after the colon";
+            list = cat + 1;
+        }
         /* an empty node ("a,,b", a trailing comma) is a mistake, not skipped */
         if (!*list || *list == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
-            return "redis-cluster://HOST:PORT[,HOST:PORT...]";
+            return "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]";
         for (tok = list; *tok; tok++)
             n += *tok == ',';
         out->nodes = apr_pcalloc(p, sizeof *out->nodes * (apr_size_t)n);
         for (tok = apr_strtok(list, ",", &state); tok; tok = apr_strtok(NULL, ",", &state)) {
             mql_redis_node_t *nd = &out->nodes[out->nnodes];
             if ((err = parse_hostport(p, tok, &nd->host, &nd->port)))
-                return "redis-cluster://HOST:PORT[,HOST:PORT...]";
+                return "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]";
             out->nnodes++;
         }
         if (!out->nnodes)
-            return "redis-cluster://HOST:PORT[,HOST:PORT...]";
+            return "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]";
         out->host = out->nodes[0].host;
         out->port = out->nodes[0].port;
         return NULL;
     }
     if (strncasecmp(text, "redis://", 8))
         return "shm, redis://[USER:PASSWORD@]HOST:PORT[/DB], redis+unix:///PATH or "
-               "redis-cluster://HOST:PORT[,HOST:PORT...]";
+               "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]";
     out->kind = MQL_REDIS_TCP;
     rest = text + 8;
     at = strrchr(rest, '@');

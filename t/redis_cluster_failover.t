@@ -1,4 +1,4 @@
-# MQLStore redis-cluster:// through a master failover: three servers on a
+# MQLStore redis-cluster:// (with a password) through a master failover: three servers on a
 # Redis Cluster of three masters with a replica each; while clients send
 # requests of a pool of visitors to random servers, the replica of the
 # master holding several of mod_mql's shards takes over (CLUSTER FAILOVER:
@@ -21,7 +21,7 @@ use MQLRedis;
 
 plan skip_all => 'redis-server and redis-cli are not installed' unless MQLRedis::available();
 
-my $redis = MQLRedis::Cluster->new(masters => 3, replicas => 1);
+my $redis = MQLRedis::Cluster->new(masters => 3, replicas => 1, password => "cluster-s3cret");
 my $NSERVERS = 3;
 my $NVISITORS = 60;
 my $THRESHOLD = 40;

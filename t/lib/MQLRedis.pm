@@ -12,7 +12,8 @@ sub available { return -x '/usr/bin/redis-server' && -x '/usr/bin/redis-cli' }
 
 # new(appendfsync => 'always'|'everysec', unix => 1, cluster => 1): started,
 # with an append-only file; unix => 1 also listens on DIR/redis.sock;
-# cluster => 1 makes it a Redis Cluster node (MQLRedis::Cluster joins them)
+# cluster => 1 makes it a Redis Cluster node (MQLRedis::Cluster joins them);
+# password => P: AUTH required (and given by cli)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { appendfsync => 'always', %o, owner => $$ }, $class;
@@ -41,7 +42,9 @@ sub start {
             ($self->{unix} ? ('--unixsocket', $self->socket_path, '--unixsocketperm', '777') : ()),
             ($self->{cluster} ? ('--cluster-enabled', 'yes', '--cluster-config-file',
                                  "$self->{dir}/nodes.conf", '--cluster-node-timeout', '2000')
-                              : ());
+                              : ()),
+            ($self->{password} ? ('--requirepass', $self->{password}, '--masterauth', $self->{password})
+                               : ());
         exit 127;
     }
     $self->{pid} = $pid;
@@ -56,7 +59,8 @@ sub start {
 sub cli {
     my ($self, @args) = @_;
     my $cmd = join ' ', map { my $a = $_; $a =~ s/'/'\\''/g; "'$a'" }
-        '/usr/bin/redis-cli', '-p', $self->{port}, @args;
+        '/usr/bin/redis-cli', '-p', $self->{port},
+        ($self->{password} ? ('-a', $self->{password}, '--no-auth-warning') : ()), @args;
     my $out = `$cmd 2>/dev/null`;
     chomp $out if defined $out;
     return $out;
@@ -98,7 +102,7 @@ sub DESTROY {
 }
 
 # A Redis Cluster of the test's own: MASTERS masters with REPLICAS replicas
-# each (redis-cli --cluster create), every node on a free port in its own
+# each (redis-cli --cluster create; PASSWORD, when given, required by every node), every node on a free port in its own
 # directory, ready once every node says cluster_state:ok.
 package MQLRedis::Cluster;
 use Time::HiRes qw(sleep);
@@ -108,9 +112,12 @@ sub new {
     my $masters = $o{masters} // 3;
     my $replicas = $o{replicas} // 0;
     my $self = bless { nodes => [] }, $class;
-    push @{ $self->{nodes} }, MQLRedis->new(cluster => 1) for 1 .. $masters * (1 + $replicas);
+    $self->{password} = $o{password};
+    push @{ $self->{nodes} }, MQLRedis->new(cluster => 1, password => $o{password})
+        for 1 .. $masters * (1 + $replicas);
     my @addr = map { '127.0.0.1:' . $_->port } @{ $self->{nodes} };
-    my $out = `/usr/bin/redis-cli --cluster create @addr --cluster-replicas $replicas --cluster-yes 2>&1`;
+    my $auth = $o{password} ? "-a '$o{password}' --no-auth-warning" : '';
+    my $out = `/usr/bin/redis-cli $auth --cluster create @addr --cluster-replicas $replicas --cluster-yes 2>&1`;
     die "redis-cli --cluster create failed: $out\n" if $?;
     $self->wait_ok(20) or die "the cluster did not become ready\n";
     return $self;
@@ -132,7 +139,7 @@ sub wait_ok {
 
 sub url {
     my ($self) = @_;
-    return 'redis-cluster://' . join ',', map { '127.0.0.1:' . $_->port } @{ $self->{nodes} }[0, 1];
+    return 'redis-cluster://' . ($self->{password} ? ":$self->{password}\@" : '') . join ',', map { '127.0.0.1:' . $_->port } @{ $self->{nodes} }[0, 1];
 }
 
 # the nodes that are masters now

@@ -81,6 +81,16 @@ int main(void)
     ok(!mql_redis_url_parse(pool, "redis-cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]:7002", &u)
        && u.kind == MQL_REDIS_CLUSTER && u.nnodes == 3 && !strcmp(u.nodes[2].host, "::1")
        && u.nodes[1].port == 7001, "redis-cluster:// with three seeds");
+    ok(!mql_redis_url_parse(pool, "redis-cluster://app:s3:cr@t@h1:7000,h2:7001", &u)
+       && !strcmp(u.user, "app") && !strcmp(u.password, "s3:cr@t") && u.nnodes == 2
+       && !strcmp(u.nodes[0].host, "h1") && u.nodes[1].port == 7001,
+       "user and password (with a colon and an @) before the nodes");
+    ok(!mql_redis_url_parse(pool, "redis-cluster://pw@h1:7000", &u) && !u.user
+       && !strcmp(u.password, "pw"), "a password alone");
+    ok(!mql_redis_url_parse(pool, "redis-cluster://:pw@h1:7000", &u) && !u.user
+       && !strcmp(u.password, "pw"), "an empty user: the password alone");
+    ok(mql_redis_url_parse(pool, "redis-cluster://app:@h1:7000", &u) != NULL, "an empty password");
+    ok(mql_redis_url_parse(pool, "redis-cluster://pw@", &u) != NULL, "credentials and no node");
     ok(mql_redis_url_parse(pool, "redis-cluster://10.0.0.1:7000,", &u) != NULL, "a trailing comma");
     ok(mql_redis_url_parse(pool, "redis-cluster://a:1,,b:2", &u) != NULL, "an empty node");
     ok(mql_redis_url_parse(pool, "redis-cluster://", &u) != NULL, "no node");
