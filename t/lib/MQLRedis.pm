@@ -120,6 +120,14 @@ sub new {
     my $out = `/usr/bin/redis-cli $auth --cluster create @addr --cluster-replicas $replicas --cluster-yes 2>&1`;
     die "redis-cli --cluster create failed: $out\n" if $?;
     $self->wait_ok(20) or die "the cluster did not become ready\n";
+    # a replica that has not finished its first sync cannot take over
+    MQLTest::wait_for(20, sub {
+        for my $n ($self->nodes) {
+            my $r = $n->cli('INFO', 'replication') // '';
+            return 0 if $r =~ /role:slave/ && $r !~ /master_link_status:up/;
+        }
+        return 1;
+    }) or die "the cluster's replicas did not sync\n";
     return $self;
 }
 
