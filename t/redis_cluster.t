@@ -119,10 +119,17 @@ for my $shard (0 .. 3) {
     my $slot = (split /\n/, $redis->cli('CLUSTER', 'KEYSLOT', "mql:{mql$shard}:seq"))[0];
     my ($from) = $redis->master_of($slot);
     my ($to) = grep { $_ != $from } $redis->masters;
-    $redis->move_slot($slot, $to);
+    $redis->move_slot($slot, $to, 0.05);
     push @moved, $redis->master_of($slot) == $to ? 1 : 0;
 }
 is_deeply \@moved, [ 1, 1, 1, 1 ], 'four slots moved to another master during the load';
+# what the masters refused or redirected meanwhile (the servers' calls, and
+# none of this test's yet)
+note 'master ' . $_->port . ': ' . join(' ', map { /^errorstat_(\w+):count=(\d+)/ ? "$1=$2" : () }
+                                       split /\r?\n/, $_->cli('INFO', 'errorstats') // '')
+    . ' ' . join(' ', map { /^cmdstat_(asking|multi|exec):calls=(\d+)/ ? "$1=$2" : () }
+                 split /\r?\n/, $_->cli('INFO', 'commandstats') // '')
+    for $redis->masters;
 ok scalar(grep { kill 0, $_ } @pids), '... while the clients were still sending';
 my $client_errors = 0;
 for (@pids) { waitpid $_, 0; $client_errors++ if $? }

@@ -206,20 +206,22 @@ sub scan {
 }
 
 # slot moved from its master to the master `to`, key by key (MIGRATE), as
-# redis-cli --cluster reshard does; callers run it while the load goes on
+# redis-cli --cluster reshard does, a pause after each key (seconds, 0.01
+# by default) so that clients meet the slot half moved (ASK, TRYAGAIN);
+# callers run it while the load goes on
 sub move_slot {
-    my ($self, $slot, $to) = @_;
+    my ($self, $slot, $to, $pause) = @_;
     my $from = $self->master_of($slot) or die "no master for slot $slot\n";
     return $from if $from == $to;
     my ($fid, $tid) = ($self->node_id($from), $self->node_id($to));
     $to->cli('CLUSTER', 'SETSLOT', $slot, 'IMPORTING', $fid);
     $from->cli('CLUSTER', 'SETSLOT', $slot, 'MIGRATING', $tid);
     while (1) {
-        my @keys = grep { length } split /\n/, $from->cli('CLUSTER', 'GETKEYSINSLOT', $slot, 10) // '';
+        my @keys = grep { length } split /\n/, $from->cli('CLUSTER', 'GETKEYSINSLOT', $slot, 1) // '';
         last unless @keys;
         my $r = $from->cli('MIGRATE', '127.0.0.1', $to->port, '', 0, 5000, 'KEYS', @keys);
         die "MIGRATE: $r\n" unless ($r // '') =~ /OK|NOKEY/;
-        sleep 0.01;
+        sleep $pause // 0.01;
     }
     $_->cli('CLUSTER', 'SETSLOT', $slot, 'NODE', $tid) for $to, $from, grep { $_ != $to && $_ != $from } $self->masters;
     return $from;
