@@ -177,9 +177,10 @@ static int find_node(mql_rc_t *rc, const char *host, int port, int add)
 
 /* CLUSTER SLOTS as one node answers it into the map: 1 when it holds
  * at least one range. */
-static int take_slots(mql_rc_t *rc, redisReply *r, const char *asked)
+int mql_rc_take_slots(mql_rc_t *rc, const redisReply *r, const char *asked)
 {
     int16_t map[MQL_REDIS_SLOTS];
+    char master[MAX_NODES];       /* the old map stays whole until the new one is good */
     size_t i;
     int j, any = 0;
 
@@ -187,8 +188,7 @@ static int take_slots(mql_rc_t *rc, redisReply *r, const char *asked)
         return 0;
     for (j = 0; j < MQL_REDIS_SLOTS; j++)
         map[j] = -1;
-    for (j = 0; j < rc->nnodes; j++)
-        rc->node[j].master = 0;
+    memset(master, 0, sizeof master);
     for (i = 0; i < r->elements; i++) {
         redisReply *e = r->element[i], *m;
         const char *host;
@@ -207,15 +207,18 @@ static int take_slots(mql_rc_t *rc, redisReply *r, const char *asked)
         host = m->element[0]->len ? m->element[0]->str : asked;
         if ((n = find_node(rc, host, (int)m->element[1]->integer, 1)) < 0)
             continue;
-        rc->node[n].master = 1;
+        master[n] = 1;
         a = e->element[0]->integer;
         b = e->element[1]->integer;
         for (k = a < 0 ? 0 : a; k <= b && k < MQL_REDIS_SLOTS; k++)
             map[k] = (int16_t)n;
         any = 1;
     }
-    if (any)
+    if (any) {
         memcpy(rc->slot, map, sizeof map);
+        for (j = 0; j < rc->nnodes; j++)
+            rc->node[j].master = master[j];
+    }
     return any;
 }
 
@@ -228,7 +231,7 @@ static int ask_slots(mql_rc_t *rc, redisContext *c, const char *host, char *err,
         set_err(err, errlen, host, c->errstr[0] ? c->errstr : "no reply");
         return -1;                 /* the connection is lost */
     }
-    ok = take_slots(rc, r, host);
+    ok = mql_rc_take_slots(rc, r, host);
     if (!ok)
         set_err(err, errlen, host, r->type == REDIS_REPLY_ERROR && r->str ? r->str
                 : "CLUSTER SLOTS: no slot served");
@@ -271,6 +274,16 @@ int mql_rc_refresh(mql_rc_t *rc, char *err, size_t errlen)
             return 1;
     }
     return 0;
+}
+
+int mql_rc_slot_master(const mql_rc_t *rc, unsigned slot, const char **host)
+{
+    int n = slot < MQL_REDIS_SLOTS ? rc->slot[slot] : -1;
+
+    if (n < 0)
+        return 0;
+    *host = rc->node[n].host;
+    return rc->node[n].port;
 }
 
 int mql_rc_masters(const mql_rc_t *rc)

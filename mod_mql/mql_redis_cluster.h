@@ -53,6 +53,12 @@ redisContext *mql_rc_for_node(mql_rc_t *rc, const char *host, int port, int *fre
 /* MOVED: slot is served by host:port from now on. */
 void mql_rc_moved(mql_rc_t *rc, unsigned slot, const char *host, int port);
 
+/* A CLUSTER SLOTS reply into the map (asked: the node that gave it, for
+ * a master listed without an address): 1 when it held a slot range.  The
+ * master of slot after it: its host and port (0 when none).  For tests. */
+int mql_rc_take_slots(mql_rc_t *rc, const redisReply *r, const char *asked);
+int mql_rc_slot_master(const mql_rc_t *rc, unsigned slot, const char **host);
+
 /* Every connection closed (the next use opens them again). */
 void mql_rc_close(mql_rc_t *rc);
 

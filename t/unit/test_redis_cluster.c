@@ -1,9 +1,11 @@
 /*
  * MQLStore redis-cluster://: the key slot (CRC16 of the hash tag, as
  * Redis computes it: the values below are CLUSTER KEYSLOT's), the shards'
- * slots, the MOVED and ASK replies read, the URL.  A real cluster is in
+ * slots, the MOVED and ASK replies read, the slot map from CLUSTER SLOTS
+ * and MOVED, the URL.  A real cluster is in
  * t/redis_cluster.t.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <apr_general.h>
@@ -16,6 +18,94 @@
 static unsigned slot(const char *k)
 {
     return mql_redis_keyslot(k, strlen(k));
+}
+
+/* redisReply trees built by hand: what hiredis makes of CLUSTER SLOTS */
+static redisReply *r_int(apr_pool_t *p, long long v)
+{
+    redisReply *r = apr_pcalloc(p, sizeof *r);
+    r->type = REDIS_REPLY_INTEGER;
+    r->integer = v;
+    return r;
+}
+
+static redisReply *r_str(apr_pool_t *p, const char *s)
+{
+    redisReply *r = apr_pcalloc(p, sizeof *r);
+    r->type = REDIS_REPLY_STRING;
+    r->str = apr_pstrdup(p, s);
+    r->len = strlen(s);
+    return r;
+}
+
+static redisReply *r_arr(apr_pool_t *p, size_t n, ...)
+{
+    redisReply *r = apr_pcalloc(p, sizeof *r);
+    va_list ap;
+    size_t i;
+
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = apr_pcalloc(p, sizeof *r->element * (n ? n : 1));
+    va_start(ap, n);
+    for (i = 0; i < n; i++)
+        r->element[i] = va_arg(ap, redisReply *);
+    va_end(ap);
+    return r;
+}
+
+/* [start, end, [host, port, id], [replica host, port, id]] */
+static redisReply *range(apr_pool_t *p, long long a, long long b, const char *host, int port)
+{
+    return r_arr(p, 4, r_int(p, a), r_int(p, b),
+                 r_arr(p, 3, r_str(p, host), r_int(p, port), r_str(p, "id")),
+                 r_arr(p, 3, r_str(p, "10.9.9.9"), r_int(p, 9999), r_str(p, "replica")));
+}
+
+static void slot_map(apr_pool_t *p)
+{
+    mql_redis_url_t u;
+    mql_rc_t *rc;
+    const char *host = NULL;
+    redisReply *r;
+
+    mql_redis_url_parse(p, "redis-cluster://127.0.0.1:7000", &u);
+    rc = mql_rc_make(p, &u, 250);
+    ok(!mql_rc_slot_master(rc, 0, &host), "no map: no slot served");
+    r = r_arr(p, 3, range(p, 0, 5460, "10.0.0.1", 7000), range(p, 5461, 10922, "10.0.0.2", 7001),
+              range(p, 10923, 16383, "", 7002));
+    ok(mql_rc_take_slots(rc, r, "10.0.0.3"), "CLUSTER SLOTS taken");
+    is_int(mql_rc_masters(rc), 3, "three masters (replicas are not)");
+    ok(mql_rc_slot_master(rc, 0, &host) == 7000 && !strcmp(host, "10.0.0.1"), "slot 0");
+    ok(mql_rc_slot_master(rc, 5460, &host) == 7000, "slot 5460: the end of a range");
+    ok(mql_rc_slot_master(rc, 5461, &host) == 7001 && !strcmp(host, "10.0.0.2"), "slot 5461");
+    ok(mql_rc_slot_master(rc, 16383, &host) == 7002 && !strcmp(host, "10.0.0.3"),
+       "a master without an address: the node asked");
+    ok(!mql_rc_slot_master(rc, 16384, &host), "no slot 16384");
+
+    mql_rc_moved(rc, 100, "10.0.0.2", 7001);
+    ok(mql_rc_slot_master(rc, 100, &host) == 7001 && mql_rc_slot_master(rc, 99, &host) == 7000,
+       "MOVED: that slot alone to the node named");
+    mql_rc_moved(rc, 200, "10.0.0.4", 7003);
+    ok(mql_rc_slot_master(rc, 200, &host) == 7003 && !strcmp(host, "10.0.0.4"),
+       "MOVED to a node not known before");
+
+    /* a failover: the next map has another master for the first range */
+    r = r_arr(p, 3, range(p, 0, 5460, "10.0.0.5", 7004), range(p, 5461, 10922, "10.0.0.2", 7001),
+              range(p, 10923, 16383, "10.0.0.3", 7002));
+    ok(mql_rc_take_slots(rc, r, "10.0.0.2"), "a new map taken");
+    ok(mql_rc_slot_master(rc, 100, &host) == 7004 && mql_rc_slot_master(rc, 200, &host) == 7004,
+       "it replaces the old one, MOVED included");
+    is_int(mql_rc_masters(rc), 3, "three masters still");
+
+    /* a reply that holds nothing keeps the map */
+    ok(!mql_rc_take_slots(rc, r_arr(p, 0), "x"), "an empty reply is no map");
+    ok(!mql_rc_take_slots(rc, r_str(p, "ERR This instance has cluster support disabled"), "x"),
+       "an error is no map");
+    ok(!mql_rc_take_slots(rc, r_arr(p, 1, r_arr(p, 2, r_int(p, 0), r_int(p, 5))), "x"),
+       "a range without a master is no map");
+    ok(mql_rc_slot_master(rc, 0, &host) == 7004, "... and the map stays");
+    is_int(mql_rc_masters(rc), 3, "... with its masters");
 }
 
 int main(void)
@@ -77,6 +167,8 @@ int main(void)
     ok(!mql_redis_redirect("ASK 1 averyveryveryveryveryveryveryveryveryveryveryveryveryveryverylonghost:1",
                            &sl, host, sizeof host, &port), "a host too long for the buffer");
     ok(!mql_redis_redirect(NULL, &sl, host, sizeof host, &port), "no text");
+
+    slot_map(pool);
 
     ok(!mql_redis_url_parse(pool, "redis-cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]:7002", &u)
        && u.kind == MQL_REDIS_CLUSTER && u.nnodes == 3 && !strcmp(u.nodes[2].host, "::1")
