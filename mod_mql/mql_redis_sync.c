@@ -46,6 +46,8 @@ struct mql_redis_sync {
     redisContext *c;              /* on a cluster: the connection in use, owned by rc */
     mql_rc_t *rc;                 /* MQLStore redis-cluster://: the masters, NULL otherwise */
     unsigned shard_slot[MQL_RQ_SHARDS];
+    int asking;                   /* the last command followed ASK: its key is on s->c only
+                                   * for commands sent after ASKING */
     char consumer[24];
     apr_time_t next_attempt;
     uint32_t backoff_ms;
@@ -180,6 +182,7 @@ static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
     redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
     int hops;
 
+    s->asking = 0;
     for (hops = 0; s->rc && r && r->type == REDIS_REPLY_ERROR && hops < REDIRECT_HOPS; hops++) {
         char host[256], err[160];
         unsigned slot;
@@ -204,6 +207,7 @@ static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
                 break;
             freeReplyObject(a);
         }
+        s->asking = kind == MQL_RC_ASK;
         r = redisCommandArgv(s->c, argc, argv, lens);
     }
     if (!r)
@@ -850,6 +854,13 @@ static int take_and_ack(mql_redis_sync_t *s, redisReply *entries, const char *ke
             || e->element[0]->type != REDIS_REPLY_STRING)
             continue;
         take_entry(s, e, 1, shard);
+        /* the stream read on the node a moving slot's key went to: the
+         * acknowledgement goes there too, or it would be refused (MOVED)
+         * and the notification delivered again after CLAIM_IDLE_MS */
+        if (s->asking) {
+            redisAppendCommand(s->c, "ASKING");
+            n++;
+        }
         ack[0] = "XACK";
         ack[1] = key;
         ack[2] = MQL_REDIS_GROUP;

@@ -216,6 +216,12 @@ is scalar(grep { $count{$_} != 1 } keys %count), 0, '... each once across the fl
 is scalar(grep { ($_->[1]{stream_id} // '') =~ /^\d+-\d+$/
                  && ($_->[1]{stream} // '') =~ /^mql:\{mql\d+\}:changes$/ } @n), scalar @n,
     'each line carries its stream and entry ID';
+# every notification acknowledged, those read from a slot half moved
+# included: none left pending to be delivered again after the claim delay
+ok MQLTest::wait_for(5, sub {
+        !grep { ((split /\n/, $redis->cli('XPENDING', "mql:{mql$_}:changes", 'mql-notify'))[0] // 1) != 0 }
+            0 .. 15 }),
+    'no notification left unacknowledged in any shard';
 my %by_server;
 $by_server{ $_->[0]->port }++ for @n;
 note 'notifications by server: ' . join ', ', map { "$_: $by_server{$_}" } sort keys %by_server;
