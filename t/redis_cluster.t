@@ -175,7 +175,7 @@ for my $id (sort keys %expect) {
 is $wrong, 0, 'counts, caps, scores and stages exact for all ' . $NVISITORS . ' visitors';
 
 # nothing in Redis holds an address
-my $dump = join "\n", map { $redis->cli('HGETALL', $_) } $redis->scan('mql:*:v:*');
+my $dump = join "\n", map { %{ $redis->hgetall($_) } } $redis->scan('mql:*:v:*');
 unlike $dump, qr/127\.0\.0\.1/, 'no IP address in the visitor records';
 
 # idle visitors expire in Redis, leads do not

@@ -187,13 +187,19 @@ sub cli {
     return $n->cli('-c', @args);
 }
 
+# a visitor record's fields (score, c0, stage...), whichever way the
+# Function library keeps it: a hash, or one string it reads out itself
+# (FCALL_RO mql_fields)
 sub hgetall {
     my ($self, $key) = @_;
-    my @l = split /\n/, $self->cli('HGETALL', $key) // '', -1;
+    my $type = $self->cli('TYPE', $key) // '';
+    my @l = split /\n/, ($type eq 'string' ? $self->cli('FCALL_RO', 'mql_fields', 1, $key)
+                                            : $self->cli('HGETALL', $key)) // '', -1;
     my %h;
     while (@l >= 2) { my $k = shift @l; $h{$k} = shift @l }
     return \%h;
 }
+sub record { my ($self, $key) = @_; return $self->hgetall($key) }
 
 # the keys matching pattern on every master
 sub scan {
