@@ -27,15 +27,8 @@ local function bit_set(mask, bit)
     return math.floor(mask / (2 ^ bit)) % 2 == 1
 end
 
-local function load(key)
-    local raw = redis.call('HGETALL', key)
-    if #raw == 0 then
-        return nil
-    end
-    local r = {}
-    for i = 1, #raw, 2 do
-        r[raw[i]] = raw[i + 1]
-    end
+-- The record from its hash as read (field -> value).
+local function load_raw(r)
     local v = {}
     v.score = tonumber(r.score) or 0
     v.first = tonumber(r.first) or 0
@@ -52,6 +45,18 @@ local function load(key)
     v.trig = r.trig or ''
     v.contact = r.contact or ''
     return v
+end
+
+local function load(key)
+    local raw = redis.call('HGETALL', key)
+    if #raw == 0 then
+        return nil
+    end
+    local r = {}
+    for i = 1, #raw, 2 do
+        r[raw[i]] = raw[i + 1]
+    end
+    return load_raw(r)
 end
 
 local function fresh(now)
@@ -237,4 +242,182 @@ local function apply(keys, a)
     return reply(false, changed, old, fv)
 end
 
+-- mql_apply's ARGV count by kind, for mql_apply_many's entries
+local NARGS = { h = 20, s = 7, c = 7, f = 5, g = 5 }
+
+-- The record as one reply string, not 26 field/value pairs: the 23
+-- numbers (pairs_of's order) separated by spaces, then cc, trig and contact each as
+-- LENGTH:BYTES (a contact may hold any byte).  Far less for Redis to
+-- send and for the sync thread to parse (mql_redis_record_from_packed).
+local function packed(fv)
+    local out = {}
+    for i = 2, 46, 2 do out[#out + 1] = fv[i] end
+    local s = table.concat(out, ' ')
+    for i = 48, 52, 2 do s = s .. ' ' .. #fv[i] .. ':' .. fv[i] end
+    return s
+end
+
+-- Several entries of one shard in one call (the sync thread groups a
+-- batch by shard): each entry is decided exactly as one call of its own
+-- would decide it, in order, but the shard's sequence is read and written
+-- once, a visitor's record is read once and written once with only the
+-- fields that changed, and a lead's figures go to the stream once per
+-- call rather than once per hit.  All keys carry the shard's hash tag.
+--
+-- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
+-- where ENTRY_i is mql_apply's ARGV for VKEY_i.  The reply: one string
+-- per entry, 'a' (applied) or 'd' (duplicate), followed, for the last
+-- entry of each visitor in the call only, by ' ' and the packed record
+-- after the call (nothing when there is none).
+local function apply_many(keys, a)
+    local seqkey, stream = keys[1], keys[2]
+    local n = #keys - 2
+    local entries, pos = {}, 1
+    -- every entry parsed before anything is written: a malformed call
+    -- changes nothing
+    for i = 1, n do
+        local kind = a[pos]
+        local cnt = NARGS[kind]
+        if not cnt or pos + cnt - 1 > #a then
+            return redis.error_reply('mql_apply_many: bad entry ' .. i)
+        end
+        entries[i] = { unpack(a, pos, pos + cnt - 1) }
+        pos = pos + cnt
+    end
+    if pos - 1 ~= #a then
+        return redis.error_reply('mql_apply_many: ' .. (#a - pos + 1) .. ' arguments too many')
+    end
+    -- the shard's last number per origin, read once; written once, before
+    -- any record, to the highest number in the call
+    local last, top = {}, {}
+    for i = 1, n do
+        local e = entries[i]
+        if e[1] ~= 'g' then
+            local o, seq = e[2], tonumber(e[3])
+            if last[o] == nil then
+                last[o] = tonumber(redis.call('HGET', seqkey, o) or '0')
+                top[o] = last[o]
+            end
+            if seq > top[o] then top[o] = seq end
+        end
+    end
+    local touched = false
+    for o, t in pairs(top) do
+        if t > last[o] then
+            redis.call('HSET', seqkey, o, string.format('%d', t))
+            touched = true
+        end
+    end
+    if touched and redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
+        redis.call('EXPIRE', seqkey, SEQ_TTL)
+    end
+    -- a visitor's state across the call: rec (nil: none), raw (its hash
+    -- as read, to write only what changed), lead_at_load, expire, and a
+    -- lead's figures still to announce
+    local state, order, lastof = {}, {}, {}
+    local function get(vkey)
+        local st = state[vkey]
+        if st then return st end
+        local raw = redis.call('HGETALL', vkey)
+        st = { raw = {}, rec = nil }
+        if #raw > 0 then
+            for j = 1, #raw, 2 do st.raw[raw[j]] = raw[j + 1] end
+            st.rec = load_raw(st.raw)
+        end
+        st.lead_at_load = st.rec ~= nil and st.rec.stage ~= 0
+        state[vkey] = st
+        order[#order + 1] = vkey
+        return st
+    end
+    local status = {}
+    for i = 1, n do
+        local e, vkey = entries[i], keys[i + 2]
+        local kind, o, seq, id, now = e[1], e[2], tonumber(e[3]), e[4], tonumber(e[5])
+        local st = get(vkey)
+        lastof[vkey] = i
+        if kind ~= 'g' and seq <= last[o] then
+            status[i] = 'd'
+        else
+            if kind ~= 'g' then last[o] = seq end
+            status[i] = 'a'
+            if kind == 'f' then
+                redis.call('DEL', vkey)
+                st.rec, st.raw, st.dirty, st.pending = nil, {}, false, nil
+                st.lead_at_load = false
+                announce(stream, 'f', id, 0, nil, now)
+            elseif kind ~= 'g' then
+                local v = st.rec or fresh(now)
+                st.rec = v
+                local old = v.stage
+                local was_lead = old ~= 0
+                local changed = false
+                if kind == 'h' then
+                    changed = apply_hit(v, e, now)
+                    if not was_lead then v.site = tonumber(e[17]) end
+                    st.expire = tonumber(e[19])
+                elseif kind == 's' then
+                    local stage = tonumber(e[6])
+                    if stage ~= v.stage then
+                        v.stage = stage
+                        v.since = now
+                        changed = true
+                    end
+                    st.expire = tonumber(e[7])
+                else
+                    v.contact = e[6]
+                    st.expire = tonumber(e[7])
+                end
+                st.dirty = true
+                if changed then
+                    -- the change with the record as it is now, in order
+                    announce(stream, 's', id, old, strings(pairs_of(v)), now)
+                    st.pending = nil
+                elseif was_lead or v.stage ~= 0 then
+                    st.pending = { id = id, old = old, now = now }
+                end
+            end
+        end
+    end
+    -- each record written once: the fields that differ from what was read
+    for _, vkey in ipairs(order) do
+        local st = state[vkey]
+        local v = st.rec
+        if v and st.dirty then
+            local fv = strings(pairs_of(v))
+            st.fv = fv
+            local put = { 'HSET', vkey }
+            for j = 1, #fv, 2 do
+                if st.raw[fv[j]] ~= fv[j + 1] then
+                    put[#put + 1] = fv[j]
+                    put[#put + 1] = fv[j + 1]
+                end
+            end
+            if #put > 2 then redis.call(unpack(put)) end
+            -- idle visitors go; leads stay until forgotten (a lead was
+            -- made persistent when it became one)
+            if v.stage == 0 and st.expire > 0 then
+                redis.call('EXPIRE', vkey, st.expire)
+            elseif not st.lead_at_load then
+                redis.call('PERSIST', vkey)
+            end
+            if st.pending then
+                announce(stream, 'u', st.pending.id, st.pending.old, fv, st.pending.now)
+            end
+        end
+    end
+    local out = {}
+    for i = 1, n do
+        local vkey = keys[i + 2]
+        local st = state[vkey]
+        if lastof[vkey] == i and st.rec then
+            st.fv = st.fv or strings(pairs_of(st.rec))
+            out[i] = status[i] .. ' ' .. packed(st.fv)
+        else
+            out[i] = status[i]
+        end
+    end
+    return out
+end
+
 redis.register_function('mql_apply', apply)
+redis.register_function('mql_apply_many', apply_many)

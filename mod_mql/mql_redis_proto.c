@@ -300,3 +300,55 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
     }
     return have;
 }
+
+/* The packed record is turned into the pairs it stands for, so that both
+ * forms are read by the same code and cannot drift apart. */
+int mql_redis_record_from_packed(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+                                 mql_visitor_t *v, char *contact)
+{
+    static const char *const names[] = {
+        "score", "first", "last", "since", "c0", "c1", "c2", "c3", "c4", "c5", "c6",
+        "stage", "tev", "site", "flags", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7",
+        "cc", "trig", "contact"
+    };
+    enum { NUMBERS = 23, ALL = sizeof names / sizeof names[0] };
+    const char *f[2 * ALL], *p = s, *end = s + len;
+    size_t l[2 * ALL];
+    int i;
+
+    for (i = 0; i < ALL; i++) {
+        f[2 * i] = names[i];
+        l[2 * i] = strlen(names[i]);
+        if (i < NUMBERS) {
+            const char *sp = memchr(p, ' ', (size_t)(end - p));
+
+            if (!sp)
+                return 0;
+            f[2 * i + 1] = p;
+            l[2 * i + 1] = (size_t)(sp - p);
+            p = sp + 1;
+        }
+        else {
+            size_t n = 0;
+
+            if (p >= end || *p < '0' || *p > '9')
+                return 0;
+            while (p < end && *p >= '0' && *p <= '9' && n < 100000)
+                n = n * 10 + (size_t)(*p++ - '0');
+            if (p >= end || *p != ':' || n > (size_t)(end - p - 1))
+                return 0;
+            p++;
+            f[2 * i + 1] = p;
+            l[2 * i + 1] = n;
+            p += n;
+            if (i < ALL - 1) {
+                if (p >= end || *p != ' ')
+                    return 0;
+                p++;
+            }
+        }
+    }
+    if (p != end)
+        return 0;
+    return mql_redis_record_from_pairs(f, l, 2 * ALL, id, v, contact);
+}

@@ -60,4 +60,10 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
                                 const uint8_t id[MQL_ID_BYTES], mql_visitor_t *v,
                                 char *contact);
 
+/* A record from mql_apply_many's packed form (mql_redis.lua, packed()):
+ * the 23 numbers of the fields score .. k7 separated by spaces, then cc,
+ * trig and contact each as " LENGTH:BYTES".  0 when s is not that. */
+int mql_redis_record_from_packed(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+                                 mql_visitor_t *v, char *contact);
+
 #endif

@@ -285,57 +285,120 @@ static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint
         mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
 }
 
-static void applied(mql_redis_sync_t *s, const mql_rq_entry_t *e, redisReply *r)
+/* A refused call: each of its entries counted and dropped, or it would
+ * block the queue for ever; said at 1, 2, 4, 8... */
+static void refused(mql_redis_sync_t *s, const redisReply *r, unsigned entries)
 {
-    if (r->type == REDIS_REPLY_ERROR) {
+    while (entries--) {
         uint64_t n = ++s->st->errors;
+
         set_error(s, r->str ? r->str : "error");
-        /* a refused entry is dropped (counted), or it would block the
-         * queue for ever; said at 1, 2, 4, 8... */
         if (!(n & (n - 1)))
             mql_log(MQL_LOG_ERR, "MQL07003: Redis refused a queued change (%s); dropped "
                     "(%" APR_UINT64_T_FMT " so far)", r->str ? r->str : "error", n);
-        return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
-        return;
-    if (r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer)
-        s->st->duplicates++;
-    if (e->kind != MQL_RQ_FORGET)
-        put_pairs(s, r->element + 3, r->elements - 3, e->id);
 }
 
-/* Entries as one pipelined batch; how many Redis answered (all of them,
- * or the connection is gone). */
+/* One entry's part of an mql_apply_many reply: 'a' or 'd', then for the
+ * visitor's last entry in the call its packed record, put into the table. */
+static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const redisReply *r)
+{
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+
+    if (r->type != REDIS_REPLY_STRING || r->len < 1)
+        return;
+    if (r->str[0] == 'd')
+        s->st->duplicates++;
+    if (e->kind != MQL_RQ_FORGET && r->len > 2 && r->str[1] == ' '
+        && mql_redis_record_from_packed(r->str + 2, r->len - 2, e->id, &v, contact))
+        mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
+}
+
+/* Entries as one pipelined batch: one mql_apply_many call per shard with
+ * that shard's entries in queue order, so Redis reads a shard's
+ * sequence, and a visitor's record, once per call rather than once per
+ * entry, and every call's keys share the shard's hash tag (one Cluster
+ * slot).  How many of the oldest entries are done: all of them, or those
+ * before the first entry of the first call left unanswered when the
+ * connection went (the rest go again; Redis knows any it already has by
+ * their sequence numbers). */
 static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
 {
-    unsigned i, got = 0;
+    unsigned count[MQL_RQ_SHARDS] = { 0 }, start[MQL_RQ_SHARDS], fill[MQL_RQ_SHARDS];
+    unsigned order[BATCH_MAX], calls[MQL_RQ_SHARDS], ncalls = 0, i, k, got = n;
     apr_pool_t *p;
 
+    if (n > BATCH_MAX)
+        n = got = BATCH_MAX;
     apr_pool_create(&p, s->pool);
-    for (i = 0; i < n; i++) {
-        const char *argv[MQL_REDIS_MAX_ARGS];
-        size_t lens[MQL_REDIS_MAX_ARGS];
-        int argc;
+    /* the entries' indexes grouped by shard, each group in queue order */
+    for (i = 0; i < n; i++)
+        count[mql_redis_shard(e[i].id)]++;
+    for (i = 0, k = 0; i < MQL_RQ_SHARDS; i++) {
+        start[i] = fill[i] = k;
+        k += count[i];
+        if (count[i])
+            calls[ncalls++] = i;
+    }
+    for (i = 0; i < n; i++)
+        order[fill[mql_redis_shard(e[i].id)]++] = i;
+    for (k = 0; k < ncalls; k++) {
+        unsigned sh = calls[k], m = count[sh], cap = 5 + m * MQL_REDIS_MAX_ARGS, j;
+        const char **argv = apr_palloc(p, cap * sizeof *argv);
+        size_t *lens = apr_palloc(p, cap * sizeof *lens);
+        int argc = 5 + (int)m;
+        char *nkeys = apr_psprintf(p, "%u", m + 2);
 
-        mql_redis_apply_args(p, &e[i], s->expire, &argc, argv, lens);
+        argv[0] = "FCALL";
+        argv[1] = "mql_apply_many";
+        argv[2] = nkeys;
+        for (j = 0; j < 3; j++)
+            lens[j] = strlen(argv[j]);
+        for (j = 0; j < m; j++) {
+            const char *ea[MQL_REDIS_MAX_ARGS];
+            size_t el[MQL_REDIS_MAX_ARGS];
+            int ec, x;
+
+            /* mql_apply's arguments: FCALL mql_apply 3 VKEY SEQ STREAM ARGV... */
+            mql_redis_apply_args(p, &e[order[start[sh] + j]], s->expire, &ec, ea, el);
+            if (!j) {
+                argv[3] = ea[4];
+                lens[3] = el[4];
+                argv[4] = ea[5];
+                lens[4] = el[5];
+            }
+            argv[5 + j] = ea[3];
+            lens[5 + j] = el[3];
+            for (x = 6; x < ec; x++) {
+                argv[argc] = ea[x];
+                lens[argc++] = el[x];
+            }
+        }
         redisAppendCommandArgv(s->c, argc, argv, lens);
     }
     s->st->batches++;
     if (s->sent_before)
         s->st->retries++;
     s->sent_before = 1;
-    for (i = 0; i < n; i++) {
+    for (k = 0; k < ncalls; k++) {
+        unsigned sh = calls[k], m = count[sh], j;
         redisReply *r = NULL;
 
         if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
             /* what was answered is done; the rest goes again */
             disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            for (; k < ncalls; k++)
+                if (order[start[calls[k]]] < got)
+                    got = order[start[calls[k]]];
             break;
         }
-        applied(s, &e[i], r);
+        if (r->type == REDIS_REPLY_ERROR)
+            refused(s, r, m);
+        else if (r->type == REDIS_REPLY_ARRAY)
+            for (j = 0; j < m && j < r->elements; j++)
+                applied_packed(s, &e[order[start[sh] + j]], r->element[j]);
         freeReplyObject(r);
-        got++;
     }
     if (got == n)
         s->sent_before = 0;

@@ -288,6 +288,29 @@ static void record_fields(void)
     ok(!mql_redis_record_from_pairs(f + 2, l + 2, 28, id, &v, NULL), "no score: no record");
 }
 
+/* mql_apply_many's packed record (mql_redis.lua, packed()) */
+static void record_packed(void)
+{
+    static const char rec[] = "41.5 100 200 150 3 0 70000 0 0 0 0 1 2 4 3 0 0 0 2 0 0 0 0 "
+                              "2:DE 8:/contact 18:jane doe@ex:ample ";
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+    uint8_t id[MQL_ID_BYTES];
+
+    memset(id, 6, sizeof id);
+    ok(mql_redis_record_from_packed(rec, sizeof rec - 1, id, &v, contact), "a packed record");
+    ok(v.score == 41.5 && v.first_seen == 100 && v.last_seen == 200 && v.stage_since == 150,
+       "packed: score and times");
+    ok(v.counts[0] == 3 && v.counts[2] == 65535 && v.caps[3] == 2, "packed: counts, caps");
+    ok(v.stage == MQL_STAGE_MQL && v.trigger_event == 2 && v.site == 4 && v.flags == 3
+       && v.country[0] == 'D' && !strcmp(v.trigger, "/contact"), "packed: stage, trigger, site");
+    is_str(contact, "jane doe@ex:ample ", "packed: a contact with spaces and colons");
+    ok(!memcmp(v.id, id, MQL_ID_BYTES), "packed: the ID is the one asked for");
+    ok(!mql_redis_record_from_packed(rec, sizeof rec - 2, id, &v, contact), "a cut record: none");
+    ok(!mql_redis_record_from_packed("1 2 3", 5, id, &v, contact), "too few numbers: none");
+    ok(!mql_redis_record_from_packed("", 0, id, &v, contact), "empty: none");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -298,6 +321,7 @@ int main(void)
     queue_changes();
     entry_from_hit();
     record_fields();
+    record_packed();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
