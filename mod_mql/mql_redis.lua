@@ -1,19 +1,28 @@
 #!lua name=mql
 --
 -- mod_mql's Redis Function library (MQLStore redis://): applies what the
--- servers of a fleet queued, one call per hit, atomically, so that capped
--- rules, the threshold, MQLRequire, decay and the stage change are decided
--- once for the whole fleet.  The module loads it (FUNCTION LOAD REPLACE)
--- on every connection: Functions are kept by Redis across restarts and
+-- servers of a fleet queued, atomically, so that capped rules, the
+-- threshold, MQLRequire, decay and the stage change are decided once for
+-- the whole fleet.  The module loads it (FUNCTION LOAD REPLACE) on every
+-- connection: Functions are kept by Redis across restarts and
 -- replicated, which EVALSHA's script cache is not.
 --
--- FCALL mql_apply 3 VISITOR_KEY SEQ_KEY STREAM_KEY  KIND ORIGIN SEQ ID NOW ...
--- The three keys share one hash tag (the visitor's shard), so the call is
--- valid on a Redis Cluster.  The reply: { duplicate, stage_changed,
--- old_stage, field, value, ... } with the record's fields after the call.
+-- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
+-- applies N entries of one shard in queue order (see apply_many below);
+-- FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY ENTRY is the same for one.
+-- All keys of a call share one hash tag (the shard), so every call is
+-- valid on a Redis Cluster.
+--
+-- A visitor's record is one string (see RECORD), not a hash of 26
+-- fields: one GET and one SET per visitor and call, packed and unpacked
+-- by the struct library in C, where a hash cost Redis a quadratic
+-- listpack update and 26 number conversions each way.  A record still
+-- held as a hash (an earlier version of this library) is read as such
+-- and written back as a string.  FCALL_RO mql_fields 1 VKEY gives a
+-- record as field, value, ... for people and tests.
 --
 -- Idempotence: each server (ORIGIN) numbers what it queues (SEQ); SEQ_KEY
--- keeps the last number applied per origin in this shard, and a call
+-- keeps the last number applied per origin in this shard, and an entry
 -- whose number is not above it changes nothing (a batch sent again after
 -- a lost reply).  Nothing here stores an IP address.
 
@@ -47,18 +56,6 @@ local function load_raw(r)
     return v
 end
 
-local function load(key)
-    local raw = redis.call('HGETALL', key)
-    if #raw == 0 then
-        return nil
-    end
-    local r = {}
-    for i = 1, #raw, 2 do
-        r[raw[i]] = raw[i + 1]
-    end
-    return load_raw(r)
-end
-
 local function fresh(now)
     local v = { score = 0, first = now, last = now, since = now, c = {}, k = {},
                 stage = 0, tev = 0, site = 0, flags = 0, cc = '', trig = '', contact = '' }
@@ -77,16 +74,6 @@ local function pairs_of(v)
              'stage', v.stage, 'tev', v.tev, 'site', v.site, 'flags', v.flags, 'cc', v.cc,
              'k0', k[0], 'k1', k[1], 'k2', k[2], 'k3', k[3], 'k4', k[4], 'k5', k[5],
              'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
-end
-
-local function store(key, v, fv, expire)
-    redis.call('HSET', key, unpack(fv))
-    -- idle visitors go; leads stay until forgotten
-    if v.stage == 0 and expire > 0 then
-        redis.call('EXPIRE', key, expire)
-    else
-        redis.call('PERSIST', key)
-    end
 end
 
 local function alpha2(cc)
@@ -160,14 +147,6 @@ local function apply_hit(v, a, now)
     return changed
 end
 
-local function reply(dup, changed, old, fv)
-    local out = { dup and 1 or 0, changed and 1 or 0, old }
-    if fv then
-        for i = 1, #fv do out[#out + 1] = fv[i] end
-    end
-    return out
-end
-
 -- Numbers in a reply would become integers: the record's go as strings.
 local function strings(fv)
     for i = 2, #fv, 2 do
@@ -176,99 +155,74 @@ local function strings(fv)
     return fv
 end
 
--- ARGV: KIND ORIGIN SEQ ID NOW, then by kind
+-- mql_apply's ARGV count by kind, for mql_apply_many's entries
+local NARGS = { h = 20, s = 7, c = 7, f = 5, g = 5 }
+
+-- The record as Redis keeps it and as the sync thread reads it back
+-- (mql_redis_record_from_binary): little-endian, a format byte, score
+-- (double), first, last, since (uint32), c0..c6 (uint16), stage, tev,
+-- site, flags, k0..k7 (uint8), cc (2 bytes, zeros for none), then trig
+-- and contact each as a uint16 length and its bytes.
+local RECORD = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
+local RECORD_FORMAT = 1
+
+local function pack(v)
+    local c, k = v.c, v.k
+    local cc = v.cc
+    if #cc ~= 2 then cc = '\0\0' end
+    return struct.pack(RECORD, RECORD_FORMAT, v.score, v.first, v.last, v.since,
+                       c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+                       v.stage, v.tev, v.site, v.flags,
+                       k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7],
+                       cc, #v.trig, v.trig, #v.contact, v.contact)
+end
+
+local function unpack_record(s)
+    if string.byte(s, 1) ~= RECORD_FORMAT then return nil end
+    local x = { struct.unpack(RECORD, s) }
+    local v = { score = x[2], first = x[3], last = x[4], since = x[5], c = {}, k = {},
+                stage = x[13], tev = x[14], site = x[15], flags = x[16],
+                cc = x[25], trig = x[26], contact = x[27] }
+    for i = 0, 6 do v.c[i] = x[6 + i] end
+    for i = 0, 7 do v.k[i] = x[17 + i] end
+    if v.cc == '\0\0' then v.cc = '' end
+    return v
+end
+
+-- A visitor's record, or nil: a string, or a hash left by an earlier
+-- version of this library.
+local function read(vkey)
+    local got = redis.pcall('GET', vkey)
+    if type(got) == 'string' then
+        return unpack_record(got)
+    elseif got == false then
+        return nil
+    end
+    local raw = redis.call('HGETALL', vkey)
+    if #raw == 0 then return nil end
+    local r = {}
+    for j = 1, #raw, 2 do r[raw[j]] = raw[j + 1] end
+    return load_raw(r)
+end
+
+-- Several entries of one shard in one call (the sync thread groups a
+-- batch by shard): each entry is decided exactly as one call of its own
+-- would decide it, in order, but the shard's sequence is read and written
+-- once, a visitor's record is read once and written once, and a lead's figures go to the stream once per
+-- call rather than once per hit.  All keys carry the shard's hash tag.
+--
+-- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
+-- where ENTRY_i is mql_apply's ARGV for VKEY_i:
+--   KIND ORIGIN SEQ ID NOW, then by kind
 --   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
 --      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
 --   s  STAGE EXPIRE           (mqlctl set)
 --   c  CONTACT EXPIRE         (X-MQL-Contact)
 --   f                         (mqlctl forget)
 --   g                         (the record, changing nothing)
-local function apply(keys, a)
-    local vkey, seqkey, stream = keys[1], keys[2], keys[3]
-    local kind, origin, seq, id, now = a[1], a[2], tonumber(a[3]), a[4], tonumber(a[5])
-    if kind ~= 'g' then
-        local last = tonumber(redis.call('HGET', seqkey, origin) or '0')
-        if seq <= last then
-            local was = load(vkey)
-            return reply(true, false, 0, was and strings(pairs_of(was)))
-        end
-        redis.call('HSET', seqkey, origin, string.format('%d', seq))
-        -- once a day is enough to keep the numbers of a server gone for good
-        -- from staying for ever
-        if redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
-            redis.call('EXPIRE', seqkey, SEQ_TTL)
-        end
-    end
-    local v = load(vkey)
-    if kind == 'g' then
-        return reply(false, false, 0, v and strings(pairs_of(v)))
-    end
-    if kind == 'f' then
-        redis.call('DEL', vkey)
-        announce(stream, 'f', id, 0, nil, now)
-        return reply(false, false, 0, nil)
-    end
-    if not v then v = fresh(now) end
-    local old = v.stage
-    local was_lead = old ~= 0
-    local changed = false
-    local expire
-    if kind == 'h' then
-        changed = apply_hit(v, a, now)
-        if not was_lead then v.site = tonumber(a[17]) end
-        expire = tonumber(a[19])
-    elseif kind == 's' then
-        local stage = tonumber(a[6])
-        if stage ~= v.stage then
-            v.stage = stage
-            v.since = now
-            changed = true
-        end
-        expire = tonumber(a[7])
-    elseif kind == 'c' then
-        v.contact = a[6]
-        expire = tonumber(a[7])
-    else
-        return redis.error_reply('mql_apply: unknown kind ' .. tostring(kind))
-    end
-    local fv = strings(pairs_of(v))
-    store(vkey, v, fv, expire)
-    if changed then
-        announce(stream, 's', id, old, fv, now)
-    elseif was_lead or v.stage ~= 0 then
-        -- a lead's figures: every server's leads file follows them
-        announce(stream, 'u', id, old, fv, now)
-    end
-    return reply(false, changed, old, fv)
-end
-
--- mql_apply's ARGV count by kind, for mql_apply_many's entries
-local NARGS = { h = 20, s = 7, c = 7, f = 5, g = 5 }
-
--- The record as one reply string, not 26 field/value pairs: the 23
--- numbers (pairs_of's order) separated by spaces, then cc, trig and contact each as
--- LENGTH:BYTES (a contact may hold any byte).  Far less for Redis to
--- send and for the sync thread to parse (mql_redis_record_from_packed).
-local function packed(fv)
-    local out = {}
-    for i = 2, 46, 2 do out[#out + 1] = fv[i] end
-    local s = table.concat(out, ' ')
-    for i = 48, 52, 2 do s = s .. ' ' .. #fv[i] .. ':' .. fv[i] end
-    return s
-end
-
--- Several entries of one shard in one call (the sync thread groups a
--- batch by shard): each entry is decided exactly as one call of its own
--- would decide it, in order, but the shard's sequence is read and written
--- once, a visitor's record is read once and written once with only the
--- fields that changed, and a lead's figures go to the stream once per
--- call rather than once per hit.  All keys carry the shard's hash tag.
---
--- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
--- where ENTRY_i is mql_apply's ARGV for VKEY_i.  The reply: one string
--- per entry, 'a' (applied) or 'd' (duplicate), followed, for the last
--- entry of each visitor in the call only, by ' ' and the packed record
--- after the call (nothing when there is none).
+-- The reply: one string per entry, 'a' (applied) or 'd' (duplicate),
+-- followed, for the last entry of each visitor in the call only, by the
+-- record after the call (RECORD; nothing when there is none).
 local function apply_many(keys, a)
     local seqkey, stream = keys[1], keys[2]
     local n = #keys - 2
@@ -311,20 +265,13 @@ local function apply_many(keys, a)
     if touched and redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
         redis.call('EXPIRE', seqkey, SEQ_TTL)
     end
-    -- a visitor's state across the call: rec (nil: none), raw (its hash
-    -- as read, to write only what changed), lead_at_load, expire, and a
-    -- lead's figures still to announce
+    -- a visitor's state across the call: rec (nil: none), dirty,
+    -- expire, and a lead's figures still to announce
     local state, order, lastof = {}, {}, {}
     local function get(vkey)
         local st = state[vkey]
         if st then return st end
-        local raw = redis.call('HGETALL', vkey)
-        st = { raw = {}, rec = nil }
-        if #raw > 0 then
-            for j = 1, #raw, 2 do st.raw[raw[j]] = raw[j + 1] end
-            st.rec = load_raw(st.raw)
-        end
-        st.lead_at_load = st.rec ~= nil and st.rec.stage ~= 0
+        st = { rec = read(vkey) }
         state[vkey] = st
         order[#order + 1] = vkey
         return st
@@ -342,8 +289,7 @@ local function apply_many(keys, a)
             status[i] = 'a'
             if kind == 'f' then
                 redis.call('DEL', vkey)
-                st.rec, st.raw, st.dirty, st.pending = nil, {}, false, nil
-                st.lead_at_load = false
+                st.rec, st.dirty, st.pending = nil, false, nil
                 announce(stream, 'f', id, 0, nil, now)
             elseif kind ~= 'g' then
                 local v = st.rec or fresh(now)
@@ -373,35 +319,28 @@ local function apply_many(keys, a)
                     announce(stream, 's', id, old, strings(pairs_of(v)), now)
                     st.pending = nil
                 elseif was_lead or v.stage ~= 0 then
+                    -- a lead's figures: every server's leads file
+                    -- follows them, once per call is enough
                     st.pending = { id = id, old = old, now = now }
                 end
             end
         end
     end
-    -- each record written once: the fields that differ from what was read
+    -- each record written once, with its TTL in the same command: idle
+    -- visitors go, leads stay until forgotten (SET without EX drops a TTL)
     for _, vkey in ipairs(order) do
         local st = state[vkey]
         local v = st.rec
         if v and st.dirty then
-            local fv = strings(pairs_of(v))
-            st.fv = fv
-            local put = { 'HSET', vkey }
-            for j = 1, #fv, 2 do
-                if st.raw[fv[j]] ~= fv[j + 1] then
-                    put[#put + 1] = fv[j]
-                    put[#put + 1] = fv[j + 1]
-                end
-            end
-            if #put > 2 then redis.call(unpack(put)) end
-            -- idle visitors go; leads stay until forgotten (a lead was
-            -- made persistent when it became one)
+            st.packed = pack(v)
             if v.stage == 0 and st.expire > 0 then
-                redis.call('EXPIRE', vkey, st.expire)
-            elseif not st.lead_at_load then
-                redis.call('PERSIST', vkey)
+                redis.call('SET', vkey, st.packed, 'EX', st.expire)
+            else
+                redis.call('SET', vkey, st.packed)
             end
             if st.pending then
-                announce(stream, 'u', st.pending.id, st.pending.old, fv, st.pending.now)
+                announce(stream, 'u', st.pending.id, st.pending.old, strings(pairs_of(v)),
+                         st.pending.now)
             end
         end
     end
@@ -410,8 +349,8 @@ local function apply_many(keys, a)
         local vkey = keys[i + 2]
         local st = state[vkey]
         if lastof[vkey] == i and st.rec then
-            st.fv = st.fv or strings(pairs_of(st.rec))
-            out[i] = status[i] .. ' ' .. packed(st.fv)
+            st.packed = st.packed or pack(st.rec)
+            out[i] = status[i] .. st.packed
         else
             out[i] = status[i]
         end
@@ -419,5 +358,21 @@ local function apply_many(keys, a)
     return out
 end
 
+-- One entry: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN SEQ ID NOW ...
+-- (the sync thread sends mql_apply_many; this is for one-off use).
+local function apply(keys, a)
+    return apply_many({ keys[2], keys[3], keys[1] }, a)
+end
+
+-- A record as field, value, ... (as HGETALL gave it when records were
+-- hashes): FCALL_RO mql_fields 1 VKEY, for people and tests.
+local function fields(keys)
+    local v = read(keys[1])
+    if not v then return {} end
+    return strings(pairs_of(v))
+end
+
 redis.register_function('mql_apply', apply)
 redis.register_function('mql_apply_many', apply_many)
+redis.register_function{ function_name = 'mql_fields', callback = fields,
+                         flags = { 'no-writes' } }

@@ -301,54 +301,56 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
     return have;
 }
 
-/* The packed record is turned into the pairs it stands for, so that both
- * forms are read by the same code and cannot drift apart. */
-int mql_redis_record_from_packed(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+static uint32_t le(const unsigned char *b, int n)
+{
+    uint32_t x = 0;
+
+    while (n--)
+        x = x << 8 | b[n];
+    return x;
+}
+
+/* Read with the bounds mql_redis_record_from_pairs applies, so that a
+ * record means the same whichever way it arrives. */
+int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
                                  mql_visitor_t *v, char *contact)
 {
-    static const char *const names[] = {
-        "score", "first", "last", "since", "c0", "c1", "c2", "c3", "c4", "c5", "c6",
-        "stage", "tev", "site", "flags", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7",
-        "cc", "trig", "contact"
-    };
-    enum { NUMBERS = 23, ALL = sizeof names / sizeof names[0] };
-    const char *f[2 * ALL], *p = s, *end = s + len;
-    size_t l[2 * ALL];
+    const unsigned char *b = (const unsigned char *)s;
+    uint64_t bits;
+    size_t tl, cl;
     int i;
 
-    for (i = 0; i < ALL; i++) {
-        f[2 * i] = names[i];
-        l[2 * i] = strlen(names[i]);
-        if (i < NUMBERS) {
-            const char *sp = memchr(p, ' ', (size_t)(end - p));
-
-            if (!sp)
-                return 0;
-            f[2 * i + 1] = p;
-            l[2 * i + 1] = (size_t)(sp - p);
-            p = sp + 1;
-        }
-        else {
-            size_t n = 0;
-
-            if (p >= end || *p < '0' || *p > '9')
-                return 0;
-            while (p < end && *p >= '0' && *p <= '9' && n < 100000)
-                n = n * 10 + (size_t)(*p++ - '0');
-            if (p >= end || *p != ':' || n > (size_t)(end - p - 1))
-                return 0;
-            p++;
-            f[2 * i + 1] = p;
-            l[2 * i + 1] = n;
-            p += n;
-            if (i < ALL - 1) {
-                if (p >= end || *p != ' ')
-                    return 0;
-                p++;
-            }
-        }
-    }
-    if (p != end)
+    if (len < MQL_REDIS_RECORD_MIN || b[0] != MQL_REDIS_RECORD_FORMAT)
         return 0;
-    return mql_redis_record_from_pairs(f, l, 2 * ALL, id, v, contact);
+    tl = le(b + 49, 2);
+    if (len < MQL_REDIS_RECORD_MIN + tl)
+        return 0;
+    cl = le(b + 51 + tl, 2);
+    if (len != MQL_REDIS_RECORD_MIN + tl + cl)
+        return 0;
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, id, MQL_ID_BYTES);
+    bits = (uint64_t)le(b + 5, 4) << 32 | le(b + 1, 4);
+    memcpy(&v->score, &bits, sizeof v->score);
+    v->first_seen = le(b + 9, 4);
+    v->last_seen = le(b + 13, 4);
+    v->stage_since = le(b + 17, 4);
+    for (i = 0; i < MQL_EV_COUNT && i < 7; i++)
+        v->counts[i] = (uint16_t)le(b + 21 + 2 * i, 2);
+    v->stage = b[35] < MQL_STAGE_COUNT ? b[35] : MQL_STAGE_COUNT - 1;
+    v->trigger_event = b[36] < MQL_EV_COUNT ? b[36] : MQL_EV_COUNT - 1;
+    v->site = b[37];
+    v->flags = b[38];
+    for (i = 0; i < MQL_CAPPED_RULES && i < 8; i++)
+        v->caps[i] = b[39 + i];
+    v->country[0] = (char)b[47];
+    v->country[1] = (char)b[48];
+    memcpy(v->trigger, b + 51, tl < MQL_TRIGGER_LEN - 1 ? tl : MQL_TRIGGER_LEN - 1);
+    if (contact) {
+        if (cl > MQL_CONTACT_LEN - 1)
+            cl = MQL_CONTACT_LEN - 1;
+        memcpy(contact, b + 53 + tl, cl);
+        contact[cl] = '\0';
+    }
+    return 1;
 }

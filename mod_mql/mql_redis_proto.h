@@ -60,10 +60,15 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
                                 const uint8_t id[MQL_ID_BYTES], mql_visitor_t *v,
                                 char *contact);
 
-/* A record from mql_apply_many's packed form (mql_redis.lua, packed()):
- * the 23 numbers of the fields score .. k7 separated by spaces, then cc,
- * trig and contact each as " LENGTH:BYTES".  0 when s is not that. */
-int mql_redis_record_from_packed(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+/* A record as Redis keeps it and mql_apply_many sends it back
+ * (mql_redis.lua, RECORD): little-endian, format byte 1, score (double),
+ * first, last, since (uint32), seven counts (uint16), stage, trigger
+ * event, site, flags, eight caps (uint8), country (2 bytes), then the
+ * trigger and the contact each as a uint16 length and its bytes.  0 when
+ * s is not that. */
+#define MQL_REDIS_RECORD_FORMAT 1
+#define MQL_REDIS_RECORD_MIN    53      /* with an empty trigger and contact */
+int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
                                  mql_visitor_t *v, char *contact);
 
 #endif

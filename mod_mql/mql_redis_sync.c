@@ -300,7 +300,7 @@ static void refused(mql_redis_sync_t *s, const redisReply *r, unsigned entries)
 }
 
 /* One entry's part of an mql_apply_many reply: 'a' or 'd', then for the
- * visitor's last entry in the call its packed record, put into the table. */
+ * visitor's last entry in the call its record, put into the table. */
 static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const redisReply *r)
 {
     mql_visitor_t v;
@@ -310,8 +310,8 @@ static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const r
         return;
     if (r->str[0] == 'd')
         s->st->duplicates++;
-    if (e->kind != MQL_RQ_FORGET && r->len > 2 && r->str[1] == ' '
-        && mql_redis_record_from_packed(r->str + 2, r->len - 2, e->id, &v, contact))
+    if (e->kind != MQL_RQ_FORGET && r->len > 1
+        && mql_redis_record_from_binary(r->str + 1, (size_t)r->len - 1, e->id, &v, contact))
         mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
 }
 

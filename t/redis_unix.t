@@ -16,7 +16,7 @@ my $redis = MQLRedis->new(unix => 1);
 sub visitor_in_redis {
     my ($r, $id, @db) = @_;
     for my $shard (0 .. 15) {
-        my $h = $r->cli(@db, 'HGET', "mql:{mql$shard}:v:$id", 'c0');
+        my $h = $r->record("mql:{mql$shard}:v:$id", @db)->{c0};
         return $h if defined $h && length $h;
     }
     return undef;

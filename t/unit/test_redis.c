@@ -288,27 +288,64 @@ static void record_fields(void)
     ok(!mql_redis_record_from_pairs(f + 2, l + 2, 28, id, &v, NULL), "no score: no record");
 }
 
-/* mql_apply_many's packed record (mql_redis.lua, packed()) */
-static void record_packed(void)
+/* A record as Redis keeps it (mql_redis.lua, RECORD) */
+static void record_binary(void)
 {
-    static const char rec[] = "41.5 100 200 150 3 0 70000 0 0 0 0 1 2 4 3 0 0 0 2 0 0 0 0 "
-                              "2:DE 8:/contact 18:jane doe@ex:ample ";
+    unsigned char b[128];
+    size_t n = 0;
+    double score = 41.5;
+    uint64_t bits;
     mql_visitor_t v;
     char contact[MQL_CONTACT_LEN];
     uint8_t id[MQL_ID_BYTES];
+    int i;
 
+#define PUT(x, w) do { uint64_t x_ = (x); int w_; \
+        for (w_ = 0; w_ < (w); w_++) b[n++] = (unsigned char)(x_ >> (8 * w_)); } while (0)
+    memcpy(&bits, &score, sizeof bits);
+    PUT(1, 1);
+    PUT(bits, 8);
+    PUT(100, 4);
+    PUT(4000000000u, 4);
+    PUT(150, 4);
+    PUT(3, 2);
+    PUT(0, 2);
+    PUT(65535, 2);
+    for (i = 0; i < 4; i++)
+        PUT(0, 2);
+    PUT(MQL_STAGE_MQL, 1);
+    PUT(2, 1);
+    PUT(4, 1);
+    PUT(3, 1);
+    for (i = 0; i < 8; i++)
+        PUT(i == 3 ? 2 : 0, 1);
+    b[n++] = 'D';
+    b[n++] = 'E';
+    PUT(8, 2);
+    memcpy(b + n, "/contact", 8);
+    n += 8;
+    PUT(17, 2);
+    memcpy(b + n, "jane\0doe@ex ample", 17);
+    n += 17;
+#undef PUT
     memset(id, 6, sizeof id);
-    ok(mql_redis_record_from_packed(rec, sizeof rec - 1, id, &v, contact), "a packed record");
-    ok(v.score == 41.5 && v.first_seen == 100 && v.last_seen == 200 && v.stage_since == 150,
-       "packed: score and times");
-    ok(v.counts[0] == 3 && v.counts[2] == 65535 && v.caps[3] == 2, "packed: counts, caps");
+    ok(mql_redis_record_from_binary((char *)b, n, id, &v, contact), "a record as Redis keeps it");
+    ok(v.score == 41.5 && v.first_seen == 100 && v.last_seen == 4000000000u
+       && v.stage_since == 150, "binary: score and times");
+    ok(v.counts[0] == 3 && v.counts[2] == 65535 && v.caps[3] == 2, "binary: counts, caps");
     ok(v.stage == MQL_STAGE_MQL && v.trigger_event == 2 && v.site == 4 && v.flags == 3
-       && v.country[0] == 'D' && !strcmp(v.trigger, "/contact"), "packed: stage, trigger, site");
-    is_str(contact, "jane doe@ex:ample ", "packed: a contact with spaces and colons");
-    ok(!memcmp(v.id, id, MQL_ID_BYTES), "packed: the ID is the one asked for");
-    ok(!mql_redis_record_from_packed(rec, sizeof rec - 2, id, &v, contact), "a cut record: none");
-    ok(!mql_redis_record_from_packed("1 2 3", 5, id, &v, contact), "too few numbers: none");
-    ok(!mql_redis_record_from_packed("", 0, id, &v, contact), "empty: none");
+       && v.country[0] == 'D' && !strcmp(v.trigger, "/contact"), "binary: stage, trigger, site");
+    ok(!memcmp(contact, "jane\0doe@ex ample", 17) && !contact[17], "binary: the contact's bytes");
+    ok(!memcmp(v.id, id, MQL_ID_BYTES), "binary: the ID is the one asked for");
+    ok(!mql_redis_record_from_binary((char *)b, n - 1, id, &v, contact), "a cut record: none");
+    ok(!mql_redis_record_from_binary((char *)b, n + 1, id, &v, contact), "trailing bytes: none");
+    ok(!mql_redis_record_from_binary("", 0, id, &v, contact), "empty: none");
+    b[0] = 2;
+    ok(!mql_redis_record_from_binary((char *)b, n, id, &v, contact), "another format: none");
+    b[0] = 1;
+    b[35] = 200;
+    mql_redis_record_from_binary((char *)b, n, id, &v, NULL);
+    ok(v.stage < MQL_STAGE_COUNT, "binary: a stage out of range is bounded");
 }
 
 int main(void)
@@ -321,7 +358,7 @@ int main(void)
     queue_changes();
     entry_from_hit();
     record_fields();
-    record_packed();
+    record_binary();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
