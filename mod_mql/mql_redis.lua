@@ -102,45 +102,48 @@ end
 
 -- The hit as mql_score_hit applies it (mql_score.c), in the same order:
 -- decay, events, rules, fit, last_seen, promotion, country flag, site.
-local function apply_hit(v, a, now)
-    local events = tonumber(a[6])
-    local half_life = tonumber(a[13])
-    if half_life > 0 and now > v.last then
-        v.score = v.score * 2 ^ (-(now - v.last) / half_life)
+-- h: the entry (see entry_from_binary).
+local function apply_hit(v, h, now)
+    local events = h.events
+    if h.half_life > 0 and now > v.last then
+        v.score = v.score * 2 ^ (-(now - v.last) / h.half_life)
     end
-    v.score = v.score + tonumber(a[7])
-    for ev = 0, 6 do
-        if bit_set(events, ev) and v.c[ev] < 65535 then v.c[ev] = v.c[ev] + 1 end
-    end
-    -- rules matched by the server that saw the request: uncapped ones
-    -- summed, capped ones as slot:points:cap, paid while under the cap
-    v.score = v.score + tonumber(a[8])
-    for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
-        slot, pts, cap = tonumber(slot), tonumber(pts), tonumber(cap)
-        if slot >= 0 and slot <= 7 and v.k[slot] < tonumber(cap) then
-            v.k[slot] = v.k[slot] + 1
-            v.score = v.score + pts
+    v.score = v.score + h.ev_points
+    if events ~= 0 then
+        local c = v.c
+        for ev = 0, 6 do
+            if bit_set(events, ev) and c[ev] < 65535 then c[ev] = c[ev] + 1 end
         end
     end
-    local cc = a[10]
-    if alpha2(cc) then
+    -- rules matched by the server that saw the request: uncapped ones
+    -- summed, capped ones paid while under the cap
+    v.score = v.score + h.rule_points
+    for _, r in ipairs(h.capped) do
+        local slot = r[1]
+        if slot >= 0 and slot <= 7 and v.k[slot] < r[3] then
+            v.k[slot] = v.k[slot] + 1
+            v.score = v.score + r[2]
+        end
+    end
+    local cc = h.cc
+    if cc ~= '' and alpha2(cc) then
         if v.cc == '' then v.cc = string.upper(cc) end
-        if a[11] ~= '' and not bit_set(v.flags, 1) then
-            v.score = v.score + tonumber(a[11])
+        if h.fit and not bit_set(v.flags, 1) then
+            v.score = v.score + h.fit
             v.flags = v.flags + VF_FIT
         end
     end
     if now > v.last then v.last = now end
     local changed = false
-    local req = tonumber(a[14])
-    if a[16] == '0' and v.stage == 0 and v.score >= tonumber(a[12])
+    local req = h.require
+    if not h.hold and v.stage == 0 and v.score >= h.threshold
         and (not bit_set(req, 0) or v.c[EV_DOWNLOAD] >= 1)
         and (not bit_set(req, 1) or v.c[EV_FORM] >= 1)
-        and (not bit_set(req, 2) or country_in(a[15], v.cc)) then
+        and (not bit_set(req, 2) or country_in(h.require_cc, v.cc)) then
         v.stage = 1
         v.since = now
-        v.tev = tonumber(a[20])
-        v.trig = a[18]
+        v.tev = h.tev
+        v.trig = h.trig
         changed = true
     end
     if cc ~= '' and not bit_set(v.flags, 0) then v.flags = v.flags + VF_COUNTRY end
@@ -155,8 +158,88 @@ local function strings(fv)
     return fv
 end
 
--- mql_apply's ARGV count by kind, for mql_apply_many's entries
-local NARGS = { h = 20, s = 7, c = 7, f = 5, g = 5 }
+-- An entry from mql_apply's ARGV (text, one argument per value):
+--   KIND ORIGIN SEQ ID NOW, then by kind
+--   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
+--      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
+--      (CAPPED: slot:points:cap,...; FIT: empty when no fit rule)
+--   s  STAGE EXPIRE           (mqlctl set)
+--   c  CONTACT EXPIRE         (X-MQL-Contact)
+--   f                         (mqlctl forget)
+--   g                         (the record, changing nothing)
+local function entry_from_args(a)
+    local e = { kind = a[1], origin = a[2], seq = tonumber(a[3]), id = a[4], now = tonumber(a[5]) }
+    if e.kind == 'h' then
+        e.events, e.ev_points, e.rule_points = tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
+        e.capped = {}
+        for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
+            e.capped[#e.capped + 1] = { tonumber(slot), tonumber(pts), tonumber(cap) }
+        end
+        e.cc = a[10]
+        e.fit = a[11] ~= '' and tonumber(a[11]) or nil
+        e.threshold, e.half_life, e.require = tonumber(a[12]), tonumber(a[13]), tonumber(a[14])
+        e.require_cc, e.hold, e.site = a[15], a[16] ~= '0', tonumber(a[17])
+        e.trig, e.expire, e.tev = a[18], tonumber(a[19]), tonumber(a[20])
+    elseif e.kind == 's' then
+        e.stage, e.expire = tonumber(a[6]), tonumber(a[7])
+    elseif e.kind == 'c' then
+        e.contact, e.expire = a[6], tonumber(a[7])
+    elseif e.kind ~= 'f' and e.kind ~= 'g' then
+        return nil
+    end
+    return e
+end
+
+-- An entry as mql_apply_many takes it, one argument, little-endian
+-- (mql_redis_entry_binary): far cheaper for Redis to take in than 20
+-- arguments, and for the sync thread to make.
+--   KIND (1) ORIGIN (16, hex) SEQ (double) ID (22, text) NOW (uint32), then by kind
+--   h  EVENTS (uint32) EV_POINTS RULE_POINTS (int32) CAPPED (uint8, slot bits)
+--      CAP_POINTS (8 x int32) CAP_MAX (8 x uint8) COUNTRY (2, zeros: none)
+--      HAS_FIT (uint8) FIT (int32) THRESHOLD (double) HALF_LIFE (uint32)
+--      REQUIRE (uint8) REQUIRE_COUNTRIES (uint16 length, bytes) HOLD SITE (uint8)
+--      TRIGGER (uint16 length, bytes) EXPIRE (uint32) TRIGGER_EVENT (uint8)
+--   s  STAGE (uint8) EXPIRE (uint32)
+--   c  CONTACT (uint16 length, bytes) EXPIRE (uint32)
+--   f, g  nothing more
+local ENTRY_HEAD = '<c1c16dc22I4'
+local ENTRY_HIT = '<I4i4i4Bi4i4i4i4i4i4i4i4BBBBBBBBc2Bi4dI4BHc0BBHc0I4B'
+local function entry_from_binary(s)
+    local ok, kind, origin, seq, id, now, pos = pcall(struct.unpack, ENTRY_HEAD, s)
+    if not ok then return nil end
+    local e = { kind = kind, origin = origin, seq = seq, id = id, now = now }
+    if kind == 'h' then
+        local x = { pcall(struct.unpack, ENTRY_HIT, s, pos) }
+        if not x[1] or x[#x] ~= #s + 1 then return nil end
+        e.events, e.ev_points, e.rule_points = x[2], x[3], x[4]
+        local mask = x[5]
+        e.capped = {}
+        if mask ~= 0 then
+            for slot = 0, 7 do
+                if bit_set(mask, slot) then
+                    e.capped[#e.capped + 1] = { slot, x[6 + slot], x[14 + slot] }
+                end
+            end
+        end
+        e.cc = x[22]
+        if string.find(e.cc, '\0', 1, true) then e.cc = '' end
+        if x[23] ~= 0 then e.fit = x[24] end
+        e.threshold, e.half_life, e.require = x[25], x[26], x[27]
+        e.require_cc, e.hold, e.site = x[28], x[29] ~= 0, x[30]
+        e.trig, e.expire, e.tev = x[31], x[32], x[33]
+    elseif kind == 's' then
+        local ok2, stage, expire, next = pcall(struct.unpack, '<BI4', s, pos)
+        if not ok2 or next ~= #s + 1 then return nil end
+        e.stage, e.expire = stage, expire
+    elseif kind == 'c' then
+        local ok2, contact, expire, next = pcall(struct.unpack, '<Hc0I4', s, pos)
+        if not ok2 or next ~= #s + 1 then return nil end
+        e.contact, e.expire = contact, expire
+    elseif (kind ~= 'f' and kind ~= 'g') or pos ~= #s + 1 then
+        return nil
+    end
+    return e
+end
 
 -- The record as Redis keeps it and as the sync thread reads it back
 -- (mql_redis_record_from_binary): little-endian, a format byte, score
@@ -205,49 +288,27 @@ local function read(vkey)
     return load_raw(r)
 end
 
--- Several entries of one shard in one call (the sync thread groups a
--- batch by shard): each entry is decided exactly as one call of its own
--- would decide it, in order, but the shard's sequence is read and written
--- once, a visitor's record is read once and written once, and a lead's figures go to the stream once per
--- call rather than once per hit.  All keys carry the shard's hash tag.
+-- Entries of one shard in queue order (the sync thread groups a batch
+-- by shard): each entry is decided exactly as a call of its own would
+-- decide it, but the shard's sequence is read and written once, a
+-- visitor's record is read once and written once, and a lead's figures
+-- go to the stream once per call rather than once per hit.
 --
 -- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
--- where ENTRY_i is mql_apply's ARGV for VKEY_i:
---   KIND ORIGIN SEQ ID NOW, then by kind
---   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
---      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
---   s  STAGE EXPIRE           (mqlctl set)
---   c  CONTACT EXPIRE         (X-MQL-Contact)
---   f                         (mqlctl forget)
---   g                         (the record, changing nothing)
--- The reply: one string per entry, 'a' (applied) or 'd' (duplicate),
--- followed, for the last entry of each visitor in the call only, by the
--- record after the call (RECORD; nothing when there is none).
-local function apply_many(keys, a)
-    local seqkey, stream = keys[1], keys[2]
-    local n = #keys - 2
-    local entries, pos = {}, 1
-    -- every entry parsed before anything is written: a malformed call
-    -- changes nothing
-    for i = 1, n do
-        local kind = a[pos]
-        local cnt = NARGS[kind]
-        if not cnt or pos + cnt - 1 > #a then
-            return redis.error_reply('mql_apply_many: bad entry ' .. i)
-        end
-        entries[i] = { unpack(a, pos, pos + cnt - 1) }
-        pos = pos + cnt
-    end
-    if pos - 1 ~= #a then
-        return redis.error_reply('mql_apply_many: ' .. (#a - pos + 1) .. ' arguments too many')
-    end
+-- with ENTRY_i for VKEY_i as entry_from_binary reads it; all keys carry
+-- the shard's hash tag.  The reply: one string per entry, 'a' (applied)
+-- or 'd' (duplicate), followed, for the last entry of each visitor in
+-- the call only, by the record after the call (RECORD; nothing when
+-- there is none).
+local function apply_entries(seqkey, stream, vkeys, entries)
+    local n = #entries
     -- the shard's last number per origin, read once; written once, before
     -- any record, to the highest number in the call
     local last, top = {}, {}
     for i = 1, n do
         local e = entries[i]
-        if e[1] ~= 'g' then
-            local o, seq = e[2], tonumber(e[3])
+        if e.kind ~= 'g' then
+            local o, seq = e.origin, e.seq
             if last[o] == nil then
                 last[o] = tonumber(redis.call('HGET', seqkey, o) or '0')
                 top[o] = last[o]
@@ -278,8 +339,8 @@ local function apply_many(keys, a)
     end
     local status = {}
     for i = 1, n do
-        local e, vkey = entries[i], keys[i + 2]
-        local kind, o, seq, id, now = e[1], e[2], tonumber(e[3]), e[4], tonumber(e[5])
+        local e, vkey = entries[i], vkeys[i]
+        local kind, o, seq, id, now = e.kind, e.origin, e.seq, e.id, e.now
         local st = get(vkey)
         lastof[vkey] = i
         if kind ~= 'g' and seq <= last[o] then
@@ -299,20 +360,17 @@ local function apply_many(keys, a)
                 local changed = false
                 if kind == 'h' then
                     changed = apply_hit(v, e, now)
-                    if not was_lead then v.site = tonumber(e[17]) end
-                    st.expire = tonumber(e[19])
+                    if not was_lead then v.site = e.site end
                 elseif kind == 's' then
-                    local stage = tonumber(e[6])
-                    if stage ~= v.stage then
-                        v.stage = stage
+                    if e.stage ~= v.stage then
+                        v.stage = e.stage
                         v.since = now
                         changed = true
                     end
-                    st.expire = tonumber(e[7])
                 else
-                    v.contact = e[6]
-                    st.expire = tonumber(e[7])
+                    v.contact = e.contact
                 end
+                st.expire = e.expire
                 st.dirty = true
                 if changed then
                     -- the change with the record as it is now, in order
@@ -346,7 +404,7 @@ local function apply_many(keys, a)
     end
     local out = {}
     for i = 1, n do
-        local vkey = keys[i + 2]
+        local vkey = vkeys[i]
         local st = state[vkey]
         if lastof[vkey] == i and st.rec then
             st.packed = st.packed or pack(st.rec)
@@ -358,10 +416,33 @@ local function apply_many(keys, a)
     return out
 end
 
--- One entry: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN SEQ ID NOW ...
--- (the sync thread sends mql_apply_many; this is for one-off use).
+local function apply_many(keys, a)
+    local n = #keys - 2
+    local vkeys, entries = {}, {}
+    if #a ~= n then
+        return redis.error_reply('mql_apply_many: ' .. n .. ' visitor keys, ' .. #a .. ' entries')
+    end
+    -- every entry read before anything is written: a malformed call
+    -- changes nothing
+    for i = 1, n do
+        entries[i] = entry_from_binary(a[i])
+        if not entries[i] then
+            return redis.error_reply('mql_apply_many: entry ' .. i .. ' malformed')
+        end
+        vkeys[i] = keys[i + 2]
+    end
+    return apply_entries(keys[1], keys[2], vkeys, entries)
+end
+
+-- One entry in text: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN
+-- SEQ ID NOW ... (entry_from_args); the reply as mql_apply_many's for it.
+-- The sync thread sends mql_apply_many; this is for people and tools.
 local function apply(keys, a)
-    return apply_many({ keys[2], keys[3], keys[1] }, a)
+    local e = entry_from_args(a)
+    if not e then
+        return redis.error_reply('mql_apply: unknown kind ' .. tostring(a[1]))
+    end
+    return apply_entries(keys[2], keys[3], { keys[1] }, { e })
 end
 
 -- A record as field, value, ... (as HGETALL gave it when records were

@@ -344,38 +344,33 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
     for (i = 0; i < n; i++)
         order[fill[mql_redis_shard(e[i].id)]++] = i;
     for (k = 0; k < ncalls; k++) {
-        unsigned sh = calls[k], m = count[sh], cap = 5 + m * MQL_REDIS_MAX_ARGS, j;
-        const char **argv = apr_palloc(p, cap * sizeof *argv);
-        size_t *lens = apr_palloc(p, cap * sizeof *lens);
-        int argc = 5 + (int)m;
+        unsigned sh = calls[k], m = count[sh], j;
+        const char **argv = apr_palloc(p, (5 + 2 * m) * sizeof *argv);
+        size_t *lens = apr_palloc(p, (5 + 2 * m) * sizeof *lens);
+        char *keys = apr_palloc(p, (2 + m) * MQL_REDIS_KEY_LEN);
         char *nkeys = apr_psprintf(p, "%u", m + 2);
 
         argv[0] = "FCALL";
         argv[1] = "mql_apply_many";
         argv[2] = nkeys;
-        for (j = 0; j < 3; j++)
+        mql_redis_key_seq(keys, sh);
+        mql_redis_key_stream(keys + MQL_REDIS_KEY_LEN, sh);
+        argv[3] = keys;
+        argv[4] = keys + MQL_REDIS_KEY_LEN;
+        for (j = 0; j < 5; j++)
             lens[j] = strlen(argv[j]);
         for (j = 0; j < m; j++) {
-            const char *ea[MQL_REDIS_MAX_ARGS];
-            size_t el[MQL_REDIS_MAX_ARGS];
-            int ec, x;
+            const mql_rq_entry_t *x = &e[order[start[sh] + j]];
+            char *vkey = keys + (2 + j) * MQL_REDIS_KEY_LEN;
+            char *bin = apr_palloc(p, MQL_REDIS_ENTRY_MAX);
 
-            /* mql_apply's arguments: FCALL mql_apply 3 VKEY SEQ STREAM ARGV... */
-            mql_redis_apply_args(p, &e[order[start[sh] + j]], s->expire, &ec, ea, el);
-            if (!j) {
-                argv[3] = ea[4];
-                lens[3] = el[4];
-                argv[4] = ea[5];
-                lens[4] = el[5];
-            }
-            argv[5 + j] = ea[3];
-            lens[5 + j] = el[3];
-            for (x = 6; x < ec; x++) {
-                argv[argc] = ea[x];
-                lens[argc++] = el[x];
-            }
+            mql_redis_key_visitor(vkey, x->id);
+            argv[5 + j] = vkey;
+            lens[5 + j] = strlen(vkey);
+            argv[5 + m + j] = bin;
+            lens[5 + m + j] = mql_redis_entry_binary(x, s->expire, bin);
         }
-        redisAppendCommandArgv(s->c, argc, argv, lens);
+        redisAppendCommandArgv(s->c, (int)(5 + 2 * m), argv, lens);
     }
     s->st->batches++;
     if (s->sent_before)

@@ -253,6 +253,40 @@ static void entry_from_hit(void)
         is_str(argv[16], "7", "fit points");
         is_str(argv[17], "55", "the threshold");
         is_str(argv[24], "86400", "MQLExpire");
+    }
+    /* the same entry as mql_apply_many takes it (entry_from_binary) */
+    {
+        char b[MQL_REDIS_ENTRY_MAX];
+        const unsigned char *u = (const unsigned char *)b;
+        size_t n = mql_redis_entry_binary(&e, 86400, b), h = 1 + 16 + 8 + 22 + 4;
+        double d;
+        uint64_t bits = 0;
+        int i;
+
+        /* head, then events .. cap_max (53), country, fit, threshold,
+         * half-life, require, "DE", hold, site, trigger, expire, event */
+        is_int((int)n, (int)(h + 53 + 2 + 5 + 8 + 4 + 1 + 4 + 2 + 2 + MQL_TRIGGER_LEN - 1 + 4 + 1),
+               "binary: the hit's length");
+        ok(b[0] == 'h' && !memcmp(b + 1, "0000000000abcdef", 16), "binary: kind and origin");
+        for (i = 7; i >= 0; i--)
+            bits = bits << 8 | u[17 + i];
+        memcpy(&d, &bits, sizeof d);
+        ok(d == 77, "binary: the sequence");
+        ok(u[h + 12] == (1u << 3) && u[h + 13 + 3 * 4] == 10 && u[h + 45 + 3] == 2,
+           "binary: the capped rule's slot, points, cap");
+        ok(b[h + 53] == 'a' && b[h + 54] == 't' && u[h + 55] == 1 && u[h + 56] == 7,
+           "binary: country and fit points");
+        ok(u[h + 73] == 2 && !memcmp(b + h + 75, "DE", 2), "binary: the required countries");
+        ok(u[n - 5] == (86400 & 255) && u[n - 1] == MQL_EV_CAMPAIGN, "binary: expire, event");
+        e.kind = MQL_RQ_FORGET;
+        is_int((int)mql_redis_entry_binary(&e, 0, b), (int)h, "binary: a forget is the head only");
+        e.kind = MQL_RQ_HIT;
+    }
+    {
+        const char *argv[MQL_REDIS_MAX_ARGS];
+        size_t lens[MQL_REDIS_MAX_ARGS];
+        int argc;
+
         e.kind = MQL_RQ_FORGET;
         mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
         is_int(argc, 11, "a forget: the common arguments only");
