@@ -109,11 +109,12 @@ local function apply_hit(v, h, now)
         v.score = v.score * 2 ^ (-(now - v.last) / h.half_life)
     end
     v.score = v.score + h.ev_points
-    if events ~= 0 then
-        local c = v.c
-        for ev = 0, 6 do
-            if bit_set(events, ev) and c[ev] < 65535 then c[ev] = c[ev] + 1 end
-        end
+    -- the event bits, lowest first, as many turns as bits set
+    local c, ev = v.c, 0
+    while events > 0 and ev <= 6 do
+        if events % 2 == 1 and c[ev] < 65535 then c[ev] = c[ev] + 1 end
+        events = math.floor(events / 2)
+        ev = ev + 1
     end
     -- rules matched by the server that saw the request: uncapped ones
     -- summed, capped ones paid while under the cap

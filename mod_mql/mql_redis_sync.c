@@ -27,7 +27,10 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-#define BATCH_MAX      128        /* entries per pipelined batch: well within MQLRedisTimeout */
+/* entries per pipelined batch: one mql_apply_many call per shard, about
+ * 32 entries each when full, some 10 ms of Redis, well within
+ * MQLRedisTimeout; larger batches drain a backlog with fewer round trips */
+#define BATCH_MAX      512
 #define STREAM_COUNT   256        /* stream entries per read */
 #define STREAM_EVERY   apr_time_from_msec(5)
 #define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
