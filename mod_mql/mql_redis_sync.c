@@ -391,6 +391,18 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
                     got = order[start[calls[k]]];
             break;
         }
+        if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found")) {
+            /* our library was replaced (FUNCTION LOAD REPLACE by a server of
+             * another version, FUNCTION FLUSH): nothing of this call was
+             * applied, so it is not dropped; the next connection loads the
+             * library again and the entries go again */
+            disconnect(s, r->str);
+            freeReplyObject(r);
+            for (; k < ncalls; k++)
+                if (order[start[calls[k]]] < got)
+                    got = order[start[calls[k]]];
+            break;
+        }
         if (r->type == REDIS_REPLY_ERROR)
             refused(s, r, m);
         else if (r->type == REDIS_REPLY_ARRAY)
