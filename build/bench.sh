@@ -274,11 +274,13 @@ check_cookies() {    # check_cookies ROOT COOKIES
 cpu_ticks() {    # cpu_ticks ROOT -> "USER SYSTEM"
     local pid
     pid=$(cat "$1/run/httpd.pid")
-    awk -v p="$pid" '{ sub(/^.*\) /, "") }    # past "pid (comm) "; fields shift by 2
-                     $2 == p || FILENAME ~ "/" p "/stat$" { u += $12; s += $13 }
-                     END { print u + 0, s + 0 }' /proc/[0-9]*/stat 2>/dev/null || true
-    # (a process that ended between the glob and the read makes awk exit
-    # 2 after printing the sum of the others: not a failure of the run)
+    # through cat, which skips a process that ended between the glob and
+    # the read: awk itself (mawk) would stop there without its END, and
+    # the run's figures would shift by two fields
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v p="$pid" '{ self = $1; sub(/^.*\) /, "") }    # past "pid (comm) "; fields shift by 2
+                         $2 == p || self == p { u += $12; s += $13 }
+                         END { print u + 0, s + 0 }' || true
 }
 
 # run_wrk ROOT COOKIES SECONDS

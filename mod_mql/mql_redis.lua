@@ -1,19 +1,28 @@
 #!lua name=mql
 --
 -- mod_mql's Redis Function library (MQLStore redis://): applies what the
--- servers of a fleet queued, one call per hit, atomically, so that capped
--- rules, the threshold, MQLRequire, decay and the stage change are decided
--- once for the whole fleet.  The module loads it (FUNCTION LOAD REPLACE)
--- on every connection: Functions are kept by Redis across restarts and
+-- servers of a fleet queued, atomically, so that capped rules, the
+-- threshold, MQLRequire, decay and the stage change are decided once for
+-- the whole fleet.  The module loads it (FUNCTION LOAD REPLACE) on every
+-- connection: Functions are kept by Redis across restarts and
 -- replicated, which EVALSHA's script cache is not.
 --
--- FCALL mql_apply 3 VISITOR_KEY SEQ_KEY STREAM_KEY  KIND ORIGIN SEQ ID NOW ...
--- The three keys share one hash tag (the visitor's shard), so the call is
--- valid on a Redis Cluster.  The reply: { duplicate, stage_changed,
--- old_stage, field, value, ... } with the record's fields after the call.
+-- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
+-- applies N entries of one shard in queue order (see apply_many below);
+-- FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY ENTRY is the same for one.
+-- All keys of a call share one hash tag (the shard), so every call is
+-- valid on a Redis Cluster.
+--
+-- A visitor's record is one string (see RECORD), not a hash of 26
+-- fields: one GET and one SET per visitor and call, packed and unpacked
+-- by the struct library in C, where a hash cost Redis a quadratic
+-- listpack update and 26 number conversions each way.  A record still
+-- held as a hash (an earlier version of this library) is read as such
+-- and written back as a string.  FCALL_RO mql_fields 1 VKEY gives a
+-- record as field, value, ... for people and tests.
 --
 -- Idempotence: each server (ORIGIN) numbers what it queues (SEQ); SEQ_KEY
--- keeps the last number applied per origin in this shard, and a call
+-- keeps the last number applied per origin in this shard, and an entry
 -- whose number is not above it changes nothing (a batch sent again after
 -- a lost reply).  Nothing here stores an IP address.
 
@@ -27,15 +36,8 @@ local function bit_set(mask, bit)
     return math.floor(mask / (2 ^ bit)) % 2 == 1
 end
 
-local function load(key)
-    local raw = redis.call('HGETALL', key)
-    if #raw == 0 then
-        return nil
-    end
-    local r = {}
-    for i = 1, #raw, 2 do
-        r[raw[i]] = raw[i + 1]
-    end
+-- The record from its hash as read (field -> value).
+local function load_raw(r)
     local v = {}
     v.score = tonumber(r.score) or 0
     v.first = tonumber(r.first) or 0
@@ -74,16 +76,6 @@ local function pairs_of(v)
              'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
 end
 
-local function store(key, v, fv, expire)
-    redis.call('HSET', key, unpack(fv))
-    -- idle visitors go; leads stay until forgotten
-    if v.stage == 0 and expire > 0 then
-        redis.call('EXPIRE', key, expire)
-    else
-        redis.call('PERSIST', key)
-    end
-end
-
 local function alpha2(cc)
     return cc ~= nil and string.match(cc, '^%a%a$') ~= nil
 end
@@ -110,57 +102,53 @@ end
 
 -- The hit as mql_score_hit applies it (mql_score.c), in the same order:
 -- decay, events, rules, fit, last_seen, promotion, country flag, site.
-local function apply_hit(v, a, now)
-    local events = tonumber(a[6])
-    local half_life = tonumber(a[13])
-    if half_life > 0 and now > v.last then
-        v.score = v.score * 2 ^ (-(now - v.last) / half_life)
+-- h: the entry (see entry_from_binary).
+local function apply_hit(v, h, now)
+    local events = h.events
+    if h.half_life > 0 and now > v.last then
+        v.score = v.score * 2 ^ (-(now - v.last) / h.half_life)
     end
-    v.score = v.score + tonumber(a[7])
-    for ev = 0, 6 do
-        if bit_set(events, ev) and v.c[ev] < 65535 then v.c[ev] = v.c[ev] + 1 end
+    v.score = v.score + h.ev_points
+    -- the event bits, lowest first, as many turns as bits set
+    local c, ev = v.c, 0
+    while events > 0 and ev <= 6 do
+        if events % 2 == 1 and c[ev] < 65535 then c[ev] = c[ev] + 1 end
+        events = math.floor(events / 2)
+        ev = ev + 1
     end
     -- rules matched by the server that saw the request: uncapped ones
-    -- summed, capped ones as slot:points:cap, paid while under the cap
-    v.score = v.score + tonumber(a[8])
-    for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
-        slot, pts, cap = tonumber(slot), tonumber(pts), tonumber(cap)
-        if slot >= 0 and slot <= 7 and v.k[slot] < tonumber(cap) then
+    -- summed, capped ones paid while under the cap
+    v.score = v.score + h.rule_points
+    for _, r in ipairs(h.capped) do
+        local slot = r[1]
+        if slot >= 0 and slot <= 7 and v.k[slot] < r[3] then
             v.k[slot] = v.k[slot] + 1
-            v.score = v.score + pts
+            v.score = v.score + r[2]
         end
     end
-    local cc = a[10]
-    if alpha2(cc) then
+    local cc = h.cc
+    if cc ~= '' and alpha2(cc) then
         if v.cc == '' then v.cc = string.upper(cc) end
-        if a[11] ~= '' and not bit_set(v.flags, 1) then
-            v.score = v.score + tonumber(a[11])
+        if h.fit and not bit_set(v.flags, 1) then
+            v.score = v.score + h.fit
             v.flags = v.flags + VF_FIT
         end
     end
     if now > v.last then v.last = now end
     local changed = false
-    local req = tonumber(a[14])
-    if a[16] == '0' and v.stage == 0 and v.score >= tonumber(a[12])
+    local req = h.require
+    if not h.hold and v.stage == 0 and v.score >= h.threshold
         and (not bit_set(req, 0) or v.c[EV_DOWNLOAD] >= 1)
         and (not bit_set(req, 1) or v.c[EV_FORM] >= 1)
-        and (not bit_set(req, 2) or country_in(a[15], v.cc)) then
+        and (not bit_set(req, 2) or country_in(h.require_cc, v.cc)) then
         v.stage = 1
         v.since = now
-        v.tev = tonumber(a[20])
-        v.trig = a[18]
+        v.tev = h.tev
+        v.trig = h.trig
         changed = true
     end
     if cc ~= '' and not bit_set(v.flags, 0) then v.flags = v.flags + VF_COUNTRY end
     return changed
-end
-
-local function reply(dup, changed, old, fv)
-    local out = { dup and 1 or 0, changed and 1 or 0, old }
-    if fv then
-        for i = 1, #fv do out[#out + 1] = fv[i] end
-    end
-    return out
 end
 
 -- Numbers in a reply would become integers: the record's go as strings.
@@ -171,70 +159,302 @@ local function strings(fv)
     return fv
 end
 
--- ARGV: KIND ORIGIN SEQ ID NOW, then by kind
+-- An entry from mql_apply's ARGV (text, one argument per value):
+--   KIND ORIGIN SEQ ID NOW, then by kind
 --   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
 --      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
+--      (CAPPED: slot:points:cap,...; FIT: empty when no fit rule)
 --   s  STAGE EXPIRE           (mqlctl set)
 --   c  CONTACT EXPIRE         (X-MQL-Contact)
 --   f                         (mqlctl forget)
 --   g                         (the record, changing nothing)
-local function apply(keys, a)
-    local vkey, seqkey, stream = keys[1], keys[2], keys[3]
-    local kind, origin, seq, id, now = a[1], a[2], tonumber(a[3]), a[4], tonumber(a[5])
-    if kind ~= 'g' then
-        local last = tonumber(redis.call('HGET', seqkey, origin) or '0')
-        if seq <= last then
-            local was = load(vkey)
-            return reply(true, false, 0, was and strings(pairs_of(was)))
+local function entry_from_args(a)
+    local e = { kind = a[1], origin = a[2], seq = tonumber(a[3]), id = a[4], now = tonumber(a[5]) }
+    if e.kind == 'h' then
+        e.events, e.ev_points, e.rule_points = tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
+        e.capped = {}
+        for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
+            e.capped[#e.capped + 1] = { tonumber(slot), tonumber(pts), tonumber(cap) }
         end
-        redis.call('HSET', seqkey, origin, string.format('%d', seq))
-        -- once a day is enough to keep the numbers of a server gone for good
-        -- from staying for ever
-        if redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
-            redis.call('EXPIRE', seqkey, SEQ_TTL)
-        end
+        e.cc = a[10]
+        e.fit = a[11] ~= '' and tonumber(a[11]) or nil
+        e.threshold, e.half_life, e.require = tonumber(a[12]), tonumber(a[13]), tonumber(a[14])
+        e.require_cc, e.hold, e.site = a[15], a[16] ~= '0', tonumber(a[17])
+        e.trig, e.expire, e.tev = a[18], tonumber(a[19]), tonumber(a[20])
+    elseif e.kind == 's' then
+        e.stage, e.expire = tonumber(a[6]), tonumber(a[7])
+    elseif e.kind == 'c' then
+        e.contact, e.expire = a[6], tonumber(a[7])
+    elseif e.kind ~= 'f' and e.kind ~= 'g' then
+        return nil
     end
-    local v = load(vkey)
-    if kind == 'g' then
-        return reply(false, false, 0, v and strings(pairs_of(v)))
-    end
-    if kind == 'f' then
-        redis.call('DEL', vkey)
-        announce(stream, 'f', id, 0, nil, now)
-        return reply(false, false, 0, nil)
-    end
-    if not v then v = fresh(now) end
-    local old = v.stage
-    local was_lead = old ~= 0
-    local changed = false
-    local expire
+    return e
+end
+
+-- An entry as mql_apply_many takes it, one argument, little-endian
+-- (mql_redis_entry_binary): far cheaper for Redis to take in than 20
+-- arguments, and for the sync thread to make.
+--   KIND (1) ORIGIN (16, hex) SEQ (double) ID (22, text) NOW (uint32), then by kind
+--   h  EVENTS (uint32) EV_POINTS RULE_POINTS (int32) CAPPED (uint8, slot bits)
+--      CAP_POINTS (8 x int32) CAP_MAX (8 x uint8) COUNTRY (2, zeros: none)
+--      HAS_FIT (uint8) FIT (int32) THRESHOLD (double) HALF_LIFE (uint32)
+--      REQUIRE (uint8) REQUIRE_COUNTRIES (uint16 length, bytes) HOLD SITE (uint8)
+--      TRIGGER (uint16 length, bytes) EXPIRE (uint32) TRIGGER_EVENT (uint8)
+--   s  STAGE (uint8) EXPIRE (uint32)
+--   c  CONTACT (uint16 length, bytes) EXPIRE (uint32)
+--   f, g  nothing more
+local ENTRY_HEAD = '<c1c16dc22I4'
+local ENTRY_HIT = '<I4i4i4Bi4i4i4i4i4i4i4i4BBBBBBBBc2Bi4dI4BHc0BBHc0I4B'
+local function entry_from_binary(s)
+    local ok, kind, origin, seq, id, now, pos = pcall(struct.unpack, ENTRY_HEAD, s)
+    if not ok then return nil end
+    local e = { kind = kind, origin = origin, seq = seq, id = id, now = now }
     if kind == 'h' then
-        changed = apply_hit(v, a, now)
-        if not was_lead then v.site = tonumber(a[17]) end
-        expire = tonumber(a[19])
-    elseif kind == 's' then
-        local stage = tonumber(a[6])
-        if stage ~= v.stage then
-            v.stage = stage
-            v.since = now
-            changed = true
+        local x = { pcall(struct.unpack, ENTRY_HIT, s, pos) }
+        if not x[1] or x[#x] ~= #s + 1 then return nil end
+        e.events, e.ev_points, e.rule_points = x[2], x[3], x[4]
+        local mask = x[5]
+        e.capped = {}
+        if mask ~= 0 then
+            for slot = 0, 7 do
+                if bit_set(mask, slot) then
+                    e.capped[#e.capped + 1] = { slot, x[6 + slot], x[14 + slot] }
+                end
+            end
         end
-        expire = tonumber(a[7])
+        e.cc = x[22]
+        if string.find(e.cc, '\0', 1, true) then e.cc = '' end
+        if x[23] ~= 0 then e.fit = x[24] end
+        e.threshold, e.half_life, e.require = x[25], x[26], x[27]
+        e.require_cc, e.hold, e.site = x[28], x[29] ~= 0, x[30]
+        e.trig, e.expire, e.tev = x[31], x[32], x[33]
+    elseif kind == 's' then
+        local ok2, stage, expire, next = pcall(struct.unpack, '<BI4', s, pos)
+        if not ok2 or next ~= #s + 1 then return nil end
+        e.stage, e.expire = stage, expire
     elseif kind == 'c' then
-        v.contact = a[6]
-        expire = tonumber(a[7])
-    else
-        return redis.error_reply('mql_apply: unknown kind ' .. tostring(kind))
+        local ok2, contact, expire, next = pcall(struct.unpack, '<Hc0I4', s, pos)
+        if not ok2 or next ~= #s + 1 then return nil end
+        e.contact, e.expire = contact, expire
+    elseif (kind ~= 'f' and kind ~= 'g') or pos ~= #s + 1 then
+        return nil
     end
-    local fv = strings(pairs_of(v))
-    store(vkey, v, fv, expire)
-    if changed then
-        announce(stream, 's', id, old, fv, now)
-    elseif was_lead or v.stage ~= 0 then
-        -- a lead's figures: every server's leads file follows them
-        announce(stream, 'u', id, old, fv, now)
+    return e
+end
+
+-- The record as Redis keeps it and as the sync thread reads it back
+-- (mql_redis_record_from_binary): little-endian, a format byte, score
+-- (double), first, last, since (uint32), c0..c6 (uint16), stage, tev,
+-- site, flags, k0..k7 (uint8), cc (2 bytes, zeros for none), then trig
+-- and contact each as a uint16 length and its bytes.
+local RECORD = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
+local RECORD_FORMAT = 1
+
+local function pack(v)
+    local c, k = v.c, v.k
+    local cc = v.cc
+    if #cc ~= 2 then cc = '\0\0' end
+    return struct.pack(RECORD, RECORD_FORMAT, v.score, v.first, v.last, v.since,
+                       c[0], c[1], c[2], c[3], c[4], c[5], c[6],
+                       v.stage, v.tev, v.site, v.flags,
+                       k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7],
+                       cc, #v.trig, v.trig, #v.contact, v.contact)
+end
+
+local function unpack_record(s)
+    if string.byte(s, 1) ~= RECORD_FORMAT then return nil end
+    local x = { struct.unpack(RECORD, s) }
+    local v = { score = x[2], first = x[3], last = x[4], since = x[5], c = {}, k = {},
+                stage = x[13], tev = x[14], site = x[15], flags = x[16],
+                cc = x[25], trig = x[26], contact = x[27] }
+    for i = 0, 6 do v.c[i] = x[6 + i] end
+    for i = 0, 7 do v.k[i] = x[17 + i] end
+    if v.cc == '\0\0' then v.cc = '' end
+    return v
+end
+
+-- A visitor's record, or nil: a string, or a hash left by an earlier
+-- version of this library.
+local function read(vkey)
+    local got = redis.pcall('GET', vkey)
+    if type(got) == 'string' then
+        return unpack_record(got)
+    elseif got == false then
+        return nil
     end
-    return reply(false, changed, old, fv)
+    local raw = redis.call('HGETALL', vkey)
+    if #raw == 0 then return nil end
+    local r = {}
+    for j = 1, #raw, 2 do r[raw[j]] = raw[j + 1] end
+    return load_raw(r)
+end
+
+-- Entries of one shard in queue order (the sync thread groups a batch
+-- by shard): each entry is decided exactly as a call of its own would
+-- decide it, but the shard's sequence is read and written once, a
+-- visitor's record is read once and written once, and a lead's figures
+-- go to the stream once per call rather than once per hit.
+--
+-- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
+-- with ENTRY_i for VKEY_i as entry_from_binary reads it; all keys carry
+-- the shard's hash tag.  The reply: one string per entry, 'a' (applied)
+-- or 'd' (duplicate), followed, for the last entry of each visitor in
+-- the call only, by the record after the call (RECORD; nothing when
+-- there is none).
+local function apply_entries(seqkey, stream, vkeys, entries)
+    local n = #entries
+    -- the shard's last number per origin, read once; written once, before
+    -- any record, to the highest number in the call
+    local last, top = {}, {}
+    for i = 1, n do
+        local e = entries[i]
+        if e.kind ~= 'g' then
+            local o, seq = e.origin, e.seq
+            if last[o] == nil then
+                last[o] = tonumber(redis.call('HGET', seqkey, o) or '0')
+                top[o] = last[o]
+            end
+            if seq > top[o] then top[o] = seq end
+        end
+    end
+    local touched = false
+    for o, t in pairs(top) do
+        if t > last[o] then
+            redis.call('HSET', seqkey, o, string.format('%d', t))
+            touched = true
+        end
+    end
+    if touched and redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
+        redis.call('EXPIRE', seqkey, SEQ_TTL)
+    end
+    -- a visitor's state across the call: rec (nil: none), dirty,
+    -- expire, and a lead's figures still to announce
+    local state, order, lastof = {}, {}, {}
+    local function get(vkey)
+        local st = state[vkey]
+        if st then return st end
+        st = { rec = read(vkey) }
+        state[vkey] = st
+        order[#order + 1] = vkey
+        return st
+    end
+    local status = {}
+    for i = 1, n do
+        local e, vkey = entries[i], vkeys[i]
+        local kind, o, seq, id, now = e.kind, e.origin, e.seq, e.id, e.now
+        local st = get(vkey)
+        lastof[vkey] = i
+        if kind ~= 'g' and seq <= last[o] then
+            status[i] = 'd'
+        else
+            if kind ~= 'g' then last[o] = seq end
+            status[i] = 'a'
+            if kind == 'f' then
+                redis.call('DEL', vkey)
+                st.rec, st.dirty, st.pending = nil, false, nil
+                announce(stream, 'f', id, 0, nil, now)
+            elseif kind ~= 'g' then
+                local v = st.rec or fresh(now)
+                st.rec = v
+                local old = v.stage
+                local was_lead = old ~= 0
+                local changed = false
+                if kind == 'h' then
+                    changed = apply_hit(v, e, now)
+                    if not was_lead then v.site = e.site end
+                elseif kind == 's' then
+                    if e.stage ~= v.stage then
+                        v.stage = e.stage
+                        v.since = now
+                        changed = true
+                    end
+                else
+                    v.contact = e.contact
+                end
+                st.expire = e.expire
+                st.dirty = true
+                if changed then
+                    -- the change with the record as it is now, in order
+                    announce(stream, 's', id, old, strings(pairs_of(v)), now)
+                    st.pending = nil
+                elseif was_lead or v.stage ~= 0 then
+                    -- a lead's figures: every server's leads file
+                    -- follows them, once per call is enough
+                    st.pending = { id = id, old = old, now = now }
+                end
+            end
+        end
+    end
+    -- each record written once, with its TTL in the same command: idle
+    -- visitors go, leads stay until forgotten (SET without EX drops a TTL)
+    for _, vkey in ipairs(order) do
+        local st = state[vkey]
+        local v = st.rec
+        if v and st.dirty then
+            st.packed = pack(v)
+            if v.stage == 0 and st.expire > 0 then
+                redis.call('SET', vkey, st.packed, 'EX', st.expire)
+            else
+                redis.call('SET', vkey, st.packed)
+            end
+            if st.pending then
+                announce(stream, 'u', st.pending.id, st.pending.old, strings(pairs_of(v)),
+                         st.pending.now)
+            end
+        end
+    end
+    local out = {}
+    for i = 1, n do
+        local vkey = vkeys[i]
+        local st = state[vkey]
+        if lastof[vkey] == i and st.rec then
+            st.packed = st.packed or pack(st.rec)
+            out[i] = status[i] .. st.packed
+        else
+            out[i] = status[i]
+        end
+    end
+    return out
+end
+
+local function apply_many(keys, a)
+    local n = #keys - 2
+    local vkeys, entries = {}, {}
+    if #a ~= n then
+        return redis.error_reply('mql_apply_many: ' .. n .. ' visitor keys, ' .. #a .. ' entries')
+    end
+    -- every entry read before anything is written: a malformed call
+    -- changes nothing
+    for i = 1, n do
+        entries[i] = entry_from_binary(a[i])
+        if not entries[i] then
+            return redis.error_reply('mql_apply_many: entry ' .. i .. ' malformed')
+        end
+        vkeys[i] = keys[i + 2]
+    end
+    return apply_entries(keys[1], keys[2], vkeys, entries)
+end
+
+-- One entry in text: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN
+-- SEQ ID NOW ... (entry_from_args); the reply as mql_apply_many's for it.
+-- The sync thread sends mql_apply_many; this is for people and tools.
+local function apply(keys, a)
+    local e = entry_from_args(a)
+    if not e then
+        return redis.error_reply('mql_apply: unknown kind ' .. tostring(a[1]))
+    end
+    return apply_entries(keys[2], keys[3], { keys[1] }, { e })
+end
+
+-- A record as field, value, ... (as HGETALL gave it when records were
+-- hashes): FCALL_RO mql_fields 1 VKEY, for people and tests.
+local function fields(keys)
+    local v = read(keys[1])
+    if not v then return {} end
+    return strings(pairs_of(v))
 end
 
 redis.register_function('mql_apply', apply)
+redis.register_function('mql_apply_many', apply_many)
+redis.register_function{ function_name = 'mql_fields', callback = fields,
+                         flags = { 'no-writes' } }

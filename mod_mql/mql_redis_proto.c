@@ -245,6 +245,87 @@ void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expir
     }
 }
 
+/* ---- the Function's entries, binary ------------------------------------------ */
+
+static char *put_le(char *b, uint64_t x, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        *b++ = (char)(x >> (8 * i));
+    return b;
+}
+
+static char *put_bytes(char *b, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+
+    b = put_le(b, n, 2);
+    memcpy(b, s, n);
+    return b + n;
+}
+
+static char *put_double(char *b, double d)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &d, sizeof bits);
+    return put_le(b, bits, 8);
+}
+
+size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *buf)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *b = buf, id[MQL_ID_TEXT_LEN + 1];
+    int i;
+
+    *b++ = (char)e->kind;
+    for (i = 15; i >= 0; i--)
+        *b++ = hex[(e->origin >> (4 * i)) & 15];
+    b = put_double(b, (double)e->seq);
+    mql_id_to_text(e->id, id);
+    memcpy(b, id, MQL_ID_TEXT_LEN);
+    b += MQL_ID_TEXT_LEN;
+    b = put_le(b, e->time, 4);
+    switch (e->kind) {
+    case MQL_RQ_HIT:
+        b = put_le(b, e->events, 4);
+        b = put_le(b, (uint32_t)e->event_points, 4);
+        b = put_le(b, (uint32_t)e->rule_points, 4);
+        *b++ = (char)e->capped;
+        for (i = 0; i < MQL_CAPPED_RULES; i++)
+            b = put_le(b, (uint32_t)e->cap_points[i], 4);
+        for (i = 0; i < MQL_CAPPED_RULES; i++)
+            *b++ = (char)e->cap_max[i];
+        /* a country only when both letters are there, as in mql_apply's text */
+        *b++ = e->country[0] && e->country[1] ? e->country[0] : 0;
+        *b++ = e->country[0] && e->country[1] ? e->country[1] : 0;
+        *b++ = (char)(e->has_fit ? 1 : 0);
+        b = put_le(b, (uint32_t)e->fit_points, 4);
+        b = put_double(b, e->threshold);
+        b = put_le(b, e->half_life, 4);
+        *b++ = (char)e->require;
+        b = put_bytes(b, e->require_cc, sizeof e->require_cc);
+        *b++ = (char)(e->hold ? 1 : 0);
+        *b++ = (char)e->site;
+        b = put_bytes(b, e->text, MQL_TRIGGER_LEN - 1);
+        b = put_le(b, expire, 4);
+        *b++ = (char)e->trigger_event;
+        break;
+    case MQL_RQ_STAGE:
+        *b++ = (char)e->stage;
+        b = put_le(b, expire, 4);
+        break;
+    case MQL_RQ_CONTACT:
+        b = put_bytes(b, e->text, sizeof e->text);
+        b = put_le(b, expire, 4);
+        break;
+    default:
+        break;
+    }
+    return (size_t)(b - buf);
+}
+
 /* ---- the record's fields ---------------------------------------------------- */
 
 static int field_is(const char *f, size_t len, const char *name)
@@ -319,4 +400,58 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
         }
     }
     return have;
+}
+
+static uint32_t le(const unsigned char *b, int n)
+{
+    uint32_t x = 0;
+
+    while (n--)
+        x = x << 8 | b[n];
+    return x;
+}
+
+/* Read with the bounds mql_redis_record_from_pairs applies, so that a
+ * record means the same whichever way it arrives. */
+int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+                                 mql_visitor_t *v, char *contact)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    uint64_t bits;
+    size_t tl, cl;
+    int i;
+
+    if (len < MQL_REDIS_RECORD_MIN || b[0] != MQL_REDIS_RECORD_FORMAT)
+        return 0;
+    tl = le(b + 49, 2);
+    if (len < MQL_REDIS_RECORD_MIN + tl)
+        return 0;
+    cl = le(b + 51 + tl, 2);
+    if (len != MQL_REDIS_RECORD_MIN + tl + cl)
+        return 0;
+    memset(v, 0, sizeof *v);
+    memcpy(v->id, id, MQL_ID_BYTES);
+    bits = (uint64_t)le(b + 5, 4) << 32 | le(b + 1, 4);
+    memcpy(&v->score, &bits, sizeof v->score);
+    v->first_seen = le(b + 9, 4);
+    v->last_seen = le(b + 13, 4);
+    v->stage_since = le(b + 17, 4);
+    for (i = 0; i < MQL_EV_COUNT && i < 7; i++)
+        v->counts[i] = (uint16_t)le(b + 21 + 2 * i, 2);
+    v->stage = b[35] < MQL_STAGE_COUNT ? b[35] : MQL_STAGE_COUNT - 1;
+    v->trigger_event = b[36] < MQL_EV_COUNT ? b[36] : MQL_EV_COUNT - 1;
+    v->site = b[37];
+    v->flags = b[38];
+    for (i = 0; i < MQL_CAPPED_RULES && i < 8; i++)
+        v->caps[i] = b[39 + i];
+    v->country[0] = (char)b[47];
+    v->country[1] = (char)b[48];
+    memcpy(v->trigger, b + 51, tl < MQL_TRIGGER_LEN - 1 ? tl : MQL_TRIGGER_LEN - 1);
+    if (contact) {
+        if (cl > MQL_CONTACT_LEN - 1)
+            cl = MQL_CONTACT_LEN - 1;
+        memcpy(contact, b + 53 + tl, cl);
+        contact[cl] = '\0';
+    }
+    return 1;
 }

@@ -142,17 +142,29 @@ apr_status_t mql_rq_append(mql_rq_t *q, mql_rq_entry_t *e)
     return APR_SUCCESS;
 }
 
+/* Copied PEEK_CHUNK entries per hold of the lock, so that a request
+ * appending never waits for more than a few kilobytes of copying, however
+ * large the batch.  Safe because only the sync thread removes entries:
+ * between two holds the tail stays, and appends only add behind. */
+#define PEEK_CHUNK 64
 unsigned mql_rq_peek(mql_rq_t *q, mql_rq_entry_t *out, unsigned max)
 {
-    uint64_t n, i;
+    uint64_t n = 0, i, end;
 
-    lock(q);
-    n = length_locked(q);
-    if (n > max)
-        n = max;
-    for (i = 0; i < n; i++)
-        out[i] = q->ring[(q->h->tail + i) % q->capacity];
-    unlock(q);
+    while (n < max) {
+        lock(q);
+        end = length_locked(q);
+        if (end > max)
+            end = max;
+        if (end > n + PEEK_CHUNK)
+            end = n + PEEK_CHUNK;
+        for (i = n; i < end; i++)
+            out[i] = q->ring[(q->h->tail + i) % q->capacity];
+        unlock(q);
+        if (end <= n)
+            break;
+        n = end;
+    }
     return (unsigned)n;
 }
 

@@ -28,7 +28,10 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-#define BATCH_MAX      128        /* entries per pipelined batch: well within MQLRedisTimeout */
+/* entries per pipelined batch: one mql_apply_many call per shard, about
+ * 32 entries each when full, some 10 ms of Redis, well within
+ * MQLRedisTimeout; larger batches drain a backlog with fewer round trips */
+#define BATCH_MAX      512
 #define STREAM_COUNT   256        /* stream entries per read */
 #define STREAM_EVERY   apr_time_from_msec(5)
 #define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
@@ -402,61 +405,141 @@ static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint
         mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
 }
 
-static void applied(mql_redis_sync_t *s, const mql_rq_entry_t *e, redisReply *r)
+/* A refused call: each of its entries counted and dropped, or it would
+ * block the queue for ever; said at 1, 2, 4, 8... */
+static void refused(mql_redis_sync_t *s, const redisReply *r, unsigned entries)
 {
-    if (r->type == REDIS_REPLY_ERROR) {
+    while (entries--) {
         uint64_t n = ++s->st->errors;
+
         set_error(s, r->str ? r->str : "error");
-        /* a refused entry is dropped (counted), or it would block the
-         * queue for ever; said at 1, 2, 4, 8... */
         if (!(n & (n - 1)))
             mql_log(MQL_LOG_ERR, "MQL07003: Redis refused a queued change (%s); dropped "
                     "(%" APR_UINT64_T_FMT " so far)", r->str ? r->str : "error", n);
-        return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3)
-        return;
-    if (r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer)
-        s->st->duplicates++;
-    if (e->kind != MQL_RQ_FORGET)
-        put_pairs(s, r->element + 3, r->elements - 3, e->id);
 }
 
 /* Entries as one pipelined batch; how many Redis answered (all of them,
  * or the connection is gone). */
 static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n);
 
+
+/* One entry's part of an mql_apply_many reply: 'a' or 'd', then for the
+ * visitor's last entry in the call its record, put into the table. */
+static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const redisReply *r)
+{
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+
+    if (r->type != REDIS_REPLY_STRING || r->len < 1)
+        return;
+    if (r->str[0] == 'd')
+        s->st->duplicates++;
+    if (e->kind != MQL_RQ_FORGET && r->len > 1
+        && mql_redis_record_from_binary(r->str + 1, (size_t)r->len - 1, e->id, &v, contact))
+        mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
+}
+
+/* One mql_apply_many call appended: the entries e[idx[0..m-1]] of shard
+ * sh, in queue order, each as one binary argument. */
+static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
+                              const unsigned *idx, unsigned m, unsigned sh)
+{
+    const char **argv = apr_palloc(p, (5 + 2 * m) * sizeof *argv);
+    size_t *lens = apr_palloc(p, (5 + 2 * m) * sizeof *lens);
+    char *keys = apr_palloc(p, (2 + m) * MQL_REDIS_KEY_LEN);
+    char *nkeys = apr_psprintf(p, "%u", m + 2);
+    unsigned j;
+
+    argv[0] = "FCALL";
+    argv[1] = "mql_apply_many";
+    argv[2] = nkeys;
+    mql_redis_key_seq(keys, sh);
+    mql_redis_key_stream(keys + MQL_REDIS_KEY_LEN, sh);
+    argv[3] = keys;
+    argv[4] = keys + MQL_REDIS_KEY_LEN;
+    for (j = 0; j < 5; j++)
+        lens[j] = strlen(argv[j]);
+    for (j = 0; j < m; j++) {
+        const mql_rq_entry_t *x = &e[idx[j]];
+        char *vkey = keys + (2 + j) * MQL_REDIS_KEY_LEN;
+        char *bin = apr_palloc(p, MQL_REDIS_ENTRY_MAX);
+
+        mql_redis_key_visitor(vkey, x->id);
+        argv[5 + j] = vkey;
+        lens[5 + j] = strlen(vkey);
+        argv[5 + m + j] = bin;
+        lens[5 + m + j] = mql_redis_entry_binary(x, s->expire, bin);
+    }
+    redisAppendCommandArgv(s->c, (int)(5 + 2 * m), argv, lens);
+}
+
+/* Entries as one pipelined batch: one mql_apply_many call per shard with
+ * that shard's entries in queue order, so Redis reads a shard's
+ * sequence, and a visitor's record, once per call rather than once per
+ * entry, and every call's keys share the shard's hash tag (one Cluster
+ * slot).  How many of the oldest entries are done: all of them, or those
+ * before the first entry of the first call left unanswered when the
+ * connection went (the rest go again; Redis knows any it already has by
+ * their sequence numbers). */
 static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
 {
-    unsigned i, got = 0;
+    unsigned count[MQL_RQ_SHARDS] = { 0 }, start[MQL_RQ_SHARDS], fill[MQL_RQ_SHARDS];
+    unsigned order[BATCH_MAX], calls[MQL_RQ_SHARDS], ncalls = 0, i, k, got = n;
     apr_pool_t *p;
 
+    if (n > BATCH_MAX)
+        n = got = BATCH_MAX;
     if (s->rc)
         return send_entries_cluster(s, e, n);
     apr_pool_create(&p, s->pool);
-    for (i = 0; i < n; i++) {
-        const char *argv[MQL_REDIS_MAX_ARGS];
-        size_t lens[MQL_REDIS_MAX_ARGS];
-        int argc;
-
-        mql_redis_apply_args(p, &e[i], s->expire, &argc, argv, lens);
-        redisAppendCommandArgv(s->c, argc, argv, lens);
+    /* the entries' indexes grouped by shard, each group in queue order */
+    for (i = 0; i < n; i++)
+        count[mql_redis_shard(e[i].id)]++;
+    for (i = 0, k = 0; i < MQL_RQ_SHARDS; i++) {
+        start[i] = fill[i] = k;
+        k += count[i];
+        if (count[i])
+            calls[ncalls++] = i;
     }
+    for (i = 0; i < n; i++)
+        order[fill[mql_redis_shard(e[i].id)]++] = i;
+    for (k = 0; k < ncalls; k++)
+        append_shard_call(s, p, e, order + start[calls[k]], count[calls[k]], calls[k]);
     s->st->batches++;
     if (s->sent_before)
         s->st->retries++;
     s->sent_before = 1;
-    for (i = 0; i < n; i++) {
+    for (k = 0; k < ncalls; k++) {
+        unsigned sh = calls[k], m = count[sh], j;
         redisReply *r = NULL;
 
         if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
             /* what was answered is done; the rest goes again */
             disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            for (; k < ncalls; k++)
+                if (order[start[calls[k]]] < got)
+                    got = order[start[calls[k]]];
             break;
         }
-        applied(s, &e[i], r);
+        if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found")) {
+            /* our library was replaced (FUNCTION LOAD REPLACE by a server of
+             * another version, FUNCTION FLUSH): nothing of this call was
+             * applied, so it is not dropped; the next connection loads the
+             * library again and the entries go again */
+            disconnect(s, r->str);
+            freeReplyObject(r);
+            for (; k < ncalls; k++)
+                if (order[start[calls[k]]] < got)
+                    got = order[start[calls[k]]];
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR)
+            refused(s, r, m);
+        else if (r->type == REDIS_REPLY_ARRAY)
+            for (j = 0; j < m && j < r->elements; j++)
+                applied_packed(s, &e[order[start[sh] + j]], r->element[j]);
         freeReplyObject(r);
-        got++;
     }
     if (got == n)
         s->sent_before = 0;
@@ -466,17 +549,18 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
 }
 
 /* On a cluster: each shard's entries of the batch go to the master of its
- * slot as one transaction (MULTI, the FCALLs, EXEC), every transaction
- * sent before any reply is read.  All or nothing per shard, because while
- * a slot moves Redis refuses a call whose keys are split between the two
- * nodes (TRYAGAIN) and applies the next: a later entry of a shard applied
- * before an earlier refused one would make that one a "duplicate" when it
- * is sent again, and lose it.  MOVED updates the map and ASK sends the
- * transaction again to the node named, after ASKING; other refusals
- * (TRYAGAIN, CLUSTERDOWN) leave the shard's entries for the next round.
- * The entries leave the queue up to the first whose shard did not go;
- * those after it of shards that went are sent again later and recognised
- * by Redis as duplicates. */
+ * slot as one mql_apply_many call (append_shard_call), every call sent
+ * before any reply is read.  All or nothing per shard, because while a
+ * slot moves Redis may refuse one call whose keys are split between the
+ * two nodes (TRYAGAIN) and apply the next: a later entry of a shard
+ * applied before an earlier refused one would make that one a "duplicate"
+ * when it is sent again, and lose it; one call per shard cannot be split.
+ * MOVED updates the map and ASK sends the call again to the node named,
+ * after ASKING; TRYAGAIN, CLUSTERDOWN, LOADING, MASTERDOWN and a missing
+ * library leave the shard's entries for a later round; any other refusal
+ * drops them, counted, as on a single Redis.  The entries leave the queue
+ * up to the first whose shard did not go; those after it of shards that
+ * went are sent again later and recognised by Redis as duplicates. */
 #define SHARD_IDLE  0
 #define SHARD_SEND  1
 #define SHARD_DONE  2
@@ -508,6 +592,7 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
         int sent = 0;
 
         for (k = 0; k < MQL_RQ_SHARDS && s->c; k++) {
+            unsigned idx[BATCH_MAX], m = 0;
             int fresh;
 
             if (state[k] != SHARD_SEND)
@@ -524,17 +609,10 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
                 break;
             if (ask_port[k])
                 redisAppendCommand(s->c, "ASKING");
-            redisAppendCommand(s->c, "MULTI");
             for (i = 0; i < n; i++)
-                if (shard[i] == k) {
-                    const char *argv[MQL_REDIS_MAX_ARGS];
-                    size_t lens[MQL_REDIS_MAX_ARGS];
-                    int argc;
-
-                    mql_redis_apply_args(p, &e[i], s->expire, &argc, argv, lens);
-                    redisAppendCommandArgv(s->c, argc, argv, lens);
-                }
-            redisAppendCommand(s->c, "EXEC");
+                if (shard[i] == k)
+                    idx[m++] = i;
+            append_shard_call(s, p, e, idx, m, k);
             sent = 1;
         }
         if (!s->c || !sent)
@@ -542,28 +620,20 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
         for (k = 0; k < MQL_RQ_SHARDS; k++) {
             redisReply *r = NULL;
             char host[256] = "";
-            unsigned slot;
-            int port = 0, kind = 0, fail = 0, was_ask = ask_port[k] != 0;
-            unsigned expect, j;
+            unsigned slot, m = 0;
+            int port = 0, kind = 0, was_ask = ask_port[k] != 0;
 
             if (state[k] != SHARD_SEND)
                 continue;
             s->c = conn[k];
             ask_port[k] = 0;
-            /* ASKING, MULTI, each FCALL queued, then EXEC */
-            for (expect = (unsigned)was_ask + 1, i = 0; i < n; i++)
-                expect += shard[i] == k;
-            for (j = 0; j < expect; j++) {
+            for (i = 0; i < n; i++)
+                m += shard[i] == k;
+            /* ASKING's answer, then the call's */
+            if (was_ask) {
                 if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
                     disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
                     goto out;
-                }
-                if (r->type == REDIS_REPLY_ERROR) {
-                    fail = 1;
-                    if (!kind)
-                        kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
-                    if (!kind)
-                        set_error(s, r->str ? r->str : "error");
                 }
                 freeReplyObject(r);
             }
@@ -571,30 +641,47 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
                 disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
                 goto out;
             }
-            if (!fail && r->type == REDIS_REPLY_ARRAY) {
-                for (i = 0, j = 0; i < n && j < r->elements; i++)
+            if (r->type == REDIS_REPLY_ARRAY) {
+                unsigned j = 0;
+
+                for (i = 0; i < n && j < r->elements; i++)
                     if (shard[i] == k) {
-                        applied(s, &e[i], r->element[j++]);
+                        applied_packed(s, &e[i], r->element[j++]);
                         applied_n++;
                     }
                 state[k] = SHARD_DONE;
             }
-            else {
-                /* EXECABORT after a refused FCALL, or EXEC itself redirected */
-                if (!kind && r->type == REDIS_REPLY_ERROR)
-                    kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
+            else if (r->type == REDIS_REPLY_ERROR) {
+                /* one call is atomic: a refused one applied nothing */
+                kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
                 if (kind == MQL_RC_MOVED)
                     moved(s, slot, host, port);
                 else if (kind == MQL_RC_ASK) {
                     apr_cpystrn(ask_host[k], host, sizeof ask_host[k]);
                     ask_port[k] = port;
                 }
-                else {
-                    if (r->type == REDIS_REPLY_ERROR && !fail)
-                        set_error(s, r->str ? r->str : "error");
+                else if (r->str && (strstr(r->str, "Function not found")
+                                    || !strncmp(r->str, "TRYAGAIN", 8)
+                                    || !strncmp(r->str, "CLUSTERDOWN", 11)
+                                    || !strncmp(r->str, "LOADING", 7)
+                                    || !strncmp(r->str, "MASTERDOWN", 10))) {
+                    /* for a later round (a library reloaded on the next
+                     * connection, a slot settled, a node back) */
+                    set_error(s, r->str);
                     state[k] = SHARD_LATER;
+                    if (strstr(r->str, "Function not found")) {
+                        freeReplyObject(r);
+                        disconnect(s, "Function not found");
+                        goto out;
+                    }
+                }
+                else {
+                    refused(s, r, m);
+                    state[k] = SHARD_DONE;
                 }
             }
+            else
+                state[k] = SHARD_DONE;
             freeReplyObject(r);
         }
     }

@@ -118,7 +118,7 @@ sub mismatches {
     my @bad;
     for my $id (sort keys %expect) {
         my $k = vkey($id);
-        my $h = $k ? $redis->hgetall($k) : {};
+        my $h = $k ? $redis->record($k) : {};
         my $e = $expect{$id};
         my $got = join ',', map { $_ // '-' } @$h{qw(c0 c1 k0 score)};
         my $want = join ',', @$e{qw(views downloads pricing score)};

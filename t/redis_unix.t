@@ -16,7 +16,7 @@ my $redis = MQLRedis->new(unix => 1);
 sub visitor_in_redis {
     my ($r, $id, @db) = @_;
     for my $shard (0 .. 15) {
-        my $h = $r->cli(@db, 'HGET', "mql:{mql$shard}:v:$id", 'c0');
+        my $h = $r->record("mql:{mql$shard}:v:$id", @db)->{c0};
         return $h if defined $h && length $h;
     }
     return undef;
@@ -31,6 +31,14 @@ $t->host_request('GET', '/', headers => { Cookie => $cookie }) for 1 .. 2;
 ok MQLTest::wait_for(5, sub { (visitor_in_redis($redis, $id) // 0) == 3 }),
     'redis+unix://: three views in Redis';
 is_deeply [ $t->unexpected_errors ], [], 'no errors';
+
+# the Function library gone (FUNCTION FLUSH, or replaced by a server of
+# another version): the calls it refused are not dropped, the library is
+# loaded again on the next connection and they go again
+$redis->cli('FUNCTION', 'FLUSH');
+$t->host_request('GET', '/', headers => { Cookie => $cookie }) for 1 .. 2;
+ok MQLTest::wait_for(5, sub { (visitor_in_redis($redis, $id) // 0) == 5 }),
+    'the Function library flushed: loaded again, no view lost';
 $t->stop;
 
 # a password and a database

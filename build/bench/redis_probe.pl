@@ -22,14 +22,19 @@ open my $cf, '<', $cookies or die "$cookies: $!\n";
 my @pool;
 while (my $c = <$cf>) { chomp $c; push @pool, $c if @pool < 100000 }
 
-# HGET key c0: the views so far (0 for no visitor yet)
+# GET key: the views so far (0 for no visitor yet), c0 of the record as
+# Redis keeps it (mql_redis.lua, RECORD): a little-endian uint16 at byte 21
 sub views {
     my ($key) = @_;
-    print $redis "*3\r\n\$4\r\nHGET\r\n\$" . length($key) . "\r\n$key\r\n\$2\r\nc0\r\n";
+    print $redis "*2\r\n\$3\r\nGET\r\n\$" . length($key) . "\r\n$key\r\n";
     my $line = <$redis>;
-    return 0 if $line =~ /^\$-1/;
-    my $v = <$redis>;
-    return $v + 0;
+    return 0 if $line !~ /^\$(\d+)/;
+    my $n = $1;
+    my $buf = '';
+    while (length $buf < $n + 2) {
+        read($redis, $buf, $n + 2 - length $buf, length $buf) or last;
+    }
+    return length $buf >= 23 ? unpack('v', substr($buf, 21, 2)) : 0;
 }
 
 my @ms;

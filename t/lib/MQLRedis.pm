@@ -66,10 +66,11 @@ sub cli {
     return $out;
 }
 
-# a hash of the key's fields
-sub hgetall {
-    my ($self, $key) = @_;
-    my @l = split /\n/, $self->cli('HGETALL', $key) // '', -1;
+# a visitor record's fields (score, c0, stage...): the record is one
+# binary string, which the Function library reads out (mql_fields)
+sub record {
+    my ($self, $key, @db) = @_;
+    my @l = split /\n/, $self->cli(@db, 'FCALL_RO', 'mql_fields', 1, $key) // '', -1;
     my %h;
     while (@l >= 2) { my $k = shift @l; $h{$k} = shift @l }
     return \%h;

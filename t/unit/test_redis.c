@@ -253,6 +253,40 @@ static void entry_from_hit(void)
         is_str(argv[16], "7", "fit points");
         is_str(argv[17], "55", "the threshold");
         is_str(argv[24], "86400", "MQLExpire");
+    }
+    /* the same entry as mql_apply_many takes it (entry_from_binary) */
+    {
+        char b[MQL_REDIS_ENTRY_MAX];
+        const unsigned char *u = (const unsigned char *)b;
+        size_t n = mql_redis_entry_binary(&e, 86400, b), h = 1 + 16 + 8 + 22 + 4;
+        double d;
+        uint64_t bits = 0;
+        int i;
+
+        /* head, then events .. cap_max (53), country, fit, threshold,
+         * half-life, require, "DE", hold, site, trigger, expire, event */
+        is_int((int)n, (int)(h + 53 + 2 + 5 + 8 + 4 + 1 + 4 + 2 + 2 + MQL_TRIGGER_LEN - 1 + 4 + 1),
+               "binary: the hit's length");
+        ok(b[0] == 'h' && !memcmp(b + 1, "0000000000abcdef", 16), "binary: kind and origin");
+        for (i = 7; i >= 0; i--)
+            bits = bits << 8 | u[17 + i];
+        memcpy(&d, &bits, sizeof d);
+        ok(d == 77, "binary: the sequence");
+        ok(u[h + 12] == (1u << 3) && u[h + 13 + 3 * 4] == 10 && u[h + 45 + 3] == 2,
+           "binary: the capped rule's slot, points, cap");
+        ok(b[h + 53] == 'a' && b[h + 54] == 't' && u[h + 55] == 1 && u[h + 56] == 7,
+           "binary: country and fit points");
+        ok(u[h + 73] == 2 && !memcmp(b + h + 75, "DE", 2), "binary: the required countries");
+        ok(u[n - 5] == (86400 & 255) && u[n - 1] == MQL_EV_CAMPAIGN, "binary: expire, event");
+        e.kind = MQL_RQ_FORGET;
+        is_int((int)mql_redis_entry_binary(&e, 0, b), (int)h, "binary: a forget is the head only");
+        e.kind = MQL_RQ_HIT;
+    }
+    {
+        const char *argv[MQL_REDIS_MAX_ARGS];
+        size_t lens[MQL_REDIS_MAX_ARGS];
+        int argc;
+
         e.kind = MQL_RQ_FORGET;
         mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
         is_int(argc, 11, "a forget: the common arguments only");
@@ -288,6 +322,66 @@ static void record_fields(void)
     ok(!mql_redis_record_from_pairs(f + 2, l + 2, 28, id, &v, NULL), "no score: no record");
 }
 
+/* A record as Redis keeps it (mql_redis.lua, RECORD) */
+static void record_binary(void)
+{
+    unsigned char b[128];
+    size_t n = 0;
+    double score = 41.5;
+    uint64_t bits;
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+    uint8_t id[MQL_ID_BYTES];
+    int i;
+
+#define PUT(x, w) do { uint64_t x_ = (x); int w_; \
+        for (w_ = 0; w_ < (w); w_++) b[n++] = (unsigned char)(x_ >> (8 * w_)); } while (0)
+    memcpy(&bits, &score, sizeof bits);
+    PUT(1, 1);
+    PUT(bits, 8);
+    PUT(100, 4);
+    PUT(4000000000u, 4);
+    PUT(150, 4);
+    PUT(3, 2);
+    PUT(0, 2);
+    PUT(65535, 2);
+    for (i = 0; i < 4; i++)
+        PUT(0, 2);
+    PUT(MQL_STAGE_MQL, 1);
+    PUT(2, 1);
+    PUT(4, 1);
+    PUT(3, 1);
+    for (i = 0; i < 8; i++)
+        PUT(i == 3 ? 2 : 0, 1);
+    b[n++] = 'D';
+    b[n++] = 'E';
+    PUT(8, 2);
+    memcpy(b + n, "/contact", 8);
+    n += 8;
+    PUT(17, 2);
+    memcpy(b + n, "jane\0doe@ex ample", 17);
+    n += 17;
+#undef PUT
+    memset(id, 6, sizeof id);
+    ok(mql_redis_record_from_binary((char *)b, n, id, &v, contact), "a record as Redis keeps it");
+    ok(v.score == 41.5 && v.first_seen == 100 && v.last_seen == 4000000000u
+       && v.stage_since == 150, "binary: score and times");
+    ok(v.counts[0] == 3 && v.counts[2] == 65535 && v.caps[3] == 2, "binary: counts, caps");
+    ok(v.stage == MQL_STAGE_MQL && v.trigger_event == 2 && v.site == 4 && v.flags == 3
+       && v.country[0] == 'D' && !strcmp(v.trigger, "/contact"), "binary: stage, trigger, site");
+    ok(!memcmp(contact, "jane\0doe@ex ample", 17) && !contact[17], "binary: the contact's bytes");
+    ok(!memcmp(v.id, id, MQL_ID_BYTES), "binary: the ID is the one asked for");
+    ok(!mql_redis_record_from_binary((char *)b, n - 1, id, &v, contact), "a cut record: none");
+    ok(!mql_redis_record_from_binary((char *)b, n + 1, id, &v, contact), "trailing bytes: none");
+    ok(!mql_redis_record_from_binary("", 0, id, &v, contact), "empty: none");
+    b[0] = 2;
+    ok(!mql_redis_record_from_binary((char *)b, n, id, &v, contact), "another format: none");
+    b[0] = 1;
+    b[35] = 200;
+    mql_redis_record_from_binary((char *)b, n, id, &v, NULL);
+    ok(v.stage < MQL_STAGE_COUNT, "binary: a stage out of range is bounded");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -298,6 +392,7 @@ int main(void)
     queue_changes();
     entry_from_hit();
     record_fields();
+    record_binary();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
