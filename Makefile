@@ -39,7 +39,7 @@ MQLCTL    := $(OUT)/mqlctl
 UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test-deps install demo test unit integration bench clean screenshot fuzz fuzz-build asan \
+.PHONY: all deps test-deps install demo test test-cluster unit integration bench clean screenshot fuzz fuzz-build asan \
         test-asan asan-module print-asan-tests deb test-deb
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
@@ -102,8 +102,16 @@ demo: all
 
 unit: $(OUT)/.deps-test $(UNIT_BIN)
 
+# The Redis Cluster's failover and killed-master runs (a minute more, six
+# redis-server processes each) are left to make test-cluster; make test
+# keeps the cluster run that moves slots under load (t/redis_cluster.t).
+LONG_TESTS := t/redis_cluster_failover.t t/redis_cluster_kill.t
+
 test: all $(OUT)/.deps-test $(OUT)/.deps-deb $(UNIT_BIN) fuzz-build
-	prove -v $(UNIT_BIN) $(sort $(wildcard t/*.t))
+	prove -v $(UNIT_BIN) $(filter-out $(LONG_TESTS),$(sort $(wildcard t/*.t)))
+
+test-cluster: all $(OUT)/.deps-test
+	prove -v t/redis_cluster.t $(LONG_TESTS)
 
 # ---- Debian package -----------------------------------------------------
 # make deb       libapache2-mod-mql_VERSION_ARCH.deb and the source package
