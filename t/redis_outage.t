@@ -14,6 +14,7 @@ use List::Util qw(max);
 use Time::HiRes qw(sleep time);
 use MQLTest;
 use MQLRedis;
+use MQLFleet;
 
 plan skip_all => 'redis-server and redis-cli are not installed' unless MQLRedis::available();
 
@@ -105,19 +106,10 @@ sub finish_load {
     return ($n, $bad, @lat);
 }
 
-sub vkey {
-    my ($id) = @_;
-    for my $shard (0 .. 15) {
-        my $k = "mql:{mql$shard}:v:$id";
-        return $k if ($redis->cli('EXISTS', $k) // 0) == 1;
-    }
-    return undef;
-}
-
 sub mismatches {
     my @bad;
     for my $id (sort keys %expect) {
-        my $k = vkey($id);
+        my $k = MQLFleet::vkey($redis, $id);
         my $h = $k ? $redis->record($k) : {};
         my $e = $expect{$id};
         my $got = join ',', map { $_ // '-' } @$h{qw(c0 c1 k0 score)};

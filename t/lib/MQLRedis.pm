@@ -181,6 +181,17 @@ sub master_of {
     return undef;
 }
 
+# the master that serves key's slot, and its replica (undef when it has none)
+sub master_and_replica {
+    my ($self, $key) = @_;
+    my $slot = (split /\n/, $self->cli('CLUSTER', 'KEYSLOT', $key))[0];
+    my $master = $self->master_of($slot);
+    my $id = $self->node_id($master);
+    my ($replica) = grep { ($_->cli('ROLE') // '') =~ /^slave/
+                           && ($_->cli('CLUSTER', 'NODES') // '') =~ /^\S+ \S+ myself,slave $id /m } $self->nodes;
+    return ($master, $replica);
+}
+
 # redis-cli against the cluster (-c: it follows MOVED and ASK)
 sub cli {
     my ($self, @args) = @_;
