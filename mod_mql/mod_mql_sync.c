@@ -43,7 +43,9 @@ APLOG_USE_MODULE(mql);
 #define IDLE_SLEEP    apr_time_from_msec(2)
 #define CACHE_LINE    64
 #define SPILL_NAME    "redis-spill"
-#define STOP_FLUSH    apr_time_from_sec(2)
+/* what a stopping child gives Redis before it spills the rest: well
+ * inside the three seconds httpd waits for a child before SIGKILL */
+#define STOP_FLUSH    apr_time_from_msec(1000)
 
 typedef struct sync_persist {
     apr_shm_t *shm;
