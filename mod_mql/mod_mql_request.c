@@ -745,7 +745,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
         mql_writer_note_return(rq->ref.id, sc->site);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: %s",
-                      rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead not yet published)"
+                      rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead "
+                                         "not yet in its DBM file)"
                                        : "the visitor store refused the hit");
         return;
     }
