@@ -136,17 +136,9 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
     char why[sizeof s->st->last_error];
 
     apr_cpystrn(why, reason && *reason ? reason : "no reply", sizeof why);
-
-    if (s->rc) {
-        /* on a cluster every connection goes and comes back with a fresh
-         * map: the node that failed may have been replaced by its replica */
-        mql_rc_close(s->rc);
-        s->c = NULL;
-    }
-    else if (s->c) {
-        redisFree(s->c);
-        s->c = NULL;
-    }
+    /* on a cluster every connection goes and comes back with a fresh map:
+     * the node that failed may have been replaced by its replica */
+    mql_redis_sync_close(s);
     set_error(s, why);
     if (s->st->connected) {
         s->st->connected = 0;
