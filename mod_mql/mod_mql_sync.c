@@ -58,6 +58,9 @@ static volatile int stopping;
 static apr_thread_t *thread;
 static apr_pool_t *thread_pool;
 static apr_allocator_t *thread_alloc;
+/* the watchdog's thread and the child's main thread may both stop the
+ * sync thread at once: one joins it, the other waits for that */
+static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void lock_queue(void *baton)
 {
@@ -196,6 +199,7 @@ static apr_status_t stop_thread(void *unused)
 {
     apr_status_t trv;
 
+    pthread_mutex_lock(&stop_lock);
     stopping = 1;
     if (thread)
         apr_thread_join(&trv, thread);
@@ -203,6 +207,7 @@ static apr_status_t stop_thread(void *unused)
     if (thread_pool)
         apr_pool_destroy(thread_pool);
     thread_pool = NULL;
+    pthread_mutex_unlock(&stop_lock);
     return APR_SUCCESS;
 }
 
@@ -221,12 +226,15 @@ static apr_status_t sync_callback(int state, void *data, apr_pool_t *pool)
         return APR_SUCCESS;
     switch (state) {
     case AP_WATCHDOG_STATE_STARTING:
+        pthread_mutex_lock(&stop_lock);
         stopping = 0;
         /* a pool of the thread's own, with its own allocator: the
          * watchdog's pool is its thread's, and pools are not shared */
         if (apr_allocator_create(&thread_alloc) != APR_SUCCESS
-            || apr_pool_create_ex(&thread_pool, NULL, NULL, thread_alloc) != APR_SUCCESS)
+            || apr_pool_create_ex(&thread_pool, NULL, NULL, thread_alloc) != APR_SUCCESS) {
+            pthread_mutex_unlock(&stop_lock);
             return APR_ENOMEM;
+        }
         apr_allocator_owner_set(thread_alloc, thread_pool);
         rv = apr_thread_create(&thread, NULL, sync_main, s, thread_pool);
         if (rv != APR_SUCCESS) {
@@ -234,6 +242,7 @@ static apr_status_t sync_callback(int state, void *data, apr_pool_t *pool)
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                          "MQL07013: cannot start the Redis sync thread");
         }
+        pthread_mutex_unlock(&stop_lock);
         break;
     case AP_WATCHDOG_STATE_STOPPING:
         stop_thread(NULL);
