@@ -11,7 +11,8 @@
 -- applies N entries of one shard in queue order (see apply_many below);
 -- FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY ENTRY is the same for one.
 -- All keys of a call share one hash tag (the shard), so every call is
--- valid on a Redis Cluster.
+-- valid on a Redis Cluster.  On a single Redis the sync thread sends its
+-- whole batch, every shard of it, as one FCALL mql_apply_shards.
 --
 -- A visitor's record is one string (see RECORD), not a hash of 26
 -- fields: one GET and one SET per visitor and call, packed and unpacked
@@ -435,6 +436,52 @@ local function apply_many(keys, a)
     return apply_entries(keys[1], keys[2], vkeys, entries)
 end
 
+-- A server's whole batch in one call, on a single Redis (on a Cluster a
+-- call's keys must share a slot: one mql_apply_many per shard there).
+-- FCALL mql_apply_shards NUMKEYS  SEQ_KEY STREAM_KEY (of each shard in the
+-- call) VKEY... (shard after shard)  G  COUNT... (entries of each shard)
+-- ENTRY... (in the same order).  Each shard's entries are applied as
+-- mql_apply_many applies them; the reply is their replies one after the
+-- other.  One call instead of one per shard: the call's own cost in Redis
+-- (dispatch, argument parsing, the reply) is paid once per batch.
+local function apply_shards(keys, a)
+    local g = tonumber(a[1])
+    if not g or g < 1 or #a < 1 + g then
+        return redis.error_reply('mql_apply_shards: no shard count')
+    end
+    local counts, total = {}, 0
+    for i = 1, g do
+        counts[i] = tonumber(a[1 + i])
+        if not counts[i] or counts[i] < 1 then
+            return redis.error_reply('mql_apply_shards: shard ' .. i .. ' has no entries')
+        end
+        total = total + counts[i]
+    end
+    if #a ~= 1 + g + total or #keys ~= 2 * g + total then
+        return redis.error_reply('mql_apply_shards: ' .. #keys .. ' keys and ' .. #a ..
+                                 ' arguments for ' .. g .. ' shards of ' .. total .. ' entries')
+    end
+    local entries = {}
+    for i = 1, total do
+        entries[i] = entry_from_binary(a[1 + g + i])
+        if not entries[i] then
+            return redis.error_reply('mql_apply_shards: entry ' .. i .. ' malformed')
+        end
+    end
+    local out, at = {}, 0
+    for k = 1, g do
+        local vkeys, es = {}, {}
+        for j = 1, counts[k] do
+            vkeys[j] = keys[2 * g + at + j]
+            es[j] = entries[at + j]
+        end
+        local r = apply_entries(keys[2 * k - 1], keys[2 * k], vkeys, es)
+        for j = 1, counts[k] do out[at + j] = r[j] end
+        at = at + counts[k]
+    end
+    return out
+end
+
 -- One entry in text: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN
 -- SEQ ID NOW ... (entry_from_args); the reply as mql_apply_many's for it.
 -- The sync thread sends mql_apply_many; this is for people and tools.
@@ -456,5 +503,6 @@ end
 
 redis.register_function('mql_apply', apply)
 redis.register_function('mql_apply_many', apply_many)
+redis.register_function('mql_apply_shards', apply_shards)
 redis.register_function{ function_name = 'mql_fields', callback = fields,
                          flags = { 'no-writes' } }

@@ -32,6 +32,13 @@
  * 32 entries each when full, some 10 ms of Redis, well within
  * MQLRedisTimeout; larger batches drain a backlog with fewer round trips */
 #define BATCH_MAX      512
+/* A call costs Redis far more than an entry in it (16 entries a call
+ * took 19 us of Redis CPU an entry; 256 take N us): under load the
+ * thread waits up to BATCH_WAIT for BATCH_FILL entries rather than send
+ * whatever trickled in during the last round trip.  A few ms on the way
+ * to Redis, inside the 20 ms an event has to be applied. */
+#define BATCH_FILL     256
+#define BATCH_WAIT     apr_time_from_msec(4)
 #define STREAM_COUNT   256        /* stream entries per read */
 #define STREAM_EVERY   apr_time_from_msec(5)
 #define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
@@ -466,18 +473,64 @@ static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_e
     redisAppendCommandArgv(s->c, (int)(5 + 2 * m), argv, lens);
 }
 
-/* Entries as one pipelined batch: one mql_apply_many call per shard with
- * that shard's entries in queue order, so Redis reads a shard's
- * sequence, and a visitor's record, once per call rather than once per
- * entry, and every call's keys share the shard's hash tag (one Cluster
- * slot).  How many of the oldest entries are done: all of them, or those
- * before the first entry of the first call left unanswered when the
- * connection went (the rest go again; Redis knows any it already has by
- * their sequence numbers). */
+/* The whole batch as one mql_apply_shards call (a single Redis): the
+ * shards' sequence and stream keys, the visitor keys and the entries,
+ * shard after shard, each shard's in queue order. */
+static void append_batch_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
+                              const unsigned *order, const unsigned *count,
+                              const unsigned *calls, unsigned ncalls, unsigned n)
+{
+    unsigned argc = 3 + 2 * ncalls + n + 1 + ncalls + n, a = 0, k, j, at;
+    const char **argv = apr_palloc(p, argc * sizeof *argv);
+    size_t *lens = apr_palloc(p, argc * sizeof *lens);
+    char *keys = apr_palloc(p, (2 * ncalls + n) * MQL_REDIS_KEY_LEN);
+    char *vkey = keys + 2 * ncalls * MQL_REDIS_KEY_LEN;
+    char *bin = apr_palloc(p, (apr_size_t)n * MQL_REDIS_ENTRY_MAX);
+
+#define ARG(str, len) (argv[a] = (str), lens[a] = (len), a++)
+    ARG("FCALL", 5);
+    ARG("mql_apply_shards", 16);
+    {
+        const char *nk = apr_psprintf(p, "%u", 2 * ncalls + n);
+        ARG(nk, strlen(nk));
+    }
+    for (k = 0; k < ncalls; k++) {
+        char *seq = keys + 2 * k * MQL_REDIS_KEY_LEN, *stream = seq + MQL_REDIS_KEY_LEN;
+
+        mql_redis_key_seq(seq, calls[k]);
+        mql_redis_key_stream(stream, calls[k]);
+        ARG(seq, strlen(seq));
+        ARG(stream, strlen(stream));
+    }
+    for (j = 0; j < n; j++, vkey += MQL_REDIS_KEY_LEN) {
+        mql_redis_key_visitor(vkey, e[order[j]].id);
+        ARG(vkey, strlen(vkey));
+    }
+    {
+        const char *g = apr_psprintf(p, "%u", ncalls);
+        ARG(g, strlen(g));
+    }
+    for (k = 0; k < ncalls; k++) {
+        const char *c = apr_psprintf(p, "%u", count[calls[k]]);
+        ARG(c, strlen(c));
+    }
+    for (j = 0, at = 0; j < n; j++, at += MQL_REDIS_ENTRY_MAX)
+        ARG(bin + at, mql_redis_entry_binary(&e[order[j]], s->expire, bin + at));
+#undef ARG
+    redisAppendCommandArgv(s->c, (int)a, argv, lens);
+}
+
+/* Entries as one call on a single Redis (append_batch_call), grouped by
+ * shard so that Redis reads a shard's sequence, and a visitor's record,
+ * once per batch rather than once per entry.  How many of the oldest
+ * entries are done: all of them, or none when the connection went before
+ * the reply (they go again; Redis knows any it already has by their
+ * sequence numbers). */
 static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
 {
-    unsigned count[MQL_RQ_SHARDS] = { 0 }, start[MQL_RQ_SHARDS], fill[MQL_RQ_SHARDS];
+    unsigned count[MQL_RQ_SHARDS] = { 0 }, fill[MQL_RQ_SHARDS];
     unsigned order[BATCH_MAX], calls[MQL_RQ_SHARDS], ncalls = 0, i, k, got = n;
+    redisReply *r = NULL;
     apr_pool_t *p;
 
     if (n > BATCH_MAX)
@@ -489,50 +542,37 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
     for (i = 0; i < n; i++)
         count[mql_redis_shard(e[i].id)]++;
     for (i = 0, k = 0; i < MQL_RQ_SHARDS; i++) {
-        start[i] = fill[i] = k;
+        fill[i] = k;
         k += count[i];
         if (count[i])
             calls[ncalls++] = i;
     }
     for (i = 0; i < n; i++)
         order[fill[mql_redis_shard(e[i].id)]++] = i;
-    for (k = 0; k < ncalls; k++)
-        append_shard_call(s, p, e, order + start[calls[k]], count[calls[k]], calls[k]);
+    append_batch_call(s, p, e, order, count, calls, ncalls, n);
     s->st->batches++;
     if (s->sent_before)
         s->st->retries++;
     s->sent_before = 1;
-    for (k = 0; k < ncalls; k++) {
-        unsigned sh = calls[k], m = count[sh], j;
-        redisReply *r = NULL;
-
-        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
-            /* what was answered is done; the rest goes again */
-            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
-            for (; k < ncalls; k++)
-                if (order[start[calls[k]]] < got)
-                    got = order[start[calls[k]]];
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found")) {
-            /* our library was replaced (FUNCTION LOAD REPLACE by a server of
-             * another version, FUNCTION FLUSH): nothing of this call was
-             * applied, so it is not dropped; the next connection loads the
-             * library again and the entries go again */
-            disconnect(s, r->str);
-            freeReplyObject(r);
-            for (; k < ncalls; k++)
-                if (order[start[calls[k]]] < got)
-                    got = order[start[calls[k]]];
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR)
-            refused(s, r, m);
-        else if (r->type == REDIS_REPLY_ARRAY)
-            for (j = 0; j < m && j < r->elements; j++)
-                applied_packed(s, &e[order[start[sh] + j]], r->element[j]);
-        freeReplyObject(r);
+    if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+        disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+        got = 0;
     }
+    else if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found")) {
+        /* our library was replaced (FUNCTION LOAD REPLACE by a server of
+         * another version, FUNCTION FLUSH): nothing of the call was
+         * applied, so it is not dropped; the next connection loads the
+         * library again and the entries go again */
+        disconnect(s, r->str);
+        got = 0;
+    }
+    else if (r->type == REDIS_REPLY_ERROR)
+        refused(s, r, n);
+    else if (r->type == REDIS_REPLY_ARRAY)
+        for (i = 0; i < n && i < r->elements; i++)
+            applied_packed(s, &e[order[i]], r->element[i]);
+    if (r)
+        freeReplyObject(r);
     if (got == n)
         s->sent_before = 0;
     s->st->applied += got;
@@ -687,7 +727,10 @@ out:
     return got;
 }
 
-static int send_batch(mql_redis_sync_t *s)
+/* The oldest queued entries to Redis; with patience, a batch smaller
+ * than BATCH_FILL whose oldest entry is younger than BATCH_WAIT waits for
+ * a later round. */
+static int send_batch(mql_redis_sync_t *s, int patience)
 {
     unsigned n = mql_rq_peek(s->q, s->batch, BATCH_MAX), got;
     apr_time_t now;
@@ -696,6 +739,9 @@ static int send_batch(mql_redis_sync_t *s)
         s->st->lag_ms = 0;
         return 0;
     }
+    if (patience && n < BATCH_FILL
+        && apr_time_now() - (apr_time_t)s->batch[0].at_us < BATCH_WAIT)
+        return 0;
     got = send_entries(s, s->batch, n);
     mql_rq_consume(s->q, got);
     if (got < n)
@@ -1099,12 +1145,12 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
     if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
         did |= send_spilled(s);
     else
-        did |= send_batch(s);
+        did |= send_batch(s, 1);
     /* Redis away, or slower than the requests: the queue must keep room */
     maybe_spill(s);
-    /* the streams at most every STREAM_EVERY while batches keep going out
-     * back to back: the queue has the connection's time first */
-    if (s->c && (!did || apr_time_now() >= s->next_streams)) {
+    /* the streams at most every STREAM_EVERY, busy or idle: each read
+     * is a command for Redis whether or not anything changed */
+    if (s->c && apr_time_now() >= s->next_streams) {
         s->next_streams = apr_time_now() + STREAM_EVERY;
         did |= read_streams(s, READ_FLEET);
         if (s->c)
@@ -1146,7 +1192,7 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
         if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
             send_spilled(s);
         else
-            send_batch(s);
+            send_batch(s, 0);
     }
     left = mql_rq_length(s->q);
     if (left) {
