@@ -37,5 +37,6 @@ $fleet->check_mqlctl_and_graceful;
 # ---- the status page --------------------------------------------------------------
 
 $fleet->check_status;
+$fleet->check_fleet_totals;
 $fleet->stop;
 done_testing;

@@ -84,5 +84,6 @@ ok scalar(grep { $_->log_text =~ /MQL07101: Redis Cluster slot \d+ is served by 
     'the servers followed the moved slots (MOVED, MQL07101)';
 $fleet->note_redis_counters;
 $fleet->check_status;
+$fleet->check_fleet_totals;
 $fleet->stop;
 done_testing;
