@@ -4,7 +4,9 @@
 # what one server would have made of the same requests, each promotion is
 # in the fleet's stream once and reaches the union of the three MQLNotify
 # pipes once, and every server's leads file holds every lead.  mqlctl set
-# and forget on one server reach Redis and the others.
+# and forget on one server reach Redis and the others.  Every server's
+# status page shows the same fleet totals: the visitors, hits, leads per
+# stage and servers the test made.
 use strict;
 use warnings;
 use FindBin;
