@@ -377,6 +377,30 @@ static const char *bad_if(apr_pool_t *p, apr_uint64_t n)
              : "0";
 }
 
+/* The fleet's totals (MQLStore redis://), as this server's sync thread
+ * last summed them from Redis: every server's visitors and leads, not
+ * only those of this table. */
+static void html_fleet(request_rec *r, const mql_status_data_t *d)
+{
+    const mql_rq_fleet_t *f = &d->redis_st.fleet;
+    apr_pool_t *p = r->pool;
+
+    if (!f->read_at) {
+        kv(r, "Fleet totals", "fleet", "<span class=\"muted\">not read from Redis yet</span>");
+        return;
+    }
+    kv(r, "Fleet servers (heard within 15 s)", "fleet-servers", num(p, f->servers));
+    kv(r, "Fleet visitors seen (records created)", "fleet-visitors",
+       num(p, (apr_int64_t)f->visitors));
+    kv(r, "Fleet hits applied", "fleet-hits", num(p, (apr_int64_t)f->hits));
+    kv(r, "Fleet leads: MQL / SQL / rejected", "fleet-leads",
+       apr_psprintf(p, "%s / %s / %s", num(p, (apr_int64_t)f->stages[MQL_STAGE_MQL]),
+                    num(p, (apr_int64_t)f->stages[MQL_STAGE_SQL]),
+                    num(p, (apr_int64_t)f->stages[MQL_STAGE_REJECTED])));
+    kv(r, "Fleet visitors forgotten", "fleet-forgotten", num(p, (apr_int64_t)f->forgotten));
+    kv(r, "Fleet totals read", "fleet-read", ago(p, (long)d->now - (long)f->read_at));
+}
+
 static void html_health(request_rec *r, const mql_status_data_t *d)
 {
     apr_pool_t *p = r->pool;
@@ -438,6 +462,7 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
         kv(r, "Redis last error", "redis-error",
            x->last_error[0] ? ap_escape_html(p, x->last_error)
                             : "<span class=\"muted\">none</span>");
+        html_fleet(r, d);
     }
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
     /* --- flood limits (mod_mql_flood.c) --- */

@@ -7,12 +7,22 @@
 -- connection: Functions are kept by Redis across restarts and
 -- replicated, which EVALSHA's script cache is not.
 --
--- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
--- applies N entries of one shard in queue order (see apply_many below);
--- FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY ENTRY is the same for one.
--- All keys of a call share one hash tag (the shard), so every call is
--- valid on a Redis Cluster.  On a single Redis the sync thread sends its
--- whole batch, every shard of it, as one FCALL mql_apply_shards.
+-- FCALL mql_apply_many N+3 SEQ_KEY STREAM_KEY TOTALS_KEY VKEY_1 .. VKEY_N
+-- ENTRY_1 .. ENTRY_N applies N entries of one shard in queue order (see
+-- apply_many below); FCALL mql_apply 4 VKEY SEQ_KEY STREAM_KEY TOTALS_KEY
+-- ENTRY is the same for one.  All keys of a call share one hash tag (the
+-- shard), so every call is valid on a Redis Cluster.  TOTALS_KEY may be
+-- left out (N+2 keys, 3 keys), as servers of an earlier version call:
+-- their entries are applied, not counted.  On a single Redis the sync
+-- thread sends its whole batch, every shard of it, as one FCALL
+-- mql_apply_shards (below).
+--
+-- The fleet's totals: each shard's hash TOTALS_KEY counts what the calls
+-- of that shard did, in fields 'visitors' (records created), 'hits' (hit
+-- entries applied), 'forgotten' (records forgotten) and 'stage1' ..
+-- 'stage3' (records at that stage now: leads, which never expire).
+-- Each server's sync thread sums the shards' hashes for its status page.
+-- The hash has no TTL; a key that is absent counts from 0.
 --
 -- A visitor's record is one string (see RECORD), not a hash of 26
 -- fields: one GET and one SET per visitor and call, packed and unpacked
@@ -290,20 +300,47 @@ local function read(vkey)
     return load_raw(r)
 end
 
+-- A record's stage before and after an entry (nil: no record) as
+-- changes of the shard's totals: a record created, one forgotten, a
+-- lead's stage left and reached.  Stage 0 is not counted: plain
+-- visitors expire in Redis without a word, so no count of them could
+-- stay true.
+local function tally_stage(count, before, after)
+    if before == after then return end
+    if before == nil then count('visitors', 1) end
+    if after == nil then count('forgotten', 1) end
+    if before and before ~= 0 then count('stage' .. before, -1) end
+    if after and after ~= 0 then count('stage' .. after, 1) end
+end
+
+-- The call's changes of the shard's totals, one HINCRBY per field that
+-- changed.  HINCRBY makes the hash when it is absent, without a TTL.
+local function write_totals(totalskey, tally)
+    for fieldname, by in pairs(tally) do
+        if by ~= 0 then redis.call('HINCRBY', totalskey, fieldname, by) end
+    end
+end
+
 -- Entries of one shard in queue order (the sync thread groups a batch
 -- by shard): each entry is decided exactly as a call of its own would
 -- decide it, but the shard's sequence is read and written once, a
 -- visitor's record is read once and written once, and a lead's figures
 -- go to the stream once per call rather than once per hit.
 --
--- FCALL mql_apply_many N+2 SEQ_KEY STREAM_KEY VKEY_1 .. VKEY_N  ENTRY_1 .. ENTRY_N
--- with ENTRY_i for VKEY_i as entry_from_binary reads it; all keys carry
--- the shard's hash tag.  The reply: one string per entry, 'a' (applied)
+-- FCALL mql_apply_many N+3 SEQ_KEY STREAM_KEY TOTALS_KEY VKEY_1 .. VKEY_N
+-- ENTRY_1 .. ENTRY_N with ENTRY_i for VKEY_i as entry_from_binary reads
+-- it; all keys carry the shard's hash tag.  totalskey nil (a caller of
+-- an earlier version): nothing counted.  The reply: one string per entry, 'a' (applied)
 -- or 'd' (duplicate), followed, for the last entry of each visitor in
 -- the call only, by the record after the call (RECORD; nothing when
 -- there is none).
-local function apply_entries(seqkey, stream, vkeys, entries)
+local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     local n = #entries
+    -- the shard's totals' changes in this call, written once at the end
+    local tally = {}
+    local function count(fieldname, by)
+        tally[fieldname] = (tally[fieldname] or 0) + by
+    end
     -- the shard's last number per origin, read once; written once, before
     -- any record, to the highest number in the call
     local last, top = {}, {}
@@ -350,6 +387,7 @@ local function apply_entries(seqkey, stream, vkeys, entries)
         else
             if kind ~= 'g' then last[o] = seq end
             status[i] = 'a'
+            local before = st.rec and st.rec.stage
             if kind == 'f' then
                 redis.call('DEL', vkey)
                 st.rec, st.dirty, st.pending = nil, false, nil
@@ -384,8 +422,11 @@ local function apply_entries(seqkey, stream, vkeys, entries)
                     st.pending = { id = id, old = old, now = now }
                 end
             end
+            if kind == 'h' then count('hits', 1) end
+            tally_stage(count, before, st.rec and st.rec.stage)
         end
     end
+    if totalskey then write_totals(totalskey, tally) end
     -- each record written once, with its TTL in the same command: idle
     -- visitors go, leads stay until forgotten (SET without EX drops a TTL)
     for _, vkey in ipairs(order) do
@@ -419,10 +460,13 @@ local function apply_entries(seqkey, stream, vkeys, entries)
 end
 
 local function apply_many(keys, a)
-    local n = #keys - 2
+    local n = #a
+    -- SEQ_KEY STREAM_KEY TOTALS_KEY, or without TOTALS_KEY from a
+    -- server of an earlier version
+    local fixed = #keys - n
     local vkeys, entries = {}, {}
-    if #a ~= n then
-        return redis.error_reply('mql_apply_many: ' .. n .. ' visitor keys, ' .. #a .. ' entries')
+    if fixed ~= 3 and fixed ~= 2 then
+        return redis.error_reply('mql_apply_many: ' .. #keys .. ' keys, ' .. n .. ' entries')
     end
     -- every entry read before anything is written: a malformed call
     -- changes nothing
@@ -431,15 +475,15 @@ local function apply_many(keys, a)
         if not entries[i] then
             return redis.error_reply('mql_apply_many: entry ' .. i .. ' malformed')
         end
-        vkeys[i] = keys[i + 2]
+        vkeys[i] = keys[i + fixed]
     end
-    return apply_entries(keys[1], keys[2], vkeys, entries)
+    return apply_entries(keys[1], keys[2], vkeys, entries, fixed == 3 and keys[3] or nil)
 end
 
 -- A server's whole batch in one call, on a single Redis (on a Cluster a
 -- call's keys must share a slot: one mql_apply_many per shard there).
--- FCALL mql_apply_shards NUMKEYS  SEQ_KEY STREAM_KEY (of each shard in the
--- call) VKEY... (shard after shard)  G  COUNT... (entries of each shard)
+-- FCALL mql_apply_shards NUMKEYS  SEQ_KEY STREAM_KEY TOTALS_KEY (of each
+-- shard in the call) VKEY... (shard after shard)  G  COUNT... (entries of each shard)
 -- ENTRY... (in the same order).  Each shard's entries are applied as
 -- mql_apply_many applies them; the reply is their replies one after the
 -- other.  One call instead of one per shard: the call's own cost in Redis
@@ -457,7 +501,7 @@ local function apply_shards(keys, a)
         end
         total = total + counts[i]
     end
-    if #a ~= 1 + g + total or #keys ~= 2 * g + total then
+    if #a ~= 1 + g + total or #keys ~= 3 * g + total then
         return redis.error_reply('mql_apply_shards: ' .. #keys .. ' keys and ' .. #a ..
                                  ' arguments for ' .. g .. ' shards of ' .. total .. ' entries')
     end
@@ -472,25 +516,27 @@ local function apply_shards(keys, a)
     for k = 1, g do
         local vkeys, es = {}, {}
         for j = 1, counts[k] do
-            vkeys[j] = keys[2 * g + at + j]
+            vkeys[j] = keys[3 * g + at + j]
             es[j] = entries[at + j]
         end
-        local r = apply_entries(keys[2 * k - 1], keys[2 * k], vkeys, es)
+        local r = apply_entries(keys[3 * k - 2], keys[3 * k - 1], vkeys, es, keys[3 * k])
         for j = 1, counts[k] do out[at + j] = r[j] end
         at = at + counts[k]
     end
     return out
 end
 
--- One entry in text: FCALL mql_apply 3 VKEY SEQ_KEY STREAM_KEY  KIND ORIGIN
--- SEQ ID NOW ... (entry_from_args); the reply as mql_apply_many's for it.
--- The sync thread sends mql_apply_many; this is for people and tools.
+-- One entry in text: FCALL mql_apply 4 VKEY SEQ_KEY STREAM_KEY TOTALS_KEY
+-- KIND ORIGIN SEQ ID NOW ... (entry_from_args); the reply as
+-- mql_apply_many's for it (TOTALS_KEY may be left out: 3 keys, nothing
+-- counted).  The sync thread sends mql_apply_many; this is for people
+-- and tools.
 local function apply(keys, a)
     local e = entry_from_args(a)
     if not e then
         return redis.error_reply('mql_apply: unknown kind ' .. tostring(a[1]))
     end
-    return apply_entries(keys[2], keys[3], { keys[1] }, { e })
+    return apply_entries(keys[2], keys[3], { keys[1] }, { e }, keys[4])
 end
 
 -- A record as field, value, ... (as HGETALL gave it when records were
@@ -501,7 +547,25 @@ local function fields(keys)
     return strings(pairs_of(v))
 end
 
+-- A server of the fleet says it is there and learns how many are:
+-- FCALL mql_heartbeat 1 SERVERS_KEY SERVER.  SERVERS_KEY is a sorted set
+-- of servers (the origin of their queue, no address) by the time of
+-- Redis (not theirs: clocks of the fleet may differ) they last said so;
+-- the reply counts those heard within HEARTBEAT_FRESH seconds.  Servers
+-- silent for HEARTBEAT_GONE seconds leave the set, and the set goes
+-- with the fleet.
+local HEARTBEAT_FRESH, HEARTBEAT_GONE = 15, 60
+local function heartbeat(keys, a)
+    local t = redis.call('TIME')
+    local now = tonumber(t[1])
+    redis.call('ZADD', keys[1], now, a[1])
+    redis.call('ZREMRANGEBYSCORE', keys[1], '-inf', '(' .. (now - HEARTBEAT_GONE))
+    redis.call('EXPIRE', keys[1], HEARTBEAT_GONE)
+    return redis.call('ZCOUNT', keys[1], now - HEARTBEAT_FRESH, '+inf')
+end
+
 redis.register_function('mql_apply', apply)
+redis.register_function('mql_heartbeat', heartbeat)
 redis.register_function('mql_apply_many', apply_many)
 redis.register_function('mql_apply_shards', apply_shards)
 redis.register_function{ function_name = 'mql_fields', callback = fields,

@@ -160,6 +160,18 @@ void mql_redis_key_stream(char *buf, unsigned shard)
     snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql%u}:changes", shard % MQL_RQ_SHARDS);
 }
 
+void mql_redis_key_totals(char *buf, unsigned shard)
+{
+    snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql%u}:totals", shard % MQL_RQ_SHARDS);
+}
+
+void mql_redis_key_servers(char *buf)
+{
+    /* shard 0's hash tag: on a cluster it lives with that shard, so the
+     * sync thread finds its node as it finds the shard's */
+    snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql0}:servers");
+}
+
 /* ---- the Function's arguments --------------------------------------------- */
 
 static void arg(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s,
@@ -182,20 +194,23 @@ void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expir
 {
     char *vkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *skey = apr_palloc(p, MQL_REDIS_KEY_LEN);
     char *xkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *id = apr_palloc(p, MQL_ID_TEXT_LEN + 1);
+    char *tkey = apr_palloc(p, MQL_REDIS_KEY_LEN);
     char kind[2] = { (char)e->kind, 0 };
     unsigned shard = mql_redis_shard(e->id);
 
     mql_redis_key_visitor(vkey, e->id);
     mql_redis_key_seq(skey, shard);
     mql_redis_key_stream(xkey, shard);
+    mql_redis_key_totals(tkey, shard);
     mql_id_to_text(e->id, id);
     *argc = 0;
     argz(p, argc, argv, argvlen, "FCALL");
     argz(p, argc, argv, argvlen, "mql_apply");
-    argz(p, argc, argv, argvlen, "3");
+    argz(p, argc, argv, argvlen, "4");
     argz(p, argc, argv, argvlen, vkey);
     argz(p, argc, argv, argvlen, skey);
     argz(p, argc, argv, argvlen, xkey);
+    argz(p, argc, argv, argvlen, tkey);
     argz(p, argc, argv, argvlen, apr_pstrdup(p, kind));
     argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, e->origin));
     argz(p, argc, argv, argvlen, apr_psprintf(p, "%" APR_UINT64_T_FMT, e->seq));

@@ -44,6 +44,12 @@ unsigned mql_redis_shard(const uint8_t id[MQL_ID_BYTES]);
 void mql_redis_key_visitor(char *buf, const uint8_t id[MQL_ID_BYTES]);
 void mql_redis_key_seq(char *buf, unsigned shard);
 void mql_redis_key_stream(char *buf, unsigned shard);
+/* The shard's totals (a hash the Function counts into, for the fleet's
+ * figures on the status page). */
+void mql_redis_key_totals(char *buf, unsigned shard);
+/* The fleet's servers heard from lately (mql_heartbeat): one key, kept
+ * with shard 0's keys. */
+void mql_redis_key_servers(char *buf);
 #define MQL_REDIS_GROUP "mql-notify"
 
 /* The arguments of FCALL mql_apply for e (numbered by its origin's

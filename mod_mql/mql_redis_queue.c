@@ -9,7 +9,7 @@
 #include "mql_redis_queue.h"
 
 #define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
-#define RQ_VERSION 4u
+#define RQ_VERSION 5u             /* 5: the fleet's totals in the stats */
 
 typedef struct mql_rq_header {
     uint32_t magic;
@@ -293,6 +293,13 @@ void mql_rq_stats_copy(mql_rq_t *q, mql_rq_stats_t *out)
     lock(q);
     *out = q->h->stats;
     out->last_error[sizeof out->last_error - 1] = '\0';
+    unlock(q);
+}
+
+void mql_rq_set_fleet(mql_rq_t *q, const mql_rq_fleet_t *f)
+{
+    lock(q);
+    q->h->stats.fleet = *f;
     unlock(q);
 }
 

@@ -78,6 +78,18 @@ typedef struct mql_rq_change {
     char stream_id[MQL_RQ_STREAM_ID];
 } mql_rq_change_t;
 
+/* The fleet's totals as the sync thread last read them from Redis: each
+ * shard's counts (mql_redis.lua, the totals hash) summed, and the servers
+ * heard from lately.  All zero until the first read. */
+typedef struct mql_rq_fleet {
+    uint64_t visitors;           /* records created (cumulative) */
+    uint64_t hits;               /* hit entries applied (cumulative) */
+    uint64_t forgotten;          /* records forgotten (cumulative) */
+    uint64_t stages[MQL_STAGE_COUNT];  /* leads at each stage now; [0] unused */
+    uint32_t servers;            /* servers heard from within 15 s */
+    uint32_t read_at;            /* when read last, 0: never */
+} mql_rq_fleet_t;
+
 /* The sync thread's counters and state, for the status page. */
 typedef struct mql_rq_stats {
     uint64_t queued;             /* entries appended */
@@ -100,6 +112,7 @@ typedef struct mql_rq_stats {
     uint32_t sync_pid;
     char     last_error[128];
     uint32_t last_error_time;
+    mql_rq_fleet_t fleet;
 } mql_rq_stats_t;
 
 typedef struct mql_rq mql_rq_t;
@@ -150,6 +163,9 @@ unsigned mql_rq_pop_forgets(mql_rq_t *q, uint8_t (*out)[MQL_ID_BYTES], unsigned 
 /* The counters, shared; the sync thread writes them, readers copy. */
 mql_rq_stats_t *mql_rq_stats(mql_rq_t *q);
 void mql_rq_stats_copy(mql_rq_t *q, mql_rq_stats_t *out);
+/* The fleet's totals replaced as one, under the lock: a reader sees one
+ * reading's figures, never half of two. */
+void mql_rq_set_fleet(mql_rq_t *q, const mql_rq_fleet_t *f);
 
 /* One sync thread per server, across generations: the lease is taken
  * when free, stale (holder silent for stale seconds) or already ours. */

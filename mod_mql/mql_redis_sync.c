@@ -44,6 +44,7 @@
 #define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
+#define TOTALS_EVERY   apr_time_from_sec(1)  /* the fleet's totals read, at most */
 
 struct mql_redis_sync {
     apr_pool_t *pool;
@@ -66,6 +67,7 @@ struct mql_redis_sync {
     int sent_before;              /* the last batch failed: this one is a retry */
     apr_time_t next_claim;        /* next look for notifications left pending */
     apr_time_t next_streams;      /* next read of the streams while busy */
+    apr_time_t next_totals;       /* next read of the fleet's totals */
     const char *where;            /* the server, for messages */
     const char *spill_path;
     int spill;                    /* its descriptor, -1 until needed */
@@ -440,14 +442,18 @@ static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const r
 }
 
 /* One mql_apply_many call appended: the entries e[idx[0..m-1]] of shard
- * sh, in queue order, each as one binary argument. */
+ * sh, in queue order, each as one binary argument.  The keys: the shard's
+ * sequences, stream and totals (declared, as a Cluster requires of every
+ * key a Function touches), then each entry's visitor. */
+#define SHARD_KEYS 3
 static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
                               const unsigned *idx, unsigned m, unsigned sh)
 {
-    const char **argv = apr_palloc(p, (5 + 2 * m) * sizeof *argv);
-    size_t *lens = apr_palloc(p, (5 + 2 * m) * sizeof *lens);
-    char *keys = apr_palloc(p, (2 + m) * MQL_REDIS_KEY_LEN);
-    char *nkeys = apr_psprintf(p, "%u", m + 2);
+    const unsigned head = 3 + SHARD_KEYS;
+    const char **argv = apr_palloc(p, (head + 2 * m) * sizeof *argv);
+    size_t *lens = apr_palloc(p, (head + 2 * m) * sizeof *lens);
+    char *keys = apr_palloc(p, (SHARD_KEYS + m) * MQL_REDIS_KEY_LEN);
+    char *nkeys = apr_psprintf(p, "%u", m + SHARD_KEYS);
     unsigned j;
 
     argv[0] = "FCALL";
@@ -455,52 +461,56 @@ static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_e
     argv[2] = nkeys;
     mql_redis_key_seq(keys, sh);
     mql_redis_key_stream(keys + MQL_REDIS_KEY_LEN, sh);
-    argv[3] = keys;
-    argv[4] = keys + MQL_REDIS_KEY_LEN;
-    for (j = 0; j < 5; j++)
+    mql_redis_key_totals(keys + 2 * MQL_REDIS_KEY_LEN, sh);
+    for (j = 0; j < SHARD_KEYS; j++)
+        argv[3 + j] = keys + j * MQL_REDIS_KEY_LEN;
+    for (j = 0; j < head; j++)
         lens[j] = strlen(argv[j]);
     for (j = 0; j < m; j++) {
         const mql_rq_entry_t *x = &e[idx[j]];
-        char *vkey = keys + (2 + j) * MQL_REDIS_KEY_LEN;
+        char *vkey = keys + (SHARD_KEYS + j) * MQL_REDIS_KEY_LEN;
         char *bin = apr_palloc(p, MQL_REDIS_ENTRY_MAX);
 
         mql_redis_key_visitor(vkey, x->id);
-        argv[5 + j] = vkey;
-        lens[5 + j] = strlen(vkey);
-        argv[5 + m + j] = bin;
-        lens[5 + m + j] = mql_redis_entry_binary(x, s->expire, bin);
+        argv[head + j] = vkey;
+        lens[head + j] = strlen(vkey);
+        argv[head + m + j] = bin;
+        lens[head + m + j] = mql_redis_entry_binary(x, s->expire, bin);
     }
-    redisAppendCommandArgv(s->c, (int)(5 + 2 * m), argv, lens);
+    redisAppendCommandArgv(s->c, (int)(head + 2 * m), argv, lens);
 }
 
 /* The whole batch as one mql_apply_shards call (a single Redis): the
- * shards' sequence and stream keys, the visitor keys and the entries,
+ * shards' sequence, stream and totals keys, the visitor keys and the entries,
  * shard after shard, each shard's in queue order. */
 static void append_batch_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
                               const unsigned *order, const unsigned *count,
                               const unsigned *calls, unsigned ncalls, unsigned n)
 {
-    unsigned argc = 3 + 2 * ncalls + n + 1 + ncalls + n, a = 0, k, j, at;
+    unsigned argc = 3 + 3 * ncalls + n + 1 + ncalls + n, a = 0, k, j, at;
     const char **argv = apr_palloc(p, argc * sizeof *argv);
     size_t *lens = apr_palloc(p, argc * sizeof *lens);
-    char *keys = apr_palloc(p, (2 * ncalls + n) * MQL_REDIS_KEY_LEN);
-    char *vkey = keys + 2 * ncalls * MQL_REDIS_KEY_LEN;
+    char *keys = apr_palloc(p, (3 * ncalls + n) * MQL_REDIS_KEY_LEN);
+    char *vkey = keys + 3 * ncalls * MQL_REDIS_KEY_LEN;
     char *bin = apr_palloc(p, (apr_size_t)n * MQL_REDIS_ENTRY_MAX);
 
 #define ARG(str, len) (argv[a] = (str), lens[a] = (len), a++)
     ARG("FCALL", 5);
     ARG("mql_apply_shards", 16);
     {
-        const char *nk = apr_psprintf(p, "%u", 2 * ncalls + n);
+        const char *nk = apr_psprintf(p, "%u", 3 * ncalls + n);
         ARG(nk, strlen(nk));
     }
     for (k = 0; k < ncalls; k++) {
-        char *seq = keys + 2 * k * MQL_REDIS_KEY_LEN, *stream = seq + MQL_REDIS_KEY_LEN;
+        char *seq = keys + 3 * k * MQL_REDIS_KEY_LEN, *stream = seq + MQL_REDIS_KEY_LEN;
+        char *totals = stream + MQL_REDIS_KEY_LEN;
 
         mql_redis_key_seq(seq, calls[k]);
         mql_redis_key_stream(stream, calls[k]);
+        mql_redis_key_totals(totals, calls[k]);
         ARG(seq, strlen(seq));
         ARG(stream, strlen(stream));
+        ARG(totals, strlen(totals));
     }
     for (j = 0; j < n; j++, vkey += MQL_REDIS_KEY_LEN) {
         mql_redis_key_visitor(vkey, e[order[j]].id);
@@ -1129,6 +1139,118 @@ static int read_streams(mql_redis_sync_t *s, int how)
     return any;
 }
 
+/* ---- the fleet's totals ------------------------------------------------------ */
+
+/* One shard's totals hash (HGETALL's reply: field, value, ...) added to f.
+ * A count below zero is taken as none: a lead that Redis held before it
+ * kept totals leaves a stage it was never counted in. */
+static void add_totals(mql_rq_fleet_t *f, const redisReply *r)
+{
+    size_t i;
+
+    if (r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        long long n;
+
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        n = strtoll(v->str, NULL, 10);
+        if (n <= 0)
+            continue;
+        if (!strcmp(k->str, "visitors"))
+            f->visitors += (uint64_t)n;
+        else if (!strcmp(k->str, "hits"))
+            f->hits += (uint64_t)n;
+        else if (!strcmp(k->str, "forgotten"))
+            f->forgotten += (uint64_t)n;
+        else if (!strncmp(k->str, "stage", 5) && k->str[5] >= '1'
+                 && k->str[5] < '0' + MQL_STAGE_COUNT && !k->str[6])
+            f->stages[k->str[5] - '0'] += (uint64_t)n;
+    }
+}
+
+/* Every shard's totals summed into f: one pipelined HGETALL per shard on a
+ * single Redis, one HGETALL at the master of each shard's slot on a
+ * cluster.  0 when the connection went. */
+static int sum_totals(mql_redis_sync_t *s, mql_rq_fleet_t *f)
+{
+    char keys[MQL_RQ_SHARDS][MQL_REDIS_KEY_LEN];
+    const char *argv[2];
+    size_t lens[2];
+    unsigned i;
+    redisReply *r;
+
+    argv[0] = "HGETALL";
+    lens[0] = 7;
+    for (i = 0; i < MQL_RQ_SHARDS; i++) {
+        mql_redis_key_totals(keys[i], i);
+        argv[1] = keys[i];
+        lens[1] = strlen(keys[i]);
+        if (!s->rc)
+            redisAppendCommandArgv(s->c, 2, argv, lens);
+        else if (!use_shard(s, i) || !(r = command(s, 2, argv, lens)))
+            return 0;
+        else {
+            add_totals(f, r);
+            freeReplyObject(r);
+        }
+    }
+    for (i = 0; !s->rc && i < MQL_RQ_SHARDS; i++) {
+        r = NULL;
+        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            return 0;
+        }
+        add_totals(f, r);
+        freeReplyObject(r);
+    }
+    return 1;
+}
+
+/* This server heard by the fleet (mql_heartbeat, by its queue's origin),
+ * and the servers heard lately counted into *servers.  0 when the
+ * connection went; a refusal (a library of an earlier version loaded
+ * by another server) leaves the count at 0. */
+static int heartbeat(mql_redis_sync_t *s, uint32_t *servers)
+{
+    char key[MQL_REDIS_KEY_LEN];
+    const char *argv[5] = { "FCALL", "mql_heartbeat", "1", key, s->consumer };
+    size_t lens[5];
+    redisReply *r;
+    int i;
+
+    mql_redis_key_servers(key);
+    for (i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    if (!use_shard(s, 0) || !(r = command(s, 5, argv, lens)))
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer > 0)
+        *servers = (uint32_t)r->integer;
+    else if (r->type == REDIS_REPLY_ERROR)
+        set_error(s, r->str);
+    freeReplyObject(r);
+    return 1;
+}
+
+/* The fleet's totals for the status page, at most every TOTALS_EVERY:
+ * reading them is a few commands, and nobody needs them fresher. */
+static int read_totals(mql_redis_sync_t *s)
+{
+    mql_rq_fleet_t f;
+
+    if (apr_time_now() < s->next_totals)
+        return 0;
+    s->next_totals = apr_time_now() + TOTALS_EVERY;
+    memset(&f, 0, sizeof f);
+    if (!sum_totals(s, &f) || !heartbeat(s, &f.servers))
+        return 0;
+    f.read_at = now_secs();
+    mql_rq_set_fleet(s->q, &f);
+    return 1;
+}
+
 int mql_redis_sync_round(mql_redis_sync_t *s)
 {
     int did = 0;
@@ -1160,6 +1282,8 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
         s->next_claim = apr_time_now() + apr_time_from_sec(10);
         claim_stale(s);
     }
+    if (s->c)
+        read_totals(s);
     len = mql_rq_length(s->q);
     if (len) {
         mql_rq_entry_t first;

@@ -7,7 +7,9 @@
 # server would have made of the same requests (nothing lost, nothing
 # counted twice), each promotion is in its shard's stream once and reaches
 # the union of the three MQLNotify pipes once, and every server's leads
-# file holds every lead.  The Function is on every master.
+# file holds every lead.  The Function is on every master.  Every
+# server's status page shows the same fleet totals, summed over the
+# shards on the three masters: what the test sent.
 use strict;
 use warnings;
 use FindBin;
@@ -84,5 +86,6 @@ ok scalar(grep { $_->log_text =~ /MQL07101: Redis Cluster slot \d+ is served by 
     'the servers followed the moved slots (MOVED, MQL07101)';
 $fleet->note_redis_counters;
 $fleet->check_status;
+$fleet->check_fleet_totals;
 $fleet->stop;
 done_testing;

@@ -38,7 +38,11 @@ sub vkey {
 # with one secret, a notification sink and the status page
 sub new {
     my ($class, %o) = @_;
-    my $self = bless { servers => 3, threshold => 40, workers => 4, %o, srv => [] }, $class;
+    # probes: requests MQLTest makes itself (GET / without a cookie once
+    # each server starts, and after a graceful restart), each a visitor
+    # and a hit in the fleet's totals
+    my $self = bless { servers => 3, threshold => 40, workers => 4, probes => 0, views => 0,
+                       %o, srv => [] }, $class;
     my $secret;
     for my $i (1 .. $self->{servers}) {
         my $t = MQLTest->new(conf => '');
@@ -60,6 +64,7 @@ MQLNotify "|${\ $t->root }/notify.pl"
 </Location>
 CONF
         $t->start;
+        $self->{probes}++;
         push @{ $self->{srv} }, $t;
     }
     return $self;
@@ -314,8 +319,10 @@ sub check_mqlctl_and_graceful {
     my $k = vkey($redis, $v->{id});
     my $before = $redis->record($k)->{c0};
     $srv[2]->graceful;
+    $self->{probes}++;
     for (1 .. 20) {
         $srv[2]->host_request('GET', '/', headers => { Cookie => $v->{cookie} });
+        $self->{views}++;
         sleep 0.02;
     }
     ok MQLTest::wait_for(5, sub { $redis->record($k)->{c0} == $before + 20 }),
@@ -352,6 +359,63 @@ sub note_redis_counters {
             map { my $k = $_; grep { /^$k:/ } split /\n/, $a } qw(RedisRetries RedisDuplicates RedisLastError);
     }
 }
+
+# a server's fleet totals from its status page (?auto), RedisFleet* keys
+sub fleet_auto {
+    my ($t) = @_;
+    return { map { /^RedisFleet(\w+): (-?\d+)$/ ? ($1, $2) : () }
+             split /\n/, $t->get('/mql-status?auto')->{content} // '' };
+}
+
+# after the load and check_mqlctl_and_graceful: every server's status
+# page shows the same fleet totals, and they are what this test sent:
+# every visitor it made (its probes too), every request that scores, the
+# leads but the one forgotten, one of them made SQL; the shards' hashes
+# in Redis add up to the same
+sub check_fleet_totals {
+    my ($self) = @_;
+    my ($redis, @srv) = ($self->{store}, $self->servers);
+    my $nleads = scalar $self->leads;
+    my %want = (
+        Servers => scalar @srv,
+        Visitors => $self->{nvisitors} + $self->{probes},
+        Hits => $self->{nvisitors} + @{ $self->{work} } + $self->{views} + $self->{probes},
+        Forgotten => 1,
+        StageMQL => $nleads - 2,
+        StageSQL => 1,
+        StageRejected => 0,
+    );
+    my $shown = sub {
+        my ($t) = @_;
+        my $h = fleet_auto($t);
+        return { map { $_ => $h->{$_} } keys %want };
+    };
+    ok MQLTest::wait_for(10, sub { !grep { !eq_hash($shown->($_), \%want) } @srv }),
+        'every server shows the fleet totals: ' . join ', ', map { "$_ $want{$_}" } sort keys %want;
+    is_deeply $shown->($_), \%want, '... server ' . $_->port for @srv;
+    cmp_ok fleet_auto($srv[0])->{ReadAge}, '<=', 2, '... read within the last seconds';
+
+    my %sum;
+    for my $shard (0 .. 15) {
+        my @l = split /\n/, $redis->cli('HGETALL', "mql:{mql$shard}:totals") // '';
+        while (my ($k, $v) = splice @l, 0, 2) { $sum{$k} += $v }
+    }
+    is scalar(grep { ($redis->cli('TTL', "mql:{mql$_}:totals") // '') ne '-1' } 0 .. 15), 0,
+        "no shard's totals expire";
+    is_deeply [ @sum{qw(visitors hits forgotten stage1 stage2)} ],
+        [ @want{qw(Visitors Hits Forgotten StageMQL StageSQL)} ],
+        "the shards' totals in Redis add up to the same";
+
+    my $json = eval { decode_json($srv[1]->get('/mql-status?json')->{content}) } // {};
+    my $f = $json->{redis}{fleet} // {};
+    is_deeply [ @$f{qw(servers visitors hits forgotten)}, @{ $f->{stages} // {} }{qw(mql sql rejected)} ],
+        [ @want{qw(Servers Visitors Hits Forgotten StageMQL StageSQL StageRejected)} ],
+        'status ?json: redis.fleet the same';
+    my $html = $srv[2]->get('/mql-status')->{content} // '';
+    like $html, qr/id="fleet-hits">\Q${\ commify($want{Hits}) }\E</, 'the HTML page shows the fleet\'s hits';
+}
+
+sub commify { my $n = reverse shift; $n =~ s/(\d{3})(?=\d)/$1,/g; return scalar reverse $n }
 
 # the first server's status page: connected, nothing queued
 sub check_status {

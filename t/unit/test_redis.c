@@ -51,6 +51,7 @@ static void keys(void)
 {
     uint8_t id[MQL_ID_BYTES];
     char k1[MQL_REDIS_KEY_LEN], k2[MQL_REDIS_KEY_LEN], k3[MQL_REDIS_KEY_LEN], text[32];
+    char k4[MQL_REDIS_KEY_LEN], k5[MQL_REDIS_KEY_LEN];
     unsigned shard;
 
     memset(id, 0xab, sizeof id);
@@ -60,12 +61,20 @@ static void keys(void)
     mql_redis_key_visitor(k1, id);
     mql_redis_key_seq(k2, shard);
     mql_redis_key_stream(k3, shard);
+    mql_redis_key_totals(k4, shard);
+    mql_redis_key_servers(k5);
     mql_id_to_text(id, text);
     is_str(k1, apr_psprintf(pool, "mql:{mql%u}:v:%s", shard, text), "the visitor's key");
     is_str(k2, apr_psprintf(pool, "mql:{mql%u}:seq", shard), "the shard's sequences");
     is_str(k3, apr_psprintf(pool, "mql:{mql%u}:changes", shard), "the shard's stream");
-    ok(strstr(k1, "{mql5}") && strstr(k2, "{mql5}") && strstr(k3, "{mql5}"),
-       "one hash tag: one Cluster slot for the Function's keys");
+    is_str(k4, apr_psprintf(pool, "mql:{mql%u}:totals", shard), "the shard's totals");
+    ok(strstr(k1, "{mql5}") && strstr(k2, "{mql5}") && strstr(k3, "{mql5}")
+       && strstr(k4, "{mql5}"), "one hash tag: one Cluster slot for the Function's keys");
+    mql_redis_key_totals(k4, 15);
+    is_str(k4, "mql:{mql15}:totals", "the last shard's totals");
+    mql_redis_key_totals(k4, MQL_RQ_SHARDS + 2);
+    is_str(k4, "mql:{mql2}:totals", "a shard number out of range wraps, as the others' do");
+    is_str(k5, "mql:{mql0}:servers", "the fleet's servers, with shard 0's keys");
 }
 
 static mql_rq_t *queue(uint32_t capacity)
@@ -243,16 +252,18 @@ static void entry_from_hit(void)
         e.seq = 77;
         e.origin = 0xabcdef;
         mql_redis_apply_args(pool, &e, 86400, &argc, argv, lens);
-        is_int(argc, 26, "FCALL mql_apply 3 keys, 5 common and 15 hit arguments");
-        ok(!strcmp(argv[0], "FCALL") && !strcmp(argv[1], "mql_apply") && !strcmp(argv[2], "3"),
-           "FCALL mql_apply 3");
-        ok(!strcmp(argv[6], "h") && !strcmp(argv[7], "0000000000abcdef") && !strcmp(argv[8], "77"),
+        is_int(argc, 27, "FCALL mql_apply 4 keys, 5 common and 15 hit arguments");
+        ok(!strcmp(argv[0], "FCALL") && !strcmp(argv[1], "mql_apply") && !strcmp(argv[2], "4"),
+           "FCALL mql_apply 4");
+        is_str(argv[6], apr_psprintf(pool, "mql:{mql%u}:totals", mql_redis_shard(e.id)),
+               "the shard's totals are the fourth key");
+        ok(!strcmp(argv[7], "h") && !strcmp(argv[8], "0000000000abcdef") && !strcmp(argv[9], "77"),
            "kind, origin, sequence");
-        is_str(argv[14], "3:10:2", "capped rules as slot:points:cap");
-        is_str(argv[15], "at", "the country");
-        is_str(argv[16], "7", "fit points");
-        is_str(argv[17], "55", "the threshold");
-        is_str(argv[24], "86400", "MQLExpire");
+        is_str(argv[15], "3:10:2", "capped rules as slot:points:cap");
+        is_str(argv[16], "at", "the country");
+        is_str(argv[17], "7", "fit points");
+        is_str(argv[18], "55", "the threshold");
+        is_str(argv[25], "86400", "MQLExpire");
     }
     /* the same entry as mql_apply_many takes it (entry_from_binary) */
     {
@@ -289,7 +300,7 @@ static void entry_from_hit(void)
 
         e.kind = MQL_RQ_FORGET;
         mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
-        is_int(argc, 11, "a forget: the common arguments only");
+        is_int(argc, 12, "a forget: the common arguments only");
     }
 }
 

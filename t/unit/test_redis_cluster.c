@@ -112,7 +112,7 @@ int main(void)
 {
     apr_pool_t *pool;
     mql_redis_url_t u;
-    char host[64], key[MQL_REDIS_KEY_LEN];
+    char host[64], key[MQL_REDIS_KEY_LEN], v0[MQL_REDIS_KEY_LEN];
     unsigned sl, i;
     int port;
     /* CLUSTER KEYSLOT mql:{mqlN}:seq on Redis 7.0, N = 0 .. 15 */
@@ -142,6 +142,8 @@ int main(void)
         mql_redis_key_stream(st, i);
         is_int(slot(key), shard_slots[i], "shard %u: the slot Redis computes", i);
         ok(slot(st) == slot(key), "shard %u: the stream in the same slot", i);
+        mql_redis_key_totals(st, i);
+        ok(slot(st) == slot(key), "shard %u: the totals in the same slot", i);
         /* a visitor of this shard: its key too */
         for (j = 0; j < 100000; j++) {
             memset(id, 0, sizeof id);
@@ -152,6 +154,10 @@ int main(void)
         mql_redis_key_visitor(v, id);
         ok(slot(v) == slot(key), "shard %u: a visitor's key in the same slot", i);
     }
+
+    mql_redis_key_servers(key);
+    mql_redis_key_seq(v0, 0);
+    ok(slot(key) == slot(v0), "the fleet's servers in shard 0's slot");
 
     is_int(mql_redis_redirect("MOVED 3999 127.0.0.1:6381", &sl, host, sizeof host, &port),
            MQL_RC_MOVED, "MOVED read");
