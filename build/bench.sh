@@ -21,8 +21,11 @@
 #            functions.
 #   redis    MQLStore shm against MQLStore redis:// (a redis-server of its
 #            own on 127.0.0.1), side by side: throughput ratio, httpd CPU
-#            per request, and the time from a request's answer to its hit
-#            applied in Redis (p50, p99) while the load runs.
+#            per request, Redis CPU per event, the time from a request's
+#            answer to its hit applied in Redis (p50, p99), the backlog
+#            of a full-speed run and its drain; then two servers on the
+#            same Redis: a promotion on one seen by the other's next
+#            request, and its notification line, p50 and p99.
 #
 # Tuning through the environment (defaults in brackets):
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
@@ -120,7 +123,7 @@ free_port() {
 }
 
 # new_server NAME KIND [MAXVISITORS]  -> prints the server root
-#   KIND: none | mql | mql-nojournal | mqlredis | usertrack
+#   KIND: none | mql | mql-nojournal | mqlredis | mqlfleet | usertrack
 new_server() {
     local name=$1 kind=$2 max=${3:-100000}
     local root=$WORK/$name port user="" extra=""
@@ -153,6 +156,21 @@ MQLStore redis://127.0.0.1:$REDIS_PORT
     Require all granted
 </Location>
 ${BENCH_MQL_EXTRA:-}" ;;
+        # two of these share the Redis for the fleet probe: a low threshold
+        # (the pricing page promotes a new visitor), the stage in a header,
+        # and the time each notification line arrives
+        mqlfleet) extra="LoadModule mql_module $WORK/mod_mql.so
+LoadModule headers_module $MODS/mod_headers.so
+MQLStateDir $root/state
+MQLSecret $WORK/fleet-secret
+MQLEngine On
+MQLThreshold 3
+MQLRule view ^/pricing 5
+MQLNewVisitorLimit 0
+MQLNewLeadLimit 0
+MQLStore redis://127.0.0.1:$REDIS_PORT
+MQLNotify \"|/usr/bin/perl $BENCH/notify_times.pl $root/logs/notify.log\"
+Header always set X-MQL-Stage \"%{MQL_STAGE}e\"" ;;
         usertrack) extra="LoadModule usertrack_module $MODS/mod_usertrack.so
 CookieTracking on" ;;
     esac
@@ -505,9 +523,23 @@ redis_bench() {
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d requests)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
     log "  $(curl -s "http://127.0.0.1:$(port_of "$WORK/mqlredis")/mql-status?auto" | grep -E '^Redis(QueueFull|Retries|Refused):' | paste -sd' ' || true)"
-    for s in mqlshm mqlredis; do stop_server "$WORK/$s"; done
+    # a second server on the same Redis: a promotion on one, seen by the
+    # other's next request, and its notification line (either server's)
+    head -c 32 /dev/urandom >"$WORK/fleet-secret"
+    [ "$(id -u)" = 0 ] && chown www-data:www-data "$WORK/fleet-secret"
+    chmod 600 "$WORK/fleet-secret"
+    for s in fleeta fleetb; do new_server "$s" mqlfleet >/dev/null; start_server "$WORK/$s"; done
+    probe=$(perl "$BENCH/redis_fleet_probe.pl" "$(port_of "$WORK/fleeta")" "$(port_of "$WORK/fleetb")" \
+        "$WORK/fleeta/logs/notify.log" "$WORK/fleetb/logs/notify.log" 200 || true)
+    log "  promotion on one server -> the other server's next request shows it: $(echo "$probe" | awk '$1 == "visible" {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d visitors)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"] }')"
+    log "  promotion -> notification line (MQLNotify): $(echo "$probe" | awk '$1 == "notify" {
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d lines, %d missing)", v["p50_ms"], v["p99_ms"], v["max_ms"], v["n"], v["missing"] }')"
+    for s in mqlshm mqlredis fleeta fleetb; do stop_server "$WORK/$s"; done
     grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
-        "$WORK"/{mqlshm,mqlredis}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+        "$WORK"/{mqlshm,mqlredis,fleeta,fleetb}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
 }
 redis_drain() {
     for _ in $(seq 1 1200); do [ "$(redis_backlog)" = 0 ] && return 0; sleep 0.1; done

@@ -28,17 +28,10 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-/* entries per pipelined batch: one mql_apply_many call per shard, about
- * 32 entries each when full, some 10 ms of Redis, well within
+/* entries per batch: one call on a single Redis (mql_apply_shards), one
+ * per shard on a Cluster, some 10 ms of Redis when full, well within
  * MQLRedisTimeout; larger batches drain a backlog with fewer round trips */
 #define BATCH_MAX      512
-/* A call costs Redis far more than an entry in it (16 entries a call
- * took 19 us of Redis CPU an entry; 256 take N us): under load the
- * thread waits up to BATCH_WAIT for BATCH_FILL entries rather than send
- * whatever trickled in during the last round trip.  A few ms on the way
- * to Redis, inside the 20 ms an event has to be applied. */
-#define BATCH_FILL     256
-#define BATCH_WAIT     apr_time_from_msec(4)
 #define STREAM_COUNT   256        /* stream entries per read */
 #define STREAM_EVERY   apr_time_from_msec(5)
 #define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
@@ -65,6 +58,7 @@ struct mql_redis_sync {
     int outage_logged;
     apr_time_t outage_since;
     int sent_before;              /* the last batch failed: this one is a retry */
+    int notifies;                 /* reads the consumer group (MQLNotify is set) */
     apr_time_t next_claim;        /* next look for notifications left pending */
     apr_time_t next_streams;      /* next read of the streams while busy */
     apr_time_t next_totals;       /* next read of the fleet's totals */
@@ -94,7 +88,8 @@ static uint32_t now_secs(void)
 
 mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
                                       uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
-                                      mql_visitors_t *local, const char *spill_path)
+                                      mql_visitors_t *local, const char *spill_path,
+                                      int notifies)
 {
     mql_redis_sync_t *s = apr_pcalloc(p, sizeof *s);
 
@@ -108,6 +103,7 @@ mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
     s->backoff_ms = BACKOFF_MIN_MS;
     s->spill_path = spill_path;
     s->spill = -1;
+    s->notifies = notifies;
     s->where = url->kind == MQL_REDIS_UNIX ? url->path
                : apr_psprintf(p, "%s%s:%d%s", url->kind == MQL_REDIS_CLUSTER ? "the cluster of " : "",
                               url->host, url->port, url->nnodes > 1 ? ",..." : "");
@@ -365,7 +361,7 @@ static int connect_redis(mql_redis_sync_t *s)
     s->backoff_ms = BACKOFF_MIN_MS;
     /* notifications this server had taken when the last connection
      * went, without its acknowledgement reaching Redis: again */
-    while (s->c && read_streams(s, READ_MINE))
+    while (s->c && s->notifies && read_streams(s, READ_MINE))
         ;
     if (!s->c)
         return 0;
@@ -737,10 +733,7 @@ out:
     return got;
 }
 
-/* The oldest queued entries to Redis; with patience, a batch smaller
- * than BATCH_FILL whose oldest entry is younger than BATCH_WAIT waits for
- * a later round. */
-static int send_batch(mql_redis_sync_t *s, int patience)
+static int send_batch(mql_redis_sync_t *s)
 {
     unsigned n = mql_rq_peek(s->q, s->batch, BATCH_MAX), got;
     apr_time_t now;
@@ -749,9 +742,6 @@ static int send_batch(mql_redis_sync_t *s, int patience)
         s->st->lag_ms = 0;
         return 0;
     }
-    if (patience && n < BATCH_FILL
-        && apr_time_now() - (apr_time_t)s->batch[0].at_us < BATCH_WAIT)
-        return 0;
     got = send_entries(s, s->batch, n);
     mql_rq_consume(s->q, got);
     if (got < n)
@@ -1267,7 +1257,7 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
     if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
         did |= send_spilled(s);
     else
-        did |= send_batch(s, 1);
+        did |= send_batch(s);
     /* Redis away, or slower than the requests: the queue must keep room */
     maybe_spill(s);
     /* the streams at most every STREAM_EVERY, busy or idle: each read
@@ -1275,10 +1265,10 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
     if (s->c && apr_time_now() >= s->next_streams) {
         s->next_streams = apr_time_now() + STREAM_EVERY;
         did |= read_streams(s, READ_FLEET);
-        if (s->c)
+        if (s->c && s->notifies)
             did |= read_streams(s, READ_NEW);
     }
-    if (s->c && apr_time_now() >= s->next_claim) {
+    if (s->c && s->notifies && apr_time_now() >= s->next_claim) {
         s->next_claim = apr_time_now() + apr_time_from_sec(10);
         claim_stale(s);
     }
@@ -1316,7 +1306,7 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
         if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
             send_spilled(s);
         else
-            send_batch(s, 0);
+            send_batch(s);
     }
     left = mql_rq_length(s->q);
     if (left) {

@@ -27,10 +27,14 @@
 typedef struct mql_redis_sync mql_redis_sync_t;
 
 /* expire: MQLExpire (seconds) for plain visitors in Redis; spill_path:
- * the file in MQLStateDir the queue overflows to while Redis is away. */
+ * the file in MQLStateDir the queue overflows to while Redis is away;
+ * notifies: this server has MQLNotify, so it takes its share of the
+ * fleet's notifications (a server without one leaves them to the others
+ * rather than take them and have nowhere to put them). */
 mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
                                       uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
-                                      mql_visitors_t *local, const char *spill_path);
+                                      mql_visitors_t *local, const char *spill_path,
+                                      int notifies);
 
 /* One round; 1 when it did something (another round may follow at once). */
 int mql_redis_sync_round(mql_redis_sync_t *s);

@@ -2,8 +2,8 @@
 # request of a pool of visitors to a random server, concurrently; once the
 # servers have synced, every visitor's counts, caps and score in Redis are
 # what one server would have made of the same requests, each promotion is
-# in the fleet's stream once and reaches the union of the three MQLNotify
-# pipes once, and every server's leads file holds every lead.  mqlctl set
+# in the fleet's stream once and reaches the union of the MQLNotify pipes
+# once (two servers have one, the third none), and every server's leads file holds every lead.  mqlctl set
 # and forget on one server reach Redis and the others.  Every server's
 # status page shows the same fleet totals: the visitors, hits, leads per
 # stage and servers the test made.
@@ -20,7 +20,9 @@ use MQLFleet;
 plan skip_all => 'redis-server and redis-cli are not installed' unless MQLRedis::available();
 
 my $redis = MQLRedis->new;
-my $fleet = MQLFleet->new(store => $redis, servers => 3, threshold => 40);
+# the third server has no MQLNotify: the fleet's notifications are the
+# two others' to deliver, every one of them
+my $fleet = MQLFleet->new(store => $redis, servers => 3, threshold => 40, silent => 1);
 
 # ---- the load -------------------------------------------------------------
 

@@ -34,15 +34,17 @@ sub vkey {
     return undef;
 }
 
-# new(store => $redis, servers => 3, threshold => 40): the servers started,
-# with one secret, a notification sink and the status page
+# new(store => $redis, servers => 3, threshold => 40, silent => 0): the
+# servers started, with one secret, a notification sink (but for the last
+# SILENT servers, which have no MQLNotify and must leave the fleet's
+# notifications to the others) and the status page
 sub new {
     my ($class, %o) = @_;
     # probes: requests MQLTest makes itself (GET / without a cookie once
     # each server starts, and after a graceful restart), each a visitor
     # and a hit in the fleet's totals
     my $self = bless { servers => 3, threshold => 40, workers => 4, probes => 0, views => 0,
-                       %o, srv => [] }, $class;
+                       silent => 0, %o, srv => [] }, $class;
     my $secret;
     for my $i (1 .. $self->{servers}) {
         my $t = MQLTest->new(conf => '');
@@ -50,7 +52,11 @@ sub new {
             $secret = $t->root . '/shared-secret';
             MQLTest::write_file($secret, join '', map { chr(65 + ($_ * 7) % 26) } 1 .. 32);
         }
-        $t->notify_sink;
+        my $notify = '';
+        if ($i <= $self->{servers} - $self->{silent}) {
+            $t->notify_sink;
+            $notify = qq{MQLNotify "|${\ $t->root }/notify.pl"};
+        }
         $t->write_conf(<<"CONF");
 MQLStore ${\ $self->{store}->url }
 MQLSecret $secret
@@ -58,7 +64,7 @@ MQLThreshold $self->{threshold}
 MQLHalfLife 0
 MQLRule view ^/pricing 10 cap=2
 MQLRule download ^/whitepapers/ 15
-MQLNotify "|${\ $t->root }/notify.pl"
+$notify
 <Location /mql-status>
     SetHandler mql-status
 </Location>
