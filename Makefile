@@ -216,12 +216,7 @@ ASAN_OUT   := $(OUT)/asan-module
 ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t \
               t/dbm.t t/status.t t/adversarial.t t/faults.t t/rootsafe.t t/flood.t \
               t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t \
-              t/journal.t
-# (The Redis tests are left out for now: under ASan a child has crashed,
-# once in several runs, while the Redis sync thread stopped (a read of an
-# unmapped address in that thread), and a child's last flush to a Redis
-# just restarted can outlast httpd's stop grace on a busy machine.  They
-# run unsanitized in make test, and with MQL_ASAN=1 by hand.)
+              t/journal.t t/redis.t t/redis_outage.t t/redis_cluster.t
 # The ASan runtime must come first in httpd's library list, hence the
 # preload; the module also names it (and libubsan) as a dependency.
 ASAN_MODULE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
