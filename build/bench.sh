@@ -23,7 +23,8 @@
 #            own on 127.0.0.1), side by side: throughput ratio, httpd CPU
 #            per request, Redis CPU per event, the time from a request's
 #            answer to its hit applied in Redis (p50, p99), the backlog
-#            of a full-speed run and its drain; then two servers on the
+#            of a full-speed run and its drain, a 30 s outage under full
+#            load and its drain; then two servers on the
 #            same Redis: a promotion on one seen by the other's next
 #            request, and its notification line, p50 and p99.
 #
@@ -31,6 +32,7 @@
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [1]  BENCH_SCALE_ROUNDS [5]
 #   BENCH_SCALE_SECONDS [5]  BENCH_PROFILE_REQUESTS [5000]
+#   BENCH_REDIS_OUTAGE [30]: seconds of full load with Redis stopped (0: none)
 #   BENCH_MQL_EXTRA: more mod_mql directives for the "with" server, to try options
 #   BENCH_KEEP=1 keeps the generated server roots under /tmp.
 #
@@ -51,6 +53,7 @@ THREADS=${BENCH_THREADS:-1}
 SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-5}
 SCALE_SECS=${BENCH_SCALE_SECONDS:-5}
 PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-5000}
+OUTAGE=${BENCH_REDIS_OUTAGE:-30}
 REPORT=$OUT/bench-report.txt
 
 case "$MODE" in
@@ -70,14 +73,15 @@ chmod 755 "$WORK"
 SERVERS=()
 
 cleanup() {
-    local root
+    local root pid
     for root in "${SERVERS[@]+"${SERVERS[@]}"}"; do
         stop_server "$root" || true
     done
-    if [ -n "${REDIS_PID:-}" ]; then
-        kill "$REDIS_PID" 2>/dev/null || true
-        wait "$REDIS_PID" 2>/dev/null || true
-    fi
+    for pid in "${REDIS_PID:-}" "${PROF_REDIS_PID:-}"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [ -n "${BENCH_KEEP:-}" ]; then
         echo "server roots kept in $WORK"
     else
@@ -494,6 +498,11 @@ redis_bench() {
     summary mqlshm mqlredis
     log "$(awk -v t="$((rtick1 - rtick0))" -v hz="$(getconf CLK_TCK)" -v n="$((applied1 - applied0))" 'BEGIN {
         printf "  Redis CPU: %.1f us per event applied (%d events)", n ? t * 1e6 / hz / n : 0, n }')"
+    # the Function's own share of that, without httpd on the cores
+    probe=$(perl "$BENCH/redis_function_bench.pl" "$REDIS_PORT" 20000 256 || true)
+    log "  the Function alone (mql_apply_batch, 256 page views a call, Redis otherwise idle): $(echo "$probe" | awk '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%.1f us of Redis CPU per page view", v["us_per_entry"] }')"
     # what a full-speed run queued (and spilled) beyond what Redis on
     # these two cores could take meanwhile: how long it takes to drain
     local t0 t1 backlog
@@ -505,6 +514,21 @@ redis_bench() {
     log "$(awk -v b="$backlog" -v a="$t0" -v z="$t1" -v left="$(redis_backlog)" -v s="$SECS" 'BEGIN {
         printf "  backlog after a %ss run: %d changes, drained in %.1f s%s", s, b, z - a,
                left ? " (NOT drained: " left " left)" : "" }')"
+    # an outage under full load: Redis stopped (SIGSTOP) while wrk runs
+    # OUTAGE seconds, the queue spilled to MQLStateDir; then Redis goes on,
+    # and the time until every change is in it
+    if [ "$OUTAGE" -gt 0 ]; then
+        kill -STOP "$REDIS_PID"
+        run_wrk "$WORK/mqlredis" "$WORK/cookies.redis" "$OUTAGE" >/dev/null
+        backlog=$(redis_backlog)
+        t0=$(date +%s.%N)
+        kill -CONT "$REDIS_PID"
+        for _ in $(seq 1 1200); do [ "$(redis_backlog)" = 0 ] && break; sleep 0.1; done
+        t1=$(date +%s.%N)
+        log "$(awk -v b="$backlog" -v a="$t0" -v z="$t1" -v left="$(redis_backlog)" -v s="$OUTAGE" 'BEGIN {
+            printf "  a %ss outage under full load (Redis stopped): %d changes kept, drained in %.1f s%s", s, b, z - a,
+                   left ? " (NOT drained: " left " left)" : "" }')"
+    fi
     probe=$(perl "$BENCH/redis_probe.pl" "$(port_of "$WORK/mqlredis")" "$REDIS_PORT" "$WORK/cookies.redis" 100 10 || true)
     log "  request answered -> hit applied in Redis, no other load: $(echo "$probe" | awk '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -581,9 +605,9 @@ cg_control() {    # cg_control -z|-d PID PORT
 # Instructions per request: httpd -X under callgrind; counters zeroed after
 # a warm-up, dumped after PROFILE_REQUESTS requests from one connection.
 profile_one() {    # profile_one NAME KIND [same]: same = every request from one visitor
-    local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd
+    local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd sy
     root=$(NO_USER=1 new_server "$name" "$kind" 150000)
-    if [ "$kind" = mql ] || [ "$kind" = mql-nojournal ]; then
+    if [ "$kind" = mql ] || [ "$kind" = mql-nojournal ] || [ "$kind" = mqlredis ]; then
         prefill "$root" 100000 "$WORK/cookies.$name"
     else
         cp "$WORK/cookies.main" "$WORK/cookies.$name"
@@ -613,8 +637,12 @@ profile_one() {    # profile_one NAME KIND [same]: same = every request from one
     # would weigh far more per request than it does at full speed.
     wd=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
          | awk '/:writer_callback \[/ && !w { gsub(",", "", $1); w = $1 } END { print w + 0 }')
-    echo "$name $(awk -v a="$ir" -v w="${wd:-0}" -v n="$n" 'BEGIN { printf "%.0f %.0f", (a - w) / n, w / n }')" \
-        >>"$WORK/profile"
+    # MQLStore redis://: the sync thread (sending, replies, the streams) is
+    # background work too, reported apart from the request path
+    sy=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
+         | awk '/:sync_main \[/ && !w { gsub(",", "", $1); w = $1 } END { print w + 0 }')
+    echo "$name $(awk -v a="$ir" -v w="${wd:-0}" -v y="${sy:-0}" -v n="$n" 'BEGIN {
+        printf "%.0f %.0f %.0f", (a - w - y) / n, w / n, y / n }')" >>"$WORK/profile"
     cp "$dump" "$OUT/callgrind.$name.out"
 }
 
@@ -628,16 +656,33 @@ profile_bench() {
     profile_one prof-usertrack usertrack
     profile_one prof-mql-same mql same
     profile_one prof-mql-nojournal mql-nojournal
+    if command -v redis-server >/dev/null; then
+        local redis_port=${REDIS_PORT:-}
+        REDIS_PORT=$(free_port)
+        mkdir -p "$WORK/redis-prof"
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK/redis-prof" --save '' \
+            --appendonly no >"$WORK/redis-prof/log" 2>&1 &
+        PROF_REDIS_PID=$!
+        wait_port "$REDIS_PORT" up || { cat "$WORK/redis-prof/log" >&2; exit 1; }
+        profile_one prof-mqlredis mqlredis
+        kill "$PROF_REDIS_PID" 2>/dev/null || true
+        wait "$PROF_REDIS_PID" 2>/dev/null || true
+        PROF_REDIS_PID=""
+        REDIS_PORT=$redis_port
+    fi
     log ""
     log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of the same mix)"
     local none
     none=$(awk '$1 == "prof-none" { print $2 }' "$WORK/profile")
-    while read -r name ir wd; do
-        log "$(printf '  %-10s %7d instructions/request  (%+d vs none, %s%%; background writer %d more)' \
-            "${name#prof-}" "$ir" $((ir - none)) "$(pct "$ir" "$none")" "$wd")"
+    while read -r name ir wd sy; do
+        log "$(printf '  %-10s %7d instructions/request  (%+d vs none, %s%%; background writer %d more%s)' \
+            "${name#prof-}" "$ir" $((ir - none)) "$(pct "$ir" "$none")" "$wd" \
+            "$([ "${sy:-0}" = 0 ] || echo ", Redis sync thread $sy more")")"
     done <"$WORK/profile"
     log "  (mql-same: mod_mql with every request from one visitor, as a browser's"
-    log "   keep-alive connection sends them; the others draw a visitor per request)"
+    log "   keep-alive connection sends them; the others draw a visitor per request;"
+    log "   mqlredis: MQLStore redis:// to a redis-server on this host, whose own"
+    log "   work is not counted here: see the redis section)"
     log "  mod_mql functions, inclusive instructions per request:"
     callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
         | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_hit|mql_score_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \

@@ -15,7 +15,7 @@
 -- left out (N+2 keys, 3 keys), as servers of an earlier version call:
 -- their entries are applied, not counted.  On a single Redis the sync
 -- thread sends its whole batch, every shard of it, as one FCALL
--- mql_apply_shards (below).
+-- mql_apply_batch (below).
 --
 -- The fleet's totals: each shard's hash TOTALS_KEY counts what the calls
 -- of that shard did, in fields 'visitors' (records created), 'hits' (hit
@@ -42,9 +42,10 @@ local EV_DOWNLOAD, EV_FORM = 1, 2
 local REQ_DOWNLOAD, REQ_FORM, REQ_COUNTRY = 1, 2, 4
 local STREAM_MAXLEN = '100000'
 local SEQ_TTL = 30 * 86400       -- an origin's numbers outlive any queue
+local SEQ_RENEW = 4096           -- numbers between renewals of that TTL
 
-local function bit_set(mask, bit)
-    return math.floor(mask / (2 ^ bit)) % 2 == 1
+local function bit_set(mask, n)
+    return bit.band(mask, 2 ^ n) ~= 0
 end
 
 -- The record from its hash as read (field -> value).
@@ -215,30 +216,38 @@ end
 --   c  CONTACT (uint16 length, bytes) EXPIRE (uint32)
 --   f, g  nothing more
 local ENTRY_HEAD = '<c1c16dc22I4'
+local NO_CAPS = {}               -- shared, never written: most hits have no capped rule
 local ENTRY_HIT = '<I4i4i4Bi4i4i4i4i4i4i4i4BBBBBBBBc2Bi4dI4BHc0BBHc0I4B'
 local function entry_from_binary(s)
     local ok, kind, origin, seq, id, now, pos = pcall(struct.unpack, ENTRY_HEAD, s)
     if not ok then return nil end
     local e = { kind = kind, origin = origin, seq = seq, id = id, now = now }
     if kind == 'h' then
-        local x = { pcall(struct.unpack, ENTRY_HIT, s, pos) }
-        if not x[1] or x[#x] ~= #s + 1 then return nil end
-        e.events, e.ev_points, e.rule_points = x[2], x[3], x[4]
-        local mask = x[5]
-        e.capped = {}
+        -- into locals, not a table of the 32 values: this parse was a
+        -- quarter of the Function's time per page view
+        local ok2, events, evp, rp, mask, p0, p1, p2, p3, p4, p5, p6, p7,
+              m0, m1, m2, m3, m4, m5, m6, m7, cc, has_fit, fit, threshold, half_life,
+              req, req_cc, hold, site, trig, expire, tev, next = pcall(struct.unpack, ENTRY_HIT, s, pos)
+        if not ok2 or next ~= #s + 1 then return nil end
+        e.events, e.ev_points, e.rule_points = events, evp, rp
         if mask ~= 0 then
+            local pts, max, capped = { p0, p1, p2, p3, p4, p5, p6, p7 },
+                                     { m0, m1, m2, m3, m4, m5, m6, m7 }, {}
             for slot = 0, 7 do
                 if bit_set(mask, slot) then
-                    e.capped[#e.capped + 1] = { slot, x[6 + slot], x[14 + slot] }
+                    capped[#capped + 1] = { slot, pts[slot + 1], max[slot + 1] }
                 end
             end
+            e.capped = capped
+        else
+            e.capped = NO_CAPS
         end
-        e.cc = x[22]
-        if string.find(e.cc, '\0', 1, true) then e.cc = '' end
-        if x[23] ~= 0 then e.fit = x[24] end
-        e.threshold, e.half_life, e.require = x[25], x[26], x[27]
-        e.require_cc, e.hold, e.site = x[28], x[29] ~= 0, x[30]
-        e.trig, e.expire, e.tev = x[31], x[32], x[33]
+        if string.find(cc, '\0', 1, true) then cc = '' end
+        e.cc = cc
+        if has_fit ~= 0 then e.fit = fit end
+        e.threshold, e.half_life, e.require = threshold, half_life, req
+        e.require_cc, e.hold, e.site = req_cc, hold ~= 0, site
+        e.trig, e.expire, e.tev = trig, expire, tev
     elseif kind == 's' then
         local ok2, stage, expire, next = pcall(struct.unpack, '<BI4', s, pos)
         if not ok2 or next ~= #s + 1 then return nil end
@@ -336,6 +345,11 @@ end
 -- there is none).
 local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     local n = #entries
+    -- stream nil (mql_apply_batch): each entry's change goes to the
+    -- stream of its visitor's shard, named by the visitor key's hash tag
+    local function stream_for(vkey)
+        return stream or (string.match(vkey, '^(.-:)v:') or 'mql:') .. 'changes'
+    end
     -- the shard's totals' changes in this call, written once at the end
     local tally = {}
     local function count(fieldname, by)
@@ -355,14 +369,19 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
             if seq > top[o] then top[o] = seq end
         end
     end
-    local touched = false
+    -- its TTL renewed when an origin starts and then every SEQ_RENEW
+    -- numbers, not on every call: a TTL check per call cost as much as
+    -- the sequence itself
+    local renew = false
     for o, t in pairs(top) do
         if t > last[o] then
             redis.call('HSET', seqkey, o, string.format('%d', t))
-            touched = true
+            if last[o] == 0 or math.floor(t / SEQ_RENEW) ~= math.floor(last[o] / SEQ_RENEW) then
+                renew = true
+            end
         end
     end
-    if touched and redis.call('TTL', seqkey) < SEQ_TTL - 86400 then
+    if renew then
         redis.call('EXPIRE', seqkey, SEQ_TTL)
     end
     -- a visitor's state across the call: rec (nil: none), dirty,
@@ -391,7 +410,7 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
             if kind == 'f' then
                 redis.call('DEL', vkey)
                 st.rec, st.dirty, st.pending = nil, false, nil
-                announce(stream, 'f', id, 0, nil, now)
+                announce(stream_for(vkey), 'f', id, 0, nil, now)
             elseif kind ~= 'g' then
                 local v = st.rec or fresh(now)
                 st.rec = v
@@ -414,7 +433,7 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
                 st.dirty = true
                 if changed then
                     -- the change with the record as it is now, in order
-                    announce(stream, 's', id, old, strings(pairs_of(v)), now)
+                    announce(stream_for(vkey), 's', id, old, strings(pairs_of(v)), now)
                     st.pending = nil
                 elseif was_lead or v.stage ~= 0 then
                     -- a lead's figures: every server's leads file
@@ -440,8 +459,8 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
                 redis.call('SET', vkey, st.packed)
             end
             if st.pending then
-                announce(stream, 'u', st.pending.id, st.pending.old, strings(pairs_of(v)),
-                         st.pending.now)
+                announce(stream_for(vkey), 'u', st.pending.id, st.pending.old,
+                         strings(pairs_of(v)), st.pending.now)
             end
         end
     end
@@ -480,50 +499,28 @@ local function apply_many(keys, a)
     return apply_entries(keys[1], keys[2], vkeys, entries, fixed == 3 and keys[3] or nil)
 end
 
--- A server's whole batch in one call, on a single Redis (on a Cluster a
--- call's keys must share a slot: one mql_apply_many per shard there).
--- FCALL mql_apply_shards NUMKEYS  SEQ_KEY STREAM_KEY TOTALS_KEY (of each
--- shard in the call) VKEY... (shard after shard)  G  COUNT... (entries of each shard)
--- ENTRY... (in the same order).  Each shard's entries are applied as
--- mql_apply_many applies them; the reply is their replies one after the
--- other.  One call instead of one per shard: the call's own cost in Redis
--- (dispatch, argument parsing, the reply) is paid once per batch.
-local function apply_shards(keys, a)
-    local g = tonumber(a[1])
-    if not g or g < 1 or #a < 1 + g then
-        return redis.error_reply('mql_apply_shards: no shard count')
+-- A server's whole batch in one call, on a single Redis, in queue order
+-- whatever the shards (on a Cluster a call's keys must share a slot: one
+-- mql_apply_many per shard there):
+-- FCALL mql_apply_batch N+2 SEQ_KEY TOTALS_KEY VKEY_1 .. VKEY_N ENTRY_1 ..
+-- ENTRY_N.  One sequence and one totals hash for the server's calls (the
+-- totals are summed over every shard's hash anyway); each change goes to
+-- the stream of its visitor's shard.  The sequence, the totals and the
+-- call itself are paid once per batch instead of once per shard.
+local function apply_batch(keys, a)
+    local n = #a
+    if #keys ~= n + 2 then
+        return redis.error_reply('mql_apply_batch: ' .. #keys .. ' keys, ' .. n .. ' entries')
     end
-    local counts, total = {}, 0
-    for i = 1, g do
-        counts[i] = tonumber(a[1 + i])
-        if not counts[i] or counts[i] < 1 then
-            return redis.error_reply('mql_apply_shards: shard ' .. i .. ' has no entries')
-        end
-        total = total + counts[i]
-    end
-    if #a ~= 1 + g + total or #keys ~= 3 * g + total then
-        return redis.error_reply('mql_apply_shards: ' .. #keys .. ' keys and ' .. #a ..
-                                 ' arguments for ' .. g .. ' shards of ' .. total .. ' entries')
-    end
-    local entries = {}
-    for i = 1, total do
-        entries[i] = entry_from_binary(a[1 + g + i])
+    local vkeys, entries = {}, {}
+    for i = 1, n do
+        entries[i] = entry_from_binary(a[i])
         if not entries[i] then
-            return redis.error_reply('mql_apply_shards: entry ' .. i .. ' malformed')
+            return redis.error_reply('mql_apply_batch: entry ' .. i .. ' malformed')
         end
+        vkeys[i] = keys[i + 2]
     end
-    local out, at = {}, 0
-    for k = 1, g do
-        local vkeys, es = {}, {}
-        for j = 1, counts[k] do
-            vkeys[j] = keys[3 * g + at + j]
-            es[j] = entries[at + j]
-        end
-        local r = apply_entries(keys[3 * k - 2], keys[3 * k - 1], vkeys, es, keys[3 * k])
-        for j = 1, counts[k] do out[at + j] = r[j] end
-        at = at + counts[k]
-    end
-    return out
+    return apply_entries(keys[1], nil, vkeys, entries, keys[2])
 end
 
 -- One entry in text: FCALL mql_apply 4 VKEY SEQ_KEY STREAM_KEY TOTALS_KEY
@@ -567,6 +564,6 @@ end
 redis.register_function('mql_apply', apply)
 redis.register_function('mql_heartbeat', heartbeat)
 redis.register_function('mql_apply_many', apply_many)
-redis.register_function('mql_apply_shards', apply_shards)
+redis.register_function('mql_apply_batch', apply_batch)
 redis.register_function{ function_name = 'mql_fields', callback = fields,
                          flags = { 'no-writes' } }

@@ -476,86 +476,58 @@ static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_e
     redisAppendCommandArgv(s->c, (int)(head + 2 * m), argv, lens);
 }
 
-/* The whole batch as one mql_apply_shards call (a single Redis): the
- * shards' sequence, stream and totals keys, the visitor keys and the entries,
- * shard after shard, each shard's in queue order. */
+/* The whole batch as one mql_apply_batch call (a single Redis), in queue
+ * order: the sequence and totals keys of shard 0, then each entry's
+ * visitor key, then the entries. */
 static void append_batch_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
-                              const unsigned *order, const unsigned *count,
-                              const unsigned *calls, unsigned ncalls, unsigned n)
+                              unsigned n)
 {
-    unsigned argc = 3 + 3 * ncalls + n + 1 + ncalls + n, a = 0, k, j, at;
-    const char **argv = apr_palloc(p, argc * sizeof *argv);
-    size_t *lens = apr_palloc(p, argc * sizeof *lens);
-    char *keys = apr_palloc(p, (3 * ncalls + n) * MQL_REDIS_KEY_LEN);
-    char *vkey = keys + 3 * ncalls * MQL_REDIS_KEY_LEN;
+    const char **argv = apr_palloc(p, (5 + 2 * n) * sizeof *argv);
+    size_t *lens = apr_palloc(p, (5 + 2 * n) * sizeof *lens);
+    char *keys = apr_palloc(p, (2 + n) * MQL_REDIS_KEY_LEN);
     char *bin = apr_palloc(p, (apr_size_t)n * MQL_REDIS_ENTRY_MAX);
+    const char *nkeys = apr_psprintf(p, "%u", n + 2);
+    unsigned j;
 
-#define ARG(str, len) (argv[a] = (str), lens[a] = (len), a++)
-    ARG("FCALL", 5);
-    ARG("mql_apply_shards", 16);
-    {
-        const char *nk = apr_psprintf(p, "%u", 3 * ncalls + n);
-        ARG(nk, strlen(nk));
-    }
-    for (k = 0; k < ncalls; k++) {
-        char *seq = keys + 3 * k * MQL_REDIS_KEY_LEN, *stream = seq + MQL_REDIS_KEY_LEN;
-        char *totals = stream + MQL_REDIS_KEY_LEN;
+    argv[0] = "FCALL";
+    argv[1] = "mql_apply_batch";
+    argv[2] = nkeys;
+    mql_redis_key_seq(keys, 0);
+    mql_redis_key_totals(keys + MQL_REDIS_KEY_LEN, 0);
+    argv[3] = keys;
+    argv[4] = keys + MQL_REDIS_KEY_LEN;
+    for (j = 0; j < 5; j++)
+        lens[j] = strlen(argv[j]);
+    for (j = 0; j < n; j++) {
+        char *vkey = keys + (2 + j) * MQL_REDIS_KEY_LEN, *b = bin + j * MQL_REDIS_ENTRY_MAX;
 
-        mql_redis_key_seq(seq, calls[k]);
-        mql_redis_key_stream(stream, calls[k]);
-        mql_redis_key_totals(totals, calls[k]);
-        ARG(seq, strlen(seq));
-        ARG(stream, strlen(stream));
-        ARG(totals, strlen(totals));
+        mql_redis_key_visitor(vkey, e[j].id);
+        argv[5 + j] = vkey;
+        lens[5 + j] = strlen(vkey);
+        argv[5 + n + j] = b;
+        lens[5 + n + j] = mql_redis_entry_binary(&e[j], s->expire, b);
     }
-    for (j = 0; j < n; j++, vkey += MQL_REDIS_KEY_LEN) {
-        mql_redis_key_visitor(vkey, e[order[j]].id);
-        ARG(vkey, strlen(vkey));
-    }
-    {
-        const char *g = apr_psprintf(p, "%u", ncalls);
-        ARG(g, strlen(g));
-    }
-    for (k = 0; k < ncalls; k++) {
-        const char *c = apr_psprintf(p, "%u", count[calls[k]]);
-        ARG(c, strlen(c));
-    }
-    for (j = 0, at = 0; j < n; j++, at += MQL_REDIS_ENTRY_MAX)
-        ARG(bin + at, mql_redis_entry_binary(&e[order[j]], s->expire, bin + at));
-#undef ARG
-    redisAppendCommandArgv(s->c, (int)a, argv, lens);
+    redisAppendCommandArgv(s->c, (int)(5 + 2 * n), argv, lens);
 }
 
-/* Entries as one call on a single Redis (append_batch_call), grouped by
- * shard so that Redis reads a shard's sequence, and a visitor's record,
- * once per batch rather than once per entry.  How many of the oldest
- * entries are done: all of them, or none when the connection went before
- * the reply (they go again; Redis knows any it already has by their
- * sequence numbers). */
+/* Entries as one call on a single Redis (append_batch_call): Redis reads
+ * the server's sequence once per batch, and a visitor's record once.  How
+ * many of the oldest entries are done: all of them, or none when the
+ * connection went before the reply (they go again; Redis knows any it
+ * already has by their sequence numbers). */
 static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsigned n)
 {
-    unsigned count[MQL_RQ_SHARDS] = { 0 }, fill[MQL_RQ_SHARDS];
-    unsigned order[BATCH_MAX], calls[MQL_RQ_SHARDS], ncalls = 0, i, k, got = n;
+    unsigned i, got;
     redisReply *r = NULL;
     apr_pool_t *p;
 
     if (n > BATCH_MAX)
-        n = got = BATCH_MAX;
+        n = BATCH_MAX;
     if (s->rc)
         return send_entries_cluster(s, e, n);
+    got = n;
     apr_pool_create(&p, s->pool);
-    /* the entries' indexes grouped by shard, each group in queue order */
-    for (i = 0; i < n; i++)
-        count[mql_redis_shard(e[i].id)]++;
-    for (i = 0, k = 0; i < MQL_RQ_SHARDS; i++) {
-        fill[i] = k;
-        k += count[i];
-        if (count[i])
-            calls[ncalls++] = i;
-    }
-    for (i = 0; i < n; i++)
-        order[fill[mql_redis_shard(e[i].id)]++] = i;
-    append_batch_call(s, p, e, order, count, calls, ncalls, n);
+    append_batch_call(s, p, e, n);
     s->st->batches++;
     if (s->sent_before)
         s->st->retries++;
@@ -576,7 +548,7 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
         refused(s, r, n);
     else if (r->type == REDIS_REPLY_ARRAY)
         for (i = 0; i < n && i < r->elements; i++)
-            applied_packed(s, &e[order[i]], r->element[i]);
+            applied_packed(s, &e[i], r->element[i]);
     if (r)
         freeReplyObject(r);
     if (got == n)

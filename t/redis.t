@@ -3,8 +3,9 @@
 # servers have synced, every visitor's counts, caps and score in Redis are
 # what one server would have made of the same requests, each promotion is
 # in the fleet's stream once and reaches the union of the MQLNotify pipes
-# once (two servers have one, the third none), and every server's leads file holds every lead.  mqlctl set
-# and forget on one server reach Redis and the others.  Every server's
+# once (two servers have one, the third none), and every server's leads
+# file holds every lead.  mqlctl set and forget on one server reach Redis
+# and the others.  Every server's
 # status page shows the same fleet totals: the visitors, hits, leads per
 # stage and servers the test made.
 use strict;

@@ -331,6 +331,10 @@ sub check_mqlctl_and_graceful {
         $self->{views}++;
         sleep 0.02;
     }
+    # twenty views (a point each) may make that visitor a lead now
+    my $e = $self->{expect}{ $v->{id} };
+    $self->{late_leads} = $e->{score} < $self->{threshold} && $e->{score} + 20 >= $self->{threshold} ? 1 : 0;
+    $e->{score} += 20;
     ok MQLTest::wait_for(5, sub { $redis->record($k)->{c0} == $before + 20 }),
         'across a graceful restart every view reaches Redis once';
     sleep 0.5;
@@ -387,7 +391,7 @@ sub check_fleet_totals {
         Visitors => $self->{nvisitors} + $self->{probes},
         Hits => $self->{nvisitors} + @{ $self->{work} } + $self->{views} + $self->{probes},
         Forgotten => 1,
-        StageMQL => $nleads - 2,
+        StageMQL => $nleads - 2 + ($self->{late_leads} // 0),
         StageSQL => 1,
         StageRejected => 0,
     );
