@@ -6,6 +6,7 @@
 #include <string.h>
 #include "apr_strings.h"
 #include "mql_redis_store.h"
+#include "mql_score.h"
 
 typedef struct redis_store {
     mql_visitors_t *local;
@@ -30,15 +31,25 @@ static int rs_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visi
 
 /* Scored here at once (the visitor's next request on this server sees
  * it) and queued for Redis, which decides for the fleet.  A full queue
- * loses the event for the fleet, never the request: it is counted. */
+ * loses the event for the fleet, never the request: it is counted.
+ * The flood limits on new leads (mql_lead_gate_admit) are this server's:
+ * a promotion they held here, the visitor qualifying in this table but
+ * left a visitor, is held in Redis too, so a network over MQLNewLeadLimit
+ * makes no lead through any server whose table has its visitor's score. */
 static apr_status_t rs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
                            const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
 {
     redis_store_t *rs = be;
     mql_rq_entry_t e;
-    apr_status_t rv = mql_visitors_hit(rs->local, ref, hit, sc, now, res);
+    mql_hit_result_t own;
+    apr_status_t rv;
 
+    if (!res)
+        res = &own;
+    rv = mql_visitors_hit(rs->local, ref, hit, sc, now, res);
     mql_rq_entry_from_hit(&e, ref->id, hit, sc, NULL, now);
+    if (hit->gate && rv == APR_SUCCESS && mql_score_qualifies(&res->after, sc))
+        e.hold = 1;
     mql_rq_append(rs->q, &e);
     return rv;
 }

@@ -35,6 +35,7 @@ MQLStore ${\ $redis->url }
 MQLRedisTimeout ${TIMEOUT_MS}ms
 MQLSecret $secret
 MQLThreshold $THRESHOLD
+MQLNewLeadLimit 0
 MQLHalfLife 0
 MQLRule view ^/pricing 10 cap=2
 MQLNotify "|${\ $t->root }/notify.pl"

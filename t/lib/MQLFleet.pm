@@ -61,6 +61,9 @@ sub new {
 MQLStore ${\ $self->{store}->url }
 MQLSecret $secret
 MQLThreshold $self->{threshold}
+# every client is 127.0.0.1: no limit on its new leads (t/redis_flood.t
+# tests the limit)
+MQLNewLeadLimit 0
 MQLHalfLife 0
 MQLRule view ^/pricing 10 cap=2
 MQLRule download ^/whitepapers/ 15
