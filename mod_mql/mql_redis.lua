@@ -330,19 +330,19 @@ local function write_totals(totalskey, tally)
     end
 end
 
--- Entries of one shard in queue order (the sync thread groups a batch
--- by shard): each entry is decided exactly as a call of its own would
--- decide it, but the shard's sequence is read and written once, a
--- visitor's record is read once and written once, and a lead's figures
--- go to the stream once per call rather than once per hit.
+-- Entries in queue order, of one shard (mql_apply_many, on a Cluster)
+-- or of any (mql_apply_batch, stream nil): each entry is decided exactly
+-- as a call of its own would decide it, but the sequence is read and
+-- written once, a visitor's record is read once and written once, and a
+-- lead's figures go to the stream once per call rather than once per hit.
 --
 -- FCALL mql_apply_many N+3 SEQ_KEY STREAM_KEY TOTALS_KEY VKEY_1 .. VKEY_N
 -- ENTRY_1 .. ENTRY_N with ENTRY_i for VKEY_i as entry_from_binary reads
 -- it; all keys carry the shard's hash tag.  totalskey nil (a caller of
--- an earlier version): nothing counted.  The reply: one string per entry, 'a' (applied)
--- or 'd' (duplicate), followed, for the last entry of each visitor in
--- the call only, by the record after the call (RECORD; nothing when
--- there is none).
+-- an earlier version): nothing counted.  The reply: one string per
+-- entry, 'a' (applied) or 'd' (duplicate), followed, for the last entry
+-- of each visitor in the call only, by the record after the call
+-- (RECORD; nothing when there is none).
 local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     local n = #entries
     -- stream nil (mql_apply_batch): each entry's change goes to the
