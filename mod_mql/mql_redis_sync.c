@@ -28,7 +28,7 @@
  * that matches the module, and nothing is installed beside it. */
 #include "mql_redis_lua.h"
 
-/* entries per batch: one call on a single Redis (mql_apply_shards), one
+/* entries per batch: one call on a single Redis (mql_apply_batch), one
  * per shard on a Cluster, some 10 ms of Redis when full, well within
  * MQLRedisTimeout; larger batches drain a backlog with fewer round trips */
 #define BATCH_MAX      512
@@ -437,77 +437,65 @@ static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const r
         mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
 }
 
-/* One mql_apply_many call appended: the entries e[idx[0..m-1]] of shard
- * sh, in queue order, each as one binary argument.  The keys: the shard's
- * sequences, stream and totals (declared, as a Cluster requires of every
- * key a Function touches), then each entry's visitor. */
-#define SHARD_KEYS 3
-static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
-                              const unsigned *idx, unsigned m, unsigned sh)
+/* One Function call appended: FCALL fn, the nfixed keys first (declared,
+ * as a Cluster requires of every key a Function touches), then each
+ * entry's visitor key, then the entries e[idx[0..m-1]] (idx NULL: e[0..m-1])
+ * in that order, each as one binary argument. */
+static void append_call(mql_redis_sync_t *s, apr_pool_t *p, const char *fn,
+                        char (*fixed)[MQL_REDIS_KEY_LEN], unsigned nfixed,
+                        const mql_rq_entry_t *e, const unsigned *idx, unsigned m)
 {
-    const unsigned head = 3 + SHARD_KEYS;
+    const unsigned head = 3 + nfixed;
     const char **argv = apr_palloc(p, (head + 2 * m) * sizeof *argv);
     size_t *lens = apr_palloc(p, (head + 2 * m) * sizeof *lens);
-    char *keys = apr_palloc(p, (SHARD_KEYS + m) * MQL_REDIS_KEY_LEN);
-    char *nkeys = apr_psprintf(p, "%u", m + SHARD_KEYS);
+    char *vkeys = apr_palloc(p, (apr_size_t)m * MQL_REDIS_KEY_LEN);
+    char *bin = apr_palloc(p, (apr_size_t)m * MQL_REDIS_ENTRY_MAX);
     unsigned j;
 
     argv[0] = "FCALL";
-    argv[1] = "mql_apply_many";
-    argv[2] = nkeys;
-    mql_redis_key_seq(keys, sh);
-    mql_redis_key_stream(keys + MQL_REDIS_KEY_LEN, sh);
-    mql_redis_key_totals(keys + 2 * MQL_REDIS_KEY_LEN, sh);
-    for (j = 0; j < SHARD_KEYS; j++)
-        argv[3 + j] = keys + j * MQL_REDIS_KEY_LEN;
+    argv[1] = fn;
+    argv[2] = apr_psprintf(p, "%u", nfixed + m);
+    for (j = 0; j < nfixed; j++)
+        argv[3 + j] = fixed[j];
     for (j = 0; j < head; j++)
         lens[j] = strlen(argv[j]);
     for (j = 0; j < m; j++) {
-        const mql_rq_entry_t *x = &e[idx[j]];
-        char *vkey = keys + (SHARD_KEYS + j) * MQL_REDIS_KEY_LEN;
-        char *bin = apr_palloc(p, MQL_REDIS_ENTRY_MAX);
+        const mql_rq_entry_t *x = &e[idx ? idx[j] : j];
+        char *vkey = vkeys + j * MQL_REDIS_KEY_LEN, *b = bin + j * MQL_REDIS_ENTRY_MAX;
 
         mql_redis_key_visitor(vkey, x->id);
         argv[head + j] = vkey;
         lens[head + j] = strlen(vkey);
-        argv[head + m + j] = bin;
-        lens[head + m + j] = mql_redis_entry_binary(x, s->expire, bin);
+        argv[head + m + j] = b;
+        lens[head + m + j] = mql_redis_entry_binary(x, s->expire, b);
     }
     redisAppendCommandArgv(s->c, (int)(head + 2 * m), argv, lens);
 }
 
-/* The whole batch as one mql_apply_batch call (a single Redis), in queue
- * order: the sequence and totals keys of shard 0, then each entry's
- * visitor key, then the entries. */
+/* mql_apply_many for the entries e[idx[0..m-1]] of shard sh, in queue
+ * order: the shard's sequences, stream and totals, then its visitors. */
+static void append_shard_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
+                              const unsigned *idx, unsigned m, unsigned sh)
+{
+    char (*fixed)[MQL_REDIS_KEY_LEN] = apr_palloc(p, 3 * sizeof *fixed);
+
+    mql_redis_key_seq(fixed[0], sh);
+    mql_redis_key_stream(fixed[1], sh);
+    mql_redis_key_totals(fixed[2], sh);
+    append_call(s, p, "mql_apply_many", fixed, 3, e, idx, m);
+}
+
+/* mql_apply_batch for the whole batch (a single Redis), in queue order:
+ * the server's sequences and totals in shard 0's keys, then the visitors
+ * of every shard (each change goes to its own shard's stream). */
 static void append_batch_call(mql_redis_sync_t *s, apr_pool_t *p, const mql_rq_entry_t *e,
                               unsigned n)
 {
-    const char **argv = apr_palloc(p, (5 + 2 * n) * sizeof *argv);
-    size_t *lens = apr_palloc(p, (5 + 2 * n) * sizeof *lens);
-    char *keys = apr_palloc(p, (2 + n) * MQL_REDIS_KEY_LEN);
-    char *bin = apr_palloc(p, (apr_size_t)n * MQL_REDIS_ENTRY_MAX);
-    const char *nkeys = apr_psprintf(p, "%u", n + 2);
-    unsigned j;
+    char (*fixed)[MQL_REDIS_KEY_LEN] = apr_palloc(p, 2 * sizeof *fixed);
 
-    argv[0] = "FCALL";
-    argv[1] = "mql_apply_batch";
-    argv[2] = nkeys;
-    mql_redis_key_seq(keys, 0);
-    mql_redis_key_totals(keys + MQL_REDIS_KEY_LEN, 0);
-    argv[3] = keys;
-    argv[4] = keys + MQL_REDIS_KEY_LEN;
-    for (j = 0; j < 5; j++)
-        lens[j] = strlen(argv[j]);
-    for (j = 0; j < n; j++) {
-        char *vkey = keys + (2 + j) * MQL_REDIS_KEY_LEN, *b = bin + j * MQL_REDIS_ENTRY_MAX;
-
-        mql_redis_key_visitor(vkey, e[j].id);
-        argv[5 + j] = vkey;
-        lens[5 + j] = strlen(vkey);
-        argv[5 + n + j] = b;
-        lens[5 + n + j] = mql_redis_entry_binary(&e[j], s->expire, b);
-    }
-    redisAppendCommandArgv(s->c, (int)(5 + 2 * n), argv, lens);
+    mql_redis_key_seq(fixed[0], 0);
+    mql_redis_key_totals(fixed[1], 0);
+    append_call(s, p, "mql_apply_batch", fixed, 2, e, NULL, n);
 }
 
 /* Entries as one call on a single Redis (append_batch_call): Redis reads
