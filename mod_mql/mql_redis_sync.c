@@ -160,6 +160,24 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
     s->backoff_ms = s->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : s->backoff_ms * 2;
 }
 
+/* The connection failed under a command: closed, with hiredis's reason. */
+static void connection_lost(mql_redis_sync_t *s)
+{
+    disconnect(s, s->c ? s->c->errstr : NULL);
+}
+
+/* The next reply of a pipeline, or NULL with the connection closed. */
+static redisReply *next_reply(mql_redis_sync_t *s)
+{
+    redisReply *r = NULL;
+
+    if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+        connection_lost(s);
+        return NULL;
+    }
+    return r;
+}
+
 static int prepare(mql_redis_sync_t *s);
 
 /* MOVED: the slot has another master (a resharding, a failover) from now
@@ -211,7 +229,7 @@ static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
         r = redisCommandArgv(s->c, argc, argv, lens);
     }
     if (!r)
-        disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+        connection_lost(s);
     return r;
 }
 
@@ -520,10 +538,8 @@ static unsigned send_entries(mql_redis_sync_t *s, const mql_rq_entry_t *e, unsig
     if (s->sent_before)
         s->st->retries++;
     s->sent_before = 1;
-    if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
-        disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+    if (!(r = next_reply(s)))
         got = 0;
-    }
     else if (r->type == REDIS_REPLY_ERROR && r->str && strstr(r->str, "Function not found")) {
         /* our library was replaced (FUNCTION LOAD REPLACE by a server of
          * another version, FUNCTION FLUSH): nothing of the call was
@@ -629,16 +645,12 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
                 m += shard[i] == k;
             /* ASKING's answer, then the call's */
             if (was_ask) {
-                if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
-                    disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+                if (!(r = next_reply(s)))
                     goto out;
-                }
                 freeReplyObject(r);
             }
-            if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
-                disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+            if (!(r = next_reply(s)))
                 goto out;
-            }
             if (r->type == REDIS_REPLY_ARRAY) {
                 unsigned j = 0;
 
@@ -958,11 +970,10 @@ static int take_and_ack(mql_redis_sync_t *s, redisReply *entries, const char *ke
         n++;
     }
     for (j = 0; j < n; j++) {
-        redisReply *a = NULL;
-        if (redisGetReply(s->c, (void **)&a) != REDIS_OK) {
-            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+        redisReply *a = next_reply(s);
+
+        if (!a)
             return 0;
-        }
         freeReplyObject(a);
     }
     return 1;
@@ -1148,11 +1159,8 @@ static int sum_totals(mql_redis_sync_t *s, mql_rq_fleet_t *f)
         }
     }
     for (i = 0; !s->rc && i < MQL_RQ_SHARDS; i++) {
-        r = NULL;
-        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
-            disconnect(s, s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
+        if (!(r = next_reply(s)))
             return 0;
-        }
         add_totals(f, r);
         freeReplyObject(r);
     }
