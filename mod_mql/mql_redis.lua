@@ -478,24 +478,31 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     return out
 end
 
+-- The entries of a call (ARGV) and their visitors (KEYS after the fixed
+-- ones), every entry read before anything is written: a malformed call
+-- changes nothing.  nil and the error reply when one cannot be read.
+local function read_entries(fname, keys, a, fixed)
+    local vkeys, entries = {}, {}
+    for i = 1, #a do
+        entries[i] = entry_from_binary(a[i])
+        if not entries[i] then
+            return nil, redis.error_reply(fname .. ': entry ' .. i .. ' malformed')
+        end
+        vkeys[i] = keys[i + fixed]
+    end
+    return vkeys, entries
+end
+
 local function apply_many(keys, a)
     local n = #a
     -- SEQ_KEY STREAM_KEY TOTALS_KEY, or without TOTALS_KEY from a
     -- server of an earlier version
     local fixed = #keys - n
-    local vkeys, entries = {}, {}
     if fixed ~= 3 and fixed ~= 2 then
         return redis.error_reply('mql_apply_many: ' .. #keys .. ' keys, ' .. n .. ' entries')
     end
-    -- every entry read before anything is written: a malformed call
-    -- changes nothing
-    for i = 1, n do
-        entries[i] = entry_from_binary(a[i])
-        if not entries[i] then
-            return redis.error_reply('mql_apply_many: entry ' .. i .. ' malformed')
-        end
-        vkeys[i] = keys[i + fixed]
-    end
+    local vkeys, entries = read_entries('mql_apply_many', keys, a, fixed)
+    if not vkeys then return entries end
     return apply_entries(keys[1], keys[2], vkeys, entries, fixed == 3 and keys[3] or nil)
 end
 
@@ -512,14 +519,8 @@ local function apply_batch(keys, a)
     if #keys ~= n + 2 then
         return redis.error_reply('mql_apply_batch: ' .. #keys .. ' keys, ' .. n .. ' entries')
     end
-    local vkeys, entries = {}, {}
-    for i = 1, n do
-        entries[i] = entry_from_binary(a[i])
-        if not entries[i] then
-            return redis.error_reply('mql_apply_batch: entry ' .. i .. ' malformed')
-        end
-        vkeys[i] = keys[i + 2]
-    end
+    local vkeys, entries = read_entries('mql_apply_batch', keys, a, 2)
+    if not vkeys then return entries end
     return apply_entries(keys[1], nil, vkeys, entries, keys[2])
 end
 
