@@ -40,7 +40,7 @@ UNIT_SRC  := $(sort $(wildcard t/unit/test_*.c))
 UNIT_BIN  := $(patsubst t/unit/%.c,$(OUT)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test-deps install demo test test-cluster unit integration bench clean screenshot fuzz fuzz-build asan \
-        test-asan asan-module print-asan-tests deb test-deb
+        test-asan asan-module print-asan-tests deb test-deb test-fresh
 
 all: $(OUT)/.deps-build $(MODULE) $(MQLCTL)
 
@@ -138,6 +138,12 @@ deb: $(OUT)/.deps-build $(OUT)/.deps-deb
 test-deb: $(OUT)/.deps-deb-test
 	$(MAKE) deb
 	build/deb-system-test.sh $(DEB_OUT)
+
+# make test-fresh  the whole of make test in a fresh Debian 12 root
+#                  (debootstrap, chroot), as CI meets a new machine;
+#                  RUNS=3 for three fresh roots in a row.
+test-fresh: $(OUT)/.deps-deb-test
+	RUNS=$(or $(RUNS),1) build/fresh-root-test.sh
 
 # ---- fuzzing ------------------------------------------------------------
 # libFuzzer targets (t/fuzz/fuzz_*.c), one per parser of client or
