@@ -125,9 +125,11 @@ for my $mpm (qw(prefork event)) {
     $t->start;
     my $load = start_load($t, 6, 8);
     sleep 1;
+    # At least four seconds of kills, and on until five children that had
+    # served were killed: a slow machine starts its replacements slowly.
     my ($kills, %killed) = (0);
-    my $until = time + 4;
-    while (time < $until) {
+    my ($until, $deadline) = (time + 4, time + 60);
+    while (time < $until || ($kills < 5 && time < $deadline)) {
         my @w = grep { !$killed{$_} } worker_children($t);
         if (@w) {
             my $victim = $w[int rand @w];
