@@ -88,7 +88,7 @@ $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
 
 MQLCTL_SRC := mod_mql/mqlctl.c $(sort $(wildcard mod_mql/mqlctl_*.c))
 $(MQLCTL): $(MQLCTL_SRC) mod_mql/mqlctl_*.h $(CORE_LIB) $(VERSION_H)
-	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
+	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
