@@ -3,9 +3,12 @@
  * `apachectl configtest` with httpd's "Syntax error on line N of FILE"
  * followed by the directive's name and what it expects.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <maxminddb.h>
 
 #include "apr_dbm.h"
@@ -602,9 +605,58 @@ static const char *set_store(cmd_parms *cmd, void *dconf, const char *arg)
     url = apr_pcalloc(cmd->pool, sizeof *url);
     if ((err = mql_redis_url_parse(cmd->pool, arg, url)))
         return bad(cmd, apr_psprintf(cmd->pool, "expects %s", err), arg);
+    if (url->password && mql_g->redis_password)
+        return apr_psprintf(cmd->pool, "MQLStore: the URL holds a password and "
+                            "MQLRedisPasswordFile gives one too; keep the file's only");
+    if (mql_g->redis_password)
+        url->password = mql_g->redis_password;
     mql_g->store_kind = "redis";
     mql_g->store_url = apr_pstrdup(cmd->pool, arg);
     mql_g->redis = url;
+    return NULL;
+}
+
+/* MQLRedisPasswordFile: the Redis password from a file only root reads,
+ * not from the URL in a configuration that every local user may read.
+ * Read here, while root reads the configuration (configtest too), before
+ * any child gives root up; the admin's path, so a link is followed, but
+ * only to a regular file, without waiting on a FIFO. */
+static const char *set_redis_password_file(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = global_only(cmd), *pw;
+    char buf[MQL_REDIS_AUTH_MAX + 1];
+    struct stat st;
+    ssize_t n;
+    int fd;
+
+    if (err)
+        return err;
+    if ((fd = open(arg, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: cannot read %s: %s", arg,
+                            strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s is not a regular file", arg);
+    }
+    n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n < 0)
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: cannot read %s: %s", arg,
+                            strerror(errno));
+    if (n > MQL_REDIS_AUTH_MAX)
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s is larger than %d bytes; "
+                            "it should hold the password alone", arg, MQL_REDIS_AUTH_MAX);
+    pw = mql_redis_password_text(cmd->pool, buf, (size_t)n);
+    memset(buf, 0, sizeof buf);
+    if (!pw)
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s holds no password (it is "
+                            "empty or has a NUL byte)", arg);
+    if (mql_g->redis && mql_g->redis->password)
+        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: the MQLStore URL holds a "
+                            "password too; keep the file's only");
+    mql_g->redis_password = pw;
+    if (mql_g->redis)
+        mql_g->redis->password = pw;
     return NULL;
 }
 
@@ -997,6 +1049,9 @@ const command_rec mql_cmds[] = {
                   "where visitors are kept: shm, this server's shared memory, or "
                   "redis://[USER:PASSWORD@]HOST:PORT[/DB] or redis+unix:///PATH, shared "
                   "by the servers that use it (default shm)"),
+    AP_INIT_TAKE1("MQLRedisPasswordFile", set_redis_password_file, NULL, RSRC_CONF,
+                  "a file holding the Redis password (AUTH) of MQLStore, read by root "
+                  "at start; keep it 0600 (default none: the URL's, if any)"),
     AP_INIT_TAKE1("MQLRedisTimeout", set_redis_timeout, NULL, RSRC_CONF,
                   "connect and command timeout of the Redis sync thread (default 250ms)"),
     AP_INIT_TAKE1("MQLMaxVisitors", set_max_visitors, NULL, RSRC_CONF,

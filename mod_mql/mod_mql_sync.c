@@ -16,9 +16,11 @@
  * seconds (killed) loses it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "apr_allocator.h"
 #include "apr_strings.h"
@@ -42,7 +44,7 @@ APLOG_USE_MODULE(mql);
 #define LEASE_STALE   3
 #define IDLE_SLEEP    apr_time_from_msec(2)
 #define CACHE_LINE    64
-#define SPILL_NAME    "redis-spill"
+#define SPILL_NAME    MQL_REDIS_SPILL_NAME
 /* what a stopping child gives Redis before it spills the rest: well
  * inside the three seconds httpd waits for a child before SIGKILL */
 #define STOP_FLUSH    apr_time_from_msec(1000)
@@ -124,9 +126,65 @@ static apr_status_t make_segment(server_rec *s)
     return APR_SUCCESS;
 }
 
+/* One file of MQLStateDir made anew by root: whatever the server's user
+ * put under either name is unlinked (never followed), the temporary one
+ * is created with O_EXCL and renamed into place.  0 when done. */
+static int put_state_file(int dirfd, const char *name, const char *text, mode_t mode)
+{
+    char tmp[64];
+    size_t len = strlen(text);
+    int fd, ok;
+
+    apr_snprintf(tmp, sizeof tmp, ".%s.tmp", name);
+    unlinkat(dirfd, tmp, 0);
+    fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -1;
+    ok = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t)len;
+    ok = close(fd) == 0 && ok;
+    if (!ok || renameat(dirfd, tmp, dirfd, name) != 0) {
+        unlinkat(dirfd, tmp, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* MQLStateDir/store and store.auth (mql_redis_proto.h): which Redis, and
+ * its password, for mqlctl forget on a stopped server.  Written by root,
+ * so that a root mqlctl can tell them from anything the server's user
+ * wrote: the password file is root's alone, as MQLRedisPasswordFile's
+ * is.  With MQLStore shm both go: mqlctl then knows there is no Redis. */
+static void write_store_files(apr_pool_t *p, server_rec *s)
+{
+    int dirfd = mql_prepare_state_dir(p, s), bad = 0;
+
+    if (dirfd < 0)
+        return;
+    if (!mql_g->redis) {
+        unlinkat(dirfd, MQL_REDIS_STORE_NAME, 0);
+        unlinkat(dirfd, MQL_REDIS_AUTH_NAME, 0);
+    }
+    else {
+        bad = put_state_file(dirfd, MQL_REDIS_STORE_NAME,
+                             mql_redis_store_format(p, mql_g->redis), 0644) != 0;
+        if (mql_g->redis->password)
+            bad |= put_state_file(dirfd, MQL_REDIS_AUTH_NAME,
+                                  apr_pstrcat(p, mql_g->redis->password, "\n", NULL),
+                                  0600) != 0;
+        else
+            unlinkat(dirfd, MQL_REDIS_AUTH_NAME, 0);
+    }
+    if (bad)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "MQL07250: cannot write %s/"
+                     MQL_REDIS_STORE_NAME ": mqlctl forget will not reach Redis while "
+                     "the server is stopped", mql_g->state_dir);
+    close(dirfd);
+}
+
 int mql_sync_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     queue = NULL;
+    write_store_files(ptemp, s);
     if (!mql_g->redis)
         return OK;
     if (make_segment(s) != APR_SUCCESS)

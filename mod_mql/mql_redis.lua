@@ -562,9 +562,69 @@ local function heartbeat(keys, a)
     return redis.call('ZCOUNT', keys[1], now - HEARTBEAT_FRESH, '+inf')
 end
 
+-- mqlctl forget, straight to Redis (a stopped server cannot queue it):
+-- FCALL mql_forget 3 VKEY STREAM_KEY TOTALS_KEY ID NOW.  The record goes
+-- and is counted as forgotten; the stream gets the notice every server
+-- takes the visitor out of its table and leads files by, as after an 'f'
+-- entry.  The reply: 1 and the record's contact ('' when none), or 0 and
+-- '' when there was no record.  Its stream entries go with
+-- mql_forget_scan, in steps, as a stream may be long.
+local function forget(keys, a)
+    local vkey, id, now = keys[1], a[1], tonumber(a[2]) or 0
+    local v = read(vkey)
+    redis.call('DEL', vkey)
+    announce(keys[2], 'f', id, 0, nil, now)
+    if not v then return { 0, '' } end
+    local tally = {}
+    tally_stage(function(f, by) tally[f] = (tally[f] or 0) + by end, v.stage, nil)
+    write_totals(keys[3], tally)
+    return { 1, v.contact }
+end
+
+-- Contacts compare as the module normalises them: trimmed, case-folded.
+local function norm(s)
+    return string.lower((string.gsub(s, '^%s*(.-)%s*$', '%1')))
+end
+
+-- FCALL mql_forget_scan 1 STREAM_KEY FROM COUNT ID [CONTACT ...]: up to
+-- COUNT entries of the stream after FROM ('-': from its start) read, and
+-- those that carry the visitor's ID or one of the contacts deleted (XDEL),
+-- but for the forget notices ('f'), which the servers still to read them
+-- need and which hold the ID alone.  A step costs Redis about as much as
+-- COUNT entries read, so each call stays short however long the stream.
+-- The reply: the ID to go on after ('' at the end) and how many went.
+local function forget_scan(keys, a)
+    local stream, from, count, id = keys[1], a[1], tonumber(a[2]) or 1000, a[3]
+    local contacts = {}
+    for i = 4, #a do
+        if a[i] ~= '' then contacts[norm(a[i])] = true end
+    end
+    if count < 1 or count > 5000 then count = 1000 end
+    local got = redis.call('XRANGE', stream, from == '-' and '-' or '(' .. from, '+',
+                           'COUNT', count)
+    local gone = {}
+    for _, e in ipairs(got) do
+        local fv, kind, hit = e[2], nil, false
+        for j = 1, #fv - 1, 2 do
+            local f, val = fv[j], fv[j + 1]
+            if f == 'type' then kind = val
+            elseif f == 'id' and val == id then hit = true
+            elseif f == 'contact' and val ~= '' and contacts[norm(val)] then hit = true
+            end
+        end
+        if hit and kind ~= 'f' then gone[#gone + 1] = e[1] end
+    end
+    if #gone > 0 then redis.call('XDEL', stream, unpack(gone)) end
+    local next = ''
+    if #got == count then next = got[#got][1] end
+    return { next, #gone }
+end
+
 redis.register_function('mql_apply', apply)
 redis.register_function('mql_heartbeat', heartbeat)
 redis.register_function('mql_apply_many', apply_many)
 redis.register_function('mql_apply_batch', apply_batch)
+redis.register_function('mql_forget', forget)
+redis.register_function('mql_forget_scan', forget_scan)
 redis.register_function{ function_name = 'mql_fields', callback = fields,
                          flags = { 'no-writes' } }

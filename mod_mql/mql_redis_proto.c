@@ -134,6 +134,64 @@ const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t
     return NULL;
 }
 
+/* ---- MQLStateDir/store ------------------------------------------------------ */
+
+static const char *hostport(apr_pool_t *p, const char *host, int port)
+{
+    return apr_psprintf(p, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+const char *mql_redis_store_format(apr_pool_t *p, const mql_redis_url_t *url)
+{
+    const char *u;
+    int i;
+
+    if (url->kind == MQL_REDIS_UNIX)
+        u = apr_pstrcat(p, "redis+unix://", url->path, NULL);
+    else if (url->kind == MQL_REDIS_CLUSTER) {
+        u = "redis-cluster://";
+        for (i = 0; i < url->nnodes; i++)
+            u = apr_pstrcat(p, u, i ? "," : "", hostport(p, url->nodes[i].host,
+                                                         url->nodes[i].port), NULL);
+    }
+    else
+        u = apr_psprintf(p, "redis://%s/%d", hostport(p, url->host, url->port), url->db);
+    return apr_pstrcat(p, "# the Redis of MQLStore, for mqlctl (written at each start)\n",
+                       "url=", u, "\nuser=", url->user ? url->user : "", "\n", NULL);
+}
+
+const char *mql_redis_store_parse(apr_pool_t *p, const char *text, mql_redis_url_t *out)
+{
+    const char *url = NULL, *user = NULL, *err;
+    char *copy = apr_pstrdup(p, text), *line, *state;
+
+    for (line = apr_strtok(copy, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
+        if (!strncmp(line, "url=", 4))
+            url = line + 4;
+        else if (!strncmp(line, "user=", 5))
+            user = line + 5;
+    }
+    if (!url)
+        return "no url= line";
+    /* credentials are never in this file: an '@' would make them */
+    if (strchr(url, '@') || (err = mql_redis_url_parse(p, url, out)))
+        return apr_pstrcat(p, "url= is not an MQLStore URL without credentials", NULL);
+    out->user = user && *user ? user : NULL;
+    out->password = NULL;
+    return NULL;
+}
+
+const char *mql_redis_password_text(apr_pool_t *p, const char *buf, size_t len)
+{
+    if (len && buf[len - 1] == '\n')
+        len--;
+    if (len && buf[len - 1] == '\r')
+        len--;
+    if (!len || memchr(buf, '\0', len))
+        return NULL;
+    return apr_pstrmemdup(p, buf, len);
+}
+
 /* ---- keys ---------------------------------------------------------------- */
 
 unsigned mql_redis_shard(const uint8_t id[MQL_ID_BYTES])

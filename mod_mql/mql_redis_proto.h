@@ -35,6 +35,25 @@ typedef struct mql_redis_url {
 /* NULL and *out, or what is wrong with text (for the directive's error). */
 const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t *out);
 
+/*
+ * MQLStateDir/store and store.auth: the Redis a server uses, so that
+ * mqlctl forget reaches it while the server is stopped.  The parent (root)
+ * writes both at each start: store holds "url=" (the MQLStore URL without
+ * its user and password) and "user=" lines, store.auth the password
+ * alone, root's only (0600).  With MQLStore shm neither is there.
+ */
+#define MQL_REDIS_STORE_NAME "store"
+#define MQL_REDIS_AUTH_NAME  "store.auth"
+#define MQL_REDIS_AUTH_MAX   4096    /* a password file's bytes, at most */
+
+/* store's text for url (no password in it). */
+const char *mql_redis_store_format(apr_pool_t *p, const mql_redis_url_t *url);
+/* store's text back into *out (password NULL): NULL, or what is wrong. */
+const char *mql_redis_store_parse(apr_pool_t *p, const char *text, mql_redis_url_t *out);
+/* A password as a file holds it: up to one trailing newline (LF or CRLF)
+ * left out.  NULL when nothing is left, or it holds a NUL byte. */
+const char *mql_redis_password_text(apr_pool_t *p, const char *buf, size_t len);
+
 /* The visitor's shard, 0 .. MQL_RQ_SHARDS - 1. */
 unsigned mql_redis_shard(const uint8_t id[MQL_ID_BYTES]);
 

@@ -1289,3 +1289,83 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
         s->spill = -1;
     }
 }
+
+/* ---- mqlctl forget: the spill file of a stopped server ------------------ */
+
+apr_status_t mql_redis_spill_forget(const char *path, const uint8_t id[MQL_ID_BYTES],
+                                    apr_pool_t *p, unsigned *removed, const char **why)
+{
+    const char *tmp = apr_pstrcat(p, path, ".forget", NULL);
+    mql_rq_entry_t *buf = apr_palloc(p, BATCH_MAX * sizeof *buf);
+    spill_header_t h;
+    struct stat st;
+    int in, out = -1;
+    ssize_t got;
+
+    *removed = 0;
+    *why = NULL;
+    in = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (in < 0) {
+        if (errno == ENOENT)
+            return APR_SUCCESS;
+        *why = apr_psprintf(p, "cannot open it: %s", strerror(errno));
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        *why = "not a regular file";
+        return APR_EGENERAL;
+    }
+    if (pread(in, &h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h.magic, SPILL_MAGIC, 8)
+        || h.entry_size != sizeof(mql_rq_entry_t)) {
+        close(in);
+        return APR_SUCCESS;
+    }
+    unlink(tmp);
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0 || write(out, &h, sizeof h) != (ssize_t)sizeof h
+        || lseek(in, SPILL_START, SEEK_SET) != SPILL_START)
+        goto fail;
+    /* whole entries only, as the sync thread reads them */
+    while ((got = read(in, buf, BATCH_MAX * sizeof *buf)) > 0) {
+        size_t n = (size_t)got / sizeof *buf, i, keep = 0;
+
+        for (i = 0; i < n; i++) {
+            if (!memcmp(buf[i].id, id, MQL_ID_BYTES)) {
+                ++*removed;
+                continue;
+            }
+            if (keep != i)
+                buf[keep] = buf[i];
+            keep++;
+        }
+        if (keep && write(out, buf, keep * sizeof *buf) != (ssize_t)(keep * sizeof *buf))
+            goto fail;
+        if ((size_t)got % sizeof *buf)
+            break;
+    }
+    if (got < 0 || fsync(out) != 0)
+        goto fail;
+    close(in);
+    in = -1;
+    if (close(out) != 0) {
+        out = -1;
+        goto fail;
+    }
+    out = -1;
+    if (!*removed) {
+        unlink(tmp);
+        return APR_SUCCESS;
+    }
+    if (rename(tmp, path) != 0)
+        goto fail;
+    return APR_SUCCESS;
+fail:
+    *why = apr_psprintf(p, "cannot write it anew: %s", strerror(errno));
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    unlink(tmp);
+    return APR_EGENERAL;
+}

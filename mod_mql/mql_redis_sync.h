@@ -46,6 +46,19 @@ void mql_redis_sync_close(mql_redis_sync_t *s);
  * limit, the rest to the spill file, which the next thread replays. */
 void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit);
 
+/* The spill file's name in MQLStateDir. */
+#define MQL_REDIS_SPILL_NAME "redis-spill"
+
+/* mqlctl forget on a stopped server: the entries of visitor id taken out
+ * of the spill file at path, which the next start would otherwise send
+ * to Redis first and so make the visitor again.  The file is the server's
+ * user's: read without following a link or waiting on a FIFO, written
+ * anew and renamed.  APR_SUCCESS (no file, or a file of another build,
+ * which the server does not replay, is no error) with *removed; why says
+ * what failed. */
+apr_status_t mql_redis_spill_forget(const char *path, const uint8_t id[MQL_ID_BYTES],
+                                    apr_pool_t *p, unsigned *removed, const char **why);
+
 /* The Function library's source, as loaded into Redis. */
 extern const char mql_redis_lua[];
 

@@ -27,6 +27,11 @@
  *     (and so to the environment variables, later DBM writes and snapshots);
  *   - to MQLStateDir/visitors.snapshot when no server is running, so the
  *     next start does not bring the old state back.
+ * With MQLStore redis:// a forget also reaches Redis (mqlctl_redis.h):
+ * the record, and every entry of the fleet's streams that carries the
+ * visitor's ID or contact; with the server stopped, its other sites'
+ * leads files and its spill file too.  When Redis cannot be reached,
+ * forget says so and fails rather than leave a copy behind unsaid.
  *
  * Run as root, it first becomes the owner of the state directory (the
  * server's user): see drop_root().
@@ -65,6 +70,8 @@
 #include "mql_control.h"
 #include "mql_version.h"
 #include "mqlctl_journal.h"
+#include "mqlctl_redis.h"
+#include "mql_redis_sync.h"
 
 #define DEFAULT_STATE_DIR "/var/lib/apache2/mql"
 #define EXIT_FAIL 1
@@ -80,6 +87,9 @@ typedef struct ctl {
     const char *type;
     const char *site;               /* --site: the site whose leads file is read */
     double wait;
+    int redis_state;                /* forget: 1 the server uses Redis, 0 not, -1 unknown */
+    mql_redis_url_t *redis;         /* ... which (mqlctl_redis_config) */
+    const char *redis_why;          /* ... why unknown */
 } ctl_t;
 
 typedef struct lead_row {
@@ -100,7 +110,7 @@ static void usage(FILE *out)
         "  show ID                       every field of one lead\n"
         "  export --format csv|json      all leads, for a CRM import\n"
         "  set ID stage=sql|rejected|mql sales' decision on a lead\n"
-        "  forget ID                     erase a visitor: DBM file, server, snapshot\n"
+        "  forget ID                     erase a visitor: DBM files, server, snapshot, Redis\n"
         "  stats                         leads per stage and the server's writer\n"
         "  sites                         the server's sites: name, DBM type and file\n"
         "  funnel [--days N] [--format text|csv|json]\n"
@@ -171,6 +181,7 @@ static apr_status_t open_regular(ctl_t *c, const char *path, apr_file_t **f)
 }
 
 static const char *tty(apr_pool_t *p, const char *s);
+static apr_array_header_t *read_sites(ctl_t *c, int quiet);
 
 /* ---- the DBM file --------------------------------------------------- */
 
@@ -704,26 +715,116 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     return 0;
 }
 
+/* A contact to take out of Redis' streams, once (case aside). */
+static void add_contact(apr_array_header_t *contacts, const char *contact)
+{
+    int i;
+
+    if (!contact || !*contact)
+        return;
+    for (i = 0; i < contacts->nelts; i++)
+        if (!strcasecmp(((const char **)contacts->elts)[i], contact))
+            return;
+    *(const char **)apr_array_push(contacts) = contact;
+}
+
+/* The visitor out of the leads file c->dbm (rebuilt, so that no byte of
+ * the record stays in it): 1 when it was there, 0 not, -1 failed (said). */
+static int forget_in_dbm(ctl_t *c, const char *id, apr_array_header_t *contacts)
+{
+    mql_lead_t l;
+    const char *rec;
+    int rc;
+
+    switch (dbm_exists(c)) {
+    case 0:
+        return 0;
+    case -1:
+        return -1;
+    }
+    rc = read_one(c, id, &l, &rec);
+    if (rc == EXIT_UNKNOWN)
+        return 0;
+    if (rc)
+        return -1;
+    add_contact(contacts, l.contact);
+    return publish(c, id, NULL, 1) ? -1 : 1;
+}
+
+/* A stopped server's other leads files (MQLStateDir/sites), as its writer
+ * takes a forgotten visitor out of all of them: 1 when it was in one, 0
+ * not, -1 failed (said). */
+static int forget_in_sites(ctl_t *c, const char *id, apr_array_header_t *contacts)
+{
+    apr_array_header_t *sites = read_sites(c, 1);
+    const char *dbm = c->dbm, *type = c->type;
+    int i, found = 0, rc = 0;
+
+    for (i = 0; sites && i < sites->nelts && rc >= 0; i++) {
+        const mql_site_entry_t *e = &((const mql_site_entry_t *)sites->elts)[i];
+
+        if (!strcmp(e->file, dbm) && !strcmp(e->type, type))
+            continue;
+        c->dbm = e->file;
+        c->type = e->type;
+        rc = forget_in_dbm(c, id, contacts);
+        found |= rc > 0;
+    }
+    c->dbm = dbm;
+    c->type = type;
+    return rc < 0 ? -1 : found;
+}
+
+static const char *redis_where(ctl_t *c)
+{
+    const mql_redis_url_t *u = c->redis;
+
+    return u->kind == MQL_REDIS_UNIX ? u->path : apr_psprintf(c->p, "%s:%d", u->host, u->port);
+}
+
+static int redis_failed(ctl_t *c, mqlctl_redis_t *r, const char *done)
+{
+    fprintf(stderr, "%s: Redis at %s: %s; %s\n", prog, redis_where(c), mqlctl_redis_error(r),
+            done);
+    mqlctl_redis_close(r);
+    return EXIT_FAIL;
+}
+
 static int cmd_forget(ctl_t *c, const char *id)
 {
     uint8_t raw[MQL_ID_BYTES];
-    mql_lead_t l;
-    const char *rec;
+    apr_array_header_t *contacts = apr_array_make(c->p, 2, sizeof(const char *));
+    mqlctl_redis_t *r = NULL;
+    const char *why = NULL, *contact = "", *redis_done = "";
+    char pos[MQL_RQ_STREAM_ID];
     int rc, alive, where = 0;
 
     if ((rc = check_id(id)))
         return rc;
     mql_id_from_text(id, strlen(id), raw);
-    if (dbm_exists(c)) {
-        rc = read_one(c, id, &l, &rec);
-        if (rc && rc != EXIT_UNKNOWN)
-            return rc;
-        /* rebuilt, so that no byte of the record stays in the file */
-        if (rc == 0 && (rc = publish(c, id, NULL, 1)))
-            return rc;
-        where |= rc == 0;
+    /* Redis first: unreachable, nothing is touched, and the admin can
+     * run the same command again later */
+    if (c->redis_state < 0) {
+        fprintf(stderr, "%s: the server keeps its visitors in Redis, but %s; nothing was "
+                "forgotten\n", prog, c->redis_why);
+        return EXIT_FAIL;
     }
     alive = server_alive(c);
+    if (c->redis_state > 0) {
+        if (!(r = mqlctl_redis_open(c->p, c->redis, 2000, &why))) {
+            fprintf(stderr, "%s: Redis at %s (MQLStore) is unreachable: %s; nothing was "
+                    "forgotten: run mqlctl forget again once Redis is back\n", prog,
+                    redis_where(c), why);
+            return EXIT_FAIL;
+        }
+        if (mqlctl_redis_contact(r, raw, &contact) < 0
+            || (alive && mqlctl_redis_stream_end(r, raw, pos) < 0))
+            return redis_failed(c, r, "nothing was forgotten");
+        add_contact(contacts, contact);
+    }
+    if ((rc = forget_in_dbm(c, id, contacts)) < 0)
+        return EXIT_FAIL;
+    where |= rc;
     if (alive) {
         const char *req = send_control(c, MQL_CONTROL_FORGET, id, MQL_STAGE_VISITOR);
         if (!req)
@@ -733,11 +834,29 @@ static int cmd_forget(ctl_t *c, const char *id)
                     "stays queued in %s/control until it does\n", prog, c->wait, c->state_dir);
             return EXIT_FAIL;
         }
+        /* the server's own queue carries the forget to Redis after what it
+         * queued before for this visitor: once Redis has applied it, no
+         * entry still on its way brings the record back */
+        if (r && (rc = mqlctl_redis_await_forget(r, raw, pos, apr_time_now()
+                  + (apr_time_t)(c->wait * APR_USEC_PER_SEC))) <= 0) {
+            if (rc < 0)
+                return redis_failed(c, r, "the server forgot the visitor, Redis may not "
+                                    "have: run mqlctl forget again");
+            fprintf(stderr, "%s: the server forgot the visitor, but its forget has not "
+                    "reached Redis at %s within %.0f s (the server's Redis sync is behind or "
+                    "cannot reach it; the forget stays queued there): run mqlctl forget "
+                    "again to confirm\n", prog, redis_where(c), c->wait);
+            mqlctl_redis_close(r);
+            return EXIT_FAIL;
+        }
     }
     else {
         int s = edit_snapshot(c, raw, SNAP_FORGET, 0);
         mql_journal_t *j;
         if (s < 0)
+            return EXIT_FAIL;
+        where |= s;
+        if ((s = forget_in_sites(c, id, contacts)) < 0)
             return EXIT_FAIL;
         where |= s;
         /* a running server's writer erases the story; without one, here */
@@ -747,10 +866,41 @@ static int cmd_forget(ctl_t *c, const char *id)
                     mql_journal_error(j));
             return EXIT_FAIL;
         }
+        if (r) {
+            const char *spill = apr_pstrcat(c->p, c->state_dir, "/" MQL_REDIS_SPILL_NAME,
+                                            NULL);
+            unsigned removed = 0;
+            int existed = 0;
+
+            /* what the server had not sent Redis yet would make the
+             * visitor again at its next start */
+            if (mql_redis_spill_forget(spill, raw, c->p, &removed, &why) != APR_SUCCESS) {
+                fprintf(stderr, "%s: %s: %s\n", prog, spill, why);
+                mqlctl_redis_close(r);
+                return EXIT_FAIL;
+            }
+            if (mqlctl_redis_forget(r, raw, &existed, &contact) < 0)
+                return redis_failed(c, r, "the visitor is forgotten here but not in Redis: "
+                                    "run mqlctl forget again");
+            add_contact(contacts, contact);
+            where |= existed || removed;
+        }
     }
-    printf("%s: forgotten%s\n", id, alive ? " (DBM file, running server and snapshot)"
-                                          : where ? " (DBM file and snapshot)"
-                                                  : " (was not recorded)");
+    if (r) {
+        unsigned gone = 0;
+
+        if (mqlctl_redis_scrub(r, raw, contacts, &gone) < 0)
+            return redis_failed(c, r, "the record is gone, some stream entries may not be: "
+                                "run mqlctl forget again");
+        mqlctl_redis_close(r);
+        redis_done = apr_psprintf(c->p, "; Redis: record and %u stream entr%s", gone,
+                                  gone == 1 ? "y" : "ies");
+        where |= gone > 0;
+    }
+    printf("%s: forgotten%s%s%s\n", id, alive ? " (DBM file, running server and snapshot"
+                                            : where ? " (DBM file and snapshot"
+                                                    : " (was not recorded",
+           redis_done, ")");
     return 0;
 }
 
@@ -806,7 +956,7 @@ static int cmd_stats(ctl_t *c)
  * root only when root wrote it.  NULL when there is no usable list, with
  * the reason said.
  */
-static apr_array_header_t *read_sites(ctl_t *c)
+static apr_array_header_t *read_sites(ctl_t *c, int quiet)
 {
     const char *path = apr_pstrcat(c->p, c->state_dir, "/" MQL_SITES_NAME, NULL);
     apr_array_header_t *sites;
@@ -820,6 +970,8 @@ static apr_array_header_t *read_sites(ctl_t *c)
     /* the file names the DBM file that set and forget rewrite */
     rv = open_bounded(c, path, SITES_FILE_MAX, 1, &f, &size);
     if (APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_ENOTDIR(rv)) {
+        if (quiet)
+            return NULL;
         fprintf(stderr, "%s: no list of sites in %s: the server writes it when it starts "
                 "(is --state-dir its MQLStateDir?)\n", prog, path);
         return NULL;
@@ -865,7 +1017,7 @@ static const char *site_names(ctl_t *c, const apr_array_header_t *sites)
  * --type.  A site the list does not name, or no list, is bad usage. */
 static int use_site(ctl_t *c)
 {
-    apr_array_header_t *sites = read_sites(c);
+    apr_array_header_t *sites = read_sites(c, 0);
     const mql_site_entry_t *e;
 
     if (!sites)
@@ -883,7 +1035,7 @@ static int use_site(ctl_t *c)
 
 static int cmd_sites(ctl_t *c)
 {
-    apr_array_header_t *sites = read_sites(c);
+    apr_array_header_t *sites = read_sites(c, 0);
     const mql_site_entry_t *e;
     int i;
 
@@ -1032,6 +1184,10 @@ int main(int argc, const char *const *argv)
     if (strcmp(c.type, "sdbm") && strcmp(c.type, "gdbm") && strcmp(c.type, "db")
         && strcmp(c.type, "ndbm") && strcmp(c.type, "default"))
         return die_usage("--type expects sdbm, gdbm or db, got '%s'", c.type);
+    /* which Redis the server uses, read while still root: its password
+     * is root's alone (mqlctl_redis_config) */
+    if (pos->nelts && !strcmp(((const char **)pos->elts)[0], "forget"))
+        c.redis_state = mqlctl_redis_config(c.p, c.state_dir, &c.redis, &c.redis_why);
     if (drop_root(&c) != 0)
         return EXIT_FAIL;
     nargs = pos->nelts;

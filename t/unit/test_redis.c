@@ -47,6 +47,40 @@ static void urls(void)
     ok(mql_redis_url_parse(pool, "redis-cluster://", &u) != NULL, "a cluster of none: refused");
 }
 
+/* MQLStateDir/store: the URL without its password, read back by mqlctl */
+static void store_file(void)
+{
+    mql_redis_url_t u, back;
+    const char *text;
+
+    mql_redis_url_parse(pool, "redis://app:s3cr:t@cache.example:6380/3", &u);
+    text = mql_redis_store_format(pool, &u);
+    ok(!strstr(text, "s3cr"), "store: no password in it");
+    ok(!mql_redis_store_parse(pool, text, &back) && back.kind == MQL_REDIS_TCP
+       && !strcmp(back.host, "cache.example") && back.port == 6380 && back.db == 3
+       && !strcmp(back.user, "app") && !back.password, "store: TCP, user and DB read back");
+    mql_redis_url_parse(pool, "redis://[::1]:6379", &u);
+    ok(!mql_redis_store_parse(pool, mql_redis_store_format(pool, &u), &back)
+       && !strcmp(back.host, "::1") && !back.user, "store: an IPv6 host read back");
+    mql_redis_url_parse(pool, "redis+unix:///run/redis/redis.sock", &u);
+    ok(!mql_redis_store_parse(pool, mql_redis_store_format(pool, &u), &back)
+       && back.kind == MQL_REDIS_UNIX && !strcmp(back.path, "/run/redis/redis.sock"),
+       "store: a socket read back");
+    mql_redis_url_parse(pool, "redis-cluster://u:pw@a:7000,[::2]:7001", &u);
+    text = mql_redis_store_format(pool, &u);
+    ok(!strstr(text, "pw@") && !mql_redis_store_parse(pool, text, &back)
+       && back.kind == MQL_REDIS_CLUSTER && back.nnodes == 2 && back.nodes[1].port == 7001
+       && !strcmp(back.user, "u"), "store: a cluster's nodes read back, no password");
+    ok(mql_redis_store_parse(pool, "url=redis://x:pw@h:1/0\n", &back) != NULL,
+       "store: credentials in its URL refused");
+    ok(mql_redis_store_parse(pool, "user=a\n", &back) != NULL, "store: no url= refused");
+    is_str(mql_redis_password_text(pool, "pw\n", 3), "pw", "password: newline left out");
+    is_str(mql_redis_password_text(pool, "pw\r\n", 4), "pw", "password: CRLF left out");
+    is_str(mql_redis_password_text(pool, "p w\n\n", 5), "p w\n", "password: one newline only");
+    ok(!mql_redis_password_text(pool, "\n", 1), "password: empty refused");
+    ok(!mql_redis_password_text(pool, "p\0w", 3), "password: a NUL byte refused");
+}
+
 static void keys(void)
 {
     uint8_t id[MQL_ID_BYTES];
@@ -398,6 +432,7 @@ int main(void)
     apr_initialize();
     apr_pool_create(&pool, NULL);
     urls();
+    store_file();
     keys();
     queue_order();
     queue_changes();
