@@ -256,7 +256,8 @@ int mql_flood_admit(request_rec *r)
         if (worth_logging(n))
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "MQL06002: this client's network made more than MQLNewVisitorLimit "
-                          "%u new visitors this minute: not tracked (%" APR_UINT64_T_FMT
+                          "%u new visitors this minute (times its factor in "
+                          "MQLClientNetwork): not tracked (%" APR_UINT64_T_FMT
                           " refused so far)", conf.visitor_limit, n);
         return 0;
     case MQL_FLOOD_FULL:

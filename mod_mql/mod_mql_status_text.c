@@ -135,7 +135,6 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
         ap_rprintf(r, "MQLFloodLeadsHeldFull: %" APR_UINT64_T_FMT "\n",
                    f->stats.leads_held_full);
-        ap_rprintf(r, "MQLFloodClientNetwork: %s %s\n", f->v4_text, f->v6_text);
         ap_rprintf(r, "MQLFloodSlots: %u\n", (unsigned)f->slots);
         ap_rprintf(r, "MQLFloodSlotsUsed: %u\n", (unsigned)f->slots_used);
     }

@@ -142,8 +142,8 @@ sub leads_of {
         'status ?json: each level\'s budgets (default MQLClientNetwork 24 64,56*2,48*4)';
     is $f->{slots}, 65536, 'status ?json: 65 536 slots by default (MQLFloodTableSize)';
     is $f->{table_full}, 0, '... none of them ran out';
-    like $t->get('/mql-status?auto')->{content}, qr/^MQLFloodClientNetwork: 24 64,56\*2,48\*4$/m,
-        '?auto: MQLFloodClientNetwork';
+    like $t->get('/mql-status')->{content}, qr/id="flood-client-network">24 64,56\*2,48\*4</,
+        'status page: the client networks';
     is_deeply [ $t->unexpected_errors ], [], 'no unexpected errors';
     $t->stop;
 }
@@ -167,10 +167,12 @@ sub leads_of {
             $used = flood_json($t)->{slots_used};
         }
         $r{used} = $used;
-        # fresh /48s, each a new visitor over the threshold at once
-        for my $i (1 .. 12) {
-            my ($st, $c) = from($t, sprintf('2001:db8:e%x:%x::1', $try, $i), '/pricing.html');
-            push @{ $r{fresh} }, { ip => sprintf('2001:db8:e%x:%x::1', $try, $i), cookie => $c };
+        # a fresh /64: new visitors over the threshold at once, five times
+        # its limit of leads
+        for my $i (1 .. 10) {
+            my $ip = sprintf '2001:db8:e%x:1::%x', $try, $i;
+            my ($st, $c) = from($t, $ip, '/pricing.html');
+            push @{ $r{fresh} }, { ip => $ip, cookie => $c };
         }
         # the real visitor qualifies too
         from($t, '127.0.0.1', '/pricing.html', $r{real});
@@ -182,8 +184,8 @@ sub leads_of {
     });
     is $try_res->{used}, 256, 'a flood from many /48s took every slot of the table';
     my @fresh = @{ $try_res->{fresh} };
-    is scalar(grep { $_->{cookie} } @fresh), 12,
-        '12 new visitors from fresh /48s while it is full: all tracked (a cookie each)';
+    is scalar(grep { $_->{cookie} } @fresh), 10,
+        '10 new visitors from a fresh /64 while it is full: all tracked (a cookie each)';
     is leads_of($t, [ map { id_of($_->{cookie}) } @fresh ]), 0,
         '... none becomes a lead: their promotions are held, not let through';
     is leads_of($t, [ id_of($try_res->{real}) ]), 1,
@@ -193,8 +195,8 @@ sub leads_of {
         'a held visitor keeps its exact score over the threshold (1 + 5), still a visitor';
 
     $f = flood_json($t);
-    cmp_ok $f->{leads_held_full}, '>=', 12, "status ?json: promotions held for a full table ($f->{leads_held_full})";
-    cmp_ok $f->{table_full}, '>=', 12, "status ?json: lookups that found no slot ($f->{table_full})";
+    cmp_ok $f->{leads_held_full}, '>=', 10, "status ?json: promotions held for a full table ($f->{leads_held_full})";
+    cmp_ok $f->{table_full}, '>=', 10, "status ?json: lookups that found no slot ($f->{table_full})";
     is $f->{leads_held_rate}, 0, '... not counted as over the limit';
     my $auto = $t->get('/mql-status?auto')->{content};
     like $auto, qr/^MQLFloodLeadsHeldFull: [1-9]\d*$/m, '?auto: MQLFloodLeadsHeldFull';
@@ -231,8 +233,9 @@ for my $case (['MQLClientNetwork 24 48,64', qr/MQLClientNetwork: expects an IPv6
     like $o, $case->[1], '... saying what is expected';
     like $o, qr/line \d+ of \Q${\ $c->conf_file }\E/, '... with the file and line';
 }
-for my $good ('MQLClientNetwork 24 64', 'MQLClientNetwork /24 /64', 'MQLClientNetwork 24',
-              'MQLClientNetwork 24,16*8 64,48*2') {
+for my $good ('MQLClientNetwork 24 64,56*2,48*4', 'MQLClientNetwork 24 64',
+              'MQLClientNetwork /24 /64', 'MQLClientNetwork 24', 'MQLClientNetwork 24,16*8 64,48*2',
+              'MQLFloodTableSize 1000000') {
     my $c = MQLTest->new(flood => 1, conf => $good);
     my ($rc, $o) = $c->configtest;
     is $rc, 0, "configtest takes $good" or diag $o;
