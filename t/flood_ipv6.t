@@ -16,9 +16,9 @@ use MQLTest;
 
 my $ctl = "$MQLTest::TOP/build/out/mqlctl";
 
-sub server {
+sub conf_text {
     my ($extra) = @_;
-    my $t = MQLTest->new(flood => 1, conf => <<"CONF");
+    return <<"CONF";
 RemoteIPHeader X-Real-IP
 RemoteIPInternalProxy 127.0.0.1
 MQLHalfLife 0
@@ -31,6 +31,11 @@ $extra
     Require ip 127.0.0.1 ::1 2001:db8:ffff::1
 </Location>
 CONF
+}
+
+sub server {
+    my ($extra) = @_;
+    my $t = MQLTest->new(flood => 1, conf => conf_text($extra));
     $t->start;
     return $t;
 }
@@ -218,6 +223,19 @@ sub leads_of {
     from($t, $fresh[1]{ip}, '/index.html', $fresh[1]{cookie});
     is leads_of($t, [ id_of($fresh[1]{cookie}) ]), 1,
         'once its networks find a slot, a held visitor\'s next request makes the lead';
+
+    # the table outlives a graceful restart, so its size changes only
+    # with a full one
+    $t->write_conf(conf_text('MQLFloodTableSize 1024'));
+    $t->graceful;
+    ok MQLTest::wait_for(10, sub {
+        $t->log_text =~ /MQL05102: MQLFloodTableSize 1024 takes effect at the next full restart; (?#
+                         )until then the flood limits' table keeps 256 slots/ }),
+        'graceful with another MQLFloodTableSize: the table is kept, and that is logged (MQL05102)';
+    is flood_json($t)->{slots}, 256, '... 256 slots still';
+    $t->stop;
+    $t->start;
+    is flood_json($t)->{slots}, 1024, 'a full restart makes the table anew: 1024 slots';
     $t->stop;
 }
 
