@@ -1103,7 +1103,11 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLNewLeadLimit", mql_set_new_lead_limit, NULL, RSRC_CONF,
                   "new leads per client network and minute (default 2, 0 = no limit)"),
     AP_INIT_TAKE12("MQLClientNetwork", mql_set_client_network, NULL, RSRC_CONF,
-                   "prefix lengths of a client network for the limits (default 24 64)"),
+                   "prefix lengths of a client network for the limits, IPv4 then IPv6, "
+                   "each optionally a list with factors on the limits (default 24 "
+                   "64,56*2,48*4)"),
+    AP_INIT_TAKE1("MQLFloodTableSize", mql_set_flood_table_size, NULL, RSRC_CONF,
+                  "client networks per minute the flood limits can count (default 65536)"),
     AP_INIT_TAKE1("MQLLeadMinAge", mql_set_lead_min_age, NULL, RSRC_CONF,
                   "how long after its first visit a visitor may become a lead (default 0)"),
     AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,

@@ -1,6 +1,7 @@
 /*
- * Flood limits: a client network (by default an IPv4 /24 or an IPv6 /64)
- * may make only so many new visitors and so many new leads per minute,
+ * Flood limits: a client network (by default an IPv4 /24, or an IPv6 /64
+ * and the /56 and /48 around it, each with a budget of its own) may make
+ * only so many new visitors and so many new leads per minute,
  * and a visitor may have to be of a minimum age and activity before it
  * can become a lead.  Any client can send requests that score, so without
  * them one address could fill the table with fake leads, stop the
@@ -25,8 +26,11 @@
 
 APLOG_USE_MODULE(mql);
 
-#define FLOOD_SLOTS 8192            /* networks per minute before the table is full */
-#define FLOOD_PERSIST_KEY "mql_flood_shared"
+#define FLOOD_SLOTS_MIN 64
+#define FLOOD_SLOTS_MAX (1u << 22)  /* 32 MiB */
+/* the layout's version is in the name: a graceful restart into a module
+ * of another layout makes a segment of its own */
+#define FLOOD_PERSIST_KEY "mql_flood_shared/2"
 
 /* The segment: the hashing key, then the table. */
 typedef struct flood_shared {
@@ -41,17 +45,23 @@ static flood_shared_t *fsh;
 static struct {
     unsigned visitor_limit;         /* MQLNewVisitorLimit, 0 = none */
     unsigned lead_limit;            /* MQLNewLeadLimit, 0 = none */
-    unsigned v4_prefix, v6_prefix;  /* MQLClientNetwork */
+    mql_flood_nets_t nets;          /* MQLClientNetwork */
+    uint32_t slots;                 /* MQLFloodTableSize, a power of two */
     uint32_t min_age;               /* MQLLeadMinAge, seconds */
     unsigned min_events;            /* MQLLeadMinEvents */
 } conf;
 
 static void defaults(void)
 {
+    static const mql_flood_nets_t nets = {
+        .n4 = 1, .v4 = { { 24, 1 } },
+        .n6 = 3, .v6 = { { 64, 1 }, { 56, 2 }, { 48, 4 } },
+    };
+
     conf.visitor_limit = MQL_FLOOD_DEFAULT_VISITORS;
     conf.lead_limit = MQL_FLOOD_DEFAULT_LEADS;
-    conf.v4_prefix = 24;
-    conf.v6_prefix = 64;
+    conf.nets = nets;
+    conf.slots = MQL_FLOOD_DEFAULT_SLOTS;
     conf.min_age = 0;
     conf.min_events = 1;
 }
@@ -88,28 +98,44 @@ const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg)
     return set_limit(cmd, arg, &conf.lead_limit);
 }
 
+/* MQLClientNetwork V4 [V6]: each a list of prefix lengths, narrowest
+ * first, each optionally times a factor on the limits. */
 const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
                                    const char *v6)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    int64_t a, b = conf.v6_prefix;
+    mql_flood_nets_t nets = conf.nets;
 
     if (err)
         return err;
-    if (*v4 == '/')
-        v4++;
-    if (mql_parse_int(cmd->pool, v4, 8, 32, &a))
-        return bad(cmd, "expects an IPv4 prefix length from 8 to 32 (and optionally an "
-                   "IPv6 one from 16 to 128), as in 'MQLClientNetwork 24 64'", v4);
-    if (v6) {
-        if (*v6 == '/')
-            v6++;
-        if (mql_parse_int(cmd->pool, v6, 16, 128, &b))
-            return bad(cmd, "expects an IPv6 prefix length from 16 to 128 after the IPv4 "
-                       "one, as in 'MQLClientNetwork 24 64'", v6);
-    }
-    conf.v4_prefix = (unsigned)a;
-    conf.v6_prefix = (unsigned)b;
+    if ((err = mql_flood_parse_levels(cmd->pool, v4, 8, 32, nets.v4, &nets.n4)) != NULL)
+        return bad(cmd, apr_psprintf(cmd->pool, "expects an IPv4 prefix length from 8 to 32, "
+                                     "or a list of them such as '24,16*8' (then %s), and "
+                                     "optionally IPv6 ones, as in 'MQLClientNetwork 24 "
+                                     "64,56*2,48*4'", err), v4);
+    if (v6 && (err = mql_flood_parse_levels(cmd->pool, v6, 16, 128, nets.v6, &nets.n6)) != NULL)
+        return bad(cmd, apr_psprintf(cmd->pool, "expects an IPv6 prefix length from 16 to 128 "
+                                     "after the IPv4 one, or a list of them such as "
+                                     "'64,56*2,48*4' (then %s)", err), v6);
+    conf.nets = nets;
+    return NULL;
+}
+
+const char *mql_set_flood_table_size(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    int64_t n;
+    uint32_t slots = FLOOD_SLOTS_MIN;
+
+    if (err)
+        return err;
+    if (mql_parse_int(cmd->pool, arg, FLOOD_SLOTS_MIN, FLOOD_SLOTS_MAX, &n))
+        return bad(cmd, apr_psprintf(cmd->pool, "expects a number of client networks per "
+                                     "minute from %u to %u", FLOOD_SLOTS_MIN,
+                                     FLOOD_SLOTS_MAX), arg);
+    while (slots < (uint64_t)n)
+        slots <<= 1;
+    conf.slots = slots;
     return NULL;
 }
 
@@ -161,9 +187,15 @@ static int flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     if (!mql_g || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
     apr_pool_userdata_get((void **)&fsh, FLOOD_PERSIST_KEY, ppool);
-    if (fsh)
+    if (fsh) {
+        if (fsh->table.nslots != conf.slots)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "MQL05102: MQLFloodTableSize %u takes effect at the next full "
+                         "restart; until then the flood limits' table keeps %u slots",
+                         (unsigned)conf.slots, (unsigned)fsh->table.nslots);
         return OK;
-    rv = apr_shm_create(&shm, offsetof(flood_shared_t, table) + mql_flood_size(FLOOD_SLOTS),
+    }
+    rv = apr_shm_create(&shm, offsetof(flood_shared_t, table) + mql_flood_size(conf.slots),
                         NULL, ppool);
     if (rv != APR_SUCCESS) {
         /* never fail the server for bookkeeping: no limits, said loudly */
@@ -173,7 +205,7 @@ static int flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
         return OK;
     }
     fsh = apr_shm_baseaddr_get(shm);
-    mql_flood_format(&fsh->table, FLOOD_SLOTS);
+    mql_flood_format(&fsh->table, conf.slots);
     if (apr_generate_random_bytes(fsh->key, sizeof fsh->key) != APR_SUCCESS)
         memset(fsh->key, 0x5c, sizeof fsh->key);   /* limits still work, hashing is weaker */
     apr_pool_userdata_set(fsh, FLOOD_PERSIST_KEY, apr_pool_cleanup_null, ppool);
@@ -189,15 +221,15 @@ void mql_register_flood(apr_pool_t *p)
 
 /* ----------------------------------------------------------- the checks */
 
-/* The hash standing for the client's network (0 when unknown). */
-static uint64_t client_network(request_rec *r)
+/* The networks the client belongs to, one per level (0 when unknown). */
+static unsigned client_networks(request_rec *r, mql_flood_net_t nets[MQL_FLOOD_LEVELS])
 {
     apr_sockaddr_t *sa = r->useragent_addr ? r->useragent_addr : r->connection->client_addr;
 
-    if (!fsh || !sa || !sa->ipaddr_ptr || (sa->ipaddr_len != 4 && sa->ipaddr_len != 16))
+    if (!fsh || !sa || !sa->ipaddr_ptr)
         return 0;
-    return mql_flood_network(fsh->key, sa->ipaddr_ptr, (size_t)sa->ipaddr_len,
-                             conf.v4_prefix, conf.v6_prefix);
+    return mql_flood_networks(fsh->key, sa->ipaddr_ptr, (size_t)sa->ipaddr_len, &conf.nets,
+                              nets);
 }
 
 /* Warnings at the 1st, 2nd, 4th, 8th ... occurrence: a flood must not
@@ -209,22 +241,35 @@ static int worth_logging(uint64_t n)
 
 int mql_flood_admit(request_rec *r)
 {
+    mql_flood_net_t nets[MQL_FLOOD_LEVELS];
+    unsigned levels;
     uint64_t n;
 
     if (!fsh || !conf.visitor_limit)
         return 1;
-    switch (mql_flood_check(&fsh->table, client_network(r), (uint32_t)apr_time_sec(r->request_time),
-                            MQL_FLOOD_VISITORS, conf.visitor_limit, 1)) {
+    levels = client_networks(r, nets);
+    switch (mql_flood_check_nets(&fsh->table, nets, levels,
+                                 (uint32_t)apr_time_sec(r->request_time), MQL_FLOOD_VISITORS,
+                                 conf.visitor_limit, 0)) {
     case MQL_FLOOD_OVER:
         n = __atomic_add_fetch(&fsh->table.stats.visitors_refused, 1, __ATOMIC_RELAXED);
         if (worth_logging(n))
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "MQL06002: this client's network made more than MQLNewVisitorLimit "
-                          "%u new visitors this minute: not tracked (%" APR_UINT64_T_FMT
+                          "%u new visitors this minute (times its factor in "
+                          "MQLClientNetwork): not tracked (%" APR_UINT64_T_FMT
                           " refused so far)", conf.visitor_limit, n);
         return 0;
     case MQL_FLOOD_FULL:
-        mql_flood_note(&fsh->table.stats.table_full);
+        /* Tracking goes on (the levels that found a slot counted the
+         * visitor); a promotion waits for a slot (mql_lead_gate_admit). */
+        n = __atomic_load_n(&fsh->table.stats.table_full, __ATOMIC_RELAXED);
+        if (worth_logging(n))
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          "MQL05100: the flood limits' table is full (%u slots) for this "
+                          "client's network: new visitors are let through, promotions held "
+                          "back (%" APR_UINT64_T_FMT " lookups found no slot so far; "
+                          "MQLFloodTableSize)", (unsigned)fsh->table.nslots, n);
         return 1;
     default:
         return 1;
@@ -250,8 +295,7 @@ const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g)
         g->addr = sa->ipaddr_ptr;
         g->addr_len = (size_t)sa->ipaddr_len;
     }
-    g->v4_prefix = conf.v4_prefix;
-    g->v6_prefix = conf.v6_prefix;
+    g->nets = &conf.nets;
     g->lead_limit = conf.lead_limit;
     g->min_age = conf.min_age;
     g->min_events = conf.min_events;
@@ -263,12 +307,17 @@ int mql_flood_status(mql_flood_status_t *out)
     memset(out, 0, sizeof *out);
     out->visitor_limit = conf.visitor_limit;
     out->lead_limit = conf.lead_limit;
-    out->v4_prefix = conf.v4_prefix;
-    out->v6_prefix = conf.v6_prefix;
+    out->nets = conf.nets;
+    out->v4_prefix = conf.nets.v4[0].prefix;
+    out->v6_prefix = conf.nets.v6[0].prefix;
+    mql_flood_levels_text(conf.nets.v4, conf.nets.n4, out->v4_text, sizeof out->v4_text);
+    mql_flood_levels_text(conf.nets.v6, conf.nets.n6, out->v6_text, sizeof out->v6_text);
     out->min_age = conf.min_age;
     out->min_events = conf.min_events;
     if (!fsh)
         return 0;
     mql_flood_stats(&fsh->table, &out->stats);
+    out->slots = fsh->table.nslots;
+    out->slots_used = mql_flood_used(&fsh->table, (uint32_t)apr_time_sec(apr_time_now()));
     return 1;
 }

@@ -14,11 +14,13 @@
 
 #define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
 #define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
+#define MQL_FLOOD_DEFAULT_SLOTS 65536   /* MQLFloodTableSize */
 void mql_register_flood(apr_pool_t *p);
 const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
                                    const char *v6);
+const char *mql_set_flood_table_size(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg);
 /* 0 when a new visitor from this client's network is not to be tracked;
@@ -28,8 +30,12 @@ int mql_flood_admit(request_rec *r);
  * g (NULL: no limits). */
 const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g);
 typedef struct mql_flood_status {
-    unsigned visitor_limit, lead_limit, v4_prefix, v6_prefix, min_events;
+    unsigned visitor_limit, lead_limit, min_events;
+    unsigned v4_prefix, v6_prefix;      /* the narrowest levels */
+    mql_flood_nets_t nets;              /* MQLClientNetwork */
+    char v4_text[32], v6_text[32];      /* ... as written: "64,56*2,48*4" */
     uint32_t min_age;
+    uint32_t slots, slots_used;         /* the table, and this minute's networks */
     mql_flood_stats_t stats;
 } mql_flood_status_t;
 /* Settings and counters; 0 when the limits' memory is missing. */

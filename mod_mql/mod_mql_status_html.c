@@ -481,8 +481,16 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
         kv(r, apr_psprintf(p, "Leads held back (younger than %u s or fewer than %u events)",
                            f->min_age, f->min_events),
            "flood-leads-held-young", num(p, (apr_int64_t)f->stats.leads_held_young));
-        kv(r, "Flood limits' table full (let through)", "flood-table-full",
+        kv(r, "Client networks (IPv4, IPv6; *N: N times the limits)", "flood-client-network",
+           ap_escape_html(p, apr_pstrcat(p, f->v4_text, " ", f->v6_text, NULL)));
+        kv(r, apr_psprintf(p, "Flood limits' slots used this minute (of %u)",
+                           (unsigned)f->slots),
+           "flood-slots-used", (uint64_t)f->slots_used * 10 >= (uint64_t)f->slots * 9
+                               ? bad_if(p, f->slots_used) : num(p, (apr_int64_t)f->slots_used));
+        kv(r, "Flood limits' table full (lookups that found no slot)", "flood-table-full",
            bad_if(p, f->stats.table_full));
+        kv(r, "Leads held back (flood limits' table full)", "flood-leads-held-full",
+           bad_if(p, f->stats.leads_held_full));
     }
     ap_rputs("</table></section>\n", r);
 }

@@ -133,6 +133,10 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLFloodLeadsHeldYoung: %" APR_UINT64_T_FMT "\n",
                    f->stats.leads_held_young);
         ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
+        ap_rprintf(r, "MQLFloodLeadsHeldFull: %" APR_UINT64_T_FMT "\n",
+                   f->stats.leads_held_full);
+        ap_rprintf(r, "MQLFloodSlots: %u\n", (unsigned)f->slots);
+        ap_rprintf(r, "MQLFloodSlotsUsed: %u\n", (unsigned)f->slots_used);
     }
     mql_status_journal_auto(r, &d->journal);
 }
@@ -285,15 +289,35 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
     /* --- flood limits (mod_mql_flood.c) --- */
     {
         const mql_flood_status_t *f = &d->flood;
+        unsigned fam, k;
 
         ap_rprintf(r, "\"flood\":{\"new_visitor_limit\":%u,\"new_lead_limit\":%u,"
                    "\"client_network\":[%u,%u],\"lead_min_age\":%u,\"lead_min_events\":%u,"
                    "\"visitors_refused\":%" APR_UINT64_T_FMT ",\"leads_held_rate\":%"
                    APR_UINT64_T_FMT ",\"leads_held_young\":%" APR_UINT64_T_FMT
-                   ",\"table_full\":%" APR_UINT64_T_FMT "},\n",
+                   ",\"table_full\":%" APR_UINT64_T_FMT ",\"leads_held_full\":%"
+                   APR_UINT64_T_FMT ",\"slots\":%u,\"slots_used\":%u,\"levels\":[",
                    f->visitor_limit, f->lead_limit, f->v4_prefix, f->v6_prefix, f->min_age,
                    f->min_events, f->stats.visitors_refused, f->stats.leads_held_rate,
-                   f->stats.leads_held_young, f->stats.table_full);
+                   f->stats.leads_held_young, f->stats.table_full, f->stats.leads_held_full,
+                   (unsigned)f->slots, (unsigned)f->slots_used);
+        /* each level's budgets as the limits apply them */
+        for (fam = 0; fam < 2; fam++) {
+            const mql_flood_level_t *l = fam ? f->nets.v6 : f->nets.v4;
+            unsigned n = fam ? f->nets.n6 : f->nets.n4;
+
+            for (k = 0; k < n; k++) {
+                unsigned long v = (unsigned long)f->visitor_limit * l[k].times;
+                unsigned long ld = (unsigned long)f->lead_limit * l[k].times;
+
+                ap_rprintf(r, "%s{\"family\":\"%s\",\"prefix\":%u,\"times\":%u,"
+                           "\"new_visitors\":%lu,\"new_leads\":%lu}",
+                           fam || k ? "," : "", fam ? "ipv6" : "ipv4", l[k].prefix,
+                           l[k].times, v > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : v,
+                           ld > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : ld);
+            }
+        }
+        ap_rputs("]},\n", r);
     }
     ap_rputs("\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {

@@ -1,9 +1,13 @@
 /*
  * Flood limits per client network (see mql_flood.h for the slot layout).
  */
+#include <stdio.h>
 #include <string.h>
 #include "mql_flood.h"
+#include "mql_log.h"
+#include "mql_parse.h"
 #include <apr_siphash.h>
+#include <apr_strings.h>
 
 #define TAG_SHIFT 40
 #define MINUTE_SHIFT 24
@@ -23,20 +27,24 @@ void mql_flood_format(void *base, uint32_t nslots)
     f->nslots = nslots;
 }
 
-uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t addr_len,
-                           unsigned v4_prefix, unsigned v6_prefix)
+/* An IPv4 address mapped into IPv6 is the IPv4 client it stands for. */
+static size_t unmap(const uint8_t **addr, size_t addr_len)
 {
     static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    uint8_t net[17];
-    unsigned bits, i;
-    size_t len;
 
-    if (addr_len == 16 && !memcmp(addr, v4_mapped, sizeof v4_mapped)) {
-        addr += 12;
-        addr_len = 4;
+    if (addr_len == 16 && !memcmp(*addr, v4_mapped, sizeof v4_mapped)) {
+        *addr += 12;
+        return 4;
     }
-    len = addr_len == 4 ? 4 : 16;
-    bits = addr_len == 4 ? v4_prefix : v6_prefix;
+    return addr_len == 4 ? 4 : 16;
+}
+
+static uint64_t hash_prefix(const uint8_t key[16], const uint8_t *addr, size_t len,
+                            unsigned bits)
+{
+    uint8_t net[17];
+    unsigned i;
+
     if (bits > len * 8)
         bits = (unsigned)len * 8;
     memset(net, 0, sizeof net);
@@ -47,9 +55,92 @@ uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t ad
             net[i] &= (uint8_t)(0xff00u >> keep);
     }
     /* the family and the prefix length are part of what is hashed, so
-     * 10.0.0.0/24 and a 16-byte address starting 0a 00 00 differ */
+     * 10.0.0.0/24 and a 16-byte address starting 0a 00 00 differ, and
+     * so do a /48 and the /64 at its start */
     net[16] = (uint8_t)(len == 4 ? bits : 0x80 | bits);
     return apr_siphash24(net, sizeof net, key);
+}
+
+uint64_t mql_flood_network(const uint8_t key[16], const uint8_t *addr, size_t addr_len,
+                           unsigned v4_prefix, unsigned v6_prefix)
+{
+    size_t len = unmap(&addr, addr_len);
+
+    return hash_prefix(key, addr, len, len == 4 ? v4_prefix : v6_prefix);
+}
+
+unsigned mql_flood_networks(const uint8_t key[16], const uint8_t *addr, size_t addr_len,
+                            const mql_flood_nets_t *cfg, mql_flood_net_t out[MQL_FLOOD_LEVELS])
+{
+    const mql_flood_level_t *l;
+    size_t len;
+    unsigned n, i;
+
+    if (addr_len != 4 && addr_len != 16)
+        return 0;
+    len = unmap(&addr, addr_len);
+    l = len == 4 ? cfg->v4 : cfg->v6;
+    n = len == 4 ? cfg->n4 : cfg->n6;
+    if (n > MQL_FLOOD_LEVELS)
+        n = MQL_FLOOD_LEVELS;
+    for (i = 0; i < n; i++) {
+        out[i].hash = hash_prefix(key, addr, len, l[i].prefix);
+        out[i].times = l[i].times ? l[i].times : 1;
+    }
+    return n;
+}
+
+const char *mql_flood_parse_levels(apr_pool_t *p, const char *text, unsigned min_bits,
+                                   unsigned max_bits, mql_flood_level_t *out, unsigned *n)
+{
+    const char *s = text;
+    unsigned count = 0;
+
+    for (;;) {
+        const char *end = s + strcspn(s, ",");
+        const char *star = memchr(s, '*', (size_t)(end - s));
+        int64_t bits, times = 1;
+
+        if (*s == '/')
+            s++;
+        if (count == MQL_FLOOD_LEVELS)
+            return apr_psprintf(p, "at most %d prefix lengths", MQL_FLOOD_LEVELS);
+        if (mql_parse_int(p, apr_pstrmemdup(p, s, (apr_size_t)((star ? star : end) - s)),
+                          min_bits, max_bits, &bits))
+            return apr_psprintf(p, "a prefix length from %u to %u", min_bits, max_bits);
+        if (star && mql_parse_int(p, apr_pstrmemdup(p, star + 1, (apr_size_t)(end - star - 1)),
+                                  1, MQL_FLOOD_TIMES_MAX, &times))
+            return apr_psprintf(p, "a factor from 1 to %d after '*'", MQL_FLOOD_TIMES_MAX);
+        if (count && bits >= out[count - 1].prefix)
+            return "each prefix length shorter than the one before (narrowest first)";
+        out[count].prefix = (uint8_t)bits;
+        out[count].times = (uint8_t)times;
+        count++;
+        if (!*end)
+            break;
+        s = end + 1;
+    }
+    *n = count;
+    return NULL;
+}
+
+void mql_flood_levels_text(const mql_flood_level_t *l, unsigned n, char *buf, size_t len)
+{
+    size_t used = 0;
+    unsigned i;
+
+    if (!len)
+        return;
+    buf[0] = '\0';
+    for (i = 0; i < n && used < len; i++) {
+        int w = l[i].times > 1
+            ? snprintf(buf + used, len - used, "%s%u*%u", i ? "," : "", l[i].prefix, l[i].times)
+            : snprintf(buf + used, len - used, "%s%u", i ? "," : "", l[i].prefix);
+
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
 }
 
 static unsigned minute_of(uint32_t now)
@@ -120,6 +211,92 @@ mql_flood_verdict_t mql_flood_check(mql_flood_t *f, uint64_t network, uint32_t n
     return MQL_FLOOD_FULL;
 }
 
+/* Give back one charged by mql_flood_check: only ever a count taken
+ * away, never the slot, which other networks' probes may run past. */
+static void refund(mql_flood_t *f, uint64_t network, uint32_t now, mql_flood_kind_t kind)
+{
+    uint64_t tag = tag_of(network), one;
+    unsigned minute = minute_of(now), p;
+    uint32_t mask = f->nslots - 1;
+
+    one = (uint64_t)1 << (kind == MQL_FLOOD_VISITORS ? VISITOR_SHIFT : 0);
+    for (p = 0; p < MQL_FLOOD_PROBES; p++) {
+        uint64_t *slot = &f->slots[((uint32_t)network + p) & mask];
+        uint64_t w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+
+        while (w >> TAG_SHIFT == tag && ((w >> MINUTE_SHIFT) & 0xffffu) == minute) {
+            if (!count_in(w, kind))
+                return;
+            if (__atomic_compare_exchange_n(slot, &w, w - one, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                return;
+        }
+        if (!w || ((w >> MINUTE_SHIFT) & 0xffffu) != minute)
+            return;                 /* the minute turned: nothing to give back */
+    }
+}
+
+static unsigned level_limit(unsigned limit, unsigned times)
+{
+    unsigned long l = (unsigned long)limit * (times ? times : 1);
+
+    return l > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : (unsigned)l;
+}
+
+mql_flood_verdict_t mql_flood_check_nets(mql_flood_t *f, const mql_flood_net_t *nets,
+                                         unsigned n, uint32_t now, mql_flood_kind_t kind,
+                                         unsigned limit, int fail_closed)
+{
+    unsigned i, full = 0;
+    int done[MQL_FLOOD_LEVELS];
+
+    if (!limit || !n)
+        return MQL_FLOOD_OK;
+    if (n > MQL_FLOOD_LEVELS)
+        n = MQL_FLOOD_LEVELS;
+    /* A look first, narrowest first: a network at its budget (a client
+     * that keeps trying) is refused with one read, charging nothing. */
+    if (n > 1) {
+        for (i = 0; i < n; i++)
+            switch (mql_flood_check(f, nets[i].hash, now, kind,
+                                    level_limit(limit, nets[i].times), 0)) {
+            case MQL_FLOOD_OVER:
+                return MQL_FLOOD_OVER;
+            case MQL_FLOOD_FULL:
+                full = 1;
+                break;
+            default:
+                break;
+            }
+        if (full)
+            mql_flood_note(&f->stats.table_full);
+        if (full && fail_closed)
+            return MQL_FLOOD_FULL;
+    }
+    /* Then the charges, widest first: a holder over its budget takes no
+     * slot for a narrower network.  Each charge checks again, so racing
+     * requests never pass a budget; one refused takes back the others. */
+    for (i = n; i-- > 0;) {
+        mql_flood_verdict_t v = mql_flood_check(f, nets[i].hash, now, kind,
+                                                level_limit(limit, nets[i].times), 1);
+
+        done[i] = v == MQL_FLOOD_OK;
+        if (v == MQL_FLOOD_OK)
+            continue;
+        if (v == MQL_FLOOD_FULL && !full)
+            mql_flood_note(&f->stats.table_full);
+        if (v == MQL_FLOOD_FULL && !fail_closed) {
+            full = 1;
+            continue;
+        }
+        while (++i < n)
+            if (done[i])
+                refund(f, nets[i].hash, now, kind);
+        return v;
+    }
+    return full ? MQL_FLOOD_FULL : MQL_FLOOD_OK;
+}
+
 unsigned mql_flood_count(mql_flood_t *f, uint64_t network, uint32_t now, mql_flood_kind_t kind)
 {
     uint64_t tag = tag_of(network);
@@ -161,11 +338,34 @@ void mql_flood_stats(mql_flood_t *f, mql_flood_stats_t *out)
     out->leads_held_rate = __atomic_load_n(&f->stats.leads_held_rate, __ATOMIC_RELAXED);
     out->leads_held_young = __atomic_load_n(&f->stats.leads_held_young, __ATOMIC_RELAXED);
     out->table_full = __atomic_load_n(&f->stats.table_full, __ATOMIC_RELAXED);
+    out->leads_held_full = __atomic_load_n(&f->stats.leads_held_full, __ATOMIC_RELAXED);
+}
+
+uint32_t mql_flood_used(mql_flood_t *f, uint32_t now)
+{
+    unsigned minute = minute_of(now);
+    uint32_t i, used = 0;
+
+    for (i = 0; i < f->nslots; i++) {
+        uint64_t w = __atomic_load_n(&f->slots[i], __ATOMIC_RELAXED);
+
+        used += w && ((w >> MINUTE_SHIFT) & 0xffffu) == minute;
+    }
+    return used;
+}
+
+/* Warnings at the 1st, 2nd, 4th, 8th ... occurrence: a flood must not
+ * flood the error log too. */
+static int worth_logging(uint64_t n)
+{
+    return n && !(n & (n - 1));
 }
 
 int mql_lead_gate_admit(const mql_lead_gate_t *g, const mql_visitor_t *v, uint32_t now)
 {
-    uint64_t network;
+    mql_flood_net_t nets[MQL_FLOOD_LEVELS];
+    unsigned n;
+    uint64_t held;
 
     /* the hit's events are in the counts already */
     if (mql_flood_too_young(v, 0, now, g->min_age, g->min_events)) {
@@ -173,17 +373,23 @@ int mql_lead_gate_admit(const mql_lead_gate_t *g, const mql_visitor_t *v, uint32
             mql_flood_note(&g->table->stats.leads_held_young);
         return 0;
     }
-    if (!g->table || !g->lead_limit || !g->addr)
+    if (!g->table || !g->lead_limit || !g->addr || !g->nets)
         return 1;
-    network = mql_flood_network(g->key, g->addr, g->addr_len, g->v4_prefix, g->v6_prefix);
-    switch (mql_flood_check(g->table, network, now, MQL_FLOOD_LEADS, g->lead_limit, 1)) {
+    n = mql_flood_networks(g->key, g->addr, g->addr_len, g->nets, nets);
+    switch (mql_flood_check_nets(g->table, nets, n, now, MQL_FLOOD_LEADS, g->lead_limit, 1)) {
     case MQL_FLOOD_OVER:
         mql_flood_note(&g->table->stats.leads_held_rate);
         return 0;
     case MQL_FLOOD_FULL:
-        /* never fail a page for bookkeeping: let it through, counted */
-        mql_flood_note(&g->table->stats.table_full);
-        return 1;
+        /* the visitor keeps its score and is promoted on a later request,
+         * once its networks find slots: a full table lifts no limit */
+        held = __atomic_add_fetch(&g->table->stats.leads_held_full, 1, __ATOMIC_RELAXED);
+        if (worth_logging(held))
+            mql_log(MQL_LOG_WARNING, "MQL05101: the flood limits' table is full (%u slots): "
+                    "a promotion is held back until its client's networks find a slot "
+                    "(%" APR_UINT64_T_FMT " held so far; MQLFloodTableSize)",
+                    (unsigned)g->table->nslots, held);
+        return 0;
     default:
         return 1;
     }
