@@ -257,12 +257,12 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    ",\"snapshots\":%" APR_UINT64_T_FMT ",\"snapshot_errors\":%"
                    APR_UINT64_T_FMT ",\"last_publish\":%u,\"last_snapshot\":%u,"
                    "\"leads_restored\":%" APR_UINT64_T_FMT ",\"returns_seen\":%" APR_UINT64_T_FMT
-                   ",\"returns_lost\":%" APR_UINT64_T_FMT "}",
+                   ",\"returns_lost\":%" APR_UINT64_T_FMT ",\"published_before\":%u}",
                    w->writer_pid ? "true" : "false",
                    w->records_written, w->records_deleted, w->dbm_publishes, w->dbm_errors,
                    w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
                    w->snapshot_errors, w->last_publish, w->last_snapshot, w->leads_restored,
-                   w->returns_seen, w->returns_lost);
+                   w->returns_seen, w->returns_lost, w->published_before);
     }
     ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
     /* --- Redis sync thread (mod_mql_sync.c): null for MQLStore shm --- */

@@ -187,11 +187,53 @@ static site_pending_t *site_pending(int site)
 static void queue_record(int site, const char *id, const char *value)
 {
     site_pending_t *sp = site_pending(site);
+    const char *was;
 
     if (!sp)
         return;
+    /* a record still waiting may hold what the table let go of since */
+    was = apr_hash_get(sp->recs, id, APR_HASH_KEY_STRING);
+    if (value && was && was != DELETE_MARK)
+        value = mql_record_keep(sp->pool, value, was, strlen(was));
     apr_hash_set(sp->recs, apr_pstrdup(sp->pool, id), APR_HASH_KEY_STRING,
                  value ? apr_pstrdup(sp->pool, value) : DELETE_MARK);
+}
+
+/*
+ * A lead's record replaces the one its file holds: what that one has and
+ * the new one lacks is kept (mql_record_keep).  The table gives a lead's
+ * contact up when its small contact area is needed for another lead's
+ * and the file holds it; a lead brought back from its file may find no
+ * room for its contact at all.  Either way the file's copy is the only
+ * one, and writing the record without it would erase the address.
+ */
+static void keep_file_fields(const mql_site_t *site, site_pending_t *sp, apr_pool_t *p)
+{
+    apr_hash_index_t *hi;
+    apr_dbm_t *db = NULL;
+    apr_datum_t key, val;
+
+    for (hi = apr_hash_first(p, sp->recs); hi; hi = apr_hash_next(hi)) {
+        const void *k;
+        void *v;
+        const char *kept;
+
+        apr_hash_this(hi, &k, NULL, &v);
+        if (v == DELETE_MARK || mql_record_whole(v))
+            continue;
+        if (!db && apr_dbm_open_ex(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0,
+                                   p) != APR_SUCCESS)
+            return;                 /* none yet (or damaged: rebuilt from the table) */
+        key.dptr = (char *)k;
+        key.dsize = strlen(k);
+        if (apr_dbm_fetch(db, key, &val) != APR_SUCCESS || !val.dptr)
+            continue;
+        kept = mql_record_keep(p, v, val.dptr, val.dsize);
+        if (kept != v)
+            apr_hash_set(sp->recs, k, APR_HASH_KEY_STRING, apr_pstrdup(sp->pool, kept));
+    }
+    if (db)
+        apr_dbm_close(db);
 }
 
 typedef struct collect_baton {
@@ -385,6 +427,7 @@ static int publish_sites(server_rec *s, apr_pool_t *p, uint32_t now)
         if (!apr_hash_count(sp->recs) && !sp->compact)
             continue;
         tried = 1;
+        keep_file_fields(&sites[i], sp, p);
         changes = pending_changes(sp, p);
         rv = mql_dbm_publish(sites[i].dbm_file, sites[i].dbm_type, changes, sp->compact,
                              -1, -1, &st, &why, p);
@@ -933,8 +976,10 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
         mql_visitors_lead_changes(mql_g->store, now, final ? 0 : MIN_INTERVAL, collect_one, &cb);
     published = due && pending ? publish_sites(s, p, now) : 0;
     /* everything taken before this round's collection is in its file */
-    if (published)
+    if (published) {
         mql_visitors_published(mql_g->store, now);
+        SET(published_before, now);
+    }
 
     if (!final && (forget || now - wsh->st.last_snapshot >= SNAPSHOT_EVERY)) {
         save_snapshot(s, p, now);

@@ -39,6 +39,8 @@ typedef struct mql_writer_stats {
     uint64_t returns_seen;          /* signed visitors the table did not know */
     uint64_t returns_lost;          /* ... noted faster than the writer looked */
     uint64_t leads_restored;        /* leads put back from their DBM files */
+    uint32_t published_before;      /* leads taken before this time are in
+                                       their files (the store was told) */
 } mql_writer_stats_t;
 
 /* The request path: a visitor with a valid cookie that the store did not

@@ -346,3 +346,47 @@ void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
         apr_cpystrn(v->trigger, path + 1, sizeof v->trigger);
     }
 }
+
+/* ---- keeping what the file held ------------------------------------ */
+
+static int has_field(const char *value, const char *name)
+{
+    size_t n = strlen(name);
+    const char *f;
+
+    /* names and '=' never occur inside a value: they are percent-encoded */
+    for (f = value; (f = strstr(f, name)) != NULL; f += n)
+        if ((f == value || f[-1] == ';') && f[n] == '=')
+            return 1;
+    return 0;
+}
+
+int mql_record_whole(const char *value)
+{
+    return has_field(value, "contact") && has_field(value, "country")
+           && has_field(value, "trigger");
+}
+
+const char *mql_record_keep(apr_pool_t *p, const char *value, const char *old, size_t old_len)
+{
+    mql_lead_t now, was;
+    int kept = 0;
+
+    if (!value || !old || mql_record_whole(value)
+        || !mql_record_decode(p, value, strlen(value), &now)
+        || !mql_record_decode(p, old, old_len, &was))
+        return value;
+    if ((!now.contact || !*now.contact) && was.contact && *was.contact) {
+        now.contact = was.contact;
+        kept = 1;
+    }
+    if (!now.country[0] && was.country[0]) {
+        memcpy(now.country, was.country, sizeof now.country);
+        kept = 1;
+    }
+    if ((!now.trigger || !*now.trigger) && was.trigger && *was.trigger) {
+        now.trigger = was.trigger;
+        kept = 1;
+    }
+    return kept ? mql_record_encode(p, &now) : value;
+}

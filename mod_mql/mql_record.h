@@ -47,6 +47,21 @@ char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l);
  * one gives 0.  Strings are decoded into p. */
 int mql_record_decode(apr_pool_t *p, const char *value, size_t len, mql_lead_t *l);
 
+/*
+ * A lead's new record (value) as it may replace old (old_len bytes, the
+ * record the file holds for the same key): the text fields that old has
+ * and value lacks -- contact, country, trigger -- are carried over, so a
+ * record is never written back with less than it held.  The table may
+ * have let go of a lead's contact (its contact area is small) while its
+ * file keeps it: the file's copy is the only one.  Returns value itself
+ * when nothing is missing or old does not decode.
+ */
+const char *mql_record_keep(apr_pool_t *p, const char *value, const char *old, size_t old_len);
+
+/* 1 when value has every field mql_record_keep could fill in: then the
+ * old record need not be read. */
+int mql_record_whole(const char *value);
+
 /* percent-encoding used by the record (and the notification JSON's
  * neighbours): returns a new string from p */
 char *mql_pct_encode(apr_pool_t *p, const char *s);

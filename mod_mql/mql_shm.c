@@ -26,7 +26,8 @@
  *   |                               |  dirty, urgent
  *   +-------------------------------+  off_contacts
  *   | contacts[ncontacts]           |  128 bytes each:
- *   |   { uint32 next_free;         |  free list link (contact + 1)
+ *   |   { uint32 link;              |  free: free list link (contact + 1);
+ *   |                               |  taken: its holder (slot + 1)
  *   |     char value[124]; }        |  X-MQL-Contact, NUL-terminated
  *   +-------------------------------+  off_ring
  *   | ring[MQL_CHANGES_KEPT]        |  last stage changes; change number n
@@ -38,6 +39,17 @@
  *
  * A visitor costs 112 (slot) + 4 (bucket) + 4 (its share of the contact
  * area) bytes, plus the fixed header and ring: about 120 bytes.
+ *
+ * Leads come first, in the table and in the contact area.  A full table
+ * evicts plain visitors; a lead already in its DBM file goes only when
+ * plain visitors are fewer than a sixteenth of the table (a table nearly
+ * all leads must still take new visitors, and the writer brings such a
+ * lead back from its file when it returns).  A full contact area gives a
+ * lead's contact the place of a plain visitor's, or else of a lead whose
+ * DBM record already holds its contact (the writer keeps a record's
+ * contact when the table no longer has it); a plain visitor's contact
+ * takes only another plain visitor's place.  So no number of plain
+ * visitors, however recent, pushes a lead or a lead's contact out.
  *
  * Visitor IDs are chosen by clients, so the bucket is a keyed SipHash of
  * the ID (the key is drawn at start-up and kept in the header): nobody can
@@ -89,7 +101,7 @@ _Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
 #define MARK_URGENT MQL_SHM_URGENT   /* its stage or contact changed: take it at once */
 
 #define STORE_MAGIC   "MQLSTOR1"
-#define STORE_VERSION 6
+#define STORE_VERSION 7
 
 /*
  * A point between two writes of a multi-step change to the links.  The
@@ -104,12 +116,17 @@ _Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
 #define CONTACT_RATIO  32       /* one contact slot per 32 visitors */
 #define EVICT_SAMPLE   16       /* candidates weighed per eviction */
 #define EVICT_PROBES   256      /* slots looked at before giving up */
+#define PLAIN_SHARE    16       /* leads make room while plain visitors are
+                                   fewer than capacity / PLAIN_SHARE */
+#define CONTACT_PROBES 256      /* contacts looked at for one to give way */
 #define CHUNK          1024     /* slots per lock hold in table walks */
 #define ALIGN          64
 #define SECS_PER_DAY   86400
 
 typedef struct mql_contact_slot {
-    uint32_t next_free;       /* free list: contact index + 1 */
+    uint32_t link;            /* free: the free list (contact index + 1);
+                                 taken: its holder (slot index + 1), so a
+                                 contact can be taken back from it */
     char value[MQL_CONTACT_LEN];
 } mql_contact_slot_t;
 
@@ -170,6 +187,7 @@ typedef struct mql_shm_hdr {
      * (mql_shm_published): such a lead, unchanged since, may make room. */
     uint32_t published_before;
     uint64_t lead_evictions;
+    uint32_t contact_hand;    /* next contact looked at for one to give way */
 } shm_hdr_t;
 
 /* The process-local handle: pointers into this process's mapping. */
@@ -246,7 +264,7 @@ void mql_shm_format(void *base, uint32_t max_visitors, const uint8_t hash_key[MQ
         slots[i].contact = i;               /* the previous free slot + 1 */
     }
     for (i = 0; i < l.ncontacts; i++)
-        contacts[i].next_free = (i + 1 < l.ncontacts) ? i + 2 : 0;
+        contacts[i].link = (i + 1 < l.ncontacts) ? i + 2 : 0;
 
     h->version = STORE_VERSION;
     h->hdr_size = sizeof(*h);
@@ -453,23 +471,80 @@ static void contact_release_locked(mql_shm_t *s, uint32_t ref)
     mql_contact_slot_t *c = &s->contacts[ref - 1];
 
     memset(c->value, 0, sizeof(c->value));
-    c->next_free = s->h->contact_free;
+    c->link = s->h->contact_free;
     MQL_SHM_STEP();
     s->h->contact_free = ref;
     s->h->contacts_used--;
 }
 
-/* Contact index + 1, or 0 when the area is full. */
-static uint32_t contact_alloc_locked(mql_shm_t *s)
+static int published_lead(const mql_shm_t *s, const slot_t *v);
+
+/* The slot holding contact c (index), or NULL when it is free.  A free
+ * contact's link is a free-list index, which no slot's contact field
+ * names back. */
+static slot_t *contact_holder(mql_shm_t *s, uint32_t c)
+{
+    uint32_t o = s->contacts[c].link;
+    slot_t *v;
+
+    if (!o || o > s->capacity)
+        return NULL;
+    v = &s->slots[o - 1];
+    return (v->mark & MARK_USED) && v->contact == c + 1 ? v : NULL;
+}
+
+/*
+ * A full area: the contact of another visitor that may give way to v's,
+ * taken from it (index + 1), or 0.  A plain visitor's goes first.  For a
+ * lead, so does that of a lead whose DBM record holds its contact (the
+ * writer keeps it there, mql_record_keep), and the whole area is looked
+ * through before a lead's contact is refused; a plain visitor's looks a
+ * bounded way, for another plain visitor's only.
+ */
+static uint32_t contact_reclaim_locked(mql_shm_t *s, const slot_t *v)
+{
+    shm_hdr_t *h = s->h;
+    int for_lead = MQL_STAGE_IS_LEAD(v->v.stage);
+    uint32_t probes, limit = s->ncontacts, c;
+    slot_t *holder, *giver = NULL;
+
+    if (!for_lead && limit > CONTACT_PROBES)
+        limit = CONTACT_PROBES;
+    for (probes = 0; probes < limit && !(giver && probes >= CONTACT_PROBES); probes++) {
+        c = h->contact_hand < s->ncontacts ? h->contact_hand : 0;
+        h->contact_hand = c + 1 < s->ncontacts ? c + 1 : 0;
+        if (!(holder = contact_holder(s, c)) || holder == v)
+            continue;
+        if (!MQL_STAGE_IS_LEAD(holder->v.stage)) {
+            giver = holder;
+            break;
+        }
+        if (for_lead && !giver && published_lead(s, holder))
+            giver = holder;
+    }
+    if (!giver)
+        return 0;
+    /* it keeps its record, and nothing of it is due for the file */
+    c = giver->contact;
+    giver->contact = 0;
+    MQL_SHM_STEP();
+    return c;
+}
+
+/* Contact index + 1 for slot v, or 0 when the area is full and no
+ * contact may give way. */
+static uint32_t contact_alloc_locked(mql_shm_t *s, const slot_t *v)
 {
     uint32_t ref = s->h->contact_free;
 
     if (ref) {
-        s->h->contact_free = s->contacts[ref - 1].next_free;
+        s->h->contact_free = s->contacts[ref - 1].link;
         MQL_SHM_STEP();
-        s->contacts[ref - 1].next_free = 0;
         s->h->contacts_used++;
     }
+    else if (!(ref = contact_reclaim_locked(s, v)))
+        return 0;
+    s->contacts[ref - 1].link = (uint32_t)(v - s->slots) + 1;
     return ref;
 }
 
@@ -581,21 +656,31 @@ static int published_lead(const mql_shm_t *s, const slot_t *v)
 /*
  * Free one slot of a full table.  A clock hand sweeps the slots; from the
  * next few plain visitors it meets, the least valuable goes.  An expired
- * visitor goes at once.  A lead already in its DBM file may go too (the
- * longest idle met), when it has been idle longer than that plain
- * visitor: it loses nothing, since the writer puts it back from its file
- * when it returns, whereas an evicted visitor's score is gone.  So a
- * table filled with leads keeps taking visitors.  The number of
- * slots looked at is bounded so that a table full of leads costs a
- * request microseconds, not a full scan.  Returns 1 when a slot was freed.
+ * visitor goes at once.  Leads stay, however long idle: a lead's next
+ * request must find it.  Only while plain visitors are fewer than
+ * capacity / PLAIN_SHARE does a lead already in its DBM file make room
+ * (the longest idle met): a table nearly all leads keeps taking visitors,
+ * and the lead loses nothing, since the writer puts it back from its file
+ * when it returns.
+ *
+ * The slots looked at are bounded, so that a table of leads costs a
+ * request microseconds, not a full scan; but while plain visitors are at
+ * least that share the sweep goes on until it meets one (one slot in
+ * PLAIN_SHARE on average), so no lead goes because they sat elsewhere.
+ * Returns 1 when a slot was freed.
  */
 static int evict_locked(mql_shm_t *s, uint32_t now)
 {
     shm_hdr_t *h = s->h;
-    uint32_t probes, candidates = 0, best = 0, lead = 0;
+    uint32_t probes, candidates = 0, best = 0, lead = 0, limit = EVICT_PROBES;
+    uint32_t floor = s->capacity / PLAIN_SHARE ? s->capacity / PLAIN_SHARE : 1;
+    int leads_may_go = h->stages[MQL_STAGE_VISITOR] < floor;
     double best_value = 0.0;
 
-    for (probes = 0; probes < EVICT_PROBES && candidates < EVICT_SAMPLE; probes++) {
+    if (!leads_may_go)
+        limit = s->capacity;
+    for (probes = 0; probes < limit && candidates < EVICT_SAMPLE
+                     && !(probes >= EVICT_PROBES && candidates); probes++) {
         uint32_t i = h->hand < s->capacity ? h->hand : 0;
         slot_t *v = &s->slots[i];
         double value;
@@ -609,7 +694,7 @@ static int evict_locked(mql_shm_t *s, uint32_t now)
             return 1;
         }
         if (MQL_STAGE_IS_LEAD(v->v.stage)) {
-            if (published_lead(s, v)
+            if (leads_may_go && published_lead(s, v)
                 && (!lead || v->v.last_seen < s->slots[lead - 1].v.last_seen))
                 lead = i + 1;
             continue;
@@ -620,7 +705,7 @@ static int evict_locked(mql_shm_t *s, uint32_t now)
             best_value = value;
         }
     }
-    if (lead && (!best || s->slots[lead - 1].v.last_seen < s->slots[best - 1].v.last_seen)) {
+    if (lead) {
         reclaim_locked(s, lead - 1, NULL);
         h->evictions++;
         h->lead_evictions++;
@@ -718,7 +803,7 @@ static void repair_locked(mql_shm_t *s)
     memset(h->stages, 0, sizeof(h->stages));
     h->used = h->free_head = h->contacts_used = h->contact_free = 0;
     for (i = 0; i < s->ncontacts; i++)
-        s->contacts[i].next_free = 0;
+        s->contacts[i].link = 0;
     /* visitors at home first: they head their chains */
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < s->capacity; i++) {
@@ -737,10 +822,10 @@ static void repair_locked(mql_shm_t *s)
             if (v->v.stage >= MQL_STAGE_COUNT)
                 v->v.stage = MQL_STAGE_VISITOR;
             if (v->contact > s->ncontacts
-                || (v->contact && s->contacts[v->contact - 1].next_free == CONTACT_TAKEN))
+                || (v->contact && s->contacts[v->contact - 1].link == CONTACT_TAKEN))
                 v->contact = 0;
             if (v->contact) {
-                s->contacts[v->contact - 1].next_free = CONTACT_TAKEN;
+                s->contacts[v->contact - 1].link = CONTACT_TAKEN;
                 s->contacts[v->contact - 1].value[MQL_CONTACT_LEN - 1] = '\0';
                 h->contacts_used++;
             }
@@ -756,14 +841,17 @@ static void repair_locked(mql_shm_t *s)
     }
     for (i = s->ncontacts; i-- > 0;) {
         mql_contact_slot_t *c = &s->contacts[i];
-        if (c->next_free == CONTACT_TAKEN) {
-            c->next_free = 0;
-            continue;
-        }
+        if (c->link == CONTACT_TAKEN)
+            continue;               /* its holder's, below */
         memset(c->value, 0, sizeof(c->value));
-        c->next_free = h->contact_free;
+        c->link = h->contact_free;
         h->contact_free = i + 1;
     }
+    for (i = 0; i < s->capacity; i++)
+        if ((s->slots[i].mark & MARK_USED) && s->slots[i].contact)
+            s->contacts[s->slots[i].contact - 1].link = i + 1;
+    if (h->contact_hand >= s->ncontacts)
+        h->contact_hand = 0;
     if (h->hand >= s->capacity)
         h->hand = 0;
     h->walk_left = 1;           /* the next dirty collection walks the table */
@@ -1011,7 +1099,7 @@ apr_status_t mql_shm_set_contact(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
         unlock(s);
         return APR_ENOENT;
     }
-    if (!v->contact && !(v->contact = contact_alloc_locked(s))) {
+    if (!v->contact && !(v->contact = contact_alloc_locked(s, v))) {
         dropped = ++s->h->contacts_dropped;
         unlock(s);
         if (worth_logging(dropped))
@@ -1301,7 +1389,7 @@ static int put_contact_locked(mql_shm_t *s, slot_t *v, const char *contact)
 {
     mql_contact_slot_t *c;
 
-    if (!v->contact && !(v->contact = contact_alloc_locked(s))) {
+    if (!v->contact && !(v->contact = contact_alloc_locked(s, v))) {
         s->h->contacts_dropped++;
         return 0;
     }
@@ -1519,6 +1607,9 @@ static const char *validate_slots(mql_shm_t *s, apr_pool_t *p, bitmap_t *contact
             return apr_psprintf(p, "contact %u referenced twice", v->contact - 1);
         if (!memchr(s->contacts[v->contact - 1].value, '\0', MQL_CONTACT_LEN))
             return apr_psprintf(p, "contact %u not terminated", v->contact - 1);
+        if (s->contacts[v->contact - 1].link != i + 1)
+            return apr_psprintf(p, "contact %u names slot %u as its holder, not %u",
+                                v->contact - 1, s->contacts[v->contact - 1].link, i + 1);
         refs++;
     }
     if (used != s->h->used)
@@ -1530,7 +1621,7 @@ static const char *validate_slots(mql_shm_t *s, apr_pool_t *p, bitmap_t *contact
     if (refs != s->h->contacts_used)
         return apr_psprintf(p, "%u contacts referenced, header says %u",
                             refs, s->h->contacts_used);
-    for (n = s->h->contact_free; n; n = s->contacts[n - 1].next_free) {
+    for (n = s->h->contact_free; n; n = s->contacts[n - 1].link) {
         if (n > s->h->ncontacts)
             return apr_psprintf(p, "contact free list: link %u out of range", n);
         if (bit_test_set(contacts_seen, n - 1))

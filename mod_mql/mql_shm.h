@@ -83,11 +83,12 @@ typedef int mql_shm_update_fn(mql_visitor_t *v, int is_new, void *baton);
 
 /*
  * Find or create the visitor and apply fn.  When the table is full the
- * least valuable visitor (expired first, then long idle and low score;
- * a lead only when no plain visitor is near the clock hand, and only one
- * already in its DBM file) is evicted and counted.  APR_ENOSPC when
- * nothing can be evicted (every slot a lead not yet published).  A stage change is pushed on the change
- * ring and marks the record urgent.
+ * least valuable plain visitor (expired first, then long idle and low
+ * score) is evicted and counted.  A lead goes only when plain visitors
+ * are fewer than a sixteenth of the table, and only one already in its
+ * DBM file.  APR_ENOSPC when nothing can be evicted (every slot a lead
+ * not yet published).  A stage change is pushed on the change ring and
+ * marks the record urgent.
  */
 apr_status_t mql_shm_update(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t now,
                             mql_shm_update_fn *fn, void *baton, mql_hit_result_t *res);
@@ -95,8 +96,10 @@ apr_status_t mql_shm_update_ref(mql_shm_t *s, const mql_visitor_ref_t *ref, uint
                                 mql_shm_update_fn *fn, void *baton, mql_hit_result_t *res);
 
 /* Attach a contact (truncated to MQL_CONTACT_LEN-1); marks it urgent.
- * APR_ENOENT when the visitor is unknown, APR_ENOSPC when the contact
- * area is full (counted). */
+ * In a full contact area a plain visitor's contact gives way to it; to a
+ * lead's, so does that of a lead already in its DBM file (which keeps
+ * it).  APR_ENOENT when the visitor is unknown, APR_ENOSPC when no
+ * contact may give way (counted). */
 apr_status_t mql_shm_set_contact(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
                                  const char *contact, uint32_t now);
 

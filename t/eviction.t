@@ -1,4 +1,7 @@
 # A full table evicts plain visitors, keeps every lead and keeps working.
+# The leads are in their DBM file and idle longer than every newcomer
+# before the newcomers come: the case in which a table would let a lead
+# go, and its next request see a stranger.
 use strict;
 use warnings;
 use FindBin;
@@ -7,6 +10,9 @@ use Test::More;
 use MQLTest;
 use HTTP::Tiny;
 use JSON::PP;
+use Fcntl;
+use SDBM_File;
+use Time::HiRes qw(time);
 
 my $slots = 64;
 my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n"
@@ -21,6 +27,23 @@ for (1 .. 5) {
     push @leads, $c;
 }
 is scalar(grep { $env->($_)->{MQL_STAGE} eq 'mql' } @leads), 5, 'five leads';
+
+# Every lead in its file, and the writer's word that it is (from then on
+# the table may count them as published): every newcomer below is seen
+# later than any lead, however fast or slow this machine is.
+my $leads_file = $t->state_dir . '/leads';
+sub in_file {
+    tie(my %h, 'SDBM_File', $leads_file, O_RDONLY, 0) or return 0;
+    my $n = grep { /^mql_vid=([^.]+)\./ && defined $h{$1} } @leads;
+    untie %h;
+    return $n;
+}
+ok MQLTest::wait_for(10, sub { in_file() == 5 }), 'the five leads are in the DBM file';
+my $seen = int(time);
+ok MQLTest::wait_for(10, sub {
+    my $j = decode_json($t->get('/mql-status?json')->{content});
+    ($j->{health}{writer}{published_before} // 0) > $seen;
+}), 'the writer confirmed them';
 
 # Three times the table's size in new visitors, one view each.
 my $ua = HTTP::Tiny->new(agent => $MQLTest::UA, keep_alive => 1);
@@ -41,6 +64,7 @@ is $status->{visitors}{capacity}, $slots, "capacity $slots";
 cmp_ok $status->{visitors}{tracked}, '<=', $slots, 'never more visitors than slots';
 cmp_ok $status->{health}{evictions}, '>=', 2 * $slots - 5,
     "evictions counted: $status->{health}{evictions}";
+is $status->{health}{lead_evictions}, 0, 'no lead made room: plain visitors went';
 
 # Still scoring after all those evictions.
 my $c = MQLTest::visitor_cookie($t->get('/'));

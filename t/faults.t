@@ -123,13 +123,14 @@ sub ipc_objects {
 for my $mpm (qw(prefork event)) {
     my $t = MQLTest->new(mpm => $mpm, conf => "MQLHalfLife 0\nMQLThreshold 1000000\n$STATUS");
     $t->start;
-    my $load = start_load($t, 6, 8);
-    sleep 1;
-    # At least four seconds of kills, and on until five children that had
-    # served were killed: a slow machine starts its replacements slowly.
+    # the clients run until finish_load stops them; children are killed,
+    # one that served requests at a time, until six are, however long a
+    # slow machine takes to start new ones
+    my $load = start_load($t, 6, 120);
+    MQLTest::wait_for(10, sub { worker_children($t) });
     my ($kills, %killed) = (0);
-    my ($until, $deadline) = (time + 4, time + 60);
-    while (time < $until || ($kills < 5 && time < $deadline)) {
+    my $until = time + 60;
+    while ($kills < 6 && time < $until) {
         my @w = grep { !$killed{$_} } worker_children($t);
         if (@w) {
             my $victim = $w[int rand @w];
@@ -267,6 +268,15 @@ for my $mpm (qw(prefork event)) {
     my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 20\n$STATUS");
     $t->start;
     my @leads = map { [ $t->make_lead ] } 1 .. 5;
+    # in their file, confirmed by the writer, before the stream starts:
+    # every newcomer is seen later than any lead, on any machine
+    my $leads_file = $t->state_dir . '/leads';
+    ok MQLTest::wait_for(10, sub { !grep { !defined dbm_get($leads_file, $_->[0]) } @leads }),
+        '10x capacity: the leads are in the DBM file';
+    my $seen = int(time);
+    ok MQLTest::wait_for(10, sub {
+        (status_json($t)->{health}{writer}{published_before} // 0) > $seen
+    }), '10x capacity: the writer confirmed them';
     my @pids;
     for my $c (1 .. 4) {
         my $pid = fork // die "fork: $!";
@@ -286,6 +296,7 @@ for my $mpm (qw(prefork event)) {
     my $kept = grep { (env_of($t, $_->[1])->{MQL_STAGE} // '') eq 'mql' } @leads;
     is $kept, 5, '10x capacity: every lead kept';
     my $j = store_ok($t, '10x capacity');
+    is $j->{health}{lead_evictions}, 0, '10x capacity: no lead made room';
     cmp_ok $j->{health}{evictions}, '>=', 9 * $slots - 5,
         "10x capacity: evictions counted ($j->{health}{evictions})";
     cmp_ok $j->{visitors}{tracked}, '<=', $slots, '10x capacity: never more than the capacity';

@@ -1,5 +1,7 @@
 # A table full of leads keeps tracking: leads already in their DBM file
-# make room, and come back from it, merged, when they return.
+# make room for a sixteenth of the table (no more: plain visitors go
+# first once that share is there), and come back from the file, merged,
+# when they return.
 use strict;
 use warnings;
 use FindBin;
@@ -34,8 +36,10 @@ for (1 .. $slots) {
     $t->get('/pricing.html', Cookie => $c) for 1 .. 3;
     push @leads, $c;
 }
+# (a lead in its file may already have made room for the last ones: the
+# table keeps a sixteenth for plain visitors once leads can give way)
 my $st = $status->();
-is $st->{stages}{mql}, $slots, "$slots leads fill the table";
+cmp_ok $st->{stages}{mql}, '>=', $slots - $slots / 16, "$slots leads fill the table";
 ok MQLTest::wait_for(10, sub { keys %{ dbm_all() } == $slots }),
     'all of them reach the DBM file';
 
@@ -56,14 +60,14 @@ for (1 .. 20) {
 }
 is $scored, 20, 'and so are the next 20, each with its exact score';
 $st = $status->();
-cmp_ok $st->{health}{lead_evictions}, '>=', 20,
-    "leads in their file made room: $st->{health}{lead_evictions}";
+is $st->{health}{lead_evictions}, $slots / 16,
+    'leads in their file made room for a sixteenth of the table, no more';
 is keys %{ dbm_all() }, $slots, 'the DBM file still holds every lead';
 
 # Which leads went: the table no longer knows them (env.cgi is no view,
 # so asking does not score or bring anyone back).
 my @gone = grep { ($env->($_)->{MQL_STAGE} // '') eq 'visitor' } @leads;
-cmp_ok scalar @gone, '>=', 2, scalar(@gone) . ' leads are out of the table';
+is scalar @gone, $slots / 16, scalar(@gone) . ' leads are out of the table';
 
 # One returns: a view scores it as a stranger at once, and the writer
 # puts its published record back, merged with that view.

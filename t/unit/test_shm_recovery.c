@@ -1,6 +1,7 @@
 /*
  * Lock recovery of the visitor table: a process is killed at each step
- * of an insert, an eviction, a forget, a new contact and an expiry sweep,
+ * of an insert, an eviction, a forget, a new contact, a lead's contact
+ * taking a plain visitor's place and an expiry sweep,
  * holding the table's robust mutex in shared memory as a child of the
  * server would; the next holder then finds the table repaired, and
  * eviction and expiry run over all of it.
@@ -37,7 +38,7 @@ static apr_pool_t *pool;
 
 #include "shm_fixture.h"
 
-#define N       64              /* slots */
+#define N       128             /* slots (and 64 contacts) */
 #define NOW     1000000u
 #define DAY     86400u
 
@@ -110,8 +111,10 @@ static apr_status_t visit(mql_shm_t *s, uint32_t i, int stage, uint32_t when)
 /*
  * The table every scenario starts from: `fill` visitors, every fourth a
  * lead with a contact; visitors 0..7 idle for 10 days (expiry fodder).
+ * With all_contacts, the plain visitors have one too: the contact area
+ * is full.
  */
-static void populate(mql_shm_t *s, uint32_t fill)
+static void populate(mql_shm_t *s, uint32_t fill, int all_contacts)
 {
     uint32_t i;
 
@@ -121,7 +124,7 @@ static void populate(mql_shm_t *s, uint32_t fill)
         int lead = i % 4 == 3;
 
         visit(s, i, lead ? MQL_STAGE_MQL : -1, i < 8 ? NOW - 10 * DAY : NOW);
-        if (lead) {
+        if (lead || all_contacts) {
             id_of(i, id);
             mql_shm_set_contact(s, id, apr_psprintf(pool, "lead%u@example.com", i),
                                   i < 8 ? NOW - 10 * DAY : NOW);
@@ -129,11 +132,13 @@ static void populate(mql_shm_t *s, uint32_t fill)
     }
 }
 
-typedef enum { OP_INSERT, OP_EVICT, OP_FORGET, OP_CONTACT, OP_EXPIRE, OP_COUNT } op_t;
+typedef enum {
+    OP_INSERT, OP_EVICT, OP_FORGET, OP_CONTACT, OP_RECLAIM, OP_EXPIRE, OP_COUNT
+} op_t;
 
 static const char *const op_name[OP_COUNT] = {
     "insert", "insert into a full table (eviction)", "forget a lead with a contact",
-    "a new contact", "expiry sweep"
+    "a new contact", "a lead's contact in a full contact area", "expiry sweep"
 };
 
 static uint32_t fill_of(op_t op)
@@ -164,6 +169,11 @@ static void run_op(mql_shm_t *s, op_t op)
     case OP_CONTACT:
         id_of(9, id);
         mql_shm_set_contact(s, id, "new@example.com", NOW);
+        break;
+    case OP_RECLAIM:
+        visit(s, 1000, MQL_STAGE_MQL, NOW);
+        id_of(1000, id);
+        mql_shm_set_contact(s, id, "lead@example.com", NOW);
         break;
     case OP_EXPIRE:
         mql_shm_set_expire(s, 5 * DAY);
@@ -258,7 +268,7 @@ static void test_op(op_t op)
         int died;
 
         table_make(&t);
-        populate(t.s, fill_of(op));
+        populate(t.s, fill_of(op), op == OP_RECLAIM);
         died = kill_at_step(&t, op, k);
         if (died) {
             deaths++;
@@ -282,7 +292,7 @@ static void test_no_false_repair(void)
     pid_t pid;
 
     table_make(&t);
-    populate(t.s, N / 2);
+    populate(t.s, N / 2, 0);
     pid = fork();
     if (pid == 0) {
         pthread_mutex_lock(t.m);      /* holds the lock, changes nothing */
