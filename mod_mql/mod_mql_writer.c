@@ -65,6 +65,7 @@
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
 #include "mql_cookie.h"
+#include "mql_dbmopen.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
 #include "mql_record.h"
@@ -309,7 +310,7 @@ static const char *damage_of(const mql_site_t *site, apr_pool_t *p)
     mql_lead_t lead;
     char err[120];
 
-    rv = apr_dbm_open_ex(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0, p);
+    rv = mql_dbm_open(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0, p);
     if (rv != APR_SUCCESS)
         return APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_EACCES(rv) ? NULL
                : apr_pstrcat(p, "cannot open it: ", apr_strerror(rv, err, sizeof err), NULL);
@@ -474,8 +475,8 @@ static int find_published(published_files_t *f, int site, const uint8_t id[MQL_I
     if (!value) {
         if (!f->tried[site]) {
             f->tried[site] = 1;
-            if (apr_dbm_open_ex(&f->db[site], st->dbm_type, st->dbm_file, APR_DBM_READONLY, 0,
-                                f->p) != APR_SUCCESS)
+            if (mql_dbm_open(&f->db[site], st->dbm_type, st->dbm_file, APR_DBM_READONLY, 0,
+                             f->p) != APR_SUCCESS)
                 f->db[site] = NULL;
         }
         if (!f->db[site])
