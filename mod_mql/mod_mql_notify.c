@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 
 #include "apr_strings.h"
-#include "http_main.h"
 
 #include "mod_mql_notify.h"
 
@@ -98,9 +97,6 @@ static void child_exec(int report)
         for (fd = 3; fd < 4096; fd++)
             if (fd != report)
                 close(fd);
-    }
-    if (chdir(ap_server_root) != 0) {
-        /* as httpd's piped logs: the server root, or where it was */
     }
     execve(argv[0], argv, environ);
 fail:
