@@ -166,8 +166,6 @@ static mql_journal_t *writer_db(server_rec *s)
         jdb = NULL;
         return NULL;
     }
-    /* stories are about people: not for every local user */
-    chmod(path, 0640);
     return jdb;
 }
 

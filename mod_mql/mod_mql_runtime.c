@@ -113,6 +113,8 @@ static int link_is_admins(apr_pool_t *p, const char *path)
            && !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
+#define STATE_DIR_MODE 0750
+
 int mql_prepare_state_dir(apr_pool_t *p, server_rec *s)
 {
     const char *dir = mql_g->state_dir;
@@ -143,6 +145,14 @@ int mql_prepare_state_dir(apr_pool_t *p, server_rec *s)
         && fchown(fd, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0)
         ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
                      "MQL00010: cannot give %s to the server's user", dir);
+    /* the journal, the snapshot and the leads are about people: a
+     * directory made 0755 beforehand (or under another umask) would let
+     * every local user list it and read what its files let them */
+    if (fstat(fd, &st) == 0 && (geteuid() == 0 || st.st_uid == geteuid())
+        && (st.st_mode & 0777) != STATE_DIR_MODE
+        && fchmod(fd, (st.st_mode & 07000) | STATE_DIR_MODE) != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s,
+                     "MQL08004: cannot make %s mode 0750", dir);
     return fd;
 }
 

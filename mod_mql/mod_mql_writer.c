@@ -7,7 +7,8 @@
  *   1. applies control requests that mqlctl left in MQLStateDir/control/
  *      ("set ID STAGE", "forget ID"),
  *   2. drains the table's change ring into MQLNotify, one JSON line per
- *      stage change, without ever blocking on the pipe,
+ *      stage change, without ever blocking on the pipe (the program runs
+ *      as the server's user, started by the writer: mod_mql_notify.c),
  *   3. when a publication is due (mql_dbm_next_publish), collects the
  *      dirty leads (urgent ones all, the rest when last written
  *      MIN_INTERVAL seconds ago or more) and publishes them to the DBM
@@ -36,6 +37,7 @@
  * dirty in the table.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,6 +45,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -60,7 +63,9 @@
 #include "mod_mql_runtime.h"
 #include "mod_mql_writer.h"
 #include "mod_mql_journal.h"
+#include "mod_mql_notify.h"
 #include "mql_cookie.h"
+#include "mql_dbmopen.h"
 #include "mql_dbmpub.h"
 #include "mql_json.h"
 #include "mql_record.h"
@@ -97,7 +102,6 @@ typedef struct writer_shared {
 } writer_shared_t;
 
 static writer_shared_t *wsh;
-static apr_file_t *notify_out;     /* write end of MQLNotify's pipe */
 static pid_t parent_pid;           /* httpd's parent: alive while the server runs */
 
 /* Per writer process: records whose publication failed, per site. */
@@ -348,7 +352,7 @@ static const char *damage_of(const mql_site_t *site, apr_pool_t *p)
     mql_lead_t lead;
     char err[120];
 
-    rv = apr_dbm_open_ex(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0, p);
+    rv = mql_dbm_open(&db, site->dbm_type, site->dbm_file, APR_DBM_READONLY, 0, p);
     if (rv != APR_SUCCESS)
         return APR_STATUS_IS_ENOENT(rv) || APR_STATUS_IS_EACCES(rv) ? NULL
                : apr_pstrcat(p, "cannot open it: ", apr_strerror(rv, err, sizeof err), NULL);
@@ -514,8 +518,8 @@ static int find_published(published_files_t *f, int site, const uint8_t id[MQL_I
     if (!value) {
         if (!f->tried[site]) {
             f->tried[site] = 1;
-            if (apr_dbm_open_ex(&f->db[site], st->dbm_type, st->dbm_file, APR_DBM_READONLY, 0,
-                                f->p) != APR_SUCCESS)
+            if (mql_dbm_open(&f->db[site], st->dbm_type, st->dbm_file, APR_DBM_READONLY, 0,
+                             f->p) != APR_SUCCESS)
                 f->db[site] = NULL;
         }
         if (!f->db[site])
@@ -646,40 +650,18 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
     return apr_pstrcat(p, line, mql_g->journal ? ",\"story\":[]}\n" : "}\n", NULL);
 }
 
-/* One line, whole or not at all, never waiting for the reader. */
-static int write_line(const char *line)
-{
-    apr_os_file_t fd;
-    struct pollfd pfd;
-    size_t len = strlen(line);
-    ssize_t n;
-
-    if (!notify_out || apr_os_file_get(&fd, notify_out) != APR_SUCCESS || len > NOTIFY_LINE_MAX)
-        return 0;
-    pfd.fd = fd;
-    pfd.events = POLLOUT;
-    pfd.revents = 0;
-    /* POLLOUT on a pipe: at least a page free, and a write below PIPE_BUF
-     * is atomic, so this write neither blocks nor splits */
-    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
-        return 0;
-    do
-        n = write(fd, line, len);
-    while (n < 0 && errno == EINTR);
-    return n == (ssize_t)len;
-}
-
 static void drain_changes(server_rec *s, apr_pool_t *p)
 {
     mql_change_t ch[CHANGES_BATCH];
     uint64_t seq = wsh->notify_seq, lost = 0, first;
     unsigned n, i;
+    int notify = mql_notify_ready(s);
 
     while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
         first = seq - n;
         if (lost) {
             ADD(notify_dropped, lost);
-            if (notify_out)
+            if (notify)
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                              "MQL03020: %" APR_UINT64_T_FMT " stage changes came faster "
                              "than the writer and were not notified", lost);
@@ -687,10 +669,10 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
         }
         for (i = 0; i < n; i++)
             mql_journal_stage_change(s, &ch[i]);
-        for (i = 0; i < n && notify_out; i++) {
+        for (i = 0; i < n && notify; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
-            if (write_line(change_json(lp, &ch[i], first + i))) {
+            if (mql_notify_write(change_json(lp, &ch[i], first + i))) {
                 ADD(notify_sent, 1);
             }
             else {
@@ -913,8 +895,8 @@ static void write_status(apr_pool_t *p, uint32_t now, int running)
     }
     apr_file_remove(tmp, p);        /* a new file, never one put in its place */
     if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_EXCL,
-                      APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD
-                      | APR_FPROT_WREAD, p) != APR_SUCCESS)
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p)
+        != APR_SUCCESS)
         return;
     apr_file_puts(text, f);
     apr_file_close(f);
@@ -994,6 +976,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     if (final) {
         SET(writer_pid, 0);
         mql_journal_release();
+        mql_notify_release();
     }
     give_up_ownership();
 }
@@ -1069,12 +1052,23 @@ static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
     const char *control = mql_state_path(p, MQL_CONTROL_DIR);
     apr_status_t rv;
 
+    int fd;
+    struct stat st;
+
     rv = apr_dir_make(control, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE
                       | APR_FPROT_GREAD | APR_FPROT_GWRITE | APR_FPROT_GEXECUTE, p);
     if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv))
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "MQL03053: cannot create %s: mqlctl set/forget will not reach the "
                      "server", control);
+    /* the server's group writes requests here, nobody else looks in,
+     * whatever the umask made of it */
+    fd = open(control, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0777) != 0770)
+            (void)!fchmod(fd, 0770);
+        close(fd);
+    }
     write_status(p, now_secs(), 1);
     write_sites(s, p);
     return APR_SUCCESS;
@@ -1101,30 +1095,6 @@ static apr_status_t make_shared(server_rec *s)
     return APR_SUCCESS;
 }
 
-static apr_status_t open_notify(apr_pool_t *pconf, server_rec *s)
-{
-    const char *prog = mql_g->notify;
-    apr_cmdtype_e how = APR_PROGRAM_ENV;
-    piped_log *pl;
-
-    notify_out = NULL;
-    if (!prog)
-        return APR_SUCCESS;
-    prog++;                                  /* past the '|' */
-    if (*prog == '$') {                      /* "|$cmd": through the shell, as httpd's logs */
-        how = APR_SHELLCMD_ENV;
-        prog++;
-    }
-    pl = ap_open_piped_log_ex(pconf, prog, how);
-    if (!pl) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                     "MQL03052: MQLNotify: cannot start %s", prog);
-        return APR_EGENERAL;
-    }
-    notify_out = ap_piped_log_write_fd(pl);
-    return APR_SUCCESS;
-}
-
 static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                               server_rec *s)
 {
@@ -1136,7 +1106,7 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !mql_g
         || !mql_g->store_ready)
         return OK;
-    if (make_shared(s) != APR_SUCCESS || open_notify(pconf, s) != APR_SUCCESS)
+    if (make_shared(s) != APR_SUCCESS || mql_notify_setup(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     mql_journal_setup(s);
 

@@ -30,6 +30,7 @@
 #include <apr_portable.h>
 #include <apr_strings.h>
 
+#include "mql_dbmopen.h"
 #include "mql_dbmpub.h"
 #include "mql_log.h"
 
@@ -301,7 +302,7 @@ static apr_status_t copy_records(pub_t *b, apr_dbm_t *to, apr_hash_t *skip)
     apr_status_t rv;
     int i;
 
-    rv = apr_dbm_open_ex(&from, b->type, b->path, APR_DBM_READONLY, 0, b->p);
+    rv = mql_dbm_open(&from, b->type, b->path, APR_DBM_READONLY, 0, b->p);
     if (rv != APR_SUCCESS)
         return fail(b, rv, "cannot open", b->path);
     for (rv = apr_dbm_firstkey(from, &key); rv == APR_SUCCESS && key.dptr;
@@ -333,7 +334,7 @@ static int live_holds_records(pub_t *b)
     apr_datum_t key;
     apr_status_t rv;
 
-    if (apr_dbm_open_ex(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
+    if (mql_dbm_open(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
         return 1;
     key.dptr = NULL;
     rv = apr_dbm_firstkey(db, &key);
@@ -350,7 +351,7 @@ static int only_absent_deletes(pub_t *b, const apr_array_header_t *changes)
     for (i = 0; i < changes->nelts; i++)
         if (c[i].value)
             return 0;
-    if (apr_dbm_open_ex(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
+    if (mql_dbm_open(&db, b->type, b->path, APR_DBM_READONLY, 0, b->p) != APR_SUCCESS)
         return 0;
     for (i = 0; absent && i < changes->nelts; i++)
         absent = !apr_dbm_exists(db, datum(c[i].key));
@@ -380,9 +381,9 @@ static apr_status_t build(pub_t *b, int rebuild, int live_exists, int depth,
     }
     if (rv != APR_SUCCESS)
         return rv;
-    rv = apr_dbm_open_ex(&db, b->type, b->newpath,
-                         rebuild && !b->sdbm ? APR_DBM_RWCREATE : APR_DBM_READWRITE,
-                         b->perms, b->p);
+    rv = mql_dbm_open(&db, b->type, b->newpath,
+                      rebuild && !b->sdbm ? APR_DBM_RWCREATE : APR_DBM_READWRITE,
+                      b->perms, b->p);
     if (rv != APR_SUCCESS)
         return fail(b, rv, "cannot open", b->newpath);
     if (rebuild && live_exists)

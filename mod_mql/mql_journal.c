@@ -4,9 +4,12 @@
  * mqlctl) never block the writer nor it them, synchronous=NORMAL: a power
  * cut may lose the last batch of a story, never the file.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 
 #include <apr_strings.h>
@@ -98,6 +101,28 @@ void mql_journal_close(mql_journal_t *j)
         apr_pool_cleanup_run(j->p, j, cleanup);
 }
 
+/* Stories are about people: the file and SQLite's -wal and -shm beside it
+ * are for the server's user and group only, whatever the umask (SQLite
+ * makes its files 0644 less the umask).  SQLite gives -wal and -shm the
+ * database's own mode when it makes them, so the database is made here
+ * first, with that mode; files an older version left open to others are
+ * closed to them.  Reached without following a link nor waiting on a
+ * FIFO, changed through the descriptor. */
+#define JOURNAL_MODE 0640
+
+static void keep_private(const char *path, int create)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0),
+                  JOURNAL_MODE);
+
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777 & ~JOURNAL_MODE))
+        (void)!fchmod(fd, st.st_mode & JOURNAL_MODE);
+    close(fd);
+}
+
 apr_status_t mql_journal_open(mql_journal_t **out, const char *path, int readonly,
                               apr_pool_t *p, const char **err)
 {
@@ -112,6 +137,11 @@ apr_status_t mql_journal_open(mql_journal_t **out, const char *path, int readonl
     j->p = p;
     j->readonly = readonly;
     apr_pool_cleanup_register(p, j, cleanup, apr_pool_cleanup_null);
+    if (!readonly) {
+        keep_private(path, 1);
+        keep_private(apr_pstrcat(p, path, "-wal", NULL), 0);
+        keep_private(apr_pstrcat(p, path, "-shm", NULL), 0);
+    }
     if (sqlite3_open_v2(path, &j->db, flags, NULL) != SQLITE_OK) {
         *err = apr_pstrdup(p, j->db ? sqlite3_errmsg(j->db) : "out of memory");
         mql_journal_close(j);

@@ -3,6 +3,7 @@
  * map and a connection per master.  Used by the sync thread only: every
  * call here may wait up to MQLRedisTimeout, which no request does.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -125,6 +126,8 @@ static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *e
             redisFree(c);
         return NULL;
     }
+    /* hiredis leaves its socket to programs the child starts */
+    fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     redisSetTimeout(c, rc->tv);
     if (rc->url->password) {
         const char *argv[3];

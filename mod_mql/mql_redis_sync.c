@@ -356,6 +356,8 @@ static int connect_redis(mql_redis_sync_t *s)
             disconnect(s, s->c ? s->c->errstr : "out of memory");
             return 0;
         }
+        /* hiredis leaves its socket to programs the child starts */
+        fcntl(s->c->fd, F_SETFD, FD_CLOEXEC);
         redisSetTimeout(s->c, tv);
         if (!prepare(s))
             return 0;

@@ -89,7 +89,9 @@ sub free_port {
 # new(mpm => 'event'|'prefork', conf => "extra directives", engine => 1,
 #     modules => [more httpd modules by name, e.g. qw(cache cache_disk)],
 #     load => "LoadModule lines of modules outside mod_NAME.so, e.g. PHP",
-#     bare => 1: no MQLStateDir or MQLEngine of its own)
+#     bare => 1: no MQLStateDir or MQLEngine of its own,
+#     cgi => 'cgi': mod_cgi rather than mod_cgid,
+#     mpm_tuning => "the MPM's directives", in place of the usual ones)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { mpm => 'event', engine => 1, %o, owner => $$ }, $class;
@@ -141,14 +143,17 @@ sub write_conf {
     my $mods = apxs('LIBEXECDIR');
     my $mpm = $self->{mpm};
     my $so = module_path();
+    # cgi => 'cgi': CGI scripts forked by the children themselves (as
+    # mod_php's shell_exec does), instead of mod_cgid's daemon
+    my $cgi = $self->{cgi} // 'cgid';
     my @mods = (qw(authz_core authz_host mime dir alias env headers rewrite setenvif
-                   remoteip status cgid include), @{ $self->{modules} // [] });
+                   remoteip status), $cgi, 'include', @{ $self->{modules} // [] });
     my $load = join '', map { "LoadModule ${_}_module $mods/mod_$_.so\n" } @mods;
     $load .= "$self->{load}\n" if $self->{load};
-    my $mpm_tuning = $mpm eq 'prefork'
+    my $mpm_tuning = $self->{mpm_tuning} // ($mpm eq 'prefork'
         ? "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nMaxRequestWorkers 16\n"
         : "StartServers 2\nThreadsPerChild 16\nMinSpareThreads 8\nMaxRequestWorkers 32\n"
-          . "ServerLimit 4\n";
+          . "ServerLimit 4\n");
     my $engine = $self->{engine} ? "MQLEngine On\n" : '';
     my $mql = $self->{no_module} ? '' : "LoadModule mql_module $so\n";
     # The suite plays hundreds of visitors and leads from 127.0.0.1 within
@@ -175,7 +180,7 @@ LoadModule mpm_${mpm}_module $mods/mod_mpm_$mpm.so
 $load$mql
 @{[ user_directives() ]}
 $mpm_tuning
-ScriptSock $self->{root}/run/cgid.sock
+@{[ $cgi eq 'cgid' ? "ScriptSock $self->{root}/run/cgid.sock" : '' ]}
 TypesConfig /etc/mime.types
 AddType text/html .html
 AddOutputFilter INCLUDES .shtml
@@ -554,7 +559,7 @@ sub mqlctl {
 }
 
 # A program for MQLNotify that appends every line it reads to
-# ROOT/notify.out (and, when asked, writes its PID to ROOT/notify.pid):
+# ROOT/notify.out (and, when asked, writes its PID to PIDFILE):
 # returns (program, output file).
 sub notify_sink {
     my ($self, %o) = @_;
@@ -568,6 +573,12 @@ sub notify_sink {
         . "while (my \$line = <STDIN>) { print \$o \$line }\n";
     close $fh;
     chmod 0755, "$root/notify.pl";
+    # the program runs as the server's user, in a server root of root's
+    for my $f ($out, $o{pidfile} // ()) {
+        open my $c, '>>', $f or die "$f: $!";
+        close $c;
+        give_to_server($f);
+    }
     return ("$root/notify.pl", $out);
 }
 

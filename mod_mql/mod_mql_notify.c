@@ -1,0 +1,243 @@
+/*
+ * The MQLNotify program, started by the background writer.
+ *
+ * httpd's own piped logs are started by the parent, as root, and every
+ * child inherits the pipe's write end: whatever a site runs in a child
+ * (PHP's shell_exec, a CGI bug) could feed forged lines to a root
+ * program.  So the program is started here, from the writer's process,
+ * which already runs as User and Group; the pipe is made close-on-exec,
+ * and that process is the only one that holds its write end.
+ *
+ * The writer also keeps the read end, as httpd does for its reliable
+ * piped logs: while a program that died is started again, lines wait in
+ * the pipe instead of being lost.  When the writer's process goes away
+ * (graceful restart, stop, a crash), the program reads what is left and
+ * sees the end of its input; the next writer starts its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "apr_strings.h"
+
+#include "mod_mql_notify.h"
+
+APLOG_USE_MODULE(mql);
+
+extern char **environ;
+
+#define RESTART_GAP     apr_time_from_sec(1)    /* between two starts */
+#define FAILED_GAP_MAX  apr_time_from_sec(60)   /* a program that cannot run */
+
+static const char *program;        /* as configured, for the log */
+static char **argv;                /* made in the parent: no malloc after fork */
+static int pipe_rd = -1, pipe_wr = -1;
+static pid_t running;              /* the program's PID, 0 = none */
+static pid_t owner;                /* the process these belong to */
+static apr_time_t next_start;
+static apr_interval_time_t failed_gap = RESTART_GAP;
+
+apr_status_t mql_notify_setup(apr_pool_t *pconf, server_rec *s)
+{
+    const char *prog = mql_g->notify;
+
+    argv = NULL;
+    program = NULL;
+    if (!prog)
+        return APR_SUCCESS;
+    prog++;                                  /* past the '|' */
+    if (*prog == '$') {                      /* "|$cmd": through the shell, as httpd's logs */
+        argv = apr_pcalloc(pconf, 4 * sizeof *argv);
+        argv[0] = "/bin/sh";
+        argv[1] = "-c";
+        argv[2] = apr_pstrdup(pconf, prog + 1);
+    }
+    else if (apr_tokenize_to_argv(prog, &argv, pconf) != APR_SUCCESS || !argv[0]) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                     "MQL03052: MQLNotify: cannot start %s", prog);
+        return APR_EGENERAL;
+    }
+    program = prog;
+    return APR_SUCCESS;
+}
+
+/* In the new process, before exec: only async-signal-safe calls (the
+ * writer's process has other threads, whose locks may be held). */
+static void child_exec(int report)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int sig, err;
+
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    /* httpd ignores or catches these; the program starts as any program */
+    for (sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    if (dup2(pipe_rd, STDIN_FILENO) < 0)
+        goto fail;
+    /* nothing of the writer's but its input (everything the module opens
+     * is close-on-exec already; other modules' descriptors may not be) */
+#ifdef SYS_close_range
+    if (report > 3)
+        syscall(SYS_close_range, 3, (unsigned)report - 1, 0);
+    if (syscall(SYS_close_range, (unsigned)report + 1, ~0U, 0) != 0)
+#endif
+    {
+        int fd;
+
+        for (fd = 3; fd < 4096; fd++)
+            if (fd != report)
+                close(fd);
+    }
+    execve(argv[0], argv, environ);
+fail:
+    err = errno;
+    if (write(report, &err, sizeof err) < 0) {
+        /* the writer then sees an exit of 127 */
+    }
+    _exit(127);
+}
+
+/* Start the program; 1 when it runs. */
+static int start(server_rec *s)
+{
+    int report[2], err = 0;
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "MQL08003: MQLNotify: cannot start %s", program);
+        return 0;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        child_exec(report[1]);
+    }
+    close(report[1]);
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                     "MQL08003: MQLNotify: cannot start %s", program);
+        close(report[0]);
+        return 0;
+    }
+    /* the report pipe closes at exec (nothing read), or says why not */
+    do
+        n = read(report[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof err) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        ap_log_error(APLOG_MARK, APLOG_ERR, err, s, "MQL08002: MQLNotify: cannot run %s as "
+                     "the server's user (uid %ld); trying again in %" APR_TIME_T_FMT " s",
+                     program, (long)geteuid(), apr_time_sec(failed_gap));
+        next_start = apr_time_now() + failed_gap;
+        failed_gap = failed_gap * 2 > FAILED_GAP_MAX ? FAILED_GAP_MAX : failed_gap * 2;
+        return 0;
+    }
+    failed_gap = RESTART_GAP;
+    running = pid;
+    return 1;
+}
+
+/* The program died (or was killed): said, and it is started again. */
+static void check_running(server_rec *s)
+{
+    int status = 0;
+    pid_t r;
+
+    do
+        r = waitpid(running, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return;
+    if (r == running) {
+        if (WIFSIGNALED(status))
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL08001: MQLNotify program %s "
+                         "(pid %ld) was killed by signal %d; starting it again", program,
+                         (long)running, WTERMSIG(status));
+        else
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL08001: MQLNotify program %s "
+                         "(pid %ld) exited with status %d; starting it again", program,
+                         (long)running, WEXITSTATUS(status));
+    }
+    running = 0;
+}
+
+int mql_notify_ready(server_rec *s)
+{
+    apr_time_t now;
+    int fds[2];
+
+    if (!argv)
+        return 0;
+    if (owner != getpid()) {
+        /* a process forked from one that had them (none should) */
+        pipe_rd = pipe_wr = -1;
+        running = 0;
+        owner = getpid();
+    }
+    if (pipe_wr < 0) {
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                         "MQL08003: MQLNotify: cannot start %s", program);
+            return 1;
+        }
+        pipe_rd = fds[0];
+        pipe_wr = fds[1];
+    }
+    if (running)
+        check_running(s);
+    now = apr_time_now();
+    if (!running && now >= next_start) {
+        next_start = now + RESTART_GAP;
+        start(s);
+    }
+    return 1;
+}
+
+int mql_notify_write(const char *line)
+{
+    struct pollfd pfd;
+    size_t len = strlen(line);
+    ssize_t n;
+
+    if (pipe_wr < 0 || owner != getpid())
+        return 0;
+    pfd.fd = pipe_wr;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    /* POLLOUT on a pipe: at least a page free, and a write below PIPE_BUF
+     * is atomic, so this write neither blocks nor splits */
+    if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT))
+        return 0;
+    do
+        n = write(pipe_wr, line, len);
+    while (n < 0 && errno == EINTR);
+    return n == (ssize_t)len;
+}
+
+void mql_notify_release(void)
+{
+    if (owner != getpid())
+        return;
+    if (pipe_wr >= 0)
+        close(pipe_wr);
+    if (pipe_rd >= 0)
+        close(pipe_rd);
+    pipe_rd = pipe_wr = -1;
+    if (running)
+        waitpid(running, NULL, WNOHANG);
+    running = 0;
+}
