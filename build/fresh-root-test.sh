@@ -1,7 +1,7 @@
 #!/bin/bash
 # make test-fresh: the whole suite on a fresh Debian 12 root, the way CI
-# meets a new machine: nothing installed but debootstrap's minimal base,
-# then only what `make test` installs itself.
+# meets a new machine: nothing installed but debootstrap's minimal base
+# and make, then only what `make test` installs itself.
 #   build/fresh-root-test.sh          one run
 #   RUNS=3 build/fresh-root-test.sh   three runs in a row, each on its own
 #                                     fresh root (stops at the first failure)
@@ -94,7 +94,9 @@ for run in $(seq 1 "$runs"); do
     start=$(date +%s)
     rc=0
     timeout 5400 chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        HOME=/root CI=true sh -c 'cd /src && make test' > "$log" 2>&1 || rc=$?
+        HOME=/root CI=true DEBIAN_FRONTEND=noninteractive \
+        sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends make &&
+               cd /src && make test' > "$log" 2>&1 || rc=$?
     echo "# run $run: exit $rc after $(( $(date +%s) - start )) s; $(grep -E '^(Result|Files=)' "$log" | tr '\n' ' ')"
     grep -E '^not ok|^t/.*(Failed|Wstat)' "$log" | head -40 || true
     [ "$rc" = 0 ] || exit "$rc"
