@@ -102,6 +102,7 @@ typedef struct mql_global {
     const char *store_url;          /* MQLStore redis...://, as written */
     struct mql_redis_url *redis;    /* ... parsed (mql_redis_proto.h), or NULL */
     apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout */
+    apr_int64_t redis_spill_max;    /* MQLRedisSpillMax, bytes */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;

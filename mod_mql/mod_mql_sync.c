@@ -163,7 +163,9 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
     sync = mql_redis_sync_make(p, mql_g->redis, (uint32_t)mql_g->redis_timeout_ms,
                                (uint32_t)mql_g->expire, queue,
                                mql_redis_store_local(mql_g->store),
-                               mql_state_path(p, SPILL_NAME), mql_g->notify != NULL);
+                               mql_state_path(p, SPILL_NAME),
+                               (apr_off_t)mql_g->redis_spill_max, mql_g->notify != NULL,
+                               &stopping);
     while (!stopping) {
         uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
