@@ -196,7 +196,9 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
 
 /* The thread stopped and joined: from the watchdog when the child stops
  * gracefully, or from the child's pool when it is told to go at once
- * (the watchdog's own thread may not get to say STOPPING then). */
+ * (the watchdog's own thread may not get to say STOPPING then).  The join
+ * is bounded whatever Redis does: the flag ends any wait on it within
+ * 50 ms (mql_redis_io.h), then the thread gives Redis STOP_FLUSH at most. */
 static apr_status_t stop_thread(void *unused)
 {
     apr_status_t trv;
