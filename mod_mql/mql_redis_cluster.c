@@ -88,7 +88,6 @@ typedef struct rc_node {
 
 struct mql_rc {
     const mql_redis_url_t *url;
-    struct timeval tv;
     mql_redis_wait_t own_wait;
     const mql_redis_wait_t *wait; /* the sync thread's, or own_wait */
     unsigned round;               /* from 1: a node pinned in round 0 is none */
@@ -103,8 +102,6 @@ mql_rc_t *mql_rc_make(apr_pool_t *p, const mql_redis_url_t *url, uint32_t timeou
     int i;
 
     rc->url = url;
-    rc->tv.tv_sec = timeout_ms / 1000;
-    rc->tv.tv_usec = (timeout_ms % 1000) * 1000;
     rc->own_wait.timeout_ms = timeout_ms;
     rc->wait = &rc->own_wait;
     rc->round = 1;
@@ -135,7 +132,7 @@ static void set_err(char *err, size_t errlen, const char *a, const char *b)
 static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *err,
                                size_t errlen)
 {
-    redisContext *c = redisConnectWithTimeout(host, port, rc->tv);
+    redisContext *c = mql_redis_connect(host, port, NULL, rc->wait);
     char where[HOST_LEN + 16];
 
     apr_snprintf(where, sizeof where, "%s:%d", host, port);
@@ -145,7 +142,6 @@ static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *e
             redisFree(c);
         return NULL;
     }
-    redisSetTimeout(c, rc->tv);
     if (rc->url->password) {
         const char *argv[3];
         size_t lens[3];

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "apr_strings.h"
 #include "mql_redis_io.h"
@@ -42,9 +43,10 @@ static void nonblocking(redisContext *c)
         c->flags &= ~REDIS_BLOCK;
 }
 
-/* c's socket ready for events, or why not by the deadline. */
+/* c's socket ready for events, or why not by the deadline (what: what
+ * did not come in time, for the message). */
 static int wait_fd(redisContext *c, short events, const mql_redis_wait_t *w,
-                   apr_time_t deadline)
+                   apr_time_t deadline, const char *what)
 {
     if (w->until && w->until < deadline)
         deadline = w->until;
@@ -58,7 +60,7 @@ static int wait_fd(redisContext *c, short events, const mql_redis_wait_t *w,
         if (now >= deadline) {
             char text[sizeof c->errstr];
 
-            apr_snprintf(text, sizeof text, "no whole reply within %u ms (MQLRedisTimeout)",
+            apr_snprintf(text, sizeof text, "%s within %u ms (MQLRedisTimeout)", what,
                          w->timeout_ms);
             return failed(c, MQL_REDIS_IO_TIMEOUT, text);
         }
@@ -98,11 +100,11 @@ int mql_redis_get_reply(redisContext *c, const mql_redis_wait_t *w, apr_time_t d
             return MQL_REDIS_IO_ERR;
         if (done)
             break;
-        if ((rv = wait_fd(c, POLLOUT, w, deadline)) != MQL_REDIS_IO_OK)
+        if ((rv = wait_fd(c, POLLOUT, w, deadline, "no whole reply")) != MQL_REDIS_IO_OK)
             return rv;
     }
     for (;;) {
-        if ((rv = wait_fd(c, POLLIN, w, deadline)) != MQL_REDIS_IO_OK)
+        if ((rv = wait_fd(c, POLLIN, w, deadline, "no whole reply")) != MQL_REDIS_IO_OK)
             return rv;
         if (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &r) != REDIS_OK)
             return MQL_REDIS_IO_ERR;
@@ -111,6 +113,24 @@ int mql_redis_get_reply(redisContext *c, const mql_redis_wait_t *w, apr_time_t d
             return MQL_REDIS_IO_OK;
         }
     }
+}
+
+redisContext *mql_redis_connect(const char *host, int port, const char *path,
+                               const mql_redis_wait_t *w)
+{
+    redisContext *c = path ? redisConnectUnixNonBlock(path) : redisConnectNonBlock(host, port);
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+
+    if (!c || c->err)
+        return c;
+    if (wait_fd(c, POLLOUT, w, mql_redis_deadline(w), "no connection") != MQL_REDIS_IO_OK)
+        return c;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        soerr = errno;
+    if (soerr)
+        failed(c, MQL_REDIS_IO_ERR, strerror(soerr));
+    return c;
 }
 
 redisReply *mql_redis_command(redisContext *c, const mql_redis_wait_t *w, int argc,

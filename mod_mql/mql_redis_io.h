@@ -6,7 +6,8 @@
  * not the reply: a server that sends a reply one byte at a time, each
  * within MQLRedisTimeout, holds the caller for ever, and with it the
  * child's stop.  Here a command's whole reply (a pipeline's every reply)
- * must arrive within the timeout; the waits go through poll() in short
+ * must arrive within the timeout, and a connection be made within it; the
+ * waits go through poll() in short
  * slices, so a stopping thread (cancel) is let go at once.
  */
 #ifndef MQL_REDIS_IO_H
@@ -25,6 +26,12 @@ typedef struct mql_redis_wait {
 #define MQL_REDIS_IO_ERR       1   /* hiredis's error (closed, refused, protocol) */
 #define MQL_REDIS_IO_TIMEOUT   2   /* no whole reply by the deadline */
 #define MQL_REDIS_IO_CANCELLED 3
+
+/* A connection to host:port (path NULL) or the Unix socket path, made
+ * within w's timeout, and cut short by its cancel flag: NULL (out of
+ * memory), or a context whose err and errstr say whether it failed. */
+redisContext *mql_redis_connect(const char *host, int port, const char *path,
+                                const mql_redis_wait_t *w);
 
 /* The deadline of a command sent now. */
 apr_time_t mql_redis_deadline(const mql_redis_wait_t *w);

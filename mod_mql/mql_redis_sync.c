@@ -384,11 +384,8 @@ static int use_shard(mql_redis_sync_t *s, unsigned shard)
 
 static int connect_redis(mql_redis_sync_t *s)
 {
-    struct timeval tv;
     unsigned i;
 
-    tv.tv_sec = s->timeout_ms / 1000;
-    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
     if (s->rc) {
         char err[160];
         int m, n, fresh;
@@ -410,15 +407,12 @@ static int connect_redis(mql_redis_sync_t *s)
         }
     }
     else {
-        if (s->url->kind == MQL_REDIS_UNIX)
-            s->c = redisConnectUnixWithTimeout(s->url->path, tv);
-        else
-            s->c = redisConnectWithTimeout(s->url->host, s->url->port, tv);
+        s->c = mql_redis_connect(s->url->host, s->url->port,
+                                 s->url->kind == MQL_REDIS_UNIX ? s->url->path : NULL, &s->wait);
         if (!s->c || s->c->err) {
             disconnect(s, s->c ? s->c->errstr : "out of memory");
             return 0;
         }
-        redisSetTimeout(s->c, tv);
         if (!prepare(s))
             return 0;
     }

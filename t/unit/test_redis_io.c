@@ -3,12 +3,15 @@
  * of a socket pair written by a thread: a reply in pieces is read whole;
  * a reply trickled a byte at a time, each well within the timeout, ends
  * at the deadline all the same; the cancel flag ends a wait at once; a
- * stop's limit cuts a wait short; a closed connection is an error.
+ * stop's limit cuts a wait short; a closed connection is an error; a
+ * connection is made without blocking, or refused with the reason.
  */
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 #include <apr_general.h>
 #include <apr_time.h>
@@ -136,5 +139,31 @@ int main(void)
     is_int(run(&p, &w, &r, &ms, err, sizeof err), MQL_REDIS_IO_ERR,
            "half a reply, then the connection closed: an error (%s)", err);
     ok(r == NULL && ms < 290, "... at once, with no reply (%ld ms)", ms);
+
+    /* connections: a listening port, then the same port closed */
+    {
+        int l = socket(AF_INET, SOCK_STREAM, 0), port;
+        struct sockaddr_in a;
+        socklen_t alen = sizeof a;
+        redisContext *c;
+
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bind(l, (struct sockaddr *)&a, sizeof a);
+        listen(l, 4);
+        getsockname(l, (struct sockaddr *)&a, &alen);
+        port = ntohs(a.sin_port);
+        c = mql_redis_connect("127.0.0.1", port, NULL, &w);
+        ok(c && !c->err, "a connection to a listening port (%s)", c ? c->errstr : "none");
+        if (c)
+            redisFree(c);
+        close(l);
+        c = mql_redis_connect("127.0.0.1", port, NULL, &w);
+        ok(c && c->err && strstr(c->errstr, "refused"), "... closed: refused (%s)",
+           c ? c->errstr : "none");
+        if (c)
+            redisFree(c);
+    }
     return done_testing();
 }
