@@ -7,8 +7,8 @@
  * within MQLRedisTimeout, holds the caller for ever, and with it the
  * child's stop.  Here a command's whole reply (a pipeline's every reply)
  * must arrive within the timeout, and a connection be made within it; the
- * waits go through poll() in short
- * slices, so a stopping thread (cancel) is let go at once.
+ * waits go through poll() in short slices, so a stopping thread (cancel)
+ * is let go at once.
  */
 #ifndef MQL_REDIS_IO_H
 #define MQL_REDIS_IO_H
