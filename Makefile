@@ -223,7 +223,8 @@ ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t 
               t/dbm.t t/status.t t/adversarial.t t/faults.t t/rootsafe.t t/flood.t \
               t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t \
               t/journal.t t/redis.t t/redis_outage.t t/redis_cluster.t t/redis_flood.t \
-              t/redis_forget.t t/eviction.t t/contact_room.t
+              t/redis_forget.t t/eviction.t t/contact_room.t \
+              t/redis_cluster_ask.t t/redis_slow.t
 # The ASan runtime must come first in httpd's library list, hence the
 # preload; the module also names it (and libubsan) as a dependency.
 ASAN_MODULE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \

@@ -23,6 +23,7 @@
 #include "mod_mql_status.h"
 #include "mql_journal.h"
 #include "mql_redis_proto.h"
+#include "mql_redis_sync.h"
 
 mql_global_t *mql_g;
 
@@ -66,6 +67,7 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g->max_visitors = 100000;
         mql_g->store_kind = "shm";
         mql_g->redis_timeout_ms = 250;
+        mql_g->redis_spill_max = MQL_REDIS_SPILL_DEFAULT;
         mql_g->half_life = 30 * 86400;
         mql_g->expire = 90 * 86400;
         mql_g->journal = 1;
@@ -685,6 +687,22 @@ static const char *set_redis_timeout(cmd_parms *cmd, void *dconf, const char *ar
     return NULL;
 }
 
+/* MQLRedisSpillMax: the spill file's size at most.  Without a bound, an
+ * outage at full load writes gigabytes an hour to the state directory's
+ * disk, and a full disk stops more than mod_mql. */
+static const char *set_redis_spill_max(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = global_only(cmd);
+    int64_t n;
+
+    if (err)
+        return err;
+    if ((err = mql_parse_size(cmd->pool, arg, (int64_t)64 << 10, (int64_t)64 << 30, &n)))
+        return bad(cmd, err, arg);
+    mql_g->redis_spill_max = n;
+    return NULL;
+}
+
 static const char *set_half_life(cmd_parms *cmd, void *dconf, const char *arg)
 {
     return global_only(cmd) ? global_only(cmd) : set_duration(cmd, arg, 0, &mql_g->half_life);
@@ -1054,6 +1072,9 @@ const command_rec mql_cmds[] = {
                   "at start; keep it 0600 (default none: the URL's, if any)"),
     AP_INIT_TAKE1("MQLRedisTimeout", set_redis_timeout, NULL, RSRC_CONF,
                   "connect and command timeout of the Redis sync thread (default 250ms)"),
+    AP_INIT_TAKE1("MQLRedisSpillMax", set_redis_spill_max, NULL, RSRC_CONF,
+                  "size of the file the Redis queue overflows to while Redis is away, "
+                  "at most: 64K to 64G (default 64M)"),
     AP_INIT_TAKE1("MQLMaxVisitors", set_max_visitors, NULL, RSRC_CONF,
                   "visitors kept in shared memory (default 100000)"),
     AP_INIT_TAKE1("MQLHalfLife", set_half_life, NULL, RSRC_CONF,

@@ -103,6 +103,7 @@ typedef struct mql_global {
     struct mql_redis_url *redis;    /* ... parsed (mql_redis_proto.h), or NULL */
     apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout */
     const char *redis_password;     /* MQLRedisPasswordFile's contents, or NULL */
+    apr_int64_t redis_spill_max;    /* MQLRedisSpillMax, bytes */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;

@@ -459,6 +459,11 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
                         num(p, (apr_int64_t)x->retries)));
         kv(r, "Redis changes applied", "redis-applied", num(p, (apr_int64_t)x->applied));
         kv(r, "Redis queue full (lost)", "redis-queue-full", bad_if(p, x->dropped));
+        kv(r, "Redis spill file (pending)", "redis-spill",
+           apr_psprintf(p, "%s bytes <span class=\"muted\">(%s changes)</span>",
+                        num(p, (apr_int64_t)x->spill_bytes),
+                        num(p, (apr_int64_t)x->spill_pending)));
+        kv(r, "Redis spill full (lost)", "redis-spill-dropped", bad_if(p, x->spill_dropped));
         kv(r, "Redis last error", "redis-error",
            x->last_error[0] ? ap_escape_html(p, x->last_error)
                             : "<span class=\"muted\">none</span>");

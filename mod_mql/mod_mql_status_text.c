@@ -115,6 +115,8 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "RedisQueueFull: %" APR_UINT64_T_FMT "\n", x->dropped);
         ap_rprintf(r, "RedisSpilled: %" APR_UINT64_T_FMT "\n", x->spilled);
         ap_rprintf(r, "RedisSpillPending: %" APR_UINT64_T_FMT "\n", x->spill_pending);
+        ap_rprintf(r, "RedisSpillBytes: %" APR_UINT64_T_FMT "\n", x->spill_bytes);
+        ap_rprintf(r, "RedisSpillDropped: %" APR_UINT64_T_FMT "\n", x->spill_dropped);
         ap_rprintf(r, "RedisFleetRecords: %" APR_UINT64_T_FMT "\n", x->fleet_records);
         ap_rprintf(r, "RedisOutages: %u\n", x->outages);
         ap_rprintf(r, "RedisLastError: %s\n", ap_escape_logitem(r->pool, x->last_error));
@@ -277,11 +279,13 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    APR_UINT64_T_FMT ",\"duplicates\":%" APR_UINT64_T_FMT ",\"refused\":%"
                    APR_UINT64_T_FMT ",\"queue_full\":%" APR_UINT64_T_FMT
                    ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"spilled\":%" APR_UINT64_T_FMT
-                   ",\"spill_pending\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
+                   ",\"spill_pending\":%" APR_UINT64_T_FMT ",\"spill_bytes\":%"
+                   APR_UINT64_T_FMT ",\"spill_dropped\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
                    "\"last_error\":%s,\"last_error_time\":%u,",
                    x->connected, d->redis_queue, d->redis_queue ? x->lag_ms : 0, x->applied,
                    x->batches, x->retries, x->duplicates, x->errors, x->dropped,
-                   x->fleet_records, x->spilled, x->spill_pending, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
+                   x->fleet_records, x->spilled, x->spill_pending, x->spill_bytes,
+                   x->spill_dropped, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
                    x->last_error_time);
         json_fleet(r, d);
         ap_rputs("},\n", r);

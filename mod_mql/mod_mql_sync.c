@@ -221,7 +221,9 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
     sync = mql_redis_sync_make(p, mql_g->redis, (uint32_t)mql_g->redis_timeout_ms,
                                (uint32_t)mql_g->expire, queue,
                                mql_redis_store_local(mql_g->store),
-                               mql_state_path(p, SPILL_NAME), mql_g->notify != NULL);
+                               mql_state_path(p, SPILL_NAME),
+                               (apr_off_t)mql_g->redis_spill_max, mql_g->notify != NULL,
+                               &stopping);
     while (!stopping) {
         uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 
@@ -252,7 +254,9 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
 
 /* The thread stopped and joined: from the watchdog when the child stops
  * gracefully, or from the child's pool when it is told to go at once
- * (the watchdog's own thread may not get to say STOPPING then). */
+ * (the watchdog's own thread may not get to say STOPPING then).  The join
+ * is bounded whatever Redis does: the flag ends any wait on it within
+ * 50 ms (mql_redis_io.h), then the thread gives Redis STOP_FLUSH at most. */
 static apr_status_t stop_thread(void *unused)
 {
     apr_status_t trv;

@@ -10,6 +10,7 @@
 
 #include "apr_strings.h"
 #include "mql_redis_cluster.h"
+#include "mql_redis_io.h"
 
 #define MAX_NODES 64              /* masters, ASK targets: far above any fleet's cluster */
 #define HOST_LEN  256
@@ -82,12 +83,15 @@ typedef struct rc_node {
     char host[HOST_LEN];
     int port;
     int master;                   /* serves slots in the last map */
+    unsigned pinned;              /* == the round's number: its connection is in use */
     redisContext *c;
 } rc_node_t;
 
 struct mql_rc {
     const mql_redis_url_t *url;
-    struct timeval tv;
+    mql_redis_wait_t own_wait;
+    const mql_redis_wait_t *wait; /* the sync thread's, or own_wait */
+    unsigned round;               /* from 1: a node pinned in round 0 is none */
     rc_node_t node[MAX_NODES];
     int nnodes;
     int16_t slot[MQL_REDIS_SLOTS];   /* node index, -1: not served */
@@ -99,11 +103,24 @@ mql_rc_t *mql_rc_make(apr_pool_t *p, const mql_redis_url_t *url, uint32_t timeou
     int i;
 
     rc->url = url;
-    rc->tv.tv_sec = timeout_ms / 1000;
-    rc->tv.tv_usec = (timeout_ms % 1000) * 1000;
+    rc->own_wait.timeout_ms = timeout_ms;
+    rc->wait = &rc->own_wait;
+    rc->round = 1;
     for (i = 0; i < MQL_REDIS_SLOTS; i++)
         rc->slot[i] = -1;
     return rc;
+}
+
+void mql_rc_set_wait(mql_rc_t *rc, const mql_redis_wait_t *w)
+{
+    rc->wait = w ? w : &rc->own_wait;
+}
+
+void mql_rc_new_round(mql_rc_t *rc)
+{
+    /* 0 would pin every node never used */
+    if (++rc->round == 0)
+        rc->round = 1;
 }
 
 static void set_err(char *err, size_t errlen, const char *a, const char *b)
@@ -116,7 +133,7 @@ static void set_err(char *err, size_t errlen, const char *a, const char *b)
 static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *err,
                                size_t errlen)
 {
-    redisContext *c = redisConnectWithTimeout(host, port, rc->tv);
+    redisContext *c = mql_redis_connect(host, port, NULL, rc->wait);
     char where[HOST_LEN + 16];
 
     apr_snprintf(where, sizeof where, "%s:%d", host, port);
@@ -126,9 +143,6 @@ static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *e
             redisFree(c);
         return NULL;
     }
-    /* hiredis leaves its socket to programs the child starts */
-    fcntl(c->fd, F_SETFD, FD_CLOEXEC);
-    redisSetTimeout(c, rc->tv);
     if (rc->url->password) {
         const char *argv[3];
         size_t lens[3];
@@ -139,7 +153,7 @@ static redisContext *open_node(mql_rc_t *rc, const char *host, int port, char *e
         if (rc->url->user)
             argv[n] = rc->url->user, lens[n] = strlen(argv[n]), n++;
         argv[n] = rc->url->password, lens[n] = strlen(argv[n]), n++;
-        r = redisCommandArgv(c, n, argv, lens);
+        r = mql_redis_command(c, rc->wait, n, argv, lens, NULL);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             set_err(err, errlen, where, r && r->str ? r->str : c->errstr);
             if (r)
@@ -162,8 +176,12 @@ static int find_node(mql_rc_t *rc, const char *host, int port, int add)
     if (!add || strlen(host) >= HOST_LEN)
         return -1;
     if (rc->nnodes == MAX_NODES) {
-        /* full: the first node that is no master gives its place */
-        for (i = 0; i < rc->nnodes && rc->node[i].master; i++)
+        /* full: the first node that is no master gives its place, unless
+         * its connection is in use this round (a call sent there, its
+         * reply not read yet): freeing it would leave the caller reading
+         * freed memory.  A table full of those refuses the new node. */
+        for (i = 0; i < rc->nnodes && (rc->node[i].master || rc->node[i].pinned == rc->round);
+             i++)
             ;
         if (i == rc->nnodes)
             return -1;
@@ -227,7 +245,9 @@ int mql_rc_take_slots(mql_rc_t *rc, const redisReply *r, const char *asked)
 
 static int ask_slots(mql_rc_t *rc, redisContext *c, const char *host, char *err, size_t errlen)
 {
-    redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+    const char *argv[2] = { "CLUSTER", "SLOTS" };
+    const size_t lens[2] = { 7, 5 };
+    redisReply *r = mql_redis_command(c, rc->wait, 2, argv, lens, NULL);
     int ok;
 
     if (!r) {
@@ -301,6 +321,7 @@ int mql_rc_masters(const mql_rc_t *rc)
 static redisContext *node_conn(mql_rc_t *rc, int n, int *fresh, char *err, size_t errlen)
 {
     *fresh = 0;
+    rc->node[n].pinned = rc->round;
     if (!rc->node[n].c) {
         if (!(rc->node[n].c = open_node(rc, rc->node[n].host, rc->node[n].port, err, errlen)))
             return NULL;

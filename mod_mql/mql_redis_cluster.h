@@ -13,6 +13,7 @@
 #include <apr_pools.h>
 #include <hiredis/hiredis.h>
 #include "mql_redis_proto.h"
+#include "mql_redis_io.h"
 
 #define MQL_REDIS_SLOTS 16384
 
@@ -33,6 +34,18 @@ typedef struct mql_rc mql_rc_t;
 
 mql_rc_t *mql_rc_make(apr_pool_t *p, const mql_redis_url_t *url, uint32_t timeout_ms);
 
+/* The waits of the caller's thread (its cancel flag, its stop's limit)
+ * for every command sent here; NULL: timeout_ms alone. */
+void mql_rc_set_wait(mql_rc_t *rc, const mql_redis_wait_t *w);
+
+/* A new round of calls.  A node whose connection has been handed out
+ * (mql_rc_master, _for_slot, _for_node) since the round began is pinned:
+ * a full table never frees it to make room, since the caller may have
+ * calls sent there whose replies it has yet to read; the new node is
+ * refused instead.  The caller begins a round once it has read every
+ * reply it waited for. */
+void mql_rc_new_round(mql_rc_t *rc);
+
 /* The slot map again, from the first node that answers (the known masters,
  * then the seed nodes): 1, or 0 with why in err. */
 int mql_rc_refresh(mql_rc_t *rc, char *err, size_t errlen);
@@ -46,7 +59,8 @@ redisContext *mql_rc_master(mql_rc_t *rc, int i, int *fresh, char *err, size_t e
 redisContext *mql_rc_for_slot(mql_rc_t *rc, unsigned slot, int *fresh, char *err,
                               size_t errlen);
 
-/* The connection to host:port (an ASK target), added when unknown. */
+/* The connection to host:port (an ASK target), added when unknown; NULL
+ * with why in err when the table is full of nodes in use this round. */
 redisContext *mql_rc_for_node(mql_rc_t *rc, const char *host, int port, int *fresh,
                               char *err, size_t errlen);
 

@@ -9,7 +9,7 @@
 #include "mql_redis_queue.h"
 
 #define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
-#define RQ_VERSION 5u             /* 5: the fleet's totals in the stats */
+#define RQ_VERSION 6u             /* 6: the spill file's limit in the stats */
 
 typedef struct mql_rq_header {
     uint32_t magic;
@@ -130,6 +130,8 @@ apr_status_t mql_rq_append(mql_rq_t *q, mql_rq_entry_t *e)
     lock(q);
     if (length_locked(q) >= q->capacity) {
         q->h->stats.dropped++;
+        if (q->h->stats.spill_full)
+            q->h->stats.spill_dropped++;
         unlock(q);
         return APR_ENOSPC;
     }

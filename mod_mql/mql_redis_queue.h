@@ -95,6 +95,10 @@ typedef struct mql_rq_stats {
     uint64_t queued;             /* entries appended */
     uint64_t applied;            /* entries confirmed by Redis */
     uint64_t dropped;            /* entries refused: queue and spill full */
+    uint64_t spill_dropped;      /* ... of them, while the spill file was at its
+                                  * limit (MQLRedisSpillMax) */
+    uint64_t spill_bytes;        /* the spill file's size */
+    uint32_t spill_full;         /* 1: it is at its limit, until it is sent */
     uint64_t batches;            /* pipelined batches sent */
     uint64_t retries;            /* batches sent again after a failure */
     uint64_t duplicates;         /* entries Redis had applied already */

@@ -22,6 +22,7 @@
 #include "mql_log.h"
 #include "mql_redis_sync.h"
 #include "mql_redis_cluster.h"
+#include "mql_redis_io.h"
 
 /* The Function library, made from mql_redis.lua at build time: the
  * module carries the code it loads, so Redis always runs the version
@@ -48,6 +49,10 @@ struct mql_redis_sync {
     mql_rq_stats_t *st;
     mql_visitors_t *local;
     redisContext *c;              /* on a cluster: the connection in use, owned by rc */
+    mql_redis_wait_t wait;        /* MQLRedisTimeout, the stop's limit, the cancel flag */
+    apr_time_t deadline;          /* of the replies pending */
+    unsigned pending;             /* commands sent whose replies are not read yet */
+    apr_time_t timeout_said;      /* when a timeout was last logged */
     mql_rc_t *rc;                 /* MQLStore redis-cluster://: the masters, NULL otherwise */
     unsigned shard_slot[MQL_RQ_SHARDS];
     int asking;                   /* the last command followed ASK: its key is on s->c only
@@ -67,7 +72,10 @@ struct mql_redis_sync {
     int spill;                    /* its descriptor, -1 until needed */
     apr_off_t spill_off;          /* bytes of it sent (a crash replays it all) */
     apr_off_t spill_size;
+    apr_off_t spill_max;          /* MQLRedisSpillMax: the file's size at most */
     int spill_logged;
+    uint64_t drops_said;          /* spill_dropped when last logged */
+    apr_time_t drops_said_at;
     mql_rq_entry_t batch[BATCH_MAX];
 };
 
@@ -89,20 +97,26 @@ static uint32_t now_secs(void)
 mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
                                       uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
                                       mql_visitors_t *local, const char *spill_path,
-                                      int notifies)
+                                      apr_off_t spill_max, int notifies,
+                                      const volatile int *cancel)
 {
     mql_redis_sync_t *s = apr_pcalloc(p, sizeof *s);
 
     s->pool = p;
     s->url = url;
     s->timeout_ms = timeout_ms;
+    s->wait.timeout_ms = timeout_ms;
+    s->wait.cancel = cancel;
     s->expire = expire;
     s->q = q;
     s->st = mql_rq_stats(q);
     s->local = local;
     s->backoff_ms = BACKOFF_MIN_MS;
     s->spill_path = spill_path;
+    s->spill_max = spill_max;
     s->spill = -1;
+    /* what an earlier generation dropped, it said */
+    s->drops_said = s->st->spill_dropped;
     s->notifies = notifies;
     s->where = url->kind == MQL_REDIS_UNIX ? url->path
                : apr_psprintf(p, "%s%s:%d%s", url->kind == MQL_REDIS_CLUSTER ? "the cluster of " : "",
@@ -111,6 +125,7 @@ mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
         unsigned i;
 
         s->rc = mql_rc_make(p, url, timeout_ms);
+        mql_rc_set_wait(s->rc, &s->wait);
         /* all of a shard's keys share its hash tag, hence one slot */
         for (i = 0; i < MQL_RQ_SHARDS; i++) {
             char key[MQL_REDIS_KEY_LEN];
@@ -144,6 +159,9 @@ static void disconnect(mql_redis_sync_t *s, const char *reason)
     /* on a cluster every connection goes and comes back with a fresh map:
      * the node that failed may have been replaced by its replica */
     mql_redis_sync_close(s);
+    if (s->wait.cancel && *s->wait.cancel)
+        /* the thread stops: no outage, whatever the wait was cut short in */
+        return;
     set_error(s, why);
     if (s->st->connected) {
         s->st->connected = 0;
@@ -166,15 +184,55 @@ static void connection_lost(mql_redis_sync_t *s)
     disconnect(s, s->c ? s->c->errstr : NULL);
 }
 
+/* Commands appended to s->c's pipeline.  The first of a pipeline sets
+ * the deadline of them all: MQLRedisTimeout for every reply, so a server
+ * that trickles them cannot stretch it. */
+static void sent(mql_redis_sync_t *s)
+{
+    if (!s->pending++)
+        s->deadline = mql_redis_deadline(&s->wait);
+}
+
+static void append(mql_redis_sync_t *s, int argc, const char **argv, const size_t *lens)
+{
+    redisAppendCommandArgv(s->c, argc, argv, lens);
+    sent(s);
+}
+
+static void append_asking(mql_redis_sync_t *s)
+{
+    redisAppendCommand(s->c, "ASKING");
+    sent(s);
+}
+
+/* A timeout said at most once a minute: a server that trickles would
+ * otherwise fill the log, one line per reconnection. */
+static void timed_out(mql_redis_sync_t *s)
+{
+    apr_time_t now = apr_time_now();
+
+    if (s->timeout_said && now - s->timeout_said < apr_time_from_sec(60))
+        return;
+    s->timeout_said = now;
+    mql_log(MQL_LOG_WARNING, "MQL07201: Redis at %s sent no whole reply within %u ms "
+            "(MQLRedisTimeout); the connection is dropped and the changes stay queued",
+            where(s), s->timeout_ms);
+}
+
 /* The next reply of a pipeline, or NULL with the connection closed. */
 static redisReply *next_reply(mql_redis_sync_t *s)
 {
     redisReply *r = NULL;
+    int rv = mql_redis_get_reply(s->c, &s->wait, s->deadline, &r);
 
-    if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+    if (rv != MQL_REDIS_IO_OK) {
+        if (rv == MQL_REDIS_IO_TIMEOUT)
+            timed_out(s);
         connection_lost(s);
         return NULL;
     }
+    if (s->pending)
+        s->pending--;
     return r;
 }
 
@@ -197,11 +255,14 @@ static void moved(mql_redis_sync_t *s, unsigned slot, const char *host, int port
 static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
                            const size_t *lens)
 {
-    redisReply *r = redisCommandArgv(s->c, argc, argv, lens);
+    redisReply *r;
     int hops;
 
     s->asking = 0;
-    for (hops = 0; s->rc && r && r->type == REDIS_REPLY_ERROR && hops < REDIRECT_HOPS; hops++) {
+    append(s, argc, argv, lens);
+    if (!(r = next_reply(s)))
+        return NULL;
+    for (hops = 0; s->rc && r->type == REDIS_REPLY_ERROR && hops < REDIRECT_HOPS; hops++) {
         char host[256], err[160];
         unsigned slot;
         int port, fresh, kind = mql_redis_redirect(r->str, &slot, host, sizeof host, &port);
@@ -219,17 +280,18 @@ static redisReply *command(mql_redis_sync_t *s, int argc, const char **argv,
         if (fresh && !prepare(s))
             return NULL;
         if (kind == MQL_RC_ASK) {
-            redisReply *a = redisCommand(s->c, "ASKING");
+            redisReply *a;
 
-            if (!a)
-                break;
+            append_asking(s);
+            if (!(a = next_reply(s)))
+                return NULL;
             freeReplyObject(a);
         }
         s->asking = kind == MQL_RC_ASK;
-        r = redisCommandArgv(s->c, argc, argv, lens);
+        append(s, argc, argv, lens);
+        if (!(r = next_reply(s)))
+            return NULL;
     }
-    if (!r)
-        connection_lost(s);
     return r;
 }
 
@@ -322,11 +384,8 @@ static int use_shard(mql_redis_sync_t *s, unsigned shard)
 
 static int connect_redis(mql_redis_sync_t *s)
 {
-    struct timeval tv;
     unsigned i;
 
-    tv.tv_sec = s->timeout_ms / 1000;
-    tv.tv_usec = (s->timeout_ms % 1000) * 1000;
     if (s->rc) {
         char err[160];
         int m, n, fresh;
@@ -348,17 +407,12 @@ static int connect_redis(mql_redis_sync_t *s)
         }
     }
     else {
-        if (s->url->kind == MQL_REDIS_UNIX)
-            s->c = redisConnectUnixWithTimeout(s->url->path, tv);
-        else
-            s->c = redisConnectWithTimeout(s->url->host, s->url->port, tv);
+        s->c = mql_redis_connect(s->url->host, s->url->port,
+                                 s->url->kind == MQL_REDIS_UNIX ? s->url->path : NULL, &s->wait);
         if (!s->c || s->c->err) {
             disconnect(s, s->c ? s->c->errstr : "out of memory");
             return 0;
         }
-        /* hiredis leaves its socket to programs the child starts */
-        fcntl(s->c->fd, F_SETFD, FD_CLOEXEC);
-        redisSetTimeout(s->c, tv);
         if (!prepare(s))
             return 0;
     }
@@ -489,7 +543,7 @@ static void append_call(mql_redis_sync_t *s, apr_pool_t *p, const char *fn,
         argv[head + m + j] = b;
         lens[head + m + j] = mql_redis_entry_binary(x, s->expire, b);
     }
-    redisAppendCommandArgv(s->c, (int)(head + 2 * m), argv, lens);
+    append(s, (int)(head + 2 * m), argv, lens);
 }
 
 /* mql_apply_many for the entries e[idx[0..m-1]] of shard sh, in queue
@@ -605,7 +659,10 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
         s->st->retries++;
     s->sent_before = 1;
     for (attempt = 0; attempt < REDIRECT_HOPS && s->c; attempt++) {
-        int sent = 0;
+        int sent_any = 0;
+
+        /* every reply of the last attempt is read: its nodes may go */
+        mql_rc_new_round(s->rc);
 
         for (k = 0; k < MQL_RQ_SHARDS && s->c; k++) {
             unsigned idx[BATCH_MAX], m = 0;
@@ -624,14 +681,14 @@ static unsigned send_entries_cluster(mql_redis_sync_t *s, const mql_rq_entry_t *
             if (fresh && !prepare(s))
                 break;
             if (ask_port[k])
-                redisAppendCommand(s->c, "ASKING");
+                append_asking(s);
             for (i = 0; i < n; i++)
                 if (shard[i] == k)
                     idx[m++] = i;
             append_shard_call(s, p, e, idx, m, k);
-            sent = 1;
+            sent_any = 1;
         }
-        if (!s->c || !sent)
+        if (!s->c || !sent_any)
             break;
         for (k = 0; k < MQL_RQ_SHARDS; k++) {
             redisReply *r = NULL;
@@ -794,13 +851,24 @@ static int spill_open(mql_redis_sync_t *s)
     return 1;
 }
 
-/* Up to max of the oldest queued entries moved to the file, in order. */
-static void spill_out(mql_redis_sync_t *s, unsigned max)
+/* Up to max of the oldest queued entries moved to the file, in order, as
+ * many as MQLRedisSpillMax leaves room for; how many.  A full file takes
+ * no more until it has all been sent: the queue then fills, and what
+ * comes after is refused (counted as spill_dropped), so the changes kept
+ * are the oldest, in order, and the disk holds no more than the limit. */
+static unsigned spill_out(mql_redis_sync_t *s, unsigned max)
 {
     unsigned moved = 0;
+    apr_off_t room;
 
     if (!spill_open(s))
-        return;
+        return 0;
+    room = s->spill_max > s->spill_size
+           ? (s->spill_max - s->spill_size) / (apr_off_t)sizeof(mql_rq_entry_t) : 0;
+    if ((apr_off_t)max > room) {
+        max = (unsigned)room;
+        s->st->spill_full = 1;
+    }
     while (moved < max) {
         unsigned n = mql_rq_peek(s->q, s->batch, max - moved < BATCH_MAX ? max - moved : BATCH_MAX);
         size_t len = n * sizeof(mql_rq_entry_t);
@@ -818,12 +886,34 @@ static void spill_out(mql_redis_sync_t *s, unsigned max)
         s->st->spilled += n;
     }
     s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
+    s->st->spill_bytes = (uint64_t)s->spill_size;
     if (moved && !s->spill_logged) {
         mql_log(MQL_LOG_WARNING, "MQL07006: Redis is away or slower than the requests and "
                 "the queue is filling: %u changes moved to %s, to be sent first", moved,
                 s->spill_path);
         s->spill_logged = 1;
     }
+    return moved;
+}
+
+/* Changes refused since the spill file reached MQLRedisSpillMax: said at
+ * most once a minute, with how many since the last time, however many
+ * requests find the queue full meanwhile. */
+static void spill_drops(mql_redis_sync_t *s)
+{
+    uint64_t n = s->st->spill_dropped;
+    apr_time_t now = apr_time_now();
+
+    if (n == s->drops_said
+        || (s->drops_said_at && now - s->drops_said_at < apr_time_from_sec(60)))
+        return;
+    mql_log(MQL_LOG_ERR, "MQL07202: Redis spill file %s is at MQLRedisSpillMax (%"
+            APR_OFF_T_FMT " bytes) and the queue is full: %" APR_UINT64_T_FMT " changes "
+            "dropped since %s (%" APR_UINT64_T_FMT " in all)",
+            s->spill_path ? s->spill_path : "(none)", s->spill_max, n - s->drops_said,
+            s->drops_said_at ? "the last report, a minute ago or more" : "it filled", n);
+    s->drops_said = n;
+    s->drops_said_at = now;
 }
 
 /* The spilled entries go before anything queued: 1 when some went. */
@@ -856,6 +946,8 @@ static int send_spilled(mql_redis_sync_t *s)
         if (ftruncate(s->spill, SPILL_START) == 0) {
             s->spill_size = s->spill_off = SPILL_START;
             s->spill_logged = 0;
+            s->st->spill_full = 0;
+            s->st->spill_bytes = (uint64_t)s->spill_size;
         }
     }
     s->st->spill_pending = (uint64_t)(s->spill_size - s->spill_off) / sizeof(mql_rq_entry_t);
@@ -957,7 +1049,7 @@ static int take_and_ack(mql_redis_sync_t *s, redisReply *entries, const char *ke
          * acknowledgement goes there too, or it would be refused (MOVED)
          * and the notification delivered again after CLAIM_IDLE_MS */
         if (s->asking) {
-            redisAppendCommand(s->c, "ASKING");
+            append_asking(s);
             n++;
         }
         ack[0] = "XACK";
@@ -968,7 +1060,7 @@ static int take_and_ack(mql_redis_sync_t *s, redisReply *entries, const char *ke
         al[1] = strlen(key);
         al[2] = strlen(MQL_REDIS_GROUP);
         al[3] = e->element[0]->len;
-        redisAppendCommandArgv(s->c, 4, ack, al);
+        append(s, 4, ack, al);
         n++;
     }
     for (j = 0; j < n; j++) {
@@ -1152,7 +1244,7 @@ static int sum_totals(mql_redis_sync_t *s, mql_rq_fleet_t *f)
         argv[1] = keys[i];
         lens[1] = strlen(keys[i]);
         if (!s->rc)
-            redisAppendCommandArgv(s->c, 2, argv, lens);
+            append(s, 2, argv, lens);
         else if (!use_shard(s, i) || !(r = command(s, 2, argv, lens)))
             return 0;
         else {
@@ -1217,6 +1309,9 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
     uint32_t len;
 
     s->st->sync_pid = (uint32_t)getpid();
+    spill_drops(s);
+    if (s->rc)
+        mql_rc_new_round(s->rc);
     if (!s->c) {
         if (apr_time_now() < s->next_attempt || !connect_redis(s)) {
             maybe_spill(s);
@@ -1255,6 +1350,7 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
 
 void mql_redis_sync_close(mql_redis_sync_t *s)
 {
+    s->pending = 0;
     if (s->rc) {
         mql_rc_close(s->rc);
         s->c = NULL;
@@ -1270,6 +1366,11 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
     apr_time_t until = apr_time_now() + limit;
     uint32_t left;
 
+    /* the flag that ended the rounds would cut every wait short now; the
+     * limit bounds them instead */
+    s->wait.cancel = NULL;
+    s->wait.until = until;
+
     while (s->c && mql_rq_length(s->q) && apr_time_now() < until) {
         /* still this thread's turn: the next generation's waits for it */
         mql_rq_lease(s->q, (uint32_t)getpid(), now_secs(), STOP_LEASE_STALE);
@@ -1278,12 +1379,22 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit)
         else
             send_batch(s);
     }
+    spill_drops(s);
     left = mql_rq_length(s->q);
     if (left) {
+        unsigned kept;
+
         s->spill_logged = 1;        /* said below, not as a queue filling up */
-        spill_out(s, left);
-        mql_log(MQL_LOG_NOTICE, "MQL07007: %u changes not yet in Redis kept in %s for the "
-                "next start", left, s->spill_path ? s->spill_path : "(no file)");
+        kept = spill_out(s, left);
+        if (kept)
+            mql_log(MQL_LOG_NOTICE, "MQL07007: %u changes not yet in Redis kept in %s for "
+                    "the next start", kept, s->spill_path);
+        if (kept < left)
+            mql_log(MQL_LOG_WARNING, "MQL07203: %u changes not yet in Redis could not be "
+                    "kept in %s (%s): they stay in shared memory only, which a graceful "
+                    "restart keeps and a stop loses", left - kept,
+                    s->spill_path ? s->spill_path : "no MQLStateDir",
+                    s->st->spill_full ? "it is at MQLRedisSpillMax" : "it cannot be written");
     }
     mql_redis_sync_close(s);
     if (s->spill >= 0) {

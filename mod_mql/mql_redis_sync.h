@@ -13,9 +13,12 @@
  *      follows the fleet),
  *   4. reads the stage changes for MQLNotify through the consumer group,
  *      pushes them to the queue segment's change feed and acknowledges.
- * Every network call is bounded by MQLRedisTimeout.  While Redis is away
+ * Every command's whole reply (a pipeline's every reply) is bounded by
+ * MQLRedisTimeout, however slowly its bytes come (mql_redis_io.h).  While Redis is away
  * and the queue passes half its size, its oldest entries go to the spill
- * file, in order, so they are sent before anything queued after them.
+ * file, in order, so they are sent before anything queued after them; a
+ * spill file at MQLRedisSpillMax takes no more, and once the queue is full
+ * too the newest changes are refused, counted and logged once a minute.
  */
 #ifndef MQL_REDIS_SYNC_H
 #define MQL_REDIS_SYNC_H
@@ -26,7 +29,14 @@
 
 typedef struct mql_redis_sync mql_redis_sync_t;
 
-/* expire: MQLExpire (seconds) for plain visitors in Redis; spill_path:
+/* MQLRedisSpillMax's default: some 240 000 changes, minutes of a busy
+ * site's outage, on any disk */
+#define MQL_REDIS_SPILL_DEFAULT ((apr_int64_t)64 << 20)
+
+/* expire: MQLExpire (seconds) for plain visitors in Redis; spill_max:
+ * MQLRedisSpillMax, the spill file's size at most; cancel: the
+ * thread's stop flag, which ends any wait on Redis within 50 ms, so that
+ * a stopping child never waits on the network (NULL: none); spill_path:
  * the file in MQLStateDir the queue overflows to while Redis is away;
  * notifies: this server has MQLNotify, so it takes its share of the
  * fleet's notifications (a server without one leaves them to the others
@@ -34,7 +44,8 @@ typedef struct mql_redis_sync mql_redis_sync_t;
 mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
                                       uint32_t timeout_ms, uint32_t expire, mql_rq_t *q,
                                       mql_visitors_t *local, const char *spill_path,
-                                      int notifies);
+                                      apr_off_t spill_max, int notifies,
+                                      const volatile int *cancel);
 
 /* One round; 1 when it did something (another round may follow at once). */
 int mql_redis_sync_round(mql_redis_sync_t *s);
@@ -43,7 +54,8 @@ int mql_redis_sync_round(mql_redis_sync_t *s);
 void mql_redis_sync_close(mql_redis_sync_t *s);
 
 /* The thread stops: what is queued goes to Redis when it can within
- * limit, the rest to the spill file, which the next thread replays. */
+ * limit (no wait on Redis goes past it), the rest to the spill file,
+ * which the next thread replays. */
 void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit);
 
 /* The spill file's name in MQLStateDir. */
