@@ -125,7 +125,7 @@ sub everything_on {
     my $mmdb = MQLTest::write_mmdb("$root/countries.mmdb", { '127.0.0.0/8' => 'DE' });
     $t->write_conf("MQLThreshold 20\nMQLNotify \"|$root/notify-ids.pl\"\n"
                    . "MQLJournal On\nMQLGeoIPDatabase $mmdb\n"
-                   . ($store ? "MQLStore $store\n" : '') . conf_of($t->{how}));
+                   . ($store ? "MQLStore $store\nMQLRedisTimeout 2s\n" : '') . conf_of($t->{how}));
     return ($out, $ids);
 }
 

@@ -23,7 +23,7 @@ use MQLFleet;
 plan skip_all => 'redis-server and redis-cli are not installed' unless MQLRedis::available();
 
 my $redis = MQLRedis::Cluster->new(masters => 3, replicas => 1, password => "cluster-s3cret");
-my $fleet = MQLFleet->new(store => $redis, servers => 3, threshold => 40);
+my $fleet = MQLFleet->new(store => $redis, servers => 3, threshold => 40, timeout => "250ms");
 
 # ---- the load -------------------------------------------------------------
 

@@ -19,6 +19,8 @@ my $t = MQLTest->new(conf => '');
 $t->notify_sink;
 $t->write_conf(<<"CONF");
 MQLStore ${\ $redis->url }
+# a busy test machine may keep Redis from answering within the default
+MQLRedisTimeout 2s
 MQLThreshold 3
 MQLHalfLife 0
 MQLRule view ^/pricing 5

@@ -34,6 +34,7 @@ my $conf = sub {
     return <<"CONF";
 MQLStore redis://127.0.0.1:${\ $redis->port }
 MQLRedisPasswordFile $file
+MQLRedisTimeout 2s
 MQLThreshold 20
 MQLHalfLife 0
 CONF

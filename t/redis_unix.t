@@ -23,7 +23,7 @@ sub visitor_in_redis {
 }
 
 my $t = MQLTest->new(conf => '');
-$t->write_conf("MQLStore ${\ $redis->unix_url }\n");
+$t->write_conf("MQLStore ${\ $redis->unix_url }\nMQLRedisTimeout 2s\n");
 $t->start;
 my ($cookie) = MQLTest::visitor_cookie($t->host_request('GET', '/'));
 my ($id) = $cookie =~ /^mql_vid=([^.]+)\./;
