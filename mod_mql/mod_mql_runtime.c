@@ -39,6 +39,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
+#include "mql_dbmpub.h"
 #include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_secret.h"
@@ -243,7 +244,22 @@ static apr_status_t create_dbm(void *baton, apr_pool_t *p)
     dbm_job_t *j = baton;
     apr_dbm_t *db;
     apr_status_t rv;
+    unsigned n;
+    const char *why;
 
+    /* The default was sdbm before: an upgrade keeps its leads. */
+    rv = mql_dbm_import_sdbm(j->path, j->type, &n, &why, p);
+    if (rv == APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, NULL, "MQL08050: copied %u leads of the "
+                     "sdbm file %s.dir/.pag into the new %s file %s; the sdbm files are "
+                     "no longer written (remove them, and use dbm=%s: in RewriteMap)",
+                     n, j->path, j->type, j->path, j->type);
+        return rv;
+    }
+    if (rv != APR_ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, NULL, "MQL08051: cannot copy the leads "
+                     "of the sdbm file %s.dir/.pag into the new %s file: %s; it starts empty",
+                     j->path, j->type, why ? why : "error");
     rv = apr_dbm_open_ex(&db, j->type, j->path, APR_DBM_RWCREATE,
                          APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
     if (rv == APR_SUCCESS)

@@ -65,11 +65,11 @@ for my $type (qw(sdbm gdbm db)) {
             );
             my %at = map { $order->[$_] => $_ } 0 .. $#$order;
             # where the file is known: MQLDBMFile, or MQLEngine On and
-            # MQLStateDir for the default; its type: sdbm until MQLDBMType
+            # MQLStateDir for the default; its type: gdbm until MQLDBMType
             my $known = $with_file ? $at{MQLDBMFile}
                                    : ($at{MQLEngine} > $at{MQLStateDir} ? $at{MQLEngine}
                                                                         : $at{MQLStateDir});
-            $known = $at{MQLDBMType} if $type ne 'sdbm' && $at{MQLDBMType} > $known;
+            $known = $at{MQLDBMType} if $type ne 'gdbm' && $at{MQLDBMType} > $known;
             my $should_pass = $at{RewriteMap} > $known;
             my $label = "$type: " . join(', ', @$order);
 
