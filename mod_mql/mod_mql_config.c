@@ -389,6 +389,7 @@ static void settle_dbm_now(cmd_parms *cmd)
 {
     apr_array_header_t *targets = apr_array_make(cmd->temp_pool, 4, sizeof(dbm_target_t));
     mql_srv_conf_t *const *servers = (mql_srv_conf_t *const *)mql_g->conf_servers->elts;
+    char *ready = apr_pcalloc(cmd->temp_pool, (apr_size_t)mql_g->conf_servers->nelts + 1);
     int i;
 
     for (i = 0; i < mql_g->conf_servers->nelts; i++) {
@@ -408,9 +409,15 @@ static void settle_dbm_now(cmd_parms *cmd)
                 continue;
             close(fd);
         }
-        make_early(cmd->pool, cmd->temp_pool, t->path, t->type);
+        ready[targets->nelts - 1] = 1;
     }
+    /* Taken back before any is made: gdbm and db use the same name, and
+     * the default's empty file would stand in the way of the other type's. */
     take_back_untargeted(targets, cmd->temp_pool);
+    for (i = 0; i < targets->nelts; i++)
+        if (ready[i])
+            make_early(cmd->pool, cmd->temp_pool, APR_ARRAY_IDX(targets, i, dbm_target_t).path,
+                       APR_ARRAY_IDX(targets, i, dbm_target_t).type);
 }
 
 /* Once every directive is read and merged: keep the files the servers

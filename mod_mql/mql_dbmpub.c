@@ -664,6 +664,14 @@ apr_status_t mql_dbm_import_sdbm(const char *path, const char *type, unsigned *i
         || lstat(dir, &sb) != 0 || !S_ISREG(sb.st_mode)
         || lstat(pag, &sb) != 0 || !S_ISREG(sb.st_mode))
         return APR_ENOENT;
+    /* a file that holds leads is the live one: nothing to take over */
+    if (apr_dbm_open_ex(&db, type, path, APR_DBM_READONLY, 0, p) == APR_SUCCESS) {
+        key.dptr = NULL;
+        rv = apr_dbm_firstkey(db, &key);
+        apr_dbm_close(db);
+        if (rv == APR_SUCCESS && key.dptr)
+            return APR_ENOENT;
+    }
     rv = apr_dbm_open_ex(&db, "sdbm", path, APR_DBM_READONLY, 0, p);
     if (rv != APR_SUCCESS) {
         if (why)

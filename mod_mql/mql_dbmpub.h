@@ -79,11 +79,12 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
 apr_time_t mql_dbm_next_publish(apr_time_t end, apr_time_t cpu, apr_time_t wall);
 
 /*
- * A new file of a single-file type at path starts with the records of an
- * sdbm pair (PATH.dir, PATH.pag, regular files) already there: the one an
- * earlier default (sdbm) wrote.  Returns APR_ENOENT when there is no such
- * pair (the caller creates an empty file), else publishes the records into
- * the new file (*imported: how many); the pair is left as it is.
+ * A file of a single-file type at path that holds no record (or is
+ * missing) takes the records of an sdbm pair (PATH.dir, PATH.pag, regular
+ * files) at the same path: the one an earlier default (sdbm) wrote.
+ * APR_ENOENT when there is no such pair or the file holds records; else
+ * the records are published into it (*imported: how many) and the pair
+ * is left as it is.
  */
 apr_status_t mql_dbm_import_sdbm(const char *path, const char *type, unsigned *imported,
                                  const char **why, apr_pool_t *p);

@@ -190,6 +190,8 @@ CONF
     is perl_gdbm_get("$state/leads", 'A' x 22), $old{'A' x 22},
         'gdbm: the leads of the sdbm file of an earlier default are in it';
     is perl_gdbm_get("$state/leads", 'B' x 22), $old{'B' x 22}, '... each of them';
+    like $t->log_text, qr/MQL08050: copied 2 leads of the sdbm file \Q$state\E\/leads\.dir\/\.pag/,
+        '... and the log says so';
     is((stat "$state/leads")[2] & 07777, 0640, 'gdbm: file mode 0640 (holds contacts)');
     my ($id) = $t->make_lead(email => 'bob@example.org');
     my $v = MQLTest::wait_for(2, sub { perl_gdbm_get("$state/leads", $id) });
