@@ -152,8 +152,9 @@ for my $configured (@types) {
         my ($name, $file) = @$which;
         my $res = do { open my $f, '<', $file or die "$file: $!"; local $/; <$f> // '' };
         my %r = $res =~ /(\w+)=(\d+)/g;
-        ok $r{opens} > 5, "$type: $name opened the file $r{opens} times while the server wrote";
-        ok $r{stalls} > 5, "$type: $name was held across $r{stalls} publications"
+        ok $r{opens} > (defined $r{stalls} ? 2 : 5),
+            "$type: $name opened the file $r{opens} times while the server wrote";
+        ok $r{stalls} >= 2, "$type: $name was held across $r{stalls} publications"
             if defined $r{stalls};
         is $r{torn}, 0, "$type: $name: no torn record among $r{records} read";
         {

@@ -9,7 +9,8 @@
  *   dbm_reader stall-loop TYPE PATH SECONDS   the same, as a reader that a
  *        busy machine deschedules right after it opened the file's first
  *        name (PATH.dir for sdbm, PATH itself for a single-file type):
- *        held until a publication replaced that name (at most 3 s), and
+ *        held until a publication replaced that name (at most 1.5 s, longer
+ *        than the writer's grace before an sdbm directory deepens), and
  *        20 ms more, before it goes on (opening PATH.pag for sdbm).  Also
  *        prints "stalls=N": the opens held across a publication.
  */
@@ -36,7 +37,7 @@ static unsigned long stalls;
 static void hold(int fd, const char *path)
 {
     struct stat opened, now;
-    apr_time_t end = apr_time_now() + apr_time_from_sec(3);
+    apr_time_t end = apr_time_now() + apr_time_from_msec(1500);
 
     if (fstat(fd, &opened) != 0)
         return;
