@@ -260,4 +260,4 @@ clean:
 
 # The apr_dbm reader the DBM tests run next to the server.
 $(OUT)/dbm_reader: t/dbm_reader.c $(CORE_LIB)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm
+	$(CC) $(CORE_CFLAGS) -rdynamic -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm -ldl

@@ -100,7 +100,7 @@ mod_mql demo on http://127.0.0.1:$port/   (Ctrl-C stops it)
   http://127.0.0.1:$port/server-status         mod_status, with a mod_mql section
 
   A visitor becomes an MQL at 60 points.  Leads are written to
-  $root/state/leads (sdbm); try: build/out/mqlctl --state-dir $root/state list
+  $root/state/leads (gdbm); try: build/out/mqlctl --state-dir $root/state list
   Server root: $root   error log: $root/logs/error_log
 
 MSG

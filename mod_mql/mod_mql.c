@@ -118,6 +118,8 @@ static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, vs,
                          "MQL00002: cannot create the DBM file %s (type %s)", sc->dbm_file,
                          sc->dbm_type);
+        else
+            mql_adopt_old_sdbm(ptemp, sc->dbm_file, sc->dbm_type);
     }
     return OK;
 }

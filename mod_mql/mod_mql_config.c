@@ -21,6 +21,7 @@
 #include "mod_mql_flood.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
+#include "mql_dbmpub.h"
 #include "mql_journal.h"
 #include "mql_redis_proto.h"
 #include "mql_redis_sync.h"
@@ -185,7 +186,7 @@ const char *mql_finish_srv_conf(apr_pool_t *p, server_rec *s, mql_srv_conf_t *sc
     if (sc->respect_dnt == MQL_UNSET) sc->respect_dnt = 1;
     if (sc->bot_filter == MQL_UNSET) sc->bot_filter = 1;
     if (!sc->optout_cookie) sc->optout_cookie = "mql_optout";
-    if (!sc->dbm_type) sc->dbm_type = "sdbm";
+    if (!sc->dbm_type) sc->dbm_type = MQL_DBM_DEFAULT_TYPE;
     if (!sc->dbm_file) sc->dbm_file = mql_state_path(p, "leads");
 
     mql_scoring_defaults(scoring);
@@ -353,7 +354,8 @@ static const char *early_target(apr_pool_t *pconf, const mql_srv_conf_t *sc,
     int engine = sc->engine != MQL_UNSET ? sc->engine : main_sc->engine;
     const char *file = sc->dbm_file ? sc->dbm_file : main_sc->dbm_file;
 
-    *type = sc->dbm_type ? sc->dbm_type : main_sc->dbm_type ? main_sc->dbm_type : "sdbm";
+    *type = sc->dbm_type ? sc->dbm_type
+          : main_sc->dbm_type ? main_sc->dbm_type : MQL_DBM_DEFAULT_TYPE;
     if (engine != 1 && !sc->dbm_file)
         return NULL;
     if (file)
@@ -392,6 +394,7 @@ static void settle_dbm_now(cmd_parms *cmd)
 {
     apr_array_header_t *targets = apr_array_make(cmd->temp_pool, 4, sizeof(dbm_target_t));
     mql_srv_conf_t *const *servers = (mql_srv_conf_t *const *)mql_g->conf_servers->elts;
+    char *ready = apr_pcalloc(cmd->temp_pool, (apr_size_t)mql_g->conf_servers->nelts + 1);
     int i;
 
     for (i = 0; i < mql_g->conf_servers->nelts; i++) {
@@ -411,9 +414,15 @@ static void settle_dbm_now(cmd_parms *cmd)
                 continue;
             close(fd);
         }
-        make_early(cmd->pool, cmd->temp_pool, t->path, t->type);
+        ready[targets->nelts - 1] = 1;
     }
+    /* Taken back before any is made: gdbm and db use the same name, and
+     * the default's empty file would stand in the way of the other type's. */
     take_back_untargeted(targets, cmd->temp_pool);
+    for (i = 0; i < targets->nelts; i++)
+        if (ready[i])
+            make_early(cmd->pool, cmd->temp_pool, APR_ARRAY_IDX(targets, i, dbm_target_t).path,
+                       APR_ARRAY_IDX(targets, i, dbm_target_t).type);
 }
 
 /* Once every directive is read and merged: keep the files the servers
@@ -1096,7 +1105,7 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLDBMFile", set_dbm_file, NULL, RSRC_CONF,
                   "DBM file of leads (default MQLStateDir/leads)"),
     AP_INIT_TAKE1("MQLDBMType", set_dbm_type, NULL, RSRC_CONF,
-                  "sdbm, gdbm, db or default (default sdbm)"),
+                  "gdbm, sdbm, db or default (APR's own, sdbm) (default gdbm)"),
     AP_INIT_TAKE1("MQLGeoIPDatabase", set_geoip, NULL, RSRC_CONF,
                   "MaxMind DB file for visitor countries (default none)"),
     SRV_FLAG("MQLRespectDNT", respect_dnt, "skip DNT: 1 and Sec-GPC: 1 (default On)"),

@@ -133,6 +133,7 @@ typedef struct mql_req {
     char id_text[24];
     int is_new;                 /* cookie issued on this request */
     int tracked;                /* 0 once excluded */
+    int scored_before;          /* a proxy of ours scores it (X-MQL-Scored) */
     int is_pixel;
     int scored;                 /* scored already (at the response's end) */
     int handler_ran;            /* a content handler answered (not httpd before it) */

@@ -378,12 +378,50 @@ static void export_env(request_rec *r, mql_req_t *rq)
         if (v.country[0] && v.country[0] != '-')
             rq->country = apr_pstrmemdup(r->pool, v.country, 2);
     }
-    /* Looked up once per visitor, then kept with the record. */
-    if (!(v.flags & MQL_VF_COUNTRY) && mql_g->geoip_db)
+    /* Looked up once per visitor, then kept with the record; behind our
+     * own proxy the client's address is the proxy's. */
+    if (!(v.flags & MQL_VF_COUNTRY) && mql_g->geoip_db && !rq->scored_before)
         rq->country = mql_geoip_country(r);
     rq->score_text = apr_ltoa(r->pool, score);
     rq->stage = stage;
     set_env(r, rq, 1);
+}
+
+/* The most a mark may differ from the clock: a proxied request reaches
+ * its backend at once; a client replaying its own mark soon cannot. */
+#define SCORED_MAX_AGE 300
+
+/*
+ * A request our proxy (or a server with our key) scores already: the
+ * backend shows the application the visitor, and neither scores it, nor
+ * sets a cookie, nor takes the application's X-MQL-* response headers,
+ * which go back to the front to be scored there.  The mark is taken off
+ * so the application never sees it.
+ */
+static int scored_by_proxy(request_rec *r, mql_req_t *rq)
+{
+    const char *mark = apr_table_get(r->headers_in, MQL_SCORED_HEADER);
+    uint8_t id[MQL_ID_BYTES];
+    int is_new;
+
+    if (!mark)
+        return 0;
+    apr_table_unset(r->headers_in, MQL_SCORED_HEADER);
+    if (!mql_scored_check(mql_g->key, mark, strlen(mark), (uint32_t)apr_time_sec(r->request_time),
+                          SCORED_MAX_AGE, id, &is_new))
+        return 0;
+    rq->scored_before = 1;
+    rq->is_new = is_new;
+    mql_id_to_text(id, rq->id_text);
+    mql_visitors_ref(mql_g->store, id, &rq->ref);
+    export_env(r, rq);
+    return 1;
+}
+
+/* mod_proxy (ProxyPass, RewriteRule [P]) will pass this request on. */
+static int goes_to_proxy(const request_rec *r)
+{
+    return r->proxyreq != PROXYREQ_NONE || (r->filename && !strncmp(r->filename, "proxy:", 6));
 }
 
 static int mql_post_read_request(request_rec *r)
@@ -398,6 +436,8 @@ static int mql_post_read_request(request_rec *r)
         return DECLINED;
     rq = apr_pcalloc(r->pool, sizeof *rq);
     ap_set_module_config(r->request_config, &mql_module, rq);
+    if (scored_by_proxy(r, rq))
+        return DECLINED;
 
     read_early_headers(r, &h);
     cv = cookies_on(r, sc, h.cookie, &scratch);
@@ -467,7 +507,7 @@ static int mql_fixups(request_rec *r)
     mql_req_t *rq;
     mql_dir_conf_t *dc;
 
-    if (r->main || !(rq = mql_req_state(r)) || !rq->tracked)
+    if (r->main || !(rq = mql_req_state(r)) || !(rq->tracked || rq->scored_before))
         return DECLINED;
     /* An internal redirect (mod_rewrite, ErrorDocument) starts a fresh
      * environment; the handler it reaches sees the visitor too. */
@@ -476,6 +516,16 @@ static int mql_fixups(request_rec *r)
     dc = ap_get_module_config(r->per_dir_config, &mql_module);
     if (dc->engine == 0 || (r->handler && !strcmp(r->handler, MQL_STATUS_HANDLER)))
         untrack(r, rq);
+    /* A backend of ours (a virtual host of this server, or a server with
+     * this key, perhaps behind a cache) is told the request is scored
+     * here, so it is scored once.  Set, not added: a client's goes. */
+    else if (rq->tracked && goes_to_proxy(r)) {
+        char mark[MQL_SCORED_LEN + 1];
+
+        mql_scored_sign(mql_g->key, rq->ref.id, rq->is_new,
+                        (uint32_t)apr_time_sec(r->request_time), mark);
+        apr_table_setn(r->headers_in, MQL_SCORED_HEADER, apr_pstrdup(r->pool, mark));
+    }
     return DECLINED;
 }
 
@@ -519,6 +569,40 @@ static void take_app_headers(request_rec *r, const char *taken[APP_HEADERS])
 
 static void score_request(request_rec *r, mql_req_t *rq);
 
+static int drop_cookie_of(void *name, const char *key, const char *val)
+{
+    size_t n = strlen(name);
+
+    return !(strncmp(val, name, n) == 0 && val[n] == '=');
+}
+
+/*
+ * The visitor is this server's: a backend that set a visitor cookie of
+ * the same name (a server that did not know our mark) would give the
+ * browser a second one, and the browser keeps the last.  Ours is in
+ * err_headers_out; a backend's comes in headers_out.
+ */
+static void drop_backend_cookie(request_rec *r)
+{
+    const char *name = srv_conf(r)->cookie_name;
+    const apr_array_header_t *arr = apr_table_elts(r->headers_out);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    apr_table_t *keep;
+    int i, found = 0;
+
+    for (i = 0; i < arr->nelts && !found; i++)
+        found = e[i].key && !strcasecmp(e[i].key, "Set-Cookie")
+                && !drop_cookie_of((void *)name, e[i].key, e[i].val);
+    if (!found)
+        return;
+    keep = apr_table_make(r->pool, arr->nelts);
+    for (i = 0; i < arr->nelts; i++)
+        if (!e[i].key || strcasecmp(e[i].key, "Set-Cookie")
+            || drop_cookie_of((void *)name, e[i].key, e[i].val))
+            apr_table_addn(keep, e[i].key, e[i].val);
+    r->headers_out = keep;
+}
+
 /*
  * The response's end passes here before its last bytes reach the client,
  * so scoring now means the visitor's next request already sees the new
@@ -533,6 +617,8 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         const char *app[APP_HEADERS];
 
         take_app_headers(r, app);
+        if (rq && rq->tracked)
+            drop_backend_cookie(r);
         f->ctx = rq ? (void *)rq : (void *)f;
         if (rq && rq->tracked) {
             if (app[APP_EVENT])
@@ -615,7 +701,7 @@ static void mql_insert_filter(request_rec *r)
 {
     mql_req_t *rq;
 
-    if (r->main || !(rq = mql_req_state(r)))
+    if (r->main || !(rq = mql_req_state(r)) || rq->scored_before)
         return;
     ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
     if (rq->set_cookie || (cache_loaded && rq->tracked))

@@ -39,6 +39,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
+#include "mql_dbmpub.h"
 #include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_secret.h"
@@ -284,6 +285,45 @@ apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type)
         return APR_SUCCESS;
     return mql_as_server_user(NULL, p, apr_psprintf(p, "creating the leads file %s", path),
                               MQL_AS_USER_LIMIT, create_dbm, &job);
+}
+
+static apr_status_t adopt_sdbm(void *baton, apr_pool_t *p)
+{
+    dbm_job_t *j = baton;
+    apr_status_t rv;
+    unsigned n;
+    const char *why;
+
+    rv = mql_dbm_import_sdbm(j->path, j->type, &n, &why, p);
+    if (rv == APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, NULL, "MQL08050: copied %u leads of the "
+                     "sdbm file %s.dir/.pag into the %s file %s; the sdbm files are no "
+                     "longer written (remove them, and use dbm=%s: in RewriteMap)",
+                     n, j->path, j->type, j->path, j->type);
+    else if (rv != APR_ENOENT)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, NULL, "MQL08051: cannot copy the leads "
+                     "of the sdbm file %s.dir/.pag into the %s file: %s", j->path, j->type,
+                     why ? why : "error");
+    return APR_SUCCESS;
+}
+
+/*
+ * The default type was sdbm before: a server that now writes an empty
+ * file of a single-file type beside an sdbm pair at the same path takes
+ * its leads over, once the configuration is final (a read in progress
+ * may still change the type).  Root only looks whether a .pag is there.
+ */
+void mql_adopt_old_sdbm(apr_pool_t *p, const char *path, const char *type)
+{
+    dbm_job_t job = { path, type };
+    const char *f1, *f2 = NULL;
+    struct stat st;
+
+    if (apr_dbm_get_usednames_ex(p, type, path, &f1, &f2) != APR_SUCCESS || f2
+        || lstat(apr_pstrcat(p, path, ".pag", NULL), &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    mql_as_server_user(NULL, p, apr_psprintf(p, "taking over the sdbm leads file %s", path),
+                       MQL_AS_USER_LIMIT, adopt_sdbm, &job);
 }
 
 /* The table's lock: baton is the robust mutex in the segment, or NULL

@@ -22,6 +22,7 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
 void mql_runtime_child_init(apr_pool_t *p, server_rec *s);
 const char *mql_state_path(apr_pool_t *p, const char *name);
 apr_status_t mql_ensure_dbm(apr_pool_t *p, const char *path, const char *type);
+void mql_adopt_old_sdbm(apr_pool_t *p, const char *path, const char *type);
 /* MQLStateDir made and given to the server's user, without following a
  * link that user could have planted; an open descriptor on it, or -1. */
 int mql_prepare_state_dir(apr_pool_t *p, server_rec *s);

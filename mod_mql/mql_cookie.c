@@ -191,6 +191,85 @@ int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_
     return 1;
 }
 
+/* ---- The mark of a scored request ------------------------------------ */
+
+static const char scored_domain[] = "mql-scored";
+
+static uint64_t scored_tag(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
+                           int is_new, uint32_t t)
+{
+    uint8_t msg[sizeof scored_domain - 1 + MQL_ID_BYTES + 1 + 4];
+    size_t o = sizeof scored_domain - 1;
+
+    memcpy(msg, scored_domain, o);
+    memcpy(msg + o, id, MQL_ID_BYTES);
+    o += MQL_ID_BYTES;
+    msg[o++] = (uint8_t)(is_new ? 1 : 0);
+    msg[o++] = (uint8_t)(t >> 24);
+    msg[o++] = (uint8_t)(t >> 16);
+    msg[o++] = (uint8_t)(t >> 8);
+    msg[o++] = (uint8_t)t;
+    return apr_siphash24(msg, o, key);
+}
+
+void mql_scored_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
+                     int is_new, uint32_t now, char out[MQL_SCORED_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t h = scored_tag(key, id, is_new, now);
+    uint8_t tag[MQL_TAG_BYTES];
+    char *o = out + MQL_ID_TEXT_LEN;
+    int i;
+
+    b64url_encode(id, MQL_ID_BYTES, out);
+    *o++ = '.';
+    *o++ = is_new ? '1' : '0';
+    *o++ = '.';
+    for (i = 28; i >= 0; i -= 4)
+        *o++ = hex[(now >> i) & 0xf];
+    *o++ = '.';
+    for (i = 0; i < MQL_TAG_BYTES; i++)
+        tag[i] = (uint8_t)(h >> (8 * i));
+    b64url_encode(tag, MQL_TAG_BYTES, o);
+}
+
+int mql_scored_check(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
+                     uint32_t now, uint32_t max_age, uint8_t id[MQL_ID_BYTES], int *is_new)
+{
+    const char *at;
+    uint8_t claim[MQL_ID_BYTES], tag[MQL_TAG_BYTES];
+    uint32_t t = 0;
+    int i, fresh;
+
+    if (!value || len != MQL_SCORED_LEN)
+        return 0;
+    at = value + MQL_ID_TEXT_LEN;
+    if (at[0] != '.' || (at[1] != '0' && at[1] != '1')
+        || at[2] != '.' || at[11] != '.')
+        return 0;
+    fresh = at[1] == '1';
+    for (i = 3; i < 11; i++) {
+        char c = at[i];
+
+        if (c >= '0' && c <= '9')
+            t = t << 4 | (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            t = t << 4 | (uint32_t)(c - 'a' + 10);
+        else
+            return 0;
+    }
+    if ((t > now ? t - now : now - t) > max_age
+        || !b64url_decode(value, MQL_ID_TEXT_LEN, claim, MQL_ID_BYTES)
+        || !b64url_decode(at + 12, MQL_SIG_TEXT_LEN, tag, MQL_TAG_BYTES))
+        return 0;
+    /* one comparison of the whole tag, as for the cookie */
+    if ((tag_value(tag) ^ scored_tag(key, claim, fresh, t)) != 0)
+        return 0;
+    memcpy(id, claim, MQL_ID_BYTES);
+    *is_new = fresh;
+    return 1;
+}
+
 /* ---- Cookie header walker ------------------------------------------- */
 
 static int is_ows(char c)

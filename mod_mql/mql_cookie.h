@@ -44,6 +44,26 @@ int mql_cookie_verify(const uint8_t key[MQL_KEY_BYTES], const char *value, size_
                       uint8_t id[MQL_ID_BYTES]);
 
 /*
+ * The mark a scored request carries to a backend through a proxy of this
+ * server, so that a backend sharing the key (a virtual host of the same
+ * server, or a server with the same MQLSecret) knows the request is
+ * scored already: "ID.N.TIME.TAG", N 1 for a visitor new on this request,
+ * TIME the Unix time in 8 lowercase hex digits, TAG SipHash-2-4 under the
+ * cookie key of a message no cookie signs.  Only the key's holder makes
+ * one, for the visitor of the request, so a client can replay one only
+ * for itself (as its opt-out cookie would), and only for max_age seconds.
+ */
+#define MQL_SCORED_HEADER "X-MQL-Scored"
+#define MQL_SCORED_LEN (MQL_ID_TEXT_LEN + 1 + 1 + 1 + 8 + 1 + MQL_SIG_TEXT_LEN)
+
+void mql_scored_sign(const uint8_t key[MQL_KEY_BYTES], const uint8_t id[MQL_ID_BYTES],
+                     int is_new, uint32_t now, char out[MQL_SCORED_LEN + 1]);
+/* 1, the ID and whether it was new, for a mark of key's no older (nor
+ * newer) than max_age seconds */
+int mql_scored_check(const uint8_t key[MQL_KEY_BYTES], const char *value, size_t len,
+                     uint32_t now, uint32_t max_age, uint8_t id[MQL_ID_BYTES], int *is_new);
+
+/*
  * Walk a Cookie request header (RFC 6265 "a=b; c=d") for cookies named
  * name.  Returns a pointer from which to continue the walk and sets
  * *val and *vlen to the value (surrounding double quotes removed), or NULL

@@ -641,3 +641,77 @@ out:
         *why = b.why;
     return rv;
 }
+
+apr_status_t mql_dbm_import_sdbm(const char *path, const char *type, unsigned *imported,
+                                 const char **why, apr_pool_t *p)
+{
+    const char *dir = apr_pstrcat(p, path, ".dir", NULL);
+    const char *pag = apr_pstrcat(p, path, ".pag", NULL);
+    const char *n1 = NULL, *n2 = NULL;
+    apr_array_header_t *changes = apr_array_make(p, 256, sizeof(mql_dbm_change_t));
+    apr_hash_t *seen = apr_hash_make(p);
+    mql_dbm_pub_stats_t st;
+    apr_dbm_t *db;
+    apr_datum_t key, val;
+    apr_status_t rv;
+    struct stat sb;
+    char err[128];
+    int i;
+
+    *imported = 0;
+    if (why)
+        *why = NULL;
+    if (apr_dbm_get_usednames_ex(p, type, path, &n1, &n2) != APR_SUCCESS || n2
+        || lstat(dir, &sb) != 0 || !S_ISREG(sb.st_mode)
+        || lstat(pag, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return APR_ENOENT;
+    /* a file that holds leads is the live one: nothing to take over */
+    if (apr_dbm_open_ex(&db, type, path, APR_DBM_READONLY, 0, p) == APR_SUCCESS) {
+        key.dptr = NULL;
+        rv = apr_dbm_firstkey(db, &key);
+        apr_dbm_close(db);
+        if (rv == APR_SUCCESS && key.dptr)
+            return APR_ENOENT;
+    }
+    rv = apr_dbm_open_ex(&db, "sdbm", path, APR_DBM_READONLY, 0, p);
+    if (rv != APR_SUCCESS) {
+        if (why)
+            *why = apr_psprintf(p, "cannot open the sdbm file %s: %s", path,
+                                apr_strerror(rv, err, sizeof err));
+        return rv;
+    }
+    /* keys first, values after: a fetch moves the page a walk reads */
+    for (rv = apr_dbm_firstkey(db, &key); rv == APR_SUCCESS && key.dptr;
+         rv = apr_dbm_nextkey(db, &key)) {
+        mql_dbm_change_t *c;
+
+        if (apr_hash_get(seen, key.dptr, key.dsize))
+            continue;
+        c = apr_array_push(changes);
+        c->key = apr_pstrmemdup(p, key.dptr, key.dsize);
+        c->value = NULL;
+        apr_hash_set(seen, c->key, key.dsize, "");
+    }
+    for (i = 0; i < changes->nelts; i++) {
+        mql_dbm_change_t *c = &APR_ARRAY_IDX(changes, i, mql_dbm_change_t);
+
+        key.dptr = (char *)c->key;
+        key.dsize = strlen(c->key);
+        if (apr_dbm_fetch(db, key, &val) == APR_SUCCESS && val.dptr)
+            c->value = apr_pstrmemdup(p, val.dptr, val.dsize);
+    }
+    apr_dbm_close(db);
+    /* a key without a value would be a delete: leave it out */
+    for (i = 0; i < changes->nelts; )
+        if (!APR_ARRAY_IDX(changes, i, mql_dbm_change_t).value) {
+            APR_ARRAY_IDX(changes, i, mql_dbm_change_t)
+                = APR_ARRAY_IDX(changes, changes->nelts - 1, mql_dbm_change_t);
+            changes->nelts--;
+        }
+        else
+            i++;
+    rv = mql_dbm_publish(path, type, changes, 0, -1, -1, &st, why, p);
+    if (rv == APR_SUCCESS)
+        *imported = st.written;
+    return rv;
+}

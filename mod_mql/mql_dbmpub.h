@@ -21,6 +21,15 @@
 #ifndef MQL_DBMPUB_H
 #define MQL_DBMPUB_H
 
+/*
+ * gdbm, not APR's own sdbm: a single file goes live in one rename, so a
+ * reader always opens one whole generation.  An sdbm file is two names
+ * (.dir, .pag) that a reader opens one after the other, and when the
+ * directory deepens no layout serves both generations: a reader that
+ * opens the old .dir and the new .pag misses leads (docs/leads.md).
+ */
+#define MQL_DBM_DEFAULT_TYPE "gdbm"
+
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include <apr_errno.h>
@@ -68,6 +77,17 @@ apr_status_t mql_dbm_publish(const char *path, const char *type,
 #define MQL_DBM_PUBLISH_MAX_WAIT apr_time_from_sec(30)
 
 apr_time_t mql_dbm_next_publish(apr_time_t end, apr_time_t cpu, apr_time_t wall);
+
+/*
+ * A file of a single-file type at path that holds no record (or is
+ * missing) takes the records of an sdbm pair (PATH.dir, PATH.pag, regular
+ * files) at the same path: the one an earlier default (sdbm) wrote.
+ * APR_ENOENT when there is no such pair or the file holds records; else
+ * the records are published into it (*imported: how many) and the pair
+ * is left as it is.
+ */
+apr_status_t mql_dbm_import_sdbm(const char *path, const char *type, unsigned *imported,
+                                 const char **why, apr_pool_t *p);
 
 /* Remove leftovers of an interrupted publication (PATH.mqlnew*). */
 void mql_dbm_cleanup(const char *path, const char *type, apr_pool_t *p);

@@ -122,7 +122,7 @@ static void usage(FILE *out)
         "options:\n"
         "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
         "  --dbm PATH       the MQLDBMFile (default STATE-DIR/leads)\n"
-        "  --type TYPE      its MQLDBMType: sdbm (default), gdbm, db\n"
+        "  --type TYPE      its MQLDBMType: gdbm (default), sdbm, db\n"
         "  --site NAME      the leads file and type of that site (see: mqlctl sites)\n"
         "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
         "  --days N         funnel: the last N days, 1 to 400 (default 30)\n"
@@ -1131,7 +1131,7 @@ int main(int argc, const char *const *argv)
     apr_pool_create(&c.p, NULL);
     mql_log_set(log_stderr, NULL, MQL_LOG_WARNING);
     c.state_dir = DEFAULT_STATE_DIR;
-    c.type = "sdbm";
+    c.type = MQL_DBM_DEFAULT_TYPE;
     c.wait = 5;
 
     /* options may come before or after the command: --name VALUE or --name=VALUE */
@@ -1183,7 +1183,7 @@ int main(int argc, const char *const *argv)
         c.dbm = apr_pstrcat(c.p, c.state_dir, "/leads", NULL);
     if (strcmp(c.type, "sdbm") && strcmp(c.type, "gdbm") && strcmp(c.type, "db")
         && strcmp(c.type, "ndbm") && strcmp(c.type, "default"))
-        return die_usage("--type expects sdbm, gdbm or db, got '%s'", c.type);
+        return die_usage("--type expects gdbm, sdbm or db, got '%s'", c.type);
     /* which Redis the server uses, read while still root: its password
      * is root's alone (mqlctl_redis_config) */
     if (pos->nelts && !strcmp(((const char **)pos->elts)[0], "forget"))

@@ -10,7 +10,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 use JSON::PP;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
@@ -67,7 +67,7 @@ sub answered {
 
 sub dbm_get {
     my ($key) = @_;
-    tie(my %h, 'SDBM_File', $leads_file, O_RDONLY, 0) or return;
+    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return;
     my $v = $h{$key};
     untie %h;
     return $v;

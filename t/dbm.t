@@ -1,6 +1,8 @@
 # Leads reach the DBM file, and every reader the spec names can read them:
 # Perl SDBM_File / GDBM_File, Python dbm.gnu, mod_rewrite's RewriteMap and a
 # C program through apr_dbm.  Per-vhost files; a plain visitor has no record.
+# The default type is gdbm, one file; the leads of an sdbm pair that an
+# earlier default wrote are copied into it.
 use strict;
 use warnings;
 use FindBin;
@@ -50,7 +52,7 @@ sub c_get {
     return $? ? undef : do { chomp $v; $v };
 }
 
-# ---- sdbm, the default; mod_rewrite; a second virtual host ----------------
+# ---- sdbm (MQLDBMType sdbm); mod_rewrite; a second virtual host ------------
 {
     my $t;
     my $state = undef;
@@ -60,6 +62,7 @@ sub c_get {
     my $other = "$state/other-leads";
     $t->write_conf(<<"CONF");
 MQLThreshold 20
+MQLDBMType sdbm
 RewriteEngine On
 RewriteMap leads dbm=sdbm:$state/leads
 RewriteCond \${leads:%{ENV:MQL_VISITOR}|none} ^stage=mql
@@ -165,12 +168,31 @@ CONF
     $t->stop;
 }
 
-# ---- gdbm: Perl GDBM_File, Python dbm.gnu, C reader ------------------------
+# ---- gdbm, the default: Perl GDBM_File, Python dbm.gnu, C reader -----------
 {
-    my $t = MQLTest->new(mpm => 'prefork', conf => "MQLThreshold 20\nMQLDBMType gdbm\n");
+    my $t = MQLTest->new(mpm => 'prefork', conf => "MQLThreshold 20\n");
     my $state = $t->state_dir;
+    # the sdbm pair an earlier version wrote by default, with two leads
+    mkdir $state or die "$state: $!";
+    my %old = ('A' x 22 => 'stage=sql;score=150;since=1764147600;last=1764151200;views=9;'
+                         . 'downloads=1;forms=1;contact=old%40example.com',
+               'B' x 22 => 'stage=mql;score=120;since=1764147600;last=1764151200;views=20;'
+                         . 'downloads=0;forms=0');
+    {
+        tie(my %h, 'SDBM_File', "$state/leads", O_RDWR | O_CREAT, 0640) or die $!;
+        %h = %old;
+        untie %h;
+    }
+    MQLTest::give_to_server($state, "$state/leads.dir", "$state/leads.pag");
     $t->start;
     ok -e "$state/leads", 'gdbm: the leads file exists at start';
+    ok !-e "$state/leads.mqlnew", '... and nothing half-made beside it';
+    is perl_gdbm_get("$state/leads", 'A' x 22), $old{'A' x 22},
+        'gdbm: the leads of the sdbm file of an earlier default are in it';
+    is perl_gdbm_get("$state/leads", 'B' x 22), $old{'B' x 22}, '... each of them';
+    like $t->log_text, qr/MQL08050: copied 2 leads of the sdbm file \Q$state\E\/leads\.dir\/\.pag/,
+        '... and the log says so';
+    is((stat "$state/leads")[2] & 07777, 0640, 'gdbm: file mode 0640 (holds contacts)');
     my ($id) = $t->make_lead(email => 'bob@example.org');
     my $v = MQLTest::wait_for(2, sub { perl_gdbm_get("$state/leads", $id) });
     is fields($v)->{stage}, 'mql', 'gdbm: Perl GDBM_File reads the lead within 2 s';

@@ -1,7 +1,14 @@
-# Readers never see a torn record and never fail to open the leads file
-# while the server writes thousands of records: for each DBM type, a C
-# reader (apr_dbm) and a Perl reader loop over the file while parallel
-# clients turn visitors into leads.  Also reports the writer's throughput.
+# Readers never see a torn record and never fail to open the leads file or
+# to find a lead while the server writes thousands of records: for the
+# default type and each other DBM type, a C reader (apr_dbm) and a Perl
+# reader loop over the file while parallel clients turn visitors into
+# leads.  The C reader is one a busy machine deschedules at the worst
+# moment: after opening the file's first name it is held until a
+# publication replaced that name, then opens the rest (t/dbm_reader.c,
+# stall-loop).  An sdbm file is two names, and when its directory deepens
+# such a reader gets the old .dir with the new .pag and misses leads: the
+# window docs/leads.md describes, why the default is gdbm.  Also reports
+# the writer's throughput.
 use strict;
 use warnings;
 use FindBin;
@@ -16,18 +23,30 @@ use MQLTest;
 my $LEADS = $ENV{MQL_CONCURRENT_LEADS} // 12000;
 my $CLIENTS = 6;
 my $reader = MQLTest::helper_bin('dbm_reader');
-my @types = ('sdbm', 'gdbm');
+my @types = ('default', 'sdbm');
 push @types, 'db' if -e '/usr/lib/x86_64-linux-gnu/apr-util-1/apr_dbm_db.so'
     || glob('/usr/lib/*/apr-util-1/apr_dbm_db*.so');
+@types = split /,/, $ENV{MQL_CONCURRENT_TYPES} if $ENV{MQL_CONCURRENT_TYPES};
 
-# A new visitor per request: with MQLThreshold 1 one page view makes a lead.
+# A new visitor per request: with MQLThreshold 1 one page view makes a
+# lead, with a contact of its own (the query, sent back by mod_headers as
+# X-MQL-Contact) as real leads have: records of about 250 bytes, so that
+# an sdbm file deepens its directory several times on the way.
+my $CONF = <<'CONF';
+MQLThreshold 1
+Header always set X-MQL-Contact "expr=%{QUERY_STRING}" early
+LogLevel warn
+CONF
+
 sub client {
     my ($port, $n) = @_;
     my $ua = MQLTest::browser_ua();
-    for (1 .. $n) {
+    my $pad = 'x' x 80;
+    for my $i (1 .. $n) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 10)
             or next;
-        print $s "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: $ua\r\nConnection: close\r\n\r\n";
+        print $s "GET /index.html?lead-$$-$i-$pad\@example.com HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            . "User-Agent: $ua\r\nConnection: close\r\n\r\n";
         local $/;
         my $r = <$s>;
         close $s;
@@ -79,11 +98,17 @@ sub count_records {
     return scalar keys %keys;
 }
 
-for my $type (@types) {
-    my $t = MQLTest->new(conf => "MQLThreshold 1\nMQLDBMType $type\n"
-                                 . "MQLMaxVisitors " . ($LEADS * 2 + 20000) . "\nLogLevel warn\n");
+for my $configured (@types) {
+    my $t = MQLTest->new(conf => $CONF
+                                 . ($configured eq 'default' ? '' : "MQLDBMType $configured\n")
+                                 # a contact for each lead: the table keeps one
+                                 # per 32 visitors
+                                 . "MQLMaxVisitors " . ($LEADS * 32 + 20000) . "\n");
     my $path = $t->state_dir . '/leads';
     $t->start;
+    # the type the server wrote, as its files show it
+    my $type = $configured ne 'default' ? $configured : -e "$path.pag" ? 'sdbm' : 'gdbm';
+    is $type, 'gdbm', 'the default type is gdbm, a single file' if $configured eq 'default';
     my $secs = 0;
     my $t0 = time;
 
@@ -94,7 +119,7 @@ for my $type (@types) {
     my $cpid = fork // die;
     if (!$cpid) {
         open STDOUT, '>', $cout; open STDERR, '>', "$cout.err";
-        exec $reader, 'loop', $type, $path, $dur or POSIX::_exit(1);
+        exec $reader, 'stall-loop', $type, $path, $dur or POSIX::_exit(1);
     }
     my $ppid = fork // die;
     if (!$ppid) {
@@ -112,13 +137,14 @@ for my $type (@types) {
     waitpid $_, 0 for @kids;
     my $sent = time - $t0;
     my $want = $per * $CLIENTS + 1;    # and the harness's own first request
-    my $n = MQLTest::wait_for(20, sub { my $c = count_records($type, $path); $c >= $want ? $c : 0 })
+    my $n = MQLTest::wait_for(90, sub { my $c = count_records($type, $path); $c >= $want ? $c : 0 })
         || count_records($type, $path);
     my $all = time - $t0;
     waitpid $cpid, 0;
     waitpid $ppid, 0;
 
     is $n, $want, "$type: all $want leads reached the DBM file";
+    diag "$type: the directory grew to " . (-s "$path.dir") . ' bytes' if $type eq 'sdbm';
     diag sprintf '%s: %d leads: requests done in %.1f s, all in the file after %.1f s '
         . '(%.0f records/s end to end)', $type, $want, $sent, $all, $want / $all;
 
@@ -126,10 +152,18 @@ for my $type (@types) {
         my ($name, $file) = @$which;
         my $res = do { open my $f, '<', $file or die "$file: $!"; local $/; <$f> // '' };
         my %r = $res =~ /(\w+)=(\d+)/g;
-        ok $r{opens} > 5, "$type: $name opened the file $r{opens} times while the server wrote";
-        is $r{errors}, 0, "$type: $name: no failed open or fetch";
+        ok $r{opens} > (defined $r{stalls} ? 2 : 5),
+            "$type: $name opened the file $r{opens} times while the server wrote";
+        ok $r{stalls} >= 2, "$type: $name was held across $r{stalls} publications"
+            if defined $r{stalls};
         is $r{torn}, 0, "$type: $name: no torn record among $r{records} read";
-        is $r{vanished}, 0, "$type: $name: no lead ever vanished";
+        {
+            local $TODO = $configured eq 'sdbm' && defined $r{stalls}
+                ? 'sdbm: a reader held between .dir and .pag while the directory deepens '
+                  . 'misses leads (docs/leads.md)' : undef;
+            is $r{errors}, 0, "$type: $name: no failed open or fetch";
+            is $r{vanished}, 0, "$type: $name: no lead ever vanished";
+        }
         if (-s "$file.err") {
             diag "$name stderr: " . `head -5 $file.err`;
         }

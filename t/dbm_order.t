@@ -65,11 +65,12 @@ for my $type (qw(sdbm gdbm db)) {
             );
             my %at = map { $order->[$_] => $_ } 0 .. $#$order;
             # where the file is known: MQLDBMFile, or MQLEngine On and
-            # MQLStateDir for the default; its type: sdbm until MQLDBMType
+            # MQLStateDir for the default; its type: gdbm until MQLDBMType,
+            # whose file db shares the name (leads) that mod_rewrite checks
             my $known = $with_file ? $at{MQLDBMFile}
                                    : ($at{MQLEngine} > $at{MQLStateDir} ? $at{MQLEngine}
                                                                         : $at{MQLStateDir});
-            $known = $at{MQLDBMType} if $type ne 'sdbm' && $at{MQLDBMType} > $known;
+            $known = $at{MQLDBMType} if $type eq 'sdbm' && $at{MQLDBMType} > $known;
             my $should_pass = $at{RewriteMap} > $known;
             my $label = "$type: " . join(', ', @$order);
 

@@ -6,7 +6,17 @@
  *        record again and again; prints "opens=N records=N errors=N torn=N
  *        vanished=N": errors = failed opens or fetches, torn = values that
  *        do not decode, vanished = keys seen before and missing now.
+ *   dbm_reader stall-loop TYPE PATH SECONDS   the same, as a reader that a
+ *        busy machine deschedules right after it opened the file's first
+ *        name (PATH.dir for sdbm, PATH itself for a single-file type):
+ *        held until a publication replaced that name (at most 1.5 s, longer
+ *        than the writer's grace before an sdbm directory deepens), and
+ *        20 ms more, before it goes on (opening PATH.pag for sdbm).  Also
+ *        prints "stalls=N": the opens held across a publication.
  */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +25,75 @@
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mql_record.h"
 
+static const char *stall_name;      /* the first name apr_dbm opens, in stall-loop */
+static unsigned long stalls;
+
+/* Held on the inode it opened until the name leads elsewhere. */
+static void hold(int fd, const char *path)
+{
+    struct stat opened, now;
+    apr_time_t end = apr_time_now() + apr_time_from_msec(1500);
+
+    if (fstat(fd, &opened) != 0)
+        return;
+    while (apr_time_now() < end) {
+        if (stat(path, &now) == 0 && (now.st_ino != opened.st_ino || now.st_dev != opened.st_dev)) {
+            stalls++;
+            apr_sleep(apr_time_from_msec(20));
+            return;
+        }
+        apr_sleep(apr_time_from_msec(1));
+    }
+}
+
+/*
+ * apr_dbm's drivers (APR's sdbm, libgdbm, libdb) open files with open(2)
+ * through the dynamic linker, which finds this definition first (the
+ * program is linked with -rdynamic).
+ */
+int open(const char *path, int flags, ...)
+{
+    static int (*real)(const char *, int, ...);
+    mode_t mode = 0;
+    int fd;
+
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "open");
+    fd = real(path, flags, mode);
+    if (fd >= 0 && stall_name && !strcmp(path, stall_name))
+        hold(fd, path);
+    return fd;
+}
+
+int open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    return open(path, flags, mode);
+}
+
 static int usage(void)
 {
-    fprintf(stderr, "usage: dbm_reader get|dump|loop TYPE PATH [KEY|SECONDS]\n");
+    fprintf(stderr, "usage: dbm_reader get|dump|loop|stall-loop TYPE PATH [KEY|SECONDS]\n");
     return 2;
 }
 
@@ -91,8 +164,8 @@ static int loop(apr_pool_t *pool, const char *type, const char *path, double sec
         }
         apr_pool_destroy(p);
     }
-    printf("opens=%lu records=%lu errors=%lu torn=%lu vanished=%lu keys=%u\n", opens, records,
-           errors, torn, vanished, apr_hash_count(seen));
+    printf("opens=%lu records=%lu errors=%lu torn=%lu vanished=%lu keys=%u stalls=%lu\n", opens,
+           records, errors, torn, vanished, apr_hash_count(seen), stalls);
     return 0;
 }
 
@@ -110,6 +183,14 @@ int main(int argc, const char *const *argv)
     apr_pool_create(&pool, NULL);
     if (!strcmp(argv[1], "loop") && argc == 5)
         return loop(pool, argv[2], argv[3], atof(argv[4]));
+    if (!strcmp(argv[1], "stall-loop") && argc == 5) {
+        const char *second;
+
+        if (apr_dbm_get_usednames_ex(pool, argv[2], argv[3], &stall_name, &second)
+            != APR_SUCCESS)
+            return usage();
+        return loop(pool, argv[2], argv[3], atof(argv[4]));
+    }
     rv = apr_dbm_open_ex(&db, argv[2], argv[3], APR_DBM_READONLY, 0, pool);
     if (rv != APR_SUCCESS) {
         fprintf(stderr, "dbm_reader: %s: %s\n", argv[3], apr_strerror(rv, err, sizeof err));

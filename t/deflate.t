@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 use IO::Uncompress::Gunzip qw(gunzip $GunzipError);
 use MQLTest;
 
@@ -67,7 +67,7 @@ for my $accept ('gzip', 'identity') {
     $seen{$accept}{stage} = $env->{MQL_STAGE};
     my ($id) = $cookie =~ /^mql_vid=([^.]+)\./;
     $seen{$accept}{record} = MQLTest::wait_for(5, sub {
-        tie(my %db, 'SDBM_File', $t->state_dir . '/leads', O_RDONLY, 0) or return;
+        tie(my %db, 'GDBM_File', $t->state_dir . '/leads', GDBM_File::GDBM_READER(), 0) or return;
         my $v = $db{$id};
         untie %db;
         $v });

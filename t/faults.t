@@ -42,6 +42,10 @@ sub env_of {
     return MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $cookie));
 }
 
+# The sections below read, delete and damage the leads file by its sdbm
+# names (PATH.dir, PATH.pag): the type is named.
+my $SDBM = "MQLDBMType sdbm\n";
+
 sub dbm_get {
     my ($path, $key) = @_;
     tie(my %h, 'SDBM_File', $path, O_RDONLY, 0) or return;
@@ -177,7 +181,7 @@ for my $mpm (qw(prefork event)) {
 # 2. ten graceful restarts under load: no lead lost, no IPC object leaked
 {
     my $before_start = ipc_objects();
-    my $t = MQLTest->new(mpm => 'event', conf => "MQLHalfLife 0\nMQLThreshold 20\n$STATUS");
+    my $t = MQLTest->new(mpm => 'event', conf => "MQLHalfLife 0\nMQLThreshold 20\n$SDBM$STATUS");
     $t->start;
     my $running = ipc_objects();
     my $leads_file = $t->state_dir . '/leads';
@@ -219,7 +223,7 @@ for my $mpm (qw(prefork event)) {
 # ---------------------------------------------------------------------
 # 3. MQLStateDir made unwritable while running
 {
-    my $t = MQLTest->new(conf => "MQLHalfLife 0\nMQLThreshold 20\n$STATUS");
+    my $t = MQLTest->new(conf => "MQLHalfLife 0\nMQLThreshold 20\n$SDBM$STATUS");
     $t->start;
     my $state = $t->state_dir;
     my $leads_file = "$state/leads";
@@ -264,7 +268,7 @@ for my $mpm (qw(prefork event)) {
 # 4. ten times the table's capacity in new visitors
 {
     my $slots = 100;
-    my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 20\n$STATUS");
+    my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 20\n$SDBM$STATUS");
     $t->start;
     my @leads = map { [ $t->make_lead ] } 1 .. 5;
     # in their file, confirmed by the writer, before the stream starts:
@@ -306,7 +310,7 @@ for my $mpm (qw(prefork event)) {
 # ---------------------------------------------------------------------
 # 5. the leads DBM file deleted, then corrupted, by hand while running
 {
-    my $t = MQLTest->new(conf => "MQLHalfLife 0\nMQLThreshold 20\n$STATUS");
+    my $t = MQLTest->new(conf => "MQLHalfLife 0\nMQLThreshold 20\n$SDBM$STATUS");
     $t->start;
     my $leads_file = $t->state_dir . '/leads';
     my ($id1) = $t->make_lead(email => 'first@example.com');

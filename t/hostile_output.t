@@ -198,7 +198,7 @@ my $dbm = "$root/damaged";
     }
     untie %h;
 }
-($rc, $o) = run('--dbm', $dbm, 'list');
+($rc, $o) = run('--dbm', $dbm, '--type', 'sdbm', 'list');
 is $rc, 0, 'the undamaged file lists';
 is scalar(() = $o =~ /^\S{22}  mql /mg), 60, '... all 60 leads';
 my @on_page;        # leads that live on the page about to be damaged
@@ -214,14 +214,14 @@ my @on_page;        # leads that live on the page about to be damaged
     close $w;
 }
 for my $cmd (['list'], ['export', '--format', 'csv'], ['export', '--format', 'json'], ['stats']) {
-    ($rc, $o, $err) = run('--dbm', $dbm, @$cmd);
+    ($rc, $o, $err) = run('--dbm', $dbm, '--type', 'sdbm', @$cmd);
     is $rc, 1, "damaged file: '@$cmd' exits 1";
     like $err, qr/\Q$dbm\E is damaged/, "... and says the file is damaged";
     is $o, '', '... and prints no partial list';
 }
 SKIP: {
     skip 'no record found on the damaged page', 2 unless @on_page;
-    ($rc, $o, $err) = run('--dbm', $dbm, 'show', $on_page[0]);
+    ($rc, $o, $err) = run('--dbm', $dbm, '--type', 'sdbm', 'show', $on_page[0]);
     is $rc, 1, 'damaged file: show of a lead on the damaged page exits 1 (not "unknown")';
     like $err, qr/is damaged/, '... and says why';
 }

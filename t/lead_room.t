@@ -11,7 +11,7 @@ use MQLTest;
 use HTTP::Tiny;
 use JSON::PP;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 
 my $slots = 64;
 my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n"
@@ -22,7 +22,7 @@ my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
 my $status = sub { decode_json($t->get('/mql-status?json')->{content}) };
 my $id_of = sub { $_[0] =~ /^mql_vid=([^.]+)\./ ? $1 : die "no ID in $_[0]" };
 sub dbm_all {
-    tie(my %h, 'SDBM_File', $leads_file, O_RDONLY, 0) or return {};
+    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return {};
     my %copy = %h;
     untie %h;
     return \%copy;

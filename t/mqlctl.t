@@ -32,10 +32,10 @@ like $err, qr{no leads file /nonexistent/mql/leads}, '... with the path in the m
 is $rc, 2, 'bad --type: exit 2';
 # a leads file with no lead yet (a fresh install) is empty, not damaged
 {
-    require SDBM_File;
+    require GDBM_File;
     require File::Temp;
     my $dir = File::Temp::tempdir('mqlctl.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    tie my %h, 'SDBM_File', "$dir/leads", Fcntl::O_RDWR() | Fcntl::O_CREAT(), 0640
+    tie my %h, 'GDBM_File', "$dir/leads", GDBM_File::GDBM_WRCREAT(), 0640
         or die "$dir/leads: $!";
     untie %h;
     ($rc, $out, $err) = run('--state-dir', $dir, 'list');

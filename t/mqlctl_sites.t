@@ -65,6 +65,7 @@ MQLThreshold 20
 <VirtualHost 127.0.0.1:$port>
     ServerName a.test
     MQLDBMFile $sd/leads-a
+    MQLDBMType sdbm
 </VirtualHost>
 <VirtualHost 127.0.0.1:$port>
     ServerName b.test
@@ -94,7 +95,7 @@ is $rc, 0, 'mqlctl sites: exit 0' or diag $err;
 like $out, qr/^SITE\s+TYPE\s+FILE$/m, '... a header';
 like $out, qr/^a\.test\s+sdbm\s+\Q$sd\E\/leads-a$/m, '... a.test';
 like $out, qr/^b\.test\s+gdbm\s+\Q$sd\E\/leads-b$/m, '... b.test';
-like $out, qr/^127\.0\.0\.1\s+sdbm\s+\Q$sd\E\/leads$/m, '... and the main server\'s';
+like $out, qr/^127\.0\.0\.1\s+gdbm\s+\Q$sd\E\/leads$/m, '... and the main server\'s';
 
 ($rc, $out, $err) = run('--state-dir', $sd, '--site', 'a.test', 'list');
 is $rc, 0, '--site a.test list: exit 0' or diag $err;
@@ -163,7 +164,7 @@ $t->write_conf($vhosts . <<"CONF");
 CONF
 $t->graceful;
 ($rc, $out) = run('--state-dir', $sd, 'sites');
-like $out, qr/^c\.test\s+sdbm\s+\Q$sd\E\/leads-c$/m, 'a graceful restart lists a new site';
+like $out, qr/^c\.test\s+gdbm\s+\Q$sd\E\/leads-c$/m, 'a graceful restart lists a new site';
 ($rc, $out, $err) = run('--state-dir', $sd, '--site', 'c.test', 'list');
 is $rc, 0, '... which mqlctl --site reads' or diag $err;
 my @left = glob "$sd/sites.tmp*";

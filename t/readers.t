@@ -1,9 +1,9 @@
 # Every reader example of README.md and docs/leads.md runs as written on
 # Debian 12, against a real server's leads file of the type it is for:
-# Perl (SDBM_File for sdbm, and as its comment says, GDBM_File for gdbm,
-# DB_File for db), Python dbm.gnu (gdbm), PHP dba db4 (db, here with
-# php-cli; t/php.t runs it under mod_php and PHP-FPM) and mod_rewrite's
-# RewriteMap (sdbm).  Only the file's path is changed, to the test's.
+# Perl (GDBM_File for gdbm, the default, and as its comment says,
+# SDBM_File for sdbm, DB_File for db), Python dbm.gnu (gdbm), PHP dba db4
+# (db, here with php-cli; t/php.t runs it under mod_php and PHP-FPM) and
+# mod_rewrite's RewriteMap (gdbm).  Only the file's path is changed, to the test's.
 use strict;
 use warnings;
 use FindBin;
@@ -57,9 +57,9 @@ sub run_example {
 }
 
 my %cases = (
-    sdbm => [ [ 'readme_perl', 'pl' ], [ 'docs_perl', 'pl' ] ],
-    gdbm => [ [ 'readme_perl', 'pl', 'GDBM_File' ], [ 'docs_perl', 'pl', 'GDBM_File' ],
+    gdbm => [ [ 'readme_perl', 'pl' ], [ 'docs_perl', 'pl' ],
               [ 'readme_python', 'py' ], [ 'docs_python', 'py' ] ],
+    sdbm => [ [ 'readme_perl', 'pl', 'SDBM_File' ], [ 'docs_perl', 'pl', 'SDBM_File' ] ],
     db   => [ [ 'readme_perl', 'pl', 'DB_File' ], [ 'docs_perl', 'pl', 'DB_File' ],
               [ 'readme_php', 'php' ], [ 'docs_php', 'php' ] ],
 );
@@ -68,7 +68,7 @@ for my $type (qw(sdbm gdbm db)) {
     my $t = MQLTest->new(conf => '');
     my $state = $t->state_dir;
     my $extra = '';
-    if ($type eq 'sdbm') {
+    if ($type eq 'gdbm') {
         write_file("$t->{docroot}/pricing-for-leads.html",
                    "<html><body>pricing for leads</body></html>\n");
         ($extra = $rewrite) =~ s/\Q$DOC_PATH\E/$state\/leads/g;
@@ -78,7 +78,7 @@ for my $type (qw(sdbm gdbm db)) {
     my ($id, $cookie) = $t->make_lead(email => "reader+$type\@example.com");
     my ($plain) = MQLTest::visitor_cookie($t->get('/')) =~ /^mql_vid=([^.]+)\./;
     ok MQLTest::wait_for(5, sub {
-        my ($rc, $out) = run_example($t, 'pl', $ex{docs_perl} =~ s/SDBM_File/
+        my ($rc, $out) = run_example($t, 'pl', $ex{docs_perl} =~ s/GDBM_File/
             { sdbm => 'SDBM_File', gdbm => 'GDBM_File', db => 'DB_File' }->{$type}/ger, $id);
         $out =~ /contact/ }), "$type: the lead reached the file";
 
@@ -88,7 +88,7 @@ for my $type (qw(sdbm gdbm db)) {
         my $label = "$type: $name" . ($module ? " with $module" : '');
         if ($module) {
             like $code, qr/#.*\Q$module\E for \Q$type\E/, "$label: the example's comment says so";
-            $code =~ s/SDBM_File/$module/g;
+            $code =~ s/GDBM_File/$module/g;
         }
         my ($rc, $out) = run_example($t, $lang, $code, $id);
         is $rc, 0, "$label: runs" or diag $out;
@@ -103,11 +103,11 @@ for my $type (qw(sdbm gdbm db)) {
         is $rc, 0, "$label: runs for a visitor who is no lead";
         is $out, ($lang eq 'pl' ? '' : "none\n"), "$label: ... and finds no record";
     }
-    if ($type eq 'sdbm') {
+    if ($type eq 'gdbm') {
         like $t->get('/pricing.html', Cookie => $cookie)->{content}, qr/pricing for leads/,
-            'sdbm: the README\'s RewriteMap example sends the lead to the leads\' page';
+            'gdbm: the README\'s RewriteMap example sends the lead to the leads\' page';
         unlike $t->get('/pricing.html')->{content}, qr/pricing for leads/,
-            'sdbm: ... and others to the usual page';
+            'gdbm: ... and others to the usual page';
     }
     $t->stop;
     is_deeply [$t->unexpected_errors], [], "$type: no errors in the log";

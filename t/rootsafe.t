@@ -70,7 +70,8 @@ sub victim_state {
 # Plant one kind of trap on every name, as www-data.
 my @state_names = qw(visitors.snapshot writer.status writer.status.tmp sites sites.tmp
                      store store.auth .store.tmp .store.auth.tmp
-                     leads.dir leads.pag leads.mqllock leads.mqlnew.dir leads.mqlnew.pag);
+                     leads leads.mqlnew leads.dir leads.pag leads.mqllock leads.mqlnew.dir
+                     leads.mqlnew.pag);
 sub plant {
     my ($t, $kind, $victim, @names) = @_;
     my $state = $t->state_dir;

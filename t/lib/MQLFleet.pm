@@ -8,7 +8,7 @@ package MQLFleet;
 use strict;
 use warnings;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 use JSON::PP;
 use List::Util qw(shuffle);
 use Time::HiRes qw(sleep time);
@@ -285,7 +285,7 @@ sub note_by_server {
 # server t's leads file's record of id
 sub dbm_record {
     my ($t, $id) = @_;
-    tie(my %h, 'SDBM_File', $t->state_dir . '/leads', O_RDONLY, 0) or return undef;
+    tie(my %h, 'GDBM_File', $t->state_dir . '/leads', GDBM_File::GDBM_READER(), 0) or return undef;
     my $v = $h{$id};
     untie %h;
     return $v;

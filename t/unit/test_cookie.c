@@ -455,6 +455,51 @@ static void test_header_reference(void)
     ok(found > 1000, "... of which %d hold the cookie", found);
 }
 
+/* The mark of a scored request: made and checked with one key, refused
+ * altered, with another key, too old or too new, or as a cookie. */
+static void test_scored_mark(void)
+{
+    uint8_t mk[MQL_KEY_BYTES], other[MQL_KEY_BYTES], id[MQL_ID_BYTES], got[MQL_ID_BYTES];
+    char mark[MQL_SCORED_LEN + 1], bad[MQL_SCORED_LEN + 1], cookie[MQL_COOKIE_VALUE_LEN + 1];
+    int is_new = -1, i, refused = 0;
+
+    for (i = 0; i < MQL_KEY_BYTES; i++) {
+        mk[i] = (uint8_t)(i * 3 + 1);
+        other[i] = (uint8_t)(i * 3 + 2);
+    }
+    for (i = 0; i < MQL_ID_BYTES; i++)
+        id[i] = (uint8_t)(0xA0 + i);
+    mql_scored_sign(mk, id, 1, 1764147600u, mark);
+    is_int((int)strlen(mark), MQL_SCORED_LEN, "the mark has its length");
+    ok(mql_scored_check(mk, mark, strlen(mark), 1764147600u, 300, got, &is_new)
+       && !memcmp(got, id, MQL_ID_BYTES) && is_new == 1, "a mark checks: the ID, new");
+    mql_scored_sign(mk, id, 0, 1764147600u, mark);
+    ok(mql_scored_check(mk, mark, strlen(mark), 1764147900u, 300, got, &is_new) && is_new == 0,
+       "a known visitor's mark, 5 minutes old");
+    ok(!mql_scored_check(mk, mark, strlen(mark), 1764147901u, 300, got, &is_new),
+       "older: refused");
+    ok(!mql_scored_check(mk, mark, strlen(mark), 1764147299u, 300, got, &is_new),
+       "from the future: refused");
+    ok(!mql_scored_check(other, mark, strlen(mark), 1764147600u, 300, got, &is_new),
+       "another mk: refused");
+    for (i = 0; i < MQL_SCORED_LEN; i++) {
+        memcpy(bad, mark, sizeof bad);
+        bad[i] = bad[i] == 'A' ? 'B' : 'A';
+        refused += !mql_scored_check(mk, bad, MQL_SCORED_LEN, 1764147600u, 300, got, &is_new);
+    }
+    is_int(refused, MQL_SCORED_LEN, "any one character changed: refused");
+    memcpy(bad, mark, sizeof bad);
+    bad[MQL_ID_TEXT_LEN + 1] = '1';
+    ok(!mql_scored_check(mk, bad, MQL_SCORED_LEN, 1764147600u, 300, got, &is_new),
+       "a known visitor's mark made new: refused");
+    ok(!mql_scored_check(mk, mark, MQL_SCORED_LEN - 1, 1764147600u, 300, got, &is_new)
+       && !mql_scored_check(mk, NULL, 0, 1764147600u, 300, got, &is_new),
+       "short or absent: refused");
+    mql_cookie_sign(mk, id, cookie);
+    ok(!mql_scored_check(mk, cookie, strlen(cookie), 1764147600u, 300, got, &is_new),
+       "a cookie is no mark");
+}
+
 int main(void)
 {
     test_id_text();
@@ -462,5 +507,6 @@ int main(void)
     test_sign_verify();
     test_header();
     test_header_reference();
+    test_scored_mark();
     return done_testing();
 }
