@@ -12,7 +12,7 @@ use Test::More;
 use MQLTest;
 use JSON::PP;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 use Time::HiRes qw(time);
 
 my $t = MQLTest->new(conf => "MQLMaxVisitors 2048\nMQLHalfLife 0\nMQLThreshold 30\n"
@@ -21,7 +21,7 @@ $t->start;
 my $leads_file = $t->state_dir . '/leads';
 my $status = sub { decode_json($t->get('/mql-status?json')->{content}) };
 sub dbm_all {
-    tie(my %h, 'SDBM_File', $leads_file, O_RDONLY, 0) or return {};
+    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return {};
     my %copy = %h;
     untie %h;
     return \%copy;

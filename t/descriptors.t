@@ -138,7 +138,7 @@ sub check_server {
     my $sd = $t->state_dir;
     my ($id) = $t->make_lead;
     ok MQLTest::wait_for(20, sub { lines_of($out) >= 1 }), "$name: the lead is notified";
-    ok MQLTest::wait_for(20, sub { -s "$sd/journal.sqlite" && slurp("$sd/leads.pag") =~ /\Q$id\E/ }),
+    ok MQLTest::wait_for(20, sub { -s "$sd/journal.sqlite" && slurp("$sd/leads") =~ /\Q$id\E/ }),
         "$name: the lead is in the journal and the leads file";
     my ($fd, $ppid) = fds_of($t);
     is_deeply kinds($fd), kinds($plain{ $t->{how} }),

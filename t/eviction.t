@@ -11,7 +11,7 @@ use MQLTest;
 use HTTP::Tiny;
 use JSON::PP;
 use Fcntl;
-use SDBM_File;
+use GDBM_File;
 use Time::HiRes qw(time);
 
 my $slots = 64;
@@ -33,7 +33,7 @@ is scalar(grep { $env->($_)->{MQL_STAGE} eq 'mql' } @leads), 5, 'five leads';
 # later than any lead, however fast or slow this machine is.
 my $leads_file = $t->state_dir . '/leads';
 sub in_file {
-    tie(my %h, 'SDBM_File', $leads_file, O_RDONLY, 0) or return 0;
+    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return 0;
     my $n = grep { /^mql_vid=([^.]+)\./ && defined $h{$1} } @leads;
     untie %h;
     return $n;

@@ -56,7 +56,7 @@ for my $case ([ 022, 0755, 'umask 022, a state directory made 0755 beforehand' ]
     my ($id) = $t->make_lead;
     $t->get('/pricing.html') for 1 .. 3;
     ok MQLTest::wait_for(20, sub { -s "$sd/journal.sqlite" && -e "$sd/journal.sqlite-wal"
-                                   && -e "$sd/leads.pag" }),
+                                   && -e "$sd/leads" }),
         "$name: the journal (with its -wal) and the leads file are written"
         or diag files_of($sd);
     # a reader of the journal: the status page's story of the lead
