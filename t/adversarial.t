@@ -10,7 +10,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Fcntl;
-use GDBM_File;
 use JSON::PP;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
@@ -32,7 +31,6 @@ MQLNotify "|$root/notify.pl"
 </Location>
 CONF
 $t->start;
-my $leads_file = $t->state_dir . '/leads';
 
 # A request as raw bytes; returns { status, headers (lower-case => [values]), content }.
 sub send_raw { $t->raw_bytes($_[0]) }
@@ -67,10 +65,7 @@ sub answered {
 
 sub dbm_get {
     my ($key) = @_;
-    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return;
-    my $v = $h{$key};
-    untie %h;
-    return $v;
+    return $t->leads_records->{$key};
 }
 
 # "name=value;..." with %XX decoded; undef when a field is malformed.

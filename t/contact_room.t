@@ -12,20 +12,13 @@ use Test::More;
 use MQLTest;
 use JSON::PP;
 use Fcntl;
-use GDBM_File;
 use Time::HiRes qw(time);
 
 my $t = MQLTest->new(conf => "MQLMaxVisitors 2048\nMQLHalfLife 0\nMQLThreshold 30\n"
                            . "<Location /mql-status>\nSetHandler mql-status\n</Location>\n");
 $t->start;
-my $leads_file = $t->state_dir . '/leads';
 my $status = sub { decode_json($t->get('/mql-status?json')->{content}) };
-sub dbm_all {
-    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return {};
-    my %copy = %h;
-    untie %h;
-    return \%copy;
-}
+sub dbm_all { $t->leads_records }
 sub field { my ($rec, $name) = @_; defined $rec && $rec =~ /(?:^|;)\Q$name\E=([^;]*)/ ? $1 : undef }
 sub pct { (my $s = shift) =~ s/([^A-Za-z0-9._~-])/sprintf '%%%02X', ord $1/ge; $s }
 

@@ -11,7 +11,6 @@ use MQLTest;
 use HTTP::Tiny;
 use JSON::PP;
 use Fcntl;
-use GDBM_File;
 use Time::HiRes qw(time);
 
 my $slots = 64;
@@ -31,12 +30,9 @@ is scalar(grep { $env->($_)->{MQL_STAGE} eq 'mql' } @leads), 5, 'five leads';
 # Every lead in its file, and the writer's word that it is (from then on
 # the table may count them as published): every newcomer below is seen
 # later than any lead, however fast or slow this machine is.
-my $leads_file = $t->state_dir . '/leads';
 sub in_file {
-    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return 0;
-    my $n = grep { /^mql_vid=([^.]+)\./ && defined $h{$1} } @leads;
-    untie %h;
-    return $n;
+    my $h = $t->leads_records;
+    return scalar grep { /^mql_vid=([^.]+)\./ && defined $h->{$1} } @leads;
 }
 ok MQLTest::wait_for(10, sub { in_file() == 5 }), 'the five leads are in the DBM file';
 my $seen = int(time);

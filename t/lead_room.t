@@ -11,22 +11,15 @@ use MQLTest;
 use HTTP::Tiny;
 use JSON::PP;
 use Fcntl;
-use GDBM_File;
 
 my $slots = 64;
 my $t = MQLTest->new(conf => "MQLMaxVisitors $slots\nMQLHalfLife 0\nMQLThreshold 3\n"
                            . "<Location /mql-status>\nSetHandler mql-status\n</Location>\n");
 $t->start;
-my $leads_file = $t->state_dir . '/leads';
 my $env = sub { MQLTest::env_of($t->get('/cgi-bin/env.cgi', Cookie => $_[0])) };
 my $status = sub { decode_json($t->get('/mql-status?json')->{content}) };
 my $id_of = sub { $_[0] =~ /^mql_vid=([^.]+)\./ ? $1 : die "no ID in $_[0]" };
-sub dbm_all {
-    tie(my %h, 'GDBM_File', $leads_file, GDBM_File::GDBM_READER(), 0) or return {};
-    my %copy = %h;
-    untie %h;
-    return \%copy;
-}
+sub dbm_all { $t->leads_records }
 sub field { my ($rec, $name) = @_; defined $rec && $rec =~ /(?:^|;)\Q$name\E=([^;]*)/ ? $1 : undef }
 
 # Every slot a lead: one view of / and three of /pricing.html each.

@@ -12,7 +12,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Fcntl;
-use GDBM_File;
 use MQLTest;
 
 my $backend = MQLTest->new(no_module => 1, conf => '');
@@ -61,10 +60,7 @@ is MQLTest::env_of($res)->{HTTP_X_MQL_VISITOR}, $id,
 is env_via($cookie)->{MQL_SCORE}, 41, 'a client\'s X-MQL-Event is not scored';
 
 my $rec = MQLTest::wait_for(5, sub {
-    tie(my %h, 'GDBM_File', $t->state_dir . '/leads', GDBM_File::GDBM_READER(), 0) or return;
-    my $v = $h{$id};
-    untie %h;
-    $v });
+    $t->leads_records->{$id} });
 like $rec // '', qr/contact=bob%40example\.com/, 'the lead\'s record has the backend\'s contact';
 unlike $rec // '', qr/mallory/, '... not the client\'s';
 like $rec // '', qr{trigger=app:/app/signal\.cgi}, '... and the backend\'s event as trigger';

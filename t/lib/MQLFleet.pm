@@ -8,7 +8,6 @@ package MQLFleet;
 use strict;
 use warnings;
 use Fcntl;
-use GDBM_File;
 use JSON::PP;
 use List::Util qw(shuffle);
 use Time::HiRes qw(sleep time);
@@ -285,10 +284,7 @@ sub note_by_server {
 # server t's leads file's record of id
 sub dbm_record {
     my ($t, $id) = @_;
-    tie(my %h, 'GDBM_File', $t->state_dir . '/leads', GDBM_File::GDBM_READER(), 0) or return undef;
-    my $v = $h{$id};
-    untie %h;
-    return $v;
+    return $t->leads_records->{$id};
 }
 
 sub check_leads_files {

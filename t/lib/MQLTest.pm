@@ -384,6 +384,19 @@ sub visitor_cookie {
     return;
 }
 
+# Every record of a leads file of the default type (gdbm), as a hash
+# reference: the server's own (state_dir/leads) or the one at $path; {}
+# while there is none.
+sub leads_records {
+    my ($self, $path) = @_;
+    require GDBM_File;
+    tie(my %h, 'GDBM_File', $path // $self->state_dir . '/leads', GDBM_File::GDBM_READER(), 0)
+        or return {};
+    my %copy = %h;
+    untie %h;
+    return \%copy;
+}
+
 # the environment as seen by the env.cgi script
 sub env_of {
     my ($res) = @_;
