@@ -569,36 +569,41 @@ static void take_app_headers(request_rec *r, const char *taken[APP_HEADERS])
 
 static void score_request(request_rec *r, mql_req_t *rq);
 
-static int drop_cookie_of(void *name, const char *key, const char *val)
+/* A Set-Cookie of the visitor cookie's name that this module did not
+ * make (ours is compared by address: the table keeps our string). */
+static int backend_cookie(const apr_table_entry_t *e, const char *name, size_t len,
+                          const char *ours)
 {
-    size_t n = strlen(name);
-
-    return !(strncmp(val, name, n) == 0 && val[n] == '=');
+    return e->key && e->val != ours && !strcasecmp(e->key, "Set-Cookie")
+           && !strncmp(e->val, name, len) && e->val[len] == '=';
 }
 
 /*
- * The visitor is this server's: a backend that set a visitor cookie of
- * the same name (a server that did not know our mark) would give the
- * browser a second one, and the browser keeps the last.  Ours is in
- * err_headers_out; a backend's comes in headers_out.
+ * The visitor is this server's: a backend behind our proxy that set a
+ * visitor cookie of the same name (a server that did not know our mark)
+ * would give the browser a second one, and the browser keeps the last.
+ * A backend's comes in headers_out; ours is in err_headers_out, or in
+ * headers_out when httpd made the error page (ap_send_error_response
+ * swaps the two tables), hence the comparison with ours.
  */
-static void drop_backend_cookie(request_rec *r)
+static void drop_backend_cookie(request_rec *r, const mql_req_t *rq)
 {
     const char *name = srv_conf(r)->cookie_name;
+    size_t len = strlen(name);
     const apr_array_header_t *arr = apr_table_elts(r->headers_out);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     apr_table_t *keep;
     int i, found = 0;
 
+    if (!goes_to_proxy(r))
+        return;
     for (i = 0; i < arr->nelts && !found; i++)
-        found = e[i].key && !strcasecmp(e[i].key, "Set-Cookie")
-                && !drop_cookie_of((void *)name, e[i].key, e[i].val);
+        found = backend_cookie(&e[i], name, len, rq->set_cookie);
     if (!found)
         return;
     keep = apr_table_make(r->pool, arr->nelts);
     for (i = 0; i < arr->nelts; i++)
-        if (!e[i].key || strcasecmp(e[i].key, "Set-Cookie")
-            || drop_cookie_of((void *)name, e[i].key, e[i].val))
+        if (!backend_cookie(&e[i], name, len, rq->set_cookie))
             apr_table_addn(keep, e[i].key, e[i].val);
     r->headers_out = keep;
 }
@@ -618,7 +623,7 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
         take_app_headers(r, app);
         if (rq && rq->tracked)
-            drop_backend_cookie(r);
+            drop_backend_cookie(r, rq);
         f->ctx = rq ? (void *)rq : (void *)f;
         if (rq && rq->tracked) {
             if (app[APP_EVENT])
