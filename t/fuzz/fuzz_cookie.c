@@ -1,7 +1,7 @@
 /*
  * The Cookie request header, as any client may send it: walk it for a few
- * names, one at a time and all at once, verify every value found as a visitor cookie and parse it as a
- * bare ID.  Checks that every value lies inside the header, that the walk
+ * names, one at a time and all at once, verify every value found as a visitor cookie and as
+ * the mark a proxied request carries (X-MQL-Scored), and parse it as a bare ID.  Checks that every value lies inside the header, that the walk
  * always advances, and that anything accepted is the one canonical
  * spelling (re-encoding it gives back the same text).
  */
@@ -17,12 +17,23 @@ static const char *const names[] = { "mql_vid", "mql_optout", "consent", "a", "\
 static void check_value(const char *v, size_t n)
 {
     uint8_t id[MQL_ID_BYTES];
-    char text[MQL_ID_TEXT_LEN + 1], cookie[MQL_COOKIE_VALUE_LEN + 1];
+    char text[MQL_ID_TEXT_LEN + 1], cookie[MQL_COOKIE_VALUE_LEN + 1], mark[MQL_SCORED_LEN + 1];
+    const uint32_t now = 0x66000000;
+    int is_new;
 
     if (mql_cookie_verify(key, v, n, id)) {
         /* only the exact text the server signs is accepted */
         mql_cookie_sign(key, id, cookie);
         FUZZ_CHECK(n == MQL_COOKIE_VALUE_LEN && memcmp(cookie, v, n) == 0);
+    }
+    /* the proxy's mark (X-MQL-Scored), at any age: what is accepted is
+     * what the server signs, to the letter */
+    if (mql_scored_check(key, v, n, now, UINT32_MAX, id, &is_new)) {
+        uint32_t t = (uint32_t)strtoul(v + MQL_ID_TEXT_LEN + 3, NULL, 16);
+
+        FUZZ_CHECK(n == MQL_SCORED_LEN);
+        mql_scored_sign(key, id, is_new, t, mark);
+        FUZZ_CHECK(memcmp(mark, v, n) == 0);
     }
     if (mql_id_from_text(v, n, id)) {
         mql_id_to_text(id, text);
