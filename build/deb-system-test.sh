@@ -39,17 +39,8 @@ in_root() { timeout "${T:-120}" chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/s
                 LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive HOME=/root "$@"; }
 
 # ---- the mirror this machine's apt uses ------------------------------------
-mirror="" security=""
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    for u in $(sed -n -e 's/^URIs:[[:space:]]*//p' -e 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\([^[:space:]]\+\).*/\2/p' "$f"); do
-        case "$u" in
-            *debian-security*) [ -n "$security" ] || security=$u ;;
-            */debian|*/debian/) [ -n "$mirror" ] || mirror=${u%/} ;;
-        esac
-    done
-done
-mirror=${mirror:-http://deb.debian.org/debian}
+. "$top/build/debian-root.sh"
+debian_mirror
 say "mirror $mirror${security:+, security $security}"
 
 # ---- clean-up: only what this script started and mounted -------------------
@@ -66,21 +57,13 @@ stop_apache() {
     if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.5; fi
     rm -f "$root/run/apache2/apache2.pid"
 }
-unmount_all() {
-    local m
-    for m in "$root/dev/shm" "$root/proc"; do
-        if mountpoint -q "$m" 2>/dev/null; then umount "$m" || umount -l "$m"; fi
-    done
-}
+unmount_all() { debian_root_unmount "$root"; }
 cleanup() {
     local rc=$?
     set +e
     [ -d "$root" ] && stop_apache
     unmount_all
-    if [ -d "$root/var/cache/apt/archives" ]; then
-        mkdir -p "$cache/archives"
-        cp -n "$root"/var/cache/apt/archives/*.deb "$cache/archives/" 2>/dev/null || true
-    fi
+    debian_root_keep_debs "$cache" "$root"
     if [ "${KEEP:-0}" != 1 ] && [ -d "$root" ]; then
         # nothing may still be mounted below the root before it goes
         if grep -q " $root/" /proc/mounts; then
@@ -95,34 +78,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- 1. a fresh Debian 12 root -----------------------------------------------
-if [ ! -d "$cache/base" ]; then
-    say "debootstrap bookworm (minbase) into $cache/base: a few minutes, once"
-    mkdir -p "$cache"
-    rm -rf "$cache/base-tmp"
-    timeout 1800 debootstrap --variant=minbase bookworm "$cache/base-tmp" "$mirror" \
-        > "$cache/debootstrap.log" 2>&1 || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
-    mv "$cache/base-tmp" "$cache/base"
-fi
-if [ -d "$root" ]; then
-    unmount_all
-    rm -rf --one-file-system "$root"
-fi
+debian_root_base "$cache" || exit 1
 mkdir -p "$work"
-cp -a "$cache/base" "$root"
-{
-    echo "deb $mirror bookworm main"
-    echo "deb $mirror bookworm-updates main"
-    [ -z "$security" ] || echo "deb $security bookworm-security main"
-} > "$root/etc/apt/sources.list"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-# as in an image build: packages do not start services (we start apache2)
-printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
-chmod 0755 "$root/usr/sbin/policy-rc.d"
-mkdir -p "$root/var/cache/apt/archives"
-cp "$cache"/archives/*.deb "$root/var/cache/apt/archives/" 2>/dev/null || true
-mount -t proc proc "$root/proc"
-mkdir -p "$root/dev/shm"
-mount -t tmpfs -o mode=1777,size=64m tmpfs "$root/dev/shm"
+debian_root_new "$cache" "$root"
 
 # ---- 2. the next version, built from a copy of this checkout ----------------
 v2=$version+upgrade1

@@ -25,10 +25,7 @@ LogLevel notice
 CONF
 $t->start;
 
-sub status {
-    my %s = $t->get('/mql-status?auto')->{content} =~ /^(\w+): (.*)$/mg;
-    return \%s;
-}
+sub status { $t->status_auto }
 
 # visitors of many shards: each batch is calls to many nodes at once
 my $n = 30;

@@ -76,14 +76,7 @@ $fake->stop;
 my $redis = MQLRedis->new;
 configure($redis->url);
 $t->start;
-sub views {
-    my ($id) = @_;
-    for my $shard (0 .. 15) {
-        my $r = $redis->record("mql:{mql$shard}:v:$id");
-        return $r->{c0} if %$r;
-    }
-    return 0;
-}
+sub views { $redis->views_of($_[0]) }
 my @missing;
 MQLTest::wait_for(15, sub { @missing = grep { views($_->[0]) != 2 } @visitors; !@missing });
 is scalar(@missing), 0, 'with a real Redis, every visitor has both its views there'

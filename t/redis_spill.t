@@ -46,18 +46,8 @@ LogLevel notice
 CONF
 $t->start;
 
-sub status {
-    my %s = $t->get('/mql-status?auto')->{content} =~ /^(\w+): (.*)$/mg;
-    return \%s;
-}
-sub views {
-    my ($id) = @_;
-    for my $shard (0 .. 15) {
-        my $r = $redis->record("mql:{mql$shard}:v:$id");
-        return $r->{c0} if %$r;
-    }
-    return 0;
-}
+sub status { $t->status_auto }
+sub views { $redis->views_of($_[0]) }
 
 my ($cookie) = MQLTest::visitor_cookie($t->host_request('GET', '/')) or die "no cookie\n";
 my ($id) = $cookie =~ /^mql_vid=([^.]+)\./;

@@ -76,6 +76,17 @@ sub record {
     return \%h;
 }
 
+# the views (c0) a visitor's record holds, whichever shard keeps it; 0
+# when it has none
+sub views_of {
+    my ($self, $id) = @_;
+    for my $shard (0 .. 15) {
+        my $r = $self->record("mql:{mql$shard}:v:$id");
+        return $r->{c0} if %$r;
+    }
+    return 0;
+}
+
 sub signal {
     my ($self, $sig) = @_;
     kill $sig, $self->{pid};

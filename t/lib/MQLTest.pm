@@ -397,6 +397,14 @@ sub leads_records {
     return \%copy;
 }
 
+# The status page's ?auto figures, as a hash reference (the page must be
+# at /mql-status).
+sub status_auto {
+    my $self = shift;
+    my %s = $self->get('/mql-status?auto')->{content} =~ /^(\w+): (.*)$/mg;
+    return \%s;
+}
+
 # the environment as seen by the env.cgi script
 sub env_of {
     my ($res) = @_;
