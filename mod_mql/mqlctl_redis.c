@@ -16,6 +16,7 @@
 
 #include "mql_cookie.h"
 #include "mql_redis_cluster.h"
+#include "mql_redis_io.h"
 #include "mql_redis_sync.h"
 #include "mqlctl_redis.h"
 
@@ -28,6 +29,7 @@ struct mqlctl_redis {
     const mql_redis_url_t *url;
     redisContext *c;                /* single Redis; on a cluster the one in use */
     mql_rc_t *rc;                   /* redis-cluster:// */
+    mql_redis_wait_t wait;          /* every reply within the timeout */
     const char *error;
 };
 
@@ -108,14 +110,30 @@ static int fail(mqlctl_redis_t *r, const char *what, const char *detail)
     return -1;
 }
 
+/* One command on the connection in use, its whole reply within the
+ * timeout (a cluster's connections are made non-blocking, so hiredis's
+ * blocking calls would not wait for one): the reply, or NULL with
+ * r->c->errstr saying why. */
+static redisReply *call(mqlctl_redis_t *r, int argc, const char **argv)
+{
+    size_t *lens = apr_palloc(r->p, (apr_size_t)argc * sizeof *lens);
+    int i;
+
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return mql_redis_command(r->c, &r->wait, argc, argv, lens, NULL);
+}
+
 /* AUTH and SELECT on a new connection (a cluster's had AUTH already). */
 static int prepare(mqlctl_redis_t *r)
 {
     redisReply *x;
 
     if (r->url->password && !r->rc) {
-        x = r->url->user ? redisCommand(r->c, "AUTH %s %s", r->url->user, r->url->password)
-                         : redisCommand(r->c, "AUTH %s", r->url->password);
+        const char *with_user[] = { "AUTH", r->url->user, r->url->password };
+        const char *without[] = { "AUTH", r->url->password };
+
+        x = r->url->user ? call(r, 3, with_user) : call(r, 2, without);
         if (!x || x->type == REDIS_REPLY_ERROR) {
             fail(r, "AUTH", x ? x->str : r->c->errstr);
             if (x)
@@ -125,7 +143,9 @@ static int prepare(mqlctl_redis_t *r)
         freeReplyObject(x);
     }
     if (r->url->db && !r->rc) {
-        x = redisCommand(r->c, "SELECT %d", r->url->db);
+        const char *select[] = { "SELECT", apr_itoa(r->p, r->url->db) };
+
+        x = call(r, 2, select);
         if (!x || x->type == REDIS_REPLY_ERROR) {
             fail(r, "SELECT", x ? x->str : r->c->errstr);
             if (x)
@@ -158,12 +178,9 @@ static int use_shard(mqlctl_redis_t *r, unsigned shard)
  * from this build's and the command sent again. */
 static redisReply *command(mqlctl_redis_t *r, unsigned shard, int argc, const char **argv)
 {
-    size_t lens[16];
     redisReply *x;
-    int i, hops, loaded = 0;
+    int hops, loaded = 0;
 
-    for (i = 0; i < argc; i++)
-        lens[i] = strlen(argv[i]);
     if (use_shard(r, shard) < 0)
         return NULL;
     for (hops = 0; hops < REDIRECTS; hops++) {
@@ -171,14 +188,15 @@ static redisReply *command(mqlctl_redis_t *r, unsigned shard, int argc, const ch
         unsigned slot;
         int port, fresh, kind;
 
-        if (!(x = redisCommandArgv(r->c, argc, argv, lens))) {
+        if (!(x = call(r, argc, argv))) {
             fail(r, "Redis", r->c->errstr);
             return NULL;
         }
         if (x->type != REDIS_REPLY_ERROR)
             return x;
         if (!loaded && x->str && strstr(x->str, "Function not found")) {
-            redisReply *l = redisCommand(r->c, "FUNCTION LOAD REPLACE %s", mql_redis_lua);
+            const char *load[] = { "FUNCTION", "LOAD", "REPLACE", mql_redis_lua };
+            redisReply *l = call(r, 4, load);
             int ok = l && l->type != REDIS_REPLY_ERROR;
 
             if (!ok)
@@ -206,8 +224,12 @@ static redisReply *command(mqlctl_redis_t *r, unsigned shard, int argc, const ch
         }
         if (fresh && prepare(r) < 0)
             return NULL;
-        if (kind == MQL_RC_ASK && (x = redisCommand(r->c, "ASKING")))
-            freeReplyObject(x);
+        if (kind == MQL_RC_ASK) {
+            const char *asking[] = { "ASKING" };
+
+            if ((x = call(r, 1, asking)))
+                freeReplyObject(x);
+        }
     }
     fail(r, argv[0], "redirected too often");
     return NULL;
@@ -222,6 +244,7 @@ mqlctl_redis_t *mqlctl_redis_open(apr_pool_t *p, const mql_redis_url_t *url,
 
     r->p = p;
     r->url = url;
+    r->wait.timeout_ms = timeout_ms;
     if (url->kind == MQL_REDIS_CLUSTER) {
         r->rc = mql_rc_make(p, url, timeout_ms);
         if (!mql_rc_refresh(r->rc, err, sizeof err)) {
