@@ -124,35 +124,32 @@ static redisReply *call(mqlctl_redis_t *r, int argc, const char **argv)
     return mql_redis_command(r->c, &r->wait, argc, argv, lens, NULL);
 }
 
+/* A command whose reply only says done: 0, or -1 with r->error. */
+static int must(mqlctl_redis_t *r, int argc, const char **argv)
+{
+    redisReply *x = call(r, argc, argv);
+    int rv = x && x->type != REDIS_REPLY_ERROR ? 0 : fail(r, argv[0], x ? x->str : r->c->errstr);
+
+    if (x)
+        freeReplyObject(x);
+    return rv;
+}
+
 /* AUTH and SELECT on a new connection (a cluster's had AUTH already). */
 static int prepare(mqlctl_redis_t *r)
 {
-    redisReply *x;
-
     if (r->url->password && !r->rc) {
         const char *with_user[] = { "AUTH", r->url->user, r->url->password };
         const char *without[] = { "AUTH", r->url->password };
 
-        x = r->url->user ? call(r, 3, with_user) : call(r, 2, without);
-        if (!x || x->type == REDIS_REPLY_ERROR) {
-            fail(r, "AUTH", x ? x->str : r->c->errstr);
-            if (x)
-                freeReplyObject(x);
+        if ((r->url->user ? must(r, 3, with_user) : must(r, 2, without)) < 0)
             return -1;
-        }
-        freeReplyObject(x);
     }
     if (r->url->db && !r->rc) {
         const char *select[] = { "SELECT", apr_itoa(r->p, r->url->db) };
 
-        x = call(r, 2, select);
-        if (!x || x->type == REDIS_REPLY_ERROR) {
-            fail(r, "SELECT", x ? x->str : r->c->errstr);
-            if (x)
-                freeReplyObject(x);
+        if (must(r, 2, select) < 0)
             return -1;
-        }
-        freeReplyObject(x);
     }
     return 0;
 }
