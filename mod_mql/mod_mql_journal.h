@@ -20,8 +20,8 @@ void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint
 
 /* Writer (one process at a time): the ring into the journal. */
 void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now);
-/* A stage change for the funnel and the leads' table. */
-void mql_journal_stage_change(server_rec *s, const mql_change_t *c);
+/* Stage changes for the funnel and the leads' table, in one transaction. */
+void mql_journal_stage_changes(server_rec *s, const mql_change_t *c, unsigned n);
 /* The last max events of a visitor as JSON ("[]" without a journal). */
 const char *mql_journal_story_of(apr_pool_t *p, const char *id_text, int max);
 /* A forget request: the visitor's story and row go. */

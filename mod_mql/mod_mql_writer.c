@@ -667,8 +667,7 @@ static void drain_changes(server_rec *s, apr_pool_t *p)
                              "than the writer and were not notified", lost);
             lost = 0;
         }
-        for (i = 0; i < n; i++)
-            mql_journal_stage_change(s, &ch[i]);
+        mql_journal_stage_changes(s, ch, n);
         for (i = 0; i < n && notify; i++) {
             apr_pool_t *lp;
             apr_pool_create(&lp, p);

@@ -20,10 +20,13 @@
 #include "mql_score.h"
 
 enum {
-    ST_ADD, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_STORY, ST_COUNT
+    ST_ADD, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_DEL_SIGNALS, ST_STORY,
+    ST_COUNT,
+    /* the writer's own, on its TEMP table */
+    ST_NEW_MQL = ST_COUNT, ST_RULE_SIGNALS, ST_CLEAR_NEW_MQLS, ST_ALL
 };
 
-static const char *const stmt_sql[ST_COUNT] = {
+static const char *const stmt_sql[ST_ALL] = {
     [ST_ADD] = "INSERT INTO recent_events(visitor,time,event,path,referer_host,points,rule,"
                "score) "
                "VALUES(?1,?2,?3,?4,?5,?6,?7,?8)",
@@ -38,17 +41,28 @@ static const char *const stmt_sql[ST_COUNT] = {
                    "VALUES(?1,?2,?3,?4,?5) ON CONFLICT(visitor) DO UPDATE SET "
                    "stage=excluded.stage,decision_time=excluded.decision_time",
     [ST_SIGNAL] = "INSERT OR IGNORE INTO lead_signals(visitor,signal) VALUES(?1,?2)",
+    [ST_DEL_SIGNALS] = "DELETE FROM lead_signals WHERE visitor=?1",
     [ST_STORY] = "SELECT time,event,path,referer_host,points,rule,score FROM "
                  "(SELECT 0 AS k, rowid AS r, * FROM events WHERE visitor=?1 UNION ALL "
                  "SELECT 1, rowid, * FROM recent_events WHERE visitor=?1 "
                  "ORDER BY time DESC, k DESC, r DESC LIMIT ?2) ORDER BY time, k, r",
+    [ST_NEW_MQL] = "INSERT OR IGNORE INTO temp.new_mqls(visitor) VALUES(?1)",
+    /* recent_events has no index: one pass for a transaction's leads,
+     * where a query per lead made a burst of n leads cost n passes */
+    [ST_RULE_SIGNALS] = "INSERT OR IGNORE INTO lead_signals(visitor,signal) "
+                        "SELECT visitor, 'rule:'||rule FROM events WHERE rule IS NOT NULL "
+                        "AND visitor IN (SELECT visitor FROM temp.new_mqls) UNION "
+                        "SELECT visitor, 'rule:'||rule FROM recent_events WHERE rule IS NOT NULL "
+                        "AND visitor IN (SELECT visitor FROM temp.new_mqls)",
+    [ST_CLEAR_NEW_MQLS] = "DELETE FROM temp.new_mqls",
 };
 
 struct mql_journal {
     sqlite3 *db;
     apr_pool_t *p;
-    sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *st[ST_ALL];
     int readonly;
+    int new_mqls;                   /* leads waiting for their rule signals */
     int64_t trimmed_to;             /* events up to this rowid were trimmed */
 };
 
@@ -73,7 +87,9 @@ static const char schema[] =
     "  mql_time INTEGER, mql_score REAL, peak_score REAL, country TEXT, stage TEXT, "
     "  decision_time INTEGER);"
     "CREATE TABLE IF NOT EXISTS lead_signals(visitor TEXT NOT NULL, signal TEXT NOT NULL, "
-    "  PRIMARY KEY(visitor, signal)) WITHOUT ROWID;";
+    "  PRIMARY KEY(visitor, signal)) WITHOUT ROWID;"
+    /* this connection's leads of the open transaction (mql_journal_commit) */
+    "CREATE TEMP TABLE IF NOT EXISTS new_mqls(visitor TEXT PRIMARY KEY) WITHOUT ROWID;";
 
 const char *mql_journal_error(mql_journal_t *j)
 {
@@ -85,7 +101,7 @@ static apr_status_t cleanup(void *data)
     mql_journal_t *j = data;
     int i;
 
-    for (i = 0; i < ST_COUNT; i++)
+    for (i = 0; i < ST_ALL; i++)
         if (j->st[i])
             sqlite3_finalize(j->st[i]);
     memset(j->st, 0, sizeof j->st);
@@ -165,7 +181,7 @@ apr_status_t mql_journal_open(mql_journal_t **out, const char *path, int readonl
         mql_journal_close(j);
         return code == SQLITE_NOTADB || code == SQLITE_CORRUPT ? APR_EMISMATCH : APR_EGENERAL;
     }
-    for (i = 0; i < ST_COUNT; i++)
+    for (i = 0; i < (readonly ? ST_COUNT : ST_ALL); i++)
         if (sqlite3_prepare_v3(j->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &j->st[i],
                                NULL) != SQLITE_OK) {
             *err = apr_pstrdup(p, sqlite3_errmsg(j->db));
@@ -187,8 +203,21 @@ apr_status_t mql_journal_begin(mql_journal_t *j)
     return exec(j, "BEGIN IMMEDIATE");
 }
 
+static apr_status_t run(sqlite3_stmt *st);
+
+/* The rules the transaction's new leads matched, from their stories. */
+static void add_rule_signals(mql_journal_t *j)
+{
+    if (!j->new_mqls)
+        return;
+    run(j->st[ST_RULE_SIGNALS]);
+    run(j->st[ST_CLEAR_NEW_MQLS]);
+    j->new_mqls = 0;
+}
+
 apr_status_t mql_journal_commit(mql_journal_t *j)
 {
+    add_rule_signals(j);
     if (exec(j, "COMMIT") == APR_SUCCESS)
         return APR_SUCCESS;
     exec(j, "ROLLBACK");
@@ -294,18 +323,11 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
         bind_text(st, 5, cc);
         if ((rv = run(st)) != APR_SUCCESS)
             return rv;
-        /* what it had when it qualified: its events, the rules its
-         * journaled requests matched, its country */
+        /* what it had when it qualified: its events, its country, and
+         * (at the commit) the rules its journaled requests matched */
         sqlite3_exec(j->db, "SAVEPOINT sig", NULL, NULL, NULL);
-        {
-            sqlite3_stmt *del;
-            if (sqlite3_prepare_v2(j->db, "DELETE FROM lead_signals WHERE visitor=?1", -1,
-                                   &del, NULL) == SQLITE_OK) {
-                bind_text(del, 1, visitor);
-                sqlite3_step(del);
-                sqlite3_finalize(del);
-            }
-        }
+        bind_text(j->st[ST_DEL_SIGNALS], 1, visitor);
+        run(j->st[ST_DEL_SIGNALS]);
         for (ev = 0; counts && ev < MQL_EV_COUNT; ev++)
             if (counts[ev]) {
                 char sig[32];
@@ -318,16 +340,10 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
             strcat(sig, cc);
             add_signal(j, visitor, sig);
         }
-        {
-            sqlite3_stmt *rules;
-            if (sqlite3_prepare_v2(j->db, "INSERT OR IGNORE INTO lead_signals(visitor,signal) "
-                                   "SELECT DISTINCT visitor, 'rule:'||rule FROM story WHERE "
-                                   "visitor=?1 AND rule IS NOT NULL", -1, &rules, NULL)
-                == SQLITE_OK) {
-                bind_text(rules, 1, visitor);
-                sqlite3_step(rules);
-                sqlite3_finalize(rules);
-            }
+        if (j->st[ST_NEW_MQL]) {
+            bind_text(j->st[ST_NEW_MQL], 1, visitor);
+            if (run(j->st[ST_NEW_MQL]) == APR_SUCCESS)
+                j->new_mqls = 1;
         }
         sqlite3_exec(j->db, "RELEASE sig", NULL, NULL, NULL);
         return APR_SUCCESS;

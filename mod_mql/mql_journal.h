@@ -70,9 +70,11 @@ const char *mql_day_field_name(mql_day_field_t f);
 apr_status_t mql_journal_count_day(mql_journal_t *j, uint32_t day,
                                    const uint32_t add[MQL_DAY_FIELDS]);
 
-/* A stage change: a new MQL gets its row in leads (and its signals,
- * counts[ev] > 0 naming the events it had); sql/rejected are sales'
- * verdict.  The day's counters are the caller's. */
+/* A stage change, inside mql_journal_begin/commit: a new MQL gets its row
+ * in leads (and its signals, counts[ev] > 0 naming the events it had; the
+ * rules its story matched are added by the commit, one pass for all the
+ * transaction's leads); sql/rejected are sales' verdict.  The day's
+ * counters are the caller's. */
 apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t time,
                                int new_stage, double score, uint32_t first_seen,
                                const char *country, const uint16_t counts[MQL_EV_COUNT]);

@@ -2,17 +2,19 @@
  * A C program reading the leads file through apr_dbm, as other modules do.
  *   dbm_reader get TYPE PATH KEY        value of KEY (exit 1 when absent)
  *   dbm_reader dump TYPE PATH           "KEY<TAB>VALUE" lines
- *   dbm_reader loop TYPE PATH SECONDS   open, walk, fetch and decode every
- *        record again and again; prints "opens=N records=N errors=N torn=N
+ *   dbm_reader loop TYPE PATH SECONDS [STOP]   open, walk, fetch and decode
+ *        every record again and again, for SECONDS at most or until the
+ *        file STOP exists; prints "opens=N records=N errors=N torn=N
  *        vanished=N": errors = failed opens or fetches, torn = values that
  *        do not decode, vanished = keys seen before and missing now.
- *   dbm_reader stall-loop TYPE PATH SECONDS   the same, as a reader that a
+ *   dbm_reader stall-loop TYPE PATH SECONDS [STOP]   the same, as a reader that a
  *        busy machine deschedules right after it opened the file's first
  *        name (PATH.dir for sdbm, PATH itself for a single-file type):
  *        held until a publication replaced that name (at most 1.5 s, longer
  *        than the writer's grace before an sdbm directory deepens), and
  *        20 ms more, before it goes on (opening PATH.pag for sdbm).  Also
- *        prints "stalls=N": the opens held across a publication.
+ *        prints "stalls=N": the opens held across a publication, as a line
+ *        of its own at each one, for a caller waiting for them.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -43,7 +45,8 @@ static void hold(int fd, const char *path)
         return;
     while (apr_time_now() < end) {
         if (stat(path, &now) == 0 && (now.st_ino != opened.st_ino || now.st_dev != opened.st_dev)) {
-            stalls++;
+            printf("stalls=%lu\n", ++stalls);
+            fflush(stdout);
             apr_sleep(apr_time_from_msec(20));
             return;
         }
@@ -93,17 +96,18 @@ int open64(const char *path, int flags, ...)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: dbm_reader get|dump|loop|stall-loop TYPE PATH [KEY|SECONDS]\n");
+    fprintf(stderr, "usage: dbm_reader get|dump|loop|stall-loop TYPE PATH [KEY|SECONDS [STOP]]\n");
     return 2;
 }
 
-static int loop(apr_pool_t *pool, const char *type, const char *path, double secs)
+static int loop(apr_pool_t *pool, const char *type, const char *path, double secs,
+                const char *stop)
 {
     apr_time_t end = apr_time_now() + (apr_time_t)(secs * APR_USEC_PER_SEC);
     apr_hash_t *seen = apr_hash_make(pool);
     unsigned long opens = 0, records = 0, errors = 0, torn = 0, vanished = 0;
 
-    while (apr_time_now() < end) {
+    while (apr_time_now() < end && !(stop && access(stop, F_OK) == 0)) {
         apr_pool_t *p;
         apr_dbm_t *db;
         apr_datum_t key, val;
@@ -181,15 +185,15 @@ int main(int argc, const char *const *argv)
         return usage();
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_create(&pool, NULL);
-    if (!strcmp(argv[1], "loop") && argc == 5)
-        return loop(pool, argv[2], argv[3], atof(argv[4]));
-    if (!strcmp(argv[1], "stall-loop") && argc == 5) {
+    if (!strcmp(argv[1], "loop") && (argc == 5 || argc == 6))
+        return loop(pool, argv[2], argv[3], atof(argv[4]), argv[5]);
+    if (!strcmp(argv[1], "stall-loop") && (argc == 5 || argc == 6)) {
         const char *second;
 
         if (apr_dbm_get_usednames_ex(pool, argv[2], argv[3], &stall_name, &second)
             != APR_SUCCESS)
             return usage();
-        return loop(pool, argv[2], argv[3], atof(argv[4]));
+        return loop(pool, argv[2], argv[3], atof(argv[4]), argv[5]);
     }
     rv = apr_dbm_open_ex(&db, argv[2], argv[3], APR_DBM_READONLY, 0, pool);
     if (rv != APR_SUCCESS) {

@@ -4,6 +4,7 @@
 #include "tap.h"
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <sqlite3.h>
 #include "mql_journal.h"
 #include "mql_score.h"
 
@@ -14,6 +15,22 @@ static void add(mql_journal_t *j, const char *v, uint32_t t, const char *ev, dou
 {
     mql_story_event_t e = { v, t, ev, "/p", "ref.example", pts, NULL, score };
     mql_journal_add_event(j, &e);
+}
+
+static long long count_rows(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long long n = -1;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+        && sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+    return n;
 }
 
 static int count_story(const mql_story_event_t *e, void *baton)
@@ -140,6 +157,49 @@ int main(void)
         n = 0;
         mql_journal_story(j, "V04999", 50, count_story, &n);
         ok(n >= 1, "the newest event is kept (%d of its visitor's 4)", n);
+    }
+    /* a burst of leads in one transaction: each gets the rules of its
+     * story, whether its events were moved into events or are recent */
+    {
+        apr_time_t t0;
+
+        mql_journal_begin(j);
+        for (i = 0; i < 3000; i++) {
+            char v[32];
+            mql_story_event_t e = { v, now - 60, "download", "/w.pdf", NULL, 10,
+                                    i % 3 ? "burst" : NULL, 10 };
+            snprintf(v, sizeof v, "L%05d", i);
+            mql_journal_add_event(j, &e);
+        }
+        mql_journal_commit(j);
+        mql_journal_maintain(j, now, 0, 0, 50);      /* the first half into events */
+        mql_journal_begin(j);
+        for (i = 0; i < 3000; i++) {
+            char v[32];
+            mql_story_event_t e = { v, now - 30, "form", "/contact", NULL, 5,
+                                    i % 3 == 1 ? "late" : NULL, 15 };
+            snprintf(v, sizeof v, "L%05d", i);
+            if (i >= 1500)
+                mql_journal_add_event(j, &e);
+        }
+        mql_journal_commit(j);
+        t0 = apr_time_now();
+        mql_journal_begin(j);
+        for (i = 0; i < 3000; i++) {
+            char v[32];
+            snprintf(v, sizeof v, "L%05d", i);
+            mql_journal_stage(j, v, now, MQL_STAGE_MQL, 15, now - 60, "FR", counts);
+        }
+        ok(mql_journal_commit(j) == APR_SUCCESS, "3000 leads in one transaction (%lld ms)",
+           (long long)apr_time_as_msec(apr_time_now() - t0));
+        is_int(count_rows(path, "SELECT count(*) FROM lead_signals WHERE signal='rule:burst'"),
+               2000, "each lead with the rule in its story has its signal");
+        is_int(count_rows(path, "SELECT count(*) FROM lead_signals WHERE signal='rule:late'"),
+               500, "... its recent events too");
+        is_int(count_rows(path, "SELECT count(*) FROM lead_signals WHERE visitor='L00000' "
+                          "AND signal LIKE 'rule:%'"), 0, "a lead without a rule has none");
+        is_int(count_rows(path, "SELECT count(*) FROM lead_signals WHERE signal='country:FR'"),
+               3000, "... and every lead its country");
     }
     mql_journal_close(j);
     unlink(path);
