@@ -8,8 +8,12 @@
  * after a lost reply, and it still counts once.  Each store is a table
  * of functions (mql_visitors_ops_t) over its own state; the backends:
  *
- *   shm   mql_shm.c: one server's shared memory (MQLStore shm, the
- *         default), the table every httpd process and thread shares
+ *   shm    mql_shm.c: one server's shared memory (MQLStore shm, the
+ *          default), the table every httpd process and thread shares
+ *   redis  mql_redis_store.c: a shm table as this server's cache, and a
+ *          queue of its hits for Redis (MQLStore redis://,
+ *          redis+unix://, redis-cluster://), where the Function in
+ *          mql_redis.lua scores them again for the fleet
  *
  * and the in-process store of the unit tests, which run the same
  * conformance tests on every backend (t/unit/test_visitors.c).
