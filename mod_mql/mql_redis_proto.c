@@ -650,7 +650,8 @@ size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char
     b[0] = MQL_REDIS_RECORD_FORMAT;
     b[1] = (unsigned char)fields;
     put_le((char *)b + 2, cl, 2);
-    memcpy(b + 4, contact, cl);
+    if (cl)
+        memcpy(b + 4, contact, cl);
     n = 4 + cl;
     for (i = 0; i < MQL_FIELD_COUNT; i++) {
         const mql_field_t *f = &mql_fields[i];
