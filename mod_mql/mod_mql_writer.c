@@ -618,6 +618,11 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
                              lead.trigger ? jstr(p, lead.trigger) : "null",
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
+        /* the record's published fields (mql_fields.h) */
+        for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+            if (mql_fields[ev].lead)
+                extra = apr_psprintf(p, "%s,\"%s\":%s", extra, mql_fields[ev].lead,
+                                     lead.text[ev] ? jstr(p, lead.text[ev]) : "null");
     }
     /* MQLStore redis://: the fleet's stream and entry, so that a consumer
      * can drop the duplicate a crash between delivery and acknowledgement

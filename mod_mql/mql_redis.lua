@@ -24,13 +24,13 @@
 -- Each server's sync thread sums the shards' hashes for its status page.
 -- The hash has no TTL; a key that is absent counts from 0.
 --
--- A visitor's record is one string (see RECORD), not a hash of 26
+-- A visitor's record is one string (see pack), not a hash of 26
 -- fields: one GET and one SET per visitor and call, packed and unpacked
 -- by the struct library in C, where a hash cost Redis a quadratic
--- listpack update and 26 number conversions each way.  A record still
--- held as a hash (an earlier version of this library) is read as such
--- and written back as a string.  FCALL_RO mql_fields 1 VKEY gives a
--- record as field, value, ... for people and tests.
+-- listpack update and 26 number conversions each way.  Its fields are
+-- mql_fields.h's, laid out by the module as it loads the library
+-- (RECORD_LAYOUT).  FCALL_RO mql_fields 1 VKEY gives a record as field,
+-- value, ... for people and tests.
 --
 -- Idempotence: each server (ORIGIN) numbers what it queues (SEQ); SEQ_KEY
 -- keeps the last number applied per origin in this shard, and an entry
@@ -48,44 +48,55 @@ local function bit_set(mask, n)
     return bit.band(mask, 2 ^ n) ~= 0
 end
 
--- The record from its hash as read (field -> value).
-local function load_raw(r)
-    local v = {}
-    v.score = tonumber(r.score) or 0
-    v.first = tonumber(r.first) or 0
-    v.last = tonumber(r.last) or 0
-    v.since = tonumber(r.since) or 0
-    v.c, v.k = {}, {}
-    for i = 0, 6 do v.c[i] = tonumber(r['c' .. i]) or 0 end
-    for i = 0, 7 do v.k[i] = tonumber(r['k' .. i]) or 0 end
-    v.stage = tonumber(r.stage) or 0
-    v.tev = tonumber(r.tev) or 0
-    v.site = tonumber(r.site) or 0
-    v.flags = tonumber(r.flags) or 0
-    v.cc = r.cc or ''
-    v.trig = r.trig or ''
-    v.contact = r.contact or ''
-    return v
-end
+-- The record's layout, from mql_fields.h: the module puts it here as it
+-- loads the library (mql_redis_library), so that a field of the record
+-- is never written by hand below:
+-- @RECORD_LAYOUT@
 
+-- A new visitor's record: every field zero or empty, its times now.
 local function fresh(now)
-    local v = { score = 0, first = now, last = now, since = now, c = {}, k = {},
-                stage = 0, tev = 0, site = 0, flags = 0, cc = '', trig = '', contact = '' }
-    for i = 0, 6 do v.c[i] = 0 end
-    for i = 0, 7 do v.k[i] = 0 end
+    local v = { contact = '' }
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local name, kind, n = f[1], f[2], f[3]
+        if kind == 'n' and n > 1 then
+            local a = {}
+            for i = 0, n - 1 do a[i] = 0 end
+            v[name] = a
+        elseif kind == 'n' then
+            v[name] = 0
+        else
+            v[name] = ''
+        end
+    end
+    v.first, v.last, v.since = now, now, now
     return v
 end
 
--- The record as field, value, ...: built once per call
--- and used for HSET, the stream and the reply alike.
+-- The record as field, value, ... (an array's elements as name0,
+-- name1, ...; every value a string): built once per call and used for
+-- the stream and the reply alike.
 local function pairs_of(v)
-    local c, k = v.c, v.k
-    return { 'score', string.format('%.17g', v.score), 'first', string.format('%d', v.first),
-             'last', string.format('%d', v.last), 'since', string.format('%d', v.since),
-             'c0', c[0], 'c1', c[1], 'c2', c[2], 'c3', c[3], 'c4', c[4], 'c5', c[5], 'c6', c[6],
-             'stage', v.stage, 'tev', v.tev, 'site', v.site, 'flags', v.flags, 'cc', v.cc,
-             'k0', k[0], 'k1', k[1], 'k2', k[2], 'k3', k[3], 'k4', k[4], 'k5', k[5],
-             'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
+    local out, n = {}, 0
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local name, kind, len, x = f[1], f[2], f[3], v[f[1]]
+        if kind == 'n' then
+            local fmt = f[4] == 'd' and '%.17g' or '%d'
+            if len > 1 then
+                for i = 0, len - 1 do
+                    out[n + 1], out[n + 2] = name .. i, string.format(fmt, x[i])
+                    n = n + 2
+                end
+            else
+                out[n + 1], out[n + 2] = name, string.format(fmt, x)
+                n = n + 2
+            end
+        else
+            out[n + 1], out[n + 2] = name, x
+            n = n + 2
+        end
+    end
+    out[n + 1], out[n + 2] = 'contact', v.contact
+    return out
 end
 
 local function alpha2(cc)
@@ -263,27 +274,37 @@ local function entry_from_binary(s)
 end
 
 -- The record as Redis keeps it and as the sync thread reads it back
--- (mql_redis_record_from_binary): little-endian, a format byte, score
--- (double), first, last, since (uint32), c0..c6 (uint16), stage, tev,
--- site, flags, k0..k7 (uint8), cc (2 bytes, zeros for none), then trig
--- and contact each as a uint16 length and its bytes.
-local RECORD = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
-local RECORD_FORMAT = 1
-
+-- (mql_redis_record_from_binary): little-endian, the format byte, the
+-- number of fields after the contact, the contact (uint16 length and
+-- bytes), then the fields of RECORD_LAYOUT.  A record of a build with
+-- fewer fields reads with the rest as fresh() has them.
 local function pack(v)
-    local c, k = v.c, v.k
-    local cc = v.cc
-    if #cc ~= 2 then cc = '\0\0' end
-    return struct.pack(RECORD, RECORD_FORMAT, v.score, v.first, v.last, v.since,
-                       c[0], c[1], c[2], c[3], c[4], c[5], c[6],
-                       v.stage, v.tev, v.site, v.flags,
-                       k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7],
-                       cc, #v.trig, v.trig, #v.contact, v.contact)
+    local a, n = { RECORD_FORMAT, #RECORD_LAYOUT, #v.contact, v.contact }, 4
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local x, kind, len = v[f[1]], f[2], f[3]
+        if kind == 'n' and len > 1 then
+            for i = 0, len - 1 do a[n + 1 + i] = x[i] end
+            n = n + len
+        elseif kind == 's' then
+            a[n + 1], a[n + 2] = #x, x
+            n = n + 2
+        elseif kind == 'c' then
+            if #x ~= len then x = string.rep('\0', len) end
+            a[n + 1] = x
+            n = n + 1
+        else
+            a[n + 1] = x
+            n = n + 1
+        end
+    end
+    return struct.pack(RECORD_FORMATS[#RECORD_LAYOUT], unpack(a, 1, n))
 end
 
-local function unpack_record(s)
-    if string.byte(s, 1) ~= RECORD_FORMAT then return nil end
-    local x = { struct.unpack(RECORD, s) }
+-- Format 1: the record before its layout came from mql_fields.h, which
+-- Redis still holds for leads written then.  Read, never written.
+local RECORD_V1 = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
+local function unpack_v1(s)
+    local x = { struct.unpack(RECORD_V1, s) }
     local v = { score = x[2], first = x[3], last = x[4], since = x[5], c = {}, k = {},
                 stage = x[13], tev = x[14], site = x[15], flags = x[16],
                 cc = x[25], trig = x[26], contact = x[27] }
@@ -293,20 +314,38 @@ local function unpack_record(s)
     return v
 end
 
--- A visitor's record, or nil: a string, or a hash left by an earlier
--- version of this library.
-local function read(vkey)
-    local got = redis.pcall('GET', vkey)
-    if type(got) == 'string' then
-        return unpack_record(got)
-    elseif got == false then
-        return nil
+local function unpack_record(s)
+    local format = string.byte(s, 1)
+    if format == 1 then return unpack_v1(s) end
+    if format ~= RECORD_FORMAT then return nil end
+    local nf = string.byte(s, 2)
+    if nf > #RECORD_LAYOUT then nf = #RECORD_LAYOUT end
+    local x = { struct.unpack(RECORD_FORMATS[nf], s) }
+    local v = fresh(0)
+    v.contact = x[3]
+    local j = 4
+    for i = 1, nf do
+        local f = RECORD_LAYOUT[i]
+        local kind, len = f[2], f[3]
+        if kind == 'n' and len > 1 then
+            local a = v[f[1]]
+            for k = 0, len - 1 do a[k] = x[j + k] end
+            j = j + len
+        else
+            local val = x[j]
+            if kind == 'c' and val == string.rep('\0', len) then val = '' end
+            v[f[1]] = val
+            j = j + 1
+        end
     end
-    local raw = redis.call('HGETALL', vkey)
-    if #raw == 0 then return nil end
-    local r = {}
-    for j = 1, #raw, 2 do r[raw[j]] = raw[j + 1] end
-    return load_raw(r)
+    return v
+end
+
+-- A visitor's record, or nil.
+local function read(vkey)
+    local got = redis.call('GET', vkey)
+    if got == false then return nil end
+    return unpack_record(got)
 end
 
 -- A record's stage before and after an entry (nil: no record) as
@@ -342,7 +381,7 @@ end
 -- an earlier version): nothing counted.  The reply: one string per
 -- entry, 'a' (applied) or 'd' (duplicate), followed, for the last entry
 -- of each visitor in the call only, by the record after the call
--- (RECORD; nothing when there is none).
+-- (pack; nothing when there is none).
 local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     local n = #entries
     -- stream nil (mql_apply_batch): each entry's change goes to the

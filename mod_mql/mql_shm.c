@@ -94,7 +94,7 @@ typedef struct slot {
     uint8_t  reserved[3];
 } slot_t;
 
-_Static_assert(sizeof(slot_t) == 112, "a slot must stay 112 bytes");
+_Static_assert(sizeof(slot_t) == sizeof(mql_visitor_t) + 16, "a slot is the record and 16 bytes");
 
 #define MARK_USED   MQL_SHM_USED     /* the slot holds a visitor */
 #define MARK_DIRTY  MQL_SHM_DIRTY    /* a lead's figures changed since the feed took it */

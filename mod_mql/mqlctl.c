@@ -485,9 +485,13 @@ static int cmd_show(ctl_t *c, const char *id)
            iso_time(c->p, l.last));
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         printf("%s: %u\n", mql_record_count_name((mql_event_t)ev), l.counts[ev]);
-    printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n",
+    printf("country: %s\ntrigger: %s\ncontact: %s\n",
            l.country[0] ? tty(c->p, l.country) : "-", l.trigger ? tty(c->p, l.trigger) : "-",
-           l.contact ? tty(c->p, l.contact) : "-", tty(c->p, raw));
+           l.contact ? tty(c->p, l.contact) : "-");
+    for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+        if (mql_fields[ev].lead)
+            printf("%s: %s\n", mql_fields[ev].lead, l.text[ev] ? tty(c->p, l.text[ev]) : "-");
+    printf("record: %s\n", tty(c->p, raw));
     /* its last interactions, when the server keeps a journal */
     mqlctl_print_story(c->p, mqlctl_journal(c->p, c->state_dir, 0, 1), id, STORY_EVENTS);
     return 0;
@@ -510,7 +514,11 @@ static int cmd_export(ctl_t *c, const char *format)
         printf("id,stage,score,since,last_seen");
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
             printf(",%s", mql_record_count_name((mql_event_t)ev));
-        printf(",country,trigger,contact\r\n");
+        printf(",country,trigger,contact");
+        for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+            if (mql_fields[ev].lead)
+                printf(",%s", mql_fields[ev].lead);
+        printf("\r\n");
     }
     else
         printf("[");
@@ -521,8 +529,12 @@ static int cmd_export(ctl_t *c, const char *format)
                    r->l.score, iso_time(c->p, r->l.since), iso_time(c->p, r->l.last));
             for (ev = 0; ev < MQL_EV_COUNT; ev++)
                 printf(",%u", r->l.counts[ev]);
-            printf(",%s,%s,%s\r\n", r->l.country, csv(c->p, r->l.trigger, 1),
+            printf(",%s,%s,%s", r->l.country, csv(c->p, r->l.trigger, 1),
                    csv(c->p, r->l.contact, 1));
+            for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+                if (mql_fields[ev].lead)
+                    printf(",%s", csv(c->p, r->l.text[ev], 1));
+            printf("\r\n");
             continue;
         }
         printf("%s\n  {\"id\":%s,\"stage\":%s,\"score\":%ld,\"since\":%u,\"last_seen\":%u,"
@@ -532,10 +544,13 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
             printf("%s\"%s\":%u", ev ? "," : "", mql_record_count_name((mql_event_t)ev),
                    r->l.counts[ev]);
-        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s,\"story\":%s}",
+        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s",
                r->l.country[0] ? json(c->p, r->l.country) : "null", json(c->p, r->l.trigger),
-               json(c->p, r->l.contact),
-               mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
+               json(c->p, r->l.contact));
+        for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+            if (mql_fields[ev].lead)
+                printf(",\"%s\":%s", mql_fields[ev].lead, json(c->p, r->l.text[ev]));
+        printf(",\"story\":%s}", mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
     }
     if (strcmp(format, "csv"))
         printf("%s]\n", rows->nelts ? "\n" : "");

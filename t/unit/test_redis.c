@@ -419,12 +419,70 @@ static void record_binary(void)
     ok(!mql_redis_record_from_binary((char *)b, n - 1, id, &v, contact), "a cut record: none");
     ok(!mql_redis_record_from_binary((char *)b, n + 1, id, &v, contact), "trailing bytes: none");
     ok(!mql_redis_record_from_binary("", 0, id, &v, contact), "empty: none");
-    b[0] = 2;
+    b[0] = 3;
     ok(!mql_redis_record_from_binary((char *)b, n, id, &v, contact), "another format: none");
     b[0] = 1;
     b[35] = 200;
     mql_redis_record_from_binary((char *)b, n, id, &v, NULL);
     ok(v.stage < MQL_STAGE_COUNT, "binary: a stage out of range is bounded");
+}
+
+/* Format 2: the layout of mql_fields.h, both ways */
+static void record_layout(void)
+{
+    char buf[MQL_REDIS_RECORD_MAX], contact[MQL_CONTACT_LEN];
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t v, back;
+    const char *lua;
+    size_t n, cut;
+    int i;
+
+    memset(&v, 0, sizeof v);
+    memset(id, 7, sizeof id);
+    memcpy(v.id, id, sizeof id);
+    v.score = -12.25;
+    v.first_seen = 1;
+    v.last_seen = 4000000000u;
+    v.stage_since = 3;
+    for (i = 0; i < MQL_EV_COUNT; i++)
+        v.counts[i] = (uint16_t)(65535 - i);
+    v.stage = MQL_STAGE_SQL;
+    v.trigger_event = MQL_EV_FORM;
+    v.site = 9;
+    v.flags = MQL_VF_COUNTRY;
+    memcpy(v.country, "FR", 2);
+    for (i = 0; i < MQL_CAPPED_RULES; i++)
+        v.caps[i] = (uint8_t)(i * 30);
+    memset(v.trigger, 'p', sizeof v.trigger - 1);
+    n = mql_redis_record_binary(&v, "jo@example.com", buf);
+    ok(n <= MQL_REDIS_RECORD_MAX && buf[0] == MQL_REDIS_RECORD_FORMAT, "format 2: %zu bytes", n);
+    ok(mql_redis_record_from_binary(buf, n, id, &back, contact), "format 2 reads back");
+    ok(!memcmp(&v, &back, sizeof v), "format 2: every field as it was");
+    is_str(contact, "jo@example.com", "format 2: the contact");
+    ok(!mql_redis_record_from_binary(buf, n - 1, id, &back, contact), "format 2 cut: none");
+    ok(!mql_redis_record_from_binary(buf, n + 1, id, &back, contact),
+       "format 2, trailing bytes: none");
+    /* a record of a build with fewer fields: the trigger (the last) left out */
+    cut = n - 2 - (sizeof v.trigger - 1);
+    buf[1]--;
+    ok(mql_redis_record_from_binary(buf, cut, id, &back, contact), "format 2, fewer fields");
+    ok(back.trigger[0] == '\0' && !memcmp(back.caps, v.caps, sizeof v.caps)
+       && back.score == v.score, "fewer fields: the rest zero, the others read");
+    buf[1] += 2;
+    ok(!mql_redis_record_from_binary(buf, cut, id, &back, contact),
+       "more fields promised than the record holds: none");
+    n = mql_redis_record_binary(&v, NULL, buf);
+    ok(mql_redis_record_from_binary(buf, n, id, &back, contact) && !contact[0],
+       "format 2 without a contact");
+    lua = mql_redis_layout_lua(pool);
+    ok(strstr(lua, "{ 'score', 'n', 1, 'd' }") && strstr(lua, "{ 'c', 'n', 7, 'H' }")
+       && strstr(lua, "{ 'cc', 'c', 2, 'c2' }") && strstr(lua, "{ 'trig', 's', 1, 'Hc0' }")
+       && !strstr(lua, "'id'"), "the Lua layout names every Redis field, not the ID");
+    ok(strstr(lua, "'<BBHc0dI4I4I4HHHHHHHBBBBc2BBBBBBBBHc0',") != NULL,
+       "the Lua format of a whole record");
+    lua = mql_redis_library(pool, "a\n-- x " MQL_REDIS_LAYOUT_MARK " y\nb\n");
+    ok(!strncmp(lua, "a\n-- generated", 14) && !strcmp(lua + strlen(lua) - 2, "b\n"),
+       "the layout replaces the marked line");
 }
 
 int main(void)
@@ -439,6 +497,7 @@ int main(void)
     entry_from_hit();
     record_fields();
     record_binary();
+    record_layout();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();
