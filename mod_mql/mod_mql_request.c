@@ -20,7 +20,7 @@
 #include "mod_mql_geoip.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_request.h"
-#include "mod_mql_writer.h"
+#include "mod_mql_returns.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
 #include "mql_log.h"
@@ -829,11 +829,9 @@ static void score_request(request_rec *r, mql_req_t *rq)
     now = (uint32_t)apr_time_sec(apr_time_now());
     rv = mql_visitors_hit(mql_g->store, &rq->ref, &hit, &sc->scoring, now, &res);
     /* signed by us, yet unknown: perhaps a lead that made room, whose
-     * record the writer can bring back from its file (a store that
-     * brings visitors back itself, as Redis does, has no restore) */
-    if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found))
-        && mql_visitors_can_restore(mql_g->store))
-        mql_writer_note_return(rq->ref.id, sc->site);
+     * record the writer can bring back from its file */
+    if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found)))
+        mql_returns_note(rq->ref.id, sc->site);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: %s",
                       rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead "

@@ -39,6 +39,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_returns.h"
 #include "mql_dbmpub.h"
 #include "mql_shm.h"
 #include "mql_log.h"
@@ -544,6 +545,9 @@ int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (fresh)
         fill_new_table(ptemp, s, old);
     apr_pool_cleanup_register(pconf, s, save_on_exit, apr_pool_cleanup_null);
+    /* the table lets leads go to make room: the ring of their returns */
+    if (mql_returns_setup(s) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
     mql_g->store_ready = 1;
     return OK;
 }
