@@ -10,6 +10,8 @@
 #include "mql_flood.h"
 #include "mql_score.h"
 
+_Static_assert(MQL_DELTA_ITEMS == 9, "mql_redis.lua's MAX_ITEMS says 9");
+
 static uint16_t sat_inc16(uint16_t n) { return n == UINT16_MAX ? n : (uint16_t)(n + 1); }
 static uint8_t sat_inc8(uint8_t n) { return n == UINT8_MAX ? n : (uint8_t)(n + 1); }
 

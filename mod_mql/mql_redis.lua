@@ -147,9 +147,10 @@ local DELTA_HEAD = '<I4I4B'
 local DELTA_ITEM = '<i4BBB'
 local DELTA_REST = '<Bi4c2BBBBI4dHc0BHc0'
 local NO_ITEMS = {}              -- shared, never written
+local MAX_ITEMS = 9              -- MQL_DELTA_ITEMS
 local function delta_from_binary(s, pos)
     local ok, events, half_life, n, at = pcall(struct.unpack, DELTA_HEAD, s, pos)
-    if not ok or n > 9 then return nil end
+    if not ok or n > MAX_ITEMS then return nil end
     local items = NO_ITEMS
     if n > 0 then
         items = {}
