@@ -268,6 +268,11 @@ screenshot: all $(OUT)/.deps-test
 clean:
 	rm -rf $(OUT) mod_mql/*.lo mod_mql/*.slo mod_mql/*.la mod_mql/*.o mod_mql/.libs
 
+# The Function library as the module loads it, for the tests that load it
+# into a redis-server of their own.
+$(OUT)/redis_library: t/redis_library.c $(CORE_LIB)
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lhiredis -lsqlite3 -lm
+
 # The apr_dbm reader the DBM tests run next to the server.
 $(OUT)/dbm_reader: t/dbm_reader.c $(CORE_LIB)
 	$(CC) $(CORE_CFLAGS) -rdynamic -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lm -ldl

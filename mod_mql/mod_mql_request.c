@@ -767,6 +767,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     request_rec *last;
     mql_response_facts_t facts;
     mql_hit_t hit;
+    mql_delta_t delta;
     mql_hit_result_t res;
     mql_lead_gate_t gate;
     char app_name[40];
@@ -827,7 +828,9 @@ static void score_request(request_rec *r, mql_req_t *rq)
     hit.site = sc->site;
     hit.gate = mql_flood_gate(r, &gate);
     now = (uint32_t)apr_time_sec(apr_time_now());
-    rv = mql_visitors_hit(mql_g->store, &rq->ref, &hit, &sc->scoring, now, &res);
+    /* resolved once, here: every store applies the same delta */
+    mql_score_resolve(&sc->scoring, &hit, &delta);
+    rv = mql_visitors_hit(mql_g->store, &rq->ref, &delta, now, &res);
     /* signed by us, yet unknown: perhaps a lead that made room, whose
      * record the writer can bring back from its file */
     if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found)))

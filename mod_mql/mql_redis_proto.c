@@ -231,94 +231,6 @@ void mql_redis_key_servers(char *buf)
     snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql0}:servers");
 }
 
-/* ---- the Function's arguments --------------------------------------------- */
-
-static void arg(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s,
-                size_t len)
-{
-    if (*argc >= MQL_REDIS_MAX_ARGS)
-        return;
-    argv[*argc] = s;
-    argvlen[*argc] = len;
-    (*argc)++;
-}
-
-static void argz(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s)
-{
-    arg(p, argc, argv, argvlen, s, strlen(s));
-}
-
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
-                          int *argc, const char **argv, size_t *argvlen)
-{
-    char *vkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *skey = apr_palloc(p, MQL_REDIS_KEY_LEN);
-    char *xkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *id = apr_palloc(p, MQL_ID_TEXT_LEN + 1);
-    char *tkey = apr_palloc(p, MQL_REDIS_KEY_LEN);
-    char kind[2] = { (char)e->kind, 0 };
-    unsigned shard = mql_redis_shard(e->id);
-
-    mql_redis_key_visitor(vkey, e->id);
-    mql_redis_key_seq(skey, shard);
-    mql_redis_key_stream(xkey, shard);
-    mql_redis_key_totals(tkey, shard);
-    mql_id_to_text(e->id, id);
-    *argc = 0;
-    argz(p, argc, argv, argvlen, "FCALL");
-    argz(p, argc, argv, argvlen, "mql_apply");
-    argz(p, argc, argv, argvlen, "4");
-    argz(p, argc, argv, argvlen, vkey);
-    argz(p, argc, argv, argvlen, skey);
-    argz(p, argc, argv, argvlen, xkey);
-    argz(p, argc, argv, argvlen, tkey);
-    argz(p, argc, argv, argvlen, apr_pstrdup(p, kind));
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, e->origin));
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%" APR_UINT64_T_FMT, e->seq));
-    argz(p, argc, argv, argvlen, id);
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->time));
-    switch (e->kind) {
-    case MQL_RQ_HIT: {
-        char *capped = "";
-        char cc[3] = { 0, 0, 0 };
-        int i;
-
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            if (e->capped & (1u << i))
-                capped = apr_psprintf(p, "%s%s%d:%d:%u", capped, *capped ? "," : "", i,
-                                      e->cap_points[i], e->cap_max[i]);
-        if (e->country[0] && e->country[1]) {
-            cc[0] = e->country[0];
-            cc[1] = e->country[1];
-        }
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->events));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->event_points));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->rule_points));
-        argz(p, argc, argv, argvlen, capped);
-        argz(p, argc, argv, argvlen, apr_pstrdup(p, cc));
-        argz(p, argc, argv, argvlen, e->has_fit ? apr_psprintf(p, "%d", e->fit_points) : "");
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%.17g", e->threshold));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->half_life));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->require));
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->require_cc, sizeof e->require_cc));
-        argz(p, argc, argv, argvlen, e->hold ? "1" : "0");
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->site));
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, MQL_TRIGGER_LEN - 1));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->trigger_event));
-        break;
-    }
-    case MQL_RQ_STAGE:
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->stage));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        break;
-    case MQL_RQ_CONTACT:
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, sizeof e->text));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        break;
-    default:
-        break;
-    }
-}
-
 /* ---- the Function's entries, binary ------------------------------------------ */
 
 static char *put_le(char *b, uint64_t x, int n)
@@ -330,15 +242,6 @@ static char *put_le(char *b, uint64_t x, int n)
     return b;
 }
 
-static char *put_bytes(char *b, const char *s, size_t max)
-{
-    size_t n = strnlen(s, max);
-
-    b = put_le(b, n, 2);
-    memcpy(b, s, n);
-    return b + n;
-}
-
 static char *put_double(char *b, double d)
 {
     uint64_t bits;
@@ -347,10 +250,16 @@ static char *put_double(char *b, double d)
     return put_le(b, bits, 8);
 }
 
+#define ENTRY_HEAD (1 + 16 + 8 + MQL_ID_TEXT_LEN + 4)
+_Static_assert(ENTRY_HEAD + 4 + MQL_DELTA_MAX <= MQL_REDIS_ENTRY_MAX
+               && ENTRY_HEAD + 2 + MQL_CONTACT_LEN + 4 <= MQL_REDIS_ENTRY_MAX,
+               "an entry fits MQL_REDIS_ENTRY_MAX");
+
 size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *buf)
 {
     static const char hex[] = "0123456789abcdef";
     char *b = buf, id[MQL_ID_TEXT_LEN + 1];
+    size_t n;
     int i;
 
     *b++ = (char)e->kind;
@@ -363,36 +272,18 @@ size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *bu
     b = put_le(b, e->time, 4);
     switch (e->kind) {
     case MQL_RQ_HIT:
-        b = put_le(b, e->events, 4);
-        b = put_le(b, (uint32_t)e->event_points, 4);
-        b = put_le(b, (uint32_t)e->rule_points, 4);
-        *b++ = (char)e->capped;
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            b = put_le(b, (uint32_t)e->cap_points[i], 4);
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            *b++ = (char)e->cap_max[i];
-        /* a country only when both letters are there, as in mql_apply's text */
-        *b++ = e->country[0] && e->country[1] ? e->country[0] : 0;
-        *b++ = e->country[0] && e->country[1] ? e->country[1] : 0;
-        *b++ = (char)(e->has_fit ? 1 : 0);
-        b = put_le(b, (uint32_t)e->fit_points, 4);
-        b = put_double(b, e->threshold);
-        b = put_le(b, e->half_life, 4);
-        *b++ = (char)e->require;
-        b = put_bytes(b, e->require_cc, sizeof e->require_cc);
-        *b++ = (char)(e->hold ? 1 : 0);
-        *b++ = (char)e->site;
-        b = put_bytes(b, e->text, MQL_TRIGGER_LEN - 1);
         b = put_le(b, expire, 4);
-        *b++ = (char)e->trigger_event;
+        b += mql_delta_encode(&e->hit, b);
         break;
     case MQL_RQ_STAGE:
         *b++ = (char)e->stage;
         b = put_le(b, expire, 4);
         break;
     case MQL_RQ_CONTACT:
-        b = put_bytes(b, e->text, sizeof e->text);
-        b = put_le(b, expire, 4);
+        n = strnlen(e->contact, sizeof e->contact);
+        b = put_le(b, n, 2);
+        memcpy(b, e->contact, n);
+        b = put_le(b + n, expire, 4);
         break;
     default:
         break;

@@ -1,8 +1,8 @@
 /*
  * What mod_mql says to Redis and reads back, without a connection: the
- * MQLStore URL, the keys of a visitor's shard, the arguments of the
- * mql_apply Function (mql_redis.lua) for a queued entry, and the record
- * in the fields Redis keeps it in.  Pure, so the unit tests check it.
+ * MQLStore URL, the keys of a visitor's shard, a queued entry as the
+ * Functions (mql_redis.lua) take it, and the record in the fields Redis
+ * keeps it in.  Pure, so the unit tests check it.
  */
 #ifndef MQL_REDIS_PROTO_H
 #define MQL_REDIS_PROTO_H
@@ -71,17 +71,13 @@ void mql_redis_key_totals(char *buf, unsigned shard);
 void mql_redis_key_servers(char *buf);
 #define MQL_REDIS_GROUP "mql-notify"
 
-/* The arguments of FCALL mql_apply for e (numbered by its origin's
- * queue): *argc strings (and lengths) in argv, allocated from p.
- * expire: MQLExpire in seconds (0: none). */
-#define MQL_REDIS_MAX_ARGS 32
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
-                          int *argc, const char **argv, size_t *argvlen);
-
-/* An entry as mql_apply_many takes it (mql_redis.lua, entry_from_binary):
- * one argument instead of mql_apply's twenty, cheaper to make here and
- * for Redis to take in.  Written to buf (MQL_REDIS_ENTRY_MAX bytes); its
- * length. */
+/* An entry as mql_apply_many and mql_apply_batch take it (mql_redis.lua,
+ * entry_from_binary), one argument, little-endian: KIND (1 byte) ORIGIN
+ * (16, hex) SEQ (double) ID (22, text) NOW (uint32), then by kind: a hit
+ * EXPIRE (uint32) and its delta (mql_delta_encode), a stage STAGE (uint8)
+ * EXPIRE, a contact CONTACT (uint16 length, bytes) EXPIRE, a forget
+ * nothing.  expire: MQLExpire in seconds (0: none).  Written to buf
+ * (MQL_REDIS_ENTRY_MAX bytes); its length. */
 #define MQL_REDIS_ENTRY_MAX 512
 size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *buf);
 

@@ -81,13 +81,14 @@ struct mql_redis_sync {
 };
 
 /* The spill file: this header, then entries as the queue holds them.  A
- * file of another build (another entry size) is moved aside, not read. */
+ * file of another build (another magic or entry size) is moved aside, not
+ * read.  MQLSPIL2: a hit held as its delta. */
 typedef struct spill_header {
     char magic[8];
     uint32_t entry_size;
     uint32_t reserved;
 } spill_header_t;
-#define SPILL_MAGIC "MQLSPIL1"
+#define SPILL_MAGIC "MQLSPIL2"
 #define SPILL_START ((apr_off_t)sizeof(spill_header_t))
 
 static uint32_t now_secs(void)

@@ -1680,8 +1680,7 @@ unsigned mql_shm_marks(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES], uint32_t *f
 
 typedef struct hit_baton {
     mql_shm_t *s;
-    const mql_hit_t *hit;
-    const mql_scoring_t *sc;
+    const mql_delta_t *d;
     uint32_t now;
     double points;              /* out: the score's change */
 } hit_baton_t;
@@ -1691,14 +1690,13 @@ typedef struct hit_baton {
 static int apply_hit_locked(mql_visitor_t *v, int is_new, void *baton)
 {
     hit_baton_t *b = baton;
-    unsigned ev;
-    double before = mql_current_score(v, b->now, b->sc->half_life);
+    unsigned m = b->d->events & (MQL_EV_BIT(MQL_EV_COUNT) - 1);
+    double before = mql_current_score(v, b->now, b->d->half_life);
     int rc;
 
-    for (ev = 0; ev < MQL_EV_COUNT; ev++)
-        if (b->hit->events & MQL_EV_BIT(ev))
-            b->s->h->events[ev]++;
-    rc = mql_score_hit(v, b->sc, b->hit, b->now);
+    for (; m; m &= m - 1)
+        b->s->h->events[__builtin_ctz(m)]++;
+    rc = mql_delta_apply(v, b->d, b->now);
     /* the journal shows each request's points, caps and fit included */
     b->points = v->score - before;
     return rc;
@@ -1722,10 +1720,10 @@ static int vs_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visi
     return get_in(s, ref_bucket(s, ref), ref->id, now, out, contact);
 }
 
-static apr_status_t vs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
-                           const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
+static apr_status_t vs_hit(void *be, const mql_visitor_ref_t *ref, const mql_delta_t *d,
+                           uint32_t now, mql_hit_result_t *res)
 {
-    hit_baton_t b = { be, hit, sc, now, 0 };
+    hit_baton_t b = { be, d, now, 0 };
     apr_status_t rv = mql_shm_update_ref(be, ref, now, apply_hit_locked, &b, res);
 
     if (res)

@@ -36,6 +36,8 @@ my @bad = (
     [ 'MQLThreshold high',               qr/MQLThreshold: expects a score/ ],
     [ 'MQLRequire luck',                 qr/MQLRequire: expects download, form or country/ ],
     [ 'MQLRequire country Germany',      qr/MQLRequire: expects two-letter country codes/ ],
+    [ 'MQLRequire country ' . join(' ', map { "A$_" } 'A' .. 'Z', 'A' .. 'G'),
+                                         qr/MQLRequire: expects at most 32 countries/ ],
     [ 'MQLPoints hug 5',                 qr/MQLPoints: expects an event/ ],
     [ 'MQLPoints view many',             qr/MQLPoints: expects points from -1000 to 1000/ ],
     [ 'MQLRule view ^/pricing',          qr/MQLRule: expects EVENT URL-REGEX POINTS/ ],
