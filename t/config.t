@@ -49,6 +49,7 @@ my @bad = (
     [ 'MQLBotFilter 2',                  qr/MQLBotFilter: expects On or Off/ ],
     [ 'MQLExcludeIP 10.0.0.0/33',        qr/MQLExcludeIP: / ],
     [ 'MQLExcludeIP not-an-address',     qr/MQLExcludeIP: / ],
+    [ 'MQLExcludeIP 10.0',               qr/MQLExcludeIP: expects an IP address or network such as 192\.0\.2\.7, 10\.0\.0\.0\/8 or 2001:db8::\/32, not '10\.0'/ ],
     [ 'MQLExcludeUserAgent "(unclosed"', qr/MQLExcludeUserAgent: expects a valid regular expression/ ],
     [ 'MQLNotify /bin/cat',              qr/MQLNotify: expects a piped program/ ],
     [ 'MQLSecret /nonexistent/key',      qr/MQLSecret: expects a readable file/ ],
@@ -110,6 +111,12 @@ MQLNotify "|/bin/cat"
     MQLEngine Off
 </Directory>
 CONF
+# a v4-mapped network is the IPv4 one
+for my $conf ('MQLExcludeIP ::ffff:192.0.2.0/120 0.0.0.0/0 ::/0') {
+    my ($rc, $out) = MQLTest->new(conf => "$conf\n")->configtest;
+    is $rc, 0, "configtest passes: $conf" or diag $out;
+}
+
 my $t = MQLTest->new(conf => $good);
 my ($rc, $out) = $t->configtest;
 is $rc, 0, 'a configuration using every directive passes configtest';
