@@ -47,6 +47,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
 #include "apr_dbm.h"
@@ -95,7 +96,7 @@ APLOG_USE_MODULE(mql);
 typedef struct writer_shared {
     mql_writer_stats_t st;
     uint64_t notify_seq;           /* next change to notify */
-    pid_t owner;                   /* the process working right now */
+    apr_uint32_t owner;            /* the process working right now (a pid) */
     pid_t last_owner;              /* the process that did the last round */
     uint64_t returns_cursor;       /* next entry of returns to look at */
     mql_returns_t returns;         /* signed visitors the table did not know */
@@ -117,8 +118,13 @@ static site_pending_t *pending;    /* mql_g->sites->nelts entries */
 static int npending;
 static apr_time_t next_publish;    /* mql_dbm_next_publish, for this process */
 
-#define ADD(field, n) __atomic_add_fetch(&wsh->st.field, (n), __ATOMIC_RELAXED)
-#define SET(field, v) __atomic_store_n(&wsh->st.field, (v), __ATOMIC_RELAXED)
+/* the counters are 64 bits wide, the times and pids 32 */
+static apr_uint64_t add_fetch(volatile apr_uint64_t *counter, apr_uint64_t n)
+{
+    return apr_atomic_add64(counter, n) + n;
+}
+#define ADD(field, n) add_fetch(&wsh->st.field, (n))
+#define SET(field, v) apr_atomic_set32(&wsh->st.field, (v))
 
 void mql_writer_stats(mql_writer_stats_t *out)
 {
@@ -147,25 +153,20 @@ static apr_time_t thread_cpu_now(void)
 
 static int take_ownership(void)
 {
-    pid_t me = getpid(), cur = 0;
+    apr_uint32_t me = (apr_uint32_t)getpid(), cur;
 
-    if (__atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
-        return 1;
-    if (cur == me)
+    cur = apr_atomic_cas32(&wsh->owner, me, 0);
+    if (cur == 0 || cur == me)
         return 1;
     /* an owner that died mid-round gives way */
-    if (kill(cur, 0) != 0 && errno == ESRCH)
-        return __atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                           __ATOMIC_RELAXED);
+    if (kill((pid_t)cur, 0) != 0 && errno == ESRCH)
+        return apr_atomic_cas32(&wsh->owner, me, cur) == cur;
     return 0;
 }
 
 static void give_up_ownership(void)
 {
-    pid_t me = getpid();
-
-    __atomic_compare_exchange_n(&wsh->owner, &me, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    apr_atomic_cas32(&wsh->owner, 0, (apr_uint32_t)getpid());
 }
 
 /* ------------------------------------------------------------------ */
