@@ -676,23 +676,15 @@ static const char *set_redis_password_file(cmd_parms *cmd, void *dconf, const ch
 static const char *set_redis_timeout(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = global_only(cmd);
-    char *end;
-    double n;
+    apr_interval_time_t t;
 
     if (err)
         return err;
-    n = strtod(arg, &end);
-    if (end == arg)
-        n = -1;
-    else if (!strcasecmp(end, "ms"))
-        ;
-    else if (!strcasecmp(end, "s") || !*end)
-        n *= 1000;
-    else
-        n = -1;
-    if (n < 1 || n > 60000)
+    /* httpd's time units (ms, s, min, h), a number alone being seconds */
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < apr_time_from_msec(1) || t > apr_time_from_sec(60))
         return bad(cmd, "expects a time from 1ms to 60s, e.g. 250ms or 2s", arg);
-    mql_g->redis_timeout_ms = (apr_int64_t)n;
+    mql_g->redis_timeout_ms = apr_time_as_msec(t);
     return NULL;
 }
 

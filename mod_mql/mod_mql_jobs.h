@@ -17,13 +17,18 @@
 #ifndef MOD_MQL_JOBS_H
 #define MOD_MQL_JOBS_H
 
+#include "apr_atomic.h"
 #include "mod_mql_private.h"
 #include "mod_mql_writer.h"
 
-/* Counters: relaxed, each on its own (the status page reads them
- * without a lock; a torn pair is harmless). */
-#define MQL_STAT_ADD(st, field, n) __atomic_add_fetch(&(st)->field, (n), __ATOMIC_RELAXED)
-#define MQL_STAT_SET(st, field, v) __atomic_store_n(&(st)->field, (v), __ATOMIC_RELAXED)
+/* Counters, each on its own (the status page reads them without a lock;
+ * a torn pair is harmless): the counts 64 bits wide, the times 32. */
+static APR_INLINE apr_uint64_t mql_stat_add(volatile apr_uint64_t *counter, apr_uint64_t n)
+{
+    return apr_atomic_add64(counter, n) + n;
+}
+#define MQL_STAT_ADD(st, field, n) mql_stat_add(&(st)->field, (n))
+#define MQL_STAT_SET(st, field, v) apr_atomic_set32(&(st)->field, (v))
 
 /* mod_mql_publish.c ------------------------------------------------- */
 

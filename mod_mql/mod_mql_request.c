@@ -119,7 +119,7 @@ static int excluded_address(request_rec *r, const mql_srv_conf_t *sc)
     int i;
 
     for (i = 0; i < sc->exclude_ip->nelts; i++)
-        if (mql_cidr_match(&nets[i], r->useragent_ip))
+        if (mql_cidr_match(&nets[i], r->useragent_addr))
             return 1;
     return 0;
 }

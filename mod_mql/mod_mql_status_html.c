@@ -51,13 +51,7 @@ static const char *num(apr_pool_t *p, apr_int64_t n)
 
 static const char *utc(apr_pool_t *p, uint32_t t)
 {
-    apr_time_exp_t tm;
-
-    if (!t)
-        return "never";
-    apr_time_exp_gmt(&tm, apr_time_from_sec(t));
-    return apr_psprintf(p, "%04d-%02d-%02d %02d:%02d:%02d UTC", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return t ? ap_ht_time(p, apr_time_from_sec(t), "%Y-%m-%d %H:%M:%S UTC", 1) : "never";
 }
 
 static const char *ago(apr_pool_t *p, long secs)

@@ -236,11 +236,7 @@ void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j)
 
 static const char *when(apr_pool_t *p, uint32_t t)
 {
-    apr_time_exp_t tm;
-
-    apr_time_exp_gmt(&tm, apr_time_from_sec(t));
-    return apr_psprintf(p, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return ap_ht_time(p, apr_time_from_sec(t), "%Y-%m-%d %H:%M:%S", 1);
 }
 
 static const char *points(apr_pool_t *p, double d)

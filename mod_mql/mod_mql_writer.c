@@ -66,7 +66,7 @@ APLOG_USE_MODULE(mql);
 typedef struct writer_shared {
     mql_writer_stats_t st;
     uint64_t notify_seq;           /* next change to notify */
-    pid_t owner;                   /* the process working right now */
+    apr_uint32_t owner;            /* the process working right now (a pid) */
     pid_t last_owner;              /* the process that did the last round */
 } writer_shared_t;
 
@@ -84,25 +84,20 @@ void mql_writer_stats(mql_writer_stats_t *out)
 
 static int take_ownership(void)
 {
-    pid_t me = getpid(), cur = 0;
+    apr_uint32_t me = (apr_uint32_t)getpid(), cur;
 
-    if (__atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
-        return 1;
-    if (cur == me)
+    cur = apr_atomic_cas32(&wsh->owner, me, 0);
+    if (cur == 0 || cur == me)
         return 1;
     /* an owner that died mid-round gives way */
-    if (kill(cur, 0) != 0 && errno == ESRCH)
-        return __atomic_compare_exchange_n(&wsh->owner, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                           __ATOMIC_RELAXED);
+    if (kill((pid_t)cur, 0) != 0 && errno == ESRCH)
+        return apr_atomic_cas32(&wsh->owner, me, cur) == cur;
     return 0;
 }
 
 static void give_up_ownership(void)
 {
-    pid_t me = getpid();
-
-    __atomic_compare_exchange_n(&wsh->owner, &me, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+    apr_atomic_cas32(&wsh->owner, 0, (apr_uint32_t)getpid());
 }
 
 /* ------------------------------------------------------------------ */
