@@ -13,7 +13,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_json.h"
 
 static const char *esc(apr_pool_t *p, const char *s)
@@ -93,28 +93,31 @@ static void svg_series(request_rec *r, const mql_funnel_t *f, const int *fields,
 {
     const int w = 600, h = 170, left = 40, right = 10, top = 12, bottom = 30;
     const int pw = w - left - right, ph = h - top - bottom;
-    uint32_t max = 1;
-    int i, k, g;
+    uint64_t ticks[5], max = 0;
+    int i, k, g, nticks;
 
     for (i = 0; i < f->ndays; i++)
         for (k = 0; k < n; k++)
             if (f->days[i].n[fields[k]] > max)
                 max = f->days[i].n[fields[k]];
+    /* whole counts, each label once; the top tick is the chart's top */
+    nticks = mql_stat_ticks(max, 5, ticks);
+    max = ticks[nticks - 1];
     ap_rprintf(r, "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" aria-label=\"%s\">",
                w, h, label);
-    for (g = 0; g <= 4; g++) {
-        double y = top + ph - (double)ph * g / 4;
+    for (g = 0; g < nticks; g++) {
+        double y = top + ph - (double)ph * (double)ticks[g] / (double)max;
         ap_rprintf(r, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e7eb\"/>"
                    "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#677788\" "
-                   "text-anchor=\"end\">%.0f</text>", left, w - right, y, y, left - 6, y + 3,
-                   (double)max * g / 4);
+                   "text-anchor=\"end\">%s</text>", left, w - right, y, y, left - 6, y + 3,
+                   mql_stat_num(r->pool, (apr_int64_t)ticks[g]));
     }
     for (k = 0; k < n; k++) {
         ap_rprintf(r, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
                    colours[k]);
         for (i = 0; i < f->ndays; i++) {
             double x = left + (f->ndays > 1 ? (double)pw * i / (f->ndays - 1) : pw / 2.0);
-            double y = top + ph - (double)ph * f->days[i].n[fields[k]] / max;
+            double y = top + ph - (double)ph * f->days[i].n[fields[k]] / (double)max;
             ap_rprintf(r, "%s%.1f,%.1f", i ? " " : "", x, y);
         }
         ap_rputs("\"/>", r);
@@ -292,15 +295,26 @@ static const char *js(apr_pool_t *p, const char *s)
     return mql_json_str(p, s, MQL_JSON_HTML_SAFE);
 }
 
-static void journal_counters(request_rec *r, const mql_status_journal_t *j)
-{
-    ap_rprintf(r, "\"journal\":{\"enabled\":%s,\"events_written\":%" APR_UINT64_T_FMT
-               ",\"events_dropped\":%" APR_UINT64_T_FMT ",\"events_lost\":%" APR_UINT64_T_FMT
-               ",\"events_shed\":%" APR_UINT64_T_FMT ",\"write_errors\":%" APR_UINT64_T_FMT
-               ",\"bytes\":%" APR_INT64_T_FMT "}",
-               j->enabled ? "true" : "false", j->st.written, j->st.dropped, j->st.lost,
-               j->st.shed, j->st.errors, j->st.bytes);
-}
+/* The journal's counters (mod_mql_journal.c); ?auto has no more lines
+ * while it is off. */
+#define J mql_status_journal_t
+const mql_stat_row_t mql_status_journal_rows[] = {
+    { .json_name = "journal", .type = MQL_STAT_OPEN, .flags = MQL_STAT_NL },
+    { MQL_STAT_ROW(NULL, "MQLJournal", "enabled", NULL, MQL_STAT_INT, J, enabled),
+      .flags = MQL_STAT_BOOL | MQL_STAT_GATE },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsWritten", "events_written", NULL, MQL_STAT_U64, J,
+                   st.written) },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsDropped", "events_dropped", NULL, MQL_STAT_U64, J,
+                   st.dropped) },
+    { MQL_STAT_ROW(NULL, NULL, "events_lost", NULL, MQL_STAT_U64, J, st.lost) },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsShed", "events_shed", NULL, MQL_STAT_U64, J,
+                   st.shed) },
+    { MQL_STAT_ROW(NULL, NULL, "write_errors", NULL, MQL_STAT_U64, J, st.errors) },
+    { MQL_STAT_ROW(NULL, "MQLJournalBytes", "bytes", NULL, MQL_STAT_I64, J, st.bytes) },
+    { .type = MQL_STAT_CLOSE },
+    { 0 }
+};
+#undef J
 
 void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
 {
@@ -309,8 +323,10 @@ void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
     apr_pool_t *p = r->pool;
     int i, k;
 
-    ap_rputs(",\n", r);
-    journal_counters(r, j);
+    mql_stat_env_t env;
+
+    mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
+    ap_rputs(mql_stat_json(&env, mql_status_journal_rows, j, 0), r);
     if (!j->readable) {
         ap_rputs(",\n\"funnel\":null,\n\"criteria\":null", r);
         return;
@@ -366,15 +382,11 @@ void mql_status_story_json(request_rec *r, const mql_status_journal_t *j)
 void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j)
 {
     const mql_funnel_t *f = &j->funnel;
+    mql_stat_env_t env;
 
-    ap_rprintf(r, "MQLJournal: %d\n", j->enabled);
-    if (!j->enabled)
-        return;
-    ap_rprintf(r, "MQLJournalEventsWritten: %" APR_UINT64_T_FMT "\n", j->st.written);
-    ap_rprintf(r, "MQLJournalEventsDropped: %" APR_UINT64_T_FMT "\n", j->st.dropped);
-    ap_rprintf(r, "MQLJournalEventsShed: %" APR_UINT64_T_FMT "\n", j->st.shed);
-    ap_rprintf(r, "MQLJournalBytes: %" APR_INT64_T_FMT "\n", j->st.bytes);
-    if (!j->readable)
+    mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
+    ap_rputs(mql_stat_auto(&env, mql_status_journal_rows, j), r);
+    if (!j->enabled || !j->readable)
         return;
     ap_rprintf(r, "MQLFunnelDays: %d\n", f->ndays);
     ap_rprintf(r, "MQLFunnelNewVisitors: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_NEW]);

@@ -89,6 +89,18 @@ for my $mpm (qw(event prefork)) {
     like $html, qr{signal\.cgi/&lt;script&gt;}, "$mpm: the trigger path is shown escaped";
     like $html, qr/<svg\b/, "$mpm: an inline SVG chart";
     like $html, qr/<style>/, "$mpm: inline CSS";
+    # the charts' y axes: whole counts from 0, each label once
+    my %axes;
+    for my $svg ($html =~ /(<svg\b.*?<\/svg>)/sg) {
+        my ($name) = $svg =~ /aria-label="([^"]*)"/;
+        $axes{$name} = [$svg =~ /stroke="#e4e7eb"\/><text [^>]*text-anchor="end">([^<]*)<\/text>/g];
+    }
+    for my $name ('Visitors by current score', 'Visitors per day', 'Leads per day') {
+        my @ticks = @{ $axes{$name} // [] };
+        my %seen;
+        ok @ticks >= 2 && !grep({ !/^[0-9,]+$/ || $seen{$_}++ } @ticks) && $ticks[0] eq '0',
+           "$mpm: '$name' has distinct whole ticks from 0 (@ticks)";
+    }
     like $res->{headers}{'content-security-policy'} // '', qr/default-src 'none'/,
         "$mpm: a strict Content-Security-Policy";
     is $res->{headers}{'cache-control'}, 'no-store', "$mpm: not cached";
