@@ -249,8 +249,7 @@ static void gather_totals(request_rec *r, mql_status_data_t *d)
     d->backend = &mql_status_redis_section;
     d->backend_data = apr_pcalloc(r->pool, d->backend->size);
     d->backend_shown = d->backend->gather(d->backend_data, r->pool, d->now);
-    d->geoip_db = mql_g->geoip_db;
-    d->geoip = d->geoip_db != NULL;
+    d->geoip = mql_g->geoip_db != NULL;
     if (d->scope != MQL_SCOPE_ALL && !d->want_top) {
         walk_t w = { d };
 

@@ -5,9 +5,10 @@
  * everything else -- and the section in mod_status's /server-status.
  *
  * It is apart from the gathering and from the other formats because it
- * is most of the code and changes for looks alone.  Every string a
- * visitor or an application chose (trigger paths, contacts) is escaped
- * for HTML where it is written.
+ * is most of the code and changes for looks alone; the health table's
+ * rows are the figures' tables (mod_mql_status_text.c), which the core
+ * writes as HTML too.  Every string a visitor or an application chose
+ * (trigger paths, contacts) is escaped for HTML where it is written.
  */
 #include <math.h>
 #include <string.h>
@@ -143,7 +144,8 @@ static void html_cards(request_rec *r, const mql_status_data_t *d)
     html_card(r, "Rejected", "stage-rejected", mql_stat_num(p, d->st.stages[MQL_STAGE_REJECTED]),
               "declined by sales", -1);
     html_card(r, "Events scored", "events-total", mql_stat_num(p, (apr_int64_t)d->events_total),
-              apr_psprintf(p, "%s stage changes", mql_stat_num(p, (apr_int64_t)d->st.change_seq)), -1);
+              apr_psprintf(p, "%s stage changes", mql_stat_num(p, (apr_int64_t)d->st.change_seq)),
+              -1);
     ap_rputs("</div>\n", r);
 }
 
@@ -224,7 +226,8 @@ static void svg_events(request_rec *r, const mql_status_data_t *d)
                    "font-size=\"12\" fill=\"#1f2933\" id=\"ev-%s\">%s</text>",
                    left - 8, y + 12, ev_labels[i], left, y, w - left - right, left, y,
                    bw, colours[i], w - right + 6, y + 12,
-                   mql_event_name((mql_event_t)i), mql_stat_num(r->pool, (apr_int64_t)d->st.events[i]));
+                   mql_event_name((mql_event_t)i),
+                   mql_stat_num(r->pool, (apr_int64_t)d->st.events[i]));
     }
     ap_rputs("</svg>", r);
 }
@@ -436,7 +439,8 @@ void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d)
                d->st.evictions, d->st.expired, d->st.full);
     ap_rprintf(r, "<tr><td>Contacts dropped</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                d->st.contacts_dropped);
-    ap_rprintf(r, "<tr><td>Snapshot age</td><td>%s</td></tr>\n", mql_stat_ago(r->pool, d->snapshot_age));
+    ap_rprintf(r, "<tr><td>Snapshot age</td><td>%s</td></tr>\n",
+               mql_stat_ago(r->pool, d->snapshot_age));
     ap_rprintf(r, "<tr><td>DBM records waiting / write errors</td><td>%u / %"
                    APR_UINT64_T_FMT "</td></tr>\n", d->writer.pending, d->writer.dbm_errors);
     ap_rputs("</table>\n", r);

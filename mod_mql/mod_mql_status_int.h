@@ -72,7 +72,6 @@ typedef struct mql_status_data {
     const mql_status_section_t *backend;  /* the store's own section, or NULL */
     void *backend_data;                 /* ... its gathered figures */
     int backend_shown;                  /* ... and whether it has any */
-    const char *geoip_db;               /* NULL = off */
     int geoip;                          /* MQLGeoIPDatabase set */
     int scope;                          /* the site shown, or MQL_SCOPE_ALL */
     int want_top;                       /* the walk also fills bins and top */

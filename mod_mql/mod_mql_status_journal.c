@@ -280,16 +280,6 @@ void mql_status_story_html(request_rec *r, const mql_status_journal_t *j)
 
 /* ---- ?json and ?auto -------------------------------------------------- */
 
-static const char *jrate(apr_pool_t *p, double r)
-{
-    return r < 0 ? "null" : apr_psprintf(p, "%.4f", r);
-}
-
-static const char *jsecs(apr_pool_t *p, double s)
-{
-    return s < 0 ? "null" : apr_psprintf(p, "%.0f", s);
-}
-
 static const char *js(apr_pool_t *p, const char *s)
 {
     return mql_json_str(p, s, MQL_JSON_HTML_SAFE);
@@ -316,14 +306,85 @@ const mql_stat_row_t mql_status_journal_rows[] = {
 };
 #undef J
 
-void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
+/* The funnel's figures: ?auto has them while the journal is readable,
+ * ?json has "funnel" (null when not). */
+static const char *day_field(int i)
 {
-    const mql_funnel_t *f = &j->funnel;
-    const mql_criteria_t *c = &j->crit;
-    apr_pool_t *p = r->pool;
+    return mql_day_field_name((mql_day_field_t)i);
+}
+
+static const char *const day_keys[MQL_DAY_FIELDS] = {
+    "NewVisitors", "VisitorsScored", "NewMQLs", "Accepted", "Rejected"
+};
+
+static const char *const waiting_names[] = { "under_1d", "1d_to_7d", "older" };
+static const char *const waiting_keys[] = { "Under1d", "1to7d", "Older" };
+
+static const char *waiting_name(int i)
+{
+    return waiting_names[i];
+}
+
+static const char *json_day(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                            const void *base)
+{
+    return apr_pstrcat(env->p, "\"", mql_day_text(env->p, *MQL_STAT_AT(row, base, uint32_t)),
+                       "\"", NULL);
+}
+
+/* every day of the period, each with its counts */
+static const char *json_series(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    const mql_funnel_t *f = base;
+    apr_array_header_t *out = apr_array_make(env->p, f->ndays * 8 + 2, sizeof(const char *));
     int i, k;
 
+    *(const char **)apr_array_push(out) = "[";
+    for (i = 0; i < f->ndays; i++) {
+        *(const char **)apr_array_push(out) =
+            apr_psprintf(env->p, "%s{\"day\":\"%s\"", i ? "," : "",
+                         mql_day_text(env->p, f->days[i].day));
+        for (k = 0; k < MQL_DAY_FIELDS; k++)
+            *(const char **)apr_array_push(out) =
+                apr_psprintf(env->p, ",\"%s\":%u", mql_day_field_name((mql_day_field_t)k),
+                             f->days[i].n[k]);
+        *(const char **)apr_array_push(out) = "}";
+    }
+    *(const char **)apr_array_push(out) = "]";
+    return apr_array_pstrcat(env->p, out, 0);
+}
+
+#define F mql_funnel_t
+static const mql_stat_row_t funnel_rows[] = {
+    { MQL_STAT_ROW(NULL, "MQLFunnelDays", "days", NULL, MQL_STAT_INT, F, ndays) },
+    { MQL_STAT_ROW(NULL, NULL, "from", NULL, MQL_STAT_U32, F, from_day), .json = json_day },
+    { MQL_STAT_ROW(NULL, NULL, "to", NULL, MQL_STAT_U32, F, to_day), .json = json_day },
+    { MQL_STAT_ROW(NULL, NULL, "series", NULL, MQL_STAT_U32, F, days), .json = json_series },
+    { MQL_STAT_ROW(NULL, "MQLFunnel", "totals", NULL, MQL_STAT_U64, F, total),
+      .count = MQL_DAY_FIELDS, .auto_suffix = day_keys, .elem_name = day_field },
+    { MQL_STAT_ROW(NULL, "MQLFunnelVisitorToMQL", "visitor_to_mql", NULL, MQL_STAT_RATE, F,
+                   visitor_to_mql), .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelAcceptance", "acceptance", NULL, MQL_STAT_RATE, F,
+                   acceptance), .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelMedianFirstVisitToMQL", "median_first_visit_to_mql", NULL,
+                   MQL_STAT_SECS, F, median_to_mql),
+      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelMedianMQLToDecision", "median_mql_to_decision", NULL,
+                   MQL_STAT_SECS, F, median_to_decision),
+      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelWaiting", "waiting", NULL, MQL_STAT_U32, F, waiting),
+      .count = 3, .auto_suffix = waiting_keys, .elem_name = waiting_name },
+    { 0 }
+};
+#undef F
+
+void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
+{
+    const mql_criteria_t *c = &j->crit;
+    apr_pool_t *p = r->pool;
     mql_stat_env_t env;
+    int i;
 
     mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
     ap_rputs(mql_stat_json(&env, mql_status_journal_rows, j, 0), r);
@@ -331,24 +392,8 @@ void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
         ap_rputs(",\n\"funnel\":null,\n\"criteria\":null", r);
         return;
     }
-    ap_rprintf(r, ",\n\"funnel\":{\"days\":%d,\"from\":\"%s\",\"to\":\"%s\",\"series\":[",
-               f->ndays, mql_day_text(p, f->from_day), mql_day_text(p, f->to_day));
-    for (i = 0; i < f->ndays; i++) {
-        ap_rprintf(r, "%s{\"day\":\"%s\"", i ? "," : "", mql_day_text(p, f->days[i].day));
-        for (k = 0; k < MQL_DAY_FIELDS; k++)
-            ap_rprintf(r, ",\"%s\":%u", mql_day_field_name((mql_day_field_t)k),
-                       f->days[i].n[k]);
-        ap_rputs("}", r);
-    }
-    ap_rputs("],\"totals\":{", r);
-    for (k = 0; k < MQL_DAY_FIELDS; k++)
-        ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, k ? "," : "",
-                   mql_day_field_name((mql_day_field_t)k), f->total[k]);
-    ap_rprintf(r, "},\"visitor_to_mql\":%s,\"acceptance\":%s,\"median_first_visit_to_mql\":%s,"
-               "\"median_mql_to_decision\":%s,\"waiting\":{\"under_1d\":%u,\"1d_to_7d\":%u,"
-               "\"older\":%u}}", jrate(p, f->visitor_to_mql), jrate(p, f->acceptance),
-               jsecs(p, f->median_to_mql), jsecs(p, f->median_to_decision), f->waiting[0],
-               f->waiting[1], f->waiting[2]);
+    ap_rvputs(r, ",\n\"funnel\":{", mql_stat_json(&env, funnel_rows, &j->funnel, 1), "}",
+              NULL);
     ap_rprintf(r, ",\n\"criteria\":{\"accepted\":%u,\"rejected\":%u,\"waiting\":%u,"
                "\"signals\":[", c->accepted, c->rejected, c->waiting);
     for (i = 0; i < c->nsignals; i++)
@@ -381,28 +426,10 @@ void mql_status_story_json(request_rec *r, const mql_status_journal_t *j)
 
 void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j)
 {
-    const mql_funnel_t *f = &j->funnel;
     mql_stat_env_t env;
 
     mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
     ap_rputs(mql_stat_auto(&env, mql_status_journal_rows, j), r);
-    if (!j->enabled || !j->readable)
-        return;
-    ap_rprintf(r, "MQLFunnelDays: %d\n", f->ndays);
-    ap_rprintf(r, "MQLFunnelNewVisitors: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_NEW]);
-    ap_rprintf(r, "MQLFunnelVisitorsScored: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_SCORED]);
-    ap_rprintf(r, "MQLFunnelNewMQLs: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_MQLS]);
-    ap_rprintf(r, "MQLFunnelAccepted: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_ACCEPTED]);
-    ap_rprintf(r, "MQLFunnelRejected: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_REJECTED]);
-    if (f->visitor_to_mql >= 0)
-        ap_rprintf(r, "MQLFunnelVisitorToMQL: %.4f\n", f->visitor_to_mql);
-    if (f->acceptance >= 0)
-        ap_rprintf(r, "MQLFunnelAcceptance: %.4f\n", f->acceptance);
-    if (f->median_to_mql >= 0)
-        ap_rprintf(r, "MQLFunnelMedianFirstVisitToMQL: %.0f\n", f->median_to_mql);
-    if (f->median_to_decision >= 0)
-        ap_rprintf(r, "MQLFunnelMedianMQLToDecision: %.0f\n", f->median_to_decision);
-    ap_rprintf(r, "MQLFunnelWaitingUnder1d: %u\n", f->waiting[0]);
-    ap_rprintf(r, "MQLFunnelWaiting1to7d: %u\n", f->waiting[1]);
-    ap_rprintf(r, "MQLFunnelWaitingOlder: %u\n", f->waiting[2]);
+    if (j->enabled && j->readable)
+        ap_rputs(mql_stat_auto(&env, funnel_rows, &j->funnel), r);
 }

@@ -69,7 +69,8 @@ struct mql_stat_row {
     unsigned flags;
     const mql_stat_row_t *sub;  /* MQL_STAT_TABLE */
     /* A vector (count > 0): elements from..count-1 of type; ?auto keys
-     * are auto_name + auto_suffix[i], JSON an object of elem_name(i). */
+     * are auto_name + auto_suffix[i], JSON an object of elem_name(i) (both
+     * given, indexed from 0); on the page only with an html cell. */
     int from, count;
     const char *const *auto_suffix;
     const char *(*elem_name)(int i);

@@ -158,6 +158,9 @@ for my $mpm (qw(event prefork)) {
     is scalar(grep { !/$auto_line/ } split /\n/, $with_funnel // ''), 0,
         "$mpm: the funnel's ?auto lines are Key: value too" or diag $with_funnel;
     my %auto = map { /^(\w+): (.*)$/ } @lines;
+    my %keys;
+    is scalar(grep { $keys{(split /:/)[0]}++ } split /\n/, $with_funnel // ''), 0,
+        "$mpm: each ?auto key once";
     is $auto{MQLVisitors}, $j->{visitors}{tracked}, "$mpm: ?auto agrees: visitors";
     is $auto{MQLStageMQL}, $j->{stages}{mql}, "$mpm: ?auto agrees: MQLs";
     is $auto{MQLEventsTotal}, $j->{events_total}, "$mpm: ?auto agrees: events";
