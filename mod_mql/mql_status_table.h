@@ -135,8 +135,7 @@ int mql_stat_ticks(uint64_t max, int nmax, uint64_t *ticks);
  * struct (size bytes, zeroed first).  gather returns 0 when the section
  * has nothing to show: ?json then has NAME: null, ?auto and HTML nothing. */
 typedef struct mql_status_section {
-    const char *name;           /* its JSON member */
-    const char *title;          /* HTML, NULL = rows in the page's health table */
+    const char *name;           /* its JSON member; its rows join the page's health table */
     const mql_stat_row_t *rows;
     apr_size_t size;
     int (*gather)(void *data, apr_pool_t *p, uint32_t now);
