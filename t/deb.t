@@ -148,7 +148,7 @@ is_deeply [ grep { $man8 !~ /^\.BI "\Q$_\E /m } sort keys %dirs ], [],
     'mod_mql(8) documents every directive';
 my $man1 = `zcat $x/usr/share/man/man1/mqlctl.1.gz`;
 my $ctlsrc = do { local $/; open my $f, '<', "$TOP/mod_mql/mqlctl.c" or die; <$f> };
-my @opts = $ctlsrc =~ /\{ "([a-z-]+)", '\w', [01], "/g;
+my @opts = $ctlsrc =~ /\{ "([a-z-]+)", (?:'\w'|O_\w+), [01], "/g;
 my @cmds = $ctlsrc =~ /!strcmp\(cmd, "([a-z]+)"\) && nargs/g;
 ok @opts >= 6 && @cmds >= 6, "found mqlctl's options (@opts) and commands (@cmds)";
 (my $man1_plain = $man1) =~ s/\\-/-/g;
