@@ -43,7 +43,6 @@
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
-#include "mod_mql_sync.h"
 #include "mql_cookie.h"
 
 APLOG_USE_MODULE(mql);
@@ -245,7 +244,6 @@ static void gather_totals(request_rec *r, mql_status_data_t *d)
     }
     mql_writer_stats(&d->writer);
     mql_flood_status(&d->flood);
-    d->redis = mql_sync_stats(&d->redis_st, &d->redis_queue);
     d->geoip_db = mql_g->geoip_db;
     if (d->scope != MQL_SCOPE_ALL && !d->want_top) {
         walk_t w = { d };
@@ -551,7 +549,6 @@ static int server_status_section(request_rec *r, int flags)
 
 void mql_register_status(apr_pool_t *p)
 {
-    ap_hook_post_config(mql_status_form_key, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, server_status_section, NULL, NULL, APR_HOOK_MIDDLE);
 }

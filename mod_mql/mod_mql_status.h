@@ -15,9 +15,9 @@
 #include "mod_mql_private.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_writer.h"
-#include "mql_redis_queue.h"
 #include "mql_cookie.h"
 #include "mod_mql_journal.h"
+#include "mod_mql_store.h"
 
 /* ------------------------------------------- for the rest of the module */
 
@@ -29,6 +29,13 @@
 
 const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
 void mql_register_status(apr_pool_t *p);
+
+/* A store's section of the page (mql_store_provider_t's status), in the
+ * page's own rows and figures (mod_mql_status_html.c) */
+void mql_status_kv(request_rec *r, const char *key, const char *id, const char *value);
+const char *mql_status_num(apr_pool_t *p, apr_int64_t n);
+const char *mql_status_ago(apr_pool_t *p, long secs);
+const char *mql_status_bad_if(apr_pool_t *p, apr_uint64_t n);
 
 /* ------------------------------------------------ between the status files */
 
@@ -76,9 +83,6 @@ typedef struct mql_status_data {
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
     mql_flood_status_t flood;           /* limits per client network */
-    int redis;                          /* MQLStore redis://: the section below */
-    mql_rq_stats_t redis_st;            /* the sync thread's counters */
-    uint32_t redis_queue;               /* entries waiting for Redis */
     const char *geoip_db;               /* NULL = off */
     int scope;                          /* the site shown, or MQL_SCOPE_ALL */
     int want_top;                       /* the walk also fills bins and top */

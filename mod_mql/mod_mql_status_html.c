@@ -377,30 +377,6 @@ static const char *bad_if(apr_pool_t *p, apr_uint64_t n)
              : "0";
 }
 
-/* The fleet's totals (MQLStore redis://), as this server's sync thread
- * last summed them from Redis: every server's visitors and leads, not
- * only those of this table. */
-static void html_fleet(request_rec *r, const mql_status_data_t *d)
-{
-    const mql_rq_fleet_t *f = &d->redis_st.fleet;
-    apr_pool_t *p = r->pool;
-
-    if (!f->read_at) {
-        kv(r, "Fleet totals", "fleet", "<span class=\"muted\">not read from Redis yet</span>");
-        return;
-    }
-    kv(r, "Fleet servers (heard within 15 s)", "fleet-servers", num(p, f->servers));
-    kv(r, "Fleet visitors seen (records created)", "fleet-visitors",
-       num(p, (apr_int64_t)f->visitors));
-    kv(r, "Fleet hits applied", "fleet-hits", num(p, (apr_int64_t)f->hits));
-    kv(r, "Fleet leads: MQL / SQL / rejected", "fleet-leads",
-       apr_psprintf(p, "%s / %s / %s", num(p, (apr_int64_t)f->stages[MQL_STAGE_MQL]),
-                    num(p, (apr_int64_t)f->stages[MQL_STAGE_SQL]),
-                    num(p, (apr_int64_t)f->stages[MQL_STAGE_REJECTED])));
-    kv(r, "Fleet visitors forgotten", "fleet-forgotten", num(p, (apr_int64_t)f->forgotten));
-    kv(r, "Fleet totals read", "fleet-read", ago(p, (long)d->now - (long)f->read_at));
-}
-
 static void html_health(request_rec *r, const mql_status_data_t *d)
 {
     apr_pool_t *p = r->pool;
@@ -444,31 +420,8 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
            apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)w->notify_sent),
                         bad_if(p, w->notify_dropped)));
     }
-    /* --- Redis sync thread (mod_mql_sync.c), MQLStore redis:// only --- */
-    if (d->redis) {
-        const mql_rq_stats_t *x = &d->redis_st;
-
-        kv(r, "Redis", "redis",
-           x->connected ? "<span class=\"ok\">connected</span>"
-                        : "<span class=\"warn\">not connected: scoring locally, queued</span>");
-        kv(r, "Redis queue (lag)", "redis-queue",
-           apr_psprintf(p, "%s <span class=\"muted\">(%u ms)</span>", num(p, (apr_int64_t)d->redis_queue),
-                        d->redis_queue ? x->lag_ms : 0));
-        kv(r, "Redis batches / retries", "redis-batches",
-           apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)x->batches),
-                        num(p, (apr_int64_t)x->retries)));
-        kv(r, "Redis changes applied", "redis-applied", num(p, (apr_int64_t)x->applied));
-        kv(r, "Redis queue full (lost)", "redis-queue-full", bad_if(p, x->dropped));
-        kv(r, "Redis spill file (pending)", "redis-spill",
-           apr_psprintf(p, "%s bytes <span class=\"muted\">(%s changes)</span>",
-                        num(p, (apr_int64_t)x->spill_bytes),
-                        num(p, (apr_int64_t)x->spill_pending)));
-        kv(r, "Redis spill full (lost)", "redis-spill-dropped", bad_if(p, x->spill_dropped));
-        kv(r, "Redis last error", "redis-error",
-           x->last_error[0] ? ap_escape_html(p, x->last_error)
-                            : "<span class=\"muted\">none</span>");
-        html_fleet(r, d);
-    }
+    /* --- the store's own section (mod_mql_store.c) --- */
+    mql_store_status(r, MQL_STORE_STATUS_HTML);
     kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
     /* --- flood limits (mod_mql_flood.c) --- */
     {
@@ -589,4 +542,25 @@ void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d)
     ap_rprintf(r, "<tr><td>DBM records waiting / write errors</td><td>%u / %"
                    APR_UINT64_T_FMT "</td></tr>\n", d->writer.pending, d->writer.dbm_errors);
     ap_rputs("</table>\n", r);
+}
+
+/* For a store's section of the page (mql_store_status). */
+void mql_status_kv(request_rec *r, const char *key, const char *id, const char *value)
+{
+    kv(r, key, id, value);
+}
+
+const char *mql_status_num(apr_pool_t *p, apr_int64_t n)
+{
+    return num(p, n);
+}
+
+const char *mql_status_ago(apr_pool_t *p, long secs)
+{
+    return ago(p, secs);
+}
+
+const char *mql_status_bad_if(apr_pool_t *p, apr_uint64_t n)
+{
+    return bad_if(p, n);
 }

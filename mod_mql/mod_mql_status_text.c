@@ -33,24 +33,6 @@ static void json_str(request_rec *r, const char *s)
 
 /* ------------------------------------------------------------ ?auto */
 
-/* The fleet's totals (MQLStore redis://), as the sync thread last summed
- * them; RedisFleetReadAge -1 until it has. */
-static void auto_fleet(request_rec *r, const mql_status_data_t *d)
-{
-    const mql_rq_fleet_t *f = &d->redis_st.fleet;
-
-    ap_rprintf(r, "RedisFleetServers: %u\n", f->servers);
-    ap_rprintf(r, "RedisFleetVisitors: %" APR_UINT64_T_FMT "\n", f->visitors);
-    ap_rprintf(r, "RedisFleetHits: %" APR_UINT64_T_FMT "\n", f->hits);
-    ap_rprintf(r, "RedisFleetForgotten: %" APR_UINT64_T_FMT "\n", f->forgotten);
-    ap_rprintf(r, "RedisFleetStageMQL: %" APR_UINT64_T_FMT "\n", f->stages[MQL_STAGE_MQL]);
-    ap_rprintf(r, "RedisFleetStageSQL: %" APR_UINT64_T_FMT "\n", f->stages[MQL_STAGE_SQL]);
-    ap_rprintf(r, "RedisFleetStageRejected: %" APR_UINT64_T_FMT "\n",
-               f->stages[MQL_STAGE_REJECTED]);
-    ap_rprintf(r, "RedisFleetReadAge: %ld\n",
-               f->read_at ? (long)d->now - (long)f->read_at : -1L);
-}
-
 void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
 {
     static const char *const ev_keys[MQL_EV_COUNT] = {
@@ -100,28 +82,8 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
         ap_rprintf(r, "MQLSnapshotErrors: %" APR_UINT64_T_FMT "\n", w->snapshot_errors);
     }
-    /* --- Redis sync thread (mod_mql_sync.c), MQLStore redis:// only --- */
-    if (d->redis) {
-        const mql_rq_stats_t *x = &d->redis_st;
-
-        ap_rprintf(r, "RedisConnected: %u\n", x->connected);
-        ap_rprintf(r, "RedisQueue: %u\n", d->redis_queue);
-        ap_rprintf(r, "RedisLagMs: %u\n", d->redis_queue ? x->lag_ms : 0);
-        ap_rprintf(r, "RedisApplied: %" APR_UINT64_T_FMT "\n", x->applied);
-        ap_rprintf(r, "RedisBatches: %" APR_UINT64_T_FMT "\n", x->batches);
-        ap_rprintf(r, "RedisRetries: %" APR_UINT64_T_FMT "\n", x->retries);
-        ap_rprintf(r, "RedisDuplicates: %" APR_UINT64_T_FMT "\n", x->duplicates);
-        ap_rprintf(r, "RedisRefused: %" APR_UINT64_T_FMT "\n", x->errors);
-        ap_rprintf(r, "RedisQueueFull: %" APR_UINT64_T_FMT "\n", x->dropped);
-        ap_rprintf(r, "RedisSpilled: %" APR_UINT64_T_FMT "\n", x->spilled);
-        ap_rprintf(r, "RedisSpillPending: %" APR_UINT64_T_FMT "\n", x->spill_pending);
-        ap_rprintf(r, "RedisSpillBytes: %" APR_UINT64_T_FMT "\n", x->spill_bytes);
-        ap_rprintf(r, "RedisSpillDropped: %" APR_UINT64_T_FMT "\n", x->spill_dropped);
-        ap_rprintf(r, "RedisFleetRecords: %" APR_UINT64_T_FMT "\n", x->fleet_records);
-        ap_rprintf(r, "RedisOutages: %u\n", x->outages);
-        ap_rprintf(r, "RedisLastError: %s\n", ap_escape_logitem(r->pool, x->last_error));
-        auto_fleet(r, d);
-    }
+    /* --- the store's own section (mod_mql_store.c) --- */
+    mql_store_status(r, MQL_STORE_STATUS_AUTO);
     /* --- flood limits (mod_mql_flood.c) --- */
     {
         const mql_flood_status_t *f = &d->flood;
@@ -186,26 +148,6 @@ static void json_change(request_rec *r, const mql_change_t *c)
                mql_event_name((mql_event_t)c->trigger_event));
 }
 
-/* "fleet": the fleet's totals (MQLStore redis://); read_at 0 and
- * read_age null until the sync thread has read them. */
-static void json_fleet(request_rec *r, const mql_status_data_t *d)
-{
-    const mql_rq_fleet_t *f = &d->redis_st.fleet;
-    int i;
-
-    ap_rprintf(r, "\"fleet\":{\"servers\":%u,\"visitors\":%" APR_UINT64_T_FMT
-               ",\"hits\":%" APR_UINT64_T_FMT ",\"forgotten\":%" APR_UINT64_T_FMT
-               ",\"stages\":{", f->servers, f->visitors, f->hits, f->forgotten);
-    for (i = MQL_STAGE_MQL; i < MQL_STAGE_COUNT; i++)
-        ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, i > MQL_STAGE_MQL ? "," : "",
-                   mql_stage_name((mql_stage_t)i), f->stages[i]);
-    ap_rprintf(r, "},\"read_at\":%u,\"read_age\":", f->read_at);
-    if (f->read_at)
-        ap_rprintf(r, "%ld}", (long)d->now - (long)f->read_at);
-    else
-        ap_rputs("null}", r);
-}
-
 void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
 {
     int i;
@@ -267,29 +209,9 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
                    w->returns_seen, w->returns_lost, w->published_before);
     }
     ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
-    /* --- Redis sync thread (mod_mql_sync.c): null for MQLStore shm --- */
-    ap_rputs("\"redis\":", r);
-    if (!d->redis)
-        ap_rputs("null,\n", r);
-    else {
-        const mql_rq_stats_t *x = &d->redis_st;
-
-        ap_rprintf(r, "{\"connected\":%u,\"queue\":%u,\"lag_ms\":%u,\"applied\":%"
-                   APR_UINT64_T_FMT ",\"batches\":%" APR_UINT64_T_FMT ",\"retries\":%"
-                   APR_UINT64_T_FMT ",\"duplicates\":%" APR_UINT64_T_FMT ",\"refused\":%"
-                   APR_UINT64_T_FMT ",\"queue_full\":%" APR_UINT64_T_FMT
-                   ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"spilled\":%" APR_UINT64_T_FMT
-                   ",\"spill_pending\":%" APR_UINT64_T_FMT ",\"spill_bytes\":%"
-                   APR_UINT64_T_FMT ",\"spill_dropped\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
-                   "\"last_error\":%s,\"last_error_time\":%u,",
-                   x->connected, d->redis_queue, d->redis_queue ? x->lag_ms : 0, x->applied,
-                   x->batches, x->retries, x->duplicates, x->errors, x->dropped,
-                   x->fleet_records, x->spilled, x->spill_pending, x->spill_bytes,
-                   x->spill_dropped, x->outages, mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE),
-                   x->last_error_time);
-        json_fleet(r, d);
-        ap_rputs("},\n", r);
-    }
+    /* --- the store's own section (mod_mql_store.c): "redis", null for
+     * MQLStore shm --- */
+    mql_store_status(r, MQL_STORE_STATUS_JSON);
     /* --- flood limits (mod_mql_flood.c) --- */
     {
         const mql_flood_status_t *f = &d->flood;

@@ -71,8 +71,6 @@
 #include "mql_record.h"
 #include "mql_control.h"
 #include "mql_returns.h"
-#include "mql_redis_proto.h"
-#include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -83,7 +81,7 @@ APLOG_USE_MODULE(mql);
 #define WRITER_TICK     apr_time_from_msec(100)
 #define MIN_INTERVAL    2          /* seconds between routine rewrites of a lead */
 #define SNAPSHOT_EVERY  60
-#define PERSIST_KEY     "mod_mql-writer"
+#define PERSIST_KEY     "writer"       /* its mql_kept_shm name */
 #define CHANGES_BATCH   64
 #define NOTIFY_LINE_MAX 4000       /* below PIPE_BUF: one atomic write */
 #define NOTIFY_STORY    10         /* events of the lead's story in its line */
@@ -596,9 +594,7 @@ static const char *jstr(apr_pool_t *p, const char *s)
 
 static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
 {
-    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
-    char stream_id[MQL_RQ_STREAM_ID];
-    unsigned shard;
+    char stream[MQL_SOURCE_LEN], stream_id[MQL_SOURCE_LEN];
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
     mql_lead_t lead;
@@ -619,16 +615,13 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
                              lead.contact ? jstr(p, lead.contact) : "null",
                              lead.country[0] ? jstr(p, lead.country) : "null");
     }
-    /* MQLStore redis://: the fleet's stream and entry, so that a consumer
-     * can drop the duplicate a crash between delivery and acknowledgement
-     * may cause (an entry ID is unique within its stream) */
-    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id, &shard)) {
-        char key[MQL_REDIS_KEY_LEN];
-
-        mql_redis_key_stream(key, shard);
-        extra = apr_pstrcat(p, extra, ",\"stream\":", jstr(p, key), ",\"stream_id\":",
+    /* a store shared by a fleet (MQLStore redis://): its stream and entry,
+     * so that a consumer can drop the duplicate a crash between delivery
+     * and acknowledgement may cause (an entry ID is unique within its
+     * stream) */
+    if (mql_visitors_change_source(mql_g->store, seq, stream, stream_id))
+        extra = apr_pstrcat(p, extra, ",\"stream\":", jstr(p, stream), ",\"stream_id\":",
                             jstr(p, stream_id), NULL);
-    }
     line = apr_psprintf(p, "{\"type\":\"stage\",\"time\":%u,\"visitor\":%s,"
                         "\"old_stage\":%s,\"stage\":%s,\"score\":%ld,"
                         "\"trigger_event\":%s%s",
@@ -718,16 +711,15 @@ static void forget_in_sites(const char *id_text)
     }
 }
 
-/* MQLStore redis://: visitors forgotten on another server of the fleet
- * (the sync thread took them out of the table already).  1 when any. */
+/* A store shared by a fleet (MQLStore redis://): visitors forgotten on
+ * another server (the store let them go already).  1 when any. */
 static int fleet_forgets(server_rec *s)
 {
-    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
     uint8_t ids[64][MQL_ID_BYTES];
     char text[MQL_ID_TEXT_LEN + 1];
     unsigned n, i, any = 0;
 
-    while (q && (n = mql_rq_pop_forgets(q, ids, 64)) > 0) {
+    while ((n = mql_visitors_foreign_forgets(mql_g->store, ids, 64)) > 0) {
         for (i = 0; i < n; i++) {
             mql_id_to_text(ids[i], text);
             forget_in_sites(text);
@@ -1075,36 +1067,27 @@ static apr_status_t prepare_state_files(void *baton, apr_pool_t *p)
 
 static apr_status_t make_shared(server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
-    apr_shm_t *shm = NULL;
+    mql_kept_t *kept;
     apr_status_t rv;
+    int fresh;
 
-    apr_pool_userdata_get((void **)&wsh, PERSIST_KEY, ppool);
-    if (wsh)
-        return APR_SUCCESS;
-    rv = apr_shm_create(&shm, sizeof(writer_shared_t), NULL, ppool);
-    if (rv != APR_SUCCESS) {
+    if (!(kept = mql_kept_shm(s, PERSIST_KEY, sizeof(writer_shared_t), 0, &fresh, &rv))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      "MQL03051: cannot create the writer's shared memory");
         return rv;
     }
-    wsh = apr_shm_baseaddr_get(shm);
-    memset(wsh, 0, sizeof *wsh);
-    apr_pool_userdata_set(wsh, PERSIST_KEY, apr_pool_cleanup_null, ppool);
+    wsh = kept->base;
     return APR_SUCCESS;
 }
 
-static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                              server_rec *s)
+int mql_writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
     APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
     ap_watchdog_t *wd;
     apr_status_t rv;
 
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !mql_g
-        || !mql_g->store_ready)
-        return OK;
     if (make_shared(s) != APR_SUCCESS || mql_notify_setup(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     mql_journal_setup(s);
@@ -1133,11 +1116,3 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     return OK;
 }
 
-void mql_register_writer(apr_pool_t *p)
-{
-    /* after mod_mql's own post_config (the table exists), before
-     * mod_watchdog's, which starts the instances that have callbacks */
-    static const char *const succ[] = { "mod_watchdog.c", NULL };
-
-    ap_hook_post_config(writer_post_config, NULL, succ, APR_HOOK_LAST);
-}
