@@ -112,8 +112,18 @@ void mql_store_status(request_rec *r, int how)
         prov->status(mql_g->store_inst, r, how);
 }
 
+/* The stores built in: each mod_mql_store_NAME.c defines mql_store_NAME,
+ * and the build lists them in mql_stores.h (Makefile), so that adding a
+ * store is adding its file. */
+#define MQL_STORE(name) extern const mql_store_provider_t mql_store_##name;
+#include "mql_stores.h"
+#undef MQL_STORE
+
 void mql_register_stores(apr_pool_t *p)
 {
-    mql_store_shm_register(p);
-    mql_store_redis_register(p);
+#define MQL_STORE(name) \
+    ap_register_provider(p, MQL_STORE_PROVIDER_GROUP, #name, MQL_STORE_PROVIDER_VERSION, \
+                         &mql_store_##name);
+#include "mql_stores.h"
+#undef MQL_STORE
 }

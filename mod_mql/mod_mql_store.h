@@ -2,8 +2,8 @@
  * The visitor store as the rest of the module sees it (mod_mql_store.c):
  * MQLStore picks a provider of the group "mql-store" (mql_store.h) by
  * name, and the store's start, its part in each child and its section of
- * the status page go through that provider.  The backends register
- * themselves here; nothing else names them.
+ * the status page go through that provider.  Nothing else names a
+ * backend.
  */
 #ifndef MOD_MQL_STORE_H
 #define MOD_MQL_STORE_H
@@ -26,13 +26,12 @@ void mql_store_child_init(apr_pool_t *pchild, server_rec *s);
  * (MQL_STORE_STATUS_*); nothing when it has none. */
 void mql_store_status(request_rec *r, int how);
 
-/* Every backend built in, registered as a provider. */
+/* Every store built in (each mod_mql_store_NAME.c, defining the provider
+ * mql_store_NAME), registered under its name. */
 void mql_register_stores(apr_pool_t *p);
 
-/* The backends (mod_mql_store_shm.c, mod_mql_store_redis.c): each
- * registers its provider; the Redis one has directives of its own. */
-void mql_store_shm_register(apr_pool_t *p);
-void mql_store_redis_register(apr_pool_t *p);
+/* The Redis store's directives (mod_mql_store_redis.c), for the module's
+ * table of directives. */
 const char *mql_set_redis_password_file(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_redis_timeout(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_redis_spill_max(cmd_parms *cmd, void *dconf, const char *arg);

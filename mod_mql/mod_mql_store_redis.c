@@ -534,7 +534,7 @@ static void redis_status(void *inst, request_rec *r, int how)
     }
 }
 
-static const mql_store_provider_t redis_provider = {
+const mql_store_provider_t mql_store_redis = {
     .usage = "redis://[USER:PASSWORD@]HOST:PORT[/DB], redis+unix:///PATH or "
              "redis-cluster://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...]",
     .create = redis_create,
@@ -542,12 +542,6 @@ static const mql_store_provider_t redis_provider = {
     .child_init = redis_child_init,
     .status = redis_status,
 };
-
-void mql_store_redis_register(apr_pool_t *p)
-{
-    ap_register_provider(p, MQL_STORE_PROVIDER_GROUP, "redis", MQL_STORE_PROVIDER_VERSION,
-                         &redis_provider);
-}
 
 /* ---------------------------------------------------------- directives */
 

@@ -25,7 +25,6 @@
 #include <sys/stat.h>
 
 #include "apr_strings.h"
-#include "ap_provider.h"
 #include "http_core.h"
 #include "http_protocol.h"
 #include "util_mutex.h"
@@ -222,7 +221,7 @@ static apr_status_t save_on_exit(void *data)
     save_job_t *j = data;
     apr_pool_t *p;
 
-    if (getpid() != j->st->persist->parent)
+    if (getpid() != j->st->persist->parent || !mql_g)
         return APR_SUCCESS;
     apr_pool_create(&p, NULL);
     mql_as_server_user(j->s, p, "saving the snapshot", MQL_AS_USER_LIMIT, save_table, j);
@@ -345,16 +344,10 @@ static void shm_status(void *inst, request_rec *r, int how)
         ap_rputs("\"redis\":null,\n", r);
 }
 
-static const mql_store_provider_t shm_provider = {
+const mql_store_provider_t mql_store_shm = {
     .usage = "shm",
     .create = shm_create,
     .init = shm_init,
     .child_init = shm_child_init,
     .status = shm_status,
 };
-
-void mql_store_shm_register(apr_pool_t *p)
-{
-    ap_register_provider(p, MQL_STORE_PROVIDER_GROUP, "shm", MQL_STORE_PROVIDER_VERSION,
-                         &shm_provider);
-}

@@ -10,8 +10,10 @@
  * Each owns the parsing of its MQLStore argument, its start in the parent,
  * its part in each child, its section of the status page and what it hears
  * from elsewhere (mql_visitors_ops_t's foreign changes); nothing outside a
- * backend includes its header.  Adding one is a file that fills in this
- * table and the visitor store's (mql_visitors.h), and registers itself.
+ * backend includes its header.  Adding one is a file,
+ * mod_mql/mod_mql_store_NAME.c, that fills in the visitor store's table
+ * (mql_visitors.h) and this one as `mql_store_NAME`: the build registers
+ * it under NAME (mod_mql_store.c).
  *
  * Declared here, without httpd's headers, so that the unit tests hold a
  * store to the same shape (t/unit/test_visitors.c): only pointers to
