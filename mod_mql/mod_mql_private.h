@@ -112,7 +112,6 @@ typedef struct mql_global {
     const struct mql_store_provider *store_provider;   /* MQLStore's (mql_store.h) */
     void *store_inst;               /* ... its instance */
     /* MQLStore redis's settings (mod_mql_store_redis.c) */
-    struct mql_redis_url *redis;    /* the URL parsed, or NULL */
     apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout, 0 = default */
     const char *redis_password;     /* MQLRedisPasswordFile's contents, or NULL */
     apr_int64_t redis_spill_max;    /* MQLRedisSpillMax, bytes, 0 = default */

@@ -315,7 +315,9 @@ mql_kept_t *mql_kept_shm(server_rec *s, const char *name, apr_size_t size, int r
     kept->shm = shm;
     kept->base = (void *)((a + MQL_KEPT_ALIGN - 1) & ~(uintptr_t)(MQL_KEPT_ALIGN - 1));
     kept->size = size;
-    memset(kept->base, 0, size);
+    /* zero-filled already, as anonymous memory comes (a MAP_ANONYMOUS
+     * mapping or a new SysV segment): a table of millions of visitors is
+     * not touched twice */
     *fresh = 1;
     return kept;
 }

@@ -36,8 +36,8 @@ typedef struct mql_kept {
     void *data;                     /* the caller's record of it, in the parent's memory */
 } mql_kept_t;
 /* The record of segment name, made on first use; with size, the segment
- * of size bytes (zeroed, *fresh 1) when there is none yet or renew asks
- * for a new one.  NULL and *rv when it cannot be made. */
+ * of size bytes (zero-filled, *fresh 1) when there is none yet or renew
+ * asks for a new one.  NULL and *rv when it cannot be made. */
 mql_kept_t *mql_kept_shm(server_rec *s, const char *name, apr_size_t size, int renew,
                          int *fresh, apr_status_t *rv);
 

@@ -321,7 +321,6 @@ static const char *redis_create(void **inst, const char *arg, apr_pool_t *tmp, a
                "file's only";
     if (mql_g->redis_password)
         ri->url->password = mql_g->redis_password;
-    mql_g->redis = ri->url;
     *inst = ri;
     return NULL;
 }
@@ -558,6 +557,7 @@ static const char *bad(cmd_parms *cmd, const char *expects, const char *got)
 const char *mql_set_redis_password_file(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY), *pw;
+    redis_inst_t *ri = mql_g->store_provider == &mql_store_redis ? mql_g->store_inst : NULL;
     char buf[MQL_REDIS_AUTH_MAX + 1];
     struct stat st;
     ssize_t n;
@@ -585,12 +585,12 @@ const char *mql_set_redis_password_file(cmd_parms *cmd, void *dconf, const char 
     if (!pw)
         return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s holds no password (it is "
                             "empty or has a NUL byte)", arg);
-    if (mql_g->redis && mql_g->redis->password)
+    if (ri && ri->url->password)
         return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: the MQLStore URL holds a "
                             "password too; keep the file's only");
     mql_g->redis_password = pw;
-    if (mql_g->redis)
-        mql_g->redis->password = pw;
+    if (ri)
+        ri->url->password = pw;
     return NULL;
 }
 
