@@ -686,7 +686,7 @@ profile_bench() {
     log "   work is not counted here: see the redis section)"
     log "  mod_mql functions, inclusive instructions per request:"
     callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
-        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_hit|mql_score_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \
+        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_resolve|mql_delta_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \
         | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); match($0, /:[A-Za-z_0-9]+ \[/);
               printf "    %-24s %7.0f\n", substr($0, RSTART + 1, RLENGTH - 3), $1 / n }' \
         | tee -a "$REPORT"

@@ -3,8 +3,8 @@
  *
  *   APR_OPTIONAL_FN_TYPE(mql_visitor_info) *info =
  *       APR_RETRIEVE_OPTIONAL_FN(mql_visitor_info);
- *   long score; const char *stage;
- *   if (info && info(r, &score, &stage) == OK) ...
+ *   long score; const char *stage, *id;
+ *   if (info && info(r, &score, &stage, &id) == OK) ...
  *
  * Retrieve the function in post_config (or later); it is NULL when
  * mod_mql is not loaded.

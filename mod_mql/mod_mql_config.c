@@ -646,6 +646,10 @@ static const char *set_require(cmd_parms *cmd, void *dconf, int argc, char *cons
     else if (!strcasecmp(argv[0], "form") && argc == 1)
         mask |= MQL_REQ_FORM;
     else if (!strcasecmp(argv[0], "country") && argc > 1) {
+        /* every hit carries the list to the store (mql_delta_t) */
+        if (argc - 1 > MQL_DELTA_COUNTRIES)
+            return apr_psprintf(cmd->pool, "%s: expects at most %d countries",
+                                cmd->cmd->name, MQL_DELTA_COUNTRIES);
         if ((err = parse_countries(cmd, argc - 1, argv + 1, &sc->require_countries)))
             return err;
         mask |= MQL_REQ_COUNTRY;

@@ -16,6 +16,7 @@
  */
 #include <string.h>
 
+#include "apr_atomic.h"
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -228,7 +229,7 @@ int mql_flood_admit(request_rec *r)
                                  (uint32_t)apr_time_sec(r->request_time), MQL_FLOOD_VISITORS,
                                  mql_g->flood.visitor_limit, 0)) {
     case MQL_FLOOD_OVER:
-        n = __atomic_add_fetch(&fsh->table.stats.visitors_refused, 1, __ATOMIC_RELAXED);
+        n = apr_atomic_inc64(&fsh->table.stats.visitors_refused) + 1;
         if (worth_logging(n))
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "MQL06002: this client's network made more than MQLNewVisitorLimit "
@@ -239,7 +240,7 @@ int mql_flood_admit(request_rec *r)
     case MQL_FLOOD_FULL:
         /* Tracking goes on (the levels that found a slot counted the
          * visitor); a promotion waits for a slot (mql_lead_gate_admit). */
-        n = __atomic_load_n(&fsh->table.stats.table_full, __ATOMIC_RELAXED);
+        n = apr_atomic_read64(&fsh->table.stats.table_full);
         if (worth_logging(n))
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           "MQL05100: the flood limits' table is full (%u slots) for this "

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "apr_atomic.h"
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "apr_file_io.h"
@@ -302,12 +303,12 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
                 e.rule = rule_label_cached(ev->site, ev->rule);
                 e.score = ev->score;
                 if (mql_journal_add_event(db, &e) == APR_SUCCESS)
-                    __atomic_add_fetch(&jsh->written, 1, __ATOMIC_RELAXED);
+                    apr_atomic_inc64(&jsh->written);
                 else
-                    __atomic_add_fetch(&jsh->errors, 1, __ATOMIC_RELAXED);
+                    apr_atomic_inc64(&jsh->errors);
             }
             else
-                __atomic_add_fetch(&jsh->shed, 1, __ATOMIC_RELAXED);
+                apr_atomic_inc64(&jsh->shed);
             if (ev->time / 86400 != day) {
                 flush_days(db, day, add);
                 day = ev->time / 86400;
@@ -323,7 +324,7 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
     }
     flush_days(db, day, add);
     if (mql_journal_commit(db) != APR_SUCCESS) {
-        uint64_t e = __atomic_add_fetch(&jsh->errors, total, __ATOMIC_RELAXED);
+        uint64_t e = apr_atomic_add64(&jsh->errors, total) + total;
         if (!(e & (e - 1)))
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03103: journal write failed "
                          "(%s): %u events lost", mql_journal_error(db), total);
@@ -407,9 +408,9 @@ void mql_journal_stats(mql_journal_stats_t *out)
     out->enabled = ring.h != NULL;
     if (!ring.h)
         return;
-    out->taken = __atomic_load_n(&ring.h->taken, __ATOMIC_RELAXED);
-    out->dropped = __atomic_load_n(&ring.h->dropped, __ATOMIC_RELAXED);
-    out->lost = __atomic_load_n(&ring.h->lost, __ATOMIC_RELAXED);
+    out->taken = apr_atomic_read64(&ring.h->taken);
+    out->dropped = apr_atomic_read64(&ring.h->dropped);
+    out->lost = apr_atomic_read64(&ring.h->lost);
     out->written = jsh->written;
     out->shed = jsh->shed;
     out->errors = jsh->errors;

@@ -13,6 +13,12 @@
  * the pipe instead of being lost.  When the writer's process goes away
  * (graceful restart, stop, a crash), the program reads what is left and
  * sees the end of its input; the next writer starts its own.
+ *
+ * The writer's notification job is here too: each round drains the
+ * store's change ring into the program, one JSON line per stage change
+ * (mql_notify.c builds it), without ever blocking on the pipe.  The
+ * position in the ring lives in the writer's shared segment, so no
+ * notification is sent twice when the writer moves to another child.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +31,12 @@
 
 #include "apr_strings.h"
 
+#include "mod_mql_jobs.h"
+#include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
+#include "mql_cookie.h"
+#include "mql_notify.h"
+#include "mql_record.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -33,6 +44,7 @@ extern char **environ;
 
 #define RESTART_GAP     apr_time_from_sec(1)    /* between two starts */
 #define FAILED_GAP_MAX  apr_time_from_sec(60)   /* a program that cannot run */
+#define CHANGES_BATCH   64
 
 static const char *program;        /* as configured, for the log */
 static char **argv;                /* made in the parent: no malloc after fork */
@@ -240,4 +252,71 @@ void mql_notify_release(void)
     if (running)
         waitpid(running, NULL, WNOHANG);
     running = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Stage changes, one line each                                        */
+
+static const char *story_of(apr_pool_t *p, int max, void *baton)
+{
+    return mql_journal_story_of(p, baton, max);
+}
+
+static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
+{
+    char stream[MQL_SOURCE_LEN], stream_id[MQL_SOURCE_LEN];
+    char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
+    uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
+    mql_visitor_t v;
+    mql_lead_t lead;
+    int known, streamed = 0;
+
+    mql_id_to_text(c->id, id);
+    known = mql_visitors_get_id(mql_g->store, c->id, now, &v, contact);
+    if (known)
+        mql_lead_from_visitor(&lead, &v, contact, now, (uint32_t)mql_g->half_life, p);
+    /* a store shared by a fleet (MQLStore redis://): its stream and entry */
+    streamed = mql_visitors_change_source(mql_g->store, seq, stream, stream_id);
+    return mql_notify_line(p, c, known ? &lead : NULL, streamed ? stream : NULL,
+                           streamed ? stream_id : NULL, mql_g->journal ? story_of : NULL, id);
+}
+
+void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer_stats_t *st)
+{
+    mql_change_t ch[CHANGES_BATCH];
+    uint64_t seq = *next, lost = 0, first;
+    unsigned n, i;
+    int notify = mql_notify_ready(s);
+
+    while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
+        first = seq - n;
+        if (lost) {
+            MQL_STAT_ADD(st, notify_dropped, lost);
+            if (notify)
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                             "MQL03020: %" APR_UINT64_T_FMT " stage changes came faster "
+                             "than the writer and were not notified", lost);
+            lost = 0;
+        }
+        mql_journal_stage_changes(s, ch, n);
+        for (i = 0; i < n && notify; i++) {
+            apr_pool_t *lp;
+            apr_pool_create(&lp, p);
+            if (mql_notify_write(change_json(lp, &ch[i], first + i))) {
+                MQL_STAT_ADD(st, notify_sent, 1);
+            }
+            else {
+                uint64_t d = MQL_STAT_ADD(st, notify_dropped, 1);
+                if (!(d & (d - 1)))
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "MQL03021: MQLNotify program is not reading: "
+                                 "notification dropped (%" APR_UINT64_T_FMT " so far)", d);
+            }
+            apr_pool_destroy(lp);
+        }
+        *next = seq;
+        if (n < CHANGES_BATCH)
+            break;
+    }
+    *next = seq;
 }

@@ -1,6 +1,8 @@
 /*
  * The MQLNotify program (mod_mql_notify.c), run by the background writer
- * as the server's user.  Only the writer (mod_mql_writer.c) reaches it.
+ * as the server's user.  Only the writer (mod_mql_writer.c) reaches it;
+ * its job of each round, the stage changes into it, is declared with the
+ * other jobs (mod_mql_jobs.h).
  */
 #ifndef MOD_MQL_NOTIFY_H
 #define MOD_MQL_NOTIFY_H

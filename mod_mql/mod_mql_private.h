@@ -3,10 +3,10 @@
  * records, the server-wide settings and runtime (mql_g), and the
  * per-request state.  What only one or two glue files use is declared in
  * a header next to them (mod_mql_config.h, mod_mql_runtime.h,
- * mod_mql_request.h, mod_mql_handlers.h, mod_mql_writer.h,
- * mod_mql_flood.h, mod_mql_geoip.h, mod_mql_status.h, mod_mql_store.h),
- * so that each file includes what it uses.  The logic itself lives in
- * the mql_*.c core, which knows nothing of httpd.
+ * mod_mql_request.h, mod_mql_handlers.h, mod_mql_writer.h, mod_mql_jobs.h,
+ * mod_mql_returns.h, mod_mql_flood.h, mod_mql_geoip.h, mod_mql_status.h,
+ * mod_mql_store.h), so that each file includes what it uses.  The logic
+ * itself lives in the mql_*.c core, which knows nothing of httpd.
  */
 #ifndef MOD_MQL_PRIVATE_H
 #define MOD_MQL_PRIVATE_H

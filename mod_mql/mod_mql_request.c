@@ -20,7 +20,7 @@
 #include "mod_mql_geoip.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_request.h"
-#include "mod_mql_writer.h"
+#include "mod_mql_returns.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
 #include "mql_log.h"
@@ -119,7 +119,7 @@ static int excluded_address(request_rec *r, const mql_srv_conf_t *sc)
     int i;
 
     for (i = 0; i < sc->exclude_ip->nelts; i++)
-        if (mql_cidr_match(&nets[i], r->useragent_ip))
+        if (mql_cidr_match(&nets[i], r->useragent_addr))
             return 1;
     return 0;
 }
@@ -766,6 +766,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     request_rec *last;
     mql_response_facts_t facts;
     mql_hit_t hit;
+    mql_delta_t delta;
     mql_hit_result_t res;
     mql_lead_gate_t gate;
     char app_name[40];
@@ -826,13 +827,13 @@ static void score_request(request_rec *r, mql_req_t *rq)
     hit.site = sc->site;
     hit.gate = mql_flood_gate(r, &gate);
     now = (uint32_t)apr_time_sec(apr_time_now());
-    rv = mql_visitors_hit(mql_g->store, &rq->ref, &hit, &sc->scoring, now, &res);
+    /* resolved once, here: every store applies the same delta */
+    mql_score_resolve(&sc->scoring, &hit, &delta);
+    rv = mql_visitors_hit(mql_g->store, &rq->ref, &delta, now, &res);
     /* signed by us, yet unknown: perhaps a lead that made room, whose
-     * record the writer can bring back from its file (a store that
-     * brings visitors back itself, as Redis does, has no restore) */
-    if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found))
-        && mql_visitors_can_restore(mql_g->store))
-        mql_writer_note_return(rq->ref.id, sc->site);
+     * record the writer can bring back from its file */
+    if (!rq->is_new && (rv == APR_ENOSPC || (rv == APR_SUCCESS && !res.found)))
+        mql_returns_note(rq->ref.id, sc->site);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "not scored: %s",
                       rv == APR_ENOSPC ? "no room for a new visitor (every slot a lead "

@@ -23,9 +23,10 @@
  * are copied out of the shared table first (stats under one lock; the
  * visitors through the store's walk, which copies chunk by chunk under the
  * lock), into a mql_status_data_t, once per request; the renderers only
- * read that copy.  They are apart so that what is shown and how it is
- * written can each be read and changed alone: the HTML page in
- * mod_mql_status_html.c, ?json and ?auto in mod_mql_status_text.c.  A
+ * read that copy.  The figures are named once, in the tables of
+ * mod_mql_status_text.c, which the core's emitters walk for ?auto, ?json
+ * and the page's health table; the rest of the HTML page is
+ * mod_mql_status_html.c's.  A
  * POST, the one request that changes anything, is taken by
  * mod_mql_status_post.c with its token and origin checks.
  */
@@ -42,7 +43,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_cookie.h"
 
 APLOG_USE_MODULE(mql);
@@ -244,7 +245,7 @@ static void gather_totals(request_rec *r, mql_status_data_t *d)
     }
     mql_writer_stats(&d->writer);
     mql_flood_status(&d->flood);
-    d->geoip_db = mql_g->geoip_db;
+    d->geoip = mql_g->geoip_db != NULL;
     if (d->scope != MQL_SCOPE_ALL && !d->want_top) {
         walk_t w = { d };
 

@@ -1,25 +1,13 @@
 /*
- * The status page (`SetHandler mql-status`) and mod_status section.
- *
- * mod_mql_status.c gathers the figures once per request into a
- * mql_status_data_t, copied out of the shared table; the renderers only
- * read that copy: mod_mql_status_html.c (the page, its SVG charts and
- * CSS, and the mod_status section), mod_mql_status_text.c (?json and
- * ?auto), and mod_mql_status_post.c takes the POSTed stage changes with
- * their token and origin checks.  This header is what those files share;
- * only the first part is for the rest of the module.
+ * The status page (`SetHandler mql-status`) and its section in
+ * mod_status's /server-status: what the rest of the module knows of it.
+ * What the status page's files share is in mod_mql_status_int.h.
  */
 #ifndef MOD_MQL_STATUS_H
 #define MOD_MQL_STATUS_H
 
-#include "mod_mql_private.h"
-#include "mod_mql_flood.h"
-#include "mod_mql_writer.h"
-#include "mql_cookie.h"
-#include "mod_mql_journal.h"
-#include "mod_mql_store.h"
-
-/* ------------------------------------------- for the rest of the module */
+#include "httpd.h"
+#include "http_config.h"
 
 /* MQLStatusSites (mql_dir_conf_t's status_sites): whose visitors a status
  * page shows and acts on */
@@ -30,121 +18,17 @@
 const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
 void mql_register_status(apr_pool_t *p);
 
-/* A store's section of the page (mql_store_provider_t's status), in the
- * page's own rows and figures (mod_mql_status_html.c) */
-void mql_status_kv(request_rec *r, const char *key, const char *id, const char *value);
-const char *mql_status_num(apr_pool_t *p, apr_int64_t n);
-const char *mql_status_ago(apr_pool_t *p, long secs);
-const char *mql_status_bad_if(apr_pool_t *p, apr_uint64_t n);
-
-/* ------------------------------------------------ between the status files */
-
-#define MQL_STATUS_TOP_N 20
-#define MQL_STATUS_RECENT_N 20
-#define MQL_STATUS_HIST_BINS 10 /* below 0, up to 8 bins to the threshold, at or above it */
-
-/* The scope of a page: a site (an index in mql_g->sites), or every site. */
-#define MQL_SCOPE_ALL (-1)
-
-typedef struct mql_status_row {
-    mql_visitor_t v;
-    long score;
-    char id[MQL_ID_TEXT_LEN + 1];
-    char contact[MQL_CONTACT_LEN];      /* "" = none */
-} mql_status_row_t;
-
-typedef struct mql_status_bin {
-    long from, to;                      /* inclusive; from > to: open ended */
-    uint32_t count;
-    int lead;                           /* at or above the threshold */
-} mql_status_bin_t;
-
-/* The journal's part of a page (mod_mql_status_journal.c): the funnel,
- * the criteria against sales' verdicts, and a visitor's story.  Read from
- * MQLStateDir/journal.sqlite (every site's: the journal is one for the
- * server). */
-typedef struct mql_status_journal {
-    int enabled;                        /* MQLJournal On */
-    int readable;                       /* the database was read */
-    mql_journal_stats_t st;
-    int days;                           /* the chart's period: 30, 90 or 400 */
-    mql_funnel_t funnel;
-    mql_criteria_t crit;
-    apr_array_header_t *story;          /* ?visitor=: mql_story_event_t, oldest first */
-} mql_status_journal_t;
-
-/* The figures of one request, gathered before anything is written. */
-typedef struct mql_status_data {
-    uint32_t now;
-    long threshold;
-    mql_visitors_stats_t st;
-    double used_pct;
-    uint64_t events_total;
-    long snapshot_age;                  /* seconds, -1 = no snapshot */
-    mql_writer_stats_t writer;
-    mql_flood_status_t flood;           /* limits per client network */
-    const char *geoip_db;               /* NULL = off */
-    int scope;                          /* the site shown, or MQL_SCOPE_ALL */
-    int want_top;                       /* the walk also fills bins and top */
-    uint32_t mine_used;                 /* the scope's figures, from the walk */
-    uint32_t mine_stages[MQL_STAGE_COUNT];
-    uint64_t mine_events[MQL_EV_COUNT];
-    int validated;                      /* ?validate: the check below ran */
-    const char *problem;                /* its finding, NULL = consistent */
-    /* only for the full page and ?json */
-    int nbins;
-    mql_status_bin_t bins[MQL_STATUS_HIST_BINS];
-    int ntop;
-    mql_status_row_t top[MQL_STATUS_TOP_N];
-    unsigned nchanges;
-    mql_change_t changes[MQL_STATUS_RECENT_N];     /* newest first */
-    mql_status_journal_t journal;
-} mql_status_data_t;
-
-/* One visitor's page (?visitor=ID). */
-typedef struct mql_status_detail {
-    mql_status_row_t row;
-    unsigned nchanges;
-    mql_change_t *changes;              /* this visitor's, newest first */
-    const mql_status_journal_t *story;  /* its story, when the journal has one */
-} mql_status_detail_t;
-
-/* mod_mql_status.c: sites, the data's pieces, the request */
-int mql_status_sites_mode(request_rec *r);
-/* ServerName of a site's first virtual host, "all" for MQL_SCOPE_ALL */
-const char *mql_status_site_name(int site);
-/* Whether this page may show or change one visitor. */
-int mql_status_may_touch(request_rec *r, const mql_visitor_t *v);
-const char *mql_status_country_of(apr_pool_t *p, const mql_visitor_t *v);
-const char *mql_status_trigger_of(apr_pool_t *p, const mql_visitor_t *v);
-const char *mql_status_bin_label(apr_pool_t *p, const mql_status_bin_t *b);
-int mql_status_parse_id(const char *text, uint8_t id[MQL_ID_BYTES]);
-
-/* mod_mql_status_html.c */
-void mql_status_render_html(request_rec *r, const mql_status_data_t *d);
-void mql_status_render_detail_html(request_rec *r, const mql_status_data_t *d,
-                                   const mql_status_detail_t *dt, const char *flash);
-void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d);
-
-/* mod_mql_status_text.c */
-void mql_status_render_auto(request_rec *r, const mql_status_data_t *d);
-void mql_status_render_json(request_rec *r, const mql_status_data_t *d);
-void mql_status_render_detail_json(request_rec *r, const mql_status_detail_t *dt);
-
-/* mod_mql_status_journal.c: gather (visitor NULL: the funnel and the
- * criteria; else that visitor's story) and render */
-void mql_status_gather_journal(request_rec *r, mql_status_journal_t *j, int days,
-                               const char *visitor);
-void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j);
-void mql_status_story_html(request_rec *r, const mql_status_journal_t *j);
-void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j);
-void mql_status_story_json(request_rec *r, const mql_status_journal_t *j);
-void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j);
-
-/* mod_mql_status_post.c: the form's token and the POSTed stage changes */
+/* Its step of the module's start (mod_mql.c's subsystems, after the
+ * signing key it is mixed with): the key of the page's form tokens
+ * (mod_mql_status_post.c). */
 int mql_status_form_key(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                         server_rec *s);
-const char *mql_status_current_token(request_rec *r);
-int mql_status_post(request_rec *r);
+
+/* A store's section of the page (mql_store_provider_t's status): sec
+ * gathered from inst and written in the format how (MQL_STORE_STATUS_*)
+ * by the core's emitters (mql_status_table.h), as the page's own tables. */
+struct mql_status_section;
+void mql_status_section(request_rec *r, int how, uint32_t now,
+                        const struct mql_status_section *sec, const void *inst);
 
 #endif

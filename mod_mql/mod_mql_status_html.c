@@ -5,9 +5,10 @@
  * everything else -- and the section in mod_status's /server-status.
  *
  * It is apart from the gathering and from the other formats because it
- * is most of the code and changes for looks alone.  Every string a
- * visitor or an application chose (trigger paths, contacts) is escaped
- * for HTML where it is written.
+ * is most of the code and changes for looks alone; the health table's
+ * rows are the figures' tables (mod_mql_status_text.c), which the core
+ * writes as HTML too.  Every string a visitor or an application chose
+ * (trigger paths, contacts) is escaped for HTML where it is written.
  */
 #include <math.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_cookie.h"
 #include "mql_version.h"
 
@@ -29,48 +30,9 @@ static const char *esc(apr_pool_t *p, const char *s)
     return ap_escape_html2(p, s ? s : "", 1);
 }
 
-/* 1234567 -> "1,234,567" */
-static const char *num(apr_pool_t *p, apr_int64_t n)
-{
-    char digits[32], out[48];
-    int len, i, o = 0;
-
-    if (n < 0) {
-        out[o++] = '-';
-        n = -n;
-    }
-    len = apr_snprintf(digits, sizeof digits, "%" APR_INT64_T_FMT, n);
-    for (i = 0; i < len; i++) {
-        if (i && (len - i) % 3 == 0)
-            out[o++] = ',';
-        out[o++] = digits[i];
-    }
-    out[o] = '\0';
-    return apr_pstrdup(p, out);
-}
-
 static const char *utc(apr_pool_t *p, uint32_t t)
 {
-    apr_time_exp_t tm;
-
-    if (!t)
-        return "never";
-    apr_time_exp_gmt(&tm, apr_time_from_sec(t));
-    return apr_psprintf(p, "%04d-%02d-%02d %02d:%02d:%02d UTC", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-static const char *ago(apr_pool_t *p, long secs)
-{
-    if (secs < 0)
-        return "never";
-    if (secs < 60)
-        return apr_psprintf(p, "%lds ago", secs);
-    if (secs < 3600)
-        return apr_psprintf(p, "%ldm ago", secs / 60);
-    if (secs < 172800)
-        return apr_psprintf(p, "%ldh %ldm ago", secs / 3600, secs % 3600 / 60);
-    return apr_psprintf(p, "%ldd ago", secs / 86400);
+    return t ? ap_ht_time(p, apr_time_from_sec(t), "%Y-%m-%d %H:%M:%S UTC", 1) : "never";
 }
 
 /* ------------------------------------------------------------ HTML */
@@ -166,17 +128,18 @@ static void html_cards(request_rec *r, const mql_status_data_t *d)
     apr_pool_t *p = r->pool;
 
     ap_rputs("<div class=\"cards\">\n", r);
-    html_card(r, "Visitors tracked", "visitors", num(p, d->st.used),
+    html_card(r, "Visitors tracked", "visitors", mql_stat_num(p, d->st.used),
               apr_psprintf(p, "of %s &middot; <span id=\"used-pct\">%.1f</span>%% used",
-                           num(p, d->st.capacity), d->used_pct), d->used_pct);
-    html_card(r, "MQLs", "stage-mql", num(p, d->st.stages[MQL_STAGE_MQL]),
+                           mql_stat_num(p, d->st.capacity), d->used_pct), d->used_pct);
+    html_card(r, "MQLs", "stage-mql", mql_stat_num(p, d->st.stages[MQL_STAGE_MQL]),
               apr_psprintf(p, "score %ld or more", d->threshold), -1);
-    html_card(r, "SQLs", "stage-sql", num(p, d->st.stages[MQL_STAGE_SQL]),
+    html_card(r, "SQLs", "stage-sql", mql_stat_num(p, d->st.stages[MQL_STAGE_SQL]),
               "accepted by sales", -1);
-    html_card(r, "Rejected", "stage-rejected", num(p, d->st.stages[MQL_STAGE_REJECTED]),
+    html_card(r, "Rejected", "stage-rejected", mql_stat_num(p, d->st.stages[MQL_STAGE_REJECTED]),
               "declined by sales", -1);
-    html_card(r, "Events scored", "events-total", num(p, (apr_int64_t)d->events_total),
-              apr_psprintf(p, "%s stage changes", num(p, (apr_int64_t)d->st.change_seq)), -1);
+    html_card(r, "Events scored", "events-total", mql_stat_num(p, (apr_int64_t)d->events_total),
+              apr_psprintf(p, "%s stage changes", mql_stat_num(p, (apr_int64_t)d->st.change_seq)),
+              -1);
     ap_rputs("</div>\n", r);
 }
 
@@ -185,26 +148,29 @@ static void svg_histogram(request_rec *r, const mql_status_data_t *d)
 {
     const int w = 600, h = 200, left = 40, right = 10, top = 14, bottom = 34;
     const int pw = w - left - right, ph = h - top - bottom;
-    uint32_t max = 1;
+    uint64_t ticks[5], max = 0;
     double slot;
-    int i, g;
+    int i, g, nticks;
 
     for (i = 0; i < d->nbins; i++)
         if (d->bins[i].count > max)
             max = d->bins[i].count;
+    /* whole counts, each label once; the top tick is the chart's top */
+    nticks = mql_stat_ticks(max, 5, ticks);
+    max = ticks[nticks - 1];
     slot = (double)pw / d->nbins;
     ap_rprintf(r, "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" "
                "aria-label=\"Visitors by current score\">", w, h);
-    for (g = 0; g <= 4; g++) {
-        double y = top + ph - (double)ph * g / 4;
+    for (g = 0; g < nticks; g++) {
+        double y = top + ph - (double)ph * (double)ticks[g] / (double)max;
         ap_rprintf(r, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e7eb\"/>"
                    "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#677788\" "
                    "text-anchor=\"end\">%s</text>", left, w - right, y, y, left - 6, y + 3,
-                   num(r->pool, (apr_int64_t)llround((double)max * g / 4)));
+                   mql_stat_num(r->pool, (apr_int64_t)ticks[g]));
     }
     for (i = 0; i < d->nbins; i++) {
         const mql_status_bin_t *b = &d->bins[i];
-        double bh = (double)ph * b->count / max, x = left + slot * i + slot * 0.12;
+        double bh = (double)ph * b->count / (double)max, x = left + slot * i + slot * 0.12;
         double bw = slot * 0.76;
 
         ap_rprintf(r, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"2\" "
@@ -214,7 +180,7 @@ static void svg_histogram(request_rec *r, const mql_status_data_t *d)
         if (b->count)
             ap_rprintf(r, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" fill=\"#1f2933\" "
                        "text-anchor=\"middle\">%s</text>", x + bw / 2, top + ph - bh - 3,
-                       num(r->pool, b->count));
+                       mql_stat_num(r->pool, b->count));
         ap_rprintf(r, "<text x=\"%.1f\" y=\"%d\" font-size=\"10.5\" fill=\"#677788\" "
                    "text-anchor=\"middle\">%s</text>", x + bw / 2, h - bottom + 15,
                    mql_status_bin_label(r->pool, b));
@@ -254,7 +220,8 @@ static void svg_events(request_rec *r, const mql_status_data_t *d)
                    "font-size=\"12\" fill=\"#1f2933\" id=\"ev-%s\">%s</text>",
                    left - 8, y + 12, ev_labels[i], left, y, w - left - right, left, y,
                    bw, colours[i], w - right + 6, y + 12,
-                   mql_event_name((mql_event_t)i), num(r->pool, (apr_int64_t)d->st.events[i]));
+                   mql_event_name((mql_event_t)i),
+                   mql_stat_num(r->pool, (apr_int64_t)d->st.events[i]));
     }
     ap_rputs("</svg>", r);
 }
@@ -299,7 +266,7 @@ static void html_top(request_rec *r, const mql_status_data_t *d, const char *tok
     int i;
 
     ap_rprintf(r, "<section><h2>Top visitors by score<small>%d of %s</small></h2>\n",
-               d->ntop, num(r->pool, d->st.used));
+               d->ntop, mql_stat_num(r->pool, d->st.used));
     if (!d->ntop) {
         ap_rputs("<p class=\"muted\">No visitors yet.</p></section>\n", r);
         return;
@@ -328,7 +295,7 @@ static void html_top(request_rec *r, const mql_status_data_t *d, const char *tok
                    other, *cc ? esc(r->pool, cc) : "<span class=\"muted\">&ndash;</span>",
                    esc(r->pool, row->contact), esc(r->pool, row->contact),
                    esc(r->pool, trig), esc(r->pool, trig), utc(r->pool, v->last_seen),
-                   ago(r->pool, (long)d->now - (long)v->last_seen));
+                   mql_stat_ago(r->pool, (long)d->now - (long)v->last_seen));
         if (v->stage == MQL_STAGE_MQL)
             html_stage_form(r, token, row, 0);
         ap_rputs("</td></tr>\n", r);
@@ -354,7 +321,7 @@ static void html_changes(request_rec *r, const mql_change_t *c, unsigned n, uint
         mql_id_to_text(c[i].id, id);
         ap_rprintf(r, "<tr><td title=\"%s\">%s</td><td class=\"id\"><a href=\"?visitor=%s\">%s"
                    "</a></td><td>", utc(r->pool, c[i].time),
-                   ago(r->pool, (long)now - (long)c[i].time), id, id);
+                   mql_stat_ago(r->pool, (long)now - (long)c[i].time), id, id);
         html_stage(r, c[i].old_stage);
         ap_rputs(" &rarr; ", r);
         html_stage(r, c[i].new_stage);
@@ -366,90 +333,17 @@ static void html_changes(request_rec *r, const mql_change_t *c, unsigned n, uint
     ap_rputs("</table></section>\n", r);
 }
 
-static void kv(request_rec *r, const char *key, const char *id, const char *value)
-{
-    ap_rprintf(r, "<tr><td>%s</td><td class=\"n\" id=\"%s\">%s</td></tr>\n", key, id, value);
-}
-
-static const char *bad_if(apr_pool_t *p, apr_uint64_t n)
-{
-    return n ? apr_psprintf(p, "<span class=\"warn\">%s</span>", num(p, (apr_int64_t)n))
-             : "0";
-}
-
+/* The figures' table: the store's, the writer's, its backend's and the
+ * flood limits' rows (mod_mql_status_text.c). */
 static void html_health(request_rec *r, const mql_status_data_t *d)
 {
-    apr_pool_t *p = r->pool;
+    mql_stat_env_t env;
 
+    mql_status_env(r, &env, d->now);
     ap_rputs("<section><h2>Store health</h2><table class=\"kv\">\n", r);
-    kv(r, "Visitors added", "inserts", num(p, (apr_int64_t)d->st.inserts));
-    kv(r, "Evicted (table full, low value)", "evictions",
-       num(p, (apr_int64_t)d->st.evictions));
-    kv(r, "... of which leads already in their DBM file", "lead-evictions",
-       num(p, (apr_int64_t)d->st.lead_evictions));
-    kv(r, "Leads back from their DBM file", "leads-restored",
-       num(p, (apr_int64_t)d->writer.leads_restored));
-    kv(r, "Expired (idle)", "expired", num(p, (apr_int64_t)d->st.expired));
-    kv(r, "Refused: table full of leads", "full", bad_if(p, d->st.full));
-    kv(r, "Contacts stored", "contacts",
-       apr_psprintf(p, "%s of %s", num(p, d->st.contacts_used),
-                    num(p, d->st.contacts_capacity)));
-    kv(r, "Contacts dropped", "contacts-dropped", bad_if(p, d->st.contacts_dropped));
-    kv(r, "Restored from snapshot", "restored", num(p, d->st.restored));
-    kv(r, "Snapshot age", "snapshot-age",
-       d->snapshot_age < 0 ? "<span class=\"muted\">none yet</span>"
-                           : apr_psprintf(p, "<span title=\"%ld s\">%s</span>",
-                                          d->snapshot_age, ago(p, d->snapshot_age)));
-    /* --- DBM writer (mod_mql_writer.c) --- */
-    {
-        const mql_writer_stats_t *w = &d->writer;
-
-        kv(r, "Background writer", "writer",
-           w->writer_pid ? apr_psprintf(p, "<span class=\"ok\" title=\"last round %s\">"
-                                        "running</span> <span class=\"muted\">pid %u</span>",
-                                        ago(p, (long)d->now - (long)w->last_tick),
-                                        w->writer_pid)
-                         : "<span class=\"warn\">not running</span>");
-        kv(r, "DBM records written", "dbm-writes", num(p, (apr_int64_t)w->records_written));
-        kv(r, "DBM records waiting (retry)", "dbm-pending", bad_if(p, w->pending));
-        kv(r, "DBM write errors", "dbm-errors", bad_if(p, w->dbm_errors));
-        kv(r, "DBM last written", "dbm-last",
-           w->last_publish ? ago(p, (long)d->now - (long)w->last_publish)
-                           : "<span class=\"muted\">never</span>");
-        kv(r, "Notifications sent / dropped", "notify",
-           apr_psprintf(p, "%s / %s", num(p, (apr_int64_t)w->notify_sent),
-                        bad_if(p, w->notify_dropped)));
-    }
-    /* --- the store's own section (mod_mql_store.c) --- */
-    mql_store_status(r, MQL_STORE_STATUS_HTML);
-    kv(r, "GeoIP", "geoip", d->geoip_db ? "on" : "<span class=\"muted\">off</span>");
-    /* --- flood limits (mod_mql_flood.c) --- */
-    {
-        const mql_flood_status_t *f = &d->flood;
-        const char *per_min = " per client network and minute";
-
-        kv(r, f->visitor_limit ? apr_psprintf(p, "New visitors refused (over %u%s)",
-                                              f->visitor_limit, per_min)
-                               : "New visitors refused (MQLNewVisitorLimit 0: no limit)",
-           "flood-visitors-refused", bad_if(p, f->stats.visitors_refused));
-        kv(r, f->lead_limit ? apr_psprintf(p, "Leads held back (over %u new leads%s)",
-                                           f->lead_limit, per_min)
-                            : "Leads held back (MQLNewLeadLimit 0: no limit)",
-           "flood-leads-held-rate", bad_if(p, f->stats.leads_held_rate));
-        kv(r, apr_psprintf(p, "Leads held back (younger than %u s or fewer than %u events)",
-                           f->min_age, f->min_events),
-           "flood-leads-held-young", num(p, (apr_int64_t)f->stats.leads_held_young));
-        kv(r, "Client networks (IPv4, IPv6; *N: N times the limits)", "flood-client-network",
-           ap_escape_html(p, apr_pstrcat(p, f->v4_text, " ", f->v6_text, NULL)));
-        kv(r, apr_psprintf(p, "Flood limits' slots used this minute (of %u)",
-                           (unsigned)f->slots),
-           "flood-slots-used", (uint64_t)f->slots_used * 10 >= (uint64_t)f->slots * 9
-                               ? bad_if(p, f->slots_used) : num(p, (apr_int64_t)f->slots_used));
-        kv(r, "Flood limits' table full (lookups that found no slot)", "flood-table-full",
-           bad_if(p, f->stats.table_full));
-        kv(r, "Leads held back (flood limits' table full)", "flood-leads-held-full",
-           bad_if(p, f->stats.leads_held_full));
-    }
+    ap_rputs(mql_stat_html(&env, mql_status_store_rows, d), r);
+    mql_store_status(r, MQL_STORE_STATUS_HTML, d->now);
+    ap_rputs(mql_stat_html(&env, mql_status_flood_rows, d), r);
     ap_rputs("</table></section>\n", r);
 }
 
@@ -502,7 +396,7 @@ void mql_status_render_detail_html(request_rec *r, const mql_status_data_t *d,
                esc(p, mql_status_trigger_of(p, v)));
     ap_rprintf(r, "<tr><td>First seen</td><td>%s</td></tr>\n", utc(p, v->first_seen));
     ap_rprintf(r, "<tr><td>Last seen</td><td>%s (%s)</td></tr>\n", utc(p, v->last_seen),
-               ago(p, (long)d->now - (long)v->last_seen));
+               mql_stat_ago(p, (long)d->now - (long)v->last_seen));
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         ap_rprintf(r, "<tr><td>%s</td><td class=\"n\" style=\"text-align:left\">%u</td></tr>\n",
                    ev_labels[ev], v->counts[ev]);
@@ -538,29 +432,9 @@ void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d)
                d->st.evictions, d->st.expired, d->st.full);
     ap_rprintf(r, "<tr><td>Contacts dropped</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
                d->st.contacts_dropped);
-    ap_rprintf(r, "<tr><td>Snapshot age</td><td>%s</td></tr>\n", ago(r->pool, d->snapshot_age));
+    ap_rprintf(r, "<tr><td>Snapshot age</td><td>%s</td></tr>\n",
+               mql_stat_ago(r->pool, d->snapshot_age));
     ap_rprintf(r, "<tr><td>DBM records waiting / write errors</td><td>%u / %"
                    APR_UINT64_T_FMT "</td></tr>\n", d->writer.pending, d->writer.dbm_errors);
     ap_rputs("</table>\n", r);
-}
-
-/* For a store's section of the page (mql_store_status). */
-void mql_status_kv(request_rec *r, const char *key, const char *id, const char *value)
-{
-    kv(r, key, id, value);
-}
-
-const char *mql_status_num(apr_pool_t *p, apr_int64_t n)
-{
-    return num(p, n);
-}
-
-const char *mql_status_ago(apr_pool_t *p, long secs)
-{
-    return ago(p, secs);
-}
-
-const char *mql_status_bad_if(apr_pool_t *p, apr_uint64_t n)
-{
-    return bad_if(p, n);
 }

@@ -13,7 +13,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_json.h"
 
 static const char *esc(apr_pool_t *p, const char *s)
@@ -93,28 +93,31 @@ static void svg_series(request_rec *r, const mql_funnel_t *f, const int *fields,
 {
     const int w = 600, h = 170, left = 40, right = 10, top = 12, bottom = 30;
     const int pw = w - left - right, ph = h - top - bottom;
-    uint32_t max = 1;
-    int i, k, g;
+    uint64_t ticks[5], max = 0;
+    int i, k, g, nticks;
 
     for (i = 0; i < f->ndays; i++)
         for (k = 0; k < n; k++)
             if (f->days[i].n[fields[k]] > max)
                 max = f->days[i].n[fields[k]];
+    /* whole counts, each label once; the top tick is the chart's top */
+    nticks = mql_stat_ticks(max, 5, ticks);
+    max = ticks[nticks - 1];
     ap_rprintf(r, "<svg viewBox=\"0 0 %d %d\" width=\"100%%\" role=\"img\" aria-label=\"%s\">",
                w, h, label);
-    for (g = 0; g <= 4; g++) {
-        double y = top + ph - (double)ph * g / 4;
+    for (g = 0; g < nticks; g++) {
+        double y = top + ph - (double)ph * (double)ticks[g] / (double)max;
         ap_rprintf(r, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e7eb\"/>"
                    "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" fill=\"#677788\" "
-                   "text-anchor=\"end\">%.0f</text>", left, w - right, y, y, left - 6, y + 3,
-                   (double)max * g / 4);
+                   "text-anchor=\"end\">%s</text>", left, w - right, y, y, left - 6, y + 3,
+                   mql_stat_num(r->pool, (apr_int64_t)ticks[g]));
     }
     for (k = 0; k < n; k++) {
         ap_rprintf(r, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
                    colours[k]);
         for (i = 0; i < f->ndays; i++) {
             double x = left + (f->ndays > 1 ? (double)pw * i / (f->ndays - 1) : pw / 2.0);
-            double y = top + ph - (double)ph * f->days[i].n[fields[k]] / max;
+            double y = top + ph - (double)ph * f->days[i].n[fields[k]] / (double)max;
             ap_rprintf(r, "%s%.1f,%.1f", i ? " " : "", x, y);
         }
         ap_rputs("\"/>", r);
@@ -236,11 +239,7 @@ void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j)
 
 static const char *when(apr_pool_t *p, uint32_t t)
 {
-    apr_time_exp_t tm;
-
-    apr_time_exp_gmt(&tm, apr_time_from_sec(t));
-    return apr_psprintf(p, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return ap_ht_time(p, apr_time_from_sec(t), "%Y-%m-%d %H:%M:%S", 1);
 }
 
 static const char *points(apr_pool_t *p, double d)
@@ -277,62 +276,120 @@ void mql_status_story_html(request_rec *r, const mql_status_journal_t *j)
 
 /* ---- ?json and ?auto -------------------------------------------------- */
 
-static const char *jrate(apr_pool_t *p, double r)
-{
-    return r < 0 ? "null" : apr_psprintf(p, "%.4f", r);
-}
-
-static const char *jsecs(apr_pool_t *p, double s)
-{
-    return s < 0 ? "null" : apr_psprintf(p, "%.0f", s);
-}
-
 static const char *js(apr_pool_t *p, const char *s)
 {
     return mql_json_str(p, s, MQL_JSON_HTML_SAFE);
 }
 
-static void journal_counters(request_rec *r, const mql_status_journal_t *j)
+/* The journal's counters (mod_mql_journal.c); ?auto has no more lines
+ * while it is off. */
+#define J mql_status_journal_t
+const mql_stat_row_t mql_status_journal_rows[] = {
+    { .json_name = "journal", .type = MQL_STAT_OPEN, .flags = MQL_STAT_NL },
+    { MQL_STAT_ROW(NULL, "MQLJournal", "enabled", NULL, MQL_STAT_INT, J, enabled),
+      .flags = MQL_STAT_BOOL | MQL_STAT_GATE },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsWritten", "events_written", NULL, MQL_STAT_U64, J,
+                   st.written) },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsDropped", "events_dropped", NULL, MQL_STAT_U64, J,
+                   st.dropped) },
+    { MQL_STAT_ROW(NULL, NULL, "events_lost", NULL, MQL_STAT_U64, J, st.lost) },
+    { MQL_STAT_ROW(NULL, "MQLJournalEventsShed", "events_shed", NULL, MQL_STAT_U64, J,
+                   st.shed) },
+    { MQL_STAT_ROW(NULL, NULL, "write_errors", NULL, MQL_STAT_U64, J, st.errors) },
+    { MQL_STAT_ROW(NULL, "MQLJournalBytes", "bytes", NULL, MQL_STAT_I64, J, st.bytes) },
+    { .type = MQL_STAT_CLOSE },
+    { 0 }
+};
+#undef J
+
+/* The funnel's figures: ?auto has them while the journal is readable,
+ * ?json has "funnel" (null when not). */
+static const char *day_field(int i)
 {
-    ap_rprintf(r, "\"journal\":{\"enabled\":%s,\"events_written\":%" APR_UINT64_T_FMT
-               ",\"events_dropped\":%" APR_UINT64_T_FMT ",\"events_lost\":%" APR_UINT64_T_FMT
-               ",\"events_shed\":%" APR_UINT64_T_FMT ",\"write_errors\":%" APR_UINT64_T_FMT
-               ",\"bytes\":%" APR_INT64_T_FMT "}",
-               j->enabled ? "true" : "false", j->st.written, j->st.dropped, j->st.lost,
-               j->st.shed, j->st.errors, j->st.bytes);
+    return mql_day_field_name((mql_day_field_t)i);
 }
+
+static const char *const day_keys[MQL_DAY_FIELDS] = {
+    "NewVisitors", "VisitorsScored", "NewMQLs", "Accepted", "Rejected"
+};
+
+static const char *const waiting_names[] = { "under_1d", "1d_to_7d", "older" };
+static const char *const waiting_keys[] = { "Under1d", "1to7d", "Older" };
+
+static const char *waiting_name(int i)
+{
+    return waiting_names[i];
+}
+
+static const char *json_day(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                            const void *base)
+{
+    return apr_pstrcat(env->p, "\"", mql_day_text(env->p, *MQL_STAT_AT(row, base, uint32_t)),
+                       "\"", NULL);
+}
+
+/* every day of the period, each with its counts */
+static const char *json_series(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    const mql_funnel_t *f = base;
+    apr_array_header_t *out = apr_array_make(env->p, f->ndays * 8 + 2, sizeof(const char *));
+    int i, k;
+
+    *(const char **)apr_array_push(out) = "[";
+    for (i = 0; i < f->ndays; i++) {
+        *(const char **)apr_array_push(out) =
+            apr_psprintf(env->p, "%s{\"day\":\"%s\"", i ? "," : "",
+                         mql_day_text(env->p, f->days[i].day));
+        for (k = 0; k < MQL_DAY_FIELDS; k++)
+            *(const char **)apr_array_push(out) =
+                apr_psprintf(env->p, ",\"%s\":%u", mql_day_field_name((mql_day_field_t)k),
+                             f->days[i].n[k]);
+        *(const char **)apr_array_push(out) = "}";
+    }
+    *(const char **)apr_array_push(out) = "]";
+    return apr_array_pstrcat(env->p, out, 0);
+}
+
+#define F mql_funnel_t
+static const mql_stat_row_t funnel_rows[] = {
+    { MQL_STAT_ROW(NULL, "MQLFunnelDays", "days", NULL, MQL_STAT_INT, F, ndays) },
+    { MQL_STAT_ROW(NULL, NULL, "from", NULL, MQL_STAT_U32, F, from_day), .json = json_day },
+    { MQL_STAT_ROW(NULL, NULL, "to", NULL, MQL_STAT_U32, F, to_day), .json = json_day },
+    { MQL_STAT_ROW(NULL, NULL, "series", NULL, MQL_STAT_U32, F, days), .json = json_series },
+    { MQL_STAT_ROW(NULL, "MQLFunnel", "totals", NULL, MQL_STAT_U64, F, total),
+      .count = MQL_DAY_FIELDS, .auto_suffix = day_keys, .elem_name = day_field },
+    { MQL_STAT_ROW(NULL, "MQLFunnelVisitorToMQL", "visitor_to_mql", NULL, MQL_STAT_RATE, F,
+                   visitor_to_mql), .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelAcceptance", "acceptance", NULL, MQL_STAT_RATE, F,
+                   acceptance), .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelMedianFirstVisitToMQL", "median_first_visit_to_mql", NULL,
+                   MQL_STAT_SECS, F, median_to_mql),
+      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelMedianMQLToDecision", "median_mql_to_decision", NULL,
+                   MQL_STAT_SECS, F, median_to_decision),
+      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+    { MQL_STAT_ROW(NULL, "MQLFunnelWaiting", "waiting", NULL, MQL_STAT_U32, F, waiting),
+      .count = 3, .auto_suffix = waiting_keys, .elem_name = waiting_name },
+    { 0 }
+};
+#undef F
 
 void mql_status_journal_json(request_rec *r, const mql_status_journal_t *j)
 {
-    const mql_funnel_t *f = &j->funnel;
     const mql_criteria_t *c = &j->crit;
     apr_pool_t *p = r->pool;
-    int i, k;
+    mql_stat_env_t env;
+    int i;
 
-    ap_rputs(",\n", r);
-    journal_counters(r, j);
+    mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
+    ap_rputs(mql_stat_json(&env, mql_status_journal_rows, j, 0), r);
     if (!j->readable) {
         ap_rputs(",\n\"funnel\":null,\n\"criteria\":null", r);
         return;
     }
-    ap_rprintf(r, ",\n\"funnel\":{\"days\":%d,\"from\":\"%s\",\"to\":\"%s\",\"series\":[",
-               f->ndays, mql_day_text(p, f->from_day), mql_day_text(p, f->to_day));
-    for (i = 0; i < f->ndays; i++) {
-        ap_rprintf(r, "%s{\"day\":\"%s\"", i ? "," : "", mql_day_text(p, f->days[i].day));
-        for (k = 0; k < MQL_DAY_FIELDS; k++)
-            ap_rprintf(r, ",\"%s\":%u", mql_day_field_name((mql_day_field_t)k),
-                       f->days[i].n[k]);
-        ap_rputs("}", r);
-    }
-    ap_rputs("],\"totals\":{", r);
-    for (k = 0; k < MQL_DAY_FIELDS; k++)
-        ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, k ? "," : "",
-                   mql_day_field_name((mql_day_field_t)k), f->total[k]);
-    ap_rprintf(r, "},\"visitor_to_mql\":%s,\"acceptance\":%s,\"median_first_visit_to_mql\":%s,"
-               "\"median_mql_to_decision\":%s,\"waiting\":{\"under_1d\":%u,\"1d_to_7d\":%u,"
-               "\"older\":%u}}", jrate(p, f->visitor_to_mql), jrate(p, f->acceptance),
-               jsecs(p, f->median_to_mql), jsecs(p, f->median_to_decision), f->waiting[0],
-               f->waiting[1], f->waiting[2]);
+    ap_rvputs(r, ",\n\"funnel\":{", mql_stat_json(&env, funnel_rows, &j->funnel, 1), "}",
+              NULL);
     ap_rprintf(r, ",\n\"criteria\":{\"accepted\":%u,\"rejected\":%u,\"waiting\":%u,"
                "\"signals\":[", c->accepted, c->rejected, c->waiting);
     for (i = 0; i < c->nsignals; i++)
@@ -365,32 +422,10 @@ void mql_status_story_json(request_rec *r, const mql_status_journal_t *j)
 
 void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j)
 {
-    const mql_funnel_t *f = &j->funnel;
+    mql_stat_env_t env;
 
-    ap_rprintf(r, "MQLJournal: %d\n", j->enabled);
-    if (!j->enabled)
-        return;
-    ap_rprintf(r, "MQLJournalEventsWritten: %" APR_UINT64_T_FMT "\n", j->st.written);
-    ap_rprintf(r, "MQLJournalEventsDropped: %" APR_UINT64_T_FMT "\n", j->st.dropped);
-    ap_rprintf(r, "MQLJournalEventsShed: %" APR_UINT64_T_FMT "\n", j->st.shed);
-    ap_rprintf(r, "MQLJournalBytes: %" APR_INT64_T_FMT "\n", j->st.bytes);
-    if (!j->readable)
-        return;
-    ap_rprintf(r, "MQLFunnelDays: %d\n", f->ndays);
-    ap_rprintf(r, "MQLFunnelNewVisitors: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_NEW]);
-    ap_rprintf(r, "MQLFunnelVisitorsScored: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_SCORED]);
-    ap_rprintf(r, "MQLFunnelNewMQLs: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_MQLS]);
-    ap_rprintf(r, "MQLFunnelAccepted: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_ACCEPTED]);
-    ap_rprintf(r, "MQLFunnelRejected: %" APR_UINT64_T_FMT "\n", f->total[MQL_DAY_REJECTED]);
-    if (f->visitor_to_mql >= 0)
-        ap_rprintf(r, "MQLFunnelVisitorToMQL: %.4f\n", f->visitor_to_mql);
-    if (f->acceptance >= 0)
-        ap_rprintf(r, "MQLFunnelAcceptance: %.4f\n", f->acceptance);
-    if (f->median_to_mql >= 0)
-        ap_rprintf(r, "MQLFunnelMedianFirstVisitToMQL: %.0f\n", f->median_to_mql);
-    if (f->median_to_decision >= 0)
-        ap_rprintf(r, "MQLFunnelMedianMQLToDecision: %.0f\n", f->median_to_decision);
-    ap_rprintf(r, "MQLFunnelWaitingUnder1d: %u\n", f->waiting[0]);
-    ap_rprintf(r, "MQLFunnelWaiting1to7d: %u\n", f->waiting[1]);
-    ap_rprintf(r, "MQLFunnelWaitingOlder: %u\n", f->waiting[2]);
+    mql_status_env(r, &env, (uint32_t)apr_time_sec(apr_time_now()));
+    ap_rputs(mql_stat_auto(&env, mql_status_journal_rows, j), r);
+    if (j->enabled && j->readable)
+        ap_rputs(mql_stat_auto(&env, funnel_rows, &j->funnel), r);
 }

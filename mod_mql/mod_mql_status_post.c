@@ -24,7 +24,7 @@
 #include "util_script.h"
 
 #include "mod_mql_private.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_cookie.h"
 
 APLOG_USE_MODULE(mql);

@@ -1,14 +1,18 @@
 /*
- * The status page's figures for programs (mod_mql_status.c gathers
- * them): `?json` (application/json, also one visitor's with
- * ?visitor=ID&json) and `?auto`, mod_status's plain "Key: value" lines,
- * which mod_status's own ?auto page shows too.
+ * The status page's figures, described once (mod_mql_status.c gathers
+ * them): the tables below name each figure for ?auto, ?json and the HTML
+ * page's health table, and the core's emitters (mql_status_table.c) write
+ * them.  This file also writes `?json` (application/json, also one
+ * visitor's with ?visitor=ID&json) and `?auto`, mod_status's plain
+ * "Key: value" lines, which mod_status's own ?auto page shows too.
  *
- * Apart from the HTML because these are interfaces: monitoring and
- * scripts parse them, so their keys change only on purpose.  Every string
- * a visitor or an application chose is escaped for JSON where it is
- * written; ?auto has no such strings but the site's name, escaped as a
- * log item.
+ * These are interfaces: monitoring and scripts parse them, so their keys
+ * and their order change only on purpose; where ?auto and ?json list a
+ * figure at different places (as 1.0 did), a table has a row for each
+ * place.  A new counter is a field in the gathered struct and one row in
+ * its table.  Every string a visitor or an application chose is escaped
+ * for JSON where it is written; ?auto has no such strings but the site's
+ * name and Redis' last error, escaped as log items.
  */
 #include <math.h>
 #include <string.h>
@@ -18,7 +22,7 @@
 #include "http_protocol.h"
 
 #include "mod_mql_private.h"
-#include "mod_mql_status.h"
+#include "mod_mql_status_int.h"
 #include "mql_cookie.h"
 #include "mql_json.h"
 
@@ -31,77 +35,367 @@ static void json_str(request_rec *r, const char *s)
     ap_rputs(mql_json_str(r->pool, s ? s : "", MQL_JSON_HTML_SAFE), r);
 }
 
+static const char *esc_html(apr_pool_t *p, const char *s)
+{
+    return ap_escape_html(p, s);
+}
+
+static const char *esc_auto(apr_pool_t *p, const char *s)
+{
+    return ap_escape_logitem(p, s);
+}
+
+/* httpd's escapes for what the core's emitters write */
+void mql_status_env(request_rec *r, mql_stat_env_t *env, uint32_t now)
+{
+    mql_stat_env_init(env, r->pool, now);
+    env->esc_html = esc_html;
+    env->esc_auto = esc_auto;
+}
+
+void mql_status_section(request_rec *r, int how, uint32_t now,
+                        const mql_status_section_t *sec, const void *inst)
+{
+    void *data = apr_pcalloc(r->pool, sec->size);
+    int shown = sec->gather(data, inst, r->pool, now);
+    mql_stat_env_t env;
+
+    mql_status_env(r, &env, now);
+    switch (how) {
+    case MQL_STORE_STATUS_HTML:
+        if (shown)
+            ap_rputs(mql_stat_html(&env, sec->rows, data), r);
+        break;
+    case MQL_STORE_STATUS_AUTO:
+        if (shown)
+            ap_rputs(mql_stat_auto(&env, sec->rows, data), r);
+        break;
+    case MQL_STORE_STATUS_JSON:
+        /* a member of the page's object, after the store's: null when
+         * there is nothing to show */
+        ap_rprintf(r, ",\n\"%s\":", sec->name);
+        if (shown)
+            ap_rvputs(r, "{", mql_stat_json(&env, sec->rows, data, 1), "}", NULL);
+        else
+            ap_rputs("null", r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------ cells and labels */
+
+#define AT(type) MQL_STAT_AT(row, base, type)
+#define MUTED(text) "<span class=\"muted\">" text "</span>"
+
+static const char *stage_elem(int i)
+{
+    return mql_stage_name((mql_stage_t)i);
+}
+
+static const char *event_elem(int i)
+{
+    return mql_event_name((mql_event_t)i);
+}
+
+static const char *const stage_keys[MQL_STAGE_COUNT] = {
+    "Visitor", "MQL", "SQL", "Rejected"
+};
+static const char *const event_keys[MQL_EV_COUNT] = {
+    "View", "Download", "Form", "FormError", "Pixel", "Campaign", "App"
+};
+
+/* a time (uint32_t): how long ago, "never" when 0 */
+static const char *html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                             const void *base)
+{
+    uint32_t t = *AT(uint32_t);
+
+    return t ? mql_stat_ago(env->p, (long)env->now - (long)t) : MUTED("never");
+}
+
+/* ---------------------------------------------------- the store's section */
+
+#define D mql_status_data_t
+
+static const char *html_contacts(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                 const void *base)
+{
+    const D *d = base;
+
+    return apr_psprintf(env->p, "%s of %s", mql_stat_num(env->p, d->st.contacts_used),
+                        mql_stat_num(env->p, d->st.contacts_capacity));
+}
+
+static const char *html_snapshot_age(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    long age = *AT(long);
+
+    return age < 0 ? MUTED("none yet")
+                   : apr_psprintf(env->p, "<span title=\"%ld s\">%s</span>", age,
+                                  mql_stat_ago(env->p, age));
+}
+
+static const char *html_geoip(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                              const void *base)
+{
+    return *AT(int) ? "on" : MUTED("off");
+}
+
+/* The DBM writer (mod_mql_writer.c): null-free, zero until it reports. */
+#define W mql_writer_stats_t
+
+static const char *html_writer(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    const W *w = base;
+
+    if (!w->writer_pid)
+        return "<span class=\"warn\">not running</span>";
+    return apr_psprintf(env->p, "<span class=\"ok\" title=\"last round %s\">running</span> "
+                        MUTED("pid %u"), mql_stat_ago(env->p, (long)env->now - (long)w->last_tick),
+                        w->writer_pid);
+}
+
+static const char *html_notify(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    const W *w = base;
+
+    return apr_psprintf(env->p, "%s / %s", mql_stat_num(env->p, (int64_t)w->notify_sent),
+                        mql_stat_warn_num(env->p, w->notify_dropped));
+}
+
+static const mql_stat_row_t writer_rows[] = {
+    { MQL_STAT_ROW("writer", "MQLWriterRunning", "running", "Background writer", MQL_STAT_U32,
+                   W, writer_pid), .flags = MQL_STAT_BOOL, .html = html_writer },
+    { MQL_STAT_ROW("dbm-writes", "MQLDBMRecordsWritten", "records_written",
+                   "DBM records written", MQL_STAT_U64, W, records_written) },
+    { MQL_STAT_ROW(NULL, "MQLDBMRecordsDeleted", "records_deleted", NULL, MQL_STAT_U64, W,
+                   records_deleted) },
+    { MQL_STAT_ROW(NULL, "MQLDBMPublishes", "dbm_publishes", NULL, MQL_STAT_U64, W,
+                   dbm_publishes) },
+    { MQL_STAT_ROW("dbm-errors", "MQLDBMWriteErrors", "dbm_errors", "DBM write errors",
+                   MQL_STAT_U64, W, dbm_errors), .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW("dbm-pending", "MQLDBMPending", "pending", "DBM records waiting (retry)",
+                   MQL_STAT_U32, W, pending), .flags = MQL_STAT_WARN },
+    /* ?auto lists these three here, ?json at its end */
+    { MQL_STAT_ROW(NULL, "MQLLeadsRestored", NULL, NULL, MQL_STAT_U64, W, leads_restored) },
+    { MQL_STAT_ROW(NULL, "MQLReturnsSeen", NULL, NULL, MQL_STAT_U64, W, returns_seen) },
+    { MQL_STAT_ROW(NULL, "MQLReturnsLost", NULL, NULL, MQL_STAT_U64, W, returns_lost) },
+    { MQL_STAT_ROW("notify", "MQLNotifySent", "notify_sent", "Notifications sent / dropped",
+                   MQL_STAT_U64, W, notify_sent), .html = html_notify },
+    { MQL_STAT_ROW(NULL, "MQLNotifyDropped", "notify_dropped", NULL, MQL_STAT_U64, W,
+                   notify_dropped) },
+    { MQL_STAT_ROW(NULL, "MQLSnapshots", "snapshots", NULL, MQL_STAT_U64, W, snapshots) },
+    { MQL_STAT_ROW(NULL, "MQLSnapshotErrors", "snapshot_errors", NULL, MQL_STAT_U64, W,
+                   snapshot_errors) },
+    { MQL_STAT_ROW("dbm-last", NULL, "last_publish", "DBM last written", MQL_STAT_U32, W,
+                   last_publish), .html = html_when },
+    { MQL_STAT_ROW(NULL, NULL, "last_snapshot", NULL, MQL_STAT_U32, W, last_snapshot) },
+    { MQL_STAT_ROW("leads-restored", NULL, "leads_restored", "Leads back from their DBM file",
+                   MQL_STAT_U64, W, leads_restored) },
+    { MQL_STAT_ROW(NULL, NULL, "returns_seen", NULL, MQL_STAT_U64, W, returns_seen) },
+    { MQL_STAT_ROW(NULL, NULL, "returns_lost", NULL, MQL_STAT_U64, W, returns_lost) },
+    { MQL_STAT_ROW(NULL, NULL, "published_before", NULL, MQL_STAT_U32, W, published_before) },
+    { 0 }
+};
+
+/* The shared table's figures (for one site, its visitors'), the writer's
+ * inside "health" as 1.0 had them.  The cards and charts of the HTML page
+ * are drawn by mod_mql_status_html.c. */
+const mql_stat_row_t mql_status_store_rows[] = {
+    { .json_name = "visitors", .type = MQL_STAT_OPEN, .flags = MQL_STAT_NL },
+    { MQL_STAT_ROW(NULL, "MQLVisitors", "tracked", NULL, MQL_STAT_U32, D, st.used) },
+    { MQL_STAT_ROW(NULL, "MQLCapacity", "capacity", NULL, MQL_STAT_U32, D, st.capacity) },
+    { MQL_STAT_ROW(NULL, "MQLCapacityUsedPercent", "used_percent", NULL, MQL_STAT_PCT, D,
+                   used_pct) },
+    { .type = MQL_STAT_CLOSE },
+    { MQL_STAT_ROW(NULL, "MQLStage", "stages", NULL, MQL_STAT_U32, D, st.stages),
+      .flags = MQL_STAT_NL, .count = MQL_STAGE_COUNT, .auto_suffix = stage_keys,
+      .elem_name = stage_elem },
+    { MQL_STAT_ROW(NULL, "MQLEvents", "events", NULL, MQL_STAT_U64, D, st.events),
+      .flags = MQL_STAT_NL, .count = MQL_EV_COUNT, .auto_suffix = event_keys,
+      .elem_name = event_elem },
+    { MQL_STAT_ROW(NULL, "MQLEventsTotal", "events_total", NULL, MQL_STAT_U64, D,
+                   events_total), .flags = MQL_STAT_NL },
+    /* ?auto lists it here, ?json in "health" */
+    { MQL_STAT_ROW(NULL, "MQLStageChanges", NULL, NULL, MQL_STAT_U64, D, st.change_seq) },
+    { .json_name = "health", .type = MQL_STAT_OPEN, .flags = MQL_STAT_NL },
+    { MQL_STAT_ROW("inserts", "MQLInserts", "inserts", "Visitors added", MQL_STAT_U64, D,
+                   st.inserts) },
+    { MQL_STAT_ROW("evictions", "MQLEvictions", "evictions", "Evicted (table full, low value)",
+                   MQL_STAT_U64, D, st.evictions) },
+    { MQL_STAT_ROW("lead-evictions", "MQLLeadEvictions", "lead_evictions",
+                   "... of which leads already in their DBM file", MQL_STAT_U64, D,
+                   st.lead_evictions) },
+    { MQL_STAT_ROW("expired", "MQLExpired", "expired", "Expired (idle)", MQL_STAT_U64, D,
+                   st.expired) },
+    { MQL_STAT_ROW("full", "MQLTableFull", "full", "Refused: table full of leads",
+                   MQL_STAT_U64, D, st.full), .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW("contacts", "MQLContacts", "contacts", "Contacts stored", MQL_STAT_U32, D,
+                   st.contacts_used), .html = html_contacts },
+    { MQL_STAT_ROW(NULL, "MQLContactsCapacity", "contacts_capacity", NULL, MQL_STAT_U32, D,
+                   st.contacts_capacity) },
+    { MQL_STAT_ROW("contacts-dropped", "MQLContactsDropped", "contacts_dropped",
+                   "Contacts dropped", MQL_STAT_U64, D, st.contacts_dropped),
+      .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW("restored", "MQLRestored", "restored", "Restored from snapshot",
+                   MQL_STAT_U32, D, st.restored) },
+    { MQL_STAT_ROW(NULL, NULL, "stage_changes", NULL, MQL_STAT_U64, D, st.change_seq) },
+    { MQL_STAT_ROW("snapshot-age", "MQLSnapshotAge", "snapshot_age", "Snapshot age",
+                   MQL_STAT_LONG, D, snapshot_age), .flags = MQL_STAT_NULL_NEG,
+      .html = html_snapshot_age },
+    { MQL_STAT_ROW(NULL, NULL, "writer", NULL, MQL_STAT_TABLE, D, writer), .sub = writer_rows },
+    { MQL_STAT_ROW("geoip", NULL, "geoip", "GeoIP", MQL_STAT_INT, D, geoip),
+      .flags = MQL_STAT_BOOL, .html = html_geoip },
+    { .type = MQL_STAT_CLOSE },
+    { 0 }
+};
+
+/* ------------------------------------------------- the flood limits' section */
+
+static const char *flood_visitors_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                        const void *base)
+{
+    unsigned limit = ((const D *)base)->flood.visitor_limit;
+
+    return limit ? apr_psprintf(env->p, "New visitors refused (over %u per client network and "
+                                "minute)", limit)
+                 : "New visitors refused (MQLNewVisitorLimit 0: no limit)";
+}
+
+static const char *flood_leads_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    unsigned limit = ((const D *)base)->flood.lead_limit;
+
+    return limit ? apr_psprintf(env->p, "Leads held back (over %u new leads per client "
+                                "network and minute)", limit)
+                 : "Leads held back (MQLNewLeadLimit 0: no limit)";
+}
+
+static const char *flood_young_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    const mql_flood_status_t *f = &((const D *)base)->flood;
+
+    return apr_psprintf(env->p, "Leads held back (younger than %u s or fewer than %u events)",
+                        f->min_age, f->min_events);
+}
+
+static const char *flood_slots_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    return apr_psprintf(env->p, "Flood limits' slots used this minute (of %u)",
+                        (unsigned)((const D *)base)->flood.slots);
+}
+
+/* a warning from 90% of the slots on */
+static const char *html_flood_slots(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                    const void *base)
+{
+    const mql_flood_status_t *f = &((const D *)base)->flood;
+
+    return (uint64_t)f->slots_used * 10 >= (uint64_t)f->slots * 9
+           ? mql_stat_warn_num(env->p, f->slots_used) : mql_stat_num(env->p, f->slots_used);
+}
+
+static const char *html_flood_networks(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                       const void *base)
+{
+    const mql_flood_status_t *f = &((const D *)base)->flood;
+
+    return ap_escape_html(env->p, apr_pstrcat(env->p, f->v4_text, " ", f->v6_text, NULL));
+}
+
+static const char *json_flood_networks(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                       const void *base)
+{
+    const mql_flood_status_t *f = &((const D *)base)->flood;
+
+    return apr_psprintf(env->p, "[%u,%u]", f->v4_prefix, f->v6_prefix);
+}
+
+/* each level's budgets as the limits apply them */
+static const char *json_flood_levels(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    const mql_flood_status_t *f = &((const D *)base)->flood;
+    const char *s = "[";
+    unsigned fam, k;
+
+    for (fam = 0; fam < 2; fam++) {
+        const mql_flood_level_t *l = fam ? f->nets.v6 : f->nets.v4;
+        unsigned n = fam ? f->nets.n6 : f->nets.n4;
+
+        for (k = 0; k < n; k++) {
+            unsigned long v = (unsigned long)f->visitor_limit * l[k].times;
+            unsigned long ld = (unsigned long)f->lead_limit * l[k].times;
+
+            s = apr_psprintf(env->p, "%s%s{\"family\":\"%s\",\"prefix\":%u,\"times\":%u,"
+                             "\"new_visitors\":%lu,\"new_leads\":%lu}", s,
+                             fam || k ? "," : "", fam ? "ipv6" : "ipv4", l[k].prefix,
+                             l[k].times, v > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : v,
+                             ld > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : ld);
+        }
+    }
+    return apr_pstrcat(env->p, s, "]", NULL);
+}
+
+/* The limits per client network (mod_mql_flood.c). */
+const mql_stat_row_t mql_status_flood_rows[] = {
+    { .json_name = "flood", .type = MQL_STAT_OPEN, .flags = MQL_STAT_NL },
+    { MQL_STAT_ROW(NULL, "MQLFloodNewVisitorLimit", "new_visitor_limit", NULL, MQL_STAT_U32, D,
+                   flood.visitor_limit) },
+    { MQL_STAT_ROW(NULL, "MQLFloodNewLeadLimit", "new_lead_limit", NULL, MQL_STAT_U32, D,
+                   flood.lead_limit) },
+    { MQL_STAT_ROW("flood-client-network", NULL, "client_network",
+                   "Client networks (IPv4, IPv6; *N: N times the limits)", MQL_STAT_U32, D,
+                   flood.v4_prefix), .json = json_flood_networks, .html = html_flood_networks },
+    { MQL_STAT_ROW(NULL, NULL, "lead_min_age", NULL, MQL_STAT_U32, D, flood.min_age) },
+    { MQL_STAT_ROW(NULL, NULL, "lead_min_events", NULL, MQL_STAT_U32, D, flood.min_events) },
+    { MQL_STAT_ROW("flood-visitors-refused", "MQLFloodVisitorsRefused", "visitors_refused",
+                   NULL, MQL_STAT_U64, D, flood.stats.visitors_refused),
+      .flags = MQL_STAT_WARN, .label_fn = flood_visitors_label },
+    { MQL_STAT_ROW("flood-leads-held-rate", "MQLFloodLeadsHeldRate", "leads_held_rate", NULL,
+                   MQL_STAT_U64, D, flood.stats.leads_held_rate),
+      .flags = MQL_STAT_WARN, .label_fn = flood_leads_label },
+    { MQL_STAT_ROW("flood-leads-held-young", "MQLFloodLeadsHeldYoung", "leads_held_young",
+                   NULL, MQL_STAT_U64, D, flood.stats.leads_held_young),
+      .label_fn = flood_young_label },
+    { MQL_STAT_ROW("flood-table-full", "MQLFloodTableFull", "table_full",
+                   "Flood limits' table full (lookups that found no slot)", MQL_STAT_U64, D,
+                   flood.stats.table_full), .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW("flood-leads-held-full", "MQLFloodLeadsHeldFull", "leads_held_full",
+                   "Leads held back (flood limits' table full)", MQL_STAT_U64, D,
+                   flood.stats.leads_held_full), .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW(NULL, "MQLFloodSlots", "slots", NULL, MQL_STAT_U32, D, flood.slots) },
+    { MQL_STAT_ROW("flood-slots-used", "MQLFloodSlotsUsed", "slots_used", NULL, MQL_STAT_U32,
+                   D, flood.slots_used), .label_fn = flood_slots_label,
+      .html = html_flood_slots },
+    { MQL_STAT_ROW(NULL, NULL, "levels", NULL, MQL_STAT_U32, D, flood.nets),
+      .json = json_flood_levels },
+    { .type = MQL_STAT_CLOSE },
+    { 0 }
+};
+
+#undef D
+
 /* ------------------------------------------------------------ ?auto */
 
 void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
 {
-    static const char *const ev_keys[MQL_EV_COUNT] = {
-        "View", "Download", "Form", "FormError", "Pixel", "Campaign", "App"
-    };
-    static const char *const stage_keys[MQL_STAGE_COUNT] = {
-        "Visitor", "MQL", "SQL", "Rejected"
-    };
-    int i;
+    mql_stat_env_t env;
 
+    mql_status_env(r, &env, d->now);
     if (d->scope != MQL_SCOPE_ALL)
         ap_rprintf(r, "MQLSite: %s\n", ap_escape_logitem(r->pool, mql_status_site_name(d->scope)));
-    ap_rprintf(r, "MQLVisitors: %u\n", d->st.used);
-    ap_rprintf(r, "MQLCapacity: %u\n", d->st.capacity);
-    ap_rprintf(r, "MQLCapacityUsedPercent: %.1f\n", d->used_pct);
-    for (i = 0; i < MQL_STAGE_COUNT; i++)
-        ap_rprintf(r, "MQLStage%s: %u\n", stage_keys[i], d->st.stages[i]);
-    for (i = 0; i < MQL_EV_COUNT; i++)
-        ap_rprintf(r, "MQLEvents%s: %" APR_UINT64_T_FMT "\n", ev_keys[i], d->st.events[i]);
-    ap_rprintf(r, "MQLEventsTotal: %" APR_UINT64_T_FMT "\n", d->events_total);
-    ap_rprintf(r, "MQLStageChanges: %" APR_UINT64_T_FMT "\n", d->st.change_seq);
-    ap_rprintf(r, "MQLInserts: %" APR_UINT64_T_FMT "\n", d->st.inserts);
-    ap_rprintf(r, "MQLEvictions: %" APR_UINT64_T_FMT "\n", d->st.evictions);
-    ap_rprintf(r, "MQLLeadEvictions: %" APR_UINT64_T_FMT "\n", d->st.lead_evictions);
-    ap_rprintf(r, "MQLExpired: %" APR_UINT64_T_FMT "\n", d->st.expired);
-    ap_rprintf(r, "MQLTableFull: %" APR_UINT64_T_FMT "\n", d->st.full);
-    ap_rprintf(r, "MQLContacts: %u\n", d->st.contacts_used);
-    ap_rprintf(r, "MQLContactsCapacity: %u\n", d->st.contacts_capacity);
-    ap_rprintf(r, "MQLContactsDropped: %" APR_UINT64_T_FMT "\n", d->st.contacts_dropped);
-    ap_rprintf(r, "MQLRestored: %u\n", d->st.restored);
-    ap_rprintf(r, "MQLSnapshotAge: %ld\n", d->snapshot_age);
-    /* --- DBM writer (mod_mql_writer.c) --- */
-    {
-        const mql_writer_stats_t *w = &d->writer;
-
-        ap_rprintf(r, "MQLWriterRunning: %d\n", w->writer_pid ? 1 : 0);
-        ap_rprintf(r, "MQLDBMRecordsWritten: %" APR_UINT64_T_FMT "\n", w->records_written);
-        ap_rprintf(r, "MQLDBMRecordsDeleted: %" APR_UINT64_T_FMT "\n", w->records_deleted);
-        ap_rprintf(r, "MQLDBMPublishes: %" APR_UINT64_T_FMT "\n", w->dbm_publishes);
-        ap_rprintf(r, "MQLDBMWriteErrors: %" APR_UINT64_T_FMT "\n", w->dbm_errors);
-        ap_rprintf(r, "MQLDBMPending: %u\n", w->pending);
-        ap_rprintf(r, "MQLLeadsRestored: %" APR_UINT64_T_FMT "\n", w->leads_restored);
-        ap_rprintf(r, "MQLReturnsSeen: %" APR_UINT64_T_FMT "\n", w->returns_seen);
-        ap_rprintf(r, "MQLReturnsLost: %" APR_UINT64_T_FMT "\n", w->returns_lost);
-        ap_rprintf(r, "MQLNotifySent: %" APR_UINT64_T_FMT "\n", w->notify_sent);
-        ap_rprintf(r, "MQLNotifyDropped: %" APR_UINT64_T_FMT "\n", w->notify_dropped);
-        ap_rprintf(r, "MQLSnapshots: %" APR_UINT64_T_FMT "\n", w->snapshots);
-        ap_rprintf(r, "MQLSnapshotErrors: %" APR_UINT64_T_FMT "\n", w->snapshot_errors);
-    }
-    /* --- the store's own section (mod_mql_store.c) --- */
-    mql_store_status(r, MQL_STORE_STATUS_AUTO);
-    /* --- flood limits (mod_mql_flood.c) --- */
-    {
-        const mql_flood_status_t *f = &d->flood;
-
-        ap_rprintf(r, "MQLFloodNewVisitorLimit: %u\n", f->visitor_limit);
-        ap_rprintf(r, "MQLFloodNewLeadLimit: %u\n", f->lead_limit);
-        ap_rprintf(r, "MQLFloodVisitorsRefused: %" APR_UINT64_T_FMT "\n",
-                   f->stats.visitors_refused);
-        ap_rprintf(r, "MQLFloodLeadsHeldRate: %" APR_UINT64_T_FMT "\n",
-                   f->stats.leads_held_rate);
-        ap_rprintf(r, "MQLFloodLeadsHeldYoung: %" APR_UINT64_T_FMT "\n",
-                   f->stats.leads_held_young);
-        ap_rprintf(r, "MQLFloodTableFull: %" APR_UINT64_T_FMT "\n", f->stats.table_full);
-        ap_rprintf(r, "MQLFloodLeadsHeldFull: %" APR_UINT64_T_FMT "\n",
-                   f->stats.leads_held_full);
-        ap_rprintf(r, "MQLFloodSlots: %u\n", (unsigned)f->slots);
-        ap_rprintf(r, "MQLFloodSlotsUsed: %u\n", (unsigned)f->slots_used);
-    }
+    ap_rputs(mql_stat_auto(&env, mql_status_store_rows, d), r);
+    mql_store_status(r, MQL_STORE_STATUS_AUTO, d->now);
+    ap_rputs(mql_stat_auto(&env, mql_status_flood_rows, d), r);
     mql_status_journal_auto(r, &d->journal);
 }
 
@@ -150,102 +444,25 @@ static void json_change(request_rec *r, const mql_change_t *c)
 
 void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
 {
+    mql_stat_env_t env;
     int i;
 
+    mql_status_env(r, &env, d->now);
     ap_rprintf(r, "{\"time\":%u,\"since\":%u,\"threshold\":%ld,\"site\":", d->now,
                d->st.created, d->threshold);
     json_str(r, mql_status_site_name(d->scope));
-    ap_rputs(",\n", r);
     if (d->validated) {
-        ap_rprintf(r, "\"store_valid\":%s,\"store_problem\":", d->problem ? "false" : "true");
+        ap_rprintf(r, ",\n\"store_valid\":%s,\"store_problem\":", d->problem ? "false" : "true");
         if (d->problem)
             json_str(r, d->problem);
         else
             ap_rputs("null", r);
-        ap_rputs(",\n", r);
     }
-    ap_rprintf(r, "\"visitors\":{\"tracked\":%u,\"capacity\":%u,\"used_percent\":%.1f},\n",
-               d->st.used, d->st.capacity, d->used_pct);
-    ap_rputs("\"stages\":{", r);
-    for (i = 0; i < MQL_STAGE_COUNT; i++)
-        ap_rprintf(r, "%s\"%s\":%u", i ? "," : "", mql_stage_name((mql_stage_t)i),
-                   d->st.stages[i]);
-    ap_rputs("},\n\"events\":{", r);
-    for (i = 0; i < MQL_EV_COUNT; i++)
-        ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, i ? "," : "",
-                   mql_event_name((mql_event_t)i), d->st.events[i]);
-    ap_rprintf(r, "},\n\"events_total\":%" APR_UINT64_T_FMT ",\n", d->events_total);
-    ap_rprintf(r, "\"health\":{\"inserts\":%" APR_UINT64_T_FMT ",\"evictions\":%"
-               APR_UINT64_T_FMT ",\"lead_evictions\":%" APR_UINT64_T_FMT
-               ",\"expired\":%" APR_UINT64_T_FMT ",\"full\":%"
-               APR_UINT64_T_FMT ",\"contacts\":%u,\"contacts_capacity\":%u,"
-               "\"contacts_dropped\":%" APR_UINT64_T_FMT ",\"restored\":%u,"
-               "\"stage_changes\":%" APR_UINT64_T_FMT ",\"snapshot_age\":",
-               d->st.inserts, d->st.evictions, d->st.lead_evictions, d->st.expired,
-               d->st.full,
-               d->st.contacts_used, d->st.contacts_capacity, d->st.contacts_dropped,
-               d->st.restored, d->st.change_seq);
-    if (d->snapshot_age < 0)
-        ap_rputs("null", r);
-    else
-        ap_rprintf(r, "%ld", d->snapshot_age);
-    /* --- DBM writer (mod_mql_writer.c): null until it reports --- */
-    ap_rputs(",\"writer\":", r);
-    {
-        const mql_writer_stats_t *w = &d->writer;
-
-        ap_rprintf(r, "{\"running\":%s,\"records_written\":%" APR_UINT64_T_FMT
-                   ",\"records_deleted\":%" APR_UINT64_T_FMT ",\"dbm_publishes\":%" APR_UINT64_T_FMT
-                   ",\"dbm_errors\":%" APR_UINT64_T_FMT ",\"pending\":%u,\"notify_sent\":%"
-                   APR_UINT64_T_FMT ",\"notify_dropped\":%" APR_UINT64_T_FMT
-                   ",\"snapshots\":%" APR_UINT64_T_FMT ",\"snapshot_errors\":%"
-                   APR_UINT64_T_FMT ",\"last_publish\":%u,\"last_snapshot\":%u,"
-                   "\"leads_restored\":%" APR_UINT64_T_FMT ",\"returns_seen\":%" APR_UINT64_T_FMT
-                   ",\"returns_lost\":%" APR_UINT64_T_FMT ",\"published_before\":%u}",
-                   w->writer_pid ? "true" : "false",
-                   w->records_written, w->records_deleted, w->dbm_publishes, w->dbm_errors,
-                   w->pending, w->notify_sent, w->notify_dropped, w->snapshots,
-                   w->snapshot_errors, w->last_publish, w->last_snapshot, w->leads_restored,
-                   w->returns_seen, w->returns_lost, w->published_before);
-    }
-    ap_rprintf(r, ",\"geoip\":%s},\n", d->geoip_db ? "true" : "false");
-    /* --- the store's own section (mod_mql_store.c): "redis", null for
-     * MQLStore shm --- */
-    mql_store_status(r, MQL_STORE_STATUS_JSON);
-    /* --- flood limits (mod_mql_flood.c) --- */
-    {
-        const mql_flood_status_t *f = &d->flood;
-        unsigned fam, k;
-
-        ap_rprintf(r, "\"flood\":{\"new_visitor_limit\":%u,\"new_lead_limit\":%u,"
-                   "\"client_network\":[%u,%u],\"lead_min_age\":%u,\"lead_min_events\":%u,"
-                   "\"visitors_refused\":%" APR_UINT64_T_FMT ",\"leads_held_rate\":%"
-                   APR_UINT64_T_FMT ",\"leads_held_young\":%" APR_UINT64_T_FMT
-                   ",\"table_full\":%" APR_UINT64_T_FMT ",\"leads_held_full\":%"
-                   APR_UINT64_T_FMT ",\"slots\":%u,\"slots_used\":%u,\"levels\":[",
-                   f->visitor_limit, f->lead_limit, f->v4_prefix, f->v6_prefix, f->min_age,
-                   f->min_events, f->stats.visitors_refused, f->stats.leads_held_rate,
-                   f->stats.leads_held_young, f->stats.table_full, f->stats.leads_held_full,
-                   (unsigned)f->slots, (unsigned)f->slots_used);
-        /* each level's budgets as the limits apply them */
-        for (fam = 0; fam < 2; fam++) {
-            const mql_flood_level_t *l = fam ? f->nets.v6 : f->nets.v4;
-            unsigned n = fam ? f->nets.n6 : f->nets.n4;
-
-            for (k = 0; k < n; k++) {
-                unsigned long v = (unsigned long)f->visitor_limit * l[k].times;
-                unsigned long ld = (unsigned long)f->lead_limit * l[k].times;
-
-                ap_rprintf(r, "%s{\"family\":\"%s\",\"prefix\":%u,\"times\":%u,"
-                           "\"new_visitors\":%lu,\"new_leads\":%lu}",
-                           fam || k ? "," : "", fam ? "ipv6" : "ipv4", l[k].prefix,
-                           l[k].times, v > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : v,
-                           ld > MQL_FLOOD_LIMIT_MAX ? MQL_FLOOD_LIMIT_MAX : ld);
-            }
-        }
-        ap_rputs("]},\n", r);
-    }
-    ap_rputs("\"histogram\":[", r);
+    ap_rputs(mql_stat_json(&env, mql_status_store_rows, d, 0), r);
+    /* the store's own section ("redis": null when it has none) */
+    mql_store_status(r, MQL_STORE_STATUS_JSON, d->now);
+    ap_rputs(mql_stat_json(&env, mql_status_flood_rows, d, 0), r);
+    ap_rputs(",\n\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {
         ap_rprintf(r, "%s{\"label\":\"%s\",", i ? "," : "",
                    mql_status_bin_label(r->pool, &d->bins[i]));

@@ -104,12 +104,12 @@ void mql_store_child_init(apr_pool_t *pchild, server_rec *s)
         mql_g->store_ready = 0;
 }
 
-void mql_store_status(request_rec *r, int how)
+void mql_store_status(request_rec *r, int how, uint32_t now)
 {
     const mql_store_provider_t *prov = mql_g->store_provider;
 
     if (prov && prov->status)
-        prov->status(mql_g->store_inst, r, how);
+        prov->status(mql_g->store_inst, r, how, now);
 }
 
 /* The stores built in: each mod_mql_store_NAME.c defines mql_store_NAME,

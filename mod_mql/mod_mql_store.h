@@ -23,8 +23,9 @@ int mql_store_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 void mql_store_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* The store's own section of the status page, in format how
- * (MQL_STORE_STATUS_*); nothing when it has none. */
-void mql_store_status(request_rec *r, int how);
+ * (MQL_STORE_STATUS_*) as of the page's time now; nothing when it has
+ * none. */
+void mql_store_status(request_rec *r, int how, uint32_t now);
 
 /* Every store built in (each mod_mql_store_NAME.c, defining the provider
  * mql_store_NAME), registered under its name. */

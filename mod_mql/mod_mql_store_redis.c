@@ -45,6 +45,7 @@
 #include "mql_redis_proto.h"
 #include "mql_redis_store.h"
 #include "mql_redis_sync.h"
+#include "mql_status_table.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -370,168 +371,201 @@ static apr_status_t redis_child_init(void *inst, server_rec *s, apr_pool_t *pchi
 
 /* ------------------------------------------------- the status section */
 
-/* The fleet's totals (MQLStore redis://), as this server's sync thread
- * last summed them from Redis: every server's visitors and leads, not
- * only those of this table. */
-static void html_fleet(request_rec *r, const mql_rq_stats_t *x, uint32_t now)
-{
-    const mql_rq_fleet_t *f = &x->fleet;
-    apr_pool_t *p = r->pool;
+/* The store's rows of the page's health table, ?auto and ?json (as the
+ * page's own in mod_mql_status_text.c): their names and order are
+ * interfaces, kept as 1.0 shipped them. */
+#define AT(type) MQL_STAT_AT(row, base, type)
+#define MUTED(text) "<span class=\"muted\">" text "</span>"
 
-    if (!f->read_at) {
-        mql_status_kv(r, "Fleet totals", "fleet",
-                      "<span class=\"muted\">not read from Redis yet</span>");
-        return;
-    }
-    mql_status_kv(r, "Fleet servers (heard within 15 s)", "fleet-servers",
-                  mql_status_num(p, f->servers));
-    mql_status_kv(r, "Fleet visitors seen (records created)", "fleet-visitors",
-                  mql_status_num(p, (apr_int64_t)f->visitors));
-    mql_status_kv(r, "Fleet hits applied", "fleet-hits", mql_status_num(p, (apr_int64_t)f->hits));
-    mql_status_kv(r, "Fleet leads: MQL / SQL / rejected", "fleet-leads",
-                  apr_psprintf(p, "%s / %s / %s",
-                               mql_status_num(p, (apr_int64_t)f->stages[MQL_STAGE_MQL]),
-                               mql_status_num(p, (apr_int64_t)f->stages[MQL_STAGE_SQL]),
-                               mql_status_num(p, (apr_int64_t)f->stages[MQL_STAGE_REJECTED])));
-    mql_status_kv(r, "Fleet visitors forgotten", "fleet-forgotten",
-                  mql_status_num(p, (apr_int64_t)f->forgotten));
-    mql_status_kv(r, "Fleet totals read", "fleet-read",
-                  mql_status_ago(p, (long)now - (long)f->read_at));
+static const char *stage_elem(int i)
+{
+    return mql_stage_name((mql_stage_t)i);
 }
 
-static void html_redis(request_rec *r, const mql_rq_stats_t *x, uint32_t queued, uint32_t now)
-{
-    apr_pool_t *p = r->pool;
+static const char *const stage_keys[MQL_STAGE_COUNT] = {
+    "Visitor", "MQL", "SQL", "Rejected"
+};
 
-    mql_status_kv(r, "Redis", "redis",
-                  x->connected ? "<span class=\"ok\">connected</span>"
-                               : "<span class=\"warn\">not connected: scoring locally, "
-                                 "queued</span>");
-    mql_status_kv(r, "Redis queue (lag)", "redis-queue",
-                  apr_psprintf(p, "%s <span class=\"muted\">(%u ms)</span>",
-                               mql_status_num(p, (apr_int64_t)queued),
-                               queued ? x->lag_ms : 0));
-    mql_status_kv(r, "Redis batches / retries", "redis-batches",
-                  apr_psprintf(p, "%s / %s", mql_status_num(p, (apr_int64_t)x->batches),
-                               mql_status_num(p, (apr_int64_t)x->retries)));
-    mql_status_kv(r, "Redis changes applied", "redis-applied",
-                  mql_status_num(p, (apr_int64_t)x->applied));
-    mql_status_kv(r, "Redis queue full (lost)", "redis-queue-full",
-                  mql_status_bad_if(p, x->dropped));
-    mql_status_kv(r, "Redis spill file (pending)", "redis-spill",
-                  apr_psprintf(p, "%s bytes <span class=\"muted\">(%s changes)</span>",
-                               mql_status_num(p, (apr_int64_t)x->spill_bytes),
-                               mql_status_num(p, (apr_int64_t)x->spill_pending)));
-    mql_status_kv(r, "Redis spill full (lost)", "redis-spill-dropped",
-                  mql_status_bad_if(p, x->spill_dropped));
-    mql_status_kv(r, "Redis last error", "redis-error",
-                  x->last_error[0] ? ap_escape_html(p, x->last_error)
-                                   : "<span class=\"muted\">none</span>");
-    html_fleet(r, x, now);
+/* a time (uint32_t): how long ago, "never" when 0 */
+static const char *html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                             const void *base)
+{
+    uint32_t t = *AT(uint32_t);
+
+    return t ? mql_stat_ago(env->p, (long)env->now - (long)t) : MUTED("never");
 }
 
-/* The fleet's totals (MQLStore redis://), as the sync thread last summed
- * them; RedisFleetReadAge -1 until it has. */
-static void auto_fleet(request_rec *r, const mql_rq_stats_t *x, uint32_t now)
-{
-    const mql_rq_fleet_t *f = &x->fleet;
+/* What the sync thread reports, copied once. */
+typedef struct redis_status {
+    mql_rq_stats_t x;               /* the sync thread's counters */
+    uint32_t queue;                 /* entries waiting for Redis */
+    uint32_t lag_ms;                /* the oldest's age, 0 with none waiting */
+    long read_age;                  /* the fleet's totals' age, -1: not read yet */
+} redis_status_t;
 
-    ap_rprintf(r, "RedisFleetServers: %u\n", f->servers);
-    ap_rprintf(r, "RedisFleetVisitors: %" APR_UINT64_T_FMT "\n", f->visitors);
-    ap_rprintf(r, "RedisFleetHits: %" APR_UINT64_T_FMT "\n", f->hits);
-    ap_rprintf(r, "RedisFleetForgotten: %" APR_UINT64_T_FMT "\n", f->forgotten);
-    ap_rprintf(r, "RedisFleetStageMQL: %" APR_UINT64_T_FMT "\n", f->stages[MQL_STAGE_MQL]);
-    ap_rprintf(r, "RedisFleetStageSQL: %" APR_UINT64_T_FMT "\n", f->stages[MQL_STAGE_SQL]);
-    ap_rprintf(r, "RedisFleetStageRejected: %" APR_UINT64_T_FMT "\n",
-               f->stages[MQL_STAGE_REJECTED]);
-    ap_rprintf(r, "RedisFleetReadAge: %ld\n",
-               f->read_at ? (long)now - (long)f->read_at : -1L);
+#define R redis_status_t
+
+static const char *html_redis(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                              const void *base)
+{
+    return *AT(uint32_t) ? "<span class=\"ok\">connected</span>"
+                         : "<span class=\"warn\">not connected: scoring locally, queued</span>";
 }
 
-static void auto_redis(request_rec *r, const mql_rq_stats_t *x, uint32_t queued, uint32_t now)
+static const char *html_redis_queue(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                    const void *base)
 {
-    ap_rprintf(r, "RedisConnected: %u\n", x->connected);
-    ap_rprintf(r, "RedisQueue: %u\n", queued);
-    ap_rprintf(r, "RedisLagMs: %u\n", queued ? x->lag_ms : 0);
-    ap_rprintf(r, "RedisApplied: %" APR_UINT64_T_FMT "\n", x->applied);
-    ap_rprintf(r, "RedisBatches: %" APR_UINT64_T_FMT "\n", x->batches);
-    ap_rprintf(r, "RedisRetries: %" APR_UINT64_T_FMT "\n", x->retries);
-    ap_rprintf(r, "RedisDuplicates: %" APR_UINT64_T_FMT "\n", x->duplicates);
-    ap_rprintf(r, "RedisRefused: %" APR_UINT64_T_FMT "\n", x->errors);
-    ap_rprintf(r, "RedisQueueFull: %" APR_UINT64_T_FMT "\n", x->dropped);
-    ap_rprintf(r, "RedisSpilled: %" APR_UINT64_T_FMT "\n", x->spilled);
-    ap_rprintf(r, "RedisSpillPending: %" APR_UINT64_T_FMT "\n", x->spill_pending);
-    ap_rprintf(r, "RedisSpillBytes: %" APR_UINT64_T_FMT "\n", x->spill_bytes);
-    ap_rprintf(r, "RedisSpillDropped: %" APR_UINT64_T_FMT "\n", x->spill_dropped);
-    ap_rprintf(r, "RedisFleetRecords: %" APR_UINT64_T_FMT "\n", x->fleet_records);
-    ap_rprintf(r, "RedisOutages: %u\n", x->outages);
-    ap_rprintf(r, "RedisLastError: %s\n", ap_escape_logitem(r->pool, x->last_error));
-    auto_fleet(r, x, now);
+    const R *s = base;
+
+    return apr_psprintf(env->p, "%s " MUTED("(%u ms)"), mql_stat_num(env->p, s->queue),
+                        s->lag_ms);
 }
 
-/* "fleet": the fleet's totals (MQLStore redis://); read_at 0 and
- * read_age null until the sync thread has read them. */
-static void json_fleet(request_rec *r, const mql_rq_stats_t *x, uint32_t now)
+static const char *html_redis_batches(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                      const void *base)
 {
-    const mql_rq_fleet_t *f = &x->fleet;
-    int i;
+    const R *s = base;
 
-    ap_rprintf(r, "\"fleet\":{\"servers\":%u,\"visitors\":%" APR_UINT64_T_FMT
-               ",\"hits\":%" APR_UINT64_T_FMT ",\"forgotten\":%" APR_UINT64_T_FMT
-               ",\"stages\":{", f->servers, f->visitors, f->hits, f->forgotten);
-    for (i = MQL_STAGE_MQL; i < MQL_STAGE_COUNT; i++)
-        ap_rprintf(r, "%s\"%s\":%" APR_UINT64_T_FMT, i > MQL_STAGE_MQL ? "," : "",
-                   mql_stage_name((mql_stage_t)i), f->stages[i]);
-    ap_rprintf(r, "},\"read_at\":%u,\"read_age\":", f->read_at);
-    if (f->read_at)
-        ap_rprintf(r, "%ld}", (long)now - (long)f->read_at);
-    else
-        ap_rputs("null}", r);
+    return apr_psprintf(env->p, "%s / %s", mql_stat_num(env->p, (int64_t)s->x.batches),
+                        mql_stat_num(env->p, (int64_t)s->x.retries));
 }
 
-static void json_redis(request_rec *r, const mql_rq_stats_t *x, uint32_t queued, uint32_t now)
+static const char *html_redis_spill(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                    const void *base)
 {
-    ap_rprintf(r, "\"redis\":{\"connected\":%u,\"queue\":%u,\"lag_ms\":%u,\"applied\":%"
-               APR_UINT64_T_FMT ",\"batches\":%" APR_UINT64_T_FMT ",\"retries\":%"
-               APR_UINT64_T_FMT ",\"duplicates\":%" APR_UINT64_T_FMT ",\"refused\":%"
-               APR_UINT64_T_FMT ",\"queue_full\":%" APR_UINT64_T_FMT
-               ",\"fleet_records\":%" APR_UINT64_T_FMT ",\"spilled\":%" APR_UINT64_T_FMT
-               ",\"spill_pending\":%" APR_UINT64_T_FMT ",\"spill_bytes\":%"
-               APR_UINT64_T_FMT ",\"spill_dropped\":%" APR_UINT64_T_FMT ",\"outages\":%u,"
-               "\"last_error\":%s,\"last_error_time\":%u,",
-               x->connected, queued, queued ? x->lag_ms : 0, x->applied,
-               x->batches, x->retries, x->duplicates, x->errors, x->dropped,
-               x->fleet_records, x->spilled, x->spill_pending, x->spill_bytes,
-               x->spill_dropped, x->outages,
-               mql_json_str(r->pool, x->last_error, MQL_JSON_HTML_SAFE), x->last_error_time);
-    json_fleet(r, x, now);
-    ap_rputs("},\n", r);
+    const R *s = base;
+
+    return apr_psprintf(env->p, "%s bytes " MUTED("(%s changes)"),
+                        mql_stat_num(env->p, (int64_t)s->x.spill_bytes),
+                        mql_stat_num(env->p, (int64_t)s->x.spill_pending));
 }
 
-/* The sync thread's counters, copied out of the queue's segment first. */
-static void redis_status(void *inst, request_rec *r, int how)
+static const char *html_redis_error(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                    const void *base)
 {
-    redis_inst_t *ri = inst;
-    uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
-    mql_rq_stats_t x;
-    uint32_t queued;
+    const char *e = AT(char);
 
-    mql_rq_stats_copy(ri->queue, &x);
-    queued = mql_rq_length(ri->queue);
-    switch (how) {
-    case MQL_STORE_STATUS_HTML:
-        html_redis(r, &x, queued, now);
-        break;
-    case MQL_STORE_STATUS_AUTO:
-        auto_redis(r, &x, queued, now);
-        break;
-    case MQL_STORE_STATUS_JSON:
-        json_redis(r, &x, queued, now);
-        break;
-    default:
-        break;
-    }
+    return *e ? env->esc_html(env->p, e) : MUTED("none");
 }
+
+/* The fleet's totals as this server's sync thread last summed them from
+ * Redis: every server's visitors and leads, not only this table's.  Until
+ * they are read, the page has one row saying so. */
+static const char *fleet_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    return ((const R *)base)->x.fleet.read_at ? row->label : NULL;
+}
+
+static const char *fleet_unread_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                      const void *base)
+{
+    return ((const R *)base)->x.fleet.read_at ? NULL : row->label;
+}
+
+static const char *html_fleet_unread(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                     const void *base)
+{
+    return MUTED("not read from Redis yet");
+}
+
+static const char *html_fleet_leads(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                                    const void *base)
+{
+    const uint64_t *n = ((const R *)base)->x.fleet.stages;
+
+    return apr_psprintf(env->p, "%s / %s / %s", mql_stat_num(env->p, (int64_t)n[MQL_STAGE_MQL]),
+                        mql_stat_num(env->p, (int64_t)n[MQL_STAGE_SQL]),
+                        mql_stat_num(env->p, (int64_t)n[MQL_STAGE_REJECTED]));
+}
+
+static const mql_stat_row_t redis_rows[] = {
+    { MQL_STAT_ROW("redis", "RedisConnected", "connected", "Redis", MQL_STAT_U32, R,
+                   x.connected), .html = html_redis },
+    { MQL_STAT_ROW("redis-queue", "RedisQueue", "queue", "Redis queue (lag)", MQL_STAT_U32, R,
+                   queue), .html = html_redis_queue },
+    { MQL_STAT_ROW(NULL, "RedisLagMs", "lag_ms", NULL, MQL_STAT_U32, R, lag_ms) },
+    { MQL_STAT_ROW("redis-applied", "RedisApplied", "applied", "Redis changes applied",
+                   MQL_STAT_U64, R, x.applied) },
+    { MQL_STAT_ROW("redis-batches", "RedisBatches", "batches", "Redis batches / retries",
+                   MQL_STAT_U64, R, x.batches), .html = html_redis_batches },
+    { MQL_STAT_ROW(NULL, "RedisRetries", "retries", NULL, MQL_STAT_U64, R, x.retries) },
+    { MQL_STAT_ROW(NULL, "RedisDuplicates", "duplicates", NULL, MQL_STAT_U64, R,
+                   x.duplicates) },
+    { MQL_STAT_ROW(NULL, "RedisRefused", "refused", NULL, MQL_STAT_U64, R, x.errors) },
+    { MQL_STAT_ROW("redis-queue-full", "RedisQueueFull", "queue_full", "Redis queue full (lost)",
+                   MQL_STAT_U64, R, x.dropped), .flags = MQL_STAT_WARN },
+    /* ?json lists it here, ?auto after the spill's */
+    { MQL_STAT_ROW(NULL, NULL, "fleet_records", NULL, MQL_STAT_U64, R, x.fleet_records) },
+    { MQL_STAT_ROW(NULL, "RedisSpilled", "spilled", NULL, MQL_STAT_U64, R, x.spilled) },
+    { MQL_STAT_ROW("redis-spill", "RedisSpillPending", "spill_pending",
+                   "Redis spill file (pending)", MQL_STAT_U64, R, x.spill_pending),
+      .html = html_redis_spill },
+    { MQL_STAT_ROW(NULL, "RedisSpillBytes", "spill_bytes", NULL, MQL_STAT_U64, R,
+                   x.spill_bytes) },
+    { MQL_STAT_ROW("redis-spill-dropped", "RedisSpillDropped", "spill_dropped",
+                   "Redis spill full (lost)", MQL_STAT_U64, R, x.spill_dropped),
+      .flags = MQL_STAT_WARN },
+    { MQL_STAT_ROW(NULL, "RedisFleetRecords", NULL, NULL, MQL_STAT_U64, R, x.fleet_records) },
+    { MQL_STAT_ROW(NULL, "RedisOutages", "outages", NULL, MQL_STAT_U32, R, x.outages) },
+    { MQL_STAT_ROW("redis-error", "RedisLastError", "last_error", "Redis last error",
+                   MQL_STAT_TEXT, R, x.last_error), .html = html_redis_error },
+    { MQL_STAT_ROW(NULL, NULL, "last_error_time", NULL, MQL_STAT_U32, R, x.last_error_time) },
+    { .json_name = "fleet", .type = MQL_STAT_OPEN },
+    { MQL_STAT_ROW("fleet", NULL, NULL, "Fleet totals", MQL_STAT_U32, R, x.fleet.read_at),
+      .label_fn = fleet_unread_label, .html = html_fleet_unread },
+    { MQL_STAT_ROW("fleet-servers", "RedisFleetServers", "servers",
+                   "Fleet servers (heard within 15 s)", MQL_STAT_U32, R, x.fleet.servers),
+      .label_fn = fleet_label },
+    { MQL_STAT_ROW("fleet-visitors", "RedisFleetVisitors", "visitors",
+                   "Fleet visitors seen (records created)", MQL_STAT_U64, R, x.fleet.visitors),
+      .label_fn = fleet_label },
+    { MQL_STAT_ROW("fleet-hits", "RedisFleetHits", "hits", "Fleet hits applied", MQL_STAT_U64,
+                   R, x.fleet.hits), .label_fn = fleet_label },
+    { MQL_STAT_ROW("fleet-forgotten", "RedisFleetForgotten", "forgotten",
+                   "Fleet visitors forgotten", MQL_STAT_U64, R, x.fleet.forgotten),
+      .label_fn = fleet_label },
+    { MQL_STAT_ROW("fleet-leads", "RedisFleetStage", "stages",
+                   "Fleet leads: MQL / SQL / rejected", MQL_STAT_U64, R, x.fleet.stages),
+      .from = MQL_STAGE_MQL, .count = MQL_STAGE_COUNT, .auto_suffix = stage_keys,
+      .elem_name = stage_elem, .label_fn = fleet_label, .html = html_fleet_leads },
+    { MQL_STAT_ROW("fleet-read", NULL, "read_at", "Fleet totals read", MQL_STAT_U32, R,
+                   x.fleet.read_at), .label_fn = fleet_label, .html = html_when },
+    { MQL_STAT_ROW(NULL, "RedisFleetReadAge", "read_age", NULL, MQL_STAT_LONG, R, read_age),
+      .flags = MQL_STAT_NULL_NEG },
+    { .type = MQL_STAT_CLOSE },
+    { 0 }
+};
+
+/* The sync thread's counters, copied out of the queue's segment first;
+ * nothing before there is a queue. */
+static int redis_gather(void *data, const void *inst, apr_pool_t *p, uint32_t now)
+{
+    const redis_inst_t *ri = inst;
+    R *s = data;
+
+    if (!ri || !ri->queue)
+        return 0;
+    mql_rq_stats_copy(ri->queue, &s->x);
+    s->queue = mql_rq_length(ri->queue);
+    s->lag_ms = s->queue ? s->x.lag_ms : 0;
+    s->read_age = s->x.fleet.read_at ? (long)now - (long)s->x.fleet.read_at : -1;
+    return 1;
+}
+
+static const mql_status_section_t redis_section = {
+    .name = "redis",
+    .rows = redis_rows,
+    .size = sizeof(redis_status_t),
+    .gather = redis_gather,
+};
+
+static void redis_status(void *inst, request_rec *r, int how, uint32_t now)
+{
+    mql_status_section(r, how, now, &redis_section, inst);
+}
+
+#undef R
 
 const mql_store_provider_t mql_store_redis = {
     .usage = "redis://[USER:PASSWORD@]HOST:PORT[/DB], redis+unix:///PATH or "
@@ -599,23 +633,15 @@ const char *mql_set_redis_password_file(cmd_parms *cmd, void *dconf, const char 
 const char *mql_set_redis_timeout(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    double n;
+    apr_interval_time_t t;
 
     if (err)
         return err;
-    n = strtod(arg, &end);
-    if (end == arg)
-        n = -1;
-    else if (!strcasecmp(end, "ms"))
-        ;
-    else if (!strcasecmp(end, "s") || !*end)
-        n *= 1000;
-    else
-        n = -1;
-    if (n < 1 || n > 60000)
+    /* httpd's time units (ms, s, min, h), a number alone being seconds */
+    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
+        || t < apr_time_from_msec(1) || t > apr_time_from_sec(60))
         return bad(cmd, "expects a time from 1ms to 60s, e.g. 250ms or 2s", arg);
-    mql_g->redis_timeout_ms = (apr_int64_t)n;
+    mql_g->redis_timeout_ms = apr_time_as_msec(t);
     return NULL;
 }
 

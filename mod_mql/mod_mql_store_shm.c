@@ -338,10 +338,10 @@ static apr_status_t shm_child_init(void *inst, server_rec *s, apr_pool_t *pchild
 }
 
 /* The JSON page has a "redis" member whatever the store: null here. */
-static void shm_status(void *inst, request_rec *r, int how)
+static void shm_status(void *inst, request_rec *r, int how, uint32_t now)
 {
     if (how == MQL_STORE_STATUS_JSON)
-        ap_rputs("\"redis\":null,\n", r);
+        ap_rputs(",\n\"redis\":null", r);
 }
 
 const mql_store_provider_t mql_store_shm = {

@@ -1,9 +1,9 @@
 /*
- * The background writer (mod_mql_writer.c): DBM files, notifications,
- * control requests from mqlctl, periodic snapshots and expiry.  Only the
- * module record (to start it) and the status page (to show its
- * counters) reach it, so its declarations are here rather than in
- * mod_mql_private.h.
+ * The background writer (mod_mql_writer.c and its jobs, mod_mql_jobs.h):
+ * DBM files, notifications, control requests from mqlctl, periodic
+ * snapshots and expiry.  Only the module record (to start it), the
+ * status page (to show its counters) and its jobs reach it, so its
+ * declarations are here rather than in mod_mql_private.h.
  */
 #ifndef MOD_MQL_WRITER_H
 #define MOD_MQL_WRITER_H
@@ -45,11 +45,6 @@ typedef struct mql_writer_stats {
     uint32_t published_before;      /* leads taken before this time are in
                                        their files (the store was told) */
 } mql_writer_stats_t;
-
-/* The request path: a visitor with a valid cookie that the store did not
- * know came back to site; the writer looks for it in the DBM files.
- * Never waits. */
-void mql_writer_note_return(const uint8_t id[16], int site);
 
 /* A copy of the writer's counters (zeros before the writer started). */
 void mql_writer_stats(mql_writer_stats_t *out);

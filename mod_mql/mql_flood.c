@@ -6,6 +6,7 @@
 #include "mql_flood.h"
 #include "mql_log.h"
 #include "mql_parse.h"
+#include <apr_atomic.h>
 #include <apr_siphash.h>
 #include <apr_strings.h>
 
@@ -181,10 +182,10 @@ mql_flood_verdict_t mql_flood_check(mql_flood_t *f, uint64_t network, uint32_t n
         limit = MQL_FLOOD_LIMIT_MAX;
     for (p = 0; p < MQL_FLOOD_PROBES; p++) {
         uint64_t *slot = &f->slots[((uint32_t)network + p) & mask];
-        uint64_t w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        uint64_t w = apr_atomic_read64(slot);
 
         for (;;) {
-            uint64_t want;
+            uint64_t want, seen;
             int mine = w >> TAG_SHIFT == tag && ((w >> MINUTE_SHIFT) & 0xffffu) == minute;
             int stale = !w || ((w >> MINUTE_SHIFT) & 0xffffu) != minute;
 
@@ -202,10 +203,9 @@ mql_flood_verdict_t mql_flood_check(mql_flood_t *f, uint64_t network, uint32_t n
             }
             else
                 break;                          /* another network's: probe on */
-            if (__atomic_compare_exchange_n(slot, &w, want, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE))
+            if ((seen = apr_atomic_cas64(slot, want, w)) == w)
                 return MQL_FLOOD_OK;
-            /* w now holds what another process wrote: judge it again */
+            w = seen;               /* what another process wrote: judge it again */
         }
     }
     return MQL_FLOOD_FULL;
@@ -222,14 +222,14 @@ static void refund(mql_flood_t *f, uint64_t network, uint32_t now, mql_flood_kin
     one = (uint64_t)1 << (kind == MQL_FLOOD_VISITORS ? VISITOR_SHIFT : 0);
     for (p = 0; p < MQL_FLOOD_PROBES; p++) {
         uint64_t *slot = &f->slots[((uint32_t)network + p) & mask];
-        uint64_t w = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+        uint64_t w = apr_atomic_read64(slot), seen;
 
         while (w >> TAG_SHIFT == tag && ((w >> MINUTE_SHIFT) & 0xffffu) == minute) {
             if (!count_in(w, kind))
                 return;
-            if (__atomic_compare_exchange_n(slot, &w, w - one, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE))
+            if ((seen = apr_atomic_cas64(slot, w - one, w)) == w)
                 return;
+            w = seen;
         }
         if (!w || ((w >> MINUTE_SHIFT) & 0xffffu) != minute)
             return;                 /* the minute turned: nothing to give back */
@@ -304,7 +304,7 @@ unsigned mql_flood_count(mql_flood_t *f, uint64_t network, uint32_t now, mql_flo
     uint32_t mask = f->nslots - 1;
 
     for (p = 0; p < MQL_FLOOD_PROBES; p++) {
-        uint64_t w = __atomic_load_n(&f->slots[((uint32_t)network + p) & mask], __ATOMIC_ACQUIRE);
+        uint64_t w = apr_atomic_read64(&f->slots[((uint32_t)network + p) & mask]);
 
         if (w >> TAG_SHIFT == tag && ((w >> MINUTE_SHIFT) & 0xffffu) == minute)
             return count_in(w, kind);
@@ -329,16 +329,16 @@ int mql_flood_too_young(const mql_visitor_t *v, unsigned hit_events, uint32_t no
 
 void mql_flood_note(uint64_t *counter)
 {
-    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    apr_atomic_inc64(counter);
 }
 
 void mql_flood_stats(mql_flood_t *f, mql_flood_stats_t *out)
 {
-    out->visitors_refused = __atomic_load_n(&f->stats.visitors_refused, __ATOMIC_RELAXED);
-    out->leads_held_rate = __atomic_load_n(&f->stats.leads_held_rate, __ATOMIC_RELAXED);
-    out->leads_held_young = __atomic_load_n(&f->stats.leads_held_young, __ATOMIC_RELAXED);
-    out->table_full = __atomic_load_n(&f->stats.table_full, __ATOMIC_RELAXED);
-    out->leads_held_full = __atomic_load_n(&f->stats.leads_held_full, __ATOMIC_RELAXED);
+    out->visitors_refused = apr_atomic_read64(&f->stats.visitors_refused);
+    out->leads_held_rate = apr_atomic_read64(&f->stats.leads_held_rate);
+    out->leads_held_young = apr_atomic_read64(&f->stats.leads_held_young);
+    out->table_full = apr_atomic_read64(&f->stats.table_full);
+    out->leads_held_full = apr_atomic_read64(&f->stats.leads_held_full);
 }
 
 uint32_t mql_flood_used(mql_flood_t *f, uint32_t now)
@@ -347,7 +347,7 @@ uint32_t mql_flood_used(mql_flood_t *f, uint32_t now)
     uint32_t i, used = 0;
 
     for (i = 0; i < f->nslots; i++) {
-        uint64_t w = __atomic_load_n(&f->slots[i], __ATOMIC_RELAXED);
+        uint64_t w = apr_atomic_read64(&f->slots[i]);
 
         used += w && ((w >> MINUTE_SHIFT) & 0xffffu) == minute;
     }
@@ -383,7 +383,7 @@ int mql_lead_gate_admit(const mql_lead_gate_t *g, const mql_visitor_t *v, uint32
     case MQL_FLOOD_FULL:
         /* the visitor keeps its score and is promoted on a later request,
          * once its networks find slots: a full table lifts no limit */
-        held = __atomic_add_fetch(&g->table->stats.leads_held_full, 1, __ATOMIC_RELAXED);
+        held = apr_atomic_inc64(&g->table->stats.leads_held_full) + 1;
         if (worth_logging(held))
             mql_log(MQL_LOG_WARNING, "MQL05101: the flood limits' table is full (%u slots): "
                     "a promotion is held back until its client's networks find a slot "

@@ -4,6 +4,8 @@
  */
 #include <string.h>
 
+#include <apr_atomic.h>
+
 #include "mql_jring.h"
 
 size_t mql_jring_bytes(uint32_t size)
@@ -28,46 +30,47 @@ void mql_jring_init(mql_jring_t *r, void *mem, uint32_t size)
 
 int mql_jring_put(mql_jring_t *r, const mql_jevent_t *ev)
 {
-    uint64_t t = __atomic_load_n(&r->h->head, __ATOMIC_RELAXED);
+    uint64_t t = apr_atomic_read64(&r->h->head), seen;
     mql_jevent_t *slot;
 
-    do {
-        uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_ACQUIRE);
-
-        if (t - tail > r->mask) {
-            __atomic_add_fetch(&r->h->dropped, 1, __ATOMIC_RELAXED);
+    for (;;) {
+        if (t - apr_atomic_read64(&r->h->tail) > r->mask) {
+            apr_atomic_inc64(&r->h->dropped);
             return 0;
         }
-    } while (!__atomic_compare_exchange_n(&r->h->head, &t, t + 1, 1, __ATOMIC_ACQ_REL,
-                                          __ATOMIC_RELAXED));
+        if ((seen = apr_atomic_cas64(&r->h->head, t + 1, t)) == t)
+            break;
+        t = seen;
+    }
     slot = &r->slots[t & r->mask];
     /* everything but seq, then seq: the consumer reads seq first */
     memcpy((char *)slot + sizeof slot->seq, (const char *)ev + sizeof ev->seq,
            sizeof *ev - sizeof ev->seq);
+    /* a release store: apr_atomic_set32 is a full barrier, 20 ns more a request */
     __atomic_store_n(&slot->seq, (uint32_t)(t + 1), __ATOMIC_RELEASE);
     return 1;
 }
 
 unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max, uint64_t now_ms)
 {
-    uint64_t tail = __atomic_load_n(&r->h->tail, __ATOMIC_RELAXED);
-    uint64_t head = __atomic_load_n(&r->h->head, __ATOMIC_ACQUIRE);
+    uint64_t tail = apr_atomic_read64(&r->h->tail);
+    uint64_t head = apr_atomic_read64(&r->h->head);
     unsigned n = 0;
 
     while (n < max && tail < head) {
         mql_jevent_t *slot = &r->slots[tail & r->mask];
         uint32_t want = (uint32_t)(tail + 1);
 
-        if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != want) {
+        if (apr_atomic_read32(&slot->seq) != want) {
             /* reserved and not yet complete: wait a while, then take
              * it as lost so one dead process cannot stop the ring */
             if (!r->h->stale_since)
                 r->h->stale_since = now_ms ? now_ms : 1;
             else if (now_ms - r->h->stale_since > MQL_JRING_STALE_MS) {
                 r->h->stale_since = 0;
-                __atomic_add_fetch(&r->h->lost, 1, __ATOMIC_RELAXED);
+                apr_atomic_inc64(&r->h->lost);
                 tail++;
-                __atomic_store_n(&r->h->tail, tail, __ATOMIC_RELEASE);
+                apr_atomic_set64(&r->h->tail, tail);
                 continue;
             }
             break;
@@ -75,14 +78,15 @@ unsigned mql_jring_take(mql_jring_t *r, mql_jevent_t *out, unsigned max, uint64_
         r->h->stale_since = 0;
         out[n] = *slot;
         /* a late writer of a skipped ticket may have overwritten it
-         * meanwhile: keep the copy only when seq is unchanged */
+         * meanwhile: keep the copy only when seq is unchanged (the copy's
+         * loads before seq's: a fence, which APR has not) */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) == want)
+        if (apr_atomic_read32(&slot->seq) == want)
             n++;
         tail++;
-        __atomic_store_n(&r->h->tail, tail, __ATOMIC_RELEASE);
+        apr_atomic_set64(&r->h->tail, tail);
     }
-    __atomic_add_fetch(&r->h->taken, n, __ATOMIC_RELAXED);
+    apr_atomic_add64(&r->h->taken, n);
     return n;
 }
 

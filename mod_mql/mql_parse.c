@@ -134,102 +134,78 @@ bad:
 
 /* ---- networks ------------------------------------------------------- */
 
-/* v4-mapped IPv6 (::ffff:a.b.c.d) prefix */
-static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-/* Parse a textual address into family 4 or 6; v4-mapped v6 stays v6 here. */
-static int parse_addr(const char *s, uint8_t addr[16])
-{
-    if (inet_pton(AF_INET, s, addr) == 1)
-        return 4;
-    if (inet_pton(AF_INET6, s, addr) == 1)
-        return 6;
-    return 0;
-}
-
-static void zero_host_bits(uint8_t *addr, int bits, int nbytes)
-{
-    int i;
-
-    for (i = 0; i < nbytes; i++) {
-        int keep = bits - 8 * i;
-        if (keep >= 8)
-            continue;
-        addr[i] &= keep <= 0 ? 0 : (uint8_t)(0xff << (8 - keep));
-    }
-}
-
 static const char *cidr_error(apr_pool_t *p, const char *s)
 {
     return apr_psprintf(p, "expects an IP address or network such as 192.0.2.7, "
                         "10.0.0.0/8 or 2001:db8::/32, not '%s'", s ? s : "");
 }
 
+/*
+ * APR parses and matches; what is left here is what apr_ipsubnet_create
+ * refuses although the directive has always taken it: a prefix length of 0
+ * (APR takes 1 to 32 or 128) and a network written as v4-mapped IPv6.  An
+ * address always gets an explicit prefix length, since without one APR
+ * would take "10.0" for 10.0.0.0/16.
+ */
 const char *mql_parse_cidr(apr_pool_t *p, const char *s, mql_cidr_t *out)
 {
-    char host[64];
     const char *slash = s ? strchr(s, '/') : NULL;
-    size_t hlen = slash ? (size_t)(slash - s) : (s ? strlen(s) : 0);
-    int family, maxbits;
+    const char *host;
+    struct in6_addr a6;
     int64_t bits;
+    int mapped;
     mql_cidr_t c;
 
-    memset(&c, 0, sizeof c);
-    if (!s || hlen == 0 || hlen >= sizeof host)
+    if (!s || !*s || slash == s)
         return cidr_error(p, s);
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    family = parse_addr(host, c.addr);
-    if (!family)
-        return cidr_error(p, s);
-    maxbits = family == 4 ? 32 : 128;
-    bits = maxbits;
+    host = slash ? apr_pstrmemdup(p, s, (apr_size_t)(slash - s)) : s;
+    c.family = strchr(host, ':') ? 6 : 4;
+    bits = c.family == 4 ? 32 : 128;
     if (slash && !parse_digits(slash + 1, strlen(slash + 1), 999, &bits))
         return cidr_error(p, s);
-    if (bits > maxbits)
+    mapped = c.family == 6 && inet_pton(AF_INET6, host, &a6) == 1
+             && IN6_IS_ADDR_V4MAPPED(&a6);
+    if (!mapped && apr_ipsubnet_create(&c.net, host, c.family == 4 ? "32" : "128", p))
+        return cidr_error(p, s);
+    if (bits > (c.family == 4 ? 32 : 128))
         return apr_psprintf(p, "prefix length /%d in '%s' is too long for an IPv%d "
-                            "address (at most %d)", (int)bits, s, family, maxbits);
-    /* A network written as v4-mapped IPv6 (::ffff:10.0.0.0/104) means the
-     * IPv4 network: store it as such so plain IPv4 clients match. */
-    if (family == 6 && bits >= 96 && memcmp(c.addr, v4mapped, 12) == 0) {
-        memmove(c.addr, c.addr + 12, 4);
-        memset(c.addr + 4, 0, 12);
-        family = 4;
+                            "address (at most %d)", (int)bits, s, c.family,
+                            c.family == 4 ? 32 : 128);
+    /* ::ffff:10.0.0.0/104 means 10.0.0.0/8, which is how APR's test sees
+     * v4-mapped clients; shorter, it is the IPv6 network it spells */
+    if (mapped && bits >= 96) {
+        host = apr_psprintf(p, "%u.%u.%u.%u", a6.s6_addr[12], a6.s6_addr[13],
+                            a6.s6_addr[14], a6.s6_addr[15]);
+        c.family = 4;
         bits -= 96;
     }
-    c.family = family;
+    else if (mapped)
+        host = apr_psprintf(p, "::%x:0:0", bits > 80 ? 0xffffu << (96 - bits) & 0xffffu : 0);
     c.bits = (int)bits;
-    zero_host_bits(c.addr, c.bits, family == 4 ? 4 : 16);
+    if (bits == 0)
+        c.net = NULL;
+    else if (apr_ipsubnet_create(&c.net, host, apr_itoa(p, c.bits), p) != APR_SUCCESS)
+        return cidr_error(p, s);
     *out = c;
     return NULL;
 }
 
-int mql_cidr_match(const mql_cidr_t *c, const char *ip)
+static int v4mapped(const apr_sockaddr_t *sa)
 {
-    char buf[64];
-    const char *pct;
-    size_t n;
-    uint8_t addr[16];
-    int family;
+    return sa->family == APR_INET6
+           && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)sa->ipaddr_ptr);
+}
 
-    if (!c || !ip)
+int mql_cidr_match(const mql_cidr_t *c, apr_sockaddr_t *sa)
+{
+    if (!c || !sa)
         return 0;
-    /* drop an IPv6 zone ("fe80::1%eth0"): inet_pton does not take it */
-    pct = strchr(ip, '%');
-    n = pct ? (size_t)(pct - ip) : strlen(ip);
-    if (n == 0 || n >= sizeof buf)
-        return 0;
-    memcpy(buf, ip, n);
-    buf[n] = '\0';
-    family = parse_addr(buf, addr);
-    if (family == 6 && memcmp(addr, v4mapped, 12) == 0) {
-        memmove(addr, addr + 12, 4);
-        family = 4;
-    }
-    if (family != c->family)
-        return 0;
-    zero_host_bits(addr, c->bits, family == 4 ? 4 : 16);
-    return memcmp(addr, c->addr, family == 4 ? 4 : 16) == 0;
+    if (c->net)
+        return apr_ipsubnet_test(c->net, sa);
+    /* /0: the whole family, v4-mapped clients counting as IPv4 as above */
+    if (c->family == 4)
+        return sa->family == APR_INET || v4mapped(sa);
+    return sa->family == APR_INET6 && !v4mapped(sa);
 }
 
 /* ---- X-MQL-Event ---------------------------------------------------- */

@@ -6,6 +6,7 @@
 #ifndef MQL_PARSE_H
 #define MQL_PARSE_H
 
+#include <apr_network_io.h>
 #include <apr_pools.h>
 #include <stdint.h>
 
@@ -20,15 +21,15 @@ const char *mql_parse_size(apr_pool_t *p, const char *s, int64_t min, int64_t ma
                            int64_t *out);
 
 typedef struct mql_cidr {
-    int family;          /* 4 or 6 */
-    int bits;            /* prefix length */
-    uint8_t addr[16];    /* network address, host bits zeroed */
+    int family;            /* 4 or 6 */
+    int bits;              /* prefix length */
+    apr_ipsubnet_t *net;   /* NULL for /0, which APR does not take */
 } mql_cidr_t;
 
 /* "10.0.0.0/8", "192.0.2.7" (= /32), "2001:db8::/32", "::1" */
 const char *mql_parse_cidr(apr_pool_t *p, const char *s, mql_cidr_t *out);
-/* 1 when the textual address ip (v4, v6, or v4-mapped v6) is inside c */
-int mql_cidr_match(const mql_cidr_t *c, const char *ip);
+/* 1 when the client address sa (v4, v6, or v4-mapped v6) is inside c */
+int mql_cidr_match(const mql_cidr_t *c, apr_sockaddr_t *sa);
 
 /*
  * X-MQL-Event: "NAME; points=N" (points optional, then 0 is returned with

@@ -131,7 +131,7 @@ static void add_text(apr_pool_t *p, char **rec, const char *name, const char *va
 char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)
 {
     char *rec;
-    int ev;
+    int ev, i;
 
     rec = apr_psprintf(p, "stage=%s;score=%ld;since=%lu;last=%lu",
                        mql_pct_encode(p, mql_stage_name(l->stage)), l->score,
@@ -146,6 +146,9 @@ char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)
     add_text(p, &rec, "country", l->country, 2);
     add_text(p, &rec, "trigger", l->trigger, RECORD_TRIGGER_MAX);
     add_text(p, &rec, "contact", l->contact, RECORD_CONTACT_MAX);
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        if (mql_fields[i].lead)
+            add_text(p, &rec, mql_fields[i].lead, l->text[i], mql_fields[i].size - 1);
     return rec;
 }
 
@@ -231,6 +234,9 @@ static int decode_field(apr_pool_t *p, const char *name, size_t nlen,
         return (l->trigger = mql_pct_decode(p, val, vlen)) != NULL;
     if (name_is(name, nlen, "contact"))
         return (l->contact = mql_pct_decode(p, val, vlen)) != NULL;
+    for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+        if (mql_fields[ev].lead && name_is(name, nlen, mql_fields[ev].lead))
+            return (l->text[ev] = mql_pct_decode(p, val, vlen)) != NULL;
     return 1;   /* a field of a newer writer */
 }
 
@@ -312,6 +318,12 @@ void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *co
                                   (int)strnlen(v->trigger, MQL_TRIGGER_LEN), v->trigger);
     if (contact && *contact)
         l->contact = apr_pstrndup(p, contact, RECORD_CONTACT_MAX);
+    for (ev = 0; ev < MQL_FIELD_COUNT; ev++) {
+        const mql_field_t *f = &mql_fields[ev];
+        const char *at = (const char *)v + f->offset;
+        if (f->lead && f->type == MQL_FT_TEXT && *at)
+            l->text[ev] = apr_pstrndup(p, at, f->size - 1);
+    }
 }
 
 void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
@@ -345,6 +357,9 @@ void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
         }
         apr_cpystrn(v->trigger, path + 1, sizeof v->trigger);
     }
+    for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+        if (mql_fields[ev].lead && mql_fields[ev].type == MQL_FT_TEXT && l->text[ev])
+            apr_cpystrn((char *)v + mql_fields[ev].offset, l->text[ev], mql_fields[ev].size);
 }
 
 /* ---- keeping what the file held ------------------------------------ */
@@ -363,6 +378,11 @@ static int has_field(const char *value, const char *name)
 
 int mql_record_whole(const char *value)
 {
+    int i;
+
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        if (mql_fields[i].lead && !has_field(value, mql_fields[i].lead))
+            return 0;
     return has_field(value, "contact") && has_field(value, "country")
            && has_field(value, "trigger");
 }
@@ -370,7 +390,7 @@ int mql_record_whole(const char *value)
 const char *mql_record_keep(apr_pool_t *p, const char *value, const char *old, size_t old_len)
 {
     mql_lead_t now, was;
-    int kept = 0;
+    int kept = 0, i;
 
     if (!value || !old || mql_record_whole(value)
         || !mql_record_decode(p, value, strlen(value), &now)
@@ -388,5 +408,10 @@ const char *mql_record_keep(apr_pool_t *p, const char *value, const char *old, s
         now.trigger = was.trigger;
         kept = 1;
     }
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        if (!now.text[i] && was.text[i]) {
+            now.text[i] = was.text[i];
+            kept = 1;
+        }
     return kept ? mql_record_encode(p, &now) : value;
 }

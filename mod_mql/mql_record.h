@@ -21,6 +21,9 @@ typedef struct mql_lead {
     char country[3];               /* "" when unknown */
     const char *trigger;           /* "download:/whitepapers/guide.pdf" or NULL */
     const char *contact;           /* or NULL */
+    /* the fields mql_fields.h gives a lead name (TEXT), by MQL_FIELD_*:
+     * published after the contact, NULL when empty */
+    const char *text[MQL_FIELD_COUNT];
 } mql_lead_t;
 
 /* Field names of the counts: views downloads forms form_errors pixels

@@ -9,13 +9,15 @@
 --
 -- FCALL mql_apply_many N+3 SEQ_KEY STREAM_KEY TOTALS_KEY VKEY_1 .. VKEY_N
 -- ENTRY_1 .. ENTRY_N applies N entries of one shard in queue order (see
--- apply_many below); FCALL mql_apply 4 VKEY SEQ_KEY STREAM_KEY TOTALS_KEY
--- ENTRY is the same for one.  All keys of a call share one hash tag (the
--- shard), so every call is valid on a Redis Cluster.  TOTALS_KEY may be
--- left out (N+2 keys, 3 keys), as servers of an earlier version call:
--- their entries are applied, not counted.  On a single Redis the sync
+-- apply_many below).  All keys of a call share one hash tag (the shard),
+-- so every call is valid on a Redis Cluster.  On a single Redis the sync
 -- thread sends its whole batch, every shard of it, as one FCALL
 -- mql_apply_batch (below).
+--
+-- A hit arrives resolved by the server that saw it, as a delta
+-- (mql_delta.h): figures, no rules.  apply_delta is mql_delta_apply's
+-- twin, checked against the same vectors (t/vectors/delta.txt); a new
+-- kind of rule never changes this file.
 --
 -- The fleet's totals: each shard's hash TOTALS_KEY counts what the calls
 -- of that shard did, in fields 'visitors' (records created), 'hits' (hit
@@ -24,76 +26,78 @@
 -- Each server's sync thread sums the shards' hashes for its status page.
 -- The hash has no TTL; a key that is absent counts from 0.
 --
--- A visitor's record is one string (see RECORD), not a hash of 26
+-- A visitor's record is one string (see pack), not a hash of 26
 -- fields: one GET and one SET per visitor and call, packed and unpacked
 -- by the struct library in C, where a hash cost Redis a quadratic
--- listpack update and 26 number conversions each way.  A record still
--- held as a hash (an earlier version of this library) is read as such
--- and written back as a string.  FCALL_RO mql_fields 1 VKEY gives a
--- record as field, value, ... for people and tests.
+-- listpack update and 26 number conversions each way.  Its fields are
+-- mql_fields.h's, laid out by the module as it loads the library
+-- (RECORD_LAYOUT).  FCALL_RO mql_fields 1 VKEY gives a record as field,
+-- value, ... for people and tests.
 --
 -- Idempotence: each server (ORIGIN) numbers what it queues (SEQ); SEQ_KEY
 -- keeps the last number applied per origin in this shard, and an entry
 -- whose number is not above it changes nothing (a batch sent again after
 -- a lost reply).  Nothing here stores an IP address.
 
-local VF_COUNTRY, VF_FIT = 1, 2
-local EV_DOWNLOAD, EV_FORM = 1, 2
-local REQ_DOWNLOAD, REQ_FORM, REQ_COUNTRY = 1, 2, 4
+local VF_FIT = 2
+local UNCAPPED = 255
 local STREAM_MAXLEN = '100000'
 local SEQ_TTL = 30 * 86400       -- an origin's numbers outlive any queue
 local SEQ_RENEW = 4096           -- numbers between renewals of that TTL
 
-local function bit_set(mask, n)
-    return bit.band(mask, 2 ^ n) ~= 0
-end
+-- The record's layout, from mql_fields.h: the module puts it here as it
+-- loads the library (mql_redis_library), so that a field of the record
+-- is never written by hand below:
+-- @RECORD_LAYOUT@
 
--- The record from its hash as read (field -> value).
-local function load_raw(r)
-    local v = {}
-    v.score = tonumber(r.score) or 0
-    v.first = tonumber(r.first) or 0
-    v.last = tonumber(r.last) or 0
-    v.since = tonumber(r.since) or 0
-    v.c, v.k = {}, {}
-    for i = 0, 6 do v.c[i] = tonumber(r['c' .. i]) or 0 end
-    for i = 0, 7 do v.k[i] = tonumber(r['k' .. i]) or 0 end
-    v.stage = tonumber(r.stage) or 0
-    v.tev = tonumber(r.tev) or 0
-    v.site = tonumber(r.site) or 0
-    v.flags = tonumber(r.flags) or 0
-    v.cc = r.cc or ''
-    v.trig = r.trig or ''
-    v.contact = r.contact or ''
-    return v
-end
-
+-- A new visitor's record: every field zero or empty, its times now.
 local function fresh(now)
-    local v = { score = 0, first = now, last = now, since = now, c = {}, k = {},
-                stage = 0, tev = 0, site = 0, flags = 0, cc = '', trig = '', contact = '' }
-    for i = 0, 6 do v.c[i] = 0 end
-    for i = 0, 7 do v.k[i] = 0 end
+    local v = { contact = '' }
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local name, kind, n = f[1], f[2], f[3]
+        if kind == 'n' and n > 1 then
+            local a = {}
+            for i = 0, n - 1 do a[i] = 0 end
+            v[name] = a
+        elseif kind == 'n' then
+            v[name] = 0
+        else
+            v[name] = ''
+        end
+    end
+    v.first, v.last, v.since = now, now, now
     return v
 end
 
--- The record as field, value, ...: built once per call
--- and used for HSET, the stream and the reply alike.
+-- The record as field, value, ... (an array's elements as name0,
+-- name1, ...; every value a string): built once per call and used for
+-- the stream and the reply alike.
 local function pairs_of(v)
-    local c, k = v.c, v.k
-    return { 'score', string.format('%.17g', v.score), 'first', string.format('%d', v.first),
-             'last', string.format('%d', v.last), 'since', string.format('%d', v.since),
-             'c0', c[0], 'c1', c[1], 'c2', c[2], 'c3', c[3], 'c4', c[4], 'c5', c[5], 'c6', c[6],
-             'stage', v.stage, 'tev', v.tev, 'site', v.site, 'flags', v.flags, 'cc', v.cc,
-             'k0', k[0], 'k1', k[1], 'k2', k[2], 'k3', k[3], 'k4', k[4], 'k5', k[5],
-             'k6', k[6], 'k7', k[7], 'trig', v.trig, 'contact', v.contact }
-end
-
-local function alpha2(cc)
-    return cc ~= nil and string.match(cc, '^%a%a$') ~= nil
+    local out, n = {}, 0
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local name, kind, len, x = f[1], f[2], f[3], v[f[1]]
+        if kind == 'n' then
+            local fmt = f[4] == 'd' and '%.17g' or '%d'
+            if len > 1 then
+                for i = 0, len - 1 do
+                    out[n + 1], out[n + 2] = name .. i, string.format(fmt, x[i])
+                    n = n + 2
+                end
+            else
+                out[n + 1], out[n + 2] = name, string.format(fmt, x)
+                n = n + 2
+            end
+        else
+            out[n + 1], out[n + 2] = name, x
+            n = n + 2
+        end
+    end
+    out[n + 1], out[n + 2] = 'contact', v.contact
+    return out
 end
 
 local function country_in(packed, cc)
-    if not alpha2(cc) then return false end
+    if #cc ~= 2 then return false end
     cc = string.upper(cc)
     for i = 1, #packed - 1, 2 do
         if string.upper(string.sub(packed, i, i + 1)) == cc then return true end
@@ -112,55 +116,55 @@ local function announce(stream, kind, id, old, fv, now)
     return redis.call(unpack(args))
 end
 
--- The hit as mql_score_hit applies it (mql_score.c), in the same order:
--- decay, events, rules, fit, last_seen, promotion, country flag, site.
--- h: the entry (see entry_from_binary).
-local function apply_hit(v, h, now)
-    local events = h.events
-    if h.half_life > 0 and now > v.last then
-        v.score = v.score * 2 ^ (-(now - v.last) / h.half_life)
+-- A delta applied to a record, as mql_delta_apply does (mql_delta.c),
+-- line for line: decay, items (a capped one while its counter is under
+-- its cap), fit, country, counts, last_seen, promotion, flags, site.
+-- Arithmetic on the record only.  d: see delta_from_binary.
+local function apply_delta(v, d, now)
+    if d.half_life > 0 and now > v.last then
+        v.score = v.score * 2 ^ (-(now - v.last) / d.half_life)
     end
-    v.score = v.score + h.ev_points
+    local k = v.k
+    for _, it in ipairs(d.items) do
+        local slot = it[3]
+        if slot == UNCAPPED then
+            v.score = v.score + it[1]
+        elseif slot <= 7 and k[slot] < it[4] then
+            k[slot] = k[slot] + 1
+            v.score = v.score + it[1]
+        end
+    end
+    if d.has_fit and bit.band(v.flags, VF_FIT) == 0 then
+        v.score = v.score + d.fit
+        v.flags = bit.bor(v.flags, VF_FIT)
+    end
+    if d.cc ~= '' and v.cc == '' then v.cc = d.cc end
     -- the event bits, lowest first, as many turns as bits set
-    local c, ev = v.c, 0
+    local c, events, ev = v.c, d.events, 0
     while events > 0 and ev <= 6 do
         if events % 2 == 1 and c[ev] < 65535 then c[ev] = c[ev] + 1 end
         events = math.floor(events / 2)
         ev = ev + 1
     end
-    -- rules matched by the server that saw the request: uncapped ones
-    -- summed, capped ones paid while under the cap
-    v.score = v.score + h.rule_points
-    for _, r in ipairs(h.capped) do
-        local slot = r[1]
-        if slot >= 0 and slot <= 7 and v.k[slot] < r[3] then
-            v.k[slot] = v.k[slot] + 1
-            v.score = v.score + r[2]
-        end
-    end
-    local cc = h.cc
-    if cc ~= '' and alpha2(cc) then
-        if v.cc == '' then v.cc = string.upper(cc) end
-        if h.fit and not bit_set(v.flags, 1) then
-            v.score = v.score + h.fit
-            v.flags = v.flags + VF_FIT
-        end
-    end
     if now > v.last then v.last = now end
-    local changed = false
-    local req = h.require
-    if not h.hold and v.stage == 0 and v.score >= h.threshold
-        and (not bit_set(req, 0) or v.c[EV_DOWNLOAD] >= 1)
-        and (not bit_set(req, 1) or v.c[EV_FORM] >= 1)
-        and (not bit_set(req, 2) or country_in(h.require_cc, v.cc)) then
-        v.stage = 1
-        v.since = now
-        v.tev = h.tev
-        v.trig = h.trig
-        changed = true
+    local was_lead = v.stage ~= 0
+    local promoted = false
+    if not d.hold and v.stage == 0 and v.score >= d.threshold then
+        local need, ok = d.need_counts, true
+        for i = 0, 6 do
+            if bit.band(need, 2 ^ i) ~= 0 and c[i] < 1 then ok = false end
+        end
+        if ok and (not d.need_country or country_in(d.countries, v.cc)) then
+            v.stage = 1
+            v.since = now
+            v.tev = d.tev
+            v.trig = d.trig
+            promoted = true
+        end
     end
-    if cc ~= '' and not bit_set(v.flags, 0) then v.flags = v.flags + VF_COUNTRY end
-    return changed
+    v.flags = bit.bor(v.flags, d.set_flags)
+    if not was_lead then v.site = d.site end
+    return promoted
 end
 
 -- Numbers in a reply would become integers: the record's go as strings.
@@ -171,83 +175,56 @@ local function strings(fv)
     return fv
 end
 
--- An entry from mql_apply's ARGV (text, one argument per value):
---   KIND ORIGIN SEQ ID NOW, then by kind
---   h  EVENTS EV_POINTS RULE_POINTS CAPPED COUNTRY FIT THRESHOLD HALF_LIFE
---      REQUIRE REQUIRE_COUNTRIES HOLD SITE TRIGGER EXPIRE TRIGGER_EVENT
---      (CAPPED: slot:points:cap,...; FIT: empty when no fit rule)
---   s  STAGE EXPIRE           (mqlctl set)
---   c  CONTACT EXPIRE         (X-MQL-Contact)
---   f                         (mqlctl forget)
---   g                         (the record, changing nothing)
-local function entry_from_args(a)
-    local e = { kind = a[1], origin = a[2], seq = tonumber(a[3]), id = a[4], now = tonumber(a[5]) }
-    if e.kind == 'h' then
-        e.events, e.ev_points, e.rule_points = tonumber(a[6]), tonumber(a[7]), tonumber(a[8])
-        e.capped = {}
-        for slot, pts, cap in string.gmatch(a[9], '(%d+):(%-?%d+):(%d+)') do
-            e.capped[#e.capped + 1] = { tonumber(slot), tonumber(pts), tonumber(cap) }
+-- A delta as mql_delta_encode writes it, from position pos of s: the
+-- delta and the position after it, or nil.
+local DELTA_HEAD = '<I4I4B'
+local DELTA_ITEM = '<i4BBB'
+local DELTA_REST = '<Bi4c2BBBBI4dHc0BHc0'
+local NO_ITEMS = {}              -- shared, never written
+local MAX_ITEMS = 9              -- MQL_DELTA_ITEMS
+local function delta_from_binary(s, pos)
+    local ok, events, half_life, n, at = pcall(struct.unpack, DELTA_HEAD, s, pos)
+    if not ok or n > MAX_ITEMS then return nil end
+    local items = NO_ITEMS
+    if n > 0 then
+        items = {}
+        for i = 1, n do
+            local ok1, points, group, slot, cap, after = pcall(struct.unpack, DELTA_ITEM, s, at)
+            if not ok1 then return nil end
+            items[i] = { points, group, slot, cap }
+            at = after
         end
-        e.cc = a[10]
-        e.fit = a[11] ~= '' and tonumber(a[11]) or nil
-        e.threshold, e.half_life, e.require = tonumber(a[12]), tonumber(a[13]), tonumber(a[14])
-        e.require_cc, e.hold, e.site = a[15], a[16] ~= '0', tonumber(a[17])
-        e.trig, e.expire, e.tev = a[18], tonumber(a[19]), tonumber(a[20])
-    elseif e.kind == 's' then
-        e.stage, e.expire = tonumber(a[6]), tonumber(a[7])
-    elseif e.kind == 'c' then
-        e.contact, e.expire = a[6], tonumber(a[7])
-    elseif e.kind ~= 'f' and e.kind ~= 'g' then
-        return nil
     end
-    return e
+    -- into locals, not a table of the values: this parse was a quarter
+    -- of the Function's time per page view
+    local ok2, has_fit, fit, cc, set_flags, site, need_country, hold, need_counts,
+          threshold, countries, tev, trig, next = pcall(struct.unpack, DELTA_REST, s, at)
+    if not ok2 then return nil end
+    if string.find(cc, '\0', 1, true) then cc = '' end
+    return { events = events, half_life = half_life, items = items, has_fit = has_fit ~= 0,
+             fit = fit, cc = cc, set_flags = set_flags, site = site,
+             need_country = need_country ~= 0, hold = hold ~= 0, need_counts = need_counts,
+             threshold = threshold, countries = countries, tev = tev, trig = trig }, next
 end
 
 -- An entry as mql_apply_many takes it, one argument, little-endian
--- (mql_redis_entry_binary): far cheaper for Redis to take in than 20
--- arguments, and for the sync thread to make.
+-- (mql_redis_entry_binary):
 --   KIND (1) ORIGIN (16, hex) SEQ (double) ID (22, text) NOW (uint32), then by kind
---   h  EVENTS (uint32) EV_POINTS RULE_POINTS (int32) CAPPED (uint8, slot bits)
---      CAP_POINTS (8 x int32) CAP_MAX (8 x uint8) COUNTRY (2, zeros: none)
---      HAS_FIT (uint8) FIT (int32) THRESHOLD (double) HALF_LIFE (uint32)
---      REQUIRE (uint8) REQUIRE_COUNTRIES (uint16 length, bytes) HOLD SITE (uint8)
---      TRIGGER (uint16 length, bytes) EXPIRE (uint32) TRIGGER_EVENT (uint8)
+--   h  EXPIRE (uint32) DELTA (delta_from_binary)
 --   s  STAGE (uint8) EXPIRE (uint32)
 --   c  CONTACT (uint16 length, bytes) EXPIRE (uint32)
 --   f, g  nothing more
 local ENTRY_HEAD = '<c1c16dc22I4'
-local NO_CAPS = {}               -- shared, never written: most hits have no capped rule
-local ENTRY_HIT = '<I4i4i4Bi4i4i4i4i4i4i4i4BBBBBBBBc2Bi4dI4BHc0BBHc0I4B'
 local function entry_from_binary(s)
     local ok, kind, origin, seq, id, now, pos = pcall(struct.unpack, ENTRY_HEAD, s)
     if not ok then return nil end
     local e = { kind = kind, origin = origin, seq = seq, id = id, now = now }
     if kind == 'h' then
-        -- into locals, not a table of the 32 values: this parse was a
-        -- quarter of the Function's time per page view
-        local ok2, events, evp, rp, mask, p0, p1, p2, p3, p4, p5, p6, p7,
-              m0, m1, m2, m3, m4, m5, m6, m7, cc, has_fit, fit, threshold, half_life,
-              req, req_cc, hold, site, trig, expire, tev, next = pcall(struct.unpack, ENTRY_HIT, s, pos)
-        if not ok2 or next ~= #s + 1 then return nil end
-        e.events, e.ev_points, e.rule_points = events, evp, rp
-        if mask ~= 0 then
-            local pts, max, capped = { p0, p1, p2, p3, p4, p5, p6, p7 },
-                                     { m0, m1, m2, m3, m4, m5, m6, m7 }, {}
-            for slot = 0, 7 do
-                if bit_set(mask, slot) then
-                    capped[#capped + 1] = { slot, pts[slot + 1], max[slot + 1] }
-                end
-            end
-            e.capped = capped
-        else
-            e.capped = NO_CAPS
-        end
-        if string.find(cc, '\0', 1, true) then cc = '' end
-        e.cc = cc
-        if has_fit ~= 0 then e.fit = fit end
-        e.threshold, e.half_life, e.require = threshold, half_life, req
-        e.require_cc, e.hold, e.site = req_cc, hold ~= 0, site
-        e.trig, e.expire, e.tev = trig, expire, tev
+        local ok2, expire, at = pcall(struct.unpack, '<I4', s, pos)
+        if not ok2 then return nil end
+        local d, next = delta_from_binary(s, at)
+        if not d or next ~= #s + 1 then return nil end
+        e.expire, e.delta = expire, d
     elseif kind == 's' then
         local ok2, stage, expire, next = pcall(struct.unpack, '<BI4', s, pos)
         if not ok2 or next ~= #s + 1 then return nil end
@@ -263,27 +240,37 @@ local function entry_from_binary(s)
 end
 
 -- The record as Redis keeps it and as the sync thread reads it back
--- (mql_redis_record_from_binary): little-endian, a format byte, score
--- (double), first, last, since (uint32), c0..c6 (uint16), stage, tev,
--- site, flags, k0..k7 (uint8), cc (2 bytes, zeros for none), then trig
--- and contact each as a uint16 length and its bytes.
-local RECORD = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
-local RECORD_FORMAT = 1
-
+-- (mql_redis_record_from_binary): little-endian, the format byte, the
+-- number of fields after the contact, the contact (uint16 length and
+-- bytes), then the fields of RECORD_LAYOUT.  A record of a build with
+-- fewer fields reads with the rest as fresh() has them.
 local function pack(v)
-    local c, k = v.c, v.k
-    local cc = v.cc
-    if #cc ~= 2 then cc = '\0\0' end
-    return struct.pack(RECORD, RECORD_FORMAT, v.score, v.first, v.last, v.since,
-                       c[0], c[1], c[2], c[3], c[4], c[5], c[6],
-                       v.stage, v.tev, v.site, v.flags,
-                       k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7],
-                       cc, #v.trig, v.trig, #v.contact, v.contact)
+    local a, n = { RECORD_FORMAT, #RECORD_LAYOUT, #v.contact, v.contact }, 4
+    for _, f in ipairs(RECORD_LAYOUT) do
+        local x, kind, len = v[f[1]], f[2], f[3]
+        if kind == 'n' and len > 1 then
+            for i = 0, len - 1 do a[n + 1 + i] = x[i] end
+            n = n + len
+        elseif kind == 's' then
+            a[n + 1], a[n + 2] = #x, x
+            n = n + 2
+        elseif kind == 'c' then
+            if #x ~= len then x = string.rep('\0', len) end
+            a[n + 1] = x
+            n = n + 1
+        else
+            a[n + 1] = x
+            n = n + 1
+        end
+    end
+    return struct.pack(RECORD_FORMATS[#RECORD_LAYOUT], unpack(a, 1, n))
 end
 
-local function unpack_record(s)
-    if string.byte(s, 1) ~= RECORD_FORMAT then return nil end
-    local x = { struct.unpack(RECORD, s) }
+-- Format 1: the record before its layout came from mql_fields.h, which
+-- Redis still holds for leads written then.  Read, never written.
+local RECORD_V1 = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
+local function unpack_v1(s)
+    local x = { struct.unpack(RECORD_V1, s) }
     local v = { score = x[2], first = x[3], last = x[4], since = x[5], c = {}, k = {},
                 stage = x[13], tev = x[14], site = x[15], flags = x[16],
                 cc = x[25], trig = x[26], contact = x[27] }
@@ -293,20 +280,38 @@ local function unpack_record(s)
     return v
 end
 
--- A visitor's record, or nil: a string, or a hash left by an earlier
--- version of this library.
-local function read(vkey)
-    local got = redis.pcall('GET', vkey)
-    if type(got) == 'string' then
-        return unpack_record(got)
-    elseif got == false then
-        return nil
+local function unpack_record(s)
+    local format = string.byte(s, 1)
+    if format == 1 then return unpack_v1(s) end
+    if format ~= RECORD_FORMAT then return nil end
+    local nf = string.byte(s, 2)
+    if nf > #RECORD_LAYOUT then nf = #RECORD_LAYOUT end
+    local x = { struct.unpack(RECORD_FORMATS[nf], s) }
+    local v = fresh(0)
+    v.contact = x[3]
+    local j = 4
+    for i = 1, nf do
+        local f = RECORD_LAYOUT[i]
+        local kind, len = f[2], f[3]
+        if kind == 'n' and len > 1 then
+            local a = v[f[1]]
+            for k = 0, len - 1 do a[k] = x[j + k] end
+            j = j + len
+        else
+            local val = x[j]
+            if kind == 'c' and val == string.rep('\0', len) then val = '' end
+            v[f[1]] = val
+            j = j + 1
+        end
     end
-    local raw = redis.call('HGETALL', vkey)
-    if #raw == 0 then return nil end
-    local r = {}
-    for j = 1, #raw, 2 do r[raw[j]] = raw[j + 1] end
-    return load_raw(r)
+    return v
+end
+
+-- A visitor's record, or nil.
+local function read(vkey)
+    local got = redis.call('GET', vkey)
+    if got == false then return nil end
+    return unpack_record(got)
 end
 
 -- A record's stage before and after an entry (nil: no record) as
@@ -338,11 +343,10 @@ end
 --
 -- FCALL mql_apply_many N+3 SEQ_KEY STREAM_KEY TOTALS_KEY VKEY_1 .. VKEY_N
 -- ENTRY_1 .. ENTRY_N with ENTRY_i for VKEY_i as entry_from_binary reads
--- it; all keys carry the shard's hash tag.  totalskey nil (a caller of
--- an earlier version): nothing counted.  The reply: one string per
+-- it; all keys carry the shard's hash tag.  The reply: one string per
 -- entry, 'a' (applied) or 'd' (duplicate), followed, for the last entry
 -- of each visitor in the call only, by the record after the call
--- (RECORD; nothing when there is none).
+-- (pack; nothing when there is none).
 local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
     local n = #entries
     -- stream nil (mql_apply_batch): each entry's change goes to the
@@ -418,8 +422,7 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
                 local was_lead = old ~= 0
                 local changed = false
                 if kind == 'h' then
-                    changed = apply_hit(v, e, now)
-                    if not was_lead then v.site = e.site end
+                    changed = apply_delta(v, e.delta, now)
                 elseif kind == 's' then
                     if e.stage ~= v.stage then
                         v.stage = e.stage
@@ -445,7 +448,7 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
             tally_stage(count, before, st.rec and st.rec.stage)
         end
     end
-    if totalskey then write_totals(totalskey, tally) end
+    write_totals(totalskey, tally)
     -- each record written once, with its TTL in the same command: idle
     -- visitors go, leads stay until forgotten (SET without EX drops a TTL)
     for _, vkey in ipairs(order) do
@@ -495,15 +498,12 @@ end
 
 local function apply_many(keys, a)
     local n = #a
-    -- SEQ_KEY STREAM_KEY TOTALS_KEY, or without TOTALS_KEY from a
-    -- server of an earlier version
-    local fixed = #keys - n
-    if fixed ~= 3 and fixed ~= 2 then
+    if #keys ~= n + 3 then
         return redis.error_reply('mql_apply_many: ' .. #keys .. ' keys, ' .. n .. ' entries')
     end
-    local vkeys, entries = read_entries('mql_apply_many', keys, a, fixed)
+    local vkeys, entries = read_entries('mql_apply_many', keys, a, 3)
     if not vkeys then return entries end
-    return apply_entries(keys[1], keys[2], vkeys, entries, fixed == 3 and keys[3] or nil)
+    return apply_entries(keys[1], keys[2], vkeys, entries, keys[3])
 end
 
 -- A server's whole batch in one call, on a single Redis, in queue order
@@ -524,21 +524,8 @@ local function apply_batch(keys, a)
     return apply_entries(keys[1], nil, vkeys, entries, keys[2])
 end
 
--- One entry in text: FCALL mql_apply 4 VKEY SEQ_KEY STREAM_KEY TOTALS_KEY
--- KIND ORIGIN SEQ ID NOW ... (entry_from_args); the reply as
--- mql_apply_many's for it (TOTALS_KEY may be left out: 3 keys, nothing
--- counted).  The sync thread sends mql_apply_many; this is for people
--- and tools.
-local function apply(keys, a)
-    local e = entry_from_args(a)
-    if not e then
-        return redis.error_reply('mql_apply: unknown kind ' .. tostring(a[1]))
-    end
-    return apply_entries(keys[2], keys[3], { keys[1] }, { e }, keys[4])
-end
-
--- A record as field, value, ... (as HGETALL gave it when records were
--- hashes): FCALL_RO mql_fields 1 VKEY, for people and tests.
+-- A record as field, value, ...: FCALL_RO mql_fields 1 VKEY, for people
+-- and tests.
 local function fields(keys)
     local v = read(keys[1])
     if not v then return {} end
@@ -620,7 +607,6 @@ local function forget_scan(keys, a)
     return { next, #gone }
 end
 
-redis.register_function('mql_apply', apply)
 redis.register_function('mql_heartbeat', heartbeat)
 redis.register_function('mql_apply_many', apply_many)
 redis.register_function('mql_apply_batch', apply_batch)

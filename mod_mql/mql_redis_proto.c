@@ -2,6 +2,7 @@
  * MQLStore URLs, key names, the Function's arguments and the record's
  * fields (mql_redis_proto.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,94 +231,6 @@ void mql_redis_key_servers(char *buf)
     snprintf(buf, MQL_REDIS_KEY_LEN, "mql:{mql0}:servers");
 }
 
-/* ---- the Function's arguments --------------------------------------------- */
-
-static void arg(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s,
-                size_t len)
-{
-    if (*argc >= MQL_REDIS_MAX_ARGS)
-        return;
-    argv[*argc] = s;
-    argvlen[*argc] = len;
-    (*argc)++;
-}
-
-static void argz(apr_pool_t *p, int *argc, const char **argv, size_t *argvlen, const char *s)
-{
-    arg(p, argc, argv, argvlen, s, strlen(s));
-}
-
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
-                          int *argc, const char **argv, size_t *argvlen)
-{
-    char *vkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *skey = apr_palloc(p, MQL_REDIS_KEY_LEN);
-    char *xkey = apr_palloc(p, MQL_REDIS_KEY_LEN), *id = apr_palloc(p, MQL_ID_TEXT_LEN + 1);
-    char *tkey = apr_palloc(p, MQL_REDIS_KEY_LEN);
-    char kind[2] = { (char)e->kind, 0 };
-    unsigned shard = mql_redis_shard(e->id);
-
-    mql_redis_key_visitor(vkey, e->id);
-    mql_redis_key_seq(skey, shard);
-    mql_redis_key_stream(xkey, shard);
-    mql_redis_key_totals(tkey, shard);
-    mql_id_to_text(e->id, id);
-    *argc = 0;
-    argz(p, argc, argv, argvlen, "FCALL");
-    argz(p, argc, argv, argvlen, "mql_apply");
-    argz(p, argc, argv, argvlen, "4");
-    argz(p, argc, argv, argvlen, vkey);
-    argz(p, argc, argv, argvlen, skey);
-    argz(p, argc, argv, argvlen, xkey);
-    argz(p, argc, argv, argvlen, tkey);
-    argz(p, argc, argv, argvlen, apr_pstrdup(p, kind));
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%016" APR_UINT64_T_HEX_FMT, e->origin));
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%" APR_UINT64_T_FMT, e->seq));
-    argz(p, argc, argv, argvlen, id);
-    argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->time));
-    switch (e->kind) {
-    case MQL_RQ_HIT: {
-        char *capped = "";
-        char cc[3] = { 0, 0, 0 };
-        int i;
-
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            if (e->capped & (1u << i))
-                capped = apr_psprintf(p, "%s%s%d:%d:%u", capped, *capped ? "," : "", i,
-                                      e->cap_points[i], e->cap_max[i]);
-        if (e->country[0] && e->country[1]) {
-            cc[0] = e->country[0];
-            cc[1] = e->country[1];
-        }
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->events));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->event_points));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%d", e->rule_points));
-        argz(p, argc, argv, argvlen, capped);
-        argz(p, argc, argv, argvlen, apr_pstrdup(p, cc));
-        argz(p, argc, argv, argvlen, e->has_fit ? apr_psprintf(p, "%d", e->fit_points) : "");
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%.17g", e->threshold));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->half_life));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->require));
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->require_cc, sizeof e->require_cc));
-        argz(p, argc, argv, argvlen, e->hold ? "1" : "0");
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->site));
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, MQL_TRIGGER_LEN - 1));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->trigger_event));
-        break;
-    }
-    case MQL_RQ_STAGE:
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", e->stage));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        break;
-    case MQL_RQ_CONTACT:
-        argz(p, argc, argv, argvlen, apr_pstrndup(p, e->text, sizeof e->text));
-        argz(p, argc, argv, argvlen, apr_psprintf(p, "%u", expire));
-        break;
-    default:
-        break;
-    }
-}
-
 /* ---- the Function's entries, binary ------------------------------------------ */
 
 static char *put_le(char *b, uint64_t x, int n)
@@ -329,15 +242,6 @@ static char *put_le(char *b, uint64_t x, int n)
     return b;
 }
 
-static char *put_bytes(char *b, const char *s, size_t max)
-{
-    size_t n = strnlen(s, max);
-
-    b = put_le(b, n, 2);
-    memcpy(b, s, n);
-    return b + n;
-}
-
 static char *put_double(char *b, double d)
 {
     uint64_t bits;
@@ -346,10 +250,16 @@ static char *put_double(char *b, double d)
     return put_le(b, bits, 8);
 }
 
+#define ENTRY_HEAD (1 + 16 + 8 + MQL_ID_TEXT_LEN + 4)
+_Static_assert(ENTRY_HEAD + 4 + MQL_DELTA_MAX <= MQL_REDIS_ENTRY_MAX
+               && ENTRY_HEAD + 2 + MQL_CONTACT_LEN + 4 <= MQL_REDIS_ENTRY_MAX,
+               "an entry fits MQL_REDIS_ENTRY_MAX");
+
 size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *buf)
 {
     static const char hex[] = "0123456789abcdef";
     char *b = buf, id[MQL_ID_TEXT_LEN + 1];
+    size_t n;
     int i;
 
     *b++ = (char)e->kind;
@@ -362,36 +272,18 @@ size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *bu
     b = put_le(b, e->time, 4);
     switch (e->kind) {
     case MQL_RQ_HIT:
-        b = put_le(b, e->events, 4);
-        b = put_le(b, (uint32_t)e->event_points, 4);
-        b = put_le(b, (uint32_t)e->rule_points, 4);
-        *b++ = (char)e->capped;
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            b = put_le(b, (uint32_t)e->cap_points[i], 4);
-        for (i = 0; i < MQL_CAPPED_RULES; i++)
-            *b++ = (char)e->cap_max[i];
-        /* a country only when both letters are there, as in mql_apply's text */
-        *b++ = e->country[0] && e->country[1] ? e->country[0] : 0;
-        *b++ = e->country[0] && e->country[1] ? e->country[1] : 0;
-        *b++ = (char)(e->has_fit ? 1 : 0);
-        b = put_le(b, (uint32_t)e->fit_points, 4);
-        b = put_double(b, e->threshold);
-        b = put_le(b, e->half_life, 4);
-        *b++ = (char)e->require;
-        b = put_bytes(b, e->require_cc, sizeof e->require_cc);
-        *b++ = (char)(e->hold ? 1 : 0);
-        *b++ = (char)e->site;
-        b = put_bytes(b, e->text, MQL_TRIGGER_LEN - 1);
         b = put_le(b, expire, 4);
-        *b++ = (char)e->trigger_event;
+        b += mql_delta_encode(&e->hit, b);
         break;
     case MQL_RQ_STAGE:
         *b++ = (char)e->stage;
         b = put_le(b, expire, 4);
         break;
     case MQL_RQ_CONTACT:
-        b = put_bytes(b, e->text, sizeof e->text);
-        b = put_le(b, expire, 4);
+        n = strnlen(e->contact, sizeof e->contact);
+        b = put_le(b, n, 2);
+        memcpy(b, e->contact, n);
+        b = put_le(b + n, expire, 4);
         break;
     default:
         break;
@@ -419,6 +311,51 @@ static unsigned long num(const char *s, size_t len, unsigned long max)
     return n > max ? max : n;
 }
 
+/* What a record from Redis may say, whichever way it came: a stage and
+ * a trigger event this build names. */
+static void bound_record(mql_visitor_t *v)
+{
+    if (v->stage >= MQL_STAGE_COUNT)
+        v->stage = MQL_STAGE_COUNT - 1;
+    if (v->trigger_event >= MQL_EV_COUNT)
+        v->trigger_event = MQL_EV_COUNT - 1;
+}
+
+/* Field f (element *elem) named by a pair, or NULL. */
+static const mql_field_t *pair_field(const char *name, size_t len, size_t *elem)
+{
+    int i;
+
+    for (i = 0; i < MQL_FIELD_COUNT; i++) {
+        const mql_field_t *f = &mql_fields[i];
+        size_t rl = f->redis ? strlen(f->redis) : 0;
+
+        if (!rl || len < rl || memcmp(name, f->redis, rl))
+            continue;
+        if (mql_field_elems(f) > 1 && mql_field_width(f)) {
+            unsigned long k = num(name + rl, len - rl, ULONG_MAX);
+            if (len == rl || len - rl > 3 || strspn(name + rl, "0123456789") < len - rl
+                || k >= mql_field_elems(f))
+                continue;
+            *elem = k;
+            return f;
+        }
+        if (len == rl) {
+            *elem = 0;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void copy_text(char *to, size_t size, const char *s, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+
+    memcpy(to, s, n);
+    to[n] = '\0';
+}
+
 int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, int n,
                                 const uint8_t id[MQL_ID_BYTES], mql_visitor_t *v,
                                 char *contact)
@@ -430,48 +367,41 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
     if (contact)
         contact[0] = '\0';
     for (i = 0; i + 1 < n; i += 2) {
-        const char *f = fields[i], *x = fields[i + 1];
-        size_t fl = lens[i], xl = lens[i + 1];
+        const char *x = fields[i + 1];
+        size_t xl = lens[i + 1], elem;
+        const mql_field_t *f = pair_field(fields[i], lens[i], &elem);
+        char *at;
 
-        if (field_is(f, fl, "score")) {
+        if (!f) {
+            if (field_is(fields[i], lens[i], "contact") && contact)
+                copy_text(contact, MQL_CONTACT_LEN, x, xl);
+            continue;
+        }
+        at = (char *)v + f->offset;
+        if (f->type == MQL_FT_F64) {
             char buf[40];
+            double d;
             if (xl >= sizeof buf)
                 continue;
             memcpy(buf, x, xl);
             buf[xl] = '\0';
-            v->score = strtod(buf, NULL);
+            d = strtod(buf, NULL);
+            memcpy(at + elem * 8, &d, 8);
+        }
+        else if (mql_field_width(f)) {
+            size_t w = mql_field_width(f);
+            unsigned long max = w >= 4 ? UINT32_MAX : w == 2 ? UINT16_MAX : UINT8_MAX;
+            mql_field_set(f, v, elem, num(x, xl, max));
+        }
+        else if (f->type == MQL_FT_TEXT)
+            copy_text(at, f->size, x, xl);
+        else if (xl == f->size)
+            memcpy(at, x, xl);
+        /* a record's pairs always carry its first field */
+        if (f == &mql_fields[1])
             have = 1;
-        }
-        else if (field_is(f, fl, "first"))
-            v->first_seen = (uint32_t)num(x, xl, UINT32_MAX);
-        else if (field_is(f, fl, "last"))
-            v->last_seen = (uint32_t)num(x, xl, UINT32_MAX);
-        else if (field_is(f, fl, "since"))
-            v->stage_since = (uint32_t)num(x, xl, UINT32_MAX);
-        else if (fl == 2 && f[0] == 'c' && f[1] >= '0' && f[1] < '0' + MQL_EV_COUNT)
-            v->counts[f[1] - '0'] = (uint16_t)num(x, xl, UINT16_MAX);
-        else if (fl == 2 && f[0] == 'k' && f[1] >= '0' && f[1] < '0' + MQL_CAPPED_RULES)
-            v->caps[f[1] - '0'] = (uint8_t)num(x, xl, UINT8_MAX);
-        else if (field_is(f, fl, "stage"))
-            v->stage = (uint8_t)num(x, xl, MQL_STAGE_COUNT - 1);
-        else if (field_is(f, fl, "tev"))
-            v->trigger_event = (uint8_t)num(x, xl, MQL_EV_COUNT - 1);
-        else if (field_is(f, fl, "site"))
-            v->site = (uint8_t)num(x, xl, UINT8_MAX);
-        else if (field_is(f, fl, "flags"))
-            v->flags = (uint8_t)num(x, xl, UINT8_MAX);
-        else if (field_is(f, fl, "cc") && xl == 2) {
-            v->country[0] = x[0];
-            v->country[1] = x[1];
-        }
-        else if (field_is(f, fl, "trig"))
-            memcpy(v->trigger, x, xl < MQL_TRIGGER_LEN - 1 ? xl : MQL_TRIGGER_LEN - 1);
-        else if (field_is(f, fl, "contact") && contact) {
-            size_t cl = xl < MQL_CONTACT_LEN - 1 ? xl : MQL_CONTACT_LEN - 1;
-            memcpy(contact, x, cl);
-            contact[cl] = '\0';
-        }
     }
+    bound_record(v);
     return have;
 }
 
@@ -484,17 +414,24 @@ static uint32_t le(const unsigned char *b, int n)
     return x;
 }
 
-/* Read with the bounds mql_redis_record_from_pairs applies, so that a
- * record means the same whichever way it arrives. */
-int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
-                                 mql_visitor_t *v, char *contact)
+static uint64_t le64(const unsigned char *b, size_t n)
 {
-    const unsigned char *b = (const unsigned char *)s;
+    uint64_t x = 0;
+
+    while (n--)
+        x = x << 8 | b[n];
+    return x;
+}
+
+/* Format 1, as the Function library wrote records before the layout
+ * came from mql_fields.h: kept readable, as Redis keeps leads for good. */
+static int record_from_v1(const unsigned char *b, size_t len, mql_visitor_t *v, char *contact)
+{
     uint64_t bits;
     size_t tl, cl;
     int i;
 
-    if (len < MQL_REDIS_RECORD_MIN || b[0] != MQL_REDIS_RECORD_FORMAT)
+    if (len < MQL_REDIS_RECORD_MIN)
         return 0;
     tl = le(b + 49, 2);
     if (len < MQL_REDIS_RECORD_MIN + tl)
@@ -502,8 +439,6 @@ int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL
     cl = le(b + 51 + tl, 2);
     if (len != MQL_REDIS_RECORD_MIN + tl + cl)
         return 0;
-    memset(v, 0, sizeof *v);
-    memcpy(v->id, id, MQL_ID_BYTES);
     bits = (uint64_t)le(b + 5, 4) << 32 | le(b + 1, 4);
     memcpy(&v->score, &bits, sizeof v->score);
     v->first_seen = le(b + 9, 4);
@@ -511,20 +446,187 @@ int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL
     v->stage_since = le(b + 17, 4);
     for (i = 0; i < MQL_EV_COUNT && i < 7; i++)
         v->counts[i] = (uint16_t)le(b + 21 + 2 * i, 2);
-    v->stage = b[35] < MQL_STAGE_COUNT ? b[35] : MQL_STAGE_COUNT - 1;
-    v->trigger_event = b[36] < MQL_EV_COUNT ? b[36] : MQL_EV_COUNT - 1;
+    v->stage = b[35];
+    v->trigger_event = b[36];
     v->site = b[37];
     v->flags = b[38];
     for (i = 0; i < MQL_CAPPED_RULES && i < 8; i++)
         v->caps[i] = b[39 + i];
     v->country[0] = (char)b[47];
     v->country[1] = (char)b[48];
-    memcpy(v->trigger, b + 51, tl < MQL_TRIGGER_LEN - 1 ? tl : MQL_TRIGGER_LEN - 1);
-    if (contact) {
-        if (cl > MQL_CONTACT_LEN - 1)
-            cl = MQL_CONTACT_LEN - 1;
-        memcpy(contact, b + 53 + tl, cl);
-        contact[cl] = '\0';
-    }
+    copy_text(v->trigger, sizeof v->trigger, (const char *)b + 51, tl);
+    if (contact)
+        copy_text(contact, MQL_CONTACT_LEN, (const char *)b + 53 + tl, cl);
     return 1;
+}
+
+/* The Redis fields in list order: what format 2 holds after the contact. */
+#define REDIS_FIELD(f) ((f)->redis != NULL)
+
+/* Format 2: the fields as mql_fields.h lists them (mql_redis_layout_lua). */
+static int record_from_v2(const unsigned char *b, size_t len, mql_visitor_t *v, char *contact)
+{
+    const unsigned char *end = b + len;
+    size_t cl;
+    int i, want, got = 0;
+
+    if (len < 4)
+        return 0;
+    want = b[1];
+    cl = le(b + 2, 2);
+    b += 4;
+    if ((size_t)(end - b) < cl)
+        return 0;
+    if (contact)
+        copy_text(contact, MQL_CONTACT_LEN, (const char *)b, cl);
+    b += cl;
+    for (i = 0; i < MQL_FIELD_COUNT && got < want; i++) {
+        const mql_field_t *f = &mql_fields[i];
+        size_t w = mql_field_width(f), k, tl;
+
+        if (!REDIS_FIELD(f))
+            continue;
+        got++;
+        if (w) {
+            if ((size_t)(end - b) < f->size)
+                return 0;
+            for (k = 0; k < mql_field_elems(f); k++)
+                mql_field_set(f, v, k, le64(b + k * w, w));
+            b += f->size;
+        }
+        else if (f->type == MQL_FT_TEXT) {
+            if (end - b < 2 || (size_t)(end - b - 2) < (tl = le(b, 2)))
+                return 0;
+            copy_text((char *)v + f->offset, f->size, (const char *)b + 2, tl);
+            b += 2 + tl;
+        }
+        else {
+            if ((size_t)(end - b) < f->size)
+                return 0;
+            memcpy((char *)v + f->offset, b, f->size);
+            b += f->size;
+        }
+    }
+    if (got == want)
+        return b == end;
+    /* fields of a newer build past this one's: theirs to read */
+    return 1;
+}
+
+int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
+                                 mql_visitor_t *v, char *contact)
+{
+    const unsigned char *b = (const unsigned char *)s;
+    int ok;
+
+    if (len < 1 || (b[0] != 1 && b[0] != MQL_REDIS_RECORD_FORMAT))
+        return 0;
+    memset(v, 0, sizeof *v);
+    if (contact)
+        contact[0] = '\0';
+    ok = b[0] == 1 ? record_from_v1(b, len, v, contact) : record_from_v2(b, len, v, contact);
+    memcpy(v->id, id, MQL_ID_BYTES);
+    bound_record(v);
+    return ok;
+}
+
+size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char *buf)
+{
+    unsigned char *b = (unsigned char *)buf;
+    size_t cl = contact ? strnlen(contact, MQL_CONTACT_LEN - 1) : 0, n;
+    int i, fields = 0;
+
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        fields += REDIS_FIELD(&mql_fields[i]);
+    b[0] = MQL_REDIS_RECORD_FORMAT;
+    b[1] = (unsigned char)fields;
+    put_le((char *)b + 2, cl, 2);
+    if (cl)
+        memcpy(b + 4, contact, cl);
+    n = 4 + cl;
+    for (i = 0; i < MQL_FIELD_COUNT; i++) {
+        const mql_field_t *f = &mql_fields[i];
+        size_t w = mql_field_width(f), k;
+        const char *at = (const char *)v + f->offset;
+
+        if (!REDIS_FIELD(f))
+            continue;
+        if (w) {
+            for (k = 0; k < mql_field_elems(f); k++)
+                put_le((char *)b + n + k * w, mql_field_get(f, v, k), (int)w);
+            n += f->size;
+        }
+        else if (f->type == MQL_FT_TEXT) {
+            size_t tl = strnlen(at, f->size - 1);
+            put_le((char *)b + n, tl, 2);
+            memcpy(b + n + 2, at, tl);
+            n += 2 + tl;
+        }
+        else {
+            memcpy(b + n, at, f->size);
+            n += f->size;
+        }
+    }
+    return n;
+}
+
+/* ---- the Function library's record layout ------------------------------------ */
+
+char *mql_redis_layout_lua(apr_pool_t *p)
+{
+    char *layout = "", *formats = "", *fmt = "<BBHc0";
+    int i, n = 0;
+
+    for (i = 0; i < MQL_FIELD_COUNT; i++) {
+        const mql_field_t *f = &mql_fields[i];
+        size_t w = mql_field_width(f), k, count = mql_field_elems(f);
+        const char *kind, *elem;
+
+        if (!REDIS_FIELD(f))
+            continue;
+        if (w) {
+            kind = "n";
+            elem = f->type == MQL_FT_F64 ? "d" : w == 4 ? "I4" : w == 2 ? "H" : "B";
+            for (k = 0; k < count; k++)
+                fmt = apr_pstrcat(p, fmt, elem, NULL);
+        }
+        else if (f->type == MQL_FT_TEXT) {
+            kind = "s";
+            elem = "Hc0";
+            count = 1;
+            fmt = apr_pstrcat(p, fmt, elem, NULL);
+        }
+        else {
+            kind = "c";
+            count = f->size;
+            elem = apr_psprintf(p, "c%lu", (unsigned long)f->size);
+            fmt = apr_pstrcat(p, fmt, elem, NULL);
+        }
+        layout = apr_psprintf(p, "%s    { '%s', '%s', %lu, '%s' },\n", layout, f->redis, kind,
+                              (unsigned long)count, elem);
+        formats = apr_psprintf(p, "%s    '%s',\n", formats, fmt);
+        n++;
+    }
+    return apr_psprintf(p, "-- generated from mql_fields.h (mql_redis_layout_lua): the\n"
+                        "-- record's fields, each { name, kind, elements, struct format },\n"
+                        "-- kind 'n' a number (elements > 1: an array from 0), 's' a string,\n"
+                        "-- 'c' a fixed-width code; RECORD_FORMATS[i] unpacks a record of\n"
+                        "-- the first i fields\n"
+                        "local RECORD_FORMAT = %d\n"
+                        "local RECORD_LAYOUT = {\n%s}\n"
+                        "local RECORD_FORMATS = { [0] = '<BBHc0',\n%s}\n",
+                        MQL_REDIS_RECORD_FORMAT, layout, formats);
+}
+
+char *mql_redis_library(apr_pool_t *p, const char *source)
+{
+    const char *at = strstr(source, MQL_REDIS_LAYOUT_MARK);
+    const char *eol = at ? strchr(at, '\n') : NULL, *bol = at;
+
+    if (!eol)
+        return apr_pstrdup(p, source);
+    while (bol > source && bol[-1] != '\n')
+        bol--;
+    return apr_pstrcat(p, apr_pstrndup(p, source, (size_t)(bol - source)),
+                       mql_redis_layout_lua(p), eol + 1, NULL);
 }

@@ -1,8 +1,8 @@
 /*
  * What mod_mql says to Redis and reads back, without a connection: the
- * MQLStore URL, the keys of a visitor's shard, the arguments of the
- * mql_apply Function (mql_redis.lua) for a queued entry, and the record
- * in the fields Redis keeps it in.  Pure, so the unit tests check it.
+ * MQLStore URL, the keys of a visitor's shard, a queued entry as the
+ * Functions (mql_redis.lua) take it, and the record in the fields Redis
+ * keeps it in.  Pure, so the unit tests check it.
  */
 #ifndef MQL_REDIS_PROTO_H
 #define MQL_REDIS_PROTO_H
@@ -72,36 +72,56 @@ void mql_redis_key_totals(char *buf, unsigned shard);
 void mql_redis_key_servers(char *buf);
 #define MQL_REDIS_GROUP "mql-notify"
 
-/* The arguments of FCALL mql_apply for e (numbered by its origin's
- * queue): *argc strings (and lengths) in argv, allocated from p.
- * expire: MQLExpire in seconds (0: none). */
-#define MQL_REDIS_MAX_ARGS 32
-void mql_redis_apply_args(apr_pool_t *p, const mql_rq_entry_t *e, uint32_t expire,
-                          int *argc, const char **argv, size_t *argvlen);
-
-/* An entry as mql_apply_many takes it (mql_redis.lua, entry_from_binary):
- * one argument instead of mql_apply's twenty, cheaper to make here and
- * for Redis to take in.  Written to buf (MQL_REDIS_ENTRY_MAX bytes); its
- * length. */
+/* An entry as mql_apply_many and mql_apply_batch take it (mql_redis.lua,
+ * entry_from_binary), one argument, little-endian: KIND (1 byte) ORIGIN
+ * (16, hex) SEQ (double) ID (22, text) NOW (uint32), then by kind: a hit
+ * EXPIRE (uint32) and its delta (mql_delta_encode), a stage STAGE (uint8)
+ * EXPIRE, a contact CONTACT (uint16 length, bytes) EXPIRE, a forget
+ * nothing.  expire: MQLExpire in seconds (0: none).  Written to buf
+ * (MQL_REDIS_ENTRY_MAX bytes); its length. */
 #define MQL_REDIS_ENTRY_MAX 512
 size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *buf);
 
-/* A record from field/value pairs (the Function's reply, a stream entry,
- * HGETALL).  contact: MQL_CONTACT_LEN bytes or NULL.  0 when the pairs
+/* A record from field/value pairs (a stream entry, mql_fields' reply):
+ * one pair per field of mql_fields.h with a Redis name (an array's per
+ * element), and the contact.  contact: MQL_CONTACT_LEN bytes or NULL.  0 when the pairs
  * hold no record (no score field). */
+/* Elements a stream entry holds at most: its own four pairs, the
+ * contact's, and a pair per byte of the record, more than any field takes. */
+#define MQL_REDIS_PAIRS_MAX (2 * (4 + 1 + (int)sizeof(mql_visitor_t)))
 int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, int n,
                                 const uint8_t id[MQL_ID_BYTES], mql_visitor_t *v,
                                 char *contact);
 
-/* A record as Redis keeps it and mql_apply_many sends it back
- * (mql_redis.lua, RECORD): little-endian, format byte 1, score (double),
- * first, last, since (uint32), seven counts (uint16), stage, trigger
- * event, site, flags, eight caps (uint8), country (2 bytes), then the
- * trigger and the contact each as a uint16 length and its bytes.  0 when
- * s is not that. */
-#define MQL_REDIS_RECORD_FORMAT 1
-#define MQL_REDIS_RECORD_MIN    53      /* with an empty trigger and contact */
+/*
+ * A record as Redis keeps it and the Function library sends it back: the
+ * format byte, the number of fields that follow the contact, the contact
+ * as a uint16 length and its bytes, then the fields mql_fields.h gives a
+ * Redis name, in its order, little-endian, a TEXT one as a uint16 length
+ * and its bytes.  A record of a build with fewer fields reads with the
+ * rest zero.  Format 1 (score, first, last, since, seven counts, stage,
+ * trigger event, site, flags, eight caps, country, then the trigger and
+ * the contact as length and bytes) is still read.  0 when s is neither.
+ */
+#define MQL_REDIS_RECORD_FORMAT 2
+#define MQL_REDIS_RECORD_MIN    53      /* format 1, with an empty trigger and contact */
 int mql_redis_record_from_binary(const char *s, size_t len, const uint8_t id[MQL_ID_BYTES],
                                  mql_visitor_t *v, char *contact);
+
+/* The record in format 2 into buf (MQL_REDIS_RECORD_MAX bytes); its length. */
+#define MQL_REDIS_RECORD_MAX (4 + MQL_CONTACT_LEN + 2 * MQL_FIELD_COUNT + sizeof(mql_visitor_t))
+size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char *buf);
+
+/*
+ * The Function library's knowledge of the record's layout, made from
+ * mql_fields.h: Lua that defines RECORD_FORMAT, RECORD_LAYOUT and
+ * RECORD_FORMATS, which mql_redis.lua's pack and unpack walk.  The library
+ * as loaded is its source with the line that holds MQL_REDIS_LAYOUT_MARK
+ * replaced by that (mql_redis_library), so that no field is written by
+ * hand in Lua.
+ */
+#define MQL_REDIS_LAYOUT_MARK "@RECORD_LAYOUT@"
+char *mql_redis_layout_lua(apr_pool_t *p);
+char *mql_redis_library(apr_pool_t *p, const char *source);
 
 #endif

@@ -9,7 +9,7 @@
 #include "mql_redis_queue.h"
 
 #define RQ_MAGIC   0x4d514c52u    /* "MQLR" */
-#define RQ_VERSION 6u             /* 6: the spill file's limit in the stats */
+#define RQ_VERSION 7u             /* 7: a hit queued as its delta */
 
 typedef struct mql_rq_header {
     uint32_t magic;
@@ -331,61 +331,4 @@ void mql_rq_release(mql_rq_t *q, uint32_t pid)
 char *mql_rq_stream_pos(mql_rq_t *q, unsigned shard)
 {
     return q->h->stream_pos[shard % MQL_RQ_SHARDS];
-}
-
-void mql_rq_entry_from_hit(mql_rq_entry_t *e, const uint8_t id[MQL_ID_BYTES],
-                           const mql_hit_t *hit, const mql_scoring_t *sc,
-                           const unsigned char *matched, uint32_t now)
-{
-    unsigned char own[256];
-    int ev, i;
-
-    memset(e, 0, sizeof *e);
-    memcpy(e->id, id, MQL_ID_BYTES);
-    e->kind = MQL_RQ_HIT;
-    e->time = now;
-    e->events = hit->events;
-    for (ev = 0; ev < MQL_EV_COUNT; ev++)
-        if (hit->events & MQL_EV_BIT(ev))
-            e->event_points += ev == MQL_EV_APP ? hit->app_points : sc->points[ev];
-    if (!matched && hit->rule_matched)
-        matched = hit->rule_matched;
-    if (!matched && sc->nrules <= (int)sizeof own) {
-        mql_rules_match(sc, hit, own);
-        matched = own;
-    }
-    for (i = 0; matched && i < sc->nrules; i++) {
-        const mql_rule_t *r = &sc->rules[i];
-
-        if (!matched[i])
-            continue;
-        if (r->cap <= 0)
-            e->rule_points += r->points;
-        else if (r->cap_slot >= 0 && r->cap_slot < MQL_CAPPED_RULES) {
-            e->capped |= (uint8_t)(1u << r->cap_slot);
-            e->cap_points[r->cap_slot] = r->points;
-            e->cap_max[r->cap_slot] = (uint8_t)(r->cap > 255 ? 255 : r->cap);
-        }
-    }
-    if (hit->country) {
-        e->country[0] = hit->country[0];
-        e->country[1] = hit->country[0] ? hit->country[1] : 0;
-    }
-    if (sc->nfit_rules > 0) {
-        e->has_fit = 1;
-        for (i = 0; i < sc->nfit_rules; i++)
-            if (mql_country_in(sc->fit_rules[i].countries, hit->country))
-                e->fit_points += sc->fit_rules[i].points;
-    }
-    e->threshold = sc->threshold;
-    e->half_life = sc->half_life;
-    e->require = (uint8_t)sc->require;
-    if (sc->require_countries)
-        apr_cpystrn(e->require_cc, sc->require_countries, sizeof e->require_cc);
-    e->hold = (uint8_t)(hit->hold_promotion != 0);
-    e->site = (uint8_t)hit->site;
-    e->trigger_event = (uint8_t)mql_score_trigger_event(hit->events);
-    /* the trigger keeps MQL_TRIGGER_LEN - 1 bytes of the path */
-    if (hit->path)
-        apr_cpystrn(e->text, hit->path, MQL_TRIGGER_LEN);
 }

@@ -28,7 +28,7 @@
 #include <apr_pools.h>
 #include <apr_errno.h>
 #include "mql_types.h"
-#include "mql_score.h"
+#include "mql_delta.h"
 #include "mql_visitors.h"
 
 #define MQL_RQ_HIT     'h'
@@ -36,13 +36,11 @@
 #define MQL_RQ_CONTACT 'c'
 #define MQL_RQ_FORGET  'f'
 
-#define MQL_RQ_REQ_CC   32       /* MQLRequire country list carried, packed */
 #define MQL_RQ_STREAM_ID 48      /* "1700000000000-12", NUL-terminated */
 
-/* What one request (or mqlctl) asked of the store, with all Redis needs
- * to apply it exactly as mql_score_hit did here: the points the rules
- * that matched on this server are worth, the scoring settings of the
- * virtual host, the time of the request. */
+/* What one request (or mqlctl) asked of the store: a hit as the request
+ * path resolved it (the delta every store applies, so Redis applies it
+ * exactly as this server's table did), a stage, a contact or a forget. */
 typedef struct mql_rq_entry {
     uint64_t origin;             /* the queue that numbered it (set by append) */
     uint64_t seq;                /* its number there, from 1 */
@@ -51,23 +49,10 @@ typedef struct mql_rq_entry {
     uint32_t time;
     uint8_t  kind;               /* MQL_RQ_* */
     uint8_t  stage;              /* MQL_RQ_STAGE: the new stage */
-    uint8_t  site;
-    uint8_t  hold;               /* the flood limits held the promotion */
-    uint8_t  trigger_event;      /* the event a promotion would record */
-    uint8_t  has_fit;            /* fit rules exist: fit_points is due once */
-    uint8_t  require;            /* MQL_REQ_* */
-    uint8_t  capped;             /* capped rules matched: bits of cap slots */
-    uint32_t events;             /* MQL_EV_BIT mask */
-    uint32_t half_life;
-    int32_t  event_points;       /* the events' points, the app's included */
-    int32_t  rule_points;        /* uncapped rules matched */
-    int32_t  fit_points;         /* fit rules for the hit's country */
-    int32_t  cap_points[MQL_CAPPED_RULES];
-    uint8_t  cap_max[MQL_CAPPED_RULES];
-    double   threshold;
-    char     country[2];         /* as looked up; zeros when not */
-    char     require_cc[MQL_RQ_REQ_CC];
-    char     text[MQL_CONTACT_LEN];  /* the path (a hit) or the contact */
+    union {
+        mql_delta_t hit;         /* MQL_RQ_HIT (its flood NULL: this process's) */
+        char contact[MQL_CONTACT_LEN];   /* MQL_RQ_CONTACT */
+    };
 } mql_rq_entry_t;
 
 /* A fleet stage change for MQLNotify, with its stream and entry ID (an
@@ -178,15 +163,6 @@ void mql_rq_release(mql_rq_t *q, uint32_t pid);
 
 /* The fleet stream positions (one per shard) this server has read. */
 char *mql_rq_stream_pos(mql_rq_t *q, unsigned shard);
-
-/*
- * What a hit becomes in the queue: the events and the points of the
- * rules that matched (matched as mql_rules_match fills it, or NULL to
- * match here), with the scoring settings sc.
- */
-void mql_rq_entry_from_hit(mql_rq_entry_t *e, const uint8_t id[MQL_ID_BYTES],
-                           const mql_hit_t *hit, const mql_scoring_t *sc,
-                           const unsigned char *matched, uint32_t now);
 
 #define MQL_RQ_SHARDS 16
 

@@ -7,7 +7,6 @@
 #include "apr_strings.h"
 #include "mql_redis_store.h"
 #include "mql_redis_proto.h"
-#include "mql_score.h"
 
 typedef struct redis_store {
     mql_visitors_t *local;
@@ -33,12 +32,12 @@ static int rs_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visi
 /* Scored here at once (the visitor's next request on this server sees
  * it) and queued for Redis, which decides for the fleet.  A full queue
  * loses the event for the fleet, never the request: it is counted.
- * The flood limits on new leads (mql_lead_gate_admit) are this server's:
+ * The flood limits on new leads (the delta's flood) are this server's:
  * a promotion they held here, the visitor qualifying in this table but
  * left a visitor, is held in Redis too, so a network over MQLNewLeadLimit
  * makes no lead through any server whose table has its visitor's score. */
-static apr_status_t rs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
-                           const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
+static apr_status_t rs_hit(void *be, const mql_visitor_ref_t *ref, const mql_delta_t *d,
+                           uint32_t now, mql_hit_result_t *res)
 {
     redis_store_t *rs = be;
     mql_rq_entry_t e;
@@ -47,10 +46,15 @@ static apr_status_t rs_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit
 
     if (!res)
         res = &own;
-    rv = mql_visitors_hit(rs->local, ref, hit, sc, now, res);
-    mql_rq_entry_from_hit(&e, ref->id, hit, sc, NULL, now);
-    if (hit->gate && rv == APR_SUCCESS && mql_score_qualifies(&res->after, sc))
-        e.hold = 1;
+    rv = mql_visitors_hit(rs->local, ref, d, now, res);
+    memset(&e, 0, sizeof e);
+    memcpy(e.id, ref->id, MQL_ID_BYTES);
+    e.kind = MQL_RQ_HIT;
+    e.time = now;
+    e.hit = *d;
+    e.hit.flood = NULL;
+    if (d->flood && rv == APR_SUCCESS && mql_delta_qualifies(&res->after, d))
+        e.hit.hold = 1;
     mql_rq_append(rs->q, &e);
     return rv;
 }
@@ -66,7 +70,7 @@ static apr_status_t rs_set_contact(void *be, const uint8_t id[MQL_ID_BYTES],
     memcpy(e.id, id, MQL_ID_BYTES);
     e.kind = MQL_RQ_CONTACT;
     e.time = now;
-    apr_cpystrn(e.text, contact ? contact : "", sizeof e.text);
+    apr_cpystrn(e.contact, contact ? contact : "", sizeof e.contact);
     mql_rq_append(rs->q, &e);
     return rv;
 }

@@ -42,6 +42,7 @@
 
 struct mql_redis_sync {
     apr_pool_t *pool;
+    const char *library;      /* the Function library as loaded */
     const mql_redis_url_t *url;
     uint32_t timeout_ms;
     uint32_t expire;
@@ -80,13 +81,14 @@ struct mql_redis_sync {
 };
 
 /* The spill file: this header, then entries as the queue holds them.  A
- * file of another build (another entry size) is moved aside, not read. */
+ * file of another build (another magic or entry size) is moved aside, not
+ * read.  MQLSPIL2: a hit held as its delta. */
 typedef struct spill_header {
     char magic[8];
     uint32_t entry_size;
     uint32_t reserved;
 } spill_header_t;
-#define SPILL_MAGIC "MQLSPIL1"
+#define SPILL_MAGIC "MQLSPIL2"
 #define SPILL_START ((apr_off_t)sizeof(spill_header_t))
 
 static uint32_t now_secs(void)
@@ -103,6 +105,7 @@ mql_redis_sync_t *mql_redis_sync_make(apr_pool_t *p, const mql_redis_url_t *url,
     mql_redis_sync_t *s = apr_pcalloc(p, sizeof *s);
 
     s->pool = p;
+    s->library = mql_redis_library(p, mql_redis_lua);
     s->url = url;
     s->timeout_ms = timeout_ms;
     s->wait.timeout_ms = timeout_ms;
@@ -358,7 +361,7 @@ static int prepare(mql_redis_sync_t *s)
     argv[0] = "FUNCTION";
     argv[1] = "LOAD";
     argv[2] = "REPLACE";
-    argv[3] = mql_redis_lua;
+    argv[3] = s->library;
     for (i = 0; i < 4; i++)
         lens[i] = strlen(argv[i]);
     return simple(s, "FUNCTION LOAD", 4, argv, lens, NULL);
@@ -463,13 +466,13 @@ static const char *reply_text(const redisReply *r, size_t *len)
 /* The record in reply elements from..n (field, value, ...) into the table. */
 static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint8_t *id)
 {
-    const char *f[64];
-    size_t l[64], i;
+    const char *f[MQL_REDIS_PAIRS_MAX];
+    size_t l[MQL_REDIS_PAIRS_MAX], i;
     mql_visitor_t v;
     char contact[MQL_CONTACT_LEN];
 
-    if (n > 64)
-        n = 64;
+    if (n > MQL_REDIS_PAIRS_MAX)
+        n = MQL_REDIS_PAIRS_MAX;
     for (i = 0; i < n; i++)
         f[i] = reply_text(el[i], &l[i]);
     if (mql_redis_record_from_pairs(f, l, (int)n, id, &v, contact))
@@ -1005,8 +1008,9 @@ static void take_entry(mql_redis_sync_t *s, redisReply *entry, int notify, unsig
     if (notify && type->str[0] == 's') {
         mql_change_t c;
         mql_visitor_t v;
-        const char *f[64];
-        size_t l[64], i, n = fv->elements > 64 ? 64 : fv->elements;
+        const char *f[MQL_REDIS_PAIRS_MAX];
+        size_t l[MQL_REDIS_PAIRS_MAX], i;
+        size_t n = fv->elements > MQL_REDIS_PAIRS_MAX ? MQL_REDIS_PAIRS_MAX : fv->elements;
 
         for (i = 0; i < n; i++)
             f[i] = reply_text(fv->element[i], &l[i]);

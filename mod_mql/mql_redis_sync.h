@@ -71,7 +71,8 @@ void mql_redis_sync_stop(mql_redis_sync_t *s, apr_interval_time_t limit);
 apr_status_t mql_redis_spill_forget(const char *path, const uint8_t id[MQL_ID_BYTES],
                                     apr_pool_t *p, unsigned *removed, const char **why);
 
-/* The Function library's source, as loaded into Redis. */
+/* The Function library's source; mql_redis_library makes what is loaded
+ * into Redis of it. */
 extern const char mql_redis_lua[];
 
 #endif

@@ -5,13 +5,16 @@
  * without any lock: a producer in the request path never waits.
  */
 #include <string.h>
+#include <apr_atomic.h>
 #include "mql_returns.h"
 
 void mql_returns_push(mql_returns_t *q, const uint8_t id[MQL_ID_BYTES], uint32_t site)
 {
-    uint64_t n = __atomic_fetch_add(&q->head, 1, __ATOMIC_RELAXED);
+    uint64_t n = apr_atomic_inc64(&q->head);
     mql_returns_slot_t *s = &q->slot[n % MQL_RETURNS_KEPT];
 
+    /* the builtins: a fence, which APR has not, and stores that need no
+     * full barrier (apr_atomic_set64's costs 20 ns more each) */
     __atomic_store_n(&s->seq, 2 * n + 1, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     memcpy(s->r.id, id, MQL_ID_BYTES);
@@ -22,7 +25,7 @@ void mql_returns_push(mql_returns_t *q, const uint8_t id[MQL_ID_BYTES], uint32_t
 unsigned mql_returns_take(mql_returns_t *q, uint64_t *cursor, mql_return_t *out, unsigned max,
                           uint64_t *lost)
 {
-    uint64_t head = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE), c = *cursor, skipped = 0;
+    uint64_t head = apr_atomic_read64(&q->head), c = *cursor, skipped = 0;
     unsigned n = 0;
 
     if (c > head)                  /* a ring made anew under an old cursor */
@@ -33,7 +36,7 @@ unsigned mql_returns_take(mql_returns_t *q, uint64_t *cursor, mql_return_t *out,
     }
     while (c < head && n < max) {
         mql_returns_slot_t *s = &q->slot[c % MQL_RETURNS_KEPT];
-        uint64_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE), after;
+        uint64_t before = apr_atomic_read64(&s->seq), after;
         mql_return_t copy;
 
         if (before < 2 * c + 2) {
@@ -45,8 +48,9 @@ unsigned mql_returns_take(mql_returns_t *q, uint64_t *cursor, mql_return_t *out,
             continue;
         }
         memcpy(&copy, &s->r, sizeof copy);
+        /* the entry's bytes before seq again: a fence, which APR has not */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        after = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+        after = apr_atomic_read64(&s->seq);
         if (before != 2 * c + 2 || after != before)
             skipped++;             /* overwritten by a later lap */
         else

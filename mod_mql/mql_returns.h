@@ -5,7 +5,7 @@
  * notes each one here, without a lock and without waiting; the background
  * writer takes them in its round and puts back those its DBM files hold.
  *
- * A fixed ring in memory every child shares (the writer's segment).  Many
+ * A fixed ring in memory every child shares (mod_mql_returns.c).  Many
  * producers, one consumer; a producer never waits: when the consumer
  * falls a whole ring behind, the oldest entries are overwritten and the
  * consumer counts them as lost (they are a hint: the lead stays in its

@@ -1,18 +1,18 @@
 /*
- * Scoring: classify a finished request into events, then apply the events'
- * points, the configured rules and the fit rules to a visitor record, and
- * promote the visitor to an mql lead when the criteria hold.
+ * Scoring: classify a finished request into events, then resolve the
+ * events' points, the configured rules, the fit rules and the criteria
+ * into a delta (mql_delta.h) that a store applies to the visitor record.
  *
- * mql_score_apply() runs as the store's update function, under the table's
- * lock and in the request path: it must not allocate, block or log.  All
- * scratch space lives on the stack.
+ * This runs in the request path, before any lock: it must not allocate,
+ * block or log.  All scratch space lives on the stack.
  */
 #include <math.h>
 #include <string.h>
 #include <strings.h>
 
+#include "apr_strings.h"
+
 #include "mql_score.h"
-#include "mql_flood.h"
 #include "mql_parse.h"
 
 /* ---- classification ---------------------------------------------------- */
@@ -158,26 +158,9 @@ int mql_country_in(const char *packed, const char *cc)
     return 0;
 }
 
-/* ---- applying a hit ---------------------------------------------------- */
-
-static uint16_t sat_inc16(uint16_t n) { return n == UINT16_MAX ? n : (uint16_t)(n + 1); }
-static uint8_t sat_inc8(uint8_t n) { return n == UINT8_MAX ? n : (uint8_t)(n + 1); }
+/* ---- resolving a hit ---------------------------------------------------- */
 
 static int event_valid(int ev) { return ev >= 0 && ev < MQL_EV_COUNT; }
-
-static void apply_events(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
-{
-    int ev;
-
-    for (ev = 0; ev < MQL_EV_COUNT; ev++) {
-        if (!(hit->events & MQL_EV_BIT(ev)))
-            continue;
-        /* an application event carries its own points; the glue has
-         * already fallen back to MQLPoints app when the header had none */
-        v->score += ev == MQL_EV_APP ? hit->app_points : sc->points[ev];
-        v->counts[ev] = sat_inc16(v->counts[ev]);
-    }
-}
 
 static int re_matches(const mql_scoring_t *sc, const void *re, const char *subject)
 {
@@ -222,68 +205,6 @@ void mql_rules_match(const mql_scoring_t *sc, const mql_hit_t *hit, unsigned cha
         matched[i] = (unsigned char)rule_matches(&sc->rules[i], sc, hit);
 }
 
-static void apply_rules(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
-{
-    int i;
-
-    for (i = 0; i < sc->nrules; i++) {
-        const mql_rule_t *r = &sc->rules[i];
-
-        if (hit->rule_matched ? !hit->rule_matched[i] : !rule_matches(r, sc, hit))
-            continue;
-        if (r->cap > 0) {
-            /* configuration assigns slots; a bad one pays nothing rather
-             * than paying without limit or writing out of bounds */
-            if (r->cap_slot < 0 || r->cap_slot >= MQL_CAPPED_RULES)
-                continue;
-            if (v->caps[r->cap_slot] >= r->cap)
-                continue;
-            v->caps[r->cap_slot] = sat_inc8(v->caps[r->cap_slot]);
-        }
-        v->score += r->points;
-    }
-}
-
-/* Fit points depend on who the visitor is, not on what they did, so they
- * are paid once, the first time the country is known. */
-static void apply_fit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit)
-{
-    int i;
-
-    if (!country_known(hit->country))
-        return;
-    if (!v->country[0]) {
-        v->country[0] = to_upper(hit->country[0]);
-        v->country[1] = to_upper(hit->country[1]);
-    }
-    /* without fit rules there is nothing to grant; leaving the flag clear
-     * lets fit rules added by a later configuration still pay */
-    if ((v->flags & MQL_VF_FIT) || sc->nfit_rules <= 0)
-        return;
-    for (i = 0; i < sc->nfit_rules; i++)
-        if (mql_country_in(sc->fit_rules[i].countries, hit->country))
-            v->score += sc->fit_rules[i].points;
-    v->flags |= MQL_VF_FIT;
-}
-
-static int requirements_hold(const mql_visitor_t *v, const mql_scoring_t *sc)
-{
-    char cc[3];
-
-    if ((sc->require & MQL_REQ_DOWNLOAD) && v->counts[MQL_EV_DOWNLOAD] < 1)
-        return 0;
-    if ((sc->require & MQL_REQ_FORM) && v->counts[MQL_EV_FORM] < 1)
-        return 0;
-    if (sc->require & MQL_REQ_COUNTRY) {
-        cc[0] = v->country[0];
-        cc[1] = v->country[1];
-        cc[2] = '\0';
-        if (!mql_country_in(sc->require_countries, cc))
-            return 0;
-    }
-    return 1;
-}
-
 /* The event sales reads as "why this is a lead": the most deliberate
  * action of the hit that carried the visitor over. */
 static int most_significant_event(unsigned events)
@@ -294,95 +215,126 @@ static int most_significant_event(unsigned events)
     };
     size_t i;
 
+    /* most hits are page views: every hit is resolved, few promote */
+    if (!(events & ~MQL_EV_BIT(MQL_EV_VIEW)))
+        return MQL_EV_VIEW;
     for (i = 0; i < sizeof priority / sizeof priority[0]; i++)
         if (events & MQL_EV_BIT(priority[i]))
             return priority[i];
     return MQL_EV_VIEW;     /* only fit points moved the score: say "view" */
 }
 
-int mql_score_trigger_event(unsigned events)
+/* The events' points and the uncapped rules' go into the first item (one
+ * sum: the order of integer additions changes nothing); each capped rule
+ * is an item of its own, as the record's counter decides whether it pays. */
+static void resolve_points(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_t *d)
 {
-    return most_significant_event(events);
+    unsigned m = hit->events & (MQL_EV_BIT(MQL_EV_COUNT) - 1);
+    int32_t sum = 0;
+    int i;
+
+    /* the events set, lowest first: a hit has one or two */
+    for (; m; m &= m - 1) {
+        int ev = __builtin_ctz(m);
+
+        /* an application event carries its own points; the glue has
+         * already fallen back to MQLPoints app when the header had none */
+        sum += ev == MQL_EV_APP ? hit->app_points : sc->points[ev];
+    }
+    d->nitems = 1;
+    d->items[0].slot = MQL_DELTA_UNCAPPED;
+    for (i = 0; i < sc->nrules; i++) {
+        const mql_rule_t *r = &sc->rules[i];
+        mql_delta_item_t *it;
+
+        if (hit->rule_matched ? !hit->rule_matched[i] : !rule_matches(r, sc, hit))
+            continue;
+        if (r->cap <= 0) {
+            sum += r->points;
+            continue;
+        }
+        /* configuration assigns slots; a bad one pays nothing rather
+         * than paying without limit or writing out of bounds */
+        if (r->cap_slot < 0 || r->cap_slot >= MQL_CAPPED_RULES || d->nitems >= MQL_DELTA_ITEMS)
+            continue;
+        it = &d->items[d->nitems++];
+        it->points = r->points;
+        it->slot = (uint8_t)r->cap_slot;
+        it->cap = (uint8_t)(r->cap > UINT8_MAX ? UINT8_MAX : r->cap);
+    }
+    d->items[0].points = sum;
 }
 
-static void set_trigger(mql_visitor_t *v, const char *path)
+/* Fit points depend on who the visitor is, not on what they did: due
+ * with the first known country, paid once.  Without fit rules none are
+ * due, so fit rules added by a later configuration still pay. */
+static void resolve_country(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_t *d)
 {
-    size_t n = path ? strlen(path) : 0;
+    int i;
 
-    if (n > MQL_TRIGGER_LEN - 1)
-        n = MQL_TRIGGER_LEN - 1;
-    memset(v->trigger, 0, sizeof v->trigger);   /* no stale bytes in the record */
+    if (hit->country)
+        d->set_flags |= MQL_VF_COUNTRY;     /* looked up, found or not */
+    if (!country_known(hit->country))
+        return;
+    d->country[0] = to_upper(hit->country[0]);
+    d->country[1] = to_upper(hit->country[1]);
+    if (sc->nfit_rules <= 0)
+        return;
+    d->has_fit = 1;
+    for (i = 0; i < sc->nfit_rules; i++)
+        if (mql_country_in(sc->fit_rules[i].countries, hit->country))
+            d->fit_points += sc->fit_rules[i].points;
+}
+
+static void resolve_gate(const mql_scoring_t *sc, mql_delta_t *d)
+{
+    d->threshold = sc->threshold;
+    if (sc->require & MQL_REQ_DOWNLOAD)
+        d->need_counts |= MQL_EV_BIT(MQL_EV_DOWNLOAD);
+    if (sc->require & MQL_REQ_FORM)
+        d->need_counts |= MQL_EV_BIT(MQL_EV_FORM);
+    if (sc->require & MQL_REQ_COUNTRY) {
+        /* the configuration names at most MQL_DELTA_COUNTRIES */
+        d->need_country = 1;
+        if (sc->require_countries)
+            apr_cpystrn(d->countries, sc->require_countries, sizeof d->countries);
+    }
+}
+
+void mql_score_resolve(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_t *d)
+{
+    size_t n = hit->path ? strnlen(hit->path, MQL_TRIGGER_LEN - 1) : 0;
+
+    memset(d, 0, sizeof *d);
+    d->events = hit->events;
+    d->half_life = sc->half_life;
+    d->site = (uint8_t)hit->site;
+    resolve_points(sc, hit, d);
+    resolve_country(sc, hit, d);
+    resolve_gate(sc, d);
+    d->hold = (uint8_t)(hit->hold_promotion != 0);
+    d->flood = hit->gate;
+    d->trigger_event = (uint8_t)most_significant_event(hit->events);
     if (n)
-        memcpy(v->trigger, path, n);
-}
-
-int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc)
-{
-    return v->stage == MQL_STAGE_VISITOR && v->score >= sc->threshold
-        && requirements_hold(v, sc);
-}
-
-static void maybe_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
-                          uint32_t now)
-{
-    if (!hit->hold_promotion)
-        mql_score_promote(v, sc, hit, now);
-}
-
-int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
-                      uint32_t now)
-{
-    if (!mql_score_qualifies(v, sc))
-        return 0;
-    v->stage = MQL_STAGE_MQL;
-    v->stage_since = now;
-    v->trigger_event = (uint8_t)most_significant_event(hit->events);
-    set_trigger(v, hit->path);
-    return MQL_UPD_DIRTY;
-}
-
-int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
-                    uint32_t now)
-{
-    mql_visitor_t before = *v;      /* 112 bytes on the stack, no allocation */
-
-    /* score is stored as of last_seen; bring it to now before adding */
-    v->score = mql_current_score(v, now, sc->half_life);
-    apply_events(v, sc, hit);
-    apply_rules(v, sc, hit);
-    apply_fit(v, sc, hit);
-    /* a clock stepping back must not move the decay reference backwards */
-    if (now > v->last_seen)
-        v->last_seen = now;
-    maybe_promote(v, sc, hit, now);
-
-    if (MQL_STAGE_IS_LEAD(v->stage) && memcmp(&before, v, sizeof *v) != 0)
-        return MQL_UPD_DIRTY;
-    return MQL_UPD_NONE;
+        memcpy(d->trigger, hit->path, n);   /* the trigger keeps its first bytes */
 }
 
 int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                   uint32_t now)
 {
-    int was_lead = MQL_STAGE_IS_LEAD(v->stage), dirty;
+    mql_delta_t d;
 
-    if (!hit->gate || v->stage != MQL_STAGE_VISITOR)
-        dirty = mql_score_apply(v, sc, hit, now);
-    else {
-        /* the points always count; the promotion waits for the gate */
-        mql_hit_t held = *hit;
+    mql_score_resolve(sc, hit, &d);
+    return mql_delta_apply(v, &d, now);
+}
 
-        held.hold_promotion = 1;
-        dirty = mql_score_apply(v, sc, &held, now);
-        if (!hit->hold_promotion && mql_score_qualifies(v, sc)
-            && mql_lead_gate_admit(hit->gate, v, now))
-            dirty |= mql_score_promote(v, sc, hit, now);
-    }
-    if (hit->country)
-        v->flags |= MQL_VF_COUNTRY;
-    if (!was_lead)
-        v->site = (uint8_t)hit->site;     /* a lead stays with the site that made it */
-    return dirty;
+int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc)
+{
+    mql_delta_t d;
+
+    memset(&d, 0, sizeof d);
+    resolve_gate(sc, &d);
+    return mql_delta_qualifies(v, &d);
 }
 
 int mql_visitor_merge(mql_visitor_t *into, const mql_visitor_t *old, uint32_t half_life)

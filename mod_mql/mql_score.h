@@ -1,16 +1,19 @@
 /*
- * Scoring: turning one finished request into events, points and, when the
- * criteria hold, a lead.  Pure functions over a visitor record; the glue
- * calls mql_score_apply() as the store's update function, under its lock.
+ * Scoring: turning one finished request into events and resolving them,
+ * with the rules and criteria of the virtual host, into a delta
+ * (mql_delta.h): the one place that knows the kinds of rules.  The glue
+ * resolves a hit once and hands the delta to the store, which applies
+ * it under its lock.
  */
 #ifndef MQL_SCORE_H
 #define MQL_SCORE_H
 
 #include "mql_types.h"
+#include "mql_delta.h"
 
 /* What applying a hit to a record returns. */
-#define MQL_UPD_NONE   0
-#define MQL_UPD_DIRTY  1      /* a lead's figures changed: its DBM record is due */
+#define MQL_UPD_NONE   MQL_DELTA_NONE
+#define MQL_UPD_DIRTY  MQL_DELTA_DIRTY   /* a lead's figures changed: its DBM record is due */
 
 /* What the glue knows once the response is decided. */
 typedef struct mql_response_facts {
@@ -83,7 +86,7 @@ typedef struct mql_hit {
     const char *country;       /* 2 letters or NULL when unknown */
     /* Optional: rule i's conditions (event, URL, referer, query) hold when
      * rule_matched[i] is non-zero, as found by mql_rules_match() before
-     * the table is locked; NULL = match them during mql_score_apply(). */
+     * the table is locked; NULL = match them while resolving. */
     const unsigned char *rule_matched;
     /* Set by the flood limits: the visitor may not become a lead on this
      * hit, whatever its score (a later hit may promote it). */
@@ -105,35 +108,24 @@ double mql_decay(double score, uint32_t last_seen, uint32_t now, uint32_t half_l
 double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_life);
 
 /*
- * Apply one hit to v at time now: decay, points per event and rule (caps
- * respected), fit points, counts, and the visitor -> mql transition when
- * the score reaches the threshold and every requirement holds (recording
- * the trigger).  Never demotes.  Returns MQL_UPD_DIRTY when v is a lead
- * whose figures changed, else MQL_UPD_NONE.
+ * What the hit does to a visitor, resolved once: the events' and the
+ * matching rules' points (a capped rule as an item of its own), the fit
+ * points of the hit's country, the counts, the gate for promotion (the
+ * threshold, MQLRequire, the flood limits' hold and gate), the trigger a
+ * promotion records, and the fields to set.  Every store applies d
+ * (mql_delta_apply) wherever it keeps the record.
  */
-int mql_score_apply(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
-                    uint32_t now);
+void mql_score_resolve(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_t *d);
 
-/* Promote v now when it qualifies (hit says what carried it over); what
- * mql_score_apply does after the points unless hit->hold_promotion.
- * MQL_UPD_DIRTY when promoted, else 0. */
-int mql_score_promote(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
-                      uint32_t now);
-
-/* 1 when v is a plain visitor whose score has reached the threshold and
- * whose requirements hold: one that a hit would promote (the flood
- * limits count the promotions they hold back with it). */
-int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc);
-
-/*
- * All a hit does to a visitor, as every store applies it: the points and
- * counts (mql_score_apply), the promotion when the flood limits of
- * hit->gate let it through, the country lookup noted, and the site of a
- * visitor that is no lead yet.  MQL_UPD_DIRTY when a lead's figures
- * changed.
- */
+/* The hit resolved and applied to v at time now, in one call (tests and
+ * tools; the request path resolves once and hands the delta to the
+ * store).  MQL_UPD_DIRTY when v is a lead whose figures changed. */
 int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,
                   uint32_t now);
+
+/* 1 when v is a plain visitor whose score has reached the threshold and
+ * whose requirements hold: one that a hit would promote. */
+int mql_score_qualifies(const mql_visitor_t *v, const mql_scoring_t *sc);
 
 /*
  * A lead put back into the store after it made room for others (old, as
@@ -143,10 +135,6 @@ int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hi
  * (it starts no later than old: merged before), 1 when merged.
  */
 int mql_visitor_merge(mql_visitor_t *into, const mql_visitor_t *old, uint32_t half_life);
-
-/* The event a promotion by a hit of these events records as its trigger
- * (the most deliberate one): what a store that promotes elsewhere needs. */
-int mql_score_trigger_event(unsigned events);
 
 /* 1 when the country code (2 chars) is in the packed list */
 int mql_country_in(const char *packed, const char *cc);

@@ -4,23 +4,28 @@
  * written and read through the store interface, in a format of its own.
  *
  *   +------------------------------+  0
- *   | snap_hdr_t (48 bytes)        |  "MQLSNAP2", version, record size,
+ *   | snap_hdr_t (48 bytes)        |  "MQLSNAP3", version, record size,
  *   |                              |  contact size, byte-order mark,
  *   |                              |  count, contacts, time, capacity
  *   +------------------------------+  48 = body
- *   | record 0 (REC_BYTES)         |  the fields of mql_visitor_t one by
- *   |   [contact: 124 bytes]       |  one, little-endian, then a byte
- *   | record 1 ...                 |  that says whether a contact follows
+ *   | record 0 (record size)       |  a byte that says whether a contact
+ *   |   [contact: 124 bytes]       |  follows, then the fields of
+ *   | record 1 ...                 |  mql_fields.h, packed
  *   +------------------------------+  size - 8
  *   | checksum (uint64)            |
  *   +------------------------------+
  *
- * Record (version 2): id 16, score 8 (IEEE 754 double), first_seen 4,
+ * Record (version 3): has_contact 1, then the fields as mql_fields_pack
+ * writes them (in mql_fields.h's order, at their widths, little-endian):
+ * 97 bytes with today's fields.  A file of a build with fewer fields
+ * (a smaller record, ending at a field's end) restores with the rest
+ * zero; one of a build with more, without them.  Version 2 (mod_mql 1.0's
+ * later builds): id 16, score 8 (IEEE 754 double), first_seen 4,
  * last_seen 4, stage_since 4, counts 7 x 2, stage 1, trigger_event 1,
  * site 1, flags 1, country 2, caps 8, trigger 32, has_contact 1, 3 zero
  * bytes: 100.  Version 1 (mod_mql 1.0) dumped the shared table's 112-byte
- * slot as it was, in native byte order; such a file is still read, on the
- * machine that wrote it.
+ * slot as it was, in native byte order.  Both are still read, version 1
+ * on the machine that wrote it.
  *
  * Checksum: SipHash-2-4 under a fixed key, chained over 1 MiB blocks of the
  * body (each block hashed with the key XOR the previous block's result),
@@ -55,9 +60,10 @@
 #include <apr_siphash.h>
 #include "mql_log.h"
 
-#define SNAP_MAGIC      "MQLSNAP2"
+#define SNAP_MAGIC      "MQLSNAP3"
+#define SNAP_MAGIC_V2   "MQLSNAP2"
 #define SNAP_MAGIC_V1   "MQLSNAP1"
-#define SNAP_VERSION    2
+#define SNAP_VERSION    3
 #define SNAP_BYTE_ORDER 0x01020304u
 #define SNAP_BLOCK      ((size_t)1 << 20)
 #define SNAP_SUM_BYTES  8
@@ -67,7 +73,9 @@
 #define SNAP_MAX_PER_SLOT 4
 #define SNAP_MAX_RECORDS  (1u << 20)
 
-#define REC_BYTES     100         /* version 2 */
+#define REC_BYTES     (1 + mql_fields_packed_size(MQL_FIELD_COUNT))   /* version 3 */
+#define REC_V3_FIELDS 13          /* fields at version 3's start: its smallest record */
+#define REC_V2_BYTES  100
 #define REC_V1_BYTES  112         /* version 1: the 1.0 table's slot */
 #define V1_TRIGGER    36
 
@@ -130,14 +138,6 @@ static uint64_t body_sum(const char *body, size_t len)
 /* ------------------------------------------------------------------ */
 /* Records                                                             */
 
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint64_t get_le(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -150,31 +150,24 @@ static uint64_t get_le(const uint8_t *p, int n)
 
 static void encode_record(const mql_visitor_t *v, int has_contact, uint8_t *r)
 {
-    uint64_t score;
-    int i;
+    r[0] = has_contact ? 1 : 0;
+    mql_fields_pack(v, r + 1);
+}
 
-    memset(r, 0, REC_BYTES);
-    memcpy(r, v->id, MQL_ID_BYTES);
-    memcpy(&score, &v->score, 8);
-    put_le(r + 16, score, 8);
-    put_le(r + 24, v->first_seen, 4);
-    put_le(r + 28, v->last_seen, 4);
-    put_le(r + 32, v->stage_since, 4);
-    for (i = 0; i < MQL_EV_COUNT; i++)
-        put_le(r + 36 + 2 * i, v->counts[i], 2);
-    r[50] = v->stage;
-    r[51] = v->trigger_event;
-    r[52] = v->site;
-    r[53] = v->flags;
-    memcpy(r + 54, v->country, 2);
-    memcpy(r + 56, v->caps, MQL_CAPPED_RULES);
-    memcpy(r + 64, v->trigger, MQL_TRIGGER_LEN);
-    r[64 + MQL_TRIGGER_LEN - 1] = '\0';
-    r[96] = has_contact ? 1 : 0;
+/* 1 and *has_contact when r (size bytes) holds a record of version 3 */
+static int decode_record(const uint8_t *r, size_t size, mql_visitor_t *v, int *has_contact)
+{
+    size_t ours = mql_fields_packed_size(MQL_FIELD_COUNT);
+
+    *has_contact = r[0];
+    if (mql_fields_unpack(r + 1, size - 1 < ours ? size - 1 : ours, v) < 0)
+        return 0;
+    v->flags &= MQL_VF_COUNTRY | MQL_VF_FIT;
+    return r[0] <= 1;
 }
 
 /* 1 and *has_contact when r holds a record of version 2 */
-static int decode_record(const uint8_t *r, mql_visitor_t *v, int *has_contact)
+static int decode_record_v2(const uint8_t *r, mql_visitor_t *v, int *has_contact)
 {
     uint64_t score = get_le(r + 16, 8);
     int i;
@@ -269,11 +262,11 @@ static void writer_put(snap_writer_t *w, const void *data, size_t n)
 static int save_one(const mql_visitor_t *v, const char *contact, void *baton)
 {
     snap_writer_t *w = baton;
-    uint8_t rec[REC_BYTES];
+    uint8_t rec[1 + sizeof(mql_visitor_t)];
     char text[MQL_CONTACT_LEN];
 
     encode_record(v, contact != NULL, rec);
-    writer_put(w, rec, sizeof(rec));
+    writer_put(w, rec, REC_BYTES);
     if (contact) {
         memset(text, 0, sizeof(text));
         apr_cpystrn(text, contact, sizeof(text));
@@ -398,9 +391,11 @@ static uint64_t max_file_size(uint32_t capacity)
 {
     uint64_t records = (uint64_t)capacity * SNAP_MAX_PER_SLOT;
 
+    size_t rec = REC_BYTES > REC_V1_BYTES ? REC_BYTES : REC_V1_BYTES;
+
     if (records < SNAP_MAX_RECORDS)
         records = SNAP_MAX_RECORDS;
-    return sizeof(snap_hdr_t) + records * (REC_V1_BYTES + MQL_CONTACT_LEN) + SNAP_SUM_BYTES;
+    return sizeof(snap_hdr_t) + records * (rec + MQL_CONTACT_LEN) + SNAP_SUM_BYTES;
 }
 
 /*
@@ -471,6 +466,23 @@ static apr_status_t read_file(const char *path, uint64_t max_size, apr_pool_t *p
     return rv;
 }
 
+/*
+ * A version 3 file's record size as this build reads it: its own, that
+ * of a build with fewer fields (ending at a field's end, not before
+ * version 3's fields), or that of a build with more; 0 for any other.
+ */
+static uint32_t v3_record_size(uint32_t size)
+{
+    int k;
+
+    if (size >= REC_BYTES)
+        return size;
+    for (k = REC_V3_FIELDS; k < MQL_FIELD_COUNT; k++)
+        if (size == 1 + mql_fields_packed_size(k))
+            return size;
+    return 0;
+}
+
 /* Header, size and checksum.  NULL when the file is sound. */
 static const char *check_frame(const char *data, apr_size_t size, snap_hdr_t *hdr,
                                apr_pool_t *p)
@@ -483,12 +495,14 @@ static const char *check_frame(const char *data, apr_size_t size, snap_hdr_t *hd
     memcpy(hdr, data, sizeof(*hdr));
     if (!memcmp(hdr->magic, SNAP_MAGIC_V1, sizeof(hdr->magic)) && hdr->version == 1)
         rec_size = REC_V1_BYTES;
+    else if (!memcmp(hdr->magic, SNAP_MAGIC_V2, sizeof(hdr->magic)) && hdr->version == 2)
+        rec_size = REC_V2_BYTES;
     else if (!memcmp(hdr->magic, SNAP_MAGIC, sizeof(hdr->magic)) && hdr->version == SNAP_VERSION)
-        rec_size = REC_BYTES;
+        rec_size = v3_record_size(hdr->record_size);
     else if (memcmp(hdr->magic, SNAP_MAGIC, 7) != 0)
         return "not a mod_mql snapshot (bad magic)";
     else
-        return apr_psprintf(p, "version %u, this build reads 1 and %u", hdr->version,
+        return apr_psprintf(p, "version %u, this build reads 1 to %u", hdr->version,
                             SNAP_VERSION);
     if (hdr->hdr_size != sizeof(*hdr) || hdr->record_size != rec_size
         || hdr->contact_len != MQL_CONTACT_LEN || hdr->byte_order != SNAP_BYTE_ORDER)
@@ -516,14 +530,15 @@ typedef struct snap_reader {
     const uint8_t *pos;
     const uint8_t *end;
     int version;
+    size_t rec;
 } snap_reader_t;
 
+/* hdr as check_frame passed it: the record size is the version's */
 static void reader_start(snap_reader_t *r, const char *data, const snap_hdr_t *hdr)
 {
-    size_t rec = hdr->version == 1 ? REC_V1_BYTES : REC_BYTES;
-
+    r->rec = hdr->record_size;
     r->pos = (const uint8_t *)data + sizeof(*hdr);
-    r->end = r->pos + (size_t)hdr->count * rec + (size_t)hdr->contacts * MQL_CONTACT_LEN;
+    r->end = r->pos + (size_t)hdr->count * r->rec + (size_t)hdr->contacts * MQL_CONTACT_LEN;
     r->version = (int)hdr->version;
 }
 
@@ -534,13 +549,14 @@ static void reader_start(snap_reader_t *r, const char *data, const snap_hdr_t *h
 static int next_record(snap_reader_t *r, mql_visitor_t *v, const char **contact,
                        const char **why)
 {
-    size_t rec = r->version == 1 ? REC_V1_BYTES : REC_BYTES;
+    size_t rec = r->rec;
     int has_contact, ok;
 
     if ((size_t)(r->end - r->pos) < rec)
         return 0;
     ok = r->version == 1 ? decode_record_v1(r->pos, v, &has_contact)
-                         : decode_record(r->pos, v, &has_contact);
+       : r->version == 2 ? decode_record_v2(r->pos, v, &has_contact)
+       : decode_record(r->pos, rec, v, &has_contact);
     r->pos += rec;
     *contact = NULL;
     if (!ok || v->stage >= MQL_STAGE_COUNT) {

@@ -36,7 +36,7 @@ struct request_rec;
 /* The status page's formats, for a store's section of it. */
 #define MQL_STORE_STATUS_HTML 0      /* rows of the page's "Store health" table */
 #define MQL_STORE_STATUS_AUTO 1      /* ?auto and mod_status' short form: Key: value lines */
-#define MQL_STORE_STATUS_JSON 2      /* ?json: members of the top object, each with ",\n" */
+#define MQL_STORE_STATUS_JSON 2      /* ?json: members of the top object, each after ",\n" */
 
 typedef struct mql_store_provider {
     /* What MQLStore takes for it, in the list of known stores that an
@@ -55,8 +55,9 @@ typedef struct mql_store_provider {
      * scoring, never its requests. */
     apr_status_t (*child_init)(void *inst, struct server_rec *s, apr_pool_t *pchild);
     /* Optional: its own section of the status page, written to r in the
-     * format how (MQL_STORE_STATUS_*). */
-    void (*status)(void *inst, struct request_rec *r, int how);
+     * format how (MQL_STORE_STATUS_*), as of the page's time now (through
+     * the emitters of mql_status_table.h, as the page's other tables). */
+    void (*status)(void *inst, struct request_rec *r, int how, uint32_t now);
 } mql_store_provider_t;
 
 /*

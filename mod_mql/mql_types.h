@@ -50,30 +50,31 @@ int mql_stage_from_name(const char *name);           /* -1 when unknown */
 #define MQL_CAPPED_RULES 8    /* rules with cap=N, per-visitor counters */
 #define MQL_TRIGGER_LEN 32    /* trigger URL path, NUL-terminated, truncated */
 
+#include "mql_fields.h"
+
 /*
- * One visitor as the module knows it, whatever store holds it: 96 bytes,
- * no pointers and no store's links, so that a store can keep it as it is
+ * One visitor as the module knows it, whatever store holds it (96 bytes
+ * today), no pointers and no store's links, so that a store can keep it as it is
  * (the shared-memory table puts its own links beside it) or send it
  * anywhere.  Times are Unix seconds in 32 bits, good until 2106.  The
  * contact (X-MQL-Contact) travels beside it: few visitors have one.
  */
 typedef struct mql_visitor {
-    uint8_t  id[MQL_ID_BYTES];
-    double   score;           /* as of last_seen, before decay */
-    uint32_t first_seen;
-    uint32_t last_seen;       /* last event; the decay reference time */
-    uint32_t stage_since;     /* when the current stage was reached */
-    uint16_t counts[MQL_EV_COUNT];   /* saturating */
-    uint8_t  stage;
-    uint8_t  trigger_event;   /* event that crossed the threshold */
-    uint8_t  site;            /* which DBM file (virtual host) holds the lead */
-    uint8_t  flags;           /* MQL_VF_* */
-    char     country[2];      /* ISO 3166 alpha-2, or zeros */
-    uint8_t  caps[MQL_CAPPED_RULES]; /* times each capped rule paid */
-    char     trigger[MQL_TRIGGER_LEN];
+    /* id, score (as of last_seen, before decay), first_seen, last_seen
+     * (last event; the decay reference time), stage_since (when the
+     * current stage was reached), counts (saturating), stage,
+     * trigger_event (that crossed the threshold), site (which DBM file
+     * holds the lead), flags (MQL_VF_*), country (ISO 3166 alpha-2, or
+     * zeros), caps (times each capped rule paid), trigger: mql_fields.h */
+    MQL_VISITOR_FIELDS(MQL_FIELD_DECL)
 } mql_visitor_t;
 
-_Static_assert(sizeof(mql_visitor_t) == 96, "a visitor record is 96 bytes");
+/* No padding: every byte of the record is a field's, so a store that
+ * copies it copies nothing unset, and a new field is sized to fill the
+ * record's alignment (8 bytes). */
+#define MQL_FIELD_SIZE(t, m, n, redis, lead) + sizeof(((mql_visitor_t *)0)->m)
+_Static_assert(sizeof(mql_visitor_t) == 0 MQL_VISITOR_FIELDS(MQL_FIELD_SIZE),
+               "a visitor record has no padding");
 
 #define MQL_CONTACT_LEN 124   /* X-MQL-Contact value, NUL-terminated */
 

@@ -2,16 +2,19 @@
  * The visitor store: the only way the module reaches visitors.
  *
  * A store keeps mql_visitor_t records (and a contact beside some) and
- * applies hits to them.  A hit is data (mql_hit_t, with the scoring
- * rules it is scored by), never a function to run under a lock: a store
- * may apply it in shared memory, send it elsewhere, or apply it again
- * after a lost reply, and it still counts once.  Each store is a table
+ * applies hits to them.  A hit comes resolved, as data (mql_delta_t:
+ * points, caps, counts, the gate for promotion, fields to set), never
+ * as a function to run under a lock or rules to match: a store applies
+ * it with mql_delta_apply (or its twin in Redis), may send it elsewhere
+ * or apply it again after a lost reply, and it still counts once.  Each store is a table
  * of functions (mql_visitors_ops_t) over its own state; the backends:
  *
- *   shm     mql_shm.c: one server's shared memory (MQLStore shm, the
- *           default), the table every httpd process and thread shares
- *   redis   mql_redis_store.c: a fleet's Redis (MQLStore redis://...),
- *           with this server's shared memory as its cache
+ *   shm    mql_shm.c: one server's shared memory (MQLStore shm, the
+ *          default), the table every httpd process and thread shares
+ *   redis  mql_redis_store.c: a shm table as this server's cache, and a
+ *          queue of its hits for Redis (MQLStore redis://,
+ *          redis+unix://, redis-cluster://), where the Function in
+ *          mql_redis.lua scores them again for the fleet
  *
  * and the in-process store of the unit tests, which run the same
  * conformance tests on every backend (t/unit/test_visitors.c).
@@ -96,10 +99,11 @@ typedef struct mql_visitors_ops {
     /* 1 and a copy when known (contact: MQL_CONTACT_LEN bytes, or NULL) */
     int (*get)(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_visitor_t *out,
                char *contact);
-    /* Find or create the visitor and apply the hit under the scoring
-     * rules; APR_ENOSPC when there is no room for a new visitor. */
-    apr_status_t (*hit)(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
-                        const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res);
+    /* Find or create the visitor and apply the resolved hit
+     * (mql_score_resolve); APR_ENOSPC when there is no room for a new
+     * visitor. */
+    apr_status_t (*hit)(void *be, const mql_visitor_ref_t *ref, const mql_delta_t *d,
+                        uint32_t now, mql_hit_result_t *res);
     apr_status_t (*set_contact)(void *be, const uint8_t id[MQL_ID_BYTES], const char *contact,
                                 uint32_t now);
     apr_status_t (*set_stage)(void *be, const uint8_t id[MQL_ID_BYTES], mql_stage_t stage,
@@ -189,10 +193,10 @@ int mql_visitors_get_id(mql_visitors_t *vs, const uint8_t id[MQL_ID_BYTES], uint
                         mql_visitor_t *out, char *contact);
 
 static inline apr_status_t mql_visitors_hit(mql_visitors_t *vs, const mql_visitor_ref_t *ref,
-                                            const mql_hit_t *hit, const mql_scoring_t *sc,
-                                            uint32_t now, mql_hit_result_t *res)
+                                            const mql_delta_t *d, uint32_t now,
+                                            mql_hit_result_t *res)
 {
-    return vs->ops->hit(vs->be, ref, hit, sc, now, res);
+    return vs->ops->hit(vs->be, ref, d, now, res);
 }
 
 static inline apr_status_t mql_visitors_set_contact(mql_visitors_t *vs,

@@ -56,6 +56,7 @@
 #include <apr_sdbm.h>
 #include <apr_file_io.h>
 #include <apr_file_info.h>
+#include <apr_getopt.h>
 #include <apr_strings.h>
 #include <apr_tables.h>
 #include <apr_time.h>
@@ -485,9 +486,13 @@ static int cmd_show(ctl_t *c, const char *id)
            iso_time(c->p, l.last));
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         printf("%s: %u\n", mql_record_count_name((mql_event_t)ev), l.counts[ev]);
-    printf("country: %s\ntrigger: %s\ncontact: %s\nrecord: %s\n",
+    printf("country: %s\ntrigger: %s\ncontact: %s\n",
            l.country[0] ? tty(c->p, l.country) : "-", l.trigger ? tty(c->p, l.trigger) : "-",
-           l.contact ? tty(c->p, l.contact) : "-", tty(c->p, raw));
+           l.contact ? tty(c->p, l.contact) : "-");
+    for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+        if (mql_fields[ev].lead)
+            printf("%s: %s\n", mql_fields[ev].lead, l.text[ev] ? tty(c->p, l.text[ev]) : "-");
+    printf("record: %s\n", tty(c->p, raw));
     /* its last interactions, when the server keeps a journal */
     mqlctl_print_story(c->p, mqlctl_journal(c->p, c->state_dir, 0, 1), id, STORY_EVENTS);
     return 0;
@@ -510,7 +515,11 @@ static int cmd_export(ctl_t *c, const char *format)
         printf("id,stage,score,since,last_seen");
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
             printf(",%s", mql_record_count_name((mql_event_t)ev));
-        printf(",country,trigger,contact\r\n");
+        printf(",country,trigger,contact");
+        for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+            if (mql_fields[ev].lead)
+                printf(",%s", mql_fields[ev].lead);
+        printf("\r\n");
     }
     else
         printf("[");
@@ -521,8 +530,12 @@ static int cmd_export(ctl_t *c, const char *format)
                    r->l.score, iso_time(c->p, r->l.since), iso_time(c->p, r->l.last));
             for (ev = 0; ev < MQL_EV_COUNT; ev++)
                 printf(",%u", r->l.counts[ev]);
-            printf(",%s,%s,%s\r\n", r->l.country, csv(c->p, r->l.trigger, 1),
+            printf(",%s,%s,%s", r->l.country, csv(c->p, r->l.trigger, 1),
                    csv(c->p, r->l.contact, 1));
+            for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+                if (mql_fields[ev].lead)
+                    printf(",%s", csv(c->p, r->l.text[ev], 1));
+            printf("\r\n");
             continue;
         }
         printf("%s\n  {\"id\":%s,\"stage\":%s,\"score\":%ld,\"since\":%u,\"last_seen\":%u,"
@@ -532,10 +545,13 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_EV_COUNT; ev++)
             printf("%s\"%s\":%u", ev ? "," : "", mql_record_count_name((mql_event_t)ev),
                    r->l.counts[ev]);
-        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s,\"story\":%s}",
+        printf("},\"country\":%s,\"trigger\":%s,\"contact\":%s",
                r->l.country[0] ? json(c->p, r->l.country) : "null", json(c->p, r->l.trigger),
-               json(c->p, r->l.contact),
-               mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
+               json(c->p, r->l.contact));
+        for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
+            if (mql_fields[ev].lead)
+                printf(",\"%s\":%s", mql_fields[ev].lead, json(c->p, r->l.text[ev]));
+        printf(",\"story\":%s}", mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
     }
     if (strcmp(format, "csv"))
         printf("%s]\n", rows->nelts ? "\n" : "");
@@ -1104,26 +1120,33 @@ static int drop_root(ctl_t *c)
 
 int main(int argc, const char *const *argv)
 {
-    static const struct { const char *name; int optch; int has_arg; const char *d; } opts[] = {
-        { "dbm", 'd', 1, "DBM file" },
-        { "type", 't', 1, "DBM type" },
-        { "site", 'S', 1, "site name" },
-        { "state-dir", 's', 1, "state directory" },
-        { "format", 'f', 1, "export format" },
-        { "wait", 'w', 1, "seconds to wait for the server" },
-        { "days", 'D', 1, "days of the funnel" },
-        { "threshold", 'T', 1, "whatif threshold" },
-        { "require", 'R', 1, "whatif requirement" },
-        { "help", 'h', 0, "help" },
-        { "version", 'V', 0, "version" },
+    /* long options only (optch above 255): IDs are base64url, and one may
+     * begin with '-' */
+    enum { O_DBM = 256, O_TYPE, O_SITE, O_STATE, O_FORMAT, O_WAIT, O_DAYS, O_THRESHOLD,
+           O_REQUIRE, O_HELP, O_VERSION };
+    static const apr_getopt_option_t opts[] = {
+        { "dbm", O_DBM, 1, "DBM file" },
+        { "type", O_TYPE, 1, "DBM type" },
+        { "site", O_SITE, 1, "site name" },
+        { "state-dir", O_STATE, 1, "state directory" },
+        { "format", O_FORMAT, 1, "export format" },
+        { "wait", O_WAIT, 1, "seconds to wait for the server" },
+        { "days", O_DAYS, 1, "days of the funnel" },
+        { "threshold", O_THRESHOLD, 1, "whatif threshold" },
+        { "require", O_REQUIRE, 1, "whatif requirement" },
+        { "help", O_HELP, 0, "help" },
+        { "version", O_VERSION, 0, "version" },
         { NULL, 0, 0, NULL }
     };
+    apr_getopt_t *os;
+    apr_status_t st;
+    const char *val;
+    int optch;
     ctl_t c;
-    apr_array_header_t *pos;
     const char *format = NULL, *cmd, **args, *threshold = NULL;
     apr_array_header_t *require;
     int days = 30;
-    int i, nargs, type_given = 0, rc;
+    int nargs, type_given = 0, rc;
 
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
@@ -1135,43 +1158,36 @@ int main(int argc, const char *const *argv)
     c.wait = 5;
 
     /* options may come before or after the command: --name VALUE or --name=VALUE */
-    pos = apr_array_make(c.p, 4, sizeof(const char *));
+    apr_getopt_init(&os, c.p, argc, argv);
+    os->interleave = 1;
+    os->errfn = NULL;
     require = apr_array_make(c.p, 2, sizeof(const char *));
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL, *eq;
-        char *name;
-        int k, found = -1;
+    while ((st = apr_getopt_long(os, opts, &optch, &val)) != APR_EOF) {
+        const char *a = os->argv[os->ind - 1];
 
-        if (strncmp(a, "--", 2) || !a[2]) {
-            *(const char **)apr_array_push(pos) = a;
+        if (st == APR_BADCH && a[0] == '-' && a[1] != '-') {
+            /* "-" or "-xyz" is an operand, an ID say: extend the run of
+             * operands APR has skipped over to take it in */
+            os->skip_end = os->ind;
             continue;
         }
-        eq = strchr(a, '=');
-        name = eq ? apr_pstrndup(c.p, a + 2, (apr_size_t)(eq - a - 2)) : apr_pstrdup(c.p, a + 2);
-        for (k = 0; opts[k].name; k++)
-            if (!strcmp(opts[k].name, name))
-                found = k;
-        if (found < 0)
+        if (st == APR_BADCH)
             return die_usage("unknown option %s", a);
-        if (opts[found].has_arg) {
-            val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!val)
-                return die_usage("option %s needs a value", a);
-        }
-        else if (eq)
-            return die_usage("option %s takes no value", a);
-        switch (opts[found].optch) {
-        case 'd': c.dbm = val; break;
-        case 't': c.type = val; type_given = 1; break;
-        case 'S': c.site = val; break;
-        case 's': c.state_dir = val; break;
-        case 'f': format = val; break;
-        case 'w': c.wait = atof(val); break;
-        case 'D': days = atoi(val); break;
-        case 'T': threshold = val; break;
-        case 'R': *(const char **)apr_array_push(require) = val; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("mqlctl %s\n", MQL_VERSION); return 0;
+        if (st != APR_SUCCESS)
+            return die_usage(strchr(a, '=') ? "option %s takes no value"
+                                            : "option %s needs a value", a);
+        switch (optch) {
+        case O_DBM: c.dbm = val; break;
+        case O_TYPE: c.type = val; type_given = 1; break;
+        case O_SITE: c.site = val; break;
+        case O_STATE: c.state_dir = val; break;
+        case O_FORMAT: format = val; break;
+        case O_WAIT: c.wait = atof(val); break;
+        case O_DAYS: days = atoi(val); break;
+        case O_THRESHOLD: threshold = val; break;
+        case O_REQUIRE: *(const char **)apr_array_push(require) = val; break;
+        case O_HELP: usage(stdout); return 0;
+        case O_VERSION: printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
     }
     if (c.site && (c.dbm || type_given))
@@ -1186,16 +1202,16 @@ int main(int argc, const char *const *argv)
         return die_usage("--type expects gdbm, sdbm or db, got '%s'", c.type);
     /* which Redis the server uses, read while still root: its password
      * is root's alone (mqlctl_redis_config) */
-    if (pos->nelts && !strcmp(((const char **)pos->elts)[0], "forget"))
+    nargs = argc - os->ind;
+    args = os->argv + os->ind;
+    if (nargs && !strcmp(args[0], "forget"))
         c.redis_state = mqlctl_redis_config(c.p, c.state_dir, &c.redis, &c.redis_why);
     if (drop_root(&c) != 0)
         return EXIT_FAIL;
-    nargs = pos->nelts;
     if (nargs < 1) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    args = (const char **)pos->elts;
     cmd = args[0];
     if (!strcmp(cmd, "sites") && nargs == 1)
         return cmd_sites(&c);

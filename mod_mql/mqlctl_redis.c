@@ -192,7 +192,8 @@ static redisReply *command(mqlctl_redis_t *r, unsigned shard, int argc, const ch
         if (x->type != REDIS_REPLY_ERROR)
             return x;
         if (!loaded && x->str && strstr(x->str, "Function not found")) {
-            const char *load[] = { "FUNCTION", "LOAD", "REPLACE", mql_redis_lua };
+            const char *load[] = { "FUNCTION", "LOAD", "REPLACE",
+                                   mql_redis_library(r->p, mql_redis_lua) };
             redisReply *l = call(r, 4, load);
             int ok = l && l->type != REDIS_REPLY_ERROR;
 

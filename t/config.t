@@ -33,10 +33,15 @@ my @bad = (
     [ 'MQLStore redis-cluster://h:0',    qr/MQLStore: expects redis-cluster:\/\/\[USER:PASSWORD\@\]HOST:PORT\[,HOST:PORT...\]/ ],
     [ 'MQLRedisTimeout 0',               qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
     [ 'MQLRedisTimeout 5min',            qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
+    [ 'MQLRedisTimeout 61s',             qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
+    [ 'MQLRedisTimeout 2x',              qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
+    [ 'MQLRedisTimeout -5ms',            qr/MQLRedisTimeout: expects a time from 1ms to 60s/ ],
     [ 'MQLThreshold 0',                  qr/MQLThreshold: expects a score from 1/ ],
     [ 'MQLThreshold high',               qr/MQLThreshold: expects a score/ ],
     [ 'MQLRequire luck',                 qr/MQLRequire: expects download, form or country/ ],
     [ 'MQLRequire country Germany',      qr/MQLRequire: expects two-letter country codes/ ],
+    [ 'MQLRequire country ' . join(' ', map { "A$_" } 'A' .. 'Z', 'A' .. 'G'),
+                                         qr/MQLRequire: expects at most 32 countries/ ],
     [ 'MQLPoints hug 5',                 qr/MQLPoints: expects an event/ ],
     [ 'MQLPoints view many',             qr/MQLPoints: expects points from -1000 to 1000/ ],
     [ 'MQLRule view ^/pricing',          qr/MQLRule: expects EVENT URL-REGEX POINTS/ ],
@@ -50,6 +55,7 @@ my @bad = (
     [ 'MQLBotFilter 2',                  qr/MQLBotFilter: expects On or Off/ ],
     [ 'MQLExcludeIP 10.0.0.0/33',        qr/MQLExcludeIP: / ],
     [ 'MQLExcludeIP not-an-address',     qr/MQLExcludeIP: / ],
+    [ 'MQLExcludeIP 10.0',               qr/MQLExcludeIP: expects an IP address or network such as 192\.0\.2\.7, 10\.0\.0\.0\/8 or 2001:db8::\/32, not '10\.0'/ ],
     [ 'MQLExcludeUserAgent "(unclosed"', qr/MQLExcludeUserAgent: expects a valid regular expression/ ],
     [ 'MQLNotify /bin/cat',              qr/MQLNotify: expects a piped program/ ],
     [ 'MQLSecret /nonexistent/key',      qr/MQLSecret: expects a readable file/ ],
@@ -111,6 +117,14 @@ MQLNotify "|/bin/cat"
     MQLEngine Off
 </Directory>
 CONF
+# MQLRedisTimeout takes httpd's time units, a number alone being seconds;
+# a v4-mapped network is the IPv4 one
+for my $conf ('MQLRedisTimeout 2', 'MQLRedisTimeout 1min', 'MQLRedisTimeout 1ms',
+              'MQLExcludeIP ::ffff:192.0.2.0/120 0.0.0.0/0 ::/0') {
+    my ($rc, $out) = MQLTest->new(conf => "$conf\n")->configtest;
+    is $rc, 0, "configtest passes: $conf" or diag $out;
+}
+
 my $t = MQLTest->new(conf => $good);
 my ($rc, $out) = $t->configtest;
 is $rc, 0, 'a configuration using every directive passes configtest';

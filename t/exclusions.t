@@ -48,6 +48,7 @@ my %excluded = (
     'MQLExcludeUserAgent ^' => { 'User-Agent' => 'Acme-Monitor/1.0 Firefox' },
     'excluded IPv4 network' => { 'X-Real-IP' => '198.51.100.7' },
     'excluded IPv6 network' => { 'X-Real-IP' => '2001:db8::5' },
+    'excluded v4-mapped'    => { 'X-Real-IP' => '::ffff:198.51.100.7' },
     'Purpose: prefetch'     => { Purpose => 'prefetch' },
     'Sec-Purpose: prefetch' => { 'Sec-Purpose' => 'prefetch;prerender' },
 );
@@ -59,7 +60,7 @@ for my $what (sort keys %excluded) {
     is MQLTest::env_of($res)->{MQL_VISITOR}, undef, "$what: no MQL_VISITOR";
 }
 
-for my $ip ('203.0.113.9', '2001:db9::1') {
+for my $ip ('203.0.113.9', '2001:db9::1', '::ffff:203.0.113.9') {
     ok tracked($t->get('/', Cookie => $consent, 'X-Real-IP' => $ip)),
         "$ip outside the excluded networks is tracked";
 }

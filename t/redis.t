@@ -44,28 +44,5 @@ $fleet->check_mqlctl_and_graceful;
 $fleet->check_status;
 $fleet->check_fleet_totals;
 
-# ---- the totals count each change once, and a call without them still applies --
-
-{
-    my $K = 'mql:{mql3}';
-    my $id = 'T' x 22;
-    my $totals = sub { my %h = split /\n/, $redis->cli('HGETALL', "$K:totals") // ''; \%h };
-    my @hit = (1, 5, 0, '', '', '', 40, 0, 0, '', 0, 0, '/x', 86400, 0);
-    my $call = sub {
-        my ($nkeys, $kind, $seq, @rest) = @_;
-        my @keys = ("$K:v:$id", "$K:seq", "$K:changes", $nkeys == 4 ? "$K:totals" : ());
-        return substr $redis->cli('FCALL', 'mql_apply', $nkeys, @keys, $kind, 'f' x 16, $seq, $id,
-                                  time, @rest) // '', 0, 1;
-    };
-    my $before = $totals->();
-    my @got = ($call->(4, 'h', 1, @hit), $call->(4, 'h', 1, @hit), $call->(3, 'h', 2, @hit));
-    is "@got", 'a d a', 'mql_apply by hand: applied, a duplicate, applied with three keys';
-    my $after = $totals->();
-    is_deeply [ map { ($after->{$_} // 0) - ($before->{$_} // 0) } qw(visitors hits forgotten) ],
-        [ 1, 1, 0 ], '... counted once: one visitor, one hit (the duplicate and the uncounted call not)';
-    is $call->(4, 'f', 3), 'a', 'mql_apply forget by hand';
-    is(($totals->()->{forgotten} // 0) - ($before->{forgotten} // 0), 1, '... counted forgotten');
-}
-
 $fleet->stop;
 done_testing;

@@ -1,8 +1,9 @@
 # A representative part of the integration suite again, against the module
 # built with AddressSanitizer and UndefinedBehaviorSanitizer: httpd gets the
 # runtime by LD_PRELOAD, and a test fails when a sanitizer report appears
-# in its server root (t/lib/MQLTest.pm, MQL_ASAN=1).  `make test-asan` runs
-# the same files with their whole TAP output.
+# in its server root (t/lib/MQLTest.pm, MQL_ASAN=1): the Makefile's
+# SANITIZED_TESTS.  `make test-asan` runs more (ASAN_TESTS) with their
+# whole TAP output.
 use strict;
 use warnings;
 use FindBin;
@@ -11,7 +12,7 @@ use Test::More;
 use MQLTest;
 
 my $top = $MQLTest::TOP;
-my @tests = split ' ', `make -s -C $top print-asan-tests`;
+my @tests = split ' ', `make -s -C $top print-sanitized-tests`;
 BAIL_OUT('no list of sanitized tests') unless @tests;
 my $out = `make -s -C $top asan-module 2>&1`;
 BAIL_OUT("the sanitizer build failed:\n$out") if $?;

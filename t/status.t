@@ -40,6 +40,22 @@ sub json_of {
     return ($res, $data);
 }
 
+# The charts' y axes: whole counts from 0, each label once.
+sub axes_ok {
+    my ($mpm, $html, @names) = @_;
+    my %axes;
+    for my $svg ($html =~ /(<svg\b.*?<\/svg>)/sg) {
+        my ($name) = $svg =~ /aria-label="([^"]*)"/;
+        $axes{$name} = [$svg =~ /stroke="#e4e7eb"\/><text [^>]*text-anchor="end">([^<]*)<\/text>/g];
+    }
+    for my $name (@names) {
+        my @ticks = @{ $axes{$name} // [] };
+        my %seen;
+        ok @ticks >= 2 && !grep({ !/^[0-9,]+$/ || $seen{$_}++ } @ticks) && $ticks[0] eq '0',
+           "$mpm: '$name' has distinct whole ticks from 0 (@ticks)";
+    }
+}
+
 sub form_post {
     my ($t, $body, %h) = @_;
     return $t->request('POST', '/mql-status',
@@ -89,6 +105,7 @@ for my $mpm (qw(event prefork)) {
     like $html, qr{signal\.cgi/&lt;script&gt;}, "$mpm: the trigger path is shown escaped";
     like $html, qr/<svg\b/, "$mpm: an inline SVG chart";
     like $html, qr/<style>/, "$mpm: inline CSS";
+    axes_ok($mpm, $html, 'Visitors by current score');
     like $res->{headers}{'content-security-policy'} // '', qr/default-src 'none'/,
         "$mpm: a strict Content-Security-Policy";
     is $res->{headers}{'cache-control'}, 'no-store', "$mpm: not cached";
@@ -145,7 +162,12 @@ for my $mpm (qw(event prefork)) {
         or diag $last_auto;
     is scalar(grep { !/$auto_line/ } split /\n/, $with_funnel // ''), 0,
         "$mpm: the funnel's ?auto lines are Key: value too" or diag $with_funnel;
+    # the funnel's charts, once the journal has recorded
+    axes_ok($mpm, $t->get('/mql-status')->{content}, 'Visitors per day', 'Leads per day');
     my %auto = map { /^(\w+): (.*)$/ } @lines;
+    my %keys;
+    is scalar(grep { $keys{(split /:/)[0]}++ } split /\n/, $with_funnel // ''), 0,
+        "$mpm: each ?auto key once";
     is $auto{MQLVisitors}, $j->{visitors}{tracked}, "$mpm: ?auto agrees: visitors";
     is $auto{MQLStageMQL}, $j->{stages}{mql}, "$mpm: ?auto agrees: MQLs";
     is $auto{MQLEventsTotal}, $j->{events_total}, "$mpm: ?auto agrees: events";

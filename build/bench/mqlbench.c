@@ -176,6 +176,7 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
     mql_visitors_t *vs;
     mql_scoring_t scoring;
     mql_hit_t hit;
+    mql_delta_t delta;
     apr_time_t spent = 0, t0;
     unsigned long found = 0;
 
@@ -227,7 +228,9 @@ static int cmd_path(apr_pool_t *p, int argc, const char *const *argv)
             if (mql_cookie_check(key, &claim)) {
                 mql_visitors_prefetch(vs, &ref);
                 found += mql_visitors_get(vs, &ref, now, &v, NULL);
-                mql_visitors_hit(vs, &ref, &hit, &scoring, now, NULL);
+                /* resolved in the request path, before the lock */
+                mql_score_resolve(&scoring, &hit, &delta);
+                mql_visitors_hit(vs, &ref, &delta, now, NULL);
             }
         }
         spent += apr_time_now() - t0;

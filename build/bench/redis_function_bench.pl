@@ -55,13 +55,14 @@ my @pool = map {
 my $origin = sprintf '%016x', int rand 2**48;
 my $seq = 0;
 
-# a page view as mql_redis_entry_binary makes it (mql_redis.lua, ENTRY_HIT)
+# a page view as mql_redis_entry_binary makes it: the head, MQLExpire,
+# the delta (mql_delta_encode: one item of 1 point, threshold 50)
 sub entry {
     my ($id) = @_;
     my $now = time;
-    return pack('a1 a16 d< a22 V', 'h', $origin, ++$seq, $id, $now)
-         . pack('V l< l< C l<8 C8 a2 C l< d< V C v/a* C C v/a* V C',
-                1, 1, 0, 0, (0) x 8, (0) x 8, "\0\0", 0, 0, 50, 0, 0, '', 0, 0, 'view:/', 2592000, 0);
+    return pack('a1 a16 d< a22 V V', 'h', $origin, ++$seq, $id, $now, 2592000)
+         . pack('V V C l< C C C C l< a2 C C C C V d< v/a* C v/a*',
+                1, 2592000, 1, 1, 0, 255, 0, 0, 0, "\0\0", 0, 0, 0, 0, 0, 50, '', 0, 'view:/');
 }
 
 # one call as the sync thread makes it on a single Redis (append_batch_call)

@@ -134,12 +134,24 @@ static void cidr_bad(const char *s, const char *msg_part)
        err ? err : "(accepted)");
 }
 
+/* the client address as httpd hands it over (r->useragent_addr): numeric */
+static apr_sockaddr_t *client(const char *ip)
+{
+    apr_sockaddr_t *sa = NULL;
+
+    if (apr_sockaddr_info_get(&sa, ip, strchr(ip, ':') ? APR_INET6 : APR_INET, 0, 0, pool))
+        return NULL;
+    return sa;
+}
+
 static int matches(const char *cidr, const char *ip)
 {
     mql_cidr_t c;
-    if (mql_parse_cidr(pool, cidr, &c))
+    apr_sockaddr_t *sa = client(ip);
+
+    if (mql_parse_cidr(pool, cidr, &c) || !sa)
         return -1;
-    return mql_cidr_match(&c, ip);
+    return mql_cidr_match(&c, sa);
 }
 
 static void test_cidr(void)
@@ -154,6 +166,11 @@ static void test_cidr(void)
     cidr_ok("::/0", 6, 0);
     cidr_ok("::ffff:10.0.0.0/104", 4, 8);
     cidr_ok("10.1.2.3/8", 4, 8);
+    cidr_ok("::ffff:10.0.0.0", 4, 32);
+    cidr_ok("::ffff:10.0.0.0/96", 4, 0);
+    cidr_ok("::ffff:10.0.0.0/64", 6, 64);
+    cidr_ok("::ffff:10.0.0.0/88", 6, 88);
+    cidr_ok("010.0.0.0/08", 4, 8);
 
     cidr_bad("10.0.0.0/33", "too long for an IPv4 address (at most 32)");
     cidr_bad("2001:db8::/129", "too long for an IPv6 address (at most 128)");
@@ -169,6 +186,10 @@ static void test_cidr(void)
     cidr_bad("10.0.0.0/ 8", expects);
     cidr_bad("10.0.0/8", expects);
     cidr_bad("10.0.0.256", expects);
+    cidr_bad("10.0", expects);           /* apr_ipsubnet_create alone: 10.0.0.0/16 */
+    cidr_bad("10", expects);
+    cidr_bad("::ffff:10.0.0.0/129", "too long for an IPv6 address (at most 128)");
+    cidr_bad("::ffff:10.0.0.0/104x", expects);
     cidr_bad("example.com", expects);
     cidr_bad("2001:db8:::1", expects);
     cidr_bad("10.0.0.0/8/8", expects);
@@ -193,13 +214,25 @@ static void test_cidr(void)
     is_int(matches("2001:db8::/33", "2001:db8:7fff::1"), 1, "v6 /33 inside");
     is_int(matches("::1", "::1"), 1, "::1 host");
     is_int(matches("::1", "10.0.0.1"), 0, "v4 never matches a v6 network");
-    is_int(matches("fe80::/10", "fe80::1%eth0"), 1, "zone id ignored in client address");
-    is_int(matches("10.0.0.0/8", "junk"), 0, "junk address never matches");
-    is_int(matches("10.0.0.0/8", ""), 0, "empty address never matches");
+    is_int(matches("fe80::/10", "fe80::1%1"), 1, "zone id ignored in client address");
+    is_int(matches("192.0.2.0/24", "::ffff:192.0.2.1"), 1, "v4-mapped client in v4 /24");
+    is_int(matches("192.0.2.0/24", "::ffff:192.0.3.1"), 0, "v4-mapped client outside v4 /24");
+    is_int(matches("0.0.0.0/0", "::ffff:192.0.2.1"), 1, "v4 /0 matches a v4-mapped client");
+    is_int(matches("::/0", "2001:db8::1"), 1, "v6 /0 matches any v6");
+    is_int(matches("::/0", "::ffff:192.0.2.1"), 0, "v6 /0: a v4-mapped client counts as v4");
+    is_int(matches("::/0", "192.0.2.1"), 0, "v6 /0 does not match v4");
+    is_int(matches("::ffff:10.0.0.0/96", "10.9.9.9"), 1, "v4-mapped ::/96 is v4 /0");
+    is_int(matches("::ffff:10.0.0.0/64", "::1"), 1, "v4-mapped text shorter than /96: the v6 network");
+    is_int(matches("::ffff:10.0.0.0/64", "::ffff:10.0.0.1"), 0, "... which v4-mapped clients are not in");
+    is_int(matches("::ffff:10.0.0.0/88", "::ff00:0:1"), 1, "/88 keeps the high byte of ffff");
+    is_int(matches("::ffff:10.0.0.0/88", "::fe00:0:1"), 0, "/88 outside");
+    is_int(matches("2001:db8::/128", "2001:db8::"), 1, "v6 /128");
     {
         mql_cidr_t c;
         mql_parse_cidr(pool, "10.0.0.0/8", &c);
         ok(!mql_cidr_match(&c, NULL), "NULL address never matches");
+        mql_parse_cidr(pool, "0.0.0.0/0", &c);
+        ok(!mql_cidr_match(&c, NULL), "NULL address never matches /0");
     }
 }
 

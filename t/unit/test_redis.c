@@ -13,6 +13,7 @@
 #include "tap.h"
 #include "mql_redis_proto.h"
 #include "mql_redis_queue.h"
+#include "mql_score.h"
 #include "mql_cookie.h"
 
 static apr_pool_t *pool;
@@ -233,6 +234,7 @@ static void entry_from_hit(void)
     mql_rule_t rules[3];
     mql_fit_rule_t fit = { "DEAT", 7 };
     mql_hit_t hit;
+    mql_delta_t d;
     mql_rq_entry_t e;
     uint8_t id[MQL_ID_BYTES];
 
@@ -263,78 +265,82 @@ static void entry_from_hit(void)
     hit.country = "at";
     hit.site = 2;
     memset(id, 9, sizeof id);
-    mql_rq_entry_from_hit(&e, id, &hit, &sc, NULL, 1234);
-    ok(e.kind == MQL_RQ_HIT && e.time == 1234 && !memcmp(e.id, id, MQL_ID_BYTES),
-       "a hit: kind, time, visitor");
-    is_int(e.event_points, 1 + 5, "the events' points (view, campaign)");
-    is_int(e.rule_points, 4, "uncapped rules that matched, summed");
-    ok(e.capped == (1u << 3) && e.cap_points[3] == 10 && e.cap_max[3] == 2,
-       "a capped rule: its slot, points and cap, for Redis to count");
-    ok(e.has_fit && e.fit_points == 7, "the fit rules for the hit's country");
-    ok(e.threshold == 55 && e.half_life == 3600 && e.require == MQL_REQ_COUNTRY
-       && !strcmp(e.require_cc, "DE"), "the virtual host's criteria travel with it");
-    is_int(strlen(e.text), MQL_TRIGGER_LEN - 1, "the path cut to a trigger's length");
-    is_int(e.trigger_event, MQL_EV_CAMPAIGN, "the event a promotion would record");
-    ok(e.country[0] == 'a' && e.country[1] == 't' && e.site == 2, "country and site");
-
-    /* the Function's arguments */
+    mql_score_resolve(&sc, &hit, &d);
+    memset(&e, 0, sizeof e);
+    memcpy(e.id, id, MQL_ID_BYTES);
+    e.kind = MQL_RQ_HIT;
+    e.time = 1234;
+    e.hit = d;
+    is_int(d.events, hit.events, "the events, for the counts");
+    is_int(d.nitems, 2, "two items: the uncapped points, one capped rule");
+    ok(d.items[0].points == 1 + 5 + 4 && d.items[0].slot == MQL_DELTA_UNCAPPED,
+       "the events' points (view, campaign) and the uncapped rules that matched, summed");
+    ok(d.items[1].slot == 3 && d.items[1].points == 10 && d.items[1].cap == 2,
+       "a capped rule: its slot, points and cap, for the store to count");
+    ok(d.has_fit && d.fit_points == 7, "the fit rules for the hit's country");
+    ok(d.threshold == 55 && d.half_life == 3600 && d.need_country && !d.need_counts
+       && !strcmp(d.countries, "DE"), "the virtual host's criteria travel with it");
+    is_int(strlen(d.trigger), MQL_TRIGGER_LEN - 1, "the path cut to a trigger's length");
+    is_int(d.trigger_event, MQL_EV_CAMPAIGN, "the event a promotion would record");
+    ok(d.country[0] == 'A' && d.country[1] == 'T' && d.site == 2, "country (upper case) and site");
+    is_int(d.set_flags, MQL_VF_COUNTRY, "the country looked up: the flag to set");
     {
-        const char *argv[MQL_REDIS_MAX_ARGS];
-        size_t lens[MQL_REDIS_MAX_ARGS];
-        int argc;
+        mql_hit_t other = hit;
+        mql_delta_t od;
 
-        e.seq = 77;
-        e.origin = 0xabcdef;
-        mql_redis_apply_args(pool, &e, 86400, &argc, argv, lens);
-        is_int(argc, 27, "FCALL mql_apply 4 keys, 5 common and 15 hit arguments");
-        ok(!strcmp(argv[0], "FCALL") && !strcmp(argv[1], "mql_apply") && !strcmp(argv[2], "4"),
-           "FCALL mql_apply 4");
-        is_str(argv[6], apr_psprintf(pool, "mql:{mql%u}:totals", mql_redis_shard(e.id)),
-               "the shard's totals are the fourth key");
-        ok(!strcmp(argv[7], "h") && !strcmp(argv[8], "0000000000abcdef") && !strcmp(argv[9], "77"),
-           "kind, origin, sequence");
-        is_str(argv[15], "3:10:2", "capped rules as slot:points:cap");
-        is_str(argv[16], "at", "the country");
-        is_str(argv[17], "7", "fit points");
-        is_str(argv[18], "55", "the threshold");
-        is_str(argv[25], "86400", "MQLExpire");
+        other.path = "/elsewhere";
+        mql_score_resolve(&sc, &other, &od);
+        ok(od.nitems == 1 && od.items[0].points == 1 + 5, "no rule matched: the events' points");
+        other.events = MQL_EV_BIT(MQL_EV_DOWNLOAD);
+        other.country = "--";
+        mql_score_resolve(&sc, &other, &od);
+        ok(od.items[0].points == 10 + 15 && !od.country[0] && !od.has_fit
+           && od.set_flags == MQL_VF_COUNTRY, "\"--\": looked up, no country, no fit due");
     }
-    /* the same entry as mql_apply_many takes it (entry_from_binary) */
+
+    /* the entry as mql_apply_many takes it (entry_from_binary) */
     {
         char b[MQL_REDIS_ENTRY_MAX];
         const unsigned char *u = (const unsigned char *)b;
-        size_t n = mql_redis_entry_binary(&e, 86400, b), h = 1 + 16 + 8 + 22 + 4;
-        double d;
+        size_t n, h = 1 + 16 + 8 + 22 + 4, x = h + 4 + 9;
+        double dbl;
         uint64_t bits = 0;
+        mql_delta_t back;
         int i;
 
-        /* head, then events .. cap_max (53), country, fit, threshold,
-         * half-life, require, "DE", hold, site, trigger, expire, event */
-        is_int((int)n, (int)(h + 53 + 2 + 5 + 8 + 4 + 1 + 4 + 2 + 2 + MQL_TRIGGER_LEN - 1 + 4 + 1),
-               "binary: the hit's length");
+        e.seq = 77;
+        e.origin = 0xabcdef;
+        n = mql_redis_entry_binary(&e, 86400, b);
+        /* head, expire, events half-life nitems, 2 items, fit, country,
+         * flags site need hold, need_counts, threshold, "DE", event, trigger */
+        is_int((int)n, (int)(h + 4 + 9 + 2 * 7 + 5 + 2 + 4 + 4 + 8 + 2 + 2 + 1 + 2
+                             + MQL_TRIGGER_LEN - 1), "binary: the hit's length");
         ok(b[0] == 'h' && !memcmp(b + 1, "0000000000abcdef", 16), "binary: kind and origin");
         for (i = 7; i >= 0; i--)
             bits = bits << 8 | u[17 + i];
-        memcpy(&d, &bits, sizeof d);
-        ok(d == 77, "binary: the sequence");
-        ok(u[h + 12] == (1u << 3) && u[h + 13 + 3 * 4] == 10 && u[h + 45 + 3] == 2,
-           "binary: the capped rule's slot, points, cap");
-        ok(b[h + 53] == 'a' && b[h + 54] == 't' && u[h + 55] == 1 && u[h + 56] == 7,
-           "binary: country and fit points");
-        ok(u[h + 73] == 2 && !memcmp(b + h + 75, "DE", 2), "binary: the required countries");
-        ok(u[n - 5] == (86400 & 255) && u[n - 1] == MQL_EV_CAMPAIGN, "binary: expire, event");
+        memcpy(&dbl, &bits, sizeof dbl);
+        ok(dbl == 77, "binary: the sequence");
+        ok(u[h] == (86400 & 255) && u[h + 1] == ((86400 >> 8) & 255), "binary: expire");
+        ok(u[h + 12] == 2 && u[x] == 10 && u[x + 7] == 10 && u[x + 12] == 3 && u[x + 13] == 2,
+           "binary: the items: uncapped 10, the capped rule's points, slot, cap");
+        x += 14;
+        ok(u[x] == 1 && u[x + 1] == 7 && b[x + 5] == 'A' && b[x + 6] == 'T',
+           "binary: fit points and country");
+        ok(u[x + 23] == 2 && !memcmp(b + x + 25, "DE", 2), "binary: the required countries");
+        ok(u[x + 27] == MQL_EV_CAMPAIGN, "binary: the trigger event");
+        ok(mql_delta_decode(b + h + 4, n - h - 4, &back) == n - h - 4
+           && back.nitems == 2 && back.items[1].slot == 3 && back.threshold == 55
+           && !strcmp(back.countries, "DE") && !strcmp(back.trigger, d.trigger)
+           && back.fit_points == 7 && back.events == d.events,
+           "binary: the delta reads back as it was");
+        ok(!mql_delta_decode(b + h + 4, n - h - 5, &back), "binary: a cut delta is refused");
         e.kind = MQL_RQ_FORGET;
         is_int((int)mql_redis_entry_binary(&e, 0, b), (int)h, "binary: a forget is the head only");
+        e.kind = MQL_RQ_CONTACT;
+        strcpy(e.contact, "a@b.example");
+        is_int((int)mql_redis_entry_binary(&e, 5, b), (int)(h + 2 + 11 + 4),
+               "binary: a contact, its length and expire");
         e.kind = MQL_RQ_HIT;
-    }
-    {
-        const char *argv[MQL_REDIS_MAX_ARGS];
-        size_t lens[MQL_REDIS_MAX_ARGS];
-        int argc;
-
-        e.kind = MQL_RQ_FORGET;
-        mql_redis_apply_args(pool, &e, 0, &argc, argv, lens);
-        is_int(argc, 12, "a forget: the common arguments only");
     }
 }
 
@@ -419,12 +425,70 @@ static void record_binary(void)
     ok(!mql_redis_record_from_binary((char *)b, n - 1, id, &v, contact), "a cut record: none");
     ok(!mql_redis_record_from_binary((char *)b, n + 1, id, &v, contact), "trailing bytes: none");
     ok(!mql_redis_record_from_binary("", 0, id, &v, contact), "empty: none");
-    b[0] = 2;
+    b[0] = 3;
     ok(!mql_redis_record_from_binary((char *)b, n, id, &v, contact), "another format: none");
     b[0] = 1;
     b[35] = 200;
     mql_redis_record_from_binary((char *)b, n, id, &v, NULL);
     ok(v.stage < MQL_STAGE_COUNT, "binary: a stage out of range is bounded");
+}
+
+/* Format 2: the layout of mql_fields.h, both ways */
+static void record_layout(void)
+{
+    char buf[MQL_REDIS_RECORD_MAX], contact[MQL_CONTACT_LEN];
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t v, back;
+    const char *lua;
+    size_t n, cut;
+    int i;
+
+    memset(&v, 0, sizeof v);
+    memset(id, 7, sizeof id);
+    memcpy(v.id, id, sizeof id);
+    v.score = -12.25;
+    v.first_seen = 1;
+    v.last_seen = 4000000000u;
+    v.stage_since = 3;
+    for (i = 0; i < MQL_EV_COUNT; i++)
+        v.counts[i] = (uint16_t)(65535 - i);
+    v.stage = MQL_STAGE_SQL;
+    v.trigger_event = MQL_EV_FORM;
+    v.site = 9;
+    v.flags = MQL_VF_COUNTRY;
+    memcpy(v.country, "FR", 2);
+    for (i = 0; i < MQL_CAPPED_RULES; i++)
+        v.caps[i] = (uint8_t)(i * 30);
+    memset(v.trigger, 'p', sizeof v.trigger - 1);
+    n = mql_redis_record_binary(&v, "jo@example.com", buf);
+    ok(n <= MQL_REDIS_RECORD_MAX && buf[0] == MQL_REDIS_RECORD_FORMAT, "format 2: %zu bytes", n);
+    ok(mql_redis_record_from_binary(buf, n, id, &back, contact), "format 2 reads back");
+    ok(!memcmp(&v, &back, sizeof v), "format 2: every field as it was");
+    is_str(contact, "jo@example.com", "format 2: the contact");
+    ok(!mql_redis_record_from_binary(buf, n - 1, id, &back, contact), "format 2 cut: none");
+    ok(!mql_redis_record_from_binary(buf, n + 1, id, &back, contact),
+       "format 2, trailing bytes: none");
+    /* a record of a build with fewer fields: the trigger (the last) left out */
+    cut = n - 2 - (sizeof v.trigger - 1);
+    buf[1]--;
+    ok(mql_redis_record_from_binary(buf, cut, id, &back, contact), "format 2, fewer fields");
+    ok(back.trigger[0] == '\0' && !memcmp(back.caps, v.caps, sizeof v.caps)
+       && back.score == v.score, "fewer fields: the rest zero, the others read");
+    buf[1] += 2;
+    ok(!mql_redis_record_from_binary(buf, cut, id, &back, contact),
+       "more fields promised than the record holds: none");
+    n = mql_redis_record_binary(&v, NULL, buf);
+    ok(mql_redis_record_from_binary(buf, n, id, &back, contact) && !contact[0],
+       "format 2 without a contact");
+    lua = mql_redis_layout_lua(pool);
+    ok(strstr(lua, "{ 'score', 'n', 1, 'd' }") && strstr(lua, "{ 'c', 'n', 7, 'H' }")
+       && strstr(lua, "{ 'cc', 'c', 2, 'c2' }") && strstr(lua, "{ 'trig', 's', 1, 'Hc0' }")
+       && !strstr(lua, "'id'"), "the Lua layout names every Redis field, not the ID");
+    ok(strstr(lua, "'<BBHc0dI4I4I4HHHHHHHBBBBc2BBBBBBBBHc0',") != NULL,
+       "the Lua format of a whole record");
+    lua = mql_redis_library(pool, "a\n-- x " MQL_REDIS_LAYOUT_MARK " y\nb\n");
+    ok(!strncmp(lua, "a\n-- generated", 14) && !strcmp(lua + strlen(lua) - 2, "b\n"),
+       "the layout replaces the marked line");
 }
 
 int main(void)
@@ -439,6 +503,7 @@ int main(void)
     entry_from_hit();
     record_fields();
     record_binary();
+    record_layout();
     apr_pool_destroy(pool);
     apr_terminate();
     return done_testing();

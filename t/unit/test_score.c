@@ -53,7 +53,7 @@ static mql_hit_t hit_of(unsigned events, const char *path)
 }
 
 /* When set, apply() matches the rules first, as the module does before
- * it takes the table's lock, and hands the result to mql_score_apply(). */
+ * it takes the table's lock, and hands the result to mql_score_hit(). */
 static int rules_matched_first;
 
 static int apply(mql_visitor_t *v, const mql_scoring_t *sc, unsigned events,
@@ -66,7 +66,7 @@ static int apply(mql_visitor_t *v, const mql_scoring_t *sc, unsigned events,
         mql_rules_match(sc, &h, matched);
         h.rule_matched = matched;
     }
-    return mql_score_apply(v, sc, &h, now);
+    return mql_score_hit(v, sc, &h, now);
 }
 
 static int close_to(double got, double want)
@@ -271,7 +271,7 @@ static void test_journey(void)
     {
         mql_hit_t h = hit_of(B(APP), "/app/trial");
         h.app_points = 25;
-        rc = mql_score_apply(&v, &sc, &h, t + 70);
+        rc = mql_score_hit(&v, &sc, &h, t + 70);
     }
     ok(v.score == 86, "application event pays the header's points");
     is_int(v.stage, MQL_STAGE_VISITOR, "86 < 100: still a visitor");
@@ -362,7 +362,7 @@ static void test_requirements(void)
     fresh(&v, 10);
     h = hit_of(B(APP), "/app/signup");
     h.app_points = 200;
-    mql_score_apply(&v, &sc, &h, 10);
+    mql_score_hit(&v, &sc, &h, 10);
     ok(v.score == 200 && v.stage == MQL_STAGE_VISITOR, "200 points but no download: visitor");
     apply(&v, &sc, B(DOWNLOAD), "/a.pdf", 11);
     is_int(v.stage, MQL_STAGE_VISITOR, "download but no form: visitor");
@@ -370,10 +370,10 @@ static void test_requirements(void)
     is_int(v.stage, MQL_STAGE_VISITOR, "form but country unknown: visitor");
     h = hit_of(B(VIEW), "/");
     h.country = "--";
-    mql_score_apply(&v, &sc, &h, 13);
+    mql_score_hit(&v, &sc, &h, 13);
     ok(v.stage == MQL_STAGE_VISITOR && v.country[0] == 0, "\"--\" is no country");
     h.country = "us";
-    mql_score_apply(&v, &sc, &h, 14);
+    mql_score_hit(&v, &sc, &h, 14);
     ok(v.country[0] == 'U' && v.country[1] == 'S', "country recorded (upper case)");
     is_int(v.stage, MQL_STAGE_VISITOR, "US not in the required list: visitor");
 
@@ -381,7 +381,7 @@ static void test_requirements(void)
     h = hit_of(B(APP), "/app/signup");
     h.app_points = 200;
     h.country = "at";
-    mql_score_apply(&v, &sc, &h, 20);
+    mql_score_hit(&v, &sc, &h, 20);
     is_int(v.stage, MQL_STAGE_VISITOR, "country fits, no download or form yet");
     apply(&v, &sc, B(DOWNLOAD), "/a.pdf", 21);
     is_int(v.stage, MQL_STAGE_VISITOR, "still no form");
@@ -406,7 +406,7 @@ static void test_hold_promotion(void)
     h = hit_of(B(APP), "/app/signup");
     h.app_points = 150;
     h.hold_promotion = 1;
-    mql_score_apply(&v, &sc, &h, 10);
+    mql_score_hit(&v, &sc, &h, 10);
     ok(v.score == 150 && v.stage == MQL_STAGE_VISITOR, "held: 150 points, still a visitor");
     ok(mql_score_qualifies(&v, &sc), "... one that qualifies");
     apply(&v, &sc, B(VIEW), "/pricing", 11);
@@ -434,7 +434,7 @@ static void test_decay(void)
     fresh(&v, t);
     h = hit_of(B(APP), "/app");
     h.app_points = 64;
-    mql_score_apply(&v, &sc, &h, t);
+    mql_score_hit(&v, &sc, &h, t);
     ok(v.score == 64, "64 points at t");
     ok(close_to(mql_current_score(&v, t + 1, 2), 64 / sqrt(2)), "after half a half-life");
     ok(close_to(mql_current_score(&v, t + 2, 2), 32), "halved after 2 s");
@@ -453,7 +453,7 @@ static void test_decay(void)
     /* an mql is not demoted by decay */
     fresh(&v, t);
     h.app_points = 128;
-    mql_score_apply(&v, &sc, &h, t);
+    mql_score_hit(&v, &sc, &h, t);
     is_int(v.stage, MQL_STAGE_MQL, "128 points: mql");
     apply(&v, &sc, B(VIEW), "/", t + 20);
     ok(close_to(v.score, 1.125), "ten half-lives later: 0.125 + 1");
@@ -484,7 +484,7 @@ static void test_conditions(void)
     sc.match = posix_match;
 
 #define SCORE_OF(setup) (fresh(&v, 1), h = hit_of(B(VIEW), "/landing"), setup, \
-                         mql_score_apply(&v, &sc, &h, 1), v.score)
+                         mql_score_hit(&v, &sc, &h, 1), v.score)
     ok(SCORE_OF(h.referer = "https://www.linkedin.com/feed/") == 8, "referer matches: 1 + 7");
     ok(SCORE_OF(h.referer = "https://www.google.com/") == 1, "other referer: 1");
     ok(SCORE_OF(h.referer = NULL) == 1, "no referer never matches");
@@ -509,7 +509,7 @@ static void test_conditions(void)
         mql_rules_match(&sc, &h, matched);
         ok(matched[0] == 1 && matched[1] == 1, "mql_rules_match finds both rules");
         h.rule_matched = second_only;
-        mql_score_apply(&v, &sc, &h, 1);
+        mql_score_hit(&v, &sc, &h, 1);
         ok(v.score == 13, "matches found before the update are the ones paid: 1 + 12");
     }
 #undef SCORE_OF
@@ -533,19 +533,19 @@ static void test_fit(void)
 
     fresh(&v, 1);
     h = hit_of(B(VIEW), "/");
-    mql_score_apply(&v, &sc, &h, 1);
+    mql_score_hit(&v, &sc, &h, 1);
     ok(v.score == 1 && !(v.flags & MQL_VF_FIT), "country unknown: no fit points yet");
     h.country = "de";
-    mql_score_apply(&v, &sc, &h, 2);
+    mql_score_hit(&v, &sc, &h, 2);
     ok(v.score == 22, "every fitting rule pays: 1 + 1 + 15 + 5");
     ok(v.flags & MQL_VF_FIT, "fit flag set");
     ok(v.country[0] == 'D' && v.country[1] == 'E', "country recorded");
-    mql_score_apply(&v, &sc, &h, 3);
+    mql_score_hit(&v, &sc, &h, 3);
     ok(v.score == 23, "fit points granted once");
 
     fresh(&v, 1);
     h.country = "FR";
-    mql_score_apply(&v, &sc, &h, 1);
+    mql_score_hit(&v, &sc, &h, 1);
     ok(v.score == 1 && (v.flags & MQL_VF_FIT), "no fitting rule: nothing, but decided");
 }
 

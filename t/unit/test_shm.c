@@ -153,6 +153,7 @@ static void test_insert_get_update(void)
         /* the store interface's hit: the events go to the totals */
         mql_scoring_t sc;
         mql_hit_t hit;
+        mql_delta_t d;
         mql_visitor_ref_t ref;
 
         mql_scoring_defaults(&sc);
@@ -161,9 +162,11 @@ static void test_insert_get_update(void)
         hit.events = MQL_EV_BIT(MQL_EV_VIEW);
         hit.path = "/";
         mql_visitors_ref(t.vs, id, &ref);
-        mql_visitors_hit(t.vs, &ref, &hit, &sc, 1020, NULL);
+        mql_score_resolve(&sc, &hit, &d);
+        mql_visitors_hit(t.vs, &ref, &d, 1020, NULL);
         hit.events = MQL_EV_BIT(MQL_EV_DOWNLOAD) | MQL_EV_BIT(MQL_EV_CAMPAIGN);
-        mql_visitors_hit(t.vs, &ref, &hit, &sc, 1020, &res);
+        mql_score_resolve(&sc, &hit, &d);
+        mql_visitors_hit(t.vs, &ref, &d, 1020, &res);
         mql_shm_stats(t.s, &st);
         ok(st.events[MQL_EV_VIEW] == 1 && st.events[MQL_EV_DOWNLOAD] == 1
            && st.events[MQL_EV_CAMPAIGN] == 1, "stats: a hit's events counted, each once");
@@ -824,8 +827,7 @@ typedef struct worker {
 } worker_t;
 
 /* A view worth one point, and no threshold to cross. */
-static mql_scoring_t view_scoring;
-static mql_hit_t view_hit;
+static mql_delta_t view_delta;
 
 static void *worker_main(void *arg)
 {
@@ -838,7 +840,7 @@ static void *worker_main(void *arg)
 
         id_of(w->random_ids ? (uint32_t)(rand_r(&w->seed) % 20000) : 4242, id);
         mql_visitors_ref(w->t->vs, id, &ref);
-        if (mql_visitors_hit(w->t->vs, &ref, &view_hit, &view_scoring, 1000, NULL)
+        if (mql_visitors_hit(w->t->vs, &ref, &view_delta, 1000, NULL)
             != APR_SUCCESS)
             w->failures++;
     }
@@ -861,12 +863,18 @@ static void test_threads(int random_ids)
     mql_visitors_stats_t st;
     mql_visitor_t v;
 
-    mql_scoring_defaults(&view_scoring);
-    view_scoring.threshold = 1e15;
-    view_scoring.half_life = 0;
-    memset(&view_hit, 0, sizeof view_hit);
-    view_hit.events = MQL_EV_BIT(MQL_EV_VIEW);
-    view_hit.path = "/";
+    {
+        mql_scoring_t sc;
+        mql_hit_t h;
+
+        mql_scoring_defaults(&sc);
+        sc.threshold = 1e15;
+        sc.half_life = 0;
+        memset(&h, 0, sizeof h);
+        h.events = MQL_EV_BIT(MQL_EV_VIEW);
+        h.path = "/";
+        mql_score_resolve(&sc, &h, &view_delta);
+    }
     table_open(&t, 30000, mlock, munlock, &mtx);
     for (i = 0; i < 8; i++) {
         w[i].t = &t;

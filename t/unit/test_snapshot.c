@@ -288,6 +288,66 @@ static void test_million(int small)
     table_close(&b);
 }
 
+/*
+ * Files of earlier versions restore: version 2 (t/unit/data/snapshot-v2.bin,
+ * written by the last build of that format) holds ten visitors i = 0..9,
+ * ID bytes i*17+k, score 10.5*i, first seen 1763990000+i, last seen
+ * 1764000000+i, stage since 1763995000+i, i+1 views, i%3 downloads, i
+ * apps, site i%2, caps[0] = i, caps[7] = 2i; every third a lead (sql when
+ * odd, else mql) with trigger download:/wp/i.pdf, country DE, both flags
+ * and contact leadi@example.com.
+ */
+static int v2_check(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    int *good = baton;
+    uint32_t i = v->id[0] / 17;
+    int k, lead = i % 3 == 0, same = i < 10;
+    char want[64];
+
+    for (k = 0; k < MQL_ID_BYTES && same; k++)
+        same = v->id[k] == (uint8_t)(i * 17 + k);
+    snprintf(want, sizeof want, "/wp/%u.pdf", i);
+    same = same && v->score == 10.5 * i && v->first_seen == 1763990000 + i
+           && v->last_seen == 1764000000 + i && v->stage_since == 1763995000 + i
+           && v->counts[MQL_EV_VIEW] == i + 1 && v->counts[MQL_EV_DOWNLOAD] == i % 3
+           && v->counts[MQL_EV_APP] == i && v->site == i % 2 && v->caps[0] == i
+           && v->caps[7] == 2 * i
+           && v->stage == (lead ? (i % 2 ? MQL_STAGE_SQL : MQL_STAGE_MQL) : 0);
+    if (lead) {
+        snprintf(want + 32, 32, "lead%u@example.com", i);
+        same = same && !strcmp(v->trigger, want) && v->trigger_event == MQL_EV_DOWNLOAD
+               && !memcmp(v->country, "DE", 2) && v->flags == (MQL_VF_COUNTRY | MQL_VF_FIT)
+               && contact && !strcmp(contact, want + 32);
+    } else
+        same = same && !v->trigger[0] && !v->country[0] && !v->flags && !contact;
+    *good += same;
+    return 0;
+}
+
+static void test_versions(void)
+{
+    const char *why = NULL, *path = apr_pstrcat(pool, dir, "/v3.snap", NULL);
+    int good = 0;
+    uint32_t count = 0;
+    table_t t;
+
+    is_int(mql_snapshot_read("t/unit/data/snapshot-v2.bin", 64, pool, v2_check, &good, &why),
+           APR_SUCCESS, "a version 2 snapshot reads (%s)", why ? why : "ok");
+    is_int(good, 10, "version 2: every field of the ten visitors");
+    table_open(&t, 64, NULL, NULL, NULL);
+    is_int(mql_snapshot_restore(t.vs, "t/unit/data/snapshot-v2.bin", pool,
+                                &count, &why), APR_SUCCESS, "a version 2 snapshot restores");
+    is_int(count, 10, "version 2: ten restored");
+    /* written again: the newest format, the same records */
+    is_int(mql_snapshot_save(t.vs, path, pool, &count), APR_SUCCESS, "saved as version 3");
+    good = 0;
+    is_int(mql_snapshot_read(path, 64, pool, v2_check, &good, &why), APR_SUCCESS,
+           "version 3 reads back");
+    is_int(good, 10, "version 3: every field as version 2 had it");
+    table_close(&t);
+    apr_file_remove(path, pool);
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -305,6 +365,7 @@ int main(void)
     test_round_trip();
     test_damage();
     test_smaller();
+    test_versions();
     test_million(small);
 
     {

@@ -139,8 +139,8 @@ static int mem_get(void *be, const mql_visitor_ref_t *ref, uint32_t now, mql_vis
     return 1;
 }
 
-static apr_status_t mem_hit(void *be, const mql_visitor_ref_t *ref, const mql_hit_t *hit,
-                            const mql_scoring_t *sc, uint32_t now, mql_hit_result_t *res)
+static apr_status_t mem_hit(void *be, const mql_visitor_ref_t *ref, const mql_delta_t *d,
+                            uint32_t now, mql_hit_result_t *res)
 {
     mem_store_t *m = be;
     mem_rec_t *r = mem_find(m, ref->id, now);
@@ -160,10 +160,10 @@ static apr_status_t mem_hit(void *be, const mql_visitor_ref_t *ref, const mql_hi
         m->st.inserts++;
     }
     old = r->v.stage;
-    if (mql_score_hit(&r->v, sc, hit, now) == MQL_UPD_DIRTY)
+    if (mql_delta_apply(&r->v, d, now) == MQL_UPD_DIRTY)
         r->dirty = 1;
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
-        if (hit->events & MQL_EV_BIT(ev))
+        if (d->events & MQL_EV_BIT(ev))
             m->st.events[ev]++;
     if (r->v.stage != old)
         mem_note_change(m, r, old, now);
@@ -602,11 +602,13 @@ static apr_status_t hit(mql_visitors_t *vs, uint32_t n, unsigned events, uint32_
     mql_scoring_t sc = scoring();
     mql_hit_t h = hit_of(events, "/whitepapers/guide.pdf");
     mql_visitor_ref_t ref;
+    mql_delta_t d;
     uint8_t id[MQL_ID_BYTES];
 
     id_n(n, id);
     mql_visitors_ref(vs, id, &ref);
-    return mql_visitors_hit(vs, &ref, &h, &sc, now, res);
+    mql_score_resolve(&sc, &h, &d);
+    return mql_visitors_hit(vs, &ref, &d, now, res);
 }
 
 static int count_fn(const mql_visitor_t *v, const char *contact, void *baton)

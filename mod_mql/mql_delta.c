@@ -1,0 +1,215 @@
+/*
+ * Applying a delta to a record (mql_delta.h), and its encoding.  Runs
+ * under the store's lock in the request path: no allocation, no I/O.
+ * mql_redis.lua's apply_delta is this function's twin, line for line:
+ * change both, and t/vectors/delta.txt, together.
+ */
+#include <string.h>
+
+#include "mql_delta.h"
+#include "mql_flood.h"
+#include "mql_score.h"
+
+_Static_assert(MQL_DELTA_ITEMS == 9, "mql_redis.lua's MAX_ITEMS says 9");
+
+static uint16_t sat_inc16(uint16_t n) { return n == UINT16_MAX ? n : (uint16_t)(n + 1); }
+static uint8_t sat_inc8(uint8_t n) { return n == UINT8_MAX ? n : (uint8_t)(n + 1); }
+
+static char upper(char c)
+{
+    return (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
+}
+
+/* The record's country in the gate's list, case aside. */
+static int country_listed(const mql_delta_t *d, const char cc[2])
+{
+    size_t i;
+
+    if (!cc[0] || !cc[1])
+        return 0;
+    for (i = 0; i + 1 < sizeof d->countries && d->countries[i] && d->countries[i + 1]; i += 2)
+        if (upper(d->countries[i]) == upper(cc[0]) && upper(d->countries[i + 1]) == upper(cc[1]))
+            return 1;
+    return 0;
+}
+
+int mql_delta_qualifies(const mql_visitor_t *v, const mql_delta_t *d)
+{
+    int ev;
+
+    if (v->stage != MQL_STAGE_VISITOR || !(v->score >= d->threshold))
+        return 0;
+    for (ev = 0; ev < MQL_EV_COUNT; ev++)
+        if ((d->need_counts & MQL_EV_BIT(ev)) && v->counts[ev] < 1)
+            return 0;
+    return !d->need_country || country_listed(d, v->country);
+}
+
+static void promote(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
+{
+    v->stage = MQL_STAGE_MQL;
+    v->stage_since = now;
+    v->trigger_event = d->trigger_event;
+    /* no stale bytes in the record */
+    memset(v->trigger, 0, sizeof v->trigger);
+    memcpy(v->trigger, d->trigger, strnlen(d->trigger, sizeof v->trigger - 1));
+}
+
+int mql_delta_apply(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
+{
+    mql_visitor_t before = *v;      /* 96 bytes on the stack, no allocation */
+    int was_lead = MQL_STAGE_IS_LEAD(v->stage), dirty;
+    unsigned i, m;
+
+    /* the score is kept as of last_seen: brought to now before adding */
+    v->score = mql_decay(v->score, v->last_seen, now, d->half_life);
+    for (i = 0; i < d->nitems && i < MQL_DELTA_ITEMS; i++) {
+        const mql_delta_item_t *it = &d->items[i];
+
+        if (it->slot != MQL_DELTA_UNCAPPED) {
+            if (it->slot >= MQL_CAPPED_RULES || v->caps[it->slot] >= it->cap)
+                continue;
+            v->caps[it->slot] = sat_inc8(v->caps[it->slot]);
+        }
+        v->score += it->points;
+    }
+    if (d->has_fit && !(v->flags & MQL_VF_FIT)) {
+        v->score += d->fit_points;
+        v->flags |= MQL_VF_FIT;
+    }
+    if (d->country[0] && d->country[1] && !v->country[0]) {
+        v->country[0] = d->country[0];
+        v->country[1] = d->country[1];
+    }
+    /* the events set, lowest first: a hit has one or two */
+    for (m = d->events & (MQL_EV_BIT(MQL_EV_COUNT) - 1); m; m &= m - 1) {
+        int ev = __builtin_ctz(m);
+
+        v->counts[ev] = sat_inc16(v->counts[ev]);
+    }
+    /* a clock stepping back must not move the decay reference backwards */
+    if (now > v->last_seen)
+        v->last_seen = now;
+    /* the flood limits are asked last, on the rare hit that would promote:
+     * asking counts the promotion against the client's networks */
+    if (!d->hold && mql_delta_qualifies(v, d)
+        && (!d->flood || mql_lead_gate_admit(d->flood, v, now)))
+        promote(v, d, now);
+    /* the flags and site below are the store's notes, not a lead's figures */
+    dirty = MQL_STAGE_IS_LEAD(v->stage) && memcmp(&before, v, sizeof *v) != 0;
+    v->flags |= d->set_flags;
+    if (!was_lead)
+        v->site = d->site;          /* a lead stays with the site that made it */
+    return dirty ? MQL_DELTA_DIRTY : MQL_DELTA_NONE;
+}
+
+/* ---- encoding ---------------------------------------------------------------- */
+
+static char *put_le(char *b, uint64_t x, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        *b++ = (char)(x >> (8 * i));
+    return b;
+}
+
+static char *put_text(char *b, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+
+    b = put_le(b, n, 2);
+    memcpy(b, s, n);
+    return b + n;
+}
+
+size_t mql_delta_encode(const mql_delta_t *d, char *buf)
+{
+    char *b = buf;
+    uint64_t bits;
+    unsigned i, n = d->nitems < MQL_DELTA_ITEMS ? d->nitems : MQL_DELTA_ITEMS;
+
+    b = put_le(b, d->events, 4);
+    b = put_le(b, d->half_life, 4);
+    *b++ = (char)n;
+    for (i = 0; i < n; i++) {
+        b = put_le(b, (uint32_t)d->items[i].points, 4);
+        *b++ = (char)d->items[i].group;
+        *b++ = (char)d->items[i].slot;
+        *b++ = (char)d->items[i].cap;
+    }
+    *b++ = (char)(d->has_fit ? 1 : 0);
+    b = put_le(b, (uint32_t)d->fit_points, 4);
+    /* a country only when both letters are there */
+    *b++ = d->country[0] && d->country[1] ? d->country[0] : 0;
+    *b++ = d->country[0] && d->country[1] ? d->country[1] : 0;
+    *b++ = (char)d->set_flags;
+    *b++ = (char)d->site;
+    *b++ = (char)(d->need_country ? 1 : 0);
+    *b++ = (char)(d->hold ? 1 : 0);
+    b = put_le(b, d->need_counts, 4);
+    memcpy(&bits, &d->threshold, sizeof bits);
+    b = put_le(b, bits, 8);
+    b = put_text(b, d->countries, sizeof d->countries - 1);
+    *b++ = (char)d->trigger_event;
+    b = put_text(b, d->trigger, MQL_TRIGGER_LEN - 1);
+    return (size_t)(b - buf);
+}
+
+static uint64_t get_le(const unsigned char *b, int n)
+{
+    uint64_t x = 0;
+
+    while (n--)
+        x = x << 8 | b[n];
+    return x;
+}
+
+size_t mql_delta_decode(const char *s, size_t len, mql_delta_t *d)
+{
+    const unsigned char *b = (const unsigned char *)s, *end = b + len;
+    uint64_t bits;
+    size_t n;
+    unsigned i;
+
+    memset(d, 0, sizeof *d);
+    if (len < 9 || b[8] > MQL_DELTA_ITEMS)
+        return 0;
+    d->events = (uint32_t)get_le(b, 4);
+    d->half_life = (uint32_t)get_le(b + 4, 4);
+    d->nitems = b[8];
+    b += 9;
+    if ((size_t)(end - b) < 7u * d->nitems + 5 + 2 + 4 + 4 + 8 + 2)
+        return 0;
+    for (i = 0; i < d->nitems; i++, b += 7) {
+        d->items[i].points = (int32_t)(uint32_t)get_le(b, 4);
+        d->items[i].group = b[4];
+        d->items[i].slot = b[5];
+        d->items[i].cap = b[6];
+    }
+    d->has_fit = b[0];
+    d->fit_points = (int32_t)(uint32_t)get_le(b + 1, 4);
+    d->country[0] = (char)b[5];
+    d->country[1] = (char)b[6];
+    d->set_flags = b[7];
+    d->site = b[8];
+    d->need_country = b[9];
+    d->hold = b[10];
+    d->need_counts = (uint32_t)get_le(b + 11, 4);
+    bits = get_le(b + 15, 8);
+    memcpy(&d->threshold, &bits, sizeof bits);
+    n = (size_t)get_le(b + 23, 2);
+    b += 25;
+    if (n >= sizeof d->countries || (size_t)(end - b) < n + 3)
+        return 0;
+    memcpy(d->countries, b, n);
+    b += n;
+    d->trigger_event = b[0];
+    n = (size_t)get_le(b + 1, 2);
+    b += 3;
+    if (n >= sizeof d->trigger || (size_t)(end - b) < n)
+        return 0;
+    memcpy(d->trigger, b, n);
+    b += n;
+    return (size_t)(b - (const unsigned char *)s);
+}
