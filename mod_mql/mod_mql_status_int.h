@@ -6,7 +6,8 @@
  * mql_status_data_t, copied out of the shared table; the renderers only
  * read that copy.  The figures' names and formats in every output are
  * tables (mql_status_table.h) in mod_mql_status_text.c, walked by the
- * core's emitters for ?auto, ?json and the HTML page's health table;
+ * core's emitters for ?auto, ?json and the HTML page's health table (the
+ * store's own section is its backend's, through mql_store_status);
  * mod_mql_status_html.c writes the rest of the page (its SVG charts and
  * CSS, and the mod_status section), mod_mql_status_journal.c the
  * journal's parts, and mod_mql_status_post.c takes the POSTed stage
