@@ -21,6 +21,10 @@ VERSION_H := $(OUT)/gen/mql_version.h
 # The Redis store's Function library (mod_mql/mql_redis.lua) as a C string:
 # the module loads the code it was built with into Redis.
 REDIS_LUA_H := $(OUT)/gen/mql_redis_lua.h
+# The visitor stores built in: every mod_mql/mod_mql_store_NAME.c is one,
+# registered as the provider NAME (mod_mql_store.c includes the list).
+STORES_H  := $(OUT)/gen/mql_stores.h
+STORE_SRC := $(sort $(wildcard mod_mql/mod_mql_store_*.c))
 WARN      := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 # Extra flags for sanitizer builds: make SANITIZE="-fsanitize=address,undefined"
 SANITIZE  ?=
@@ -78,7 +82,11 @@ $(REDIS_LUA_H): mod_mql/mql_redis.lua
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; \
 	  printf '    ;\n'; } > $@
 
-$(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H)
+$(STORES_H): $(STORE_SRC) Makefile
+	@mkdir -p $(dir $@)
+	printf 'MQL_STORE(%s)\n' $(patsubst mod_mql/mod_mql_store_%.c,%,$(STORE_SRC)) > $@
+
+$(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H) $(STORES_H)
 	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
 	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
 	    $(addprefix -Wc$(COMMA),$(CPPFLAGS) $(CFLAGS)) $(addprefix -Wl$(COMMA),$(LDFLAGS)) \

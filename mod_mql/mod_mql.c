@@ -1,11 +1,12 @@
 /*
  * mod_mql: marketing-qualified-lead scoring inside Apache httpd.
  *
- * This file holds the module record and the server lifecycle; directives
- * are in mod_mql_config.c, the shared table's lifecycle in
- * mod_mql_runtime.c, the request path in mod_mql_request.c, handlers in
- * mod_mql_handlers.c, the status page in mod_mql_status*.c, and every
- * piece of logic in the mql_*.c core.
+ * This file holds the module record and the server lifecycle: one table
+ * of subsystems, started in its order by one post_config and one
+ * child_init.  Directives are in mod_mql_config.c, the visitor store's
+ * providers in mod_mql_store*.c, the request path in mod_mql_request.c,
+ * handlers in mod_mql_handlers.c, the status page in mod_mql_status*.c,
+ * and every piece of logic in the mql_*.c core.
  */
 #include <math.h>
 #include <string.h>
@@ -22,9 +23,10 @@
 #include "mod_mql_geoip.h"
 #include "mod_mql_handlers.h"
 #include "mod_mql_request.h"
+#include "mod_mql_returns.h"
 #include "mod_mql_runtime.h"
-#include "mod_mql_sync.h"
 #include "mod_mql_status.h"
+#include "mod_mql_store.h"
 #include "mod_mql_writer.h"
 #include "mod_mql.h"
 #include "mql_cookie.h"
@@ -90,27 +92,12 @@ static int mql_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return OK;
 }
 
-static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+/* The leads files exist from the start, for RewriteMap and readers. */
+static int dbm_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s)
 {
     server_rec *vs;
-    int engine;
 
-    if (!mql_g)
-        return OK;
-    engine = finish_servers(pconf, s);
-    /* The first pass only checks the configuration. */
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
-        return OK;
-    /* Notices are logged whatever LogLevel says: one line per generation. */
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00050: mod_mql %s started%s", MQL_VERSION,
-                 engine ? "" : " (MQLEngine Off everywhere)");
-    if (!engine)
-        return OK;
-    if (mql_runtime_post_config(pconf, plog, ptemp, s) != OK
-        || mql_sync_post_config(pconf, ptemp, s) != OK
-        || mql_geoip_open(pconf, s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
     for (vs = s; vs; vs = vs->next) {
         mql_srv_conf_t *sc = ap_get_module_config(vs->module_config, &mql_module);
         apr_status_t rv = mql_ensure_dbm(pconf, sc->dbm_file, sc->dbm_type);
@@ -124,9 +111,80 @@ static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return OK;
 }
 
+static int geoip_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                             server_rec *s)
+{
+    return mql_geoip_open(pconf, s) == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/*
+ * The subsystems, started in this order in the parent (post_config's
+ * second pass, when some virtual host has MQLEngine On) and then in each
+ * child.  Each step may use what the steps before it made; an error stops
+ * the start.
+ */
+typedef struct mql_subsystem {
+    const char *name;
+    int (*post_config)(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                       server_rec *s);
+    void (*child_init)(apr_pool_t *pchild, server_rec *s);
+} mql_subsystem_t;
+
+static const mql_subsystem_t subsystems[] = {
+    /* MQLStateDir and the signing key */
+    { "runtime", mql_runtime_post_config, NULL },
+    /* MQLStore's provider: the visitors, the snapshot read back */
+    { "store", mql_store_post_config, mql_store_child_init },
+    /* the store lets leads go to make room: the ring of their returns */
+    { "returns", mql_returns_post_config, NULL },
+    { "geoip", geoip_post_config, NULL },
+    { "dbm", dbm_post_config, NULL },
+    { "flood", mql_flood_post_config, NULL },
+    /* the form key is mixed with the signing key */
+    { "status", mql_status_form_key, NULL },
+    { "request", mql_request_post_config, NULL },
+    /* the background writer reads the store; registered with
+     * mod_watchdog, whose own post_config runs after this module's */
+    { "writer", mql_writer_post_config, NULL },
+};
+
+static int mql_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    apr_size_t i;
+    int engine, rc;
+
+    if (!mql_g)
+        return OK;
+    engine = finish_servers(pconf, s);
+    /* The first pass only checks the configuration. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+    /* Notices are logged whatever LogLevel says: one line per generation. */
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00050: mod_mql %s started%s", MQL_VERSION,
+                 engine ? "" : " (MQLEngine Off everywhere)");
+    if (!engine)
+        return OK;
+    for (i = 0; i < sizeof subsystems / sizeof *subsystems; i++)
+        if (subsystems[i].post_config
+            && (rc = subsystems[i].post_config(pconf, plog, ptemp, s)) != OK) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         "MQL09081: mod_mql not started: its %s failed", subsystems[i].name);
+            return rc;
+        }
+    mql_g->started = 1;
+    return OK;
+}
+
 static void mql_child_init(apr_pool_t *p, server_rec *s)
 {
-    mql_runtime_child_init(p, s);
+    apr_size_t i;
+
+    if (!mql_g || !mql_g->started)
+        return;
+    for (i = 0; i < sizeof subsystems / sizeof *subsystems; i++)
+        if (subsystems[i].child_init)
+            subsystems[i].child_init(p, s);
 }
 
 static int mql_visitor_info(request_rec *r, long *score, const char **stage, const char **id)
@@ -150,16 +208,18 @@ static int mql_visitor_info(request_rec *r, long *score, const char **stage, con
 
 static void register_hooks(apr_pool_t *p)
 {
+    /* before mod_watchdog's post_config, which starts the watchdog
+     * instances the writer and the Redis store register with */
+    static const char *const before_watchdog[] = { "mod_watchdog.c", NULL };
+
     ap_hook_pre_config(mql_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(mql_check_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_config(mql_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(mql_post_config, NULL, before_watchdog, APR_HOOK_MIDDLE);
     ap_hook_child_init(mql_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     mql_register_request_hooks(p);
-    mql_register_flood(p);
     mql_register_handlers(p);
     mql_register_status(p);
-    mql_register_writer(p);
-    mql_register_sync(p);
+    mql_register_stores(p);
     APR_REGISTER_OPTIONAL_FN(mql_visitor_info);
 }
 

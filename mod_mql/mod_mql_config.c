@@ -20,11 +20,10 @@
 #include "mod_mql_config.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_store.h"
 #include "mod_mql_status.h"
 #include "mql_dbmpub.h"
 #include "mql_journal.h"
-#include "mql_redis_proto.h"
-#include "mql_redis_sync.h"
 
 mql_global_t *mql_g;
 
@@ -66,9 +65,6 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
          * itself is shared by all virtual hosts. */
         mql_g = apr_pcalloc(p, sizeof *mql_g);
         mql_g->max_visitors = 100000;
-        mql_g->store_kind = "shm";
-        mql_g->redis_timeout_ms = 250;
-        mql_g->redis_spill_max = MQL_REDIS_SPILL_DEFAULT;
         mql_g->half_life = 30 * 86400;
         mql_g->expire = 90 * 86400;
         mql_g->journal = 1;
@@ -76,6 +72,7 @@ void *mql_create_srv_conf(apr_pool_t *p, server_rec *s)
         mql_g->journal_events = MQL_JOURNAL_DEFAULT_EVENTS;
         mql_g->journal_rate = 2000;
         mql_g->state_dir = MQL_DEFAULT_STATE_DIR;
+        mql_flood_defaults(&mql_g->flood);
         apr_pool_cleanup_register(p, NULL, forget_global, apr_pool_cleanup_null);
         mql_g->conf_servers = apr_array_make(p, 4, sizeof(mql_srv_conf_t *));
     }
@@ -598,112 +595,6 @@ static const char *set_max_visitors(cmd_parms *cmd, void *dconf, const char *arg
     return NULL;
 }
 
-/* MQLStore: which visitor store holds the visitors (mql_visitors.h).  A
- * new backend adds its scheme here and its file beside mql_shm.c. */
-static const char *set_store(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err = global_only(cmd);
-
-    mql_redis_url_t *url;
-
-    if (err)
-        return err;
-    if (!strcasecmp(arg, "shm")) {
-        mql_g->store_kind = "shm";
-        mql_g->redis = NULL;
-        return NULL;
-    }
-    url = apr_pcalloc(cmd->pool, sizeof *url);
-    if ((err = mql_redis_url_parse(cmd->pool, arg, url)))
-        return bad(cmd, apr_psprintf(cmd->pool, "expects %s", err), arg);
-    if (url->password && mql_g->redis_password)
-        return apr_psprintf(cmd->pool, "MQLStore: the URL holds a password and "
-                            "MQLRedisPasswordFile gives one too; keep the file's only");
-    if (mql_g->redis_password)
-        url->password = mql_g->redis_password;
-    mql_g->store_kind = "redis";
-    mql_g->store_url = apr_pstrdup(cmd->pool, arg);
-    mql_g->redis = url;
-    return NULL;
-}
-
-/* MQLRedisPasswordFile: the Redis password from a file only root reads,
- * not from the URL in a configuration that every local user may read.
- * Read here, while root reads the configuration (configtest too), before
- * any child gives root up; the admin's path, so a link is followed, but
- * only to a regular file, without waiting on a FIFO. */
-static const char *set_redis_password_file(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err = global_only(cmd), *pw;
-    char buf[MQL_REDIS_AUTH_MAX + 1];
-    struct stat st;
-    ssize_t n;
-    int fd;
-
-    if (err)
-        return err;
-    if ((fd = open(arg, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0)
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: cannot read %s: %s", arg,
-                            strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s is not a regular file", arg);
-    }
-    n = read(fd, buf, sizeof buf);
-    close(fd);
-    if (n < 0)
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: cannot read %s: %s", arg,
-                            strerror(errno));
-    if (n > MQL_REDIS_AUTH_MAX)
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s is larger than %d bytes; "
-                            "it should hold the password alone", arg, MQL_REDIS_AUTH_MAX);
-    pw = mql_redis_password_text(cmd->pool, buf, (size_t)n);
-    memset(buf, 0, sizeof buf);
-    if (!pw)
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: %s holds no password (it is "
-                            "empty or has a NUL byte)", arg);
-    if (mql_g->redis && mql_g->redis->password)
-        return apr_psprintf(cmd->pool, "MQLRedisPasswordFile: the MQLStore URL holds a "
-                            "password too; keep the file's only");
-    mql_g->redis_password = pw;
-    if (mql_g->redis)
-        mql_g->redis->password = pw;
-    return NULL;
-}
-
-/* MQLRedisTimeout: how long the sync thread waits for Redis to accept a
- * connection or answer a command; never a request's wait. */
-static const char *set_redis_timeout(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err = global_only(cmd);
-    apr_interval_time_t t;
-
-    if (err)
-        return err;
-    /* httpd's time units (ms, s, min, h), a number alone being seconds */
-    if (ap_timeout_parameter_parse(arg, &t, "s") != APR_SUCCESS
-        || t < apr_time_from_msec(1) || t > apr_time_from_sec(60))
-        return bad(cmd, "expects a time from 1ms to 60s, e.g. 250ms or 2s", arg);
-    mql_g->redis_timeout_ms = apr_time_as_msec(t);
-    return NULL;
-}
-
-/* MQLRedisSpillMax: the spill file's size at most.  Without a bound, an
- * outage at full load writes gigabytes an hour to the state directory's
- * disk, and a full disk stops more than mod_mql. */
-static const char *set_redis_spill_max(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err = global_only(cmd);
-    int64_t n;
-
-    if (err)
-        return err;
-    if ((err = mql_parse_size(cmd->pool, arg, (int64_t)64 << 10, (int64_t)64 << 30, &n)))
-        return bad(cmd, err, arg);
-    mql_g->redis_spill_max = n;
-    return NULL;
-}
-
 static const char *set_half_life(cmd_parms *cmd, void *dconf, const char *arg)
 {
     return global_only(cmd) ? global_only(cmd) : set_duration(cmd, arg, 0, &mql_g->half_life);
@@ -1068,16 +959,16 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLCookieSecure", set_cookie_secure, NULL, RSRC_CONF,
                   "On, Off or Auto: Secure attribute over HTTPS (default Auto)"),
     SRV_FLAG("MQLCookieHTTPOnly", cookie_httponly, "On or Off (default On)"),
-    AP_INIT_TAKE1("MQLStore", set_store, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("MQLStore", mql_set_store, NULL, RSRC_CONF,
                   "where visitors are kept: shm, this server's shared memory, or "
                   "redis://[USER:PASSWORD@]HOST:PORT[/DB] or redis+unix:///PATH, shared "
                   "by the servers that use it (default shm)"),
-    AP_INIT_TAKE1("MQLRedisPasswordFile", set_redis_password_file, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("MQLRedisPasswordFile", mql_set_redis_password_file, NULL, RSRC_CONF,
                   "a file holding the Redis password (AUTH) of MQLStore, read by root "
                   "at start; keep it 0600 (default none: the URL's, if any)"),
-    AP_INIT_TAKE1("MQLRedisTimeout", set_redis_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("MQLRedisTimeout", mql_set_redis_timeout, NULL, RSRC_CONF,
                   "connect and command timeout of the Redis sync thread (default 250ms)"),
-    AP_INIT_TAKE1("MQLRedisSpillMax", set_redis_spill_max, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("MQLRedisSpillMax", mql_set_redis_spill_max, NULL, RSRC_CONF,
                   "size of the file the Redis queue overflows to while Redis is away, "
                   "at most: 64K to 64G (default 64M)"),
     AP_INIT_TAKE1("MQLMaxVisitors", set_max_visitors, NULL, RSRC_CONF,

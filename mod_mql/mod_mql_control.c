@@ -18,7 +18,6 @@
 #include "mod_mql_runtime.h"
 #include "mql_cookie.h"
 #include "mql_control.h"
-#include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -34,15 +33,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The sync thread took them out of the table already. */
+/* A store shared by a fleet (MQLStore redis://): visitors forgotten on
+ * another server (the store let them go already). */
 int mql_fleet_forgets(server_rec *s)
 {
-    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
     uint8_t ids[64][MQL_ID_BYTES];
     char text[MQL_ID_TEXT_LEN + 1];
     unsigned n, i, any = 0;
 
-    while (q && (n = mql_rq_pop_forgets(q, ids, 64)) > 0) {
+    while ((n = mql_visitors_foreign_forgets(mql_g->store, ids, 64)) > 0) {
         for (i = 0; i < n; i++) {
             mql_id_to_text(ids[i], text);
             mql_publish_forget(text);

@@ -23,6 +23,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_flood.h"
+#include "mod_mql_runtime.h"
 #include "mql_flood.h"
 
 APLOG_USE_MODULE(mql);
@@ -31,7 +32,7 @@ APLOG_USE_MODULE(mql);
 #define FLOOD_SLOTS_MAX (1u << 22)  /* 32 MiB */
 /* the layout's version is in the name: a graceful restart into a module
  * of another layout makes a segment of its own */
-#define FLOOD_PERSIST_KEY "mql_flood_shared/2"
+#define FLOOD_KEPT_NAME "flood/2"
 
 /* The segment: the hashing key, then the table. */
 typedef struct flood_shared {
@@ -42,29 +43,19 @@ typedef struct flood_shared {
 
 static flood_shared_t *fsh;
 
-/* Server-wide settings, reset before each reading of the configuration. */
-static struct {
-    unsigned visitor_limit;         /* MQLNewVisitorLimit, 0 = none */
-    unsigned lead_limit;            /* MQLNewLeadLimit, 0 = none */
-    mql_flood_nets_t nets;          /* MQLClientNetwork */
-    uint32_t slots;                 /* MQLFloodTableSize, a power of two */
-    uint32_t min_age;               /* MQLLeadMinAge, seconds */
-    unsigned min_events;            /* MQLLeadMinEvents */
-} conf;
-
-static void defaults(void)
+void mql_flood_defaults(mql_flood_conf_t *conf)
 {
     static const mql_flood_nets_t nets = {
         .n4 = 1, .v4 = { { 24, 1 } },
         .n6 = 3, .v6 = { { 64, 1 }, { 56, 2 }, { 48, 4 } },
     };
 
-    conf.visitor_limit = MQL_FLOOD_DEFAULT_VISITORS;
-    conf.lead_limit = MQL_FLOOD_DEFAULT_LEADS;
-    conf.nets = nets;
-    conf.slots = MQL_FLOOD_DEFAULT_SLOTS;
-    conf.min_age = 0;
-    conf.min_events = 1;
+    conf->visitor_limit = MQL_FLOOD_DEFAULT_VISITORS;
+    conf->lead_limit = MQL_FLOOD_DEFAULT_LEADS;
+    conf->nets = nets;
+    conf->slots = MQL_FLOOD_DEFAULT_SLOTS;
+    conf->min_age = 0;
+    conf->min_events = 1;
 }
 
 /* ------------------------------------------------------------ directives */
@@ -91,12 +82,12 @@ static const char *set_limit(cmd_parms *cmd, const char *arg, unsigned *out)
 
 const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    return set_limit(cmd, arg, &conf.visitor_limit);
+    return set_limit(cmd, arg, &mql_g->flood.visitor_limit);
 }
 
 const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    return set_limit(cmd, arg, &conf.lead_limit);
+    return set_limit(cmd, arg, &mql_g->flood.lead_limit);
 }
 
 /* MQLClientNetwork V4 [V6]: each a list of prefix lengths, narrowest
@@ -105,7 +96,7 @@ const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
                                    const char *v6)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    mql_flood_nets_t nets = conf.nets;
+    mql_flood_nets_t nets = mql_g->flood.nets;
 
     if (err)
         return err;
@@ -118,7 +109,7 @@ const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,
         return bad(cmd, apr_psprintf(cmd->pool, "expects an IPv6 prefix length from 16 to 128 "
                                      "after the IPv4 one, or a list of them such as "
                                      "'64,56*2,48*4' (then %s)", err), v6);
-    conf.nets = nets;
+    mql_g->flood.nets = nets;
     return NULL;
 }
 
@@ -136,7 +127,7 @@ const char *mql_set_flood_table_size(cmd_parms *cmd, void *dconf, const char *ar
                                      FLOOD_SLOTS_MAX), arg);
     while (slots < (uint64_t)n)
         slots <<= 1;
-    conf.slots = slots;
+    mql_g->flood.slots = slots;
     return NULL;
 }
 
@@ -151,7 +142,7 @@ const char *mql_set_lead_min_age(cmd_parms *cmd, void *dconf, const char *arg)
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
     if (secs > 30 * 86400)
         return bad(cmd, "expects a duration from 0 to 30d", arg);
-    conf.min_age = (uint32_t)secs;
+    mql_g->flood.min_age = (uint32_t)secs;
     return NULL;
 }
 
@@ -164,60 +155,45 @@ const char *mql_set_lead_min_events(cmd_parms *cmd, void *dconf, const char *arg
         return err;
     if (mql_parse_int(cmd->pool, arg, 1, 1000, &n))
         return bad(cmd, "expects a number of scored events from 1 (no minimum) to 1000", arg);
-    conf.min_events = (unsigned)n;
+    mql_g->flood.min_events = (unsigned)n;
     return NULL;
 }
 
 /* ----------------------------------------------------------------- hooks */
 
-static int flood_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
-{
-    defaults();
-    return OK;
-}
-
 /* One segment for the life of the server: it outlives graceful restarts,
  * so a restart is no way around the limits. */
-static int flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                             server_rec *s)
+int mql_flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
-    apr_shm_t *shm = NULL;
+    const mql_flood_conf_t *conf = &mql_g->flood;
+    mql_kept_t *kept;
     apr_status_t rv;
+    int fresh;
 
-    if (!mql_g || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
-        return OK;
-    apr_pool_userdata_get((void **)&fsh, FLOOD_PERSIST_KEY, ppool);
-    if (fsh) {
-        if (fsh->table.nslots != conf.slots)
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
-                         "MQL05102: MQLFloodTableSize %u takes effect at the next full "
-                         "restart; until then the flood limits' table keeps %u slots",
-                         (unsigned)conf.slots, (unsigned)fsh->table.nslots);
-        return OK;
-    }
-    rv = apr_shm_create(&shm, offsetof(flood_shared_t, table) + mql_flood_size(conf.slots),
-                        NULL, ppool);
-    if (rv != APR_SUCCESS) {
+    kept = mql_kept_shm(s, FLOOD_KEPT_NAME, offsetof(flood_shared_t, table)
+                        + mql_flood_size(conf->slots), 0, &fresh, &rv);
+    if (!kept) {
         /* never fail the server for bookkeeping: no limits, said loudly */
+        fsh = NULL;
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                      "MQL06001: cannot create the flood limits' shared memory; new "
                      "visitors and leads are not limited per client network");
         return OK;
     }
-    fsh = apr_shm_baseaddr_get(shm);
-    mql_flood_format(&fsh->table, conf.slots);
+    fsh = kept->base;
+    if (!fresh) {
+        if (fsh->table.nslots != conf->slots)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                         "MQL05102: MQLFloodTableSize %u takes effect at the next full "
+                         "restart; until then the flood limits' table keeps %u slots",
+                         (unsigned)conf->slots, (unsigned)fsh->table.nslots);
+        return OK;
+    }
+    mql_flood_format(&fsh->table, conf->slots);
     if (apr_generate_random_bytes(fsh->key, sizeof fsh->key) != APR_SUCCESS)
         memset(fsh->key, 0x5c, sizeof fsh->key);   /* limits still work, hashing is weaker */
-    apr_pool_userdata_set(fsh, FLOOD_PERSIST_KEY, apr_pool_cleanup_null, ppool);
     return OK;
-}
-
-void mql_register_flood(apr_pool_t *p)
-{
-    defaults();
-    ap_hook_pre_config(flood_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_config(flood_post_config, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 /* ----------------------------------------------------------- the checks */
@@ -229,8 +205,8 @@ static unsigned client_networks(request_rec *r, mql_flood_net_t nets[MQL_FLOOD_L
 
     if (!fsh || !sa || !sa->ipaddr_ptr)
         return 0;
-    return mql_flood_networks(fsh->key, sa->ipaddr_ptr, (size_t)sa->ipaddr_len, &conf.nets,
-                              nets);
+    return mql_flood_networks(fsh->key, sa->ipaddr_ptr, (size_t)sa->ipaddr_len,
+                              &mql_g->flood.nets, nets);
 }
 
 /* Warnings at the 1st, 2nd, 4th, 8th ... occurrence: a flood must not
@@ -246,12 +222,12 @@ int mql_flood_admit(request_rec *r)
     unsigned levels;
     uint64_t n;
 
-    if (!fsh || !conf.visitor_limit)
+    if (!fsh || !mql_g->flood.visitor_limit)
         return 1;
     levels = client_networks(r, nets);
     switch (mql_flood_check_nets(&fsh->table, nets, levels,
                                  (uint32_t)apr_time_sec(r->request_time), MQL_FLOOD_VISITORS,
-                                 conf.visitor_limit, 0)) {
+                                 mql_g->flood.visitor_limit, 0)) {
     case MQL_FLOOD_OVER:
         n = apr_atomic_inc64(&fsh->table.stats.visitors_refused) + 1;
         if (worth_logging(n))
@@ -259,7 +235,7 @@ int mql_flood_admit(request_rec *r)
                           "MQL06002: this client's network made more than MQLNewVisitorLimit "
                           "%u new visitors this minute (times its factor in "
                           "MQLClientNetwork): not tracked (%" APR_UINT64_T_FMT
-                          " refused so far)", conf.visitor_limit, n);
+                          " refused so far)", mql_g->flood.visitor_limit, n);
         return 0;
     case MQL_FLOOD_FULL:
         /* Tracking goes on (the levels that found a slot counted the
@@ -296,25 +272,27 @@ const mql_lead_gate_t *mql_flood_gate(request_rec *r, mql_lead_gate_t *g)
         g->addr = sa->ipaddr_ptr;
         g->addr_len = (size_t)sa->ipaddr_len;
     }
-    g->nets = &conf.nets;
-    g->lead_limit = conf.lead_limit;
-    g->min_age = conf.min_age;
-    g->min_events = conf.min_events;
+    g->nets = &mql_g->flood.nets;
+    g->lead_limit = mql_g->flood.lead_limit;
+    g->min_age = mql_g->flood.min_age;
+    g->min_events = mql_g->flood.min_events;
     return g;
 }
 
 int mql_flood_status(mql_flood_status_t *out)
 {
+    const mql_flood_conf_t *conf = &mql_g->flood;
+
     memset(out, 0, sizeof *out);
-    out->visitor_limit = conf.visitor_limit;
-    out->lead_limit = conf.lead_limit;
-    out->nets = conf.nets;
-    out->v4_prefix = conf.nets.v4[0].prefix;
-    out->v6_prefix = conf.nets.v6[0].prefix;
-    mql_flood_levels_text(conf.nets.v4, conf.nets.n4, out->v4_text, sizeof out->v4_text);
-    mql_flood_levels_text(conf.nets.v6, conf.nets.n6, out->v6_text, sizeof out->v6_text);
-    out->min_age = conf.min_age;
-    out->min_events = conf.min_events;
+    out->visitor_limit = conf->visitor_limit;
+    out->lead_limit = conf->lead_limit;
+    out->nets = conf->nets;
+    out->v4_prefix = conf->nets.v4[0].prefix;
+    out->v6_prefix = conf->nets.v6[0].prefix;
+    mql_flood_levels_text(conf->nets.v4, conf->nets.n4, out->v4_text, sizeof out->v4_text);
+    mql_flood_levels_text(conf->nets.v6, conf->nets.n6, out->v6_text, sizeof out->v6_text);
+    out->min_age = conf->min_age;
+    out->min_events = conf->min_events;
     if (!fsh)
         return 0;
     mql_flood_stats(&fsh->table, &out->stats);

@@ -10,12 +10,17 @@
 #include "httpd.h"
 #include "http_config.h"
 
+#include "mod_mql_private.h"
 #include "mql_flood.h"
 
 #define MQL_FLOOD_DEFAULT_VISITORS 60   /* MQLNewVisitorLimit */
 #define MQL_FLOOD_DEFAULT_LEADS 2       /* MQLNewLeadLimit */
 #define MQL_FLOOD_DEFAULT_SLOTS 65536   /* MQLFloodTableSize */
-void mql_register_flood(apr_pool_t *p);
+/* The defaults, when the configuration is read; the segment, made once
+ * in the parent and kept across restarts. */
+void mql_flood_defaults(mql_flood_conf_t *conf);
+int mql_flood_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s);
 const char *mql_set_new_visitor_limit(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_new_lead_limit(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_client_network(cmd_parms *cmd, void *dconf, const char *v4,

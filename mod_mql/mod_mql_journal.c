@@ -24,7 +24,7 @@
 APLOG_USE_MODULE(mql);
 
 #define RING_SIZE   8192             /* events: 1.5 MB, some seconds at full load */
-#define RING_KEY    "mod_mql-journal-ring"
+#define RING_NAME   "journal-ring"
 #define DRAIN_BATCH 256
 #define DRAIN_MAX   (4 * RING_SIZE)  /* per round, so a round stays short */
 
@@ -43,29 +43,24 @@ static apr_pool_t *jpool;
 
 apr_status_t mql_journal_setup(server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
     size_t bytes = mql_jring_bytes(RING_SIZE) + sizeof(journal_shared_t);
-    apr_shm_t *shm = NULL;
-    void *mem = NULL;
+    mql_kept_t *kept;
+    void *mem;
     apr_status_t rv;
+    int fresh;
 
     ring.h = NULL;
     jsh = NULL;
     if (!mql_g->journal)
         return APR_SUCCESS;
-    apr_pool_userdata_get(&mem, RING_KEY, ppool);
-    if (!mem) {
-        rv = apr_shm_create(&shm, bytes, NULL, ppool);
-        if (rv != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL03101: cannot create the journal's "
-                         "shared memory: leads' stories are not kept");
-            return rv;
-        }
-        mem = apr_shm_baseaddr_get(shm);
-        mql_jring_init(&ring, mem, RING_SIZE);
-        memset((char *)mem + mql_jring_bytes(RING_SIZE), 0, sizeof(journal_shared_t));
-        apr_pool_userdata_set(mem, RING_KEY, apr_pool_cleanup_null, ppool);
+    if (!(kept = mql_kept_shm(s, RING_NAME, bytes, 0, &fresh, &rv))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "MQL03101: cannot create the journal's "
+                     "shared memory: leads' stories are not kept");
+        return rv;
     }
+    mem = kept->base;
+    if (fresh)
+        mql_jring_init(&ring, mem, RING_SIZE);
     /* the parent never reads the ring: only children write and the
      * writer, a child, reads it */
     mql_jring_attach(&ring, mem, RING_SIZE);

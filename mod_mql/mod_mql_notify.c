@@ -37,8 +37,6 @@
 #include "mql_cookie.h"
 #include "mql_notify.h"
 #include "mql_record.h"
-#include "mql_redis_proto.h"
-#include "mql_redis_store.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -266,9 +264,7 @@ static const char *story_of(apr_pool_t *p, int max, void *baton)
 
 static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
 {
-    mql_rq_t *q = mql_redis_store_queue(mql_g->store);
-    char stream_id[MQL_RQ_STREAM_ID], key[MQL_REDIS_KEY_LEN];
-    unsigned shard;
+    char stream[MQL_SOURCE_LEN], stream_id[MQL_SOURCE_LEN];
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
     mql_visitor_t v;
@@ -279,12 +275,9 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
     known = mql_visitors_get_id(mql_g->store, c->id, now, &v, contact);
     if (known)
         mql_lead_from_visitor(&lead, &v, contact, now, (uint32_t)mql_g->half_life, p);
-    /* MQLStore redis://: the fleet's stream and entry */
-    if (q && mql_rq_change_stream_id(q, seq, stream_id, sizeof stream_id, &shard)) {
-        mql_redis_key_stream(key, shard);
-        streamed = 1;
-    }
-    return mql_notify_line(p, c, known ? &lead : NULL, streamed ? key : NULL,
+    /* a store shared by a fleet (MQLStore redis://): its stream and entry */
+    streamed = mql_visitors_change_source(mql_g->store, seq, stream, stream_id);
+    return mql_notify_line(p, c, known ? &lead : NULL, streamed ? stream : NULL,
                            streamed ? stream_id : NULL, mql_g->journal ? story_of : NULL, id);
 }
 

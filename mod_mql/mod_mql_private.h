@@ -4,9 +4,9 @@
  * per-request state.  What only one or two glue files use is declared in
  * a header next to them (mod_mql_config.h, mod_mql_runtime.h,
  * mod_mql_request.h, mod_mql_handlers.h, mod_mql_writer.h, mod_mql_jobs.h,
- * mod_mql_returns.h, mod_mql_flood.h, mod_mql_geoip.h, mod_mql_status.h),
- * so that each file includes what it uses.  The logic itself lives in the
- * mql_*.c core, which knows nothing of httpd.
+ * mod_mql_returns.h, mod_mql_flood.h, mod_mql_geoip.h, mod_mql_status.h,
+ * mod_mql_store.h), so that each file includes what it uses.  The logic
+ * itself lives in the mql_*.c core, which knows nothing of httpd.
  */
 #ifndef MOD_MQL_PRIVATE_H
 #define MOD_MQL_PRIVATE_H
@@ -22,6 +22,7 @@
 #include "mql_parse.h"
 #include "mql_score.h"
 #include "mql_visitors.h"
+#include "mql_flood.h"
 
 extern module AP_MODULE_DECLARE_DATA mql_module;
 
@@ -93,17 +94,27 @@ typedef struct mql_site {
  * MQLStateDir/sites) know a site by it. */
 const char *mql_site_name(const mql_site_t *site);
 
+/* The flood limits' settings (mod_mql_flood.c). */
+typedef struct mql_flood_conf {
+    unsigned visitor_limit;         /* MQLNewVisitorLimit, 0 = none */
+    unsigned lead_limit;            /* MQLNewLeadLimit, 0 = none */
+    mql_flood_nets_t nets;          /* MQLClientNetwork */
+    uint32_t slots;                 /* MQLFloodTableSize, a power of two */
+    uint32_t min_age;               /* MQLLeadMinAge, seconds */
+    unsigned min_events;            /* MQLLeadMinEvents */
+} mql_flood_conf_t;
+
 /* Server-wide settings: one table for every virtual host. */
 typedef struct mql_global {
     const char *state_dir;
     int state_dir_set;              /* MQLStateDir given (not the default) */
     const char *secret_file;
-    const char *store_kind;         /* MQLStore: "shm" or "redis" */
-    const char *store_url;          /* MQLStore redis...://, as written */
-    struct mql_redis_url *redis;    /* ... parsed (mql_redis_proto.h), or NULL */
-    apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout */
+    const struct mql_store_provider *store_provider;   /* MQLStore's (mql_store.h) */
+    void *store_inst;               /* ... its instance */
+    /* MQLStore redis's settings (mod_mql_store_redis.c) */
+    apr_int64_t redis_timeout_ms;   /* MQLRedisTimeout, 0 = default */
     const char *redis_password;     /* MQLRedisPasswordFile's contents, or NULL */
-    apr_int64_t redis_spill_max;    /* MQLRedisSpillMax, bytes */
+    apr_int64_t redis_spill_max;    /* MQLRedisSpillMax, bytes, 0 = default */
     apr_int64_t max_visitors;
     apr_int64_t half_life;
     apr_int64_t expire;
@@ -113,6 +124,7 @@ typedef struct mql_global {
     apr_int64_t journal_max;        /* bytes of journal.sqlite at most */
     int journal_events;             /* events kept per visitor */
     apr_int64_t journal_rate;       /* plain visitors' events kept a second, 0 = all */
+    mql_flood_conf_t flood;         /* the flood limits (mod_mql_flood.c) */
     apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
     /* while the configuration is read: every server record made so far
      * (the main server's first) and the DBM files this read created */
@@ -120,9 +132,11 @@ typedef struct mql_global {
     struct mql_early_dbm *early_dbm;
     /* runtime */
     uint8_t key[MQL_KEY_BYTES];     /* cookie signing key */
-    apr_global_mutex_t *mutex;
+    uint8_t form_key[MQL_KEY_BYTES];    /* the status page's form tokens (mod_mql_status_post.c) */
+    int cache_loaded;               /* mod_cache is in this configuration */
     mql_visitors_t *store;          /* MQLStore: the visitors */
-    int store_ready;
+    int store_ready;                /* 0 also in a child that could not join it */
+    int started;                    /* every subsystem started (mod_mql.c) */
 } mql_global_t;
 
 extern mql_global_t *mql_g;

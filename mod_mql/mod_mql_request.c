@@ -644,7 +644,6 @@ static apr_status_t app_signals_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
 static ap_filter_rec_t *app_filter;   /* registered once, added by handle */
 static ap_filter_rec_t *late_filter;
-static int cache_loaded;              /* mod_cache is in this configuration */
 
 static int says_private(const apr_table_t *t)
 {
@@ -689,7 +688,7 @@ static apr_status_t late_filter_func(ap_filter_t *f, apr_bucket_brigade *bb)
         if (rq->set_cookie && !says_private(r->err_headers_out)
             && !says_private(r->headers_out))
             apr_table_addn(r->err_headers_out, "Cache-Control", cache_control_private);
-        if (!cache_loaded) {
+        if (!mql_g->cache_loaded) {
             ap_remove_output_filter(f);
             return ap_pass_brigade(f->next, bb);
         }
@@ -709,14 +708,14 @@ static void mql_insert_filter(request_rec *r)
     if (r->main || !(rq = mql_req_state(r)) || rq->scored_before)
         return;
     ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
-    if (rq->set_cookie || (cache_loaded && rq->tracked))
+    if (rq->set_cookie || (mql_g->cache_loaded && rq->tracked))
         ap_add_output_filter_handle(late_filter, NULL, r, r->connection);
 }
 
-static int note_cache_module(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                             server_rec *s)
+int mql_request_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
 {
-    cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
+    mql_g->cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
     return OK;
 }
 
@@ -876,7 +875,6 @@ void mql_register_request_hooks(apr_pool_t *p)
     /* after every content filter, before the protocol writes the headers */
     late_filter = ap_register_output_filter(LATE_FILTER, late_filter_func, NULL,
                                             (ap_filter_type)(AP_FTYPE_PROTOCOL - 1));
-    ap_hook_post_config(note_cache_module, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_error_filter(mql_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_log_transaction(mql_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);

@@ -9,5 +9,8 @@
 #include "apr_pools.h"
 
 void mql_register_request_hooks(apr_pool_t *p);
+/* Its step of the module's start (mod_mql.c): whether mod_cache is loaded. */
+int mql_request_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
 
 #endif

@@ -1,18 +1,17 @@
 /*
- * The ring of returning strangers (mod_mql_returns.h), in an anonymous
- * shared segment made once by the parent: it survives graceful restarts
- * and every child sees it.  The consumer's position lives beside it, so a
+ * The ring of returning strangers (mod_mql_returns.h), in shared memory
+ * kept across restarts (mql_kept_shm): a graceful restart keeps it and
+ * every child sees it.  The consumer's position lives beside it, so a
  * writer handed to a new child goes on where the old one stopped.
  */
 #include <string.h>
 
-#include "apr_shm.h"
-
 #include "mod_mql_returns.h"
+#include "mod_mql_runtime.h"
 
 APLOG_USE_MODULE(mql);
 
-#define PERSIST_KEY "mod_mql-returns"
+#define RETURNS_KEPT_NAME "returns"
 
 typedef struct returns_shared {
     uint64_t cursor;               /* next entry of ring to take */
@@ -21,25 +20,21 @@ typedef struct returns_shared {
 
 static returns_shared_t *rsh;
 
-apr_status_t mql_returns_setup(server_rec *s)
+int mql_returns_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
-    apr_shm_t *shm = NULL;
+    mql_kept_t *kept;
     apr_status_t rv;
+    int fresh;
 
-    apr_pool_userdata_get((void **)&rsh, PERSIST_KEY, ppool);
-    if (rsh)
-        return APR_SUCCESS;
-    rv = apr_shm_create(&shm, sizeof(returns_shared_t), NULL, ppool);
-    if (rv != APR_SUCCESS) {
+    kept = mql_kept_shm(s, RETURNS_KEPT_NAME, sizeof(returns_shared_t), 0, &fresh, &rv);
+    if (!kept) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      "MQL09060: cannot create the shared memory of returning visitors");
-        return rv;
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
-    rsh = apr_shm_baseaddr_get(shm);
-    memset(rsh, 0, sizeof *rsh);
-    apr_pool_userdata_set(rsh, PERSIST_KEY, apr_pool_cleanup_null, ppool);
-    return APR_SUCCESS;
+    rsh = kept->base;
+    return OK;
 }
 
 void mql_returns_note(const uint8_t id[MQL_ID_BYTES], int site)

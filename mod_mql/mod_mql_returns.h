@@ -11,8 +11,10 @@
 #include "mod_mql_private.h"
 #include "mql_returns.h"
 
-/* Parent, post_config: the ring, made once and kept across restarts. */
-apr_status_t mql_returns_setup(server_rec *s);
+/* Parent, post_config (after the store): the ring, made once and kept
+ * across restarts. */
+int mql_returns_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s);
 
 /* The request path: a visitor with a valid cookie that the store did not
  * know came back to site.  Nothing when the store never lets leads go

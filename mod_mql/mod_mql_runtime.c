@@ -1,29 +1,16 @@
 /*
- * The server-wide runtime of mod_mql: state directory, signing key, the
- * shared visitor table and its mutex.
+ * The server-wide runtime of mod_mql: the state directory and the paths
+ * in it, the signing key, the leads files' creation, and shared memory
+ * kept across restarts (mql_kept_shm) for every part that needs some.
+ * The visitor store itself is a provider (mod_mql_store*.c).
  *
- * The table outlives configuration generations: it is created once in the
- * process pool of the parent, so `apachectl graceful` keeps every visitor
- * without copying anything, and old-generation children finishing their
- * requests keep using the same memory and the same mutex as the new ones.
- * A snapshot in MQLStateDir, saved every minute by the background writer
- * and as each generation ends, is what the next start reads.
- *
- * The parent is root and the table is written by every child, so the
- * parent treats it as hostile: it creates and formats segments, compares
- * an existing one's header with the size it keeps itself, and nothing
- * more -- it never takes the table's lock, follows an index in it or
- * walks it.  Filling a new table (from the snapshot, or from the table of
- * another size that MQLMaxVisitors replaced) and creating the leads file
- * are done as the server's user (mod_mql_asuser.c), and so is saving the
- * snapshot as a generation ends.  In MQLStateDir,
- * which that user owns, root itself only gives the directory to the user
- * and reads or creates the signing key, through descriptors that follow
- * no link.
+ * The parent is root: in MQLStateDir, which the server's user owns, root
+ * itself only gives the directory to the user and reads or creates the
+ * signing key, through descriptors that follow no link; the leads file is
+ * created by the server's user (mod_mql_asuser.c).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,49 +26,14 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
-#include "mod_mql_returns.h"
 #include "mql_dbmpub.h"
-#include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_secret.h"
 
 APLOG_USE_MODULE(mql);
 
-#define PERSIST_KEY "mod_mql-persistent"
+#define KEPT_PREFIX "mod_mql-kept:"
 #define SECRET_NAME "secret"
-
-/*
- * The segment holds a lock area, then the table, each on its own cache
- * lines (apr_shm keeps its bookkeeping at the start of the mapping, so
- * the address it hands out is only 8-byte aligned):
- *
- *   +------------------------+  the first 64-byte boundary
- *   | pthread_mutex_t        |  robust, process-shared (the default lock)
- *   +------------------------+  + LOCK_AREA
- *   | the visitor table      |  mql_shm.c draws it
- *   +------------------------+
- *
- * With the default mechanism of the `Mutex mql-store` directive (pthread)
- * the table is locked by that one mutex.  APR's global mutex would wrap
- * the same kind of mutex in a thread mutex as well, and under 64 threads
- * on two cores the pair cost the server over a third of its throughput
- * (build/bench.sh: 56% against 91% of httpd without the module).  Any
- * other mechanism an admin chooses is used through APR as usual.
- */
-#define CACHE_LINE 64
-#define LOCK_AREA CACHE_LINE
-_Static_assert(sizeof(pthread_mutex_t) <= LOCK_AREA, "the lock area is too small");
-
-/* What survives generations, allocated from the process pool. */
-typedef struct mql_persist {
-    apr_shm_t *shm;
-    apr_global_mutex_t *mutex;
-    pthread_mutex_t *table_lock;    /* in the segment; NULL: use mutex */
-    uint32_t max_visitors;          /* the segment's size, as the parent made it */
-    pid_t parent;
-} mql_persist_t;
-
-static mql_persist_t *persist;
 
 const char *mql_state_path(apr_pool_t *p, const char *name)
 {
@@ -327,243 +279,59 @@ void mql_adopt_old_sdbm(apr_pool_t *p, const char *path, const char *type)
                        MQL_AS_USER_LIMIT, adopt_sdbm, &job);
 }
 
-/* The table's lock: baton is the robust mutex in the segment, or NULL
- * for the mechanism the admin chose with `Mutex mql-store`. */
-static void lock_store(void *baton)
+
+/*
+ * Shared memory outliving configuration generations, the way
+ * mod_socache_shmcb and mod_slotmem_shm keep theirs: made once from the
+ * process pool and found again by name in its userdata at each
+ * post_config, so a graceful restart keeps it and old-generation children
+ * go on using it.  The record itself is the parent's memory: what the
+ * parent keeps about a segment goes in data, never in the segment, which
+ * every child writes.
+ */
+mql_kept_t *mql_kept_shm(server_rec *s, const char *name, apr_size_t size, int renew,
+                         int *fresh, apr_status_t *rv)
 {
-    pthread_mutex_t *m = baton;
+    apr_pool_t *ppool = s->process->pool;
+    const char *key = apr_pstrcat(ppool, KEPT_PREFIX, name, NULL);
+    mql_kept_t *kept = NULL;
+    apr_shm_t *shm;
+    uintptr_t a;
 
-    if (!m)
-        apr_global_mutex_lock(persist->mutex);
-    else if (pthread_mutex_lock(m) == EOWNERDEAD)
-        /* a process died holding it (kill -9): the store finds the section
-         * it left open and rebuilds the links before anyone follows them */
-        pthread_mutex_consistent(m);
-}
-
-static void unlock_store(void *baton)
-{
-    pthread_mutex_t *m = baton;
-
-    if (m)
-        pthread_mutex_unlock(m);
-    else
-        apr_global_mutex_unlock(persist->mutex);
-}
-
-static char *segment_start(apr_shm_t *shm)
-{
-    uintptr_t a = (uintptr_t)apr_shm_baseaddr_get(shm);
-
-    return (char *)((a + CACHE_LINE - 1) & ~(uintptr_t)(CACHE_LINE - 1));
-}
-
-static apr_size_t segment_size(uint32_t max_visitors)
-{
-    return CACHE_LINE - 1 + LOCK_AREA + mql_shm_size(max_visitors);
-}
-
-static void *table_base(apr_shm_t *shm)
-{
-    return segment_start(shm) + LOCK_AREA;
-}
-
-/* The robust process-shared mutex at the start of a new segment, when the
- * configured mechanism is pthread (the default); else NULL. */
-static pthread_mutex_t *make_table_lock(apr_shm_t *shm)
-{
-    pthread_mutex_t *m = (pthread_mutex_t *)segment_start(shm);
-    pthread_mutexattr_t attr;
-    int ok;
-
-    if (strcmp(apr_global_mutex_name(persist->mutex), "pthread"))
+    *fresh = 0;
+    *rv = APR_SUCCESS;
+    apr_pool_userdata_get((void **)&kept, key, ppool);
+    if (!kept) {
+        kept = apr_pcalloc(ppool, sizeof *kept);
+        apr_pool_userdata_set(kept, key, apr_pool_cleanup_null, ppool);
+    }
+    if (!size || (kept->shm && !renew))
+        return kept;
+    /* a segment replaced stays mapped: old children may still use it */
+    *rv = apr_shm_create(&shm, size + MQL_KEPT_ALIGN - 1, NULL, ppool);
+    if (*rv != APR_SUCCESS)
         return NULL;
-    ok = pthread_mutexattr_init(&attr) == 0
-         && pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED) == 0
-         && pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST) == 0
-         && pthread_mutex_init(m, &attr) == 0;
-    pthread_mutexattr_destroy(&attr);
-    return ok ? m : NULL;
-}
-
-typedef struct fill_job {
-    server_rec *s;
-    mql_visitors_t *from;   /* the table MQLMaxVisitors replaced, or NULL */
-} fill_job_t;
-
-/* As the server's user, into a new table no child has seen yet: the
- * visitors of the table it replaces, or the snapshot's. */
-static apr_status_t fill_table(void *baton, apr_pool_t *p)
-{
-    fill_job_t *j = baton;
-    const char *path = mql_state_path(p, MQL_SNAPSHOT_NAME), *why = NULL;
-    uint32_t count = 0;
-    struct stat st;
-    apr_status_t rv;
-
-    if (j->from) {
-        count = mql_visitors_copy(j->from, mql_g->store);
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, j->s, "MQL00032: moved %u visitors into "
-                     "the table for MQLMaxVisitors %u", count, (unsigned)mql_g->max_visitors);
-        return APR_SUCCESS;
-    }
-    if (lstat(path, &st) != 0)
-        return APR_SUCCESS;
-    rv = mql_snapshot_restore(mql_g->store, path, p, &count, &why);
-    if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, j->s,
-                     "MQL00015: snapshot %s not restored (%s); starting with an "
-                     "empty table", path, why ? why : "unreadable");
-    else
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, j->s,
-                     "MQL00016: restored %u visitors from %s", count, path);
-    return APR_SUCCESS;
-}
-
-static void fill_new_table(apr_pool_t *p, server_rec *s, mql_visitors_t *from)
-{
-    fill_job_t job = { s, from };
-
-    if (mql_as_server_user(s, p, from ? "moving the visitors to the resized table"
-                           : "restoring the snapshot", MQL_AS_USER_LIMIT, fill_table, &job)
-        == APR_SUCCESS || !from)
-        return;
-    /* the old table could not be read (a lock held by a child that does
-     * not let go?): the last snapshot is the next best thing */
-    job.from = NULL;
-    mql_as_server_user(s, p, "restoring the snapshot", MQL_AS_USER_LIMIT, fill_table, &job);
-}
-
-static apr_status_t save_table(void *baton, apr_pool_t *p)
-{
-    const char *path = mql_state_path(p, MQL_SNAPSHOT_NAME);
-    apr_status_t rv = mql_snapshot_save(mql_g->store, path, p, NULL);
-
-    if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, (server_rec *)baton,
-                     "MQL00017: cannot write the snapshot %s", path);
-    return rv;
-}
-
-/* In the parent, when a generation ends (restart or stop): keep a copy,
- * made by the server's user (the children are gone after a stop; after
- * a graceful restart they go on using the table meanwhile). */
-static apr_status_t save_on_exit(void *data)
-{
-    server_rec *s = data;
-    apr_pool_t *p;
-
-    if (!persist || getpid() != persist->parent || !mql_g || !mql_g->store_ready)
-        return APR_SUCCESS;
-    apr_pool_create(&p, NULL);
-    mql_as_server_user(s, p, "saving the snapshot", MQL_AS_USER_LIMIT, save_table, s);
-    apr_pool_destroy(p);
-    return APR_SUCCESS;
-}
-
-static apr_status_t create_table(apr_pool_t *ppool, server_rec *s)
-{
-    uint32_t n = (uint32_t)mql_g->max_visitors;
-    uint8_t hash_key[MQL_KEY_BYTES];
-    apr_status_t rv;
-
-    rv = apr_shm_create(&persist->shm, segment_size(n), NULL, ppool);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
-                     "MQL00018: cannot create %" APR_SIZE_T_FMT " bytes of shared memory "
-                     "for MQLMaxVisitors %u", segment_size(n), n);
-        return rv;
-    }
-    persist->table_lock = make_table_lock(persist->shm);
-    apr_generate_random_bytes(hash_key, sizeof hash_key);
-    mql_shm_format(table_base(persist->shm), n, hash_key);
-    persist->max_visitors = n;
-    return APR_SUCCESS;
+    a = (uintptr_t)apr_shm_baseaddr_get(shm);
+    kept->shm = shm;
+    kept->base = (void *)((a + MQL_KEPT_ALIGN - 1) & ~(uintptr_t)(MQL_KEPT_ALIGN - 1));
+    kept->size = size;
+    /* zero-filled already, as anonymous memory comes (a MAP_ANONYMOUS
+     * mapping or a new SysV segment): a table of millions of visitors is
+     * not touched twice */
+    *fresh = 1;
+    return kept;
 }
 
 int mql_runtime_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                             server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
-    uint32_t n = (uint32_t)mql_g->max_visitors;
-    mql_visitors_t *old = NULL;
-    mql_shm_t *shm;
     apr_status_t rv;
-    int fresh = 0, dirfd;
+    int dirfd;
 
     mql_log_set(log_to_httpd, s, APLOG_DEBUG);
     if ((dirfd = mql_prepare_state_dir(pconf, s)) < 0)
         return HTTP_INTERNAL_SERVER_ERROR;
     rv = load_or_make_secret(pconf, s, dirfd);
     close(dirfd);
-    if (rv != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-
-    apr_pool_userdata_get((void **)&persist, PERSIST_KEY, ppool);
-    if (!persist) {
-        persist = apr_pcalloc(ppool, sizeof *persist);
-        persist->parent = getpid();
-        apr_pool_userdata_set(persist, PERSIST_KEY, apr_pool_cleanup_null, ppool);
-        rv = ap_global_mutex_create(&persist->mutex, NULL, MQL_MUTEX_TYPE, NULL, s, ppool, 0);
-        if (rv != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    /* The header of a segment the children used is compared with the
-     * size the parent made it for; nothing in it is followed here. */
-    if (persist->shm && persist->max_visitors != n) {
-        /* MQLMaxVisitors changed: the visitors move into a table of the
-         * new size.  The old segment stays mapped for old children still
-         * finishing requests. */
-        if ((shm = mql_shm_attach(pconf, table_base(persist->shm), persist->max_visitors,
-                                  lock_store, unlock_store, persist->table_lock)))
-            old = mql_shm_visitors(pconf, shm);
-        persist->shm = NULL;
-    }
-    else if (persist->shm && !mql_shm_attach(pconf, table_base(persist->shm), n,
-                                               NULL, NULL, NULL)) {
-        /* Laid out by an older build (the module was upgraded, then
-         * restarted gracefully): a new table takes the visitors back from
-         * the snapshot the old writer left. */
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "MQL00031: the shared table comes "
-                     "from another build of mod_mql; starting a new one from the snapshot");
-        persist->shm = NULL;
-    }
-    if (!persist->shm) {
-        if ((rv = create_table(ppool, s)) != APR_SUCCESS)
-            return HTTP_INTERNAL_SERVER_ERROR;
-        fresh = 1;
-    }
-    mql_g->mutex = persist->mutex;
-    shm = mql_shm_attach(pconf, table_base(persist->shm), n, lock_store, unlock_store,
-                         persist->table_lock);
-    if (!shm) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "MQL00019: the shared table is damaged");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    mql_shm_set_expire(shm, (uint32_t)mql_g->expire);
-    mql_g->store = mql_shm_visitors(pconf, shm);
-    if (fresh)
-        fill_new_table(ptemp, s, old);
-    apr_pool_cleanup_register(pconf, s, save_on_exit, apr_pool_cleanup_null);
-    /* the table lets leads go to make room: the ring of their returns */
-    if (mql_returns_setup(s) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-    mql_g->store_ready = 1;
-    return OK;
-}
-
-void mql_runtime_child_init(apr_pool_t *p, server_rec *s)
-{
-    apr_status_t rv;
-
-    if (!mql_g || !mql_g->store_ready || persist->table_lock)
-        return;
-    rv = apr_global_mutex_child_init(&persist->mutex,
-                                     apr_global_mutex_lockfile(persist->mutex), p);
-    if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s,
-                     "MQL00020: cannot attach to the mql-store mutex; not scoring");
-        mql_g->store_ready = 0;
-    }
-    mql_g->mutex = persist->mutex;
+    return rv == APR_SUCCESS ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -245,10 +245,6 @@ static void gather_totals(request_rec *r, mql_status_data_t *d)
     }
     mql_writer_stats(&d->writer);
     mql_flood_status(&d->flood);
-    /* the store's own section (MQLStore redis://: the sync thread's) */
-    d->backend = &mql_status_redis_section;
-    d->backend_data = apr_pcalloc(r->pool, d->backend->size);
-    d->backend_shown = d->backend->gather(d->backend_data, r->pool, d->now);
     d->geoip = mql_g->geoip_db != NULL;
     if (d->scope != MQL_SCOPE_ALL && !d->want_top) {
         walk_t w = { d };
@@ -554,7 +550,6 @@ static int server_status_section(request_rec *r, int flags)
 
 void mql_register_status(apr_pool_t *p)
 {
-    ap_hook_post_config(mql_status_form_key, NULL, NULL, APR_HOOK_LAST);
     ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ap, status_hook, server_status_section, NULL, NULL, APR_HOOK_MIDDLE);
 }

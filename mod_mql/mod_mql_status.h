@@ -18,4 +18,17 @@
 const char *mql_set_status_sites(cmd_parms *cmd, void *dconf, const char *arg);
 void mql_register_status(apr_pool_t *p);
 
+/* Its step of the module's start (mod_mql.c's subsystems, after the
+ * signing key it is mixed with): the key of the page's form tokens
+ * (mod_mql_status_post.c). */
+int mql_status_form_key(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                        server_rec *s);
+
+/* A store's section of the page (mql_store_provider_t's status): sec
+ * gathered from inst and written in the format how (MQL_STORE_STATUS_*)
+ * by the core's emitters (mql_status_table.h), as the page's own tables. */
+struct mql_status_section;
+void mql_status_section(request_rec *r, int how, uint32_t now,
+                        const struct mql_status_section *sec, const void *inst);
+
 #endif

@@ -342,8 +342,7 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
     mql_status_env(r, &env, d->now);
     ap_rputs("<section><h2>Store health</h2><table class=\"kv\">\n", r);
     ap_rputs(mql_stat_html(&env, mql_status_store_rows, d), r);
-    if (d->backend_shown)
-        ap_rputs(mql_stat_html(&env, d->backend->rows, d->backend_data), r);
+    mql_store_status(r, MQL_STORE_STATUS_HTML, d->now);
     ap_rputs(mql_stat_html(&env, mql_status_flood_rows, d), r);
     ap_rputs("</table></section>\n", r);
 }

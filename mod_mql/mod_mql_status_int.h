@@ -6,7 +6,8 @@
  * mql_status_data_t, copied out of the shared table; the renderers only
  * read that copy.  The figures' names and formats in every output are
  * tables (mql_status_table.h) in mod_mql_status_text.c, walked by the
- * core's emitters for ?auto, ?json and the HTML page's health table;
+ * core's emitters for ?auto, ?json and the HTML page's health table (the
+ * store's own section is its backend's, through mql_store_status);
  * mod_mql_status_html.c writes the rest of the page (its SVG charts and
  * CSS, and the mod_status section), mod_mql_status_journal.c the
  * journal's parts, and mod_mql_status_post.c takes the POSTed stage
@@ -20,6 +21,7 @@
 #include "mod_mql_writer.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_status.h"
+#include "mod_mql_store.h"
 #include "mql_cookie.h"
 #include "mql_status_table.h"
 
@@ -69,9 +71,6 @@ typedef struct mql_status_data {
     long snapshot_age;                  /* seconds, -1 = no snapshot */
     mql_writer_stats_t writer;
     mql_flood_status_t flood;           /* limits per client network */
-    const mql_status_section_t *backend;  /* the store's own section, or NULL */
-    void *backend_data;                 /* ... its gathered figures */
-    int backend_shown;                  /* ... and whether it has any */
     int geoip;                          /* MQLGeoIPDatabase set */
     int scope;                          /* the site shown, or MQL_SCOPE_ALL */
     int want_top;                       /* the walk also fills bins and top */
@@ -118,8 +117,6 @@ void mql_status_render_server_status(request_rec *r, const mql_status_data_t *d)
 /* mod_mql_status_text.c: the tables, and ?auto and ?json */
 extern const mql_stat_row_t mql_status_store_rows[];   /* base: mql_status_data_t */
 extern const mql_stat_row_t mql_status_flood_rows[];   /* base: mql_status_data_t */
-/* The Redis backend's section (MQLStore redis://) */
-extern const mql_status_section_t mql_status_redis_section;
 void mql_status_env(request_rec *r, mql_stat_env_t *env, uint32_t now);
 void mql_status_render_auto(request_rec *r, const mql_status_data_t *d);
 void mql_status_render_json(request_rec *r, const mql_status_data_t *d);
@@ -137,8 +134,6 @@ void mql_status_journal_auto(request_rec *r, const mql_status_journal_t *j);
 extern const mql_stat_row_t mql_status_journal_rows[]; /* base: mql_status_journal_t */
 
 /* mod_mql_status_post.c: the form's token and the POSTed stage changes */
-int mql_status_form_key(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                        server_rec *s);
 const char *mql_status_current_token(request_rec *r);
 int mql_status_post(request_rec *r);
 

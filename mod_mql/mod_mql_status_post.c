@@ -31,8 +31,6 @@ APLOG_USE_MODULE(mql);
 
 #define TOKEN_BUCKET 3600       /* seconds; the previous bucket is accepted too */
 
-static uint8_t csrf_key[MQL_KEY_BYTES];
-
 /* ------------------------------------------------------------ CSRF */
 
 /* The token of one hour, bound to the virtual host serving the page and
@@ -61,9 +59,9 @@ static void token_for(request_rec *r, uint64_t bucket, char out[33])
         len += n;
     }
     m[len] = '1';
-    a = apr_siphash24(m, len + 1, csrf_key);
+    a = apr_siphash24(m, len + 1, mql_g->form_key);
     m[len] = '2';
-    b = apr_siphash24(m, len + 1, csrf_key);
+    b = apr_siphash24(m, len + 1, mql_g->form_key);
     apr_snprintf(out, 33, "%016" APR_UINT64_T_HEX_FMT "%016" APR_UINT64_T_HEX_FMT,
                  (apr_uint64_t)a, (apr_uint64_t)b);
 }
@@ -108,11 +106,11 @@ int mql_status_form_key(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                      "MQL04020: no random bytes for the status page's form key");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    memcpy(seed + 16, mql_g ? mql_g->key : seed, 16);
+    memcpy(seed + 16, mql_g->key, 16);
     a = apr_siphash24(seed + 16, 16, seed);
     b = apr_siphash24(seed, 16, seed + 16);
-    memcpy(csrf_key, &a, 8);
-    memcpy(csrf_key + 8, &b, 8);
+    memcpy(mql_g->form_key, &a, 8);
+    memcpy(mql_g->form_key + 8, &b, 8);
     memset(seed, 0, sizeof seed);
     return OK;
 }

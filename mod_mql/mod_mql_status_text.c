@@ -23,10 +23,8 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_status_int.h"
-#include "mod_mql_sync.h"
 #include "mql_cookie.h"
 #include "mql_json.h"
-#include "mql_redis_queue.h"
 
 /* JSON string, through the core's one writer: quotes, backslashes and
  * control characters escaped, '<' '>' '&' as \u escapes (safe inside
@@ -53,6 +51,37 @@ void mql_status_env(request_rec *r, mql_stat_env_t *env, uint32_t now)
     mql_stat_env_init(env, r->pool, now);
     env->esc_html = esc_html;
     env->esc_auto = esc_auto;
+}
+
+void mql_status_section(request_rec *r, int how, uint32_t now,
+                        const mql_status_section_t *sec, const void *inst)
+{
+    void *data = apr_pcalloc(r->pool, sec->size);
+    int shown = sec->gather(data, inst, r->pool, now);
+    mql_stat_env_t env;
+
+    mql_status_env(r, &env, now);
+    switch (how) {
+    case MQL_STORE_STATUS_HTML:
+        if (shown)
+            ap_rputs(mql_stat_html(&env, sec->rows, data), r);
+        break;
+    case MQL_STORE_STATUS_AUTO:
+        if (shown)
+            ap_rputs(mql_stat_auto(&env, sec->rows, data), r);
+        break;
+    case MQL_STORE_STATUS_JSON:
+        /* a member of the page's object, after the store's: null when
+         * there is nothing to show */
+        ap_rprintf(r, ",\n\"%s\":", sec->name);
+        if (shown)
+            ap_rvputs(r, "{", mql_stat_json(&env, sec->rows, data, 1), "}", NULL);
+        else
+            ap_rputs("null", r);
+        break;
+    default:
+        break;
+    }
 }
 
 /* ------------------------------------------------------ cells and labels */
@@ -355,172 +384,6 @@ const mql_stat_row_t mql_status_flood_rows[] = {
 
 #undef D
 
-/* ------------------------------------------ the Redis backend's section */
-
-/* What the sync thread (mod_mql_sync.c) reports, copied once. */
-typedef struct redis_status {
-    mql_rq_stats_t x;               /* the sync thread's counters */
-    uint32_t queue;                 /* entries waiting for Redis */
-    uint32_t lag_ms;                /* the oldest's age, 0 with none waiting */
-    long read_age;                  /* the fleet's totals' age, -1: not read yet */
-} redis_status_t;
-
-#define R redis_status_t
-
-static int redis_gather(void *data, apr_pool_t *p, uint32_t now)
-{
-    R *s = data;
-
-    if (!mql_sync_stats(&s->x, &s->queue))
-        return 0;
-    s->lag_ms = s->queue ? s->x.lag_ms : 0;
-    s->read_age = s->x.fleet.read_at ? (long)now - (long)s->x.fleet.read_at : -1;
-    return 1;
-}
-
-static const char *html_redis(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                              const void *base)
-{
-    return *AT(uint32_t) ? "<span class=\"ok\">connected</span>"
-                         : "<span class=\"warn\">not connected: scoring locally, queued</span>";
-}
-
-static const char *html_redis_queue(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                    const void *base)
-{
-    const R *s = base;
-
-    return apr_psprintf(env->p, "%s " MUTED("(%u ms)"), mql_stat_num(env->p, s->queue),
-                        s->lag_ms);
-}
-
-static const char *html_redis_batches(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                      const void *base)
-{
-    const R *s = base;
-
-    return apr_psprintf(env->p, "%s / %s", mql_stat_num(env->p, (int64_t)s->x.batches),
-                        mql_stat_num(env->p, (int64_t)s->x.retries));
-}
-
-static const char *html_redis_spill(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                    const void *base)
-{
-    const R *s = base;
-
-    return apr_psprintf(env->p, "%s bytes " MUTED("(%s changes)"),
-                        mql_stat_num(env->p, (int64_t)s->x.spill_bytes),
-                        mql_stat_num(env->p, (int64_t)s->x.spill_pending));
-}
-
-static const char *html_redis_error(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                    const void *base)
-{
-    const char *e = AT(char);
-
-    return *e ? env->esc_html(env->p, e) : MUTED("none");
-}
-
-/* The fleet's totals as this server's sync thread last summed them from
- * Redis: every server's visitors and leads, not only this table's.  Until
- * they are read, the page has one row saying so. */
-static const char *fleet_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                               const void *base)
-{
-    return ((const R *)base)->x.fleet.read_at ? row->label : NULL;
-}
-
-static const char *fleet_unread_label(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                      const void *base)
-{
-    return ((const R *)base)->x.fleet.read_at ? NULL : row->label;
-}
-
-static const char *html_fleet_unread(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                     const void *base)
-{
-    return MUTED("not read from Redis yet");
-}
-
-static const char *html_fleet_leads(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                                    const void *base)
-{
-    const uint64_t *n = ((const R *)base)->x.fleet.stages;
-
-    return apr_psprintf(env->p, "%s / %s / %s", mql_stat_num(env->p, (int64_t)n[MQL_STAGE_MQL]),
-                        mql_stat_num(env->p, (int64_t)n[MQL_STAGE_SQL]),
-                        mql_stat_num(env->p, (int64_t)n[MQL_STAGE_REJECTED]));
-}
-
-static const mql_stat_row_t redis_rows[] = {
-    { MQL_STAT_ROW("redis", "RedisConnected", "connected", "Redis", MQL_STAT_U32, R,
-                   x.connected), .html = html_redis },
-    { MQL_STAT_ROW("redis-queue", "RedisQueue", "queue", "Redis queue (lag)", MQL_STAT_U32, R,
-                   queue), .html = html_redis_queue },
-    { MQL_STAT_ROW(NULL, "RedisLagMs", "lag_ms", NULL, MQL_STAT_U32, R, lag_ms) },
-    { MQL_STAT_ROW("redis-applied", "RedisApplied", "applied", "Redis changes applied",
-                   MQL_STAT_U64, R, x.applied) },
-    { MQL_STAT_ROW("redis-batches", "RedisBatches", "batches", "Redis batches / retries",
-                   MQL_STAT_U64, R, x.batches), .html = html_redis_batches },
-    { MQL_STAT_ROW(NULL, "RedisRetries", "retries", NULL, MQL_STAT_U64, R, x.retries) },
-    { MQL_STAT_ROW(NULL, "RedisDuplicates", "duplicates", NULL, MQL_STAT_U64, R,
-                   x.duplicates) },
-    { MQL_STAT_ROW(NULL, "RedisRefused", "refused", NULL, MQL_STAT_U64, R, x.errors) },
-    { MQL_STAT_ROW("redis-queue-full", "RedisQueueFull", "queue_full", "Redis queue full (lost)",
-                   MQL_STAT_U64, R, x.dropped), .flags = MQL_STAT_WARN },
-    /* ?json lists it here, ?auto after the spill's */
-    { MQL_STAT_ROW(NULL, NULL, "fleet_records", NULL, MQL_STAT_U64, R, x.fleet_records) },
-    { MQL_STAT_ROW(NULL, "RedisSpilled", "spilled", NULL, MQL_STAT_U64, R, x.spilled) },
-    { MQL_STAT_ROW("redis-spill", "RedisSpillPending", "spill_pending",
-                   "Redis spill file (pending)", MQL_STAT_U64, R, x.spill_pending),
-      .html = html_redis_spill },
-    { MQL_STAT_ROW(NULL, "RedisSpillBytes", "spill_bytes", NULL, MQL_STAT_U64, R,
-                   x.spill_bytes) },
-    { MQL_STAT_ROW("redis-spill-dropped", "RedisSpillDropped", "spill_dropped",
-                   "Redis spill full (lost)", MQL_STAT_U64, R, x.spill_dropped),
-      .flags = MQL_STAT_WARN },
-    { MQL_STAT_ROW(NULL, "RedisFleetRecords", NULL, NULL, MQL_STAT_U64, R, x.fleet_records) },
-    { MQL_STAT_ROW(NULL, "RedisOutages", "outages", NULL, MQL_STAT_U32, R, x.outages) },
-    { MQL_STAT_ROW("redis-error", "RedisLastError", "last_error", "Redis last error",
-                   MQL_STAT_TEXT, R, x.last_error), .html = html_redis_error },
-    { MQL_STAT_ROW(NULL, NULL, "last_error_time", NULL, MQL_STAT_U32, R, x.last_error_time) },
-    { .json_name = "fleet", .type = MQL_STAT_OPEN },
-    { MQL_STAT_ROW("fleet", NULL, NULL, "Fleet totals", MQL_STAT_U32, R, x.fleet.read_at),
-      .label_fn = fleet_unread_label, .html = html_fleet_unread },
-    { MQL_STAT_ROW("fleet-servers", "RedisFleetServers", "servers",
-                   "Fleet servers (heard within 15 s)", MQL_STAT_U32, R, x.fleet.servers),
-      .label_fn = fleet_label },
-    { MQL_STAT_ROW("fleet-visitors", "RedisFleetVisitors", "visitors",
-                   "Fleet visitors seen (records created)", MQL_STAT_U64, R, x.fleet.visitors),
-      .label_fn = fleet_label },
-    { MQL_STAT_ROW("fleet-hits", "RedisFleetHits", "hits", "Fleet hits applied", MQL_STAT_U64,
-                   R, x.fleet.hits), .label_fn = fleet_label },
-    { MQL_STAT_ROW("fleet-forgotten", "RedisFleetForgotten", "forgotten",
-                   "Fleet visitors forgotten", MQL_STAT_U64, R, x.fleet.forgotten),
-      .label_fn = fleet_label },
-    { MQL_STAT_ROW("fleet-leads", "RedisFleetStage", "stages",
-                   "Fleet leads: MQL / SQL / rejected", MQL_STAT_U64, R, x.fleet.stages),
-      .from = MQL_STAGE_MQL, .count = MQL_STAGE_COUNT, .auto_suffix = stage_keys,
-      .elem_name = stage_elem, .label_fn = fleet_label, .html = html_fleet_leads },
-    { MQL_STAT_ROW("fleet-read", NULL, "read_at", "Fleet totals read", MQL_STAT_U32, R,
-                   x.fleet.read_at), .label_fn = fleet_label, .html = html_when },
-    { MQL_STAT_ROW(NULL, "RedisFleetReadAge", "read_age", NULL, MQL_STAT_LONG, R, read_age),
-      .flags = MQL_STAT_NULL_NEG },
-    { .type = MQL_STAT_CLOSE },
-    { 0 }
-};
-
-#undef R
-
-/* MQLStore redis://: the sync thread's counters and the fleet's totals;
- * nothing for MQLStore shm. */
-const mql_status_section_t mql_status_redis_section = {
-    .name = "redis",
-    .rows = redis_rows,
-    .size = sizeof(redis_status_t),
-    .gather = redis_gather,
-};
-
 /* ------------------------------------------------------------ ?auto */
 
 void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
@@ -531,8 +394,7 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
     if (d->scope != MQL_SCOPE_ALL)
         ap_rprintf(r, "MQLSite: %s\n", ap_escape_logitem(r->pool, mql_status_site_name(d->scope)));
     ap_rputs(mql_stat_auto(&env, mql_status_store_rows, d), r);
-    if (d->backend_shown)
-        ap_rputs(mql_stat_auto(&env, d->backend->rows, d->backend_data), r);
+    mql_store_status(r, MQL_STORE_STATUS_AUTO, d->now);
     ap_rputs(mql_stat_auto(&env, mql_status_flood_rows, d), r);
     mql_status_journal_auto(r, &d->journal);
 }
@@ -597,12 +459,8 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
             ap_rputs("null", r);
     }
     ap_rputs(mql_stat_json(&env, mql_status_store_rows, d, 0), r);
-    /* the store's own section: null when it has none */
-    ap_rprintf(r, ",\n\"%s\":", d->backend ? d->backend->name : "redis");
-    if (d->backend_shown)
-        ap_rvputs(r, "{", mql_stat_json(&env, d->backend->rows, d->backend_data, 1), "}", NULL);
-    else
-        ap_rputs("null", r);
+    /* the store's own section ("redis": null when it has none) */
+    mql_store_status(r, MQL_STORE_STATUS_JSON, d->now);
     ap_rputs(mql_stat_json(&env, mql_status_flood_rows, d, 0), r);
     ap_rputs(",\n\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {

@@ -42,13 +42,13 @@
 
 #include "apr_file_io.h"
 #include "apr_optional.h"
-#include "apr_shm.h"
 #include "http_core.h"
 #include "mod_watchdog.h"
 
 #include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
+#include "mod_mql_runtime.h"
 #include "mql_round.h"
 
 APLOG_USE_MODULE(mql);
@@ -58,10 +58,10 @@ APLOG_USE_MODULE(mql);
  * under 200 ms with the way through Redis added; an idle round is a few
  * system calls */
 #define WRITER_TICK     apr_time_from_msec(100)
-#define PERSIST_KEY     "mod_mql-writer"
+#define PERSIST_KEY     "writer"       /* its mql_kept_shm name */
 #define FINAL_TRIES     60         /* 3 s for the last round of a stopping child */
 
-/* In an anonymous shared segment made once by the parent: survives
+/* In shared memory kept across restarts (mql_kept_shm): survives
  * graceful restarts, seen by every child. */
 typedef struct writer_shared {
     mql_writer_stats_t st;
@@ -194,36 +194,27 @@ static apr_status_t writer_callback(int state, void *data, apr_pool_t *pool)
 
 static apr_status_t make_shared(server_rec *s)
 {
-    apr_pool_t *ppool = s->process->pool;
-    apr_shm_t *shm = NULL;
+    mql_kept_t *kept;
     apr_status_t rv;
+    int fresh;
 
-    apr_pool_userdata_get((void **)&wsh, PERSIST_KEY, ppool);
-    if (wsh)
-        return APR_SUCCESS;
-    rv = apr_shm_create(&shm, sizeof(writer_shared_t), NULL, ppool);
-    if (rv != APR_SUCCESS) {
+    if (!(kept = mql_kept_shm(s, PERSIST_KEY, sizeof(writer_shared_t), 0, &fresh, &rv))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      "MQL03051: cannot create the writer's shared memory");
         return rv;
     }
-    wsh = apr_shm_baseaddr_get(shm);
-    memset(wsh, 0, sizeof *wsh);
-    apr_pool_userdata_set(wsh, PERSIST_KEY, apr_pool_cleanup_null, ppool);
+    wsh = kept->base;
     return APR_SUCCESS;
 }
 
-static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
-                              server_rec *s)
+int mql_writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
     APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
     ap_watchdog_t *wd;
     apr_status_t rv;
 
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG || !mql_g
-        || !mql_g->store_ready)
-        return OK;
     if (make_shared(s) != APR_SUCCESS || mql_notify_setup(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     mql_journal_setup(s);
@@ -246,13 +237,4 @@ static int writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
-}
-
-void mql_register_writer(apr_pool_t *p)
-{
-    /* after mod_mql's own post_config (the table exists), before
-     * mod_watchdog's, which starts the instances that have callbacks */
-    static const char *const succ[] = { "mod_watchdog.c", NULL };
-
-    ap_hook_post_config(writer_post_config, NULL, succ, APR_HOOK_LAST);
 }

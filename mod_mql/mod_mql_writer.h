@@ -1,7 +1,7 @@
 /*
  * The background writer (mod_mql_writer.c and its jobs, mod_mql_jobs.h):
  * DBM files, notifications, control requests from mqlctl, periodic
- * snapshots and expiry.  Only the module record (to register it), the
+ * snapshots and expiry.  Only the module record (to start it), the
  * status page (to show its counters) and its jobs reach it, so its
  * declarations are here rather than in mod_mql_private.h.
  */
@@ -10,9 +10,12 @@
 
 #include <stdint.h>
 
-#include "apr_pools.h"
+#include "httpd.h"
 
-void mql_register_writer(apr_pool_t *p);
+/* Its step of the module's start (mod_mql.c's subsystems): its shared
+ * memory, MQLNotify, the journal, MQLStateDir's files, the watchdog. */
+int mql_writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s);
 
 /* What the background writer has done, for the status page: shared by
  * every child (the writer runs in one of them).  Times are Unix seconds,

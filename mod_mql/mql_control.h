@@ -17,6 +17,10 @@
  *                       mqlctl --site finds a site by the name its status
  *                       page gives it (the ServerName of its first virtual
  *                       host)
+ *   store, store.auth   which store outside the server holds the visitors
+ *                       (written by root at each start, only for such a
+ *                       store: mql_redis_proto.h), for mqlctl forget on a
+ *                       stopped server
  */
 #ifndef MQL_CONTROL_H
 #define MQL_CONTROL_H
@@ -31,6 +35,8 @@
 #define MQL_CONTROL_DIR   "control"
 #define MQL_STATUS_NAME   "writer.status"
 #define MQL_SITES_NAME    "sites"
+#define MQL_STORE_FILE_NAME      "store"
+#define MQL_STORE_AUTH_FILE_NAME "store.auth"
 
 typedef enum {
     MQL_CONTROL_SET = 1,        /* sales' decision: a stage past visitor */

@@ -9,6 +9,7 @@
 
 #include <apr_pools.h>
 #include "mql_types.h"
+#include "mql_control.h"
 #include "mql_redis_queue.h"
 
 #define MQL_REDIS_TCP     1
@@ -42,8 +43,8 @@ const char *mql_redis_url_parse(apr_pool_t *p, const char *text, mql_redis_url_t
  * its user and password) and "user=" lines, store.auth the password
  * alone, root's only (0600).  With MQLStore shm neither is there.
  */
-#define MQL_REDIS_STORE_NAME "store"
-#define MQL_REDIS_AUTH_NAME  "store.auth"
+#define MQL_REDIS_STORE_NAME MQL_STORE_FILE_NAME
+#define MQL_REDIS_AUTH_NAME  MQL_STORE_AUTH_FILE_NAME
 #define MQL_REDIS_AUTH_MAX   4096    /* a password file's bytes, at most */
 
 /* store's text for url (no password in it). */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "apr_strings.h"
 #include "mql_redis_store.h"
+#include "mql_redis_proto.h"
 
 typedef struct redis_store {
     mql_visitors_t *local;
@@ -159,6 +160,24 @@ static const char *rs_validate(void *be, apr_pool_t *p)
     return mql_visitors_validate(((redis_store_t *)be)->local, p);
 }
 
+static int rs_change_source(void *be, uint64_t seq, char *stream, char *entry)
+{
+    unsigned shard;
+
+    if (!mql_rq_change_stream_id(((redis_store_t *)be)->q, seq, entry, MQL_SOURCE_LEN, &shard))
+        return 0;
+    mql_redis_key_stream(stream, shard);
+    return 1;
+}
+
+static unsigned rs_foreign_forgets(void *be, uint8_t (*ids)[MQL_ID_BYTES], unsigned max)
+{
+    return mql_rq_pop_forgets(((redis_store_t *)be)->q, ids, max);
+}
+
+_Static_assert(MQL_REDIS_KEY_LEN <= MQL_SOURCE_LEN && MQL_RQ_STREAM_ID <= MQL_SOURCE_LEN,
+               "a stream's key or entry ID does not fit MQL_SOURCE_LEN");
+
 static const mql_visitors_ops_t redis_ops = {
     .name = "redis",
     .ref = rs_ref,
@@ -176,6 +195,8 @@ static const mql_visitors_ops_t redis_ops = {
     .expire = rs_expire,
     .put = rs_put,
     .validate = rs_validate,
+    .change_source = rs_change_source,
+    .foreign_forgets = rs_foreign_forgets,
 };
 
 mql_visitors_t *mql_redis_store_make(apr_pool_t *p, mql_visitors_t *local, mql_rq_t *q)

@@ -2,7 +2,7 @@
  * MQLStore redis://: the visitor store of a fleet of servers sharing one
  * Redis (or Redis Cluster).  This server's shared-memory table stays, as
  * a cache the request path reads and scores into at once; every change is
- * also queued (mql_redis_queue.h) for the sync thread (mod_mql_sync.c),
+ * also queued (mql_redis_queue.h) for the sync thread (mod_mql_store_redis.c),
  * which has Redis apply it atomically (mql_redis.lua) and writes the
  * authoritative record back into the table.  The stage-change feed is the
  * fleet's, read from Redis' streams, so MQLNotify hears of each change

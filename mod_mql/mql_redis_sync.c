@@ -35,7 +35,7 @@
 #define BATCH_MAX      512
 #define STREAM_COUNT   256        /* stream entries per read */
 #define STREAM_EVERY   apr_time_from_msec(5)
-#define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_sync.c) */
+#define STOP_LEASE_STALE 3        /* as the thread's own (mod_mql_store_redis.c) */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
 #define TOTALS_EVERY   apr_time_from_sec(1)  /* the fleet's totals read, at most */

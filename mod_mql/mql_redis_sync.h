@@ -1,6 +1,6 @@
 /*
  * The sync engine of MQLStore redis:// (mql_redis_sync.c): one per
- * server, run by one thread (mod_mql_sync.c), never in the request path.
+ * server, run by one thread (mod_mql_store_redis.c), never in the request path.
  * Each round it
  *   1. connects when it has no connection (at most once per backoff step),
  *      loading the Function library (mql_redis.lua) and the consumer group,

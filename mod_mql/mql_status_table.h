@@ -132,13 +132,14 @@ const char *mql_stat_ago(apr_pool_t *p, long secs);
 int mql_stat_ticks(uint64_t max, int nmax, uint64_t *ticks);
 
 /* A section of the status page: a table and the function that fills its
- * struct (size bytes, zeroed first).  gather returns 0 when the section
- * has nothing to show: ?json then has NAME: null, ?auto and HTML nothing. */
+ * struct (size bytes, zeroed first) from inst (a store's instance).
+ * gather returns 0 when the section has nothing to show: ?json then has
+ * NAME: null, ?auto and HTML nothing. */
 typedef struct mql_status_section {
     const char *name;           /* its JSON member; its rows join the page's health table */
     const mql_stat_row_t *rows;
     apr_size_t size;
-    int (*gather)(void *data, apr_pool_t *p, uint32_t now);
+    int (*gather)(void *data, const void *inst, apr_pool_t *p, uint32_t now);
 } mql_status_section_t;
 
 #endif

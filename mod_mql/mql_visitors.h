@@ -19,8 +19,9 @@
  * and the in-process store of the unit tests, which run the same
  * conformance tests on every backend (t/unit/test_visitors.c).
  *
- * Adding a backend: one file that fills in mql_visitors_ops_t, and its
- * arguments to the MQLStore directive.
+ * Adding a backend: one file that fills in mql_visitors_ops_t and the
+ * provider table of mql_store.h (its MQLStore argument, its start, its
+ * section of the status page), and registers it.
  */
 #ifndef MQL_VISITORS_H
 #define MQL_VISITORS_H
@@ -144,7 +145,18 @@ typedef struct mql_visitors_ops {
     /* Optional: NULL when consistent, else the first problem (tests,
      * ?json&validate). */
     const char *(*validate)(void *be, apr_pool_t *p);
+    /* Optional, the foreign changes of a store shared with other servers.
+     * change_source: where the fleet recorded stage change number seq
+     * (its stream and entry there, MQL_SOURCE_LEN bytes each, so that a
+     * consumer can drop a duplicate); 1 when known. */
+    int (*change_source)(void *be, uint64_t seq, char *stream, char *entry);
+    /* foreign_forgets: visitors forgotten on another server since the
+     * last call, gone from this store already, for this server's leads
+     * files and journal; at most max IDs into ids, how many. */
+    unsigned (*foreign_forgets)(void *be, uint8_t (*ids)[MQL_ID_BYTES], unsigned max);
 } mql_visitors_ops_t;
+
+#define MQL_SOURCE_LEN 64
 
 typedef struct mql_visitors {
     const mql_visitors_ops_t *ops;
@@ -272,6 +284,19 @@ static inline void mql_visitors_published(mql_visitors_t *vs, uint32_t taken_bef
 {
     if (vs->ops->published)
         vs->ops->published(vs->be, taken_before);
+}
+
+static inline int mql_visitors_change_source(mql_visitors_t *vs, uint64_t seq,
+                                             char stream[MQL_SOURCE_LEN],
+                                             char entry[MQL_SOURCE_LEN])
+{
+    return vs->ops->change_source ? vs->ops->change_source(vs->be, seq, stream, entry) : 0;
+}
+
+static inline unsigned mql_visitors_foreign_forgets(mql_visitors_t *vs,
+                                                    uint8_t (*ids)[MQL_ID_BYTES], unsigned max)
+{
+    return vs->ops->foreign_forgets ? vs->ops->foreign_forgets(vs->be, ids, max) : 0;
 }
 
 /* NULL when the store has no check or finds nothing wrong. */

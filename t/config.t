@@ -22,6 +22,7 @@ my @bad = (
     [ 'MQLMaxVisitors lots',             qr/MQLMaxVisitors: expects a number of visitors/ ],
     [ 'MQLMaxVisitors 3',                qr/MQLMaxVisitors: expects a number of visitors/ ],
     [ 'MQLStore memcached://x:1',        qr/MQLStore: expects shm, redis:\/\/\[USER:PASSWORD\@\]HOST:PORT\[\/DB\]/ ],
+    [ 'MQLStore nosuch',                 qr/MQLStore: expects shm, redis:\/\/.*, redis\+unix:\/\/\/PATH or redis-cluster:\/\/.*; got 'nosuch'/ ],
     [ 'MQLStore redis://nohost',         qr/MQLStore: expects redis:\/\/\[USER:PASSWORD\@\]HOST:PORT\[\/DB\]; got/ ],
     [ 'MQLStore redis://h:99999',        qr/MQLStore: expects redis:\/\/.*HOST:PORT/ ],
     [ 'MQLStore redis://h:6379/x',       qr/MQLStore: expects .* with DB a number/ ],

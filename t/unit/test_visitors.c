@@ -3,7 +3,9 @@
  * run against every backend -- the shared-memory table (mql_shm.c), the
  * Redis store over it (mql_redis_store.c, without Redis) and a
  * small in-process store written here, which is also what it takes to
- * add a backend: fill in mql_visitors_ops_t.  Snapshots and copies go
+ * add a backend: fill in mql_visitors_ops_t, and the provider table that
+ * MQLStore finds a store by (mql_store.h): the in-process store is also
+ * run as a provider, made from its MQLStore argument.  Snapshots and copies go
  * from each backend to the other, and a snapshot written by mod_mql 1.0
  * (t/unit/data/snapshot-v1.bin) restores into both.
  */
@@ -13,12 +15,14 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
+#include <apr_hash.h>
 
 #include "tap.h"
 #include "mql_visitors.h"
 #include "mql_shm.h"
 #include "mql_log.h"
 #include "mql_redis_store.h"
+#include "mql_store.h"
 
 static apr_pool_t *pool;
 static char dir[256];
@@ -404,10 +408,158 @@ static mql_visitors_t *make_redis(uint32_t capacity)
                                 mql_rq_attach(pool, base, 256, NULL, NULL, NULL));
 }
 
+/* ------------------------------------------------------------------ */
+/* The in-process store as a provider                                  */
+
+/*
+ * httpd's provider registry (ap_register_provider, ap_lookup_provider)
+ * lives in the httpd binary, which a unit test does not link: this is
+ * its contract, a table by group, name and version.  The store below is
+ * registered the way mod_mql_store_shm.c registers the shm store.
+ */
+static apr_hash_t *registry;
+
+static void register_provider(const char *group, const char *name, const char *version,
+                              const void *provider)
+{
+    if (!registry)
+        registry = apr_hash_make(pool);
+    apr_hash_set(registry, apr_pstrcat(pool, group, "/", name, "/", version, NULL),
+                 APR_HASH_KEY_STRING, provider);
+}
+
+static const void *lookup_provider(const char *group, const char *name, const char *version)
+{
+    return registry ? apr_hash_get(registry, apr_pstrcat(pool, group, "/", name, "/", version,
+                                                         NULL), APR_HASH_KEY_STRING)
+                    : NULL;
+}
+
+/* MQLStore mem:CAPACITY */
+typedef struct mem_inst {
+    uint32_t capacity;
+} mem_inst_t;
+
+static const char *mem_create(void **inst, const char *arg, apr_pool_t *tmp, apr_pool_t *p)
+{
+    mem_inst_t *mi;
+    char *end;
+    unsigned long n;
+
+    if (strncmp(arg, "mem:", 4) || (n = strtoul(arg + 4, &end, 10)) < 1 || *end
+        || n > 1000000)
+        return apr_psprintf(tmp, "expects mem:CAPACITY; got '%s'", arg);
+    mi = apr_pcalloc(p, sizeof *mi);
+    mi->capacity = (uint32_t)n;
+    *inst = mi;
+    return NULL;
+}
+
+static apr_status_t mem_init(void *inst, mql_visitors_t **vs, struct server_rec *s,
+                             apr_pool_t *pconf, apr_pool_t *ptemp)
+{
+    *vs = make_mem(((mem_inst_t *)inst)->capacity);
+    return APR_SUCCESS;
+}
+
+static const mql_store_provider_t mem_provider = {
+    .usage = "mem:CAPACITY",
+    .create = mem_create,
+    .init = mem_init,
+};
+
+/* What MQLStore and the start do with an argument (mod_mql_store.c). */
+static const char *open_store(const char *arg, mql_visitors_t **vs)
+{
+    const mql_store_provider_t *prov = NULL;
+    char name[32];
+    const char *err;
+    void *inst = NULL;
+
+    if (mql_store_name_of(arg, name, sizeof name))
+        prov = lookup_provider(MQL_STORE_PROVIDER_GROUP, name, MQL_STORE_PROVIDER_VERSION);
+    if (!prov)
+        return "unknown store";
+    if ((err = prov->create(&inst, arg, pool, pool)))
+        return err;
+    return prov->init(inst, vs, NULL, pool, pool) == APR_SUCCESS ? NULL : "init failed";
+}
+
+static mql_visitors_t *make_mem_provider(uint32_t capacity)
+{
+    mql_visitors_t *vs = NULL;
+
+    register_provider(MQL_STORE_PROVIDER_GROUP, "mem", MQL_STORE_PROVIDER_VERSION,
+                      &mem_provider);
+    return open_store(apr_psprintf(pool, "mem:%u", capacity), &vs) ? NULL : vs;
+}
+
+static void provider_shape(void)
+{
+    static const mql_store_provider_t shm_like = { .usage = "shm" };
+    static const mql_store_provider_t redis_like = { .usage = "redis://HOST:PORT" };
+    const char *names[] = { "redis", "mem", "shm", "redis2" };
+    const mql_store_provider_t *provs[] = { &redis_like, &mem_provider, &shm_like,
+                                            &redis_like };
+    mql_visitors_t *vs = NULL;
+    char buf[8];
+
+    register_provider(MQL_STORE_PROVIDER_GROUP, "mem", MQL_STORE_PROVIDER_VERSION,
+                      &mem_provider);
+    is_str(mql_store_name_of("mem:64", buf, sizeof buf), "mem",
+           "a store's name: its leading letters");
+    is_str(mql_store_name_of("Redis+unix:///x", buf, sizeof buf), "redis",
+           "... lowercased, up to the scheme's variant");
+    ok(!mql_store_name_of("://x", buf, sizeof buf), "no name: no store");
+    ok(!mql_store_name_of("averyverylongname", buf, sizeof buf), "a name too long: no store");
+    is_str(open_store("memcached://h:1", &vs), "unknown store", "an unknown store is refused");
+    is_str(open_store("mem:none", &vs), "expects mem:CAPACITY; got 'mem:none'",
+           "the provider parses its own argument");
+    ok(!open_store("mem:100", &vs) && vs && mql_visitors_capacity(vs) == 100,
+       "MQLStore mem:100: a store of 100 visitors");
+    is_str(mql_store_usages(pool, names, provs, 4), "shm, mem:CAPACITY, redis://HOST:PORT",
+           "what MQLStore expects: the default first, then by name, each provider once");
+}
+
+static void id_n(uint32_t n, uint8_t id[MQL_ID_BYTES]);
+
+/* What a store hears from the other servers reaches the writer through
+ * the store's table, whichever store it is. */
+static void foreign_changes(void)
+{
+    void *base = apr_palloc(pool, mql_rq_size(256));
+    mql_rq_t *q;
+    mql_visitors_t *vs;
+    mql_change_t c;
+    uint64_t seq = 0;
+    uint8_t id[MQL_ID_BYTES], ids[4][MQL_ID_BYTES];
+    char stream[MQL_SOURCE_LEN], entry[MQL_SOURCE_LEN];
+
+    mql_rq_format(base, 256, 42);
+    q = mql_rq_attach(pool, base, 256, NULL, NULL, NULL);
+    vs = mql_redis_store_make(pool, make_shm(64), q);
+    memset(&c, 0, sizeof c);
+    c.new_stage = MQL_STAGE_MQL;
+    mql_rq_push_change(q, &c, 5, "1700000000000-7");
+    ok(mql_visitors_stage_changes(vs, &seq, &c, 1, NULL) == 1, "redis: the fleet's change");
+    ok(mql_visitors_change_source(vs, seq - 1, stream, entry), "... with its source");
+    is_str(entry, "1700000000000-7", "... its stream entry");
+    ok(strstr(stream, "{mql5}") != NULL, "... in its shard's stream (%s)", stream);
+    id_n(9, id);
+    mql_rq_push_forget(q, id);
+    ok(mql_visitors_foreign_forgets(vs, ids, 4) == 1 && !memcmp(ids[0], id, MQL_ID_BYTES),
+       "redis: a visitor forgotten on another server");
+    ok(mql_visitors_foreign_forgets(vs, ids, 4) == 0, "... once");
+    vs = make_shm(64);
+    ok(!mql_visitors_change_source(vs, 1, stream, entry)
+       && mql_visitors_foreign_forgets(vs, ids, 4) == 0, "shm: hears from nobody");
+}
+
 static const struct backend {
     const char *name;
     maker_fn *make;
-} backends[] = { { "shm", make_shm }, { "mem", make_mem }, { "redis", make_redis } };
+} backends[] = { { "shm", make_shm }, { "mem", make_mem }, { "redis", make_redis },
+                 { "mem provider", make_mem_provider } };
 
 #define NBACKENDS (int)(sizeof backends / sizeof backends[0])
 
@@ -793,6 +945,8 @@ int main(void)
     snprintf(dir, sizeof dir, "/tmp/mql-visitors-XXXXXX");
     if (!mkdtemp(dir))
         return 1;
+    provider_shape();
+    foreign_changes();
     for (i = 0; i < NBACKENDS; i++)
         conformance(backends[i].name, backends[i].make);
     for (i = 0; i < NBACKENDS; i++)
