@@ -1,3 +1,17 @@
+# Copyright 2026 mod_mql maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 # IPv6 clients and the flood limits.  A /48 holds 65 536 /64s, so a limit
 # per /64 alone is no limit: the /64s of one /48 share the /56's and the
 # /48's budgets (MQLClientNetwork 24 64,56*2,48*4 by default).  And a

@@ -1,3 +1,17 @@
+# Copyright 2026 mod_mql maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 # Hostile bytes on their way out: every JSON producer (notifications, the
 # status page's ?json, mqlctl export) writes valid UTF-8 JSON whatever the
 # client sent (the invalid sequences of the UTF-8 spec in URL paths and

@@ -1,4 +1,18 @@
 #!/usr/bin/perl
+# Copyright 2026 mod_mql maintainers
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
 # The Function alone, for `build/bench.sh redis`: Redis CPU (INFO cpu, user
 # and system) per entry of mql_apply_batch calls of BATCH page-view
 # entries each, as the sync thread sends them, over a pool of VISITORS

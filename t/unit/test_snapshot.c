@@ -1,4 +1,20 @@
 /*
+ * Copyright 2026 mod_mql maintainers
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/*
  * Snapshot save and restore: round trip, refusal of damaged files without
  * touching the table, restore into a smaller table, and the 1 000 000
  * visitor round trip (its times are reported; make bench holds the 2 s target).
