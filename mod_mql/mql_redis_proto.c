@@ -506,8 +506,14 @@ static int record_from_v2(const unsigned char *b, size_t len, mql_visitor_t *v, 
         if (w) {
             if ((size_t)(end - b) < f->size)
                 return 0;
-            for (k = 0; k < mql_field_elems(f); k++)
-                mql_field_set(f, v, k, le64(b + k * w, w));
+            /* numbers little-endian as the machine keeps them: a copy (an
+             * element at a time cost the sync thread ~2 500 instructions a
+             * record under callgrind) */
+            if (!APR_IS_BIGENDIAN)
+                memcpy((char *)v + f->offset, b, f->size);
+            else
+                for (k = 0; k < mql_field_elems(f); k++)
+                    mql_field_set(f, v, k, le64(b + k * w, w));
             b += f->size;
         }
         else if (f->type == MQL_FT_TEXT) {
@@ -568,8 +574,11 @@ size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char
         if (!REDIS_FIELD(f))
             continue;
         if (w) {
-            for (k = 0; k < mql_field_elems(f); k++)
-                put_le((char *)b + n + k * w, mql_field_get(f, v, k), (int)w);
+            if (!APR_IS_BIGENDIAN)
+                memcpy(b + n, at, f->size);
+            else
+                for (k = 0; k < mql_field_elems(f); k++)
+                    put_le((char *)b + n + k * w, mql_field_get(f, v, k), (int)w);
             n += f->size;
         }
         else if (f->type == MQL_FT_TEXT) {
