@@ -105,31 +105,15 @@ void mql_status_section(request_rec *r, int how, uint32_t now,
 #define AT(type) MQL_STAT_AT(row, base, type)
 #define MUTED(text) "<span class=\"muted\">" text "</span>"
 
-static const char *stage_elem(int i)
-{
-    return mql_stage_name((mql_stage_t)i);
-}
-
 static const char *event_elem(int i)
 {
     return mql_event_name((mql_event_t)i);
 }
 
-static const char *const stage_keys[MQL_STAGE_COUNT] = {
-    "Visitor", "MQL", "SQL", "Rejected"
-};
 static const char *const event_keys[MQL_EV_COUNT] = {
     "View", "Download", "Form", "FormError", "Pixel", "Campaign", "App"
 };
 
-/* a time (uint32_t): how long ago, "never" when 0 */
-static const char *html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                             const void *base)
-{
-    uint32_t t = *AT(uint32_t);
-
-    return t ? mql_stat_ago(env->p, (long)env->now - (long)t) : MUTED("never");
-}
 
 /* ---------------------------------------------------- the store's section */
 
@@ -209,7 +193,7 @@ static const mql_stat_row_t writer_rows[] = {
     { MQL_STAT_ROW(NULL, "MQLSnapshotErrors", "snapshot_errors", NULL, MQL_STAT_U64, W,
                    snapshot_errors) },
     { MQL_STAT_ROW("dbm-last", NULL, "last_publish", "DBM last written", MQL_STAT_U32, W,
-                   last_publish), .html = html_when },
+                   last_publish), .html = mql_stat_html_when },
     { MQL_STAT_ROW(NULL, NULL, "last_snapshot", NULL, MQL_STAT_U32, W, last_snapshot) },
     { MQL_STAT_ROW("leads-restored", NULL, "leads_restored", "Leads back from their DBM file",
                    MQL_STAT_U64, W, leads_restored) },
@@ -230,8 +214,8 @@ const mql_stat_row_t mql_status_store_rows[] = {
                    used_pct) },
     { .type = MQL_STAT_CLOSE },
     { MQL_STAT_ROW(NULL, "MQLStage", "stages", NULL, MQL_STAT_U32, D, st.stages),
-      .flags = MQL_STAT_NL, .count = MQL_STAGE_COUNT, .auto_suffix = stage_keys,
-      .elem_name = stage_elem },
+      .flags = MQL_STAT_NL, .count = MQL_STAGE_COUNT, .auto_suffix = mql_stat_stage_keys,
+      .elem_name = mql_stat_stage_elem },
     { MQL_STAT_ROW(NULL, "MQLEvents", "events", NULL, MQL_STAT_U64, D, st.events),
       .flags = MQL_STAT_NL, .count = MQL_EV_COUNT, .auto_suffix = event_keys,
       .elem_name = event_elem },

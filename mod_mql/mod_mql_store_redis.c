@@ -393,23 +393,7 @@ static apr_status_t redis_child_init(void *inst, server_rec *s, apr_pool_t *pchi
 #define AT(type) MQL_STAT_AT(row, base, type)
 #define MUTED(text) "<span class=\"muted\">" text "</span>"
 
-static const char *stage_elem(int i)
-{
-    return mql_stage_name((mql_stage_t)i);
-}
 
-static const char *const stage_keys[MQL_STAGE_COUNT] = {
-    "Visitor", "MQL", "SQL", "Rejected"
-};
-
-/* a time (uint32_t): how long ago, "never" when 0 */
-static const char *html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
-                             const void *base)
-{
-    uint32_t t = *AT(uint32_t);
-
-    return t ? mql_stat_ago(env->p, (long)env->now - (long)t) : MUTED("never");
-}
 
 /* What the sync thread reports, copied once. */
 typedef struct redis_status {
@@ -543,10 +527,10 @@ static const mql_stat_row_t redis_rows[] = {
       .label_fn = fleet_label },
     { MQL_STAT_ROW("fleet-leads", "RedisFleetStage", "stages",
                    "Fleet leads: MQL / SQL / rejected", MQL_STAT_U64, R, x.fleet.stages),
-      .from = MQL_STAGE_MQL, .count = MQL_STAGE_COUNT, .auto_suffix = stage_keys,
-      .elem_name = stage_elem, .label_fn = fleet_label, .html = html_fleet_leads },
+      .from = MQL_STAGE_MQL, .count = MQL_STAGE_COUNT, .auto_suffix = mql_stat_stage_keys,
+      .elem_name = mql_stat_stage_elem, .label_fn = fleet_label, .html = html_fleet_leads },
     { MQL_STAT_ROW("fleet-read", NULL, "read_at", "Fleet totals read", MQL_STAT_U32, R,
-                   x.fleet.read_at), .label_fn = fleet_label, .html = html_when },
+                   x.fleet.read_at), .label_fn = fleet_label, .html = mql_stat_html_when },
     { MQL_STAT_ROW(NULL, "RedisFleetReadAge", "read_age", NULL, MQL_STAT_LONG, R, read_age),
       .flags = MQL_STAT_NULL_NEG },
     { .type = MQL_STAT_CLOSE },

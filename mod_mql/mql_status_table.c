@@ -27,6 +27,7 @@
 
 #include "mql_json.h"
 #include "mql_status_table.h"
+#include "mql_types.h"
 
 typedef struct out {
     const mql_stat_env_t *env;
@@ -322,6 +323,24 @@ const char *mql_stat_ago(apr_pool_t *p, long secs)
     if (secs < 172800)
         return apr_psprintf(p, "%ldh %ldm ago", secs / 3600, secs % 3600 / 60);
     return apr_psprintf(p, "%ldd ago", secs / 86400);
+}
+
+const char *mql_stat_stage_elem(int i)
+{
+    return mql_stage_name((mql_stage_t)i);
+}
+
+const char *const mql_stat_stage_keys[MQL_STAGE_COUNT] = {
+    "Visitor", "MQL", "SQL", "Rejected"
+};
+
+const char *mql_stat_html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base)
+{
+    uint32_t t = *MQL_STAT_AT(row, base, uint32_t);
+
+    return t ? mql_stat_ago(env->p, (long)env->now - (long)t)
+             : "<span class=\"muted\">never</span>";
 }
 
 const char *mql_stat_html_row(apr_pool_t *p, const char *label, const char *key,

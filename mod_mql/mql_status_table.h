@@ -139,6 +139,14 @@ const char *mql_stat_warn_num(apr_pool_t *p, uint64_t n);
 /* "5s ago", "3m ago", "2h 5m ago", "4d ago"; "never" when negative */
 const char *mql_stat_ago(apr_pool_t *p, long secs);
 
+/* Cells the page's sections share: a stage's JSON name and ?auto suffix
+ * by index ("mql", "MQL"), and a time (uint32_t) as how long ago, a
+ * muted "never" when 0. */
+const char *mql_stat_stage_elem(int i);
+extern const char *const mql_stat_stage_keys[];
+const char *mql_stat_html_when(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                               const void *base);
+
 /*
  * A chart's y axis for counts up to max: integer ticks from 0, a step of
  * 1, 2 or 5 times a power of ten, at most nmax ticks (at least 2), the
