@@ -22,6 +22,7 @@
  */
 #include <string.h>
 
+#include "mql_le.h"
 #include "mql_delta.h"
 #include "mql_flood.h"
 #include "mql_score.h"
@@ -121,20 +122,11 @@ int mql_delta_apply(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
 
 /* ---- encoding ---------------------------------------------------------------- */
 
-static char *put_le(char *b, uint64_t x, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        *b++ = (char)(x >> (8 * i));
-    return b;
-}
-
 static char *put_text(char *b, const char *s, size_t max)
 {
     size_t n = strnlen(s, max);
 
-    b = put_le(b, n, 2);
+    b = mql_le_put(b, n, 2);
     memcpy(b, s, n);
     return b + n;
 }
@@ -145,17 +137,17 @@ size_t mql_delta_encode(const mql_delta_t *d, char *buf)
     uint64_t bits;
     unsigned i, n = d->nitems < MQL_DELTA_ITEMS ? d->nitems : MQL_DELTA_ITEMS;
 
-    b = put_le(b, d->events, 4);
-    b = put_le(b, d->half_life, 4);
+    b = mql_le_put(b, d->events, 4);
+    b = mql_le_put(b, d->half_life, 4);
     *b++ = (char)n;
     for (i = 0; i < n; i++) {
-        b = put_le(b, (uint32_t)d->items[i].points, 4);
+        b = mql_le_put(b, (uint32_t)d->items[i].points, 4);
         *b++ = (char)d->items[i].group;
         *b++ = (char)d->items[i].slot;
         *b++ = (char)d->items[i].cap;
     }
     *b++ = (char)(d->has_fit ? 1 : 0);
-    b = put_le(b, (uint32_t)d->fit_points, 4);
+    b = mql_le_put(b, (uint32_t)d->fit_points, 4);
     /* a country only when both letters are there */
     *b++ = d->country[0] && d->country[1] ? d->country[0] : 0;
     *b++ = d->country[0] && d->country[1] ? d->country[1] : 0;
@@ -163,22 +155,13 @@ size_t mql_delta_encode(const mql_delta_t *d, char *buf)
     *b++ = (char)d->site;
     *b++ = (char)(d->need_country ? 1 : 0);
     *b++ = (char)(d->hold ? 1 : 0);
-    b = put_le(b, d->need_counts, 4);
+    b = mql_le_put(b, d->need_counts, 4);
     memcpy(&bits, &d->threshold, sizeof bits);
-    b = put_le(b, bits, 8);
+    b = mql_le_put(b, bits, 8);
     b = put_text(b, d->countries, sizeof d->countries - 1);
     *b++ = (char)d->trigger_event;
     b = put_text(b, d->trigger, MQL_TRIGGER_LEN - 1);
     return (size_t)(b - buf);
-}
-
-static uint64_t get_le(const unsigned char *b, int n)
-{
-    uint64_t x = 0;
-
-    while (n--)
-        x = x << 8 | b[n];
-    return x;
 }
 
 size_t mql_delta_decode(const char *s, size_t len, mql_delta_t *d)
@@ -191,37 +174,37 @@ size_t mql_delta_decode(const char *s, size_t len, mql_delta_t *d)
     memset(d, 0, sizeof *d);
     if (len < 9 || b[8] > MQL_DELTA_ITEMS)
         return 0;
-    d->events = (uint32_t)get_le(b, 4);
-    d->half_life = (uint32_t)get_le(b + 4, 4);
+    d->events = (uint32_t)mql_le_get(b, 4);
+    d->half_life = (uint32_t)mql_le_get(b + 4, 4);
     d->nitems = b[8];
     b += 9;
     if ((size_t)(end - b) < 7u * d->nitems + 5 + 2 + 4 + 4 + 8 + 2)
         return 0;
     for (i = 0; i < d->nitems; i++, b += 7) {
-        d->items[i].points = (int32_t)(uint32_t)get_le(b, 4);
+        d->items[i].points = (int32_t)(uint32_t)mql_le_get(b, 4);
         d->items[i].group = b[4];
         d->items[i].slot = b[5];
         d->items[i].cap = b[6];
     }
     d->has_fit = b[0];
-    d->fit_points = (int32_t)(uint32_t)get_le(b + 1, 4);
+    d->fit_points = (int32_t)(uint32_t)mql_le_get(b + 1, 4);
     d->country[0] = (char)b[5];
     d->country[1] = (char)b[6];
     d->set_flags = b[7];
     d->site = b[8];
     d->need_country = b[9];
     d->hold = b[10];
-    d->need_counts = (uint32_t)get_le(b + 11, 4);
-    bits = get_le(b + 15, 8);
+    d->need_counts = (uint32_t)mql_le_get(b + 11, 4);
+    bits = mql_le_get(b + 15, 8);
     memcpy(&d->threshold, &bits, sizeof bits);
-    n = (size_t)get_le(b + 23, 2);
+    n = (size_t)mql_le_get(b + 23, 2);
     b += 25;
     if (n >= sizeof d->countries || (size_t)(end - b) < n + 3)
         return 0;
     memcpy(d->countries, b, n);
     b += n;
     d->trigger_event = b[0];
-    n = (size_t)get_le(b + 1, 2);
+    n = (size_t)mql_le_get(b + 1, 2);
     b += 3;
     if (n >= sizeof d->trigger || (size_t)(end - b) < n)
         return 0;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <apr.h>
 #include <apr_strings.h>
+#include "mql_le.h"
 #include "mql_types.h"
 
 #define FIELD_ENTRY(t, m, n, redis, lead) \
@@ -50,24 +51,6 @@ size_t mql_field_elems(const mql_field_t *f)
     size_t w = mql_field_width(f);
 
     return w ? f->size / w : 1;
-}
-
-static void put_le(uint8_t *p, uint64_t v, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
 }
 
 /* Element i of a number field, as its bits. */
@@ -137,7 +120,7 @@ void mql_fields_pack(const struct mql_visitor *v, uint8_t *out)
 
         if (w) {
             for (k = 0; k < mql_field_elems(f); k++)
-                put_le(out + k * w, mql_field_get(f, v, k), w);
+                mql_le_put(out + k * w, mql_field_get(f, v, k), w);
         } else {
             memcpy(out, (const char *)v + f->offset, f->size);
             if (f->type == MQL_FT_TEXT)
@@ -178,7 +161,7 @@ int mql_fields_unpack(const uint8_t *in, size_t len, struct mql_visitor *v)
             return -1;
         if (w) {
             for (k = 0; k < mql_field_elems(f); k++)
-                mql_field_set(f, v, k, get_le(in + k * w, w));
+                mql_field_set(f, v, k, mql_le_get(in + k * w, w));
         } else {
             if (f->type == MQL_FT_TEXT && !memchr(in, '\0', f->size))
                 return -1;

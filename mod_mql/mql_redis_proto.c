@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include "apr_strings.h"
+#include "mql_le.h"
 #include "mql_redis_proto.h"
 #include "mql_cookie.h"
 
@@ -249,21 +250,12 @@ void mql_redis_key_servers(char *buf)
 
 /* ---- the Function's entries, binary ------------------------------------------ */
 
-static char *put_le(char *b, uint64_t x, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        *b++ = (char)(x >> (8 * i));
-    return b;
-}
-
 static char *put_double(char *b, double d)
 {
     uint64_t bits;
 
     memcpy(&bits, &d, sizeof bits);
-    return put_le(b, bits, 8);
+    return mql_le_put(b, bits, 8);
 }
 
 #define ENTRY_HEAD (1 + 16 + 8 + MQL_ID_TEXT_LEN + 4)
@@ -285,21 +277,21 @@ size_t mql_redis_entry_binary(const mql_rq_entry_t *e, uint32_t expire, char *bu
     mql_id_to_text(e->id, id);
     memcpy(b, id, MQL_ID_TEXT_LEN);
     b += MQL_ID_TEXT_LEN;
-    b = put_le(b, e->time, 4);
+    b = mql_le_put(b, e->time, 4);
     switch (e->kind) {
     case MQL_RQ_HIT:
-        b = put_le(b, expire, 4);
+        b = mql_le_put(b, expire, 4);
         b += mql_delta_encode(&e->hit, b);
         break;
     case MQL_RQ_STAGE:
         *b++ = (char)e->stage;
-        b = put_le(b, expire, 4);
+        b = mql_le_put(b, expire, 4);
         break;
     case MQL_RQ_CONTACT:
         n = strnlen(e->contact, sizeof e->contact);
-        b = put_le(b, n, 2);
+        b = mql_le_put(b, n, 2);
         memcpy(b, e->contact, n);
-        b = put_le(b + n, expire, 4);
+        b = mql_le_put(b + n, expire, 4);
         break;
     default:
         break;
@@ -421,24 +413,6 @@ int mql_redis_record_from_pairs(const char *const *fields, const size_t *lens, i
     return have;
 }
 
-static uint32_t le(const unsigned char *b, int n)
-{
-    uint32_t x = 0;
-
-    while (n--)
-        x = x << 8 | b[n];
-    return x;
-}
-
-static uint64_t le64(const unsigned char *b, size_t n)
-{
-    uint64_t x = 0;
-
-    while (n--)
-        x = x << 8 | b[n];
-    return x;
-}
-
 /* Format 1, as the Function library wrote records before the layout
  * came from mql_fields.h: kept readable, as Redis keeps leads for good. */
 static int record_from_v1(const unsigned char *b, size_t len, mql_visitor_t *v, char *contact)
@@ -449,19 +423,19 @@ static int record_from_v1(const unsigned char *b, size_t len, mql_visitor_t *v, 
 
     if (len < MQL_REDIS_RECORD_MIN)
         return 0;
-    tl = le(b + 49, 2);
+    tl = mql_le_get(b + 49, 2);
     if (len < MQL_REDIS_RECORD_MIN + tl)
         return 0;
-    cl = le(b + 51 + tl, 2);
+    cl = mql_le_get(b + 51 + tl, 2);
     if (len != MQL_REDIS_RECORD_MIN + tl + cl)
         return 0;
-    bits = (uint64_t)le(b + 5, 4) << 32 | le(b + 1, 4);
+    bits = (uint64_t)mql_le_get(b + 5, 4) << 32 | mql_le_get(b + 1, 4);
     memcpy(&v->score, &bits, sizeof v->score);
-    v->first_seen = le(b + 9, 4);
-    v->last_seen = le(b + 13, 4);
-    v->stage_since = le(b + 17, 4);
+    v->first_seen = mql_le_get(b + 9, 4);
+    v->last_seen = mql_le_get(b + 13, 4);
+    v->stage_since = mql_le_get(b + 17, 4);
     for (i = 0; i < MQL_EV_COUNT && i < 7; i++)
-        v->counts[i] = (uint16_t)le(b + 21 + 2 * i, 2);
+        v->counts[i] = (uint16_t)mql_le_get(b + 21 + 2 * i, 2);
     v->stage = b[35];
     v->trigger_event = b[36];
     v->site = b[37];
@@ -489,7 +463,7 @@ static int record_from_v2(const unsigned char *b, size_t len, mql_visitor_t *v, 
     if (len < 4)
         return 0;
     want = b[1];
-    cl = le(b + 2, 2);
+    cl = mql_le_get(b + 2, 2);
     b += 4;
     if ((size_t)(end - b) < cl)
         return 0;
@@ -513,11 +487,11 @@ static int record_from_v2(const unsigned char *b, size_t len, mql_visitor_t *v, 
                 memcpy((char *)v + f->offset, b, f->size);
             else
                 for (k = 0; k < mql_field_elems(f); k++)
-                    mql_field_set(f, v, k, le64(b + k * w, w));
+                    mql_field_set(f, v, k, mql_le_get(b + k * w, w));
             b += f->size;
         }
         else if (f->type == MQL_FT_TEXT) {
-            if (end - b < 2 || (size_t)(end - b - 2) < (tl = le(b, 2)))
+            if (end - b < 2 || (size_t)(end - b - 2) < (tl = mql_le_get(b, 2)))
                 return 0;
             copy_text((char *)v + f->offset, f->size, (const char *)b + 2, tl);
             b += 2 + tl;
@@ -562,7 +536,7 @@ size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char
         fields += REDIS_FIELD(&mql_fields[i]);
     b[0] = MQL_REDIS_RECORD_FORMAT;
     b[1] = (unsigned char)fields;
-    put_le((char *)b + 2, cl, 2);
+    mql_le_put((char *)b + 2, cl, 2);
     if (cl)
         memcpy(b + 4, contact, cl);
     n = 4 + cl;
@@ -578,12 +552,12 @@ size_t mql_redis_record_binary(const mql_visitor_t *v, const char *contact, char
                 memcpy(b + n, at, f->size);
             else
                 for (k = 0; k < mql_field_elems(f); k++)
-                    put_le((char *)b + n + k * w, mql_field_get(f, v, k), (int)w);
+                    mql_le_put((char *)b + n + k * w, mql_field_get(f, v, k), (int)w);
             n += f->size;
         }
         else if (f->type == MQL_FT_TEXT) {
             size_t tl = strnlen(at, f->size - 1);
-            put_le((char *)b + n, tl, 2);
+            mql_le_put((char *)b + n, tl, 2);
             memcpy(b + n + 2, at, tl);
             n += 2 + tl;
         }

@@ -72,6 +72,7 @@
 #include <apr_strings.h>
 #include <apr_time.h>
 
+#include "mql_le.h"
 #include "mql_visitors.h"
 #include <apr_siphash.h>
 #include "mql_log.h"
@@ -154,16 +155,6 @@ static uint64_t body_sum(const char *body, size_t len)
 /* ------------------------------------------------------------------ */
 /* Records                                                             */
 
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void encode_record(const mql_visitor_t *v, int has_contact, uint8_t *r)
 {
     r[0] = has_contact ? 1 : 0;
@@ -185,17 +176,17 @@ static int decode_record(const uint8_t *r, size_t size, mql_visitor_t *v, int *h
 /* 1 and *has_contact when r holds a record of version 2 */
 static int decode_record_v2(const uint8_t *r, mql_visitor_t *v, int *has_contact)
 {
-    uint64_t score = get_le(r + 16, 8);
+    uint64_t score = mql_le_get(r + 16, 8);
     int i;
 
     memset(v, 0, sizeof *v);
     memcpy(v->id, r, MQL_ID_BYTES);
     memcpy(&v->score, &score, 8);
-    v->first_seen = (uint32_t)get_le(r + 24, 4);
-    v->last_seen = (uint32_t)get_le(r + 28, 4);
-    v->stage_since = (uint32_t)get_le(r + 32, 4);
+    v->first_seen = (uint32_t)mql_le_get(r + 24, 4);
+    v->last_seen = (uint32_t)mql_le_get(r + 28, 4);
+    v->stage_since = (uint32_t)mql_le_get(r + 32, 4);
     for (i = 0; i < MQL_EV_COUNT; i++)
-        v->counts[i] = (uint16_t)get_le(r + 36 + 2 * i, 2);
+        v->counts[i] = (uint16_t)mql_le_get(r + 36 + 2 * i, 2);
     v->stage = r[50];
     v->trigger_event = r[51];
     v->site = r[52];
