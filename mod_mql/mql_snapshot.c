@@ -511,7 +511,9 @@ static const char *check_frame(const char *data, apr_size_t size, snap_hdr_t *hd
     else
         return apr_psprintf(p, "version %u, this build reads 1 to %u", hdr->version,
                             SNAP_VERSION);
-    if (hdr->hdr_size != sizeof(*hdr) || hdr->record_size != rec_size
+    /* rec_size 0: a record size no build of ours writes (and a header
+     * saying 0 must not match that refusal) */
+    if (rec_size == 0 || hdr->hdr_size != sizeof(*hdr) || hdr->record_size != rec_size
         || hdr->contact_len != MQL_CONTACT_LEN || hdr->byte_order != SNAP_BYTE_ORDER)
         return apr_psprintf(p, "written by another build (record %u bytes, contact %u, "
                             "byte order %08x)", hdr->record_size, hdr->contact_len,

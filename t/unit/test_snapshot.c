@@ -171,6 +171,18 @@ static void damage(const char *src, const char *dst, long flip_at, long truncate
     free(buf);
 }
 
+/* Copy a file with one 32-bit header field set to value. */
+static void patch_u32(const char *src, const char *dst, long at, uint32_t value)
+{
+    FILE *f;
+
+    damage(src, dst, -1, -1);
+    f = fopen(dst, "r+b");
+    fseek(f, at, SEEK_SET);
+    fwrite(&value, sizeof value, 1, f);
+    fclose(f);
+}
+
 static void refused(table_t *t, const char *path, const char *name, const char *want_why)
 {
     void *before = malloc(t->size);
@@ -204,6 +216,12 @@ static void test_damage(void)
     table_open(&b, 1000, NULL, NULL, NULL);
     fill(&b, 10, 1);                 /* something to leave untouched */
 
+    /* a record size of 0 once matched the "no such size" answer, and the
+     * reader then copied a whole record from each empty one */
+    patch_u32(good, bad, 16, 0);
+    refused(&b, bad, "record size 0", "another build");
+    patch_u32(good, bad, 16, 3);
+    refused(&b, bad, "record size 3", "another build");
     damage(good, bad, size / 2, -1);
     refused(&b, bad, "corrupt byte in a record", "checksum");
     damage(good, bad, 28, -1);       /* the record count in the header */
