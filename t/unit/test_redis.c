@@ -328,9 +328,10 @@ static void entry_from_hit(void)
         e.origin = 0xabcdef;
         n = mql_redis_entry_binary(&e, 86400, b);
         /* head, expire, events half-life nitems, 2 items, fit, country,
-         * flags site need hold, need_counts, threshold, "DE", event, trigger */
+         * flags site need hold, need_counts, threshold, "DE", event, trigger,
+         * no fields to set, no numbers to add to */
         is_int((int)n, (int)(h + 4 + 9 + 2 * 7 + 5 + 2 + 4 + 4 + 8 + 2 + 2 + 1 + 2
-                             + MQL_TRIGGER_LEN - 1), "binary: the hit's length");
+                             + MQL_TRIGGER_LEN - 1 + 1 + 1), "binary: the hit's length");
         ok(b[0] == 'h' && !memcmp(b + 1, "0000000000abcdef", 16), "binary: kind and origin");
         for (i = 7; i >= 0; i--)
             bits = bits << 8 | u[17 + i];
