@@ -153,6 +153,11 @@ void mql_shm_stats(mql_shm_t *s, mql_visitors_stats_t *out);
  * (a lead's figures changed since the lead-change feed took it),
  * _URGENT (its stage or contact changed); 0 when absent.  *flushed (may
  * be NULL): when the feed last took it. */
+/* What the table spends on a visitor beside its record: a slot's own
+ * words (16), its bucket (4) and its share of the contact area (128 / 32);
+ * the header and the change ring are shared by all. */
+#define MQL_SHM_VISITOR_OVERHEAD 24
+
 #define MQL_SHM_USED   0x01
 #define MQL_SHM_DIRTY  0x02
 #define MQL_SHM_URGENT 0x04
