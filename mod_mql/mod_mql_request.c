@@ -832,6 +832,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     hit.referer = apr_table_get(r->headers_in, "Referer");
     hit.query = r->args;
     hit.country = rq->country;
+    hit.method = r->method;
+    hit.headers = r->headers_in;
     /* regexes run here, not while the table is locked */
     if (sc->scoring.nrules > 0) {
         unsigned char *matched = apr_palloc(r->pool, (apr_size_t)sc->scoring.nrules);
