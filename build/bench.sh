@@ -147,7 +147,9 @@ make_site() {
     # what every page needs, as a browser asks for it (build/bench/browser.lua):
     # sizes of a small marketing site's files
     mkdir -p "$doc/assets" "$doc/fonts" "$doc/img"
-    asset() { head -c "$2" /dev/urandom | base64 -w 76 | head -c "$2" >"$doc/$1"; }
+    # (cut by truncate: a head at the pipe's end would stop base64 with
+    # SIGPIPE, which pipefail turns into the script's end)
+    asset() { head -c "$2" /dev/urandom | base64 -w 76 >"$doc/$1"; truncate -s "$2" "$doc/$1"; }
     asset assets/site.css 24576
     asset assets/vendor.js 90112
     asset assets/app.js 32768
