@@ -175,6 +175,7 @@ typedef struct mql_req {
     uint32_t prev_seen;         /* the visitor's last event before this request, 0 = new */
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
+    int no_event;               /* a file as it is, by GET: nothing to score */
 } mql_req_t;
 
 /* mod_mql_request.c: this request's visitor state (of the request the

@@ -90,7 +90,9 @@ static void read_early_headers(const request_rec *r, early_headers_t *h)
 
         if (!k)
             continue;
-        switch (apr_tolower(k[0])) {
+        /* bit 0x20 lowers a letter (and strcasecmp confirms): the locale's
+         * table lookup, once per header, cost more than the rest */
+        switch (k[0] | 0x20) {
         case 'c': take(&h->cookie, k, "Cookie", v); break;
         case 'u': take(&h->user_agent, k, "User-Agent", v); break;
         case 'd': take(&h->dnt, k, "DNT", v); break;
@@ -179,6 +181,12 @@ typedef struct conn_memory {
     char *cookie;
     size_t cookie_size;
     cookie_verdict_t cookies;
+    /* the last score exported, and what it was computed from: a page's
+     * files follow it within the second, from an unchanged record */
+    int score_known;
+    double score_raw;
+    uint32_t score_seen, score_now;
+    long score;
 } conn_memory_t;
 
 static conn_memory_t *conn_memory(conn_rec *c)
@@ -295,17 +303,21 @@ static void judge_cookies(const mql_srv_conf_t *sc, const char *header, cookie_v
 /* The verdict on this request's Cookie header: the connection's last one
  * when the header is the same, else judged now (and remembered). */
 static const cookie_verdict_t *cookies_on(request_rec *r, const mql_srv_conf_t *sc,
-                                          const char *header, cookie_verdict_t *scratch)
+                                          const char *header, cookie_verdict_t *scratch,
+                                          int *remembered)
 {
     conn_memory_t *m;
 
+    *remembered = 0;
     if (!header) {
         judge_cookies(sc, header, scratch);
         return scratch;
     }
     m = conn_memory(r->connection);
-    if (m->cookie_sc == sc && !strcmp(m->cookie, header))
+    if (m->cookie_sc == sc && !strcmp(m->cookie, header)) {
+        *remembered = 1;
         return &m->cookies;
+    }
     /* judged first, remembered after: a verdict never pairs with another
      * header than its own */
     m->cookie_sc = NULL;
@@ -388,7 +400,17 @@ static void export_env(request_rec *r, mql_req_t *rq)
 
     v.flags = 0;
     if (!rq->is_new && mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
-        score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+        conn_memory_t *m = conn_memory(r->connection);
+
+        if (!m->score_known || m->score_raw != v.score || m->score_seen != v.last_seen
+            || m->score_now != now) {
+            m->score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+            m->score_raw = v.score;
+            m->score_seen = v.last_seen;
+            m->score_now = now;
+            m->score_known = 1;
+        }
+        score = m->score;
         stage = mql_stage_name((mql_stage_t)v.stage);
         rq->prev_seen = v.last_seen;
         if (v.country[0] && v.country[0] != '-')
@@ -437,7 +459,8 @@ static int scored_by_proxy(request_rec *r, mql_req_t *rq)
 /* mod_proxy (ProxyPass, RewriteRule [P]) will pass this request on. */
 static int goes_to_proxy(const request_rec *r)
 {
-    return r->proxyreq != PROXYREQ_NONE || (r->filename && !strncmp(r->filename, "proxy:", 6));
+    return r->proxyreq != PROXYREQ_NONE
+           || (r->filename && r->filename[0] == 'p' && !strncmp(r->filename, "proxy:", 6));
 }
 
 static int mql_post_read_request(request_rec *r)
@@ -446,6 +469,7 @@ static int mql_post_read_request(request_rec *r)
     early_headers_t h;
     cookie_verdict_t scratch;
     const cookie_verdict_t *cv;
+    int remembered;
     mql_req_t *rq;
 
     if (!sc->engine || r->main || r->prev || !mql_g || !mql_g->store_ready)
@@ -456,13 +480,16 @@ static int mql_post_read_request(request_rec *r)
         return DECLINED;
 
     read_early_headers(r, &h);
-    cv = cookies_on(r, sc, h.cookie, &scratch);
+    cv = cookies_on(r, sc, h.cookie, &scratch, &remembered);
     /* The visitor first: its record comes from memory while the
-     * exclusions are checked. */
+     * exclusions are checked.  Not for a verdict the connection
+     * remembered: its exclusions are a compare, and the record was read
+     * for the connection's previous request. */
     if (cv->known) {
         rq->ref = cv->ref;
         memcpy(rq->id_text, cv->id_text, sizeof cv->id_text);
-        mql_visitors_prefetch(mql_g->store, &rq->ref);
+        if (!remembered)
+            mql_visitors_prefetch(mql_g->store, &rq->ref);
     }
     if (exclusion(r, sc, &h, cv))
         return DECLINED;
@@ -562,7 +589,7 @@ static void find_app_headers(const apr_table_t *t, const char *found[APP_HEADERS
     int i, k;
 
     for (i = 0; i < arr->nelts; i++)
-        if (e[i].key && apr_tolower(e[i].key[0]) == 'x')
+        if (e[i].key && (e[i].key[0] | 0x20) == 'x')
             for (k = 0; k < APP_HEADERS; k++)
                 if (!found[k] && !strcasecmp(e[i].key, app_header_names[k]))
                     found[k] = e[i].val;
@@ -717,13 +744,68 @@ static apr_status_t late_filter_func(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+static int headers_loaded;      /* mod_headers is in this configuration */
+
+/* Media types that only files are served as: no module takes them for
+ * the name of its handler, as "application/x-httpd-php" can be.  As
+ * mime.types spells them: another spelling takes the full path. */
+static int static_type(const char *ct)
+{
+    /* byte by byte, each compare stopping at the NUL of a shorter type:
+     * text/html, the type of most requests, fails at its sixth byte */
+    switch (ct ? ct[0] : '\0') {
+    case 'i':
+        return ct[1] == 'm' && ct[2] == 'a' && ct[3] == 'g' && ct[4] == 'e' && ct[5] == '/';
+    case 'f':
+        return ct[1] == 'o' && ct[2] == 'n' && ct[3] == 't' && ct[4] == '/';
+    case 't':
+        return ct[1] == 'e' && ct[2] == 'x' && ct[3] == 't' && ct[4] == '/'
+               && ((ct[5] == 'c' && ct[6] == 's' && ct[7] == 's')
+                   || (ct[5] == 'j' && !strncmp(ct + 6, "avascript", 9)));
+    case 'a':
+        return !strncmp(ct, "audio/", 6) || !strncmp(ct, "application/javascript", 22);
+    case 'v':
+        return !strncmp(ct, "video/", 6);
+    }
+    return 0;
+}
+
+/*
+ * Whether the request can score at all, decided once the handler is
+ * known (insert_filter runs before httpd names the handler after the
+ * type).  A style sheet, script, image or font that httpd serves as it
+ * is, asked for by GET without a query and not a download, is none of
+ * the events, whatever its status: a view needs HTML, a form a POST, a
+ * campaign a query, a pixel our handler, a download its extension.  The
+ * method, query and path are the client's request's, the handler and
+ * type those of the request that answers (after an internal redirect,
+ * the error document's), as score_request judges them.  Under mod_cache
+ * a stored answer's handler is unknown here: the full path then.
+ */
+static int cannot_be_event(request_rec *r)
+{
+    request_rec *first = r;
+
+    while (first->prev)
+        first = first->prev;
+    if (r->handler || mql_g->cache_loaded || first->method_number != M_GET
+        || (first->args && *first->args) || !static_type(r->content_type) || goes_to_proxy(r))
+        return 0;
+    return !mql_path_has_extension(first->uri, srv_conf(r)->download_ext_list);
+}
+
 static void mql_insert_filter(request_rec *r)
 {
     mql_req_t *rq;
 
     if (r->main || !(rq = mql_req_state(r)) || rq->scored_before)
         return;
-    ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    /* Only the application's answer brings X-MQL-* headers; a file as it
+     * is gets none, unless mod_headers adds them, which the filter must
+     * then take off and score. */
+    rq->no_event = cannot_be_event(r);
+    if (!rq->no_event || headers_loaded)
+        ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
     if (rq->set_cookie || (mql_g->cache_loaded && rq->tracked))
         ap_add_output_filter_handle(late_filter, NULL, r, r->connection);
 }
@@ -732,6 +814,7 @@ int mql_request_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                             server_rec *s)
 {
     mql_g->cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
+    headers_loaded = ap_find_linked_module("mod_headers.c") != NULL;
     return OK;
 }
 
@@ -790,7 +873,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     uint32_t now;
     apr_status_t rv;
 
-    if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready)
+    if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready
+        || (rq->no_event && !rq->app_event && !rq->app_contact))
         return;
     rq->scored = 1;
     /* fetched while the request is classified, not under the lock */
