@@ -38,17 +38,6 @@ const char *mql_set_freemail(cmd_parms *cmd, void *dconf, const char *arg);
 const char *mql_set_account_threshold(cmd_parms *cmd, void *dconf, const char *people,
                                       const char *score);
 
-#define MQL_ACCOUNTS_CMDS                                                                   \
-    AP_INIT_ITERATE("MQLContactFrom", mql_set_contact_from, NULL, RSRC_CONF,                \
-                    "where a visitor's contact comes from besides X-MQL-Contact: "          \
-                    "remote-user and/or env=NAME, the first present wins (default none)"),   \
-    AP_INIT_ITERATE("MQLFreeMailDomains", mql_set_freemail, NULL, RSRC_CONF,                \
-                    "e-mail domains (or NAME.* for any suffix) that are no company's, "     \
-                    "besides the shipped list of free-mail providers"),                     \
-    AP_INIT_TAKE2("MQLAccountThreshold", mql_set_account_threshold, NULL, RSRC_CONF,        \
-                  "PEOPLE SCORE: an account with PEOPLE engaged people whose scores add "   \
-                  "up to SCORE is announced once (default none)"),
-
 /* The request's contact from MQLContactFrom's sources (normalised, from
  * r->pool), or NULL: called once authentication has run. */
 const char *mql_contact_from_request(request_rec *r, const apr_array_header_t *sources);

@@ -1048,6 +1048,14 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,
                   "scored events a visitor needs before it may become a lead (default 1)"),
     /* contacts and accounts: mod_mql_accounts.c */
-    MQL_ACCOUNTS_CMDS
+    AP_INIT_ITERATE("MQLContactFrom", mql_set_contact_from, NULL, RSRC_CONF,
+                    "where a visitor's contact comes from besides X-MQL-Contact: "
+                    "remote-user and/or env=NAME, the first present wins (default none)"),
+    AP_INIT_ITERATE("MQLFreeMailDomains", mql_set_freemail, NULL, RSRC_CONF,
+                    "e-mail domains (or NAME.* for any suffix) that are no company's, "
+                    "besides the shipped list of free-mail providers"),
+    AP_INIT_TAKE2("MQLAccountThreshold", mql_set_account_threshold, NULL, RSRC_CONF,
+                  "PEOPLE SCORE: an account with PEOPLE engaged people whose scores add up "
+                  "to SCORE is announced once (default none)"),
     { NULL }
 };

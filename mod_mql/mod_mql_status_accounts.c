@@ -18,7 +18,8 @@
  * The status page's Accounts section: the table the background writer
  * last counted (MQLStateDir/accounts, mod_mql_accounts.c), the page's
  * site's accounts only unless it shows every site.  Its figures are a
- * table of mql_status_table.h; the list of accounts follows them.
+ * table of mql_status_table.h (all ?auto has); the list of accounts
+ * follows them on the page and in ?json.
  */
 #include <string.h>
 
@@ -29,8 +30,6 @@
 #include "mod_mql_status_int.h"
 #include "mql_contact.h"
 #include "mql_json.h"
-
-#define LIST_AUTO 20                /* accounts on ?auto, the page's figures first */
 
 typedef struct accounts_view {
     uint32_t counted;               /* when the writer counted them, 0 = never */
@@ -76,19 +75,12 @@ void mql_status_accounts_auto(request_rec *r, int scope, uint32_t now)
 {
     accounts_view_t v;
     mql_stat_env_t env;
-    int i;
 
+    /* figures only: ?auto is one number per key (the list is ?json's) */
     memset(&v, 0, sizeof v);
     gather(r, scope, &v);
     mql_status_env(r, &env, now);
     ap_rputs(mql_stat_auto(&env, account_rows, &v), r);
-    for (i = 0; i < v.list->nelts && i < LIST_AUTO; i++) {
-        const mql_account_t *a = &((const mql_account_t *)v.list->elts)[i];
-
-        ap_rprintf(r, "MQLAccount: %s people=%u engaged=%u leads=%u score=%.0f qualified=%d\n",
-                   ap_escape_logitem(r->pool, a->domain), a->people, a->engaged, a->leads,
-                   a->score, a->announced != 0);
-    }
 }
 
 void mql_status_accounts_json(request_rec *r, int scope, uint32_t now)

@@ -178,8 +178,8 @@ ok $acme && $acme->{qualified} && $acme->{people} == 2 && $acme->{leads} == 1,
 is $st->{accounts}{list}[0]{domain}, 'acme.example', '... first (it has a lead)';
 my $auto = $t->get('/mql-status?auto')->{content};
 like $auto, qr/^MQLAccountsQualified: 1$/m, 'status ?auto: MQLAccountsQualified';
-like $auto, qr/^MQLAccount: acme\.example people=2 engaged=2 leads=1 score=\d+ qualified=1$/m,
-    'status ?auto: the account';
+like $auto, qr/^MQLAccounts: 3$/m, 'status ?auto: MQLAccounts (acme, beta, delta)';
+like $auto, qr/^MQLAccountsCounted: \d{10}$/m, 'status ?auto: when they were counted';
 my $html = $t->get('/mql-status')->{content};
 like $html, qr/<section id="accounts">.*acme\.example/s, 'status page: the Accounts section';
 
