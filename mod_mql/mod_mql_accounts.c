@@ -24,7 +24,7 @@
  * accounts are counted by the background writer every ACCOUNTS_EVERY
  * seconds from the visitors that carry a contact (the store's walk,
  * which copies them out chunk by chunk): never in the request path.  The
- * table goes to MQLStateDir/accounts, which the status page and mqlctl
+ * table goes to MQLStateDir/accounts (when it changed, or once a minute), which the status page and mqlctl
  * read and the next round (in whichever process) takes the announced
  * marks from, so an account is announced once across restarts.  The
  * file is the server's user's, like everything in MQLStateDir: root never
@@ -46,6 +46,7 @@
 APLOG_USE_MODULE(mql);
 
 #define ACCOUNTS_EVERY 2            /* seconds between counts */
+#define ACCOUNTS_FRESH 60           /* an unchanged table is rewritten this often */
 
 /* ---------------------------------------------------------- directives */
 
@@ -198,6 +199,7 @@ void mql_accounts_round(server_rec *s, apr_pool_t *pool, uint32_t now, int final
     const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
     apr_array_header_t *prev, *table, *fresh = NULL;
     uint32_t made, dropped_before, dropped = 0;
+    const char *text;
     apr_status_t rv;
     apr_pool_t *p;
     count_t c;
@@ -222,10 +224,18 @@ void mql_accounts_round(server_rec *s, apr_pool_t *pool, uint32_t now, int final
                      "MQL09303: %u accounts do not fit the table of %d: the ones with "
                      "leads, announced and with the highest scores are kept", dropped,
                      MQL_ACCOUNTS_MAX);
+    /* an unchanged table is not written again every round (a thousand
+     * accounts are some 80 KB), only often enough to say it is current */
+    text = mql_accounts_format(p, table, now, dropped);
+    if (!fresh->nelts && prev && now - made < ACCOUNTS_FRESH && dropped == dropped_before
+        && !strcmp(strchr(text, '\n'), strchr(mql_accounts_format(p, prev, made,
+                                                                   dropped_before), '\n'))) {
+        apr_pool_destroy(p);
+        return;
+    }
     /* written before it is announced: a crash in between loses a line,
      * never sends one twice */
-    rv = mql_accounts_write(p, mql_state_path(p, MQL_ACCOUNTS_NAME),
-                            mql_accounts_format(p, table, now, dropped));
+    rv = mql_accounts_write(p, mql_state_path(p, MQL_ACCOUNTS_NAME), text);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
                      "MQL09304: cannot write %s: accounts are not announced until it can be",

@@ -16,8 +16,9 @@
 
 /*
  * The request path: recognise the visitor early, export what we know to
- * the environment, take the application's signals off the response, and
- * score the request once it is logged.  Nothing here touches the disk;
+ * the environment, learn who a signed-in visitor is once authentication
+ * has run (MQLContactFrom, in the fixups), take the application's signals
+ * off the response, and score the request once it is logged.  Nothing here touches the disk;
  * the only wait is the table's mutex, held for a hash lookup and a few
  * additions.
  */

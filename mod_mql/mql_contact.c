@@ -98,14 +98,7 @@ int mql_contact_is_email(const char *s)
 
 const char *mql_contact_domain(const char *s)
 {
-    const char *d;
-
-    if (!mql_contact_is_email(s))
-        return NULL;
-    for (d = strchr(s, '@') + 1; *d; d++)
-        if (apr_isupper(*d))
-            return NULL;            /* not normalised: never an account's key */
-    return strchr(s, '@') + 1;
+    return mql_contact_is_email(s) ? strchr(s, '@') + 1 : NULL;
 }
 
 size_t mql_contact_normalise(const char *in, char *out, size_t outlen)
@@ -255,10 +248,19 @@ static mql_account_t *account_for(mql_accounts_t *a, const char *site, const cha
 int mql_accounts_add(mql_accounts_t *a, const apr_array_header_t *freemail, const char *site,
                      const char *contact, const mql_visitor_t *v, double score_now)
 {
-    const char *domain = mql_contact_domain(contact);
+    const char *at = mql_contact_domain(contact);
+    char domain[MQL_DOMAIN_LEN];
     mql_account_t *acc;
+    size_t i;
 
-    if (!domain || mql_freemail_match(freemail, domain))
+    if (!at)
+        return 0;
+    /* a contact kept before contacts were normalised (a snapshot's, a
+     * DBM record's) may still have capitals */
+    for (i = 0; at[i] && i < sizeof domain - 1; i++)
+        domain[i] = (char)apr_tolower((unsigned char)at[i]);
+    domain[i] = '\0';
+    if (mql_freemail_match(freemail, domain))
         return 0;
     acc = account_for(a, site ? site : "", domain);
     acc->people++;

@@ -62,8 +62,8 @@ size_t mql_contact_normalise(const char *in, char *out, size_t outlen);
  * letters, digits and hyphens (IDNs as punycode), 253 bytes at most. */
 int mql_contact_is_email(const char *s);
 
-/* The domain of an e-mail address, lowercase (a pointer into s), or NULL
- * when s is not one. */
+/* The domain of an e-mail address (a pointer into s, lowercase when s
+ * was normalised), or NULL when s is not one. */
 const char *mql_contact_domain(const char *s);
 
 /* ----------------------------------------------------------- free mail */
