@@ -128,10 +128,13 @@ size_t mql_contact_normalise(const char *in, char *out, size_t outlen)
             && mql_utf8_len(b + cut - back, len - (cut - back), NULL) > back)
             cut -= back;
     }
+    /* what the cut leaves at the end is trimmed too */
+    while (cut && blank(b[cut - 1]))
+        cut--;
     memcpy(out, b, cut);
     out[cut] = '\0';
-    /* an address cut short is another address: only a whole one is folded */
-    if (cut == len && mql_contact_is_email(out))
+    /* decided on what is kept, so that normalising again changes nothing */
+    if (mql_contact_is_email(out))
         for (i = 0; i < cut; i++)
             out[i] = (char)apr_tolower((unsigned char)out[i]);
     return cut;

@@ -26,6 +26,7 @@
  * file parses into accounts that format and parse back the same.
  */
 #include "fuzz.h"
+#include <apr_strings.h>
 #include "mql_contact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -75,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(!strcmp(a->domain, b->domain) && a->people == b->people
                    && a->announced == b->announced && a->leads == b->leads);
     }
+    free(contact);
     apr_pool_destroy(p);
     return 0;
 }

@@ -66,12 +66,16 @@ static void test_normalise(void)
     n = mql_contact_normalise("abcd\xe2\x82\xac\xe2\x82\xac", small, sizeof small);
     is_str(small, "abcd\xe2\x82\xac", "three-byte sequence at the edge");
 
+    n = mql_contact_normalise("abcdef gh", small, sizeof small);
+    is_str(small, "abcdef", "white space the cut leaves at the end is trimmed (fuzz_contact)");
     memset(big, 'A', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     memcpy(big + 200, "@EXAMPLE.COM", 12);
     n = mql_contact_normalise(big, big, sizeof big);
     is_int(n, MQL_CONTACT_LEN - 1, "bounded by MQL_CONTACT_LEN");
-    ok(big[0] == 'A', "an address cut short is not folded (it is another address)");
+    ok(big[0] == 'A', "what is kept is no address (a local part of 200 bytes): not folded");
+    n = mql_contact_normalise("-@C.D\x1d\x1d\x1d", small, sizeof small);
+    is_str(small, "-@c.d", "normalising again changes nothing (fuzz_contact)");
     memcpy(big, "Jane@Acme.Example", 18);
     mql_contact_normalise(big, big, sizeof big);
     is_str(big, "jane@acme.example", "in place");
