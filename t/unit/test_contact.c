@@ -21,9 +21,12 @@
 #include <unistd.h>
 #include <apr_general.h>
 #include <apr_strings.h>
+#include <apr_time.h>
 #include "mql_contact.h"
 
 static apr_pool_t *pool;
+
+#include "shm_fixture.h"
 
 static const char *norm(const char *in)
 {
@@ -313,6 +316,82 @@ static void test_json(void)
            "\"last_seen\":9}", "the notification line");
 }
 
+/* The accounts' walk of a shared table: only the visitors with a contact,
+ * each once, also after contacts were given up and taken again; and what
+ * a count of a full contact area costs. */
+typedef struct walked {
+    mql_accounts_t *acc;
+    unsigned n, without;
+    uint32_t now;
+} walked_t;
+
+static int walk_one(const mql_visitor_t *v, const char *contact, void *baton)
+{
+    walked_t *w = baton;
+
+    w->n++;
+    if (!contact)
+        w->without++;
+    else
+        mql_accounts_add(w->acc, NULL, "", contact, v, mql_current_score(v, w->now, 0));
+    return 0;
+}
+
+static void test_walk(void)
+{
+    const uint32_t cap = 100000, ncontacts = cap / 32;
+    table_t t;
+    mql_visitor_t v;
+    walked_t w;
+    apr_array_header_t *table;
+    apr_time_t t0;
+    uint32_t i, dropped;
+    char c[64];
+    int ok_all = 1;
+
+    table_open(&t, cap, NULL, NULL, NULL);
+    ok(t.vs != NULL, "a table of %u visitors", cap);
+    if (!t.vs)
+        return;
+    memset(&v, 0, sizeof v);
+    v.first_seen = v.last_seen = 1000;
+    v.score = 10;
+    for (i = 0; i < cap; i++) {
+        id_of(i, v.id);
+        if (i % 32 == 0)
+            apr_snprintf(c, sizeof c, "person%u@company%u.example", i, (i / 32) % 500);
+        ok_all &= mql_visitors_put(t.vs, &v, i % 32 == 0 ? c : NULL, 0) == APR_SUCCESS;
+    }
+    ok(ok_all, "%u visitors put, one in 32 with a contact", cap);
+    memset(&w, 0, sizeof w);
+    w.acc = mql_accounts_make(pool);
+    w.now = 1000;
+    t0 = apr_time_now();
+    mql_visitors_walk(t.vs, MQL_WALK_CONTACTS, walk_one, &w);
+    table = mql_accounts_finish(w.acc, NULL, 2, 10, MQL_ACCOUNTS_MAX, 1000, NULL, &dropped, pool);
+    mql_accounts_format(pool, table, 1000, dropped);
+    printf("# accounts of %u visitors (%u contacts, 500 domains): %.2f ms\n", cap, w.n,
+           (double)(apr_time_now() - t0) / 1000.0);
+    is_int(w.n, ncontacts, "the walk gives the visitors with a contact");
+    is_int(w.without, 0, "... and no other");
+    is_int(table->nelts, 500, "500 accounts");
+    /* contacts given up with their visitors, and taken by others */
+    for (i = 0; i < 64; i++) {
+        id_of(i * 32, v.id);
+        mql_visitors_forget(t.vs, v.id);
+    }
+    for (i = 0; i < 32; i++) {
+        id_of(i * 32 + 1, v.id);
+        apr_snprintf(c, sizeof c, "late%u@later.example", i);
+        mql_visitors_set_contact(t.vs, v.id, c, 1001);
+    }
+    memset(&w, 0, sizeof w);
+    w.acc = mql_accounts_make(pool);
+    mql_visitors_walk(t.vs, MQL_WALK_CONTACTS, walk_one, &w);
+    is_int(w.n, ncontacts - 64 + 32, "after forgets and new contacts, each holder once");
+    table_close(&t);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -323,5 +402,6 @@ int main(void)
     test_accounts();
     test_file();
     test_json();
+    test_walk();
     return done_testing();
 }
