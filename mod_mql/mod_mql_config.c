@@ -38,6 +38,7 @@
 #include "mod_mql_runtime.h"
 #include "mod_mql_store.h"
 #include "mod_mql_status.h"
+#include "mod_mql_accounts.h"
 #include "mql_dbmpub.h"
 #include "mql_journal.h"
 
@@ -136,6 +137,7 @@ void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->optout_cookie = MERGE(optout_cookie, NULL);
     sc->exclude_ua = append_arrays(p, base->exclude_ua, add->exclude_ua);
     sc->exclude_ip = append_arrays(p, base->exclude_ip, add->exclude_ip);
+    sc->contact_from = MERGE(contact_from, NULL);
     return sc;
 }
 
@@ -1076,5 +1078,15 @@ const command_rec mql_cmds[] = {
                   "how long after its first visit a visitor may become a lead (default 0)"),
     AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,
                   "scored events a visitor needs before it may become a lead (default 1)"),
+    /* contacts and accounts: mod_mql_accounts.c */
+    AP_INIT_ITERATE("MQLContactFrom", mql_set_contact_from, NULL, RSRC_CONF,
+                    "where a visitor's contact comes from besides X-MQL-Contact: "
+                    "remote-user and/or env=NAME, the first present wins (default none)"),
+    AP_INIT_ITERATE("MQLFreeMailDomains", mql_set_freemail, NULL, RSRC_CONF,
+                    "e-mail domains (or NAME.* for any suffix) that are no company's, "
+                    "besides the shipped list of free-mail providers"),
+    AP_INIT_TAKE2("MQLAccountThreshold", mql_set_account_threshold, NULL, RSRC_CONF,
+                  "PEOPLE SCORE: an account with PEOPLE engaged people whose scores add up "
+                  "to SCORE is announced once (default none)"),
     { NULL }
 };

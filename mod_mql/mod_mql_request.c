@@ -16,8 +16,9 @@
 
 /*
  * The request path: recognise the visitor early, export what we know to
- * the environment, take the application's signals off the response, and
- * score the request once it is logged.  Nothing here touches the disk;
+ * the environment, learn who a signed-in visitor is once authentication
+ * has run (MQLContactFrom, in the fixups), take the application's signals
+ * off the response, and score the request once it is logged.  Nothing here touches the disk;
  * the only wait is the table's mutex, held for a hash lookup and a few
  * additions.
  */
@@ -32,6 +33,7 @@
 #include "util_filter.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_accounts.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
 #include "mod_mql_journal.h"
@@ -569,6 +571,14 @@ static int mql_fixups(request_rec *r)
                         (uint32_t)apr_time_sec(r->request_time), mark);
         apr_table_setn(r->headers_in, MQL_SCORED_HEADER, apr_pstrdup(r->pool, mark));
     }
+    /* authentication has run: the user or the claim it left is the
+     * contact (MQLContactFrom); nothing to look at without the directive */
+    if (rq->tracked && !rq->scored_before) {
+        const mql_srv_conf_t *sc = srv_conf(r);
+
+        if (sc->contact_from)
+            rq->auth_contact = mql_contact_from_request(r, sc->contact_from);
+    }
     return DECLINED;
 }
 
@@ -858,6 +868,28 @@ static int range_reaches_end(request_rec *r, request_rec *last)
     return 0;
 }
 
+/*
+ * The visitor's contact set.  One from authentication comes with every
+ * request of a signed-in visitor: it is compared with the one kept first,
+ * so that the record is not marked changed (and, with Redis, sent) each
+ * time.
+ */
+static void keep_contact(request_rec *r, const mql_req_t *rq, const char *contact,
+                         uint32_t now, int unless_same)
+{
+    char kept[MQL_CONTACT_LEN];
+    mql_visitor_t v;
+    apr_status_t rv;
+
+    if (unless_same && mql_visitors_get(mql_g->store, &rq->ref, now, &v, kept)
+        && !strcmp(kept, contact))
+        return;
+    if ((rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, contact, now)) != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "contact not kept: %s",
+                      rv == APR_ENOSPC ? "the contact area is full"
+                                       : "the visitor is no longer in the store");
+}
+
 /* Classify the finished request and score it, once. */
 static void score_request(request_rec *r, mql_req_t *rq)
 {
@@ -869,6 +901,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     mql_hit_result_t res;
     mql_lead_gate_t gate;
     char app_name[40];
+    const char *contact;
     int app_points = 0, has_points = 0;
     uint32_t now;
     apr_status_t rv;
@@ -909,8 +942,15 @@ static void score_request(request_rec *r, mql_req_t *rq)
 
     memset(&hit, 0, sizeof hit);
     hit.events = mql_classify(&facts);
-    if (!hit.events && !rq->app_contact)
+    /* the application's word is the later and the more specific */
+    contact = rq->app_contact ? mql_contact_normalised(r, rq->app_contact) : rq->auth_contact;
+    if (!hit.events && !contact)
         return;
+    /* a signed-in visitor's plain request: only the contact, if new */
+    if (!hit.events && !rq->app_contact) {
+        keep_contact(r, rq, contact, (uint32_t)apr_time_sec(apr_time_now()), 1);
+        return;
+    }
     hit.app_points = has_points ? app_points : sc->scoring.points[MQL_EV_APP];
     hit.path = r->uri;
     hit.referer = apr_table_get(r->headers_in, "Referer");
@@ -946,12 +986,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     /* the story: a copy into the journal's ring, never a wait */
     if (hit.events)
         mql_journal_capture(&hit, &res, now, rq->prev_seen, sc->scoring.nrules);
-    if (rq->app_contact
-        && (rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now))
-           != APR_SUCCESS)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "contact not kept: %s",
-                      rv == APR_ENOSPC ? "the contact area is full"
-                                       : "the visitor is no longer in the store");
+    if (contact)
+        keep_contact(r, rq, contact, now, !rq->app_contact);
 }
 
 static int mql_log_transaction(request_rec *r)

@@ -31,6 +31,8 @@
  *   5. drains the table's change ring into MQLNotify, one JSON line per
  *      stage change, without ever blocking on the pipe (the program runs
  *      as the server's user, started by the writer: mod_mql_notify.c),
+ *      and every few seconds counts the accounts behind people, announcing
+ *      the newly qualified ones there too (mod_mql_accounts.c),
  *   6. when a publication is due (mql_round_publish_due), collects the
  *      dirty leads and publishes them to the DBM file of their site
  *      (mod_mql_publish.c); once a round has published everything, it
@@ -61,6 +63,7 @@
 #include "http_core.h"
 #include "mod_watchdog.h"
 
+#include "mod_mql_accounts.h"
 #include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
@@ -152,6 +155,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     mql_restore_returns(st, p, now);
     forget |= mql_fleet_forgets(s);
     mql_notify_changes(s, p, &wsh->notify_seq, st);
+    mql_accounts_round(s, p, now, final);
 
     /* Leads are collected when a publication is due, not before, so a
      * lead that keeps changing while the writer keeps its pace is taken

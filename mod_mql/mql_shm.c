@@ -1277,6 +1277,36 @@ void mql_shm_iterate(mql_shm_t *s, mql_visit_fn *fn, void *baton)
     free(b);
 }
 
+/* The visitors that hold a contact: a walk of the contact area (a 32nd
+ * of the table), for the accounts. */
+void mql_shm_iterate_contacts(mql_shm_t *s, mql_visit_fn *fn, void *baton)
+{
+    walk_buf_t *b = walk_buf_new("iteration");
+    uint32_t start, end, i, holder;
+    unsigned n, k;
+    int stop = 0;
+
+    if (!b)
+        return;
+    for (start = 0; start < s->ncontacts && !stop; start = end) {
+        end = (s->ncontacts - start > CHUNK) ? start + CHUNK : s->ncontacts;
+        n = 0;
+        lock(s);
+        for (i = start; i < end; i++) {
+            holder = s->contacts[i].link;
+            /* a taken contact names its holder, whose contact names it back */
+            if (holder && holder <= s->capacity
+                && (s->slots[holder - 1].mark & MARK_USED)
+                && s->slots[holder - 1].contact == i + 1)
+                walk_copy_locked(s, b, n++, holder - 1);
+        }
+        unlock(s);
+        for (k = 0; k < n && !stop; k++)
+            stop = fn(&b->v[k], walk_contact(b, k), baton);
+    }
+    free(b);
+}
+
 /*
  * The records from entry k on were taken as written but never handed over
  * (the function asked to stop): give them their marks back, unless the
@@ -1796,6 +1826,8 @@ static void vs_walk(void *be, int which, mql_visit_fn *fn, void *baton)
 
     if (which == MQL_WALK_LEADS)
         mql_shm_iterate(be, lead_filter, &l);
+    else if (which == MQL_WALK_CONTACTS)
+        mql_shm_iterate_contacts(be, fn, baton);
     else
         mql_shm_iterate(be, fn, baton);
 }

@@ -135,6 +135,8 @@ uint32_t mql_shm_expire_sweep(mql_shm_t *s, uint32_t now);
  * stop.  contact is NULL when the visitor has none.
  */
 void mql_shm_iterate(mql_shm_t *s, mql_visit_fn *fn, void *baton);
+/* Only the visitors that hold a contact (the contact area's walk). */
+void mql_shm_iterate_contacts(mql_shm_t *s, mql_visit_fn *fn, void *baton);
 
 /*
  * Walk the records marked dirty whose last write is at least min_interval

@@ -30,6 +30,7 @@
  *     criteria [--format text|json]  signals and scores against sales' verdicts
  *     whatif --threshold N [--require download|form|country=CC,...]
  *                                  how many would qualify under other criteria
+ *     accounts [--format text|csv|json]  the companies behind the people
  *
  * A site is a leads file of its own (MQLDBMFile in a virtual host); --site
  * NAME takes its file and type from the list the server leaves in
@@ -86,6 +87,7 @@
 #include "mql_visitors.h"
 #include "mql_control.h"
 #include "mql_version.h"
+#include "mqlctl_accounts.h"
 #include "mqlctl_journal.h"
 #include "mqlctl_redis.h"
 #include "mql_redis_sync.h"
@@ -135,6 +137,8 @@ static void usage(FILE *out)
         "  criteria [--format text|json] each signal's acceptance by sales; scores\n"
         "  whatif --threshold N [--require download|form|country=CC,...]\n"
         "                                how many would qualify under these criteria\n"
+        "  accounts [--format text|csv|json]\n"
+        "                                the companies behind the people: people, leads, score\n"
         "\n"
         "options:\n"
         "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
@@ -1257,12 +1261,14 @@ int main(int argc, const char *const *argv)
         return mqlctl_criteria(c.p, c.state_dir, format);
     if (!strcmp(cmd, "whatif") && nargs == 1)
         return mqlctl_whatif(c.p, c.state_dir, threshold, require, format);
+    if (!strcmp(cmd, "accounts") && nargs == 1)
+        return mqlctl_accounts(c.p, c.state_dir, c.site, format);
     if (!strcmp(cmd, "help"))
         return usage(stdout), 0;
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
         && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
         && strcmp(cmd, "sites") && strcmp(cmd, "funnel") && strcmp(cmd, "criteria")
-        && strcmp(cmd, "whatif"))
+        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }
