@@ -65,6 +65,7 @@ typedef struct mql_rule {
     int cap_slot;              /* index into mql_visitor_t.caps when cap > 0 */
     const char *source;        /* "file:line" for messages */
     const char *pattern;       /* the URL regex as written (the journal's label) */
+    int disqualify;            /* a knock-out (mql_knockout.h): the glue rejects */
 } mql_rule_t;
 
 /* "MQLRule country CC... POINTS": fit points, granted once per visitor. */
