@@ -32,7 +32,8 @@ my $t = MQLTest->new(conf => '');
 my $root = $t->root;
 my $sd = $t->state_dir;
 my (undef, $out) = $t->notify_sink;
-$t->write_conf("MQLThreshold 20\nMQLHalfLife 0\nMQLNotify \"|$root/notify.pl\"\n");
+$t->write_conf("MQLThreshold 20\nMQLHalfLife 0\nMQLNotify \"|$root/notify.pl\"\n"
+               . "<Location /mql-status>\n    SetHandler mql-status\n</Location>\n");
 $t->start;
 
 sub ctl { MQLTest::mqlctl('--state-dir', $sd, @_) }
@@ -86,6 +87,12 @@ ok MQLTest::wait_for(10, sub {
 like $show, qr/^\s+\S+\s+manual\s+-\s+\+25\s+rule: manual: trade show: booth 7\s+score 26$/m,
      '  as manual points, +25, the score after them';
 like $show, qr/^score: 26$/m, 'the score: 1 view and 25 manual points';
+my $page = $t->get("/mql-status?visitor=$id")->{content};
+like $page, qr/manual: trade show: booth 7/, "the status page's lead view shows them too";
+my $lj = eval { decode_json($t->get("/mql-status?visitor=$id&json")->{content}) } // {};
+ok +(grep { ($_->{rule} // '') eq 'manual: trade show: booth 7' && $_->{event} eq 'manual'
+            && $_->{points} == 25 } @{ $lj->{story} // [] }),
+   '  and its JSON: event manual, +25, the reason';
 like $show, qr/^trigger: app:manual$/m, 'the trigger says manual, as an outside event';
 ($rc) = ctl('adjust', $id, '-3', '--reason', 'duplicate booth scan');
 is $rc, 0, 'adjust -3';
