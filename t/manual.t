@@ -18,7 +18,8 @@
 # them as manual with their reason.  On a stopped server they go into its
 # snapshot (and a lead's published score), and the next start promotes at
 # the visitor's next visit.  Bad IDs, numbers and reasons are refused with
-# a clear message and a non-zero exit, before anything is sent.
+# a clear message and a non-zero exit, before anything is sent.  With
+# MQLStore redis://, Redis applies them for the fleet, as it applies hits.
 use strict;
 use warnings;
 use FindBin;
@@ -27,6 +28,8 @@ use Test::More;
 use JSON::PP;
 use Time::HiRes qw(sleep);
 use MQLTest;
+use MQLRedis;
+use MQLFleet;
 
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;
@@ -136,4 +139,36 @@ ok MQLTest::wait_for(10, sub { (ctl('show', $id2))[1] =~ /manual: called us/ }),
 is_deeply [ $t->unexpected_errors ], [], 'no unexpected errors';
 unlike $t->log_text, qr/exit signal/, 'no process died';
 $t->stop;
+
+# ---- MQLStore redis://: Redis applies the points for the fleet ---------------
+
+SKIP: {
+    skip 'redis-server and redis-cli are not installed', 6 unless MQLRedis::available();
+    my $redis = MQLRedis->new;
+    my $r = MQLTest->new(conf => '');
+    my (undef, $rout) = $r->notify_sink;
+    $r->write_conf("MQLStore ${\ $redis->url }\nMQLRedisTimeout 2s\nMQLThreshold 20\n"
+                   . "MQLHalfLife 0\nMQLNotify \"|${\ $r->root }/notify.pl\"\n");
+    $r->start;
+    my ($cookie) = MQLTest::visitor_cookie($r->get('/index.html')) or die "no visitor cookie\n";
+    my ($rid) = $cookie =~ /^mql_vid=([^.]+)\./;
+    my $key = MQLTest::wait_for(10, sub { MQLFleet::vkey($redis, $rid) });
+    ok $key, 'redis: the visitor is in Redis';
+    my ($rc2, undef, $err2) = MQLTest::mqlctl('--state-dir', $r->state_dir, 'adjust', $rid, '+40',
+                                              '--reason', 'webinar host');
+    is $rc2, 0, 'redis: adjust +40' or diag $err2;
+    ok MQLTest::wait_for(10, sub { ($redis->record($key)->{stage} // 0) == 1 }),
+       'redis: Redis promoted the visitor with the points';
+    is $redis->record($key)->{score}, 41, 'redis: its score there: 1 view and 40 manual points';
+    my $lines = MQLTest::wait_for(10, sub {
+        open my $f, '<', $rout or return;
+        my @l = grep { $_->{visitor} eq $rid } map { decode_json($_) } <$f>;
+        @l ? \@l : undef });
+    is_deeply [ map { "$_->{old_stage}>$_->{stage}" } @{ $lines // [] } ], ['visitor>mql'],
+        'redis: notified once';
+    ok MQLTest::wait_for(10, sub { (MQLTest::mqlctl('--state-dir', $r->state_dir, 'show', $rid))[1]
+                                   =~ /manual: webinar host/ }),
+       'redis: the story shows them';
+    $r->stop;
+}
 done_testing;
