@@ -168,6 +168,8 @@ static int apply_control(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
         MQL_STAT_ADD(st, leads_restored, 1);
         rv = mql_visitors_set_stage(mql_g->store, req.id, req.stage, now_secs());
     }
+    if (req.reason)
+        mql_journal_verdict_reason(s, req.id_text, now_secs(), req.reason);
     MQL_STAT_ADD(st, control_applied, 1);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", req.id_text,
                  mql_stage_name(req.stage),

@@ -449,6 +449,25 @@ void mql_journal_stage_changes(server_rec *s, const mql_change_t *c, unsigned n)
                      "not recorded (%s)", n, mql_journal_error(db));
 }
 
+void mql_journal_verdict_reason(server_rec *s, const char *id_text, uint32_t time,
+                                const char *reason)
+{
+    mql_journal_t *db = writer_db(s);
+    apr_status_t rv;
+
+    if (!db)
+        return;
+    rv = mql_journal_begin(db);
+    if (rv == APR_SUCCESS) {
+        rv = mql_journal_reason(db, id_text, time, reason);
+        if (mql_journal_commit(db) != APR_SUCCESS)
+            rv = APR_EGENERAL;
+    }
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL09506: journal: the reason of %s's "
+                     "rejection not recorded (%s)", id_text, mql_journal_error(db));
+}
+
 void mql_journal_manual(server_rec *s, const char *id_text, uint32_t time, double points,
                         const char *reason, double score)
 {

@@ -41,6 +41,11 @@ void mql_journal_capture_knockout(const mql_hit_t *hit, const mql_hit_result_t *
                                   uint32_t now, uint32_t prev_seen, int nrules, unsigned flag,
                                   unsigned index);
 
+/* Writer: the reason sales gave a rejection (mqlctl set ID
+ * stage=rejected reason=TEXT), where a knock-out's goes (lead_reasons). */
+void mql_journal_verdict_reason(server_rec *s, const char *id_text, uint32_t time,
+                                const char *reason);
+
 /* Writer: manual points (mqlctl adjust) into the story, as event
  * "manual" with their reason, and the score after them. */
 void mql_journal_manual(server_rec *s, const char *id_text, uint32_t time, double points,

@@ -35,6 +35,12 @@ const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const cha
     return apr_psprintf(p, "set %s %s\n", id_text, mql_stage_name(stage));
 }
 
+const char *mql_control_format_reject(apr_pool_t *p, const char *id_text, const char *reason)
+{
+    return apr_psprintf(p, "set %s %s %s\n", id_text, mql_stage_name(MQL_STAGE_REJECTED),
+                        mql_pct_encode(p, reason));
+}
+
 const char *mql_control_format_adjust(apr_pool_t *p, const char *id_text, int points,
                                       const char *reason)
 {
@@ -102,6 +108,18 @@ int mql_control_parse(apr_pool_t *p, const char *text, mql_control_t *out,
         && (stage = mql_stage_from_name(arg)) > MQL_STAGE_VISITOR) {
         out->verb = MQL_CONTROL_SET;
         out->stage = (mql_stage_t)stage;
+        return MQL_CONTROL_OK;
+    }
+    /* a rejection with its reason */
+    if (!strcmp(verb, "set") && arg && extra
+        && mql_stage_from_name(arg) == MQL_STAGE_REJECTED) {
+        char *reason = mql_pct_decode(p, extra, strlen(extra));
+
+        if (apr_strtok(NULL, " \t", &last) || !reason || mql_adjust_reason(reason))
+            return MQL_CONTROL_MALFORMED;
+        out->verb = MQL_CONTROL_SET;
+        out->stage = MQL_STAGE_REJECTED;
+        out->reason = reason;
         return MQL_CONTROL_OK;
     }
     if (!strcmp(verb, "adjust") && arg) {

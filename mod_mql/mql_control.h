@@ -19,8 +19,9 @@
  * defined once for both sides:
  *
  *   control/NAME.req    a request from mqlctl, one line ("set ID STAGE",
- *                       "forget ID", "adjust ID POINTS REASON" with the
- *                       reason percent-encoded), written under a temporary name
+ *                       "set ID rejected REASON", "forget ID", "adjust ID
+ *                       POINTS REASON", a reason percent-encoded), written
+ *                       under a temporary name
  *                       (.tmp.*, never read) and renamed; the server's
  *                       writer applies the requests in name order (the
  *                       name starts with the time) and removes each
@@ -73,12 +74,16 @@ typedef struct mql_control {
     const char *id_text;        /* as written */
     mql_stage_t stage;          /* MQL_CONTROL_SET */
     int points;                 /* MQL_CONTROL_ADJUST */
-    const char *reason;         /* MQL_CONTROL_ADJUST, decoded */
+    const char *reason;         /* MQL_CONTROL_ADJUST, decoded; a rejection's, or NULL */
 } mql_control_t;
 
 /* The line of a request (stage only for MQL_CONTROL_SET). */
 const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const char *id_text,
                                mql_stage_t stage);
+
+/* "set ID rejected REASON": sales' rejection with its reason (what
+ * mql_control_format makes without one). */
+const char *mql_control_format_reject(apr_pool_t *p, const char *id_text, const char *reason);
 
 /* "adjust ID POINTS REASON": the request line of manual points. */
 const char *mql_control_format_adjust(apr_pool_t *p, const char *id_text, int points,
@@ -89,7 +94,8 @@ const char *mql_control_format_adjust(apr_pool_t *p, const char *id_text, int po
  * expected. */
 const char *mql_adjust_points(const char *s, int *points);
 
-/* NULL when reason is one (see MQL_REASON_MAX), else what is expected. */
+/* NULL when reason is one (see MQL_REASON_MAX: manual points', a
+ * rejection's), else what is expected. */
 const char *mql_adjust_reason(const char *reason);
 
 #define MQL_CONTROL_OK        0

@@ -23,6 +23,7 @@
  *     show ID                      every field of one lead
  *     export --format csv|json     for CRM imports
  *     set ID stage=sql|rejected|mql   sales' decision
+ *     set ID stage=rejected reason=TEXT   ... with why
  *     adjust ID +N|-N --reason TEXT   sales' own points (a trade show)
  *     forget ID                    erase a visitor everywhere
  *     stats                        leads per stage, and the server's writer
@@ -131,6 +132,7 @@ static void usage(FILE *out)
         "  show ID                       every field of one lead\n"
         "  export --format csv|json      all leads, for a CRM import\n"
         "  set ID stage=sql|rejected|mql sales' decision on a lead\n"
+        "  set ID stage=rejected reason=TEXT          ... and why (shown by show)\n"
         "  adjust ID +N|-N --reason TEXT sales' own points (-1000 to +1000), with why\n"
         "  forget ID                     erase a visitor: DBM files, server, snapshot, Redis\n"
         "  stats                         leads per stage and the server's writer\n"
@@ -737,11 +739,12 @@ static int edit_snapshot_e(ctl_t *c, snap_change_t *ep)
     return e.found;
 }
 
-static int cmd_set(ctl_t *c, const char *id, const char *arg)
+static int cmd_set(ctl_t *c, const char *id, const char *arg, const char *reason_arg)
 {
     uint8_t raw[MQL_ID_BYTES];
     mql_lead_t l;
-    const char *rec = NULL, *req = NULL;
+    mql_journal_t *j;
+    const char *rec = NULL, *req = NULL, *reason = NULL, *why;
     int rc, stage = -1, alive, in_snap = 0;
 
     if ((rc = check_id(id)))
@@ -749,6 +752,14 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     if (!arg || strncmp(arg, "stage=", 6) || (stage = mql_stage_from_name(arg + 6)) <= 0)
         return die_usage("set needs stage=sql, stage=rejected or stage=mql, got '%s'",
                          arg ? arg : "");
+    if (reason_arg) {
+        if (strncmp(reason_arg, "reason=", 7) || stage != MQL_STAGE_REJECTED)
+            return die_usage("set takes reason=TEXT after stage=rejected only, got '%s'",
+                             reason_arg);
+        reason = reason_arg + 7;
+        if ((why = mql_adjust_reason(reason)))
+            return die_usage("%s", apr_psprintf(c->p, "reason= expects %s", why));
+    }
     mql_id_from_text(id, strlen(id), raw);
     rc = read_one(c, id, &l, &rec);
     if (rc && rc != EXIT_UNKNOWN)
@@ -771,14 +782,24 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     }
     /* the server: a request it applies on its next round (idempotent, so
      * it is also left for a server that is not running now) */
-    req = send_control(c, MQL_CONTROL_SET, id, (mql_stage_t)stage);
+    req = reason ? send_control_text(c, mql_control_format_reject(c->p, id, reason))
+                 : send_control(c, MQL_CONTROL_SET, id, (mql_stage_t)stage);
     if (alive) {
         if (req && !await_control(c, req))
             fprintf(stderr, "%s: warning: the server has not taken the request yet; it "
                     "stays queued in %s/control\n", prog, c->state_dir);
     }
-    else if (!in_snap && edit_snapshot(c, raw, SNAP_SET, stage) < 0)
-        return EXIT_FAIL;
+    else {
+        if (!in_snap && edit_snapshot(c, raw, SNAP_SET, stage) < 0)
+            return EXIT_FAIL;
+        /* the journal is mqlctl's to write with the server stopped (the
+         * request left queued writes the same again at its start) */
+        if (reason && (j = mqlctl_journal(c->p, c->state_dir, 1, 1))
+            && mql_journal_reason(j, id, (uint32_t)apr_time_sec(apr_time_now()), reason)
+               != APR_SUCCESS)
+            fprintf(stderr, "%s: warning: the reason is not in the journal: %s\n", prog,
+                    mql_journal_error(j));
+    }
     printf("%s: stage=%s\n", id, mql_stage_name(stage));
     return 0;
 }
@@ -1354,8 +1375,8 @@ int main(int argc, const char *const *argv)
         return cmd_show(&c, args[1]);
     if (!strcmp(cmd, "export") && nargs == 1)
         return cmd_export(&c, format);
-    if (!strcmp(cmd, "set") && nargs == 3)
-        return cmd_set(&c, args[1], args[2]);
+    if (!strcmp(cmd, "set") && (nargs == 3 || nargs == 4))
+        return cmd_set(&c, args[1], args[2], nargs == 4 ? args[3] : NULL);
     if (!strcmp(cmd, "forget") && nargs == 2)
         return cmd_forget(&c, args[1]);
     if (!strcmp(cmd, "adjust") && nargs == 3)

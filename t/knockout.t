@@ -18,7 +18,8 @@
 # "disqualified" and the domain or rule, even when the same request takes
 # its score over the threshold: no MQL notification, not even for a
 # moment; the rejection is an ordinary stage change, in the journal with
-# its reason (mqlctl show).  mqlctl set still overrules it, and a later
+# its reason (mqlctl show), where mqlctl set stage=rejected reason=TEXT puts
+# sales' own.  mqlctl set still overrules it, and a later
 # knock-out does not undo sales' decision.  The same with MQLStore
 # redis://, two servers sharing one Redis.  Bad arguments fail configtest
 # with the file, the line and what is expected.
@@ -138,6 +139,24 @@ sub scenario {
         $out =~ /^reason: /m ? $out : undef });
     like $show // '', qr{^reason: disqualified \(rule form \^/cgi-bin/form\\+\.cgi\)$}m,
         "$label: the reason names the rule";
+
+    # sales' own rejection carries its reason to the same place
+    if ($label eq 'shm') {
+        my ($rc, undef, $err) = MQLTest::mqlctl('--state-dir', $state, 'set', $fan, 'stage=sql',
+                                                'reason=x');
+        is $rc, 2, "$label: reason= goes with stage=rejected only";
+        like $err, qr/reason=TEXT after stage=rejected only/, "$label: ... saying so";
+        ($rc, undef, $err) = MQLTest::mqlctl('--state-dir', $state, 'set', $fan, 'stage=rejected',
+                                             "reason=no budget\tthis year");
+        is $rc, 2, "$label: a reason with a control character is refused";
+        ($rc, undef, $err) = MQLTest::mqlctl('--state-dir', $state, 'set', $fan, 'stage=rejected',
+                                             'reason=no budget this year');
+        is $rc, 0, "$label: mqlctl set stage=rejected reason=TEXT" or diag $err;
+        ok MQLTest::wait_for(10, sub {
+               (MQLTest::mqlctl('--state-dir', $state, 'show', $fan))[1]
+                   =~ /^reason: no budget this year$/m }),
+           "$label: ... shown by mqlctl show";
+    }
 
     # sales overrule; another knock-out does not undo their decision
     my ($rc, $out, $err) = MQLTest::mqlctl('--state-dir', $state, 'set', $spy, 'stage=mql');

@@ -125,6 +125,18 @@ int main(void)
         ok(e && !strcmp(e->file, "/1"), "two sites of one name: the first, as the status page");
     }
 
+    /* a rejection with its reason */
+    text = mql_control_format_reject(p, id, "not a buyer; 100% sure");
+    ok(mql_control_parse(p, text, &req, NULL) == MQL_CONTROL_OK && req.verb == MQL_CONTROL_SET
+       && req.stage == MQL_STAGE_REJECTED && req.reason
+       && !strcmp(req.reason, "not a buyer; 100% sure"), "a rejection's reason read back");
+    ok(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw sql\n", &req, NULL) == MQL_CONTROL_OK
+       && !req.reason, "a decision without one has none");
+    is_int(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw sql why", &req, NULL),
+           MQL_CONTROL_UNKNOWN, "a reason for another verdict: unknown");
+    is_int(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw rejected a%1Bb", &req, NULL),
+           MQL_CONTROL_MALFORMED, "a reason with an escape character: malformed");
+
     /* manual points: mqlctl adjust */
     {
         const char *reason = "trade show: 50% off; \"booth\" 7";
