@@ -410,6 +410,10 @@ static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
     mql_visitor_t v;
     int known;
 
+    /* a plain visitor rejected (a knock-out) was never an MQL: no verdict
+     * of sales for the funnel and the criteria to count */
+    if (c->old_stage == MQL_STAGE_VISITOR && c->new_stage == MQL_STAGE_REJECTED)
+        return;
     mql_id_to_text(c->id, id);
     known = mql_visitors_get_id(mql_g->store, c->id, c->time, &v, contact);
     if (c->new_stage == MQL_STAGE_MQL && c->old_stage == MQL_STAGE_VISITOR)

@@ -156,6 +156,11 @@ sub scenario {
                (MQLTest::mqlctl('--state-dir', $state, 'show', $fan))[1]
                    =~ /^reason: no budget this year$/m }),
            "$label: ... shown by mqlctl show";
+        # knock-outs were never MQLs: the funnel counts sales' rejection only
+        my (undef, $json) = MQLTest::mqlctl('--state-dir', $state, 'funnel', '--format', 'json');
+        my $f = eval { decode_json($json) } // {};
+        is_deeply [ @{ $f->{totals} // {} }{qw(mqls rejected)} ], [ 1, 1 ],
+            "$label: the funnel: one MQL, rejected by sales; no knock-out in it";
     }
 
     # sales overrule; another knock-out does not undo their decision
