@@ -35,6 +35,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_config.h"
 #include "mod_mql_flood.h"
+#include "mod_mql_knockout.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_store.h"
 #include "mod_mql_status.h"
@@ -125,6 +126,7 @@ void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->rules = add->rules->nelts ? add->rules : base->rules;
     sc->ncapped = add->rules->nelts ? add->ncapped : base->ncapped;
     sc->fit_rules = add->fit_rules->nelts ? add->fit_rules : base->fit_rules;
+    sc->disqualify_domains = MERGE(disqualify_domains, NULL);
     sc->threshold = MERGE(threshold, MQL_UNSET);
     sc->require = MERGE(require, MQL_UNSET);
     sc->require_countries = MERGE(require_countries, NULL);
@@ -742,13 +744,14 @@ static const char *rule_of_kind(cmd_parms *cmd, const mql_rule_kind_t *kind, int
 }
 
 /* MQLRule EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE]
+ *         [disqualify]
  * MQLRule KIND ... (mql_rule_kind_named)
  * MQLRule country CC... POINTS */
 static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
 {
     mql_srv_conf_t *sc = srv_conf(cmd);
     const char *usage = "expects EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] "
-                        "[query=NAME=VALUE], or country CC... POINTS";
+                        "[query=NAME=VALUE] [disqualify], or country CC... POINTS";
     const mql_rule_kind_t *kind;
     mql_rule_t rule;
     int64_t n;
@@ -806,6 +809,8 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
             rule.query_name = apr_pstrmemdup(cmd->pool, opt + 6, (apr_size_t)(eq - opt - 6));
             rule.query_value = eq + 1;
         }
+        else if (!strcasecmp(opt, "disqualify"))
+            rule.disqualify = 1;        /* a knock-out: mod_mql_knockout.c */
         else
             return bad(cmd, usage, opt);
     }
@@ -1034,7 +1039,10 @@ const command_rec mql_cmds[] = {
                   "EVENT POINTS (defaults: view 1, download 10, form 20, form-error -5, "
                   "pixel 3, campaign 5)"),
     AP_INIT_TAKE_ARGV("MQLRule", set_rule, NULL, RSRC_CONF,
-                      "EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE]"),
+                      "EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE] "
+                      "[disqualify]"),
+    AP_INIT_TAKE_ARGV("MQLDisqualify", mql_set_disqualify, NULL, RSRC_CONF,
+                      "contact-domain DOMAIN...: such visitors never become MQLs"),
     AP_INIT_ITERATE("MQLDownloadExtensions", set_download_exts, NULL, RSRC_CONF,
                     "extensions that count as downloads (default pdf doc docx ppt pptx "
                     "xls xlsx zip epub)"),

@@ -16,7 +16,8 @@
 
 /*
  * The writer's control job: the requests mqlctl leaves in
- * MQLStateDir/control/ ("set ID STAGE", "forget ID": mql_control.c), read
+ * MQLStateDir/control/ ("set ID STAGE", "forget ID", "adjust ID POINTS
+ * REASON": mql_control.c), read
  * in name order (the name starts with the time) and applied to the store,
  * the leads files (at the next publication) and the journal; and, with
  * MQLStore redis://, the visitors forgotten on another server of the fleet.
@@ -34,6 +35,7 @@
 #include "mod_mql_runtime.h"
 #include "mql_cookie.h"
 #include "mql_control.h"
+#include "mql_manual.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -71,6 +73,56 @@ int mql_fleet_forgets(server_rec *s)
     return any > 0;
 }
 
+/* The scoring of the site whose leads file holds the visitor (the main
+ * server's when that site is gone from the configuration). */
+static const mql_scoring_t *site_scoring(server_rec *s, int site)
+{
+    const mql_site_t *sites = (const mql_site_t *)mql_g->sites->elts;
+    server_rec *vs = site >= 0 && site < mql_g->sites->nelts && sites[site].server
+                     ? sites[site].server : s;
+
+    return &((mql_srv_conf_t *)ap_get_module_config(vs->module_config,
+                                                    &mql_module))->scoring;
+}
+
+/* mqlctl adjust: sales' own points, applied by the store as a hit is
+ * (the delta of mql_manual.h), so that the threshold promotes as ever
+ * and the stage change is notified once; only to a visitor the store
+ * knows (or a lead back from its file), never creating one. */
+static void apply_adjust(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
+                         const mql_control_t *req)
+{
+    uint32_t now = now_secs();
+    mql_visitor_ref_t ref;
+    mql_hit_result_t res;
+    mql_visitor_t v;
+    mql_delta_t d;
+    apr_status_t rv;
+
+    if (!mql_visitors_get_id(mql_g->store, req->id, now, &v, NULL)
+        && (mql_restore_lead(p, req->id, now) != APR_SUCCESS
+            || !mql_visitors_get_id(mql_g->store, req->id, now, &v, NULL))) {
+        MQL_STAT_ADD(st, control_errors, 1);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL09502: manual points for %s not "
+                     "applied: no such visitor in the store", req->id_text);
+        return;
+    }
+    mql_manual_delta(site_scoring(s, v.site), req->points, v.site, &d);
+    mql_visitors_ref(mql_g->store, req->id, &ref);
+    rv = mql_visitors_hit(mql_g->store, &ref, &d, now, &res);
+    if (rv != APR_SUCCESS) {
+        MQL_STAT_ADD(st, control_errors, 1);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "MQL09504: manual points for %s not "
+                     "applied: the visitor store refused them", req->id_text);
+        return;
+    }
+    mql_journal_manual(s, req->id_text, now, req->points, req->reason, res.after.score);
+    MQL_STAT_ADD(st, control_applied, 1);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL09505: %+d manual points for %s; score "
+                 "now %.1f, stage %s", req->points, req->id_text, res.after.score,
+                 mql_stage_name((mql_stage_t)res.after.stage));
+}
+
 /* Apply one request; 1 when done (the file may go), 0 to retry later. */
 static int apply_control(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
                          const char *file, const char *text, int *forget)
@@ -95,6 +147,10 @@ static int apply_control(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
     default:
         break;
     }
+    if (req.verb == MQL_CONTROL_ADJUST) {
+        apply_adjust(s, p, st, &req);
+        return 1;
+    }
     if (req.verb == MQL_CONTROL_FORGET) {
         rv = mql_visitors_forget(mql_g->store, req.id);
         mql_publish_forget(req.id_text);
@@ -112,6 +168,8 @@ static int apply_control(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
         MQL_STAT_ADD(st, leads_restored, 1);
         rv = mql_visitors_set_stage(mql_g->store, req.id, req.stage, now_secs());
     }
+    if (req.reason)
+        mql_journal_verdict_reason(s, req.id_text, now_secs(), req.reason);
     MQL_STAT_ADD(st, control_applied, 1);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "MQL03032: lead %s set to %s%s", req.id_text,
                  mql_stage_name(req.stage),
@@ -142,7 +200,7 @@ apr_array_header_t *mql_controls_apply(server_rec *s, apr_pool_t *p, mql_writer_
     qsort(names->elts, (size_t)names->nelts, sizeof(char *), cmp_str);
     for (i = 0; i < names->nelts; i++) {
         const char *file = apr_pstrcat(p, dir, "/", ((const char **)names->elts)[i], NULL);
-        char buf[256];
+        char buf[1024];     /* an adjust's reason, percent-encoded, is the longest */
         apr_size_t len = sizeof buf - 1;
         apr_file_t *f;
         int forget;

@@ -36,6 +36,8 @@
 #include "mod_mql_runtime.h"
 #include "mql_cookie.h"
 #include "mql_jring.h"
+#include "mql_knockout.h"
+#include "mql_manual.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -94,8 +96,25 @@ static void copy_bounded(char *dst, const char *src, size_t size)
     dst[i] = '\0';
 }
 
+static void capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
+                    uint32_t prev_seen, int nrules, unsigned knockout, unsigned index);
+
 void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
                          uint32_t prev_seen, int nrules)
+{
+    capture(hit, res, now, prev_seen, nrules, 0, 0);
+}
+
+void mql_journal_capture_knockout(const mql_hit_t *hit, const mql_hit_result_t *res,
+                                  uint32_t now, uint32_t prev_seen, int nrules, unsigned flag,
+                                  unsigned index)
+{
+    capture(hit, res, now, prev_seen, nrules,
+            flag & (MQL_JF_KNOCKOUT_RULE | MQL_JF_KNOCKOUT_DOMAIN), index);
+}
+
+static void capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
+                    uint32_t prev_seen, int nrules, unsigned knockout, unsigned index)
 {
     mql_jevent_t ev;
     int i;
@@ -122,7 +141,11 @@ void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint
     ev.site = (uint8_t)hit->site;
     ev.flags = (uint8_t)((res->found ? 0 : MQL_JF_NEW)
                          | (!res->found || prev_seen / 86400 != now / 86400 ? MQL_JF_FIRST_DAY
-                                                                            : 0));
+                                                                            : 0)
+                         | knockout);
+    /* the story names what rejected the visitor, not the first rule */
+    if (knockout)
+        ev.rule = (uint16_t)(index < MQL_JRULE_NONE ? index : MQL_JRULE_NONE);
     ev.stage = res->after.stage;
     ev.reserved = 0;
     ev.points = (float)res->points;
@@ -209,6 +232,27 @@ static const char *rule_label(apr_pool_t *p, int site, unsigned rule)
     return mql_rule_label(p, r);
 }
 
+/* "disqualified (contact-domain competitor.example)": what rejected the
+ * visitor, by the configuration this process runs */
+static const char *knockout_label(apr_pool_t *p, int site, unsigned flags, unsigned index)
+{
+    mql_srv_conf_t *sc = site_conf(site);
+    const mql_rule_t *r;
+
+    if ((flags & MQL_JF_KNOCKOUT_DOMAIN) && sc && sc->disqualify_domains
+        && (int)index < sc->disqualify_domains->nelts)
+        return mql_knockout_reason(p, "contact-domain",
+                                   ((const char **)sc->disqualify_domains->elts)[index]);
+    if ((flags & MQL_JF_KNOCKOUT_RULE) && sc && (int)index < sc->scoring.nrules) {
+        r = &sc->scoring.rules[index];
+        return mql_knockout_reason(p, "rule",
+                                   apr_psprintf(p, "%s %s", mql_event_name((mql_event_t)r->event),
+                                                r->pattern ? r->pattern : "*"));
+    }
+    /* the configuration changed since: the reason stays, its detail not */
+    return MQL_KNOCKOUT_REASON;
+}
+
 /* "view,campaign": made once per combination, for the writer's life */
 static const char *event_names(unsigned events)
 {
@@ -241,8 +285,11 @@ static const char *rule_label_cached(int site, unsigned rule)
     label = apr_hash_get(labels, &key, sizeof key);
     if (!label) {
         unsigned *k = apr_pmemdup(jpool, &key, sizeof key);
-        label = rule_label(jpool, site, rule);
-        apr_hash_set(labels, k, sizeof *k, label ? label : "");
+        /* a rule gone from the configuration since (a graceful restart
+         * between the request and the drain) has no label */
+        if (!(label = rule_label(jpool, site, rule)))
+            label = "";
+        apr_hash_set(labels, k, sizeof *k, label);
     }
     return *label ? label : NULL;
 }
@@ -315,8 +362,16 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
                 e.path = ev->path;
                 e.referer_host = ev->host;
                 e.points = ev->points;
-                e.rule = rule_label_cached(ev->site, ev->rule);
                 e.score = ev->score;
+                if (!(ev->flags & (MQL_JF_KNOCKOUT_RULE | MQL_JF_KNOCKOUT_DOMAIN)))
+                    e.rule = rule_label_cached(ev->site, ev->rule);
+                else {
+                    /* rule names a knock-out's rule or domain here */
+                    e.rule = knockout_label(p, ev->site, ev->flags, ev->rule);
+                    if (!ev->events)
+                        e.event = "contact";    /* the contact alone rejected it */
+                    mql_journal_reason(db, id, ev->time, e.rule);
+                }
                 if (mql_journal_add_event(db, &e) == APR_SUCCESS)
                     apr_atomic_inc64(&jsh->written);
                 else
@@ -354,6 +409,10 @@ static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
     mql_visitor_t v;
     int known;
 
+    /* a plain visitor rejected (a knock-out) was never an MQL: no verdict
+     * of sales for the funnel and the criteria to count */
+    if (c->old_stage == MQL_STAGE_VISITOR && c->new_stage == MQL_STAGE_REJECTED)
+        return;
     mql_id_to_text(c->id, id);
     known = mql_visitors_get_id(mql_g->store, c->id, c->time, &v, contact);
     if (c->new_stage == MQL_STAGE_MQL && c->old_stage == MQL_STAGE_VISITOR)
@@ -368,6 +427,9 @@ static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
                           known ? v.counts : NULL);
     else
         mql_journal_reopen(db, id);
+    /* sales overruled a rejection: its reason is no longer the verdict's */
+    if (c->old_stage == MQL_STAGE_REJECTED && c->new_stage != MQL_STAGE_REJECTED)
+        mql_journal_reason(db, id, c->time, NULL);
     mql_journal_count_day(db, c->time / 86400, add);
 }
 
@@ -388,6 +450,60 @@ void mql_journal_stage_changes(server_rec *s, const mql_change_t *c, unsigned n)
     if (mql_journal_commit(db) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03104: journal: %u stage changes "
                      "not recorded (%s)", n, mql_journal_error(db));
+}
+
+void mql_journal_verdict_reason(server_rec *s, const char *id_text, uint32_t time,
+                                const char *reason)
+{
+    mql_journal_t *db = writer_db(s);
+    apr_status_t rv;
+
+    if (!db)
+        return;
+    rv = mql_journal_begin(db);
+    if (rv == APR_SUCCESS) {
+        rv = mql_journal_reason(db, id_text, time, reason);
+        if (mql_journal_commit(db) != APR_SUCCESS)
+            rv = APR_EGENERAL;
+    }
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL09506: journal: the reason of %s's "
+                     "rejection not recorded (%s)", id_text, mql_journal_error(db));
+}
+
+void mql_journal_manual(server_rec *s, const char *id_text, uint32_t time, double points,
+                        const char *reason, double score)
+{
+    mql_journal_t *db = writer_db(s);
+    mql_story_event_t e;
+    apr_pool_t *p;
+    apr_status_t rv;
+
+    if (!db)
+        return;
+    apr_pool_create(&p, jpool);
+    memset(&e, 0, sizeof e);
+    e.visitor = id_text;
+    e.time = time;
+    e.event = MQL_MANUAL_NAME;
+    e.points = points;
+    e.rule = mql_manual_label(p, reason);
+    e.score = score;
+    rv = mql_journal_begin(db);
+    if (rv == APR_SUCCESS) {
+        rv = mql_journal_add_event(db, &e);
+        /* committed or rolled back either way: no transaction left open */
+        if (mql_journal_commit(db) != APR_SUCCESS)
+            rv = APR_EGENERAL;
+    }
+    if (rv != APR_SUCCESS) {
+        apr_atomic_inc64(&jsh->errors);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL09503: journal: manual points of %s "
+                     "not recorded (%s)", id_text, mql_journal_error(db));
+    }
+    else
+        apr_atomic_inc64(&jsh->written);
+    apr_pool_destroy(p);
 }
 
 const char *mql_journal_story_of(apr_pool_t *p, const char *id_text, int max)

@@ -34,6 +34,23 @@ apr_status_t mql_journal_setup(server_rec *s);
 void mql_journal_capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t now,
                          uint32_t prev_seen, int nrules);
 
+/* The same for a request that rejected the visitor (a knock-out): flag
+ * MQL_JF_KNOCKOUT_RULE or _DOMAIN (mql_jring.h) and which rule or domain
+ * of the site's. */
+void mql_journal_capture_knockout(const mql_hit_t *hit, const mql_hit_result_t *res,
+                                  uint32_t now, uint32_t prev_seen, int nrules, unsigned flag,
+                                  unsigned index);
+
+/* Writer: the reason sales gave a rejection (mqlctl set ID
+ * stage=rejected reason=TEXT), where a knock-out's goes (lead_reasons). */
+void mql_journal_verdict_reason(server_rec *s, const char *id_text, uint32_t time,
+                                const char *reason);
+
+/* Writer: manual points (mqlctl adjust) into the story, as event
+ * "manual" with their reason, and the score after them. */
+void mql_journal_manual(server_rec *s, const char *id_text, uint32_t time, double points,
+                        const char *reason, double score);
+
 /* Writer (one process at a time): the ring into the journal. */
 void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now);
 /* Stage changes for the funnel and the leads' table, in one transaction. */

@@ -88,6 +88,8 @@ typedef struct mql_srv_conf {
     apr_array_header_t *exclude_ua;  /* of ap_regex_t * */
     apr_array_header_t *exclude_ip;  /* of mql_cidr_t */
     apr_array_header_t *contact_from;   /* MQLContactFrom: mql_contact_src_t, NULL = inherit */
+    /* knock-outs: MQLDisqualify contact-domain, lower case; NULL = inherit */
+    apr_array_header_t *disqualify_domains;     /* of const char * */
 } mql_srv_conf_t;
 
 /* Per directory: only what makes sense once the URL is mapped. */

@@ -37,6 +37,7 @@
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
 #include "mod_mql_journal.h"
+#include "mod_mql_knockout.h"
 #include "mod_mql_request.h"
 #include "mod_mql_returns.h"
 #include "mql_bots.h"
@@ -900,6 +901,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     mql_delta_t delta;
     mql_hit_result_t res;
     mql_lead_gate_t gate;
+    mql_knockout_t ko;
     char app_name[40];
     const char *contact;
     int app_points = 0, has_points = 0;
@@ -971,6 +973,9 @@ static void score_request(request_rec *r, mql_req_t *rq)
     now = (uint32_t)apr_time_sec(apr_time_now());
     /* resolved once, here: every store applies the same delta */
     mql_score_resolve(&sc->scoring, &hit, &delta);
+    /* a knock-out: this hit promotes nobody, the rejection follows */
+    if (mql_knockout_find(sc, &hit, rq->app_contact, &ko))
+        delta.hold = 1;
     rv = mql_visitors_hit(mql_g->store, &rq->ref, &delta, now, &res);
     /* signed by us, yet unknown: perhaps a lead that made room, whose
      * record the writer can bring back from its file */
@@ -984,7 +989,10 @@ static void score_request(request_rec *r, mql_req_t *rq)
         return;
     }
     /* the story: a copy into the journal's ring, never a wait */
-    if (hit.events)
+    if (ko.flag && mql_knockout_reject(r, &ko, &res, now))
+        mql_journal_capture_knockout(&hit, &res, now, rq->prev_seen, sc->scoring.nrules,
+                                     ko.flag, ko.index);
+    else if (hit.events)
         mql_journal_capture(&hit, &res, now, rq->prev_seen, sc->scoring.nrules);
     if (contact)
         keep_contact(r, rq, contact, now, !rq->app_contact);

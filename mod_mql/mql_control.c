@@ -25,6 +25,7 @@
 
 #include "mql_control.h"
 #include "mql_cookie.h"
+#include "mql_record.h"
 
 const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const char *id_text,
                                mql_stage_t stage)
@@ -32,6 +33,54 @@ const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const cha
     if (verb == MQL_CONTROL_FORGET)
         return apr_psprintf(p, "forget %s\n", id_text);
     return apr_psprintf(p, "set %s %s\n", id_text, mql_stage_name(stage));
+}
+
+const char *mql_control_format_reject(apr_pool_t *p, const char *id_text, const char *reason)
+{
+    return apr_psprintf(p, "set %s %s %s\n", id_text, mql_stage_name(MQL_STAGE_REJECTED),
+                        mql_pct_encode(p, reason));
+}
+
+const char *mql_control_format_adjust(apr_pool_t *p, const char *id_text, int points,
+                                      const char *reason)
+{
+    /* percent-encoded: one word on the line, whatever the reason holds */
+    return apr_psprintf(p, "adjust %s %+d %s\n", id_text, points, mql_pct_encode(p, reason));
+}
+
+const char *mql_adjust_points(const char *s, int *points)
+{
+    static const char expects[] = "an integer from -1000 to +1000 other than 0, such as +20 "
+                                  "or -5";
+    const char *d = s && (*s == '+' || *s == '-') ? s + 1 : s;
+    long n = 0;
+
+    _Static_assert(MQL_ADJUST_MAX == 1000, "the message above says 1000");
+    if (!d || !*d || strlen(d) > 4)
+        return expects;
+    for (; *d; d++) {
+        if (!apr_isdigit(*d))
+            return expects;
+        n = n * 10 + (*d - '0');
+    }
+    if (n == 0 || n > MQL_ADJUST_MAX)
+        return expects;
+    *points = (int)(*s == '-' ? -n : n);
+    return NULL;
+}
+
+const char *mql_adjust_reason(const char *reason)
+{
+    const unsigned char *c;
+
+    _Static_assert(MQL_REASON_MAX == 120, "the message below says 120");
+    if (!reason || !*reason || strlen(reason) > MQL_REASON_MAX)
+        return "a reason of 1 to 120 bytes, such as \"trade show\"";
+    /* no line breaks, escapes or terminal controls into the story */
+    for (c = (const unsigned char *)reason; *c; c++)
+        if (*c < 0x20 || *c == 0x7f)
+            return "a reason without control characters (tabs, line breaks, escapes)";
+    return NULL;
 }
 
 int mql_control_parse(apr_pool_t *p, const char *text, mql_control_t *out,
@@ -59,6 +108,30 @@ int mql_control_parse(apr_pool_t *p, const char *text, mql_control_t *out,
         && (stage = mql_stage_from_name(arg)) > MQL_STAGE_VISITOR) {
         out->verb = MQL_CONTROL_SET;
         out->stage = (mql_stage_t)stage;
+        return MQL_CONTROL_OK;
+    }
+    /* a rejection with its reason */
+    if (!strcmp(verb, "set") && arg && extra
+        && mql_stage_from_name(arg) == MQL_STAGE_REJECTED) {
+        char *reason = mql_pct_decode(p, extra, strlen(extra));
+
+        if (apr_strtok(NULL, " \t", &last) || !reason || mql_adjust_reason(reason))
+            return MQL_CONTROL_MALFORMED;
+        out->verb = MQL_CONTROL_SET;
+        out->stage = MQL_STAGE_REJECTED;
+        out->reason = reason;
+        return MQL_CONTROL_OK;
+    }
+    if (!strcmp(verb, "adjust") && arg) {
+        char *reason = extra ? mql_pct_decode(p, extra, strlen(extra)) : NULL;
+
+        /* the directory is the server user's: the line is checked as
+         * mqlctl checks what it is given */
+        if (apr_strtok(NULL, " \t", &last) || mql_adjust_points(arg, &out->points)
+            || !reason || mql_adjust_reason(reason))
+            return MQL_CONTROL_MALFORMED;
+        out->verb = MQL_CONTROL_ADJUST;
+        out->reason = reason;
         return MQL_CONTROL_OK;
     }
     return MQL_CONTROL_UNKNOWN;

@@ -19,7 +19,9 @@
  * defined once for both sides:
  *
  *   control/NAME.req    a request from mqlctl, one line ("set ID STAGE",
- *                       "forget ID"), written under a temporary name
+ *                       "set ID rejected REASON", "forget ID", "adjust ID
+ *                       POINTS REASON", a reason percent-encoded), written
+ *                       under a temporary name
  *                       (.tmp.*, never read) and renamed; the server's
  *                       writer applies the requests in name order (the
  *                       name starts with the time) and removes each
@@ -56,19 +58,45 @@
 
 typedef enum {
     MQL_CONTROL_SET = 1,        /* sales' decision: a stage past visitor */
-    MQL_CONTROL_FORGET          /* erase the visitor everywhere */
+    MQL_CONTROL_FORGET,         /* erase the visitor everywhere */
+    MQL_CONTROL_ADJUST          /* sales' own points, with their reason */
 } mql_control_verb_t;
+
+/* Manual points: at most this many either way (never 0), and a reason of
+ * 1 to MQL_REASON_MAX bytes without control characters, so that it reads
+ * the same in the journal, on the status page and in a terminal. */
+#define MQL_ADJUST_MAX 1000
+#define MQL_REASON_MAX 120
 
 typedef struct mql_control {
     mql_control_verb_t verb;
     uint8_t id[MQL_ID_BYTES];
     const char *id_text;        /* as written */
     mql_stage_t stage;          /* MQL_CONTROL_SET */
+    int points;                 /* MQL_CONTROL_ADJUST */
+    const char *reason;         /* MQL_CONTROL_ADJUST, decoded; a rejection's, or NULL */
 } mql_control_t;
 
 /* The line of a request (stage only for MQL_CONTROL_SET). */
 const char *mql_control_format(apr_pool_t *p, mql_control_verb_t verb, const char *id_text,
                                mql_stage_t stage);
+
+/* "set ID rejected REASON": sales' rejection with its reason (what
+ * mql_control_format makes without one). */
+const char *mql_control_format_reject(apr_pool_t *p, const char *id_text, const char *reason);
+
+/* "adjust ID POINTS REASON": the request line of manual points. */
+const char *mql_control_format_adjust(apr_pool_t *p, const char *id_text, int points,
+                                      const char *reason);
+
+/* NULL when s is manual points ("+20", "-5", "20": an integer from
+ * -MQL_ADJUST_MAX to MQL_ADJUST_MAX, not 0) into *points, else what is
+ * expected. */
+const char *mql_adjust_points(const char *s, int *points);
+
+/* NULL when reason is one (see MQL_REASON_MAX: manual points', a
+ * rejection's), else what is expected. */
+const char *mql_adjust_reason(const char *reason);
 
 #define MQL_CONTROL_OK        0
 #define MQL_CONTROL_MALFORMED 1     /* no verb or no valid visitor ID */

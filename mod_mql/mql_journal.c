@@ -104,6 +104,9 @@ static const char schema[] =
     "  decision_time INTEGER);"
     "CREATE TABLE IF NOT EXISTS lead_signals(visitor TEXT NOT NULL, signal TEXT NOT NULL, "
     "  PRIMARY KEY(visitor, signal)) WITHOUT ROWID;"
+    /* the reason of a lead's verdict, when one was given (a knock-out) */
+    "CREATE TABLE IF NOT EXISTS lead_reasons(visitor TEXT PRIMARY KEY, time INTEGER NOT NULL, "
+    "  reason TEXT NOT NULL);"
     /* this connection's leads of the open transaction (mql_journal_commit) */
     "CREATE TEMP TABLE IF NOT EXISTS new_mqls(visitor TEXT PRIMARY KEY) WITHOUT ROWID;";
 
@@ -413,7 +416,8 @@ apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor)
     if (exec_bind1(j, "DELETE FROM events WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM recent_events WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM leads WHERE visitor=?1", visitor, 0, NULL)
-        || exec_bind1(j, "DELETE FROM lead_signals WHERE visitor=?1", visitor, 0, NULL))
+        || exec_bind1(j, "DELETE FROM lead_signals WHERE visitor=?1", visitor, 0, NULL)
+        || exec_bind1(j, "DELETE FROM lead_reasons WHERE visitor=?1", visitor, 0, NULL))
         rv = APR_EGENERAL;
     if (rv != APR_SUCCESS) {
         exec(j, "ROLLBACK");
@@ -425,6 +429,41 @@ apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor)
     if (rv == APR_SUCCESS)
         exec(j, "PRAGMA wal_checkpoint(TRUNCATE)");
     return rv;
+}
+
+apr_status_t mql_journal_reason(mql_journal_t *j, const char *visitor, uint32_t time,
+                                const char *reason)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!reason)
+        return exec_bind1(j, "DELETE FROM lead_reasons WHERE visitor=?1", visitor, 0, NULL);
+    if (sqlite3_prepare_v2(j->db, "INSERT OR REPLACE INTO lead_reasons(visitor,time,reason) "
+                           "VALUES(?1,?2,?3)", -1, &st, NULL) != SQLITE_OK)
+        return APR_EGENERAL;
+    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, time);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
+}
+
+const char *mql_journal_lead_reason(mql_journal_t *j, const char *visitor, apr_pool_t *p)
+{
+    sqlite3_stmt *st;
+    const char *reason = NULL;
+
+    /* a journal older than the table has no reason */
+    if (!j || sqlite3_prepare_v2(j->db, "SELECT reason FROM lead_reasons WHERE visitor=?1",
+                                 -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(st, 1, visitor, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        reason = apr_pstrdup(p, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return reason;
 }
 
 static int64_t pragma_int(mql_journal_t *j, const char *sql)
@@ -496,6 +535,8 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
         exec_bind1(j, "DELETE FROM leads WHERE max(coalesce(mql_time,0),"
                    "coalesce(decision_time,0),coalesce(first_seen,0)) < ?1 AND visitor NOT IN "
                    "(SELECT visitor FROM events)", NULL, before, &changes);
+        exec_bind1(j, "DELETE FROM lead_reasons WHERE time < ?1 AND visitor NOT IN "
+                   "(SELECT visitor FROM leads)", NULL, before, &changes);
     }
     exec_bind1(j, "DELETE FROM days WHERE day < ?1", NULL,
                (int64_t)(now / 86400) - MQL_JOURNAL_DAYS + 1, &changes);

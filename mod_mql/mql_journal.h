@@ -34,6 +34,9 @@
  *   lead_signals(visitor, signal)
  *       what a lead had when it qualified: "event:download",
  *       "rule:download ^/whitepapers/", "country:DE"
+ *   lead_reasons(visitor, time, reason)
+ *       why a lead has its verdict, when that was said: a knock-out's
+ *       "disqualified (contact-domain competitor.example)"
  * No IP address is kept anywhere in it.
  */
 #ifndef MQL_JOURNAL_H
@@ -97,6 +100,15 @@ apr_status_t mql_journal_stage(mql_journal_t *j, const char *visitor, uint32_t t
 
 /* Sales took back its verdict (stage mql again): waiting once more. */
 apr_status_t mql_journal_reopen(mql_journal_t *j, const char *visitor);
+
+/* The reason of a lead's verdict (lead_reasons), replacing any, or
+ * removing it when reason is NULL: a knock-out's "disqualified (...)"
+ * now, sales' reasons for a verdict there too. */
+apr_status_t mql_journal_reason(mql_journal_t *j, const char *visitor, uint32_t time,
+                                const char *reason);
+
+/* The reason recorded for a lead's verdict, or NULL. */
+const char *mql_journal_lead_reason(mql_journal_t *j, const char *visitor, apr_pool_t *p);
 
 /* Everything about one visitor, gone. */
 apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor);

@@ -44,6 +44,11 @@
 /* mql_jevent_t.flags */
 #define MQL_JF_NEW        0x01  /* the visitor's first request */
 #define MQL_JF_FIRST_DAY  0x02  /* its first scored request of the (UTC) day */
+/* The request rejected the visitor (a knock-out, mql_knockout.h): rule
+ * names the MQLRule flagged disqualify, or the MQLDisqualify
+ * contact-domain entry (its index in the site's list). */
+#define MQL_JF_KNOCKOUT_RULE   0x04
+#define MQL_JF_KNOCKOUT_DOMAIN 0x08
 
 #define MQL_JRULE_NONE 0xffff
 

@@ -495,8 +495,12 @@ local function apply_entries(seqkey, stream, vkeys, entries, totalskey)
                 if kind == 'h' then
                     changed = apply_delta(v, e.delta, now)
                 elseif kind == 's' then
-                    if e.stage ~= v.stage then
-                        v.stage = e.stage
+                    -- 128 + stage: a knock-out's, taken by a plain
+                    -- visitor only (MQL_STAGE_IF_VISITOR)
+                    local stage, only_visitor = e.stage, e.stage >= 128
+                    if only_visitor then stage = stage - 128 end
+                    if stage ~= v.stage and (not only_visitor or v.stage == 0) then
+                        v.stage = stage
                         v.since = now
                         changed = true
                     end

@@ -64,7 +64,7 @@ typedef struct mql_rq_entry {
     uint8_t  id[MQL_ID_BYTES];
     uint32_t time;
     uint8_t  kind;               /* MQL_RQ_* */
-    uint8_t  stage;              /* MQL_RQ_STAGE: the new stage */
+    uint8_t  stage;              /* MQL_RQ_STAGE: the new stage (| MQL_STAGE_IF_VISITOR) */
     union {
         mql_delta_t hit;         /* MQL_RQ_HIT (its flood NULL: this process's) */
         char contact[MQL_CONTACT_LEN];   /* MQL_RQ_CONTACT */

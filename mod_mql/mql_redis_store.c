@@ -100,8 +100,10 @@ static apr_status_t rs_set_stage(void *be, const uint8_t id[MQL_ID_BYTES], mql_s
 
     apr_status_t rv;
 
-    if ((unsigned)stage >= MQL_STAGE_COUNT)
+    if (((unsigned)stage & ~MQL_STAGE_IF_VISITOR) >= MQL_STAGE_COUNT)
         return APR_EINVAL;
+    /* MQL_STAGE_IF_VISITOR travels with the stage: Redis decides it for
+     * the fleet, whatever this table holds */
     rv = mql_visitors_set_stage(rs->local, id, stage, now);
     memset(&e, 0, sizeof e);
     memcpy(e.id, id, MQL_ID_BYTES);

@@ -74,6 +74,7 @@ typedef struct mql_rule {
     int kind;
     const char *arg;
     const void *arg_re;
+    int disqualify;            /* a knock-out (mql_knockout.h): the glue rejects */
 } mql_rule_t;
 
 /* "MQLRule country CC... POINTS": fit points, granted once per visitor. */

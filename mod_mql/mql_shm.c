@@ -1151,7 +1151,9 @@ apr_status_t mql_shm_set_stage(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
 {
     slot_t *v;
     uint8_t old_stage;
+    int if_visitor = ((unsigned)stage & MQL_STAGE_IF_VISITOR) != 0;
 
+    stage = (mql_stage_t)((unsigned)stage & ~MQL_STAGE_IF_VISITOR);
     if ((unsigned)stage >= MQL_STAGE_COUNT)
         return APR_EINVAL;
     lock(s);
@@ -1161,6 +1163,10 @@ apr_status_t mql_shm_set_stage(mql_shm_t *s, const uint8_t id[MQL_ID_BYTES],
         return APR_ENOENT;
     }
     old_stage = v->v.stage;
+    if (if_visitor && old_stage != MQL_STAGE_VISITOR) {
+        unlock(s);
+        return APR_EEXIST;
+    }
     if (old_stage != (uint8_t)stage) {
         v->v.stage = (uint8_t)stage;
         v->v.stage_since = now;

@@ -224,6 +224,12 @@ static inline apr_status_t mql_visitors_set_contact(mql_visitors_t *vs,
     return vs->ops->set_contact(vs->be, id, contact, now);
 }
 
+/* Or-ed into set_stage's stage: only a plain visitor takes it (a
+ * knock-out's rejection, which must not undo a lead or sales' decision),
+ * decided under the store's lock, or by Redis for a fleet; a lead
+ * answers APR_EEXIST. */
+#define MQL_STAGE_IF_VISITOR 0x80
+
 static inline apr_status_t mql_visitors_set_stage(mql_visitors_t *vs,
                                                   const uint8_t id[MQL_ID_BYTES],
                                                   mql_stage_t stage, uint32_t now)

@@ -23,6 +23,8 @@
  *     show ID                      every field of one lead
  *     export --format csv|json     for CRM imports
  *     set ID stage=sql|rejected|mql   sales' decision
+ *     set ID stage=rejected reason=TEXT   ... with why
+ *     adjust ID +N|-N --reason TEXT   sales' own points (a trade show)
  *     forget ID                    erase a visitor everywhere
  *     stats                        leads per stage, and the server's writer
  *     sites                        the server's sites: name, DBM type and file
@@ -36,7 +38,9 @@
  * NAME takes its file and type from the list the server leaves in
  * MQLStateDir/sites, by the name its status page gives it.
  *
- * It reads the DBM file itself.  Changes (set, forget) go three ways:
+ * It reads the DBM file itself.  Changes (set, forget) go three ways
+ * (adjust: to the running server, or else to the snapshot and the leads
+ * file, never both, as its points add up):
  *   - straight into the DBM file (the same copy-and-rename publication the
  *     server uses, under the same lock), so they show at once, server or no;
  *   - to a running server as a request file in MQLStateDir/control/, which
@@ -86,6 +90,7 @@
 #include "mql_record.h"
 #include "mql_visitors.h"
 #include "mql_control.h"
+#include "mql_manual.h"
 #include "mql_version.h"
 #include "mqlctl_accounts.h"
 #include "mqlctl_journal.h"
@@ -129,6 +134,8 @@ static void usage(FILE *out)
         "  show ID                       every field of one lead\n"
         "  export --format csv|json      all leads, for a CRM import\n"
         "  set ID stage=sql|rejected|mql sales' decision on a lead\n"
+        "  set ID stage=rejected reason=TEXT          ... and why (shown by show)\n"
+        "  adjust ID +N|-N --reason TEXT sales' own points (-1000 to +1000), with why\n"
         "  forget ID                     erase a visitor: DBM files, server, snapshot, Redis\n"
         "  stats                         leads per stage and the server's writer\n"
         "  sites                         the server's sites: name, DBM type and file\n"
@@ -145,7 +152,8 @@ static void usage(FILE *out)
         "  --dbm PATH       the MQLDBMFile (default STATE-DIR/leads)\n"
         "  --type TYPE      its MQLDBMType: gdbm (default), sdbm, db\n"
         "  --site NAME      the leads file and type of that site (see: mqlctl sites)\n"
-        "  --wait SECS      how long set/forget wait for a running server (default 5)\n"
+        "  --wait SECS      how long set/forget/adjust wait for a running server (default 5)\n"
+        "  --reason TEXT    adjust: why (1 to 120 bytes), shown in the lead's story\n"
         "  --days N         funnel: the last N days, 1 to 400 (default 30)\n"
         "  --version        print mqlctl's version and exit\n"
         "\n"
@@ -491,7 +499,8 @@ static int check_id(const char *id)
 static int cmd_show(ctl_t *c, const char *id)
 {
     mql_lead_t l;
-    const char *raw;
+    mql_journal_t *j;
+    const char *raw, *reason;
     int rc = check_id(id), ev;
 
     if (rc || (rc = read_one(c, id, &l, &raw)) == EXIT_UNKNOWN) {
@@ -513,8 +522,14 @@ static int cmd_show(ctl_t *c, const char *id)
         if (mql_fields[ev].lead)
             printf("%s: %s\n", mql_fields[ev].lead, l.text[ev] ? tty(c->p, l.text[ev]) : "-");
     printf("record: %s\n", tty(c->p, raw));
-    /* its last interactions, when the server keeps a journal */
-    mqlctl_print_story(c->p, mqlctl_journal(c->p, c->state_dir, 0, 1), id, STORY_EVENTS);
+    /* why it has its verdict, and its last interactions, when the server
+     * keeps a journal */
+    j = mqlctl_journal(c->p, c->state_dir, 0, 1);
+    /* a fleet's servers each journal the changes they take: a reason is
+     * shown with the verdict it explains */
+    if (l.stage == MQL_STAGE_REJECTED && (reason = mql_journal_lead_reason(j, id, c->p)))
+        printf("reason: %s\n", tty(c->p, reason));
+    mqlctl_print_story(c->p, j, id, STORY_EVENTS);
     return 0;
 }
 
@@ -612,12 +627,10 @@ static int server_alive(ctl_t *c)
     return alive || named ? alive : 0;
 }
 
-/* Queue a request for the server; returns its path, or NULL. */
-static const char *send_control(ctl_t *c, mql_control_verb_t verb, const char *id,
-                                mql_stage_t stage)
+/* Queue a request line for the server; returns its path, or NULL. */
+static const char *send_control_text(ctl_t *c, const char *text)
 {
     const char *dir = apr_pstrcat(c->p, c->state_dir, "/" MQL_CONTROL_DIR, NULL);
-    const char *text = mql_control_format(c->p, verb, id, stage);
     uint32_t rnd = 0;
     const char *tmp, *req;
     apr_file_t *f;
@@ -645,6 +658,12 @@ static const char *send_control(ctl_t *c, mql_control_verb_t verb, const char *i
     return req;
 }
 
+static const char *send_control(ctl_t *c, mql_control_verb_t verb, const char *id,
+                                mql_stage_t stage)
+{
+    return send_control_text(c, mql_control_format(c->p, verb, id, stage));
+}
+
 /* 1 when the server took the request within --wait seconds */
 static int await_control(ctl_t *c, const char *req)
 {
@@ -659,14 +678,15 @@ static int await_control(ctl_t *c, const char *req)
     return 0;
 }
 
-typedef enum { SNAP_SET, SNAP_FORGET } snap_op_t;
+typedef enum { SNAP_SET, SNAP_FORGET, SNAP_ADJUST } snap_op_t;
 
 typedef struct snap_change {
     const uint8_t *id;
     snap_op_t op;
-    int stage;
+    int stage;                  /* SNAP_SET; SNAP_ADJUST: the points */
     uint32_t now;
     int found;
+    double score;               /* SNAP_ADJUST: the record's score after */
 } snap_change_t;
 
 static int change_one(mql_visitor_t *v, char *contact, void *baton)
@@ -678,6 +698,14 @@ static int change_one(mql_visitor_t *v, char *contact, void *baton)
     e->found = 1;
     if (e->op == SNAP_FORGET)
         return 0;
+    if (e->op == SNAP_ADJUST) {
+        /* the server's half-life and threshold are not known here: the
+         * points join the score as kept (as of the last visit), and the
+         * server's next hit of the visitor promotes it if they suffice */
+        v->score += e->stage;
+        e->score = v->score;
+        return 1;
+    }
     if (v->stage != (uint8_t)e->stage) {
         v->stage = (uint8_t)e->stage;
         v->stage_since = e->now;
@@ -688,11 +716,20 @@ static int change_one(mql_visitor_t *v, char *contact, void *baton)
 /* Apply a change to the snapshot a stopped server left (read and written
  * again by the core, whatever its format's version).  Returns 1 when the
  * visitor was in it, 0 when not (or no snapshot), -1 on failure. */
+static int edit_snapshot_e(ctl_t *c, snap_change_t *ep);
+
 static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op, int stage)
+{
+    snap_change_t e = { id, op, stage, (uint32_t)apr_time_sec(apr_time_now()), 0, 0 };
+
+    return edit_snapshot_e(c, &e);
+}
+
+static int edit_snapshot_e(ctl_t *c, snap_change_t *ep)
 {
     const char *path = apr_pstrcat(c->p, c->state_dir, "/" MQL_SNAPSHOT_NAME, NULL);
     const char *why = NULL;
-    snap_change_t e = { id, op, stage, (uint32_t)apr_time_sec(apr_time_now()), 0 };
+    snap_change_t e = *ep;
     apr_finfo_t fi;
 
     if (apr_stat(&fi, path, APR_FINFO_LINK, c->p) != APR_SUCCESS)
@@ -702,14 +739,16 @@ static int edit_snapshot(ctl_t *c, const uint8_t id[MQL_ID_BYTES], snap_op_t op,
                 why ? why : "unreadable");
         return -1;
     }
+    *ep = e;
     return e.found;
 }
 
-static int cmd_set(ctl_t *c, const char *id, const char *arg)
+static int cmd_set(ctl_t *c, const char *id, const char *arg, const char *reason_arg)
 {
     uint8_t raw[MQL_ID_BYTES];
     mql_lead_t l;
-    const char *rec = NULL, *req = NULL;
+    mql_journal_t *j;
+    const char *rec = NULL, *req = NULL, *reason = NULL, *why;
     int rc, stage = -1, alive, in_snap = 0;
 
     if ((rc = check_id(id)))
@@ -717,6 +756,14 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     if (!arg || strncmp(arg, "stage=", 6) || (stage = mql_stage_from_name(arg + 6)) <= 0)
         return die_usage("set needs stage=sql, stage=rejected or stage=mql, got '%s'",
                          arg ? arg : "");
+    if (reason_arg) {
+        if (strncmp(reason_arg, "reason=", 7) || stage != MQL_STAGE_REJECTED)
+            return die_usage("set takes reason=TEXT after stage=rejected only, got '%s'",
+                             reason_arg);
+        reason = reason_arg + 7;
+        if ((why = mql_adjust_reason(reason)))
+            return die_usage("%s", apr_psprintf(c->p, "reason= expects %s", why));
+    }
     mql_id_from_text(id, strlen(id), raw);
     rc = read_one(c, id, &l, &rec);
     if (rc && rc != EXIT_UNKNOWN)
@@ -739,15 +786,96 @@ static int cmd_set(ctl_t *c, const char *id, const char *arg)
     }
     /* the server: a request it applies on its next round (idempotent, so
      * it is also left for a server that is not running now) */
-    req = send_control(c, MQL_CONTROL_SET, id, (mql_stage_t)stage);
+    req = reason ? send_control_text(c, mql_control_format_reject(c->p, id, reason))
+                 : send_control(c, MQL_CONTROL_SET, id, (mql_stage_t)stage);
     if (alive) {
         if (req && !await_control(c, req))
             fprintf(stderr, "%s: warning: the server has not taken the request yet; it "
                     "stays queued in %s/control\n", prog, c->state_dir);
     }
-    else if (!in_snap && edit_snapshot(c, raw, SNAP_SET, stage) < 0)
-        return EXIT_FAIL;
+    else {
+        if (!in_snap && edit_snapshot(c, raw, SNAP_SET, stage) < 0)
+            return EXIT_FAIL;
+        /* the journal is mqlctl's to write with the server stopped (the
+         * request left queued writes the same again at its start) */
+        if (reason && (j = mqlctl_journal(c->p, c->state_dir, 1, 1))
+            && mql_journal_reason(j, id, (uint32_t)apr_time_sec(apr_time_now()), reason)
+               != APR_SUCCESS)
+            fprintf(stderr, "%s: warning: the reason is not in the journal: %s\n", prog,
+                    mql_journal_error(j));
+    }
     printf("%s: stage=%s\n", id, mql_stage_name(stage));
+    return 0;
+}
+
+/*
+ * Sales' own points: to the running server, which applies them as a hit
+ * (mql_manual.h: the threshold promotes, the change is notified once),
+ * or to a stopped server's snapshot.  Never both: points, unlike a
+ * stage, add up.
+ */
+static int cmd_adjust(ctl_t *c, const char *id, const char *arg, const char *reason)
+{
+    uint8_t raw[MQL_ID_BYTES];
+    snap_change_t e;
+    mql_journal_t *j;
+    mql_story_event_t ev;
+    mql_lead_t l;
+    const char *why, *req, *rec;
+    int rc, points = 0;
+
+    if ((rc = check_id(id)))
+        return rc;
+    if ((why = mql_adjust_points(arg, &points)))
+        return die_usage("%s", apr_psprintf(c->p, "adjust expects %s, got '%s'", why, arg));
+    if (!reason)
+        return die_usage("adjust needs --reason TEXT: why sales give these points%s", "");
+    if ((why = mql_adjust_reason(reason)))
+        return die_usage("%s", apr_psprintf(c->p, "--reason expects %s", why));
+    mql_id_from_text(id, strlen(id), raw);
+    if (server_alive(c)) {
+        if (!(req = send_control_text(c, mql_control_format_adjust(c->p, id, points, reason))))
+            return EXIT_FAIL;
+        if (!await_control(c, req)) {
+            fprintf(stderr, "%s: warning: the server has not taken the points yet; they stay "
+                    "queued in %s/control\n", prog, c->state_dir);
+            return 0;
+        }
+        printf("%s: %+d manual points sent to the server (its error log says if it does not "
+               "know the visitor)\n", id, points);
+        return 0;
+    }
+    memset(&e, 0, sizeof e);
+    e.id = raw;
+    e.op = SNAP_ADJUST;
+    e.stage = points;
+    e.now = (uint32_t)apr_time_sec(apr_time_now());
+    if ((rc = edit_snapshot_e(c, &e)) <= 0) {
+        if (rc == 0)
+            fprintf(stderr, "%s: no visitor %s in the snapshot of the stopped server (%s/"
+                    MQL_SNAPSHOT_NAME ")\n", prog, id, c->state_dir);
+        return rc < 0 ? EXIT_FAIL : EXIT_UNKNOWN;
+    }
+    /* a lead's published score shows the points at once */
+    if (read_one(c, id, &l, &rec) == 0) {
+        l.score += points;
+        if ((rc = publish(c, id, mql_record_encode(c->p, &l), 0)))
+            return rc;
+    }
+    if ((j = mqlctl_journal(c->p, c->state_dir, 1, 1))) {
+        memset(&ev, 0, sizeof ev);
+        ev.visitor = id;
+        ev.time = e.now;
+        ev.event = MQL_MANUAL_NAME;
+        ev.points = points;
+        ev.rule = mql_manual_label(c->p, reason);
+        ev.score = e.score;
+        if (mql_journal_add_event(j, &ev) != APR_SUCCESS)
+            fprintf(stderr, "%s: warning: the points are not in the journal: %s\n", prog,
+                    mql_journal_error(j));
+    }
+    printf("%s: %+d manual points; score %.1f (the server promotes at the visitor's next "
+           "visit if it qualifies)\n", id, points, e.score);
     return 0;
 }
 
@@ -1143,7 +1271,7 @@ int main(int argc, const char *const *argv)
     /* long options only (optch above 255): IDs are base64url, and one may
      * begin with '-' */
     enum { O_DBM = 256, O_TYPE, O_SITE, O_STATE, O_FORMAT, O_WAIT, O_DAYS, O_THRESHOLD,
-           O_REQUIRE, O_HELP, O_VERSION };
+           O_REQUIRE, O_HELP, O_VERSION, O_REASON };
     static const apr_getopt_option_t opts[] = {
         { "dbm", O_DBM, 1, "DBM file" },
         { "type", O_TYPE, 1, "DBM type" },
@@ -1154,6 +1282,7 @@ int main(int argc, const char *const *argv)
         { "days", O_DAYS, 1, "days of the funnel" },
         { "threshold", O_THRESHOLD, 1, "whatif threshold" },
         { "require", O_REQUIRE, 1, "whatif requirement" },
+        { "reason", O_REASON, 1, "adjust reason" },
         { "help", O_HELP, 0, "help" },
         { "version", O_VERSION, 0, "version" },
         { NULL, 0, 0, NULL }
@@ -1163,7 +1292,7 @@ int main(int argc, const char *const *argv)
     const char *val;
     int optch;
     ctl_t c;
-    const char *format = NULL, *cmd, **args, *threshold = NULL;
+    const char *format = NULL, *cmd, **args, *threshold = NULL, *reason = NULL;
     apr_array_header_t *require;
     int days = 30;
     int nargs, type_given = 0, rc;
@@ -1206,6 +1335,7 @@ int main(int argc, const char *const *argv)
         case O_DAYS: days = atoi(val); break;
         case O_THRESHOLD: threshold = val; break;
         case O_REQUIRE: *(const char **)apr_array_push(require) = val; break;
+        case O_REASON: reason = val; break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
@@ -1249,10 +1379,12 @@ int main(int argc, const char *const *argv)
         return cmd_show(&c, args[1]);
     if (!strcmp(cmd, "export") && nargs == 1)
         return cmd_export(&c, format);
-    if (!strcmp(cmd, "set") && nargs == 3)
-        return cmd_set(&c, args[1], args[2]);
+    if (!strcmp(cmd, "set") && (nargs == 3 || nargs == 4))
+        return cmd_set(&c, args[1], args[2], nargs == 4 ? args[3] : NULL);
     if (!strcmp(cmd, "forget") && nargs == 2)
         return cmd_forget(&c, args[1]);
+    if (!strcmp(cmd, "adjust") && nargs == 3)
+        return cmd_adjust(&c, args[1], args[2], reason);
     if (!strcmp(cmd, "stats") && nargs == 1)
         return cmd_stats(&c);
     if (!strcmp(cmd, "funnel") && nargs == 1)
@@ -1268,7 +1400,7 @@ int main(int argc, const char *const *argv)
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
         && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
         && strcmp(cmd, "sites") && strcmp(cmd, "funnel") && strcmp(cmd, "criteria")
-        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts"))
+        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts") && strcmp(cmd, "adjust"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }

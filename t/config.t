@@ -122,6 +122,8 @@ MQLRule view ^/pricing 5 cap=3
 MQLRule view ^/careers -20
 MQLRule view . 3 referer=linkedin\.com query=utm_campaign=webinar
 MQLRule app . 1
+MQLRule form ^/careers/apply 0 disqualify
+MQLDisqualify contact-domain competitor.example rival.example
 MQLDownloadExtensions pdf .docx zip
 MQLDBMType sdbm
 MQLRespectDNT On
@@ -139,6 +141,7 @@ MQLAccountThreshold 3 150
     MQLEngine On
     MQLThreshold 50
     MQLRule download \.pdf$ 15
+    MQLDisqualify contact-domain other.example
     MQLCookieDomain .example.com
 </VirtualHost>
 <Directory /tmp>

@@ -124,6 +124,84 @@ int main(void)
             mql_sites_parse(p, "same\tsdbm\t/1\nSAME\tgdbm\t/2\n", NULL), "same");
         ok(e && !strcmp(e->file, "/1"), "two sites of one name: the first, as the status page");
     }
+
+    /* a rejection with its reason */
+    text = mql_control_format_reject(p, id, "not a buyer; 100% sure");
+    ok(mql_control_parse(p, text, &req, NULL) == MQL_CONTROL_OK && req.verb == MQL_CONTROL_SET
+       && req.stage == MQL_STAGE_REJECTED && req.reason
+       && !strcmp(req.reason, "not a buyer; 100% sure"), "a rejection's reason read back");
+    ok(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw sql\n", &req, NULL) == MQL_CONTROL_OK
+       && !req.reason, "a decision without one has none");
+    is_int(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw sql why", &req, NULL),
+           MQL_CONTROL_UNKNOWN, "a reason for another verdict: unknown");
+    is_int(mql_control_parse(p, "set AAECAwQFBgcICQoLDA0ODw rejected a%1Bb", &req, NULL),
+           MQL_CONTROL_MALFORMED, "a reason with an escape character: malformed");
+
+    /* manual points: mqlctl adjust */
+    {
+        const char *reason = "trade show: 50% off; \"booth\" 7";
+        int pts = 0;
+
+        text = mql_control_format_adjust(p, id, 25, reason);
+        {
+            const char *c;
+            int spaces = 0, breaks = 0;
+
+            for (c = text; *c; c++) {
+                spaces += *c == ' ';
+                breaks += *c == '\n';
+            }
+            ok(spaces == 3 && breaks == 1 && text[strlen(text) - 1] == '\n',
+               "adjust: one line of four words, the reason encoded as one");
+        }
+        is_int(mql_control_parse(p, text, &req, &verb), MQL_CONTROL_OK, "adjust read back");
+        ok(req.verb == MQL_CONTROL_ADJUST && req.points == 25 && !memcmp(req.id, raw, 16),
+           "adjust: verb, points and ID");
+        is_str(req.reason, reason, "adjust: the reason as given");
+        text = mql_control_format_adjust(p, id, -1000, "x");
+        ok(mql_control_parse(p, text, &req, NULL) == MQL_CONTROL_OK && req.points == -1000,
+           "adjust: -1000 read back");
+        is_int(mql_control_parse(p, "adjust AAECAwQFBgcICQoLDA0ODw +5", &req, NULL),
+               MQL_CONTROL_MALFORMED, "adjust without a reason: malformed");
+        is_int(mql_control_parse(p, "adjust AAECAwQFBgcICQoLDA0ODw +5000 x", &req, NULL),
+               MQL_CONTROL_MALFORMED, "adjust out of range: malformed");
+        is_int(mql_control_parse(p, "adjust AAECAwQFBgcICQoLDA0ODw +5 a%0Ab", &req, NULL),
+               MQL_CONTROL_MALFORMED, "adjust with a line break in the reason: malformed");
+        is_int(mql_control_parse(p, "adjust AAECAwQFBgcICQoLDA0ODw +5 a%0", &req, NULL),
+               MQL_CONTROL_MALFORMED, "adjust with a broken escape: malformed");
+        is_int(mql_control_parse(p, "adjust AAECAwQFBgcICQoLDA0ODw +5 a b", &req, NULL),
+               MQL_CONTROL_MALFORMED, "adjust with a fifth word: malformed");
+        is_int(mql_control_parse(p, "adjust nope +5 a", &req, NULL), MQL_CONTROL_MALFORMED,
+               "adjust with a bad ID: malformed");
+
+        ok(!mql_adjust_points("+20", &pts) && pts == 20, "points: +20");
+        ok(!mql_adjust_points("-5", &pts) && pts == -5, "points: -5");
+        ok(!mql_adjust_points("7", &pts) && pts == 7, "points: 7");
+        ok(!mql_adjust_points("+1000", &pts) && pts == 1000, "points: the largest");
+        ok(!mql_adjust_points("-1000", &pts) && pts == -1000, "points: the smallest");
+        pts = 99;
+        ok(mql_adjust_points("+1001", &pts) && mql_adjust_points("0", &pts)
+           && mql_adjust_points("-0", &pts) && mql_adjust_points("", &pts)
+           && mql_adjust_points("+", &pts) && mql_adjust_points("1e3", &pts)
+           && mql_adjust_points("+ 5", &pts) && mql_adjust_points("++5", &pts)
+           && mql_adjust_points("00001", &pts) && mql_adjust_points(NULL, &pts)
+           && mql_adjust_points("99999999999999999999", &pts) && pts == 99,
+           "points: out of range, zero, not a number: refused, untouched");
+        ok(!mql_adjust_reason("trade show") && !mql_adjust_reason("Messe München"),
+           "reason: text, UTF-8 too");
+        {
+            char big[MQL_REASON_MAX + 2];
+
+            memset(big, 'r', sizeof big - 1);
+            big[sizeof big - 1] = '\0';
+            ok(mql_adjust_reason(big) != NULL, "reason: 121 bytes refused");
+            big[MQL_REASON_MAX] = '\0';
+            ok(!mql_adjust_reason(big), "reason: 120 bytes taken");
+        }
+        ok(mql_adjust_reason("") && mql_adjust_reason(NULL) && mql_adjust_reason("a\nb")
+           && mql_adjust_reason("a\tb") && mql_adjust_reason("\x1b[31mred")
+           && mql_adjust_reason("del\x7f"), "reason: empty, control characters refused");
+    }
     apr_terminate();
     return done_testing();
 }

@@ -604,6 +604,29 @@ static void test_contact_room(void)
     table_close(&t);
 }
 
+/* A knock-out's rejection: a plain visitor takes it, under the lock. */
+static void test_knockout_stage(void)
+{
+    table_t t;
+    uint8_t id[MQL_ID_BYTES];
+    mql_visitor_t v;
+    mql_change_t ch[4];
+    uint64_t seq = 0;
+
+    table_open(&t, 100, NULL, NULL, NULL);
+    id_of(2, id);
+    touch(&t, 2, 1000, 150, -1, NULL);
+    is_int(mql_shm_set_stage(t.s, id, (mql_stage_t)(MQL_STAGE_REJECTED | MQL_STAGE_IF_VISITOR),
+                             1010), APR_SUCCESS, "knock-out: a plain visitor is rejected");
+    has(&t, 2, 1010, &v);
+    is_int(v.stage, MQL_STAGE_REJECTED, "knock-out: stage rejected");
+    ok(mql_shm_changes(t.s, &seq, ch, 4, NULL) == 1 && ch[0].old_stage == MQL_STAGE_VISITOR
+       && ch[0].new_stage == MQL_STAGE_REJECTED, "knock-out: one change, visitor > rejected");
+    is_int(mql_shm_set_stage(t.s, id, (mql_stage_t)(9 | MQL_STAGE_IF_VISITOR), 1010), APR_EINVAL,
+           "knock-out: a bad stage is still one");
+    table_close(&t);
+}
+
 static void test_stage_forget(void)
 {
     table_t t;
@@ -620,6 +643,8 @@ static void test_stage_forget(void)
     touch(&t, 1, 1000, 42, -1, NULL);
     is_int(mql_shm_set_stage(t.s, id, MQL_STAGE_SQL, 1010), APR_SUCCESS, "set_stage");
     is_int(mql_shm_set_stage(t.s, id, (mql_stage_t)9, 1010), APR_EINVAL, "bad stage");
+    is_int(mql_shm_set_stage(t.s, id, (mql_stage_t)(MQL_STAGE_REJECTED | MQL_STAGE_IF_VISITOR),
+                             1010), APR_EEXIST, "a knock-out leaves a lead alone");
     has(&t, 1, 1010, &v);
     is_int(v.stage, MQL_STAGE_SQL, "stage set");
     is_int(v.stage_since, 1010, "stage_since set");
@@ -1191,6 +1216,7 @@ int main(void)
     test_leads_stay();
     test_contact_room();
     test_stage_forget();
+    test_knockout_stage();
     test_contacts();
     test_ring();
     test_walks();

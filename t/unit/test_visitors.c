@@ -213,12 +213,16 @@ static apr_status_t mem_set_stage(void *be, const uint8_t id[MQL_ID_BYTES],
     mem_store_t *m = be;
     mem_rec_t *r;
     uint8_t old;
+    int if_visitor = ((unsigned)stage & MQL_STAGE_IF_VISITOR) != 0;
 
+    stage = (mql_stage_t)((unsigned)stage & ~MQL_STAGE_IF_VISITOR);
     if ((unsigned)stage >= MQL_STAGE_COUNT)
         return APR_EINVAL;
     if (!(r = mem_find(m, id, now)))
         return APR_ENOENT;
     old = r->v.stage;
+    if (if_visitor && old != MQL_STAGE_VISITOR)
+        return APR_EEXIST;
     if (old != stage) {
         r->v.stage = (uint8_t)stage;
         r->v.stage_since = now;
@@ -721,6 +725,11 @@ static void conformance(const char *name, maker_fn *make)
     }
     ok(mql_visitors_get_id(vs, id, NOW + 7, &v, NULL) && v.stage == MQL_STAGE_SQL
        && v.stage_since == NOW + 7, "%s: and kept", name);
+    is_int(mql_visitors_set_stage(vs, id, (mql_stage_t)(MQL_STAGE_REJECTED | MQL_STAGE_IF_VISITOR),
+                                  NOW + 7), APR_EEXIST,
+           "%s: a knock-out's rejection leaves a lead alone", name);
+    ok(mql_visitors_get_id(vs, id, NOW + 7, &v, NULL) && v.stage == MQL_STAGE_SQL,
+       "%s: sales' decision stands", name);
     id_n(999, id);
     is_int(mql_visitors_set_stage(vs, id, MQL_STAGE_SQL, NOW), APR_ENOENT,
            "%s: an unknown visitor: ENOENT", name);
