@@ -202,7 +202,7 @@ static mql_outbox_t *outbox(server_rec *s)
     if (mql_outbox_open(&w.outbox, apr_pstrcat(w.p, mql_g->state_dir, "/" MQL_OUTBOX_NAME,
                                                NULL), 0, w.p, &err) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL09202: cannot open %s/%s: %s; webhook "
-                     "events wait in the change ring, trying again in 10 s", mql_g->state_dir,
+                     "events are not kept until it opens (tried again in 10 s)", mql_g->state_dir,
                      MQL_OUTBOX_NAME, err);
         w.retry_open = now + apr_time_from_sec(10);
         apr_pool_destroy(w.p);
@@ -220,8 +220,14 @@ void mql_webhook_enqueue(server_rec *s, const mql_notification_t *n)
     apr_pool_t *p;
     int i;
 
-    if (!nreceivers() || !(o = outbox(s)))
+    if (!nreceivers())
         return;
+    if (!(o = outbox(s))) {
+        /* the writer moves on in the change ring all the same: counted */
+        if (wsh)
+            wsh->outbox_errors++;
+        return;
+    }
     apr_pool_create(&p, w.p);
     for (i = 0; i < nreceivers(); i++) {
         const mql_webhook_t *r = receiver(i);

@@ -31,10 +31,12 @@ use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use POSIX ();
 use MQLTest;
+use MQLReceiver;
 
 my $status = "<Location /mql-status>\nSetHandler mql-status\n</Location>\n";
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;
+$MQLReceiver::dir = $root;
 
 # ---------------------------------------------------------------- configtest
 
@@ -60,84 +62,10 @@ is $rc0, 0, 'a good MQLWebhook passes configtest' or diag $out0;
 
 # ---------------------------------------------------------------- receivers
 
-# A receiver on port: answers from @plan in turn, then $then ("200",
-# "503", "302", "endless"); appends one JSON line per request to its log.
-my %receivers;
-sub receiver {
-    my ($name, $port, $secret, $then, @plan) = @_;
-    my $log = "$root/$name.log";
-    my $listen = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
-                                       Listen => 16, ReuseAddr => 1) or die "listen $port: $!";
-    my $pid = fork // die "fork: $!";
-    if ($pid) {
-        close $listen;
-        $receivers{$name} = $pid;
-        return $log;
-    }
-    $SIG{PIPE} = 'IGNORE';
-    open my $out, '>>', $log or POSIX::_exit(1);
-    select((select($out), $| = 1)[0]);
-    while (my $c = $listen->accept) {
-        my (%h, $first);
-        local $SIG{ALRM} = sub { die "timeout\n" };
-        my $ok = eval {
-            alarm 10;
-            $first = <$c> // die "eof\n";
-            while (my $l = <$c>) {
-                last if $l =~ /^\r?\n$/;
-                $h{lc $1} = $2 if $l =~ /^([^:]+):\s*(.*?)\r?\n$/;
-            }
-            my $body = '';
-            read($c, $body, $h{'content-length'} // 0) if $h{'content-length'};
-            $h{body} = $body;
-            alarm 0;
-            1;
-        };
-        next unless $ok;
-        my $answer = @plan ? shift @plan : $then;
-        my %rec = (time => time, path => (split ' ', $first)[1], delivery => $h{'x-mql-delivery'},
-                   signature => $h{'x-mql-signature'}, type => $h{'content-type'},
-                   body => $h{body}, answer => $answer);
-        $rec{verified} = ($h{'x-mql-signature'} // '') eq 'sha256=' . hmac_sha256_hex($h{body}, $secret)
-            ? 1 : 0 if defined $secret;
-        if ($answer eq 'endless') {
-            print $c "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
-            my ($sent, $chunk, $deadline) = (0, 'x' x 8192, time + 20);
-            while (time < $deadline) {
-                my $n = syswrite $c, $chunk;
-                last unless defined $n;
-                $sent += $n;
-            }
-            $rec{sent} = $sent;
-        }
-        elsif ($answer eq '302') {
-            print $c "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:$ENV{MQL_ELSEWHERE}/stolen\r\n"
-                . "Content-Length: 0\r\nConnection: close\r\n\r\n";
-        }
-        else {
-            my $reason = $answer == 200 ? 'OK' : 'Service Unavailable';
-            print $c "HTTP/1.1 $answer $reason\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
-        }
-        print $out encode_json(\%rec), "\n";
-        close $c;
-    }
-    POSIX::_exit(0);
-}
-
-sub stop_receiver {
-    my ($name) = @_;
-    my $pid = delete $receivers{$name} or return;
-    kill 'KILL', $pid;
-    waitpid $pid, 0;
-}
-
-sub records {
-    my ($log) = @_;
-    open my $f, '<', $log or return [];
-    return [ map { decode_json($_) } <$f> ];
-}
-
-END { local $?; stop_receiver($_) for keys %receivers }
+# the receivers (t/lib/MQLReceiver.pm): answers from a plan, then as told
+*receiver = \&MQLReceiver::receiver;
+*stop_receiver = \&MQLReceiver::stop_receiver;
+*records = \&MQLReceiver::records;
 
 my ($p_crm, $p_chat, $p_odd, $p_else) = map { MQLTest::free_port() } 1 .. 4;
 $ENV{MQL_ELSEWHERE} = $p_else;
@@ -172,6 +100,25 @@ is $j->{visitor}, $id, '... of the lead';
 is $j->{stage}, 'mql', '... an MQL';
 is $j->{contact}, "lead-$id\@example.com", '... with its contact';
 is $got->[2]{body}, $got->[0]{body}, 'the same body on every attempt';
+
+# the README's checks of the signature, in PHP and Python, on what came
+my $bodyfile = "$root/body.json";
+open my $bf, '>:raw', $bodyfile or die;
+print $bf $got->[0]{body};
+close $bf;
+my ($php) = MQLTest::doc_example('README.md', '```php', 2) =~ /\A(.*?\n\})/s;
+my $py = MQLTest::doc_example('README.md', '```python', 2);
+for my $sig ($got->[0]{signature}, 'sha256=' . ('0' x 64)) {
+    my $want = $sig eq $got->[0]{signature} ? 'yes' : 'no';
+    open my $pf, '>', "$root/verify.php" or die;
+    print $pf $php, "\necho mql_verified(file_get_contents('$bodyfile'), '$sig', '$secret') ? 'yes' : 'no';\n";
+    close $pf;
+    is `php $root/verify.php`, $want, "README's PHP check says $want";
+    open $pf, '>', "$root/verify.py" or die;
+    print $pf $py, "\nprint('yes' if mql_verified(open('$bodyfile', 'rb').read(), '$sig', b'$secret') else 'no', end='')\n";
+    close $pf;
+    is `python3 $root/verify.py`, $want, "README's Python check says $want";
+}
 
 my $c = MQLTest::wait_for(10, sub { my $r = records($chat); @$r ? $r : undef }) // [];
 is scalar(@$c), 1, 'the chat receiver got one POST';
