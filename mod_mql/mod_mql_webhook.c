@@ -28,12 +28,24 @@
  * neither requests nor the other receivers.  A receiver that failed is
  * left alone until its row is due again (mql_outbox_backoff).
  *
+ * The writer runs in a child that also serves requests, and whatever a
+ * site starts from there (PHP's shell_exec, a CGI under mod_cgi) must
+ * inherit nothing of the module's: connections are made close-on-exec
+ * (open_socket); the socketpairs this libcurl makes for itself (the multi
+ * handle's wake-up, the resolver's) are not, so the descriptors that
+ * appear while curl runs are marked too (curl_fds_begin/_end).
+ *
  * The counters the status page shows are copied from the outbox into
  * shared memory once a second (and after each attempt), so the page never
  * opens the database.
  */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <curl/curl.h>
 
@@ -256,6 +268,53 @@ void mql_webhook_forget_id(server_rec *s, const char *id_text)
                      "from the outbox: %s", id_text, mql_outbox_error(o));
 }
 
+static curl_socket_t open_socket(void *baton, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+#define FDS_SEEN 65536
+static unsigned char fds_before[FDS_SEEN / 8];
+
+static void fds_walk(int mark)
+{
+    DIR *d = opendir("/proc/self/fd");     /* glibc: close-on-exec */
+    struct dirent *e;
+
+    if (!d)
+        return;
+    if (!mark)
+        memset(fds_before, 0, sizeof fds_before);
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name), flags;
+        struct stat st;
+
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd < 3 || fd >= FDS_SEEN
+            || fd == dirfd(d))
+            continue;
+        if (!mark) {
+            fds_before[fd / 8] |= (unsigned char)(1u << (fd % 8));
+            continue;
+        }
+        /* new since curl was called, a socket, open across exec: curl's */
+        if (!(fds_before[fd / 8] & (1u << (fd % 8))) && fstat(fd, &st) == 0
+            && S_ISSOCK(st.st_mode) && (flags = fcntl(fd, F_GETFD)) >= 0
+            && !(flags & FD_CLOEXEC))
+            fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    closedir(d);
+}
+
+static void curl_fds_begin(void)
+{
+    fds_walk(0);
+}
+
+static void curl_fds_end(void)
+{
+    fds_walk(1);
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
 {
     in_flight_t *f = baton;
@@ -305,6 +364,7 @@ static void start(server_rec *s, int i, const mql_delivery_t *d)
     curl_easy_setopt(f->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
     curl_easy_setopt(f->easy, CURLOPT_TIMEOUT_MS, (long)TRANSFER_MS);
     curl_easy_setopt(f->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(f->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(f->easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(f->easy, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(f->easy, CURLOPT_ERRORBUFFER, f->error);
@@ -411,7 +471,12 @@ void mql_webhook_round(server_rec *s, int final)
 
         if (!curl_ready && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK)
             curl_ready = 1;
-        if (!curl_ready || !(w.multi = curl_multi_init()))
+        if (!curl_ready)
+            return;
+        curl_fds_begin();
+        w.multi = curl_multi_init();
+        curl_fds_end();
+        if (!w.multi)
             return;
     }
     apr_pool_create(&p, w.p);
@@ -427,7 +492,13 @@ void mql_webhook_round(server_rec *s, int final)
              * event is enqueued (or a retry asked for) */
             w.next_check[i] = now + 1;
     }
-    curl_multi_perform(w.multi, &running);
+    for (i = 0; i < nreceivers() && !w.busy[i]; i++)
+        ;
+    if (i < nreceivers()) {
+        curl_fds_begin();
+        curl_multi_perform(w.multi, &running);
+        curl_fds_end();
+    }
     while ((msg = curl_multi_info_read(w.multi, &left)))
         if (msg->msg == CURLMSG_DONE) {
             void *priv = NULL;
