@@ -338,6 +338,8 @@ void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer
             lost = 0;
         }
         mql_journal_stage_changes(s, ch, n);
+        if (hooks)
+            mql_webhook_batch(s, 1);
         for (i = 0; i < n && (notify || hooks); i++) {
             mql_notification_t ev;
             const char *line;
@@ -361,6 +363,9 @@ void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer
             }
             apr_pool_destroy(lp);
         }
+        /* in the outbox before the position moves past them */
+        if (hooks)
+            mql_webhook_batch(s, 0);
         *next = seq;
         if (n < CHANGES_BATCH)
             break;

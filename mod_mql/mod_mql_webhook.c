@@ -165,6 +165,8 @@ static struct {
     CURLM *multi;
     in_flight_t *busy[MQL_WEBHOOK_MAX];
     uint32_t next_check[MQL_WEBHOOK_MAX];   /* not before (Unix seconds) */
+    unsigned failures[MQL_WEBHOOK_MAX];     /* in a row, per receiver */
+    int batch;                      /* in a transaction (mql_webhook_batch) */
     apr_time_t stats_at;
     uint32_t pruned_at;
 } w;
@@ -257,6 +259,24 @@ void mql_webhook_enqueue(server_rec *s, const mql_notification_t *n)
         w.next_check[i] = 0;
     }
     apr_pool_destroy(p);
+}
+
+void mql_webhook_batch(server_rec *s, int begin)
+{
+    mql_outbox_t *o;
+
+    if (!nreceivers() || !(o = outbox(s)))
+        return;
+    /* one transaction for a round's events: one write of the WAL, not one
+     * per event and receiver */
+    if (begin && !w.batch)
+        w.batch = mql_outbox_begin(o) == 0;
+    else if (!begin && w.batch) {
+        w.batch = 0;
+        if (mql_outbox_commit(o) != 0)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "MQL09208: webhook events not kept "
+                         "in the outbox: %s", mql_outbox_error(o));
+    }
 }
 
 void mql_webhook_forget_id(server_rec *s, const char *id_text)
@@ -408,8 +428,19 @@ static void finish(server_rec *s, int i, CURLcode code)
     else if (!ok)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "MQL09207: webhook %s: %s; trying again",
                      mql_webhook_display(f->p, receiver(i)->url), error);
-    /* a receiver that failed rests until the row is due again */
-    w.next_check[i] = ok ? 0 : mql_outbox_next_due(w.outbox, receiver(i)->url);
+    /* a receiver that failed rests until a row is due again, and at least
+     * as long as its failures in a row ask: one that is down is not tried
+     * with every new event */
+    if (ok) {
+        w.failures[i] = 0;
+        w.next_check[i] = 0;
+    }
+    else {
+        uint32_t due = mql_outbox_next_due(w.outbox, receiver(i)->url),
+                 rest = now + mql_outbox_backoff(++w.failures[i]);
+
+        w.next_check[i] = due > rest ? due : rest;
+    }
     curl_multi_remove_handle(w.multi, f->easy);
     curl_easy_cleanup(f->easy);
     curl_slist_free_all(f->headers);

@@ -40,6 +40,9 @@ void mql_webhook_enqueue(server_rec *s, const mql_notification_t *n);
  * pending in the outbox). */
 void mql_webhook_round(server_rec *s, int final);
 
+/* Writer: the enqueues between begin (1) and end (0) in one transaction. */
+void mql_webhook_batch(server_rec *s, int begin);
+
 /* Writer: a forgotten visitor's deliveries erased. */
 void mql_webhook_forget_id(server_rec *s, const char *id_text);
 
