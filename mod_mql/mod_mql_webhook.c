@@ -428,19 +428,13 @@ static void finish(server_rec *s, int i, CURLcode code)
     else if (!ok)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "MQL09207: webhook %s: %s; trying again",
                      mql_webhook_display(f->p, receiver(i)->url), error);
-    /* a receiver that failed rests until a row is due again, and at least
-     * as long as its failures in a row ask: one that is down is not tried
-     * with every new event */
-    if (ok) {
+    /* a receiver that failed rests as long as its failures in a row ask:
+     * one that is down is not tried with every new event */
+    if (ok)
         w.failures[i] = 0;
-        w.next_check[i] = 0;
-    }
-    else {
-        uint32_t due = mql_outbox_next_due(w.outbox, receiver(i)->url),
-                 rest = now + mql_outbox_backoff(++w.failures[i]);
-
-        w.next_check[i] = due > rest ? due : rest;
-    }
+    else
+        w.failures[i]++;
+    w.next_check[i] = ok ? 0 : now + mql_outbox_backoff(w.failures[i]);
     curl_multi_remove_handle(w.multi, f->easy);
     curl_easy_cleanup(f->easy);
     curl_slist_free_all(f->headers);
@@ -519,8 +513,8 @@ void mql_webhook_round(server_rec *s, int final)
         if (mql_outbox_next(w.outbox, p, receiver(i)->url, now, &d) == 1)
             start(s, i, &d);
         else
-            /* nothing due: look again when the next row is, or when an
-             * event is enqueued (or a retry asked for) */
+            /* nothing due: look again in a second (a row's back-off ends,
+             * mqlctl --retry), or as soon as an event is enqueued */
             w.next_check[i] = now + 1;
     }
     for (i = 0; i < nreceivers() && !w.busy[i]; i++)
