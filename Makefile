@@ -236,7 +236,7 @@ ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t 
               t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t \
               t/journal.t t/redis.t t/redis_outage.t t/redis_cluster.t t/redis_flood.t \
               t/redis_forget.t t/eviction.t t/contact_room.t \
-              t/redis_cluster_ask.t t/redis_slow.t
+              t/redis_cluster_ask.t t/redis_slow.t t/webhook.t
 SANITIZED_TESTS ?= t/cookie.t t/scoring.t t/concurrency.t t/restart.t t/dbm.t t/status.t \
               t/adversarial.t t/flood.t t/journal.t t/redis.t t/redis_cluster_ask.t \
               t/eviction.t t/contact_room.t

@@ -565,6 +565,16 @@ typedef struct receiver_row {
 #define D deliveries_status_t
 #define R receiver_row_t
 
+static const char *html_age(const mql_stat_env_t *env, const mql_stat_row_t *row,
+                            const void *base)
+{
+    long age = *MQL_STAT_AT(row, base, long);
+
+    return age < 0 ? "<span class=\"muted\">none pending</span>"
+                   : apr_psprintf(env->p, "<span title=\"%ld s\">%s</span>", age,
+                                  mql_stat_ago(env->p, age));
+}
+
 static const mql_stat_row_t deliveries_rows[] = {
     { MQL_STAT_ROW("deliveries-pending", "DeliveriesPending", "pending",
                    "Webhook deliveries pending", MQL_STAT_U64, D, pending) },
@@ -574,8 +584,8 @@ static const mql_stat_row_t deliveries_rows[] = {
                    "Webhook deliveries failed (gave up)", MQL_STAT_U64, D, failed),
       .flags = MQL_STAT_WARN },
     { MQL_STAT_ROW("deliveries-oldest", "DeliveriesOldestPendingAge", "oldest_pending_age",
-                   "Oldest pending delivery (s)", MQL_STAT_LONG, D, oldest_age),
-      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
+                   "Oldest pending delivery", MQL_STAT_LONG, D, oldest_age),
+      .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG, .html = html_age },
     { MQL_STAT_ROW("deliveries-errors", "DeliveriesOutboxErrors", "outbox_errors",
                    "Webhook outbox errors", MQL_STAT_U64, D, outbox_errors),
       .flags = MQL_STAT_WARN },

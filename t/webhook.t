@@ -149,7 +149,11 @@ my $js = eval { decode_json($t->get('/mql-status?json')->{content}) } // {};
 is $js->{deliveries}{delivered}, 3, '?json: deliveries';
 is scalar(@{ $js->{deliveries}{receivers} // [] }), 3, '?json: one entry per receiver';
 is $js->{deliveries}{receivers}[0]{last_error}, 'HTTP 503', '?json: last error per receiver';
-like $t->get('/mql-status')->{content}, qr/Webhook deliveries pending/, 'the page shows deliveries';
+my $page = $t->get('/mql-status')->{content};
+like $page, qr/Webhook deliveries pending/, 'the page shows deliveries';
+like $page, qr/Webhook http:\/\/127\.0\.0\.1:$p_crm\/\.\.\..*?0 pending, 1 delivered, 0 failed; last error .*?HTTP 503/s,
+    '... and each receiver, with its last error';
+unlike $page, qr/XYZ/, '... not the secret path of a chat URL';
 
 my $outbox = $t->state_dir . '/outbox.sqlite';
 my @sb = stat $outbox;
@@ -226,8 +230,8 @@ ok delivered_to_crm($id4, 20), 'after the writer was killed: delivered';
 my %seen;
 $seen{ eval { decode_json($_->{body})->{visitor} } // '' }++ for grep { $_->{answer} eq '200' } @{ records($crm) };
 is_deeply [ sort grep { $_ } keys %seen ], [ sort $id, $id2, $id3, $id4 ], 'every MQL delivered, nothing lost, nothing else';
-$st = MQLTest::wait_for(10, sub { my $a = $t->status_auto; ($a->{DeliveriesPending} // 1) == 0 ? $a : undef });
-ok $st, 'nothing left pending';
+$st = MQLTest::wait_for(20, sub { my $a = $t->status_auto; ($a->{DeliveriesPending} // 1) == 0 ? $a : undef });
+ok $st, 'nothing left pending' or diag((MQLTest::mqlctl('--state-dir', $t->state_dir, 'deliveries'))[1]);
 
 my @errors = $t->unexpected_errors(qr/MQL09207/, qr/exit signal Killed|child pid \d+ exit signal/);
 is scalar(@errors), 0, 'no unexpected errors' or diag join "\n", @errors;
