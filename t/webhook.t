@@ -48,6 +48,7 @@ for my $case (
     [ 'MQLWebhook https://crm.example.com/ events=mql,lunch', qr/MQLWebhook: events= expects a comma-separated list of .*got 'lunch'/ ],
     [ 'MQLWebhook', qr/MQLWebhook: expects a URL/ ],
     [ "MQLWebhook https://crm.example.com/a\nMQLWebhook https://crm.example.com/a format=slack", qr/MQLWebhook: expects each receiver once/ ],
+    [ "<VirtualHost 127.0.0.1:1>\nMQLWebhook https://crm.example.com/a\n</VirtualHost>", qr/MQLWebhook cannot occur within <VirtualHost> section/ ],
 ) {
     my ($line, $want) = @$case;
     $t->write_conf("$line\n");
