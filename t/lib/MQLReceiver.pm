@@ -25,8 +25,10 @@ use IO::Socket::INET;
 use Time::HiRes qw(time);
 use POSIX ();
 
-# receiver(NAME, PORT, SECRET, THEN, PLAN...): a receiver on PORT; answers from @plan in turn, then $then ("200",
-# "503", "302", "endless"); appends one JSON line per request to its log.
+# receiver(NAME, PORT, SECRET, THEN, PLAN...): a receiver on PORT that
+# answers from PLAN in turn, then THEN ("200", "503", "302" to
+# $ENV{MQL_ELSEWHERE}, "endless": a 200 whose body never ends); appends one
+# JSON line per request to $dir/NAME.log, which it returns.
 our $dir;             # where the logs go: the test's root
 our %receivers;
 sub receiver {
@@ -43,7 +45,12 @@ sub receiver {
     $SIG{PIPE} = 'IGNORE';
     open my $out, '>>', $log or POSIX::_exit(1);
     select((select($out), $| = 1)[0]);
-    while (my $c = $listen->accept) {
+    while (1) {
+        my $c = $listen->accept;
+        if (!$c) {
+            next if $!{EINTR};
+            last;
+        }
         my (%h, $first);
         local $SIG{ALRM} = sub { die "timeout\n" };
         my $ok = eval {
@@ -56,9 +63,11 @@ sub receiver {
             my $body = '';
             read($c, $body, $h{'content-length'} // 0) if $h{'content-length'};
             $h{body} = $body;
-            alarm 0;
             1;
         };
+        # a client that went away (a writer killed mid-request) leaves no
+        # alarm behind to end this receiver later
+        alarm 0;
         next unless $ok;
         my $answer = @plan ? shift @plan : $then;
         my %rec = (time => time, path => (split ' ', $first)[1], delivery => $h{'x-mql-delivery'},
