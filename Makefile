@@ -90,17 +90,17 @@ $(MODULE): $(GLUE_SRC) mod_mql/*.h include/*.h $(CORE_LIB) $(VERSION_H) $(STORES
 	$(APXS) -c -o $(OUT)/mod_mql.la -Wc,-std=gnu11 $(addprefix -Wc$(COMMA),$(WARN)) \
 	    $(addprefix -Wc$(COMMA),$(SANITIZE)) $(addprefix -Wl$(COMMA),$(SANITIZE)) \
 	    $(addprefix -Wc$(COMMA),$(CPPFLAGS) $(CFLAGS)) $(addprefix -Wl$(COMMA),$(LDFLAGS)) \
-	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lsqlite3 -lhiredis -lm >$(OUT)/apxs.log 2>&1 \
+	    -I$(dir $(VERSION_H)) -Imod_mql -Iinclude $(GLUE_SRC) $(CORE_LIB) -lmaxminddb -lsqlite3 -lhiredis -lcurl -lcrypto -lm >$(OUT)/apxs.log 2>&1 \
 	    || { cat $(OUT)/apxs.log; exit 1; }
 	cp $(OUT)/.libs/mod_mql.so $@
 
 MQLCTL_SRC := mod_mql/mqlctl.c $(sort $(wildcard mod_mql/mqlctl_*.c))
 $(MQLCTL): $(MQLCTL_SRC) mod_mql/mqlctl_*.h $(CORE_LIB) $(VERSION_H)
-	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lm
+	$(CC) $(CORE_CFLAGS) -I$(dir $(VERSION_H)) $(LDFLAGS) -o $@ $(MQLCTL_SRC) $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lcrypto -lm
 
 $(OUT)/unit/%: t/unit/%.c t/unit/*.h $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lcrypto -lpthread -lm
 
 install: all
 	build/install.sh $(MODULE) $(MQLCTL)
@@ -192,7 +192,7 @@ $(FUZZ_OUT)/fuzz_%: t/fuzz/fuzz_%.c t/fuzz/fuzz.h $(FUZZ_CORE_LIB)
 # own mql_snapshot_save so that they match its record layout.
 $(FUZZ_OUT)/gen_snapshot_seed: t/fuzz/gen_snapshot_seed.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lpthread -lm
+	$(CC) $(CORE_CFLAGS) -o $@ $< $(CORE_LIB) $(APR_LIBS) -lsqlite3 -lhiredis -lcrypto -lpthread -lm
 
 $(FUZZ_SEEDS): $(FUZZ_OUT)/gen_snapshot_seed
 	@mkdir -p $(dir $@)
@@ -236,7 +236,7 @@ ASAN_TESTS ?= t/cookie.t t/exclusions.t t/scoring.t t/concurrency.t t/restart.t 
               t/status_sites.t t/cache.t t/deflate.t t/dbm_order.t t/lead_room.t \
               t/journal.t t/redis.t t/redis_outage.t t/redis_cluster.t t/redis_flood.t \
               t/redis_forget.t t/eviction.t t/contact_room.t \
-              t/redis_cluster_ask.t t/redis_slow.t
+              t/redis_cluster_ask.t t/redis_slow.t t/webhook.t
 SANITIZED_TESTS ?= t/cookie.t t/scoring.t t/concurrency.t t/restart.t t/dbm.t t/status.t \
               t/adversarial.t t/flood.t t/journal.t t/redis.t t/redis_cluster_ask.t \
               t/eviction.t t/contact_room.t

@@ -15,7 +15,7 @@
 
 # mod_mql benchmark: the same httpd with and without the module.
 #
-#   build/bench.sh [all|main|browser|scale|profile|redis]   (make bench runs "all")
+#   build/bench.sh [all|main|browser|scale|profile|redis|webhook]   (make bench runs "all")
 #
 #   main     three servers from one generated configuration (event MPM,
 #            127.0.0.1, access log to /dev/null): without mod_mql, with
@@ -49,6 +49,10 @@
 #            load and its drain; then two servers on the
 #            same Redis: a promotion on one seen by the other's next
 #            request, and its notification line, p50 and p99.
+#   webhook  the module with an MQLWebhook whose receiver is down (a port
+#            nothing listens on) against the same without, side by side,
+#            with a threshold that the mix's visitors cross, so that
+#            events pile up in the outbox and are retried during the run.
 #
 # Tuning through the environment (defaults in brackets):
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
@@ -83,8 +87,8 @@ PROFILES=${BENCH_PROFILES:-none mql usertrack mql-same mql-nojournal mqlredis no
 REPORT=$OUT/bench-report.txt
 
 case "$MODE" in
-    all|main|browser|scale|profile|redis) ;;
-    *) echo "usage: $0 [all|main|browser|scale|profile|redis]" >&2; exit 2 ;;
+    all|main|browser|scale|profile|redis|webhook) ;;
+    *) echo "usage: $0 [all|main|browser|scale|profile|redis|webhook]" >&2; exit 2 ;;
 esac
 
 HTTPD=$(apxs -q SBINDIR)/$(apxs -q TARGET)
@@ -169,7 +173,7 @@ free_port() {
 }
 
 # new_server NAME KIND [MAXVISITORS]  -> prints the server root
-#   KIND: none | mql | mql-nojournal | mqlredis | mqlfleet | usertrack
+#   KIND: none | mql | mql-nojournal | mql-webhook | mqlredis | mqlfleet | usertrack
 new_server() {
     local name=$1 kind=$2 max=${3:-100000}
     local root=$WORK/$name port user="" extra=""
@@ -181,7 +185,7 @@ new_server() {
     fi
     case "$kind" in
         none) ;;
-        mql|mql-nojournal) extra="LoadModule mql_module $WORK/mod_mql.so
+        mql|mql-nojournal|mql-webhook) extra="LoadModule mql_module $WORK/mod_mql.so
 MQLStateDir $root/state
 MQLEngine On
 MQLMaxVisitors $max
@@ -189,8 +193,11 @@ MQLRule view ^/pricing 5 cap=3
 ${BENCH_MQL_EXTRA:-}"
             # the same without the leads' stories and funnel (MQLJournal):
             # what the journal costs, measured in the same run
-            [ "$kind" = mql ] || extra="$extra
-MQLJournal Off" ;;
+            [ "$kind" != mql-nojournal ] || extra="$extra
+MQLJournal Off"
+            # every event to a receiver that is down: retried all along
+            [ "$kind" != mql-webhook ] || extra="$extra
+MQLWebhook http://127.0.0.1:$DEAD_PORT/hook secret=bench" ;;
         mqlredis) extra="LoadModule mql_module $WORK/mod_mql.so
 MQLStateDir $root/state
 MQLEngine On
@@ -500,6 +507,32 @@ browser_bench() {
         "$WORK"/{bnone,bmql,busertrack}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
 }
 browser_cookies() { echo "$WORK/cookies.browser"; }
+webhook_bench() {
+    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 )) pending
+    # nothing listens there: every attempt is a refused connection
+    DEAD_PORT=$(free_port)
+    # a pricing view or two makes an MQL of a returning visitor (every
+    # client is 127.0.0.1: no limit on new leads)
+    BENCH_MQL_EXTRA="${BENCH_MQL_EXTRA:-}
+MQLThreshold 8
+MQLNewLeadLimit 0" new_server mql mql "$max" >/dev/null
+    BENCH_MQL_EXTRA="${BENCH_MQL_EXTRA:-}
+MQLThreshold 8
+MQLNewLeadLimit 0" new_server hooked mql-webhook "$max" >/dev/null
+    prefill "$WORK/mql" "$VISITORS" "$WORK/cookies.main"
+    cp -p "$WORK/mql/state/secret" "$WORK/mql/state/visitors.snapshot" "$WORK/hooked/state/"
+    for s in mql hooked; do start_server "$WORK/$s"; done
+    check_cookies "$WORK/mql" "$WORK/cookies.main"
+    log ""
+    log "== webhook: MQLWebhook with its receiver down against none, $VISITORS visitors, threshold 8, $ROUNDS rounds of ${SECS}s"
+    for s in mql hooked; do run_wrk "$WORK/$s" "$WORK/cookies.main" 2 >/dev/null; done
+    rounds "$ROUNDS" "$SECS" main_cookies mql hooked
+    summary mql hooked
+    pending=$(sqlite3 "$WORK/hooked/state/outbox.sqlite" \
+        "SELECT count(*) || ' events pending, ' || sum(attempts) || ' attempts' FROM delivery WHERE state = 0" 2>/dev/null || echo "no outbox")
+    log "  the receiver that is down: $pending"
+    for s in mql hooked; do stop_server "$WORK/$s"; done
+}
 
 scale_bench() {
     new_server mql1k mql 1250 >/dev/null
@@ -804,7 +837,8 @@ case "$MODE" in
     scale) scale_bench ;;
     profile) profile_bench ;;
     redis) redis_bench ;;
-    all) main_bench; browser_bench; redis_bench; scale_bench; profile_bench ;;
+    webhook) webhook_bench ;;
+    all) main_bench; browser_bench; webhook_bench; redis_bench; scale_bench; profile_bench ;;
 esac
 log ""
 log "report: $REPORT"

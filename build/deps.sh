@@ -22,7 +22,8 @@
 # As root it runs apt-get; otherwise it prints the exact command to run.
 set -eu
 
-want="apache2 apache2-dev libmaxminddb-dev libaprutil1-dev libsqlite3-dev libhiredis-dev pkg-config"
+want="apache2 apache2-dev libmaxminddb-dev libaprutil1-dev libsqlite3-dev libhiredis-dev
+      libcurl4-openssl-dev libssl-dev pkg-config"
 case "${1:-build}" in
     build) ;;
     # the stacks the integration tests run the module in: mod_php, PHP-FPM

@@ -40,6 +40,7 @@
 #include "mod_mql_store.h"
 #include "mod_mql_status.h"
 #include "mod_mql_accounts.h"
+#include "mod_mql_webhook.h"
 #include "mql_dbmpub.h"
 #include "mql_journal.h"
 
@@ -1065,6 +1066,9 @@ const command_rec mql_cmds[] = {
                   "cookie that opts a visitor out (default mql_optout)"),
     AP_INIT_TAKE1("MQLNotify", set_notify, NULL, RSRC_CONF,
                   "\"|program\" receiving one JSON line per stage change"),
+    AP_INIT_TAKE_ARGV("MQLWebhook", mql_set_webhook, NULL, RSRC_CONF,
+                      "URL [secret=SECRET] [format=json|slack] [events=LIST]: each event "
+                      "POSTed to this receiver, through an outbox in MQLStateDir"),
     AP_INIT_TAKE_ARGV("MQLJournal", set_journal, NULL, RSRC_CONF,
                       "On (default) or Off [max=SIZE (default 256M)] [events=N (default 50)] "
                       "[rate=N (default 2000)]: "

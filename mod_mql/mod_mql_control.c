@@ -33,6 +33,7 @@
 #include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_webhook.h"
 #include "mql_cookie.h"
 #include "mql_control.h"
 #include "mql_manual.h"
@@ -64,6 +65,7 @@ int mql_fleet_forgets(server_rec *s)
             mql_id_to_text(ids[i], text);
             mql_publish_forget(text);
             mql_journal_forget_id(s, text);
+            mql_webhook_forget_id(s, text);
         }
         any += n;
     }
@@ -155,6 +157,7 @@ static int apply_control(server_rec *s, apr_pool_t *p, mql_writer_stats_t *st,
         rv = mql_visitors_forget(mql_g->store, req.id);
         mql_publish_forget(req.id_text);
         mql_journal_forget_id(s, req.id_text);
+        mql_webhook_forget_id(s, req.id_text);
         *forget = 1;
         MQL_STAT_ADD(st, control_applied, 1);
         /* no ID in the log: the visitor asked to be forgotten */

@@ -23,6 +23,8 @@
  *   mod_mql_restore.c     leads that made room, back from their files
  *                         when they return (mod_mql_returns.c: the ring)
  *   mod_mql_notify.c      stage changes to the MQLNotify program
+ *   mod_mql_webhook.c     events to the MQLWebhook receivers, through the
+ *                         outbox (mod_mql_webhook.h)
  *   mod_mql_control.c     mqlctl's requests, and forgets from the fleet
  *   mod_mql_snapshot.c    the periodic snapshot and expiry
  *   mod_mql_statefiles.c  writer.status, sites and the control directory

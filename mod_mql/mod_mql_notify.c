@@ -32,11 +32,13 @@
  *
  * The writer's notification job is here too: each round drains the
  * store's change ring into the program, one JSON line per stage change
- * (mql_notify.c builds it), without ever blocking on the pipe.  The
+ * (mql_notify.c builds it), without ever blocking on the pipe, and puts
+ * the same object in the webhooks' outbox (mod_mql_webhook.c).  The
  * position in the ring lives in the writer's shared segment, so no
  * notification is sent twice when the writer moves to another child.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,6 +52,7 @@
 #include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
+#include "mod_mql_webhook.h"
 #include "mql_cookie.h"
 #include "mql_notify.h"
 #include "mql_record.h"
@@ -278,7 +281,8 @@ static const char *story_of(apr_pool_t *p, int max, void *baton)
     return mql_journal_story_of(p, baton, max);
 }
 
-static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
+static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq,
+                         mql_notification_t *ev)
 {
     char stream[MQL_SOURCE_LEN], stream_id[MQL_SOURCE_LEN];
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
@@ -293,8 +297,27 @@ static char *change_json(apr_pool_t *p, const mql_change_t *c, uint64_t seq)
         mql_lead_from_visitor(&lead, &v, contact, now, (uint32_t)mql_g->half_life, p);
     /* a store shared by a fleet (MQLStore redis://): its stream and entry */
     streamed = mql_visitors_change_source(mql_g->store, seq, stream, stream_id);
-    return mql_notify_line(p, c, known ? &lead : NULL, streamed ? stream : NULL,
-                           streamed ? stream_id : NULL, mql_g->journal ? story_of : NULL, id);
+    memset(ev, 0, sizeof *ev);
+    ev->type = "stage";
+    ev->event = ev->stage = mql_stage_name((mql_stage_t)c->new_stage);
+    /* the same event produced again (a writer killed before it moved on
+     * in the ring, or a fleet stream entry delivered twice) has the same
+     * key, hence the same delivery ID */
+    ev->key = streamed ? apr_pstrcat(p, "stream:", stream, ":", stream_id, NULL)
+                       : apr_psprintf(p, "stage:%s:%u:%u:%u:%" APR_UINT64_T_FMT, id, c->time,
+                                      c->old_stage, c->new_stage, seq);
+    ev->lead = apr_pstrdup(p, id);
+    ev->score = lround(c->score);
+    if (known) {
+        ev->contact = lead.contact;
+        ev->trigger = lead.trigger;
+    }
+    if ((!ev->trigger || !*ev->trigger) && c->new_stage == MQL_STAGE_MQL
+        && c->trigger_event < MQL_EV_COUNT)
+        ev->trigger = mql_event_name((mql_event_t)c->trigger_event);
+    ev->json = mql_notify_line(p, c, known ? &lead : NULL, streamed ? stream : NULL,
+                               streamed ? stream_id : NULL, mql_g->journal ? story_of : NULL, id);
+    return (char *)ev->json;
 }
 
 void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer_stats_t *st)
@@ -302,7 +325,7 @@ void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer
     mql_change_t ch[CHANGES_BATCH];
     uint64_t seq = *next, lost = 0, first;
     unsigned n, i;
-    int notify = mql_notify_ready(s);
+    int notify = mql_notify_ready(s), hooks = mql_g->webhooks != NULL;
 
     while ((n = mql_visitors_stage_changes(mql_g->store, &seq, ch, CHANGES_BATCH, &lost)) > 0 || lost) {
         first = seq - n;
@@ -315,10 +338,20 @@ void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer
             lost = 0;
         }
         mql_journal_stage_changes(s, ch, n);
-        for (i = 0; i < n && notify; i++) {
+        if (hooks)
+            mql_webhook_batch(s, 1);
+        for (i = 0; i < n && (notify || hooks); i++) {
+            mql_notification_t ev;
+            const char *line;
             apr_pool_t *lp;
             apr_pool_create(&lp, p);
-            if (mql_notify_write(change_json(lp, &ch[i], first + i))) {
+            line = change_json(lp, &ch[i], first + i, &ev);
+            if (hooks)
+                mql_webhook_enqueue(s, &ev);
+            if (!notify) {
+                /* webhooks only */
+            }
+            else if (mql_notify_write(line)) {
                 MQL_STAT_ADD(st, notify_sent, 1);
             }
             else {
@@ -330,6 +363,9 @@ void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *next, mql_writer
             }
             apr_pool_destroy(lp);
         }
+        /* in the outbox before the position moves past them */
+        if (hooks)
+            mql_webhook_batch(s, 0);
         *next = seq;
         if (n < CHANGES_BATCH)
             break;

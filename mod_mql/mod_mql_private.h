@@ -139,6 +139,7 @@ typedef struct mql_global {
     apr_int64_t expire;
     const char *geoip_db;
     const char *notify;
+    apr_array_header_t *webhooks;   /* MQLWebhook: of mql_webhook_t, NULL = none */
     int journal;                    /* MQLJournal: each lead's story and the funnel */
     apr_int64_t journal_max;        /* bytes of journal.sqlite at most */
     int journal_events;             /* events kept per visitor */

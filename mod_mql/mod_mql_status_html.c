@@ -36,6 +36,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_status_int.h"
+#include "mod_mql_webhook.h"
 #include "mql_cookie.h"
 #include "mql_version.h"
 
@@ -359,6 +360,7 @@ static void html_health(request_rec *r, const mql_status_data_t *d)
     ap_rputs("<section><h2>Store health</h2><table class=\"kv\">\n", r);
     ap_rputs(mql_stat_html(&env, mql_status_store_rows, d), r);
     mql_store_status(r, MQL_STORE_STATUS_HTML, d->now);
+    mql_webhook_status(r, MQL_STORE_STATUS_HTML, d->now);
     ap_rputs(mql_stat_html(&env, mql_status_flood_rows, d), r);
     ap_rputs("</table></section>\n", r);
 }

@@ -39,6 +39,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_status_int.h"
+#include "mod_mql_webhook.h"
 #include "mql_cookie.h"
 #include "mql_json.h"
 
@@ -395,6 +396,7 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
         ap_rprintf(r, "MQLSite: %s\n", ap_escape_logitem(r->pool, mql_status_site_name(d->scope)));
     ap_rputs(mql_stat_auto(&env, mql_status_store_rows, d), r);
     mql_store_status(r, MQL_STORE_STATUS_AUTO, d->now);
+    mql_webhook_status(r, MQL_STORE_STATUS_AUTO, d->now);
     ap_rputs(mql_stat_auto(&env, mql_status_flood_rows, d), r);
     mql_status_journal_auto(r, &d->journal);
     mql_status_accounts_auto(r, d->scope, d->now);
@@ -462,6 +464,8 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
     ap_rputs(mql_stat_json(&env, mql_status_store_rows, d, 0), r);
     /* the store's own section ("redis": null when it has none) */
     mql_store_status(r, MQL_STORE_STATUS_JSON, d->now);
+    /* the webhooks' ("deliveries": null without MQLWebhook) */
+    mql_webhook_status(r, MQL_STORE_STATUS_JSON, d->now);
     ap_rputs(mql_stat_json(&env, mql_status_flood_rows, d, 0), r);
     ap_rputs(",\n\"histogram\":[", r);
     for (i = 0; i < d->nbins; i++) {

@@ -207,7 +207,10 @@ static void *APR_THREAD_FUNC sync_main(apr_thread_t *t, void *data)
                                mql_state_path(p, SPILL_NAME),
                                (apr_off_t)(mql_g->redis_spill_max ? mql_g->redis_spill_max
                                                                   : MQL_REDIS_SPILL_DEFAULT),
-                               mql_g->notify != NULL, &ri->stopping);
+                               /* the fleet's stage changes, each to one of
+                                * the servers that hand them on */
+                               mql_g->notify != NULL || mql_g->webhooks != NULL,
+                               &ri->stopping);
     while (!ri->stopping) {
         uint32_t now = (uint32_t)apr_time_sec(apr_time_now());
 

@@ -33,6 +33,8 @@
  *      as the server's user, started by the writer: mod_mql_notify.c),
  *      and every few seconds counts the accounts behind people, announcing
  *      the newly qualified ones there too (mod_mql_accounts.c),
+ *      and into the webhooks' outbox, whose attempts it then moves on
+ *      without waiting for a receiver (mod_mql_webhook.c),
  *   6. when a publication is due (mql_round_publish_due), collects the
  *      dirty leads and publishes them to the DBM file of their site
  *      (mod_mql_publish.c); once a round has published everything, it
@@ -68,6 +70,7 @@
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_webhook.h"
 #include "mql_round.h"
 
 APLOG_USE_MODULE(mql);
@@ -156,6 +159,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     forget |= mql_fleet_forgets(s);
     mql_notify_changes(s, p, &wsh->notify_seq, st);
     mql_accounts_round(s, p, now, final);
+    mql_webhook_round(s, final);
 
     /* Leads are collected when a publication is due, not before, so a
      * lead that keeps changing while the writer keeps its pace is taken
@@ -238,6 +242,7 @@ int mql_writer_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (make_shared(s) != APR_SUCCESS || mql_notify_setup(pconf, s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     mql_journal_setup(s);
+    mql_webhook_setup(s);
     mql_statefiles_prepare(s, ptemp);
 
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);

@@ -93,6 +93,7 @@
 #include "mql_manual.h"
 #include "mql_version.h"
 #include "mqlctl_accounts.h"
+#include "mqlctl_deliveries.h"
 #include "mqlctl_journal.h"
 #include "mqlctl_redis.h"
 #include "mql_redis_sync.h"
@@ -146,6 +147,8 @@ static void usage(FILE *out)
         "                                how many would qualify under these criteria\n"
         "  accounts [--format text|csv|json]\n"
         "                                the companies behind the people: people, leads, score\n"
+        "  deliveries [--failed] [--retry ID|all] [--format text|json]\n"
+        "                                the webhooks' outbox; --retry sends again\n"
         "\n"
         "options:\n"
         "  --state-dir DIR  MQLStateDir of the server (default " DEFAULT_STATE_DIR ")\n"
@@ -1271,7 +1274,7 @@ int main(int argc, const char *const *argv)
     /* long options only (optch above 255): IDs are base64url, and one may
      * begin with '-' */
     enum { O_DBM = 256, O_TYPE, O_SITE, O_STATE, O_FORMAT, O_WAIT, O_DAYS, O_THRESHOLD,
-           O_REQUIRE, O_HELP, O_VERSION, O_REASON };
+           O_REQUIRE, O_HELP, O_VERSION, O_REASON, O_FAILED, O_RETRY };
     static const apr_getopt_option_t opts[] = {
         { "dbm", O_DBM, 1, "DBM file" },
         { "type", O_TYPE, 1, "DBM type" },
@@ -1283,6 +1286,8 @@ int main(int argc, const char *const *argv)
         { "threshold", O_THRESHOLD, 1, "whatif threshold" },
         { "require", O_REQUIRE, 1, "whatif requirement" },
         { "reason", O_REASON, 1, "adjust reason" },
+        { "failed", O_FAILED, 0, "deliveries: the failed ones" },
+        { "retry", O_RETRY, 1, "deliveries: send again" },
         { "help", O_HELP, 0, "help" },
         { "version", O_VERSION, 0, "version" },
         { NULL, 0, 0, NULL }
@@ -1293,9 +1298,10 @@ int main(int argc, const char *const *argv)
     int optch;
     ctl_t c;
     const char *format = NULL, *cmd, **args, *threshold = NULL, *reason = NULL;
+    const char *retry = NULL;
     apr_array_header_t *require;
     int days = 30;
-    int nargs, type_given = 0, rc;
+    int nargs, type_given = 0, rc, failed_only = 0;
 
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
@@ -1336,6 +1342,8 @@ int main(int argc, const char *const *argv)
         case O_THRESHOLD: threshold = val; break;
         case O_REQUIRE: *(const char **)apr_array_push(require) = val; break;
         case O_REASON: reason = val; break;
+        case O_FAILED: failed_only = 1; break;
+        case O_RETRY: retry = val; break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("mqlctl %s\n", MQL_VERSION); return 0;
         }
@@ -1395,12 +1403,15 @@ int main(int argc, const char *const *argv)
         return mqlctl_whatif(c.p, c.state_dir, threshold, require, format);
     if (!strcmp(cmd, "accounts") && nargs == 1)
         return mqlctl_accounts(c.p, c.state_dir, c.site, format);
+    if (!strcmp(cmd, "deliveries") && nargs == 1)
+        return mqlctl_deliveries(c.p, c.state_dir, failed_only, retry, format);
     if (!strcmp(cmd, "help"))
         return usage(stdout), 0;
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
         && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
         && strcmp(cmd, "sites") && strcmp(cmd, "funnel") && strcmp(cmd, "criteria")
-        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts") && strcmp(cmd, "adjust"))
+        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts") && strcmp(cmd, "adjust")
+        && strcmp(cmd, "deliveries"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }

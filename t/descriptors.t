@@ -30,6 +30,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use MQLTest;
 use MQLRedis;
@@ -119,8 +120,14 @@ for my $how (qw(php cgid)) {
     $t->stop;
 }
 
+# A webhook receiver that takes connections and never answers: the
+# writer's request to it stays open while the program looks.
+my $hung = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 64)
+    or die "listen: $!";
+
 # The module with everything that opens a descriptor: the notification
-# program, the journal, the leads file, GeoIP (and Redis when asked).
+# program, the journal, the leads file, GeoIP, a webhook's outbox and its
+# request in flight (and Redis when asked).
 sub everything_on {
     my ($t, $store) = @_;
     my $root = $t->root;
@@ -139,6 +146,7 @@ sub everything_on {
     my $mmdb = MQLTest::write_mmdb("$root/countries.mmdb", { '127.0.0.0/8' => 'DE' });
     $t->write_conf("MQLThreshold 20\nMQLNotify \"|$root/notify-ids.pl\"\n"
                    . "MQLJournal On\nMQLGeoIPDatabase $mmdb\n"
+                   . "MQLWebhook http://127.0.0.1:${\ $hung->sockport }/hook\n"
                    . ($store ? "MQLStore $store\nMQLRedisTimeout 2s\n" : '') . conf_of($t->{how}));
     return ($out, $ids);
 }
@@ -154,6 +162,10 @@ sub check_server {
     ok MQLTest::wait_for(20, sub { lines_of($out) >= 1 }), "$name: the lead is notified";
     ok MQLTest::wait_for(20, sub { -s "$sd/journal.sqlite" && slurp("$sd/leads") =~ /\Q$id\E/ }),
         "$name: the lead is in the journal and the leads file";
+    my @held;
+    $hung->blocking(0);
+    ok MQLTest::wait_for(20, sub { my $c = $hung->accept; push @held, $c if $c; -s "$sd/outbox.sqlite" && @held }),
+        "$name: the lead is in the webhook's outbox, its request in flight";
     my ($fd, $ppid) = fds_of($t);
     is_deeply kinds($fd), kinds($plain{ $t->{how} }),
         "$name: the program gets what it gets from httpd without the module"
