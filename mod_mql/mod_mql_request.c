@@ -18,9 +18,9 @@
  * The request path: recognise the visitor early, export what we know to
  * the environment, learn who a signed-in visitor is once authentication
  * has run (MQLContactFrom, in the fixups), take the application's signals
- * off the response, and score the request once it is logged.  Nothing here touches the disk;
- * the only wait is the table's mutex, held for a hash lookup and a few
- * additions.
+ * off the response, and score the request once it is logged.  Nothing
+ * here touches the disk; the only wait is the table's mutex, held for a
+ * hash lookup and a few additions.
  */
 #include <math.h>
 #include <string.h>
@@ -904,7 +904,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     mql_knockout_t ko;
     char app_name[40];
     const char *contact;
-    int app_points = 0, has_points = 0;
+    int app_points = 0, has_points = 0, from_app;
     uint32_t now;
     apr_status_t rv;
 
@@ -945,11 +945,14 @@ static void score_request(request_rec *r, mql_req_t *rq)
     memset(&hit, 0, sizeof hit);
     hit.events = mql_classify(&facts);
     /* the application's word is the later and the more specific */
-    contact = rq->app_contact ? mql_contact_normalised(r, rq->app_contact) : rq->auth_contact;
+    contact = rq->app_contact ? mql_contact_normalised(r, rq->app_contact) : NULL;
+    from_app = contact != NULL;
+    if (!contact)
+        contact = rq->auth_contact;
     if (!hit.events && !contact)
         return;
     /* a signed-in visitor's plain request: only the contact, if new */
-    if (!hit.events && !rq->app_contact) {
+    if (!hit.events && !from_app) {
         keep_contact(r, rq, contact, (uint32_t)apr_time_sec(apr_time_now()), 1);
         return;
     }
@@ -995,7 +998,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
     else if (hit.events)
         mql_journal_capture(&hit, &res, now, rq->prev_seen, sc->scoring.nrules);
     if (contact)
-        keep_contact(r, rq, contact, now, !rq->app_contact);
+        keep_contact(r, rq, contact, now, !from_app);
 }
 
 static int mql_log_transaction(request_rec *r)

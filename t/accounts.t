@@ -200,6 +200,11 @@ sub journey {
     my $json = decode_json(scalar `$ctl --state-dir ${\ $t->state_dir } accounts --format json`);
     my ($j) = grep { $_->{domain} eq 'acme.example' } @{ $json->{accounts} };
     ok $j && $j->{qualified} && $j->{people} == 2, 'mqlctl accounts --format json';
+    my $site = `$ctl --state-dir ${\ $t->state_dir } --site 127.0.0.1 accounts --format csv`;
+    is $?, 0, 'mqlctl --site 127.0.0.1 accounts';
+    like $site, qr/^127\.0\.0\.1,acme\.example,/m, '... that site\'s accounts';
+    system("$ctl --state-dir ${\ $t->state_dir } --site nosuch.example accounts 2>/dev/null");
+    is $? >> 8, 2, '... an unknown site is bad usage';
     system("$ctl --state-dir ${\ $t->state_dir } accounts --format xml 2>/dev/null");
     is $? >> 8, 2, '... an unknown format is bad usage';
 
