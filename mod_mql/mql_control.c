@@ -91,6 +91,9 @@ int mql_control_parse(apr_pool_t *p, const char *text, mql_control_t *out,
 
     memset(out, 0, sizeof *out);
     line[strcspn(line, "\r\n")] = '\0';
+    /* apr_strtok leaves last unset when the line holds no word, and the
+     * calls after it would read it */
+    last = line;
     verb = apr_strtok(line, " \t", &last);
     idtext = apr_strtok(NULL, " \t", &last);
     arg = apr_strtok(NULL, " \t", &last);

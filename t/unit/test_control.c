@@ -50,6 +50,8 @@ int main(void)
            MQL_CONTROL_OK, "CRLF is fine");
 
     is_int(mql_control_parse(p, "", &req, &verb), MQL_CONTROL_MALFORMED, "empty: malformed");
+    is_int(mql_control_parse(p, " \t \r\n", &req, &verb), MQL_CONTROL_MALFORMED,
+           "blanks only: malformed (no word leaves the tokenizer's place unset)");
     is_int(mql_control_parse(p, "forget not-an-id", &req, NULL), MQL_CONTROL_MALFORMED,
            "a bad ID: malformed");
     is_int(mql_control_parse(p, "promote AAECAwQFBgcICQoLDA0ODw", &req, &verb),
