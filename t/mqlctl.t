@@ -71,7 +71,11 @@ my $plain_res = $t->get('/');
 my ($plain) = (MQLTest::visitor_cookie($plain_res) // '') =~ /^mql_vid=([^.]+)/;
 ok defined $plain, 'a new visitor got a cookie'
     or diag "response: $plain_res->{status} $plain_res->{reason}: $plain_res->{content}";
-MQLTest::wait_for(3, sub { my (undef, $o) = run('--state-dir', $sd, 'list'); $o =~ /$id1/ && $o =~ /$id2/ });
+# both leads published, the second with the view after it (22 points)
+MQLTest::wait_for(30, sub {
+    my (undef, $o) = run('--state-dir', $sd, 'list');
+    $o =~ /$id1/ && $o =~ /^\Q$id2\E\s+mql\s+22\s/m;
+});
 
 ($rc, $out) = run('--state-dir', $sd, 'list');
 is $rc, 0, 'list: exit 0';
