@@ -15,7 +15,7 @@
 
 # mod_mql benchmark: the same httpd with and without the module.
 #
-#   build/bench.sh [all|main|scale|profile|redis|webhook]   (make bench runs "all")
+#   build/bench.sh [all|main|browser|scale|profile|redis|webhook]   (make bench runs "all")
 #
 #   main     three servers from one generated configuration (event MPM,
 #            127.0.0.1, access log to /dev/null): without mod_mql, with
@@ -26,13 +26,21 @@
 #            (signed with the server's own key file); the report gives
 #            requests/s and p99 per server, the ratios per round and their
 #            median.
+#   browser  the same three servers under browser-shaped traffic
+#            (build/bench/browser.lua): one visitor per keep-alive
+#            connection at a time, a page and then its 10 files (style
+#            sheet, scripts, font, images) with the page as Referer; one
+#            wrk thread per connection.  Same rounds, medians and ratios.
 #   scale    the module's throughput with 1 000 and with 1 000 000
 #            visitors already in the table (restored from a prefilled
 #            snapshot), bytes of shared memory per visitor, and the time
 #            to save and restore a snapshot of 1 000 000 visitors.
 #   profile  instructions per request under callgrind, one httpd process
 #            (-X), with and without the module, and the module's own
-#            functions.
+#            functions: the bench mix (a random visitor per request, and
+#            one visitor for the whole connection), the browser-shaped
+#            traffic, and a static file asked for by a known visitor on
+#            its own; the writer and the Redis sync thread apart.
 #   redis    MQLStore shm against MQLStore redis:// (a redis-server of its
 #            own on 127.0.0.1), side by side: throughput ratio, httpd CPU
 #            per request, Redis CPU per event, the time from a request's
@@ -50,6 +58,8 @@
 #   BENCH_ROUNDS [5]  BENCH_SECONDS [8]  BENCH_VISITORS [100000]
 #   BENCH_CONNECTIONS [32]  BENCH_THREADS [1]  BENCH_SCALE_ROUNDS [5]
 #   BENCH_SCALE_SECONDS [5]  BENCH_PROFILE_REQUESTS [5000]
+#   BENCH_BROWSERS [16]: connections (and wrk threads) of the browser run
+#   BENCH_PROFILES: the profiles to run, by name (default: all of them)
 #   BENCH_REDIS_OUTAGE [30]: seconds of full load with Redis stopped (0: none)
 #   BENCH_MQL_EXTRA: more mod_mql directives for the "with" server, to try options
 #   BENCH_KEEP=1 keeps the generated server roots under /tmp.
@@ -72,11 +82,13 @@ SCALE_ROUNDS=${BENCH_SCALE_ROUNDS:-5}
 SCALE_SECS=${BENCH_SCALE_SECONDS:-5}
 PROFILE_REQUESTS=${BENCH_PROFILE_REQUESTS:-5000}
 OUTAGE=${BENCH_REDIS_OUTAGE:-30}
+BROWSERS=${BENCH_BROWSERS:-16}
+PROFILES=${BENCH_PROFILES:-none mql usertrack mql-same mql-nojournal mqlredis none-browser mql-browser usertrack-browser mqlredis-browser none-static mql-static usertrack-static}
 REPORT=$OUT/bench-report.txt
 
 case "$MODE" in
-    all|main|scale|profile|redis|webhook) ;;
-    *) echo "usage: $0 [all|main|scale|profile|redis|webhook]" >&2; exit 2 ;;
+    all|main|browser|scale|profile|redis|webhook) ;;
+    *) echo "usage: $0 [all|main|browser|scale|profile|redis|webhook]" >&2; exit 2 ;;
 esac
 
 HTTPD=$(apxs -q SBINDIR)/$(apxs -q TARGET)
@@ -136,6 +148,22 @@ make_site() {
         { printf '%%PDF-1.4\n'; head -c 102400 /dev/zero | tr '\0' 'x'; printf '\n%%%%EOF\n'; } \
             >"$doc/whitepapers/$f.pdf"
     done
+    # what every page needs, as a browser asks for it (build/bench/browser.lua):
+    # sizes of a small marketing site's files
+    mkdir -p "$doc/assets" "$doc/fonts" "$doc/img"
+    # (cut by truncate: a head at the pipe's end would stop base64 with
+    # SIGPIPE, which pipefail turns into the script's end)
+    asset() { head -c "$2" /dev/urandom | base64 -w 76 >"$doc/$1"; truncate -s "$2" "$doc/$1"; }
+    asset assets/site.css 24576
+    asset assets/vendor.js 90112
+    asset assets/app.js 32768
+    asset fonts/inter.woff2 28672
+    asset img/logo.svg 3072
+    asset img/hero.jpg 65536
+    asset img/photo-1.webp 20480
+    asset img/photo-2.webp 20480
+    asset img/icon-1.png 1536
+    asset img/icon-2.png 1536
     chmod -R a+rX "$doc"
 }
 
@@ -328,10 +356,12 @@ cpu_ticks() {    # cpu_ticks ROOT -> "USER SYSTEM"
 
 # run_wrk ROOT COOKIES SECONDS
 #   -> "rps p99_us errors non2xx cpu_us user_us system_us requests"
+# WRK_SCRIPT, WRK_THREADS and WRK_CONNS choose another load (browser.lua)
 run_wrk() {
     local root=$1 cookies=$2 secs=$3 line before after
     before=$(cpu_ticks "$root")
-    line=$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --timeout 5s -s "$BENCH/mix.lua" \
+    line=$(wrk -t"${WRK_THREADS:-$THREADS}" -c"${WRK_CONNS:-$CONNS}" -d"${secs}s" --timeout 5s \
+        -s "$BENCH/${WRK_SCRIPT:-mix.lua}" \
         "http://127.0.0.1:$(port_of "$root")/" -- "$cookies" | grep '^BENCH ' || true)
     after=$(cpu_ticks "$root")
     [ -n "$line" ] || { echo "wrk gave no result for $root" >&2; exit 1; }
@@ -454,6 +484,29 @@ main_bench() {
 }
 main_cookies() { echo "$WORK/cookies.main"; }
 
+# Browsers: one visitor per keep-alive connection at a time, a page and
+# its 10 files with the page as Referer.  wrk's Lua knows threads, not
+# connections, so each browser is a wrk thread with one connection.
+browser_bench() {
+    local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 ))
+    new_server bnone none >/dev/null
+    new_server bmql mql "$max" >/dev/null
+    new_server busertrack usertrack >/dev/null
+    prefill "$WORK/bmql" "$VISITORS" "$WORK/cookies.browser"
+    for s in bnone bmql busertrack; do start_server "$WORK/$s"; done
+    check_cookies "$WORK/bmql" "$WORK/cookies.browser"
+    log ""
+    log "== browsers: $VISITORS visitors, $BROWSERS connections of one visitor at a time, a page (85% pages / 10% pricing / 5% PDF) then its 10 files, $ROUNDS rounds of ${SECS}s per server"
+    export WRK_SCRIPT=browser.lua WRK_THREADS=$BROWSERS WRK_CONNS=$BROWSERS
+    for s in bnone bmql busertrack; do run_wrk "$WORK/$s" "$WORK/cookies.browser" 2 >/dev/null; done
+    rounds "$ROUNDS" "$SECS" browser_cookies bnone bmql busertrack
+    unset WRK_SCRIPT WRK_THREADS WRK_CONNS
+    summary bnone bmql busertrack
+    for s in bnone bmql busertrack; do stop_server "$WORK/$s"; done
+    grep -h '\[\(error\|crit\|alert\|emerg\)\]\|\[[a-z_]*:\(error\|crit\|alert\|emerg\)\]' \
+        "$WORK"/{bnone,bmql,busertrack}/logs/error_log | head -5 | sed 's/^/  error log: /' | tee -a "$REPORT" || true
+}
+browser_cookies() { echo "$WORK/cookies.browser"; }
 webhook_bench() {
     local max=$(( VISITORS > 80000 ? VISITORS * 5 / 4 : 100000 )) pending
     # nothing listens there: every attempt is a refused connection
@@ -653,8 +706,10 @@ cg_control() {    # cg_control -z|-d PID PORT
 
 # Instructions per request: httpd -X under callgrind; counters zeroed after
 # a warm-up, dumped after PROFILE_REQUESTS requests from one connection.
+# PROF_SCRIPT and PROF_MODE: another load than the bench mix (browser.lua)
 profile_one() {    # profile_one NAME KIND [same]: same = every request from one visitor
     local name=$1 kind=$2 root pid n=$PROFILE_REQUESTS dump ir wd sy
+    local script=$BENCH/${PROF_SCRIPT:-mix.lua}
     root=$(NO_USER=1 new_server "$name" "$kind" 150000)
     if [ "$kind" = mql ] || [ "$kind" = mql-nojournal ] || [ "$kind" = mqlredis ]; then
         prefill "$root" 100000 "$WORK/cookies.$name"
@@ -670,11 +725,11 @@ profile_one() {    # profile_one NAME KIND [same]: same = every request from one
         "$HTTPD" -X -d "$root" -f "$root/httpd.conf" >"$root/logs/valgrind.log" 2>&1 &
     pid=$!
     wait_port "$(port_of "$root")" up || { cat "$root/logs/valgrind.log" >&2; exit 1; }
-    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d120s -s "$BENCH/mix.lua" "http://127.0.0.1:$(port_of "$root")/" \
-        -- "$WORK/cookies.$name" 300 >/dev/null
+    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d120s -s "$script" "http://127.0.0.1:$(port_of "$root")/" \
+        -- "$WORK/cookies.$name" 300 ${PROF_MODE:-} >/dev/null
     cg_control -z "$pid" "$(port_of "$root")"
-    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d300s -s "$BENCH/mix.lua" "http://127.0.0.1:$(port_of "$root")/" \
-        -- "$WORK/cookies.$name" "$n" >/dev/null
+    MQL_BENCH_LIMIT=1 wrk -t1 -c1 -d300s -s "$script" "http://127.0.0.1:$(port_of "$root")/" \
+        -- "$WORK/cookies.$name" "$n" ${PROF_MODE:-} >/dev/null
     cg_control -d "$pid" "$(port_of "$root")"
     kill -TERM "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -684,28 +739,34 @@ profile_one() {    # profile_one NAME KIND [same]: same = every request from one
     # mod_watchdog's thread runs mod_mql's writer_callback (periodic snapshot, DBM):
     # background work, not the request path; under valgrind's slow clock it
     # would weigh far more per request than it does at full speed.
-    wd=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
+    wd=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
          | awk '/:writer_callback \[/ && !w { gsub(",", "", $1); w = $1 } END { print w + 0 }')
     # MQLStore redis://: the sync thread (sending, replies, the streams) is
     # background work too, reported apart from the request path
-    sy=$(callgrind_annotate --inclusive=yes "$dump" 2>/dev/null \
+    sy=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
          | awk '/:sync_main \[/ && !w { gsub(",", "", $1); w = $1 } END { print w + 0 }')
     echo "$name $(awk -v a="$ir" -v w="${wd:-0}" -v y="${sy:-0}" -v n="$n" 'BEGIN {
         printf "%.0f %.0f %.0f", (a - w - y) / n, w / n, y / n }')" >>"$WORK/profile"
     cp "$dump" "$OUT/callgrind.$name.out"
+    : >"$WORK/cg.$name"
 }
+
+wanted() { case " $PROFILES " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# profile_kind NAME KIND [same]: profile_one when BENCH_PROFILES asks for it
+profile_kind() { wanted "${1#prof-}" && profile_one "$@"; return 0; }
 
 profile_bench() {
     command -v valgrind >/dev/null || { log "valgrind missing: no profile"; return 0; }
     [ -f "$WORK/cookies.main" ] || { head -c 32 /dev/urandom >"$WORK/secret.tmp"
         "$OUT/mqlbench" prefill "$WORK/secret.tmp" 100000 "$WORK/snap.tmp" "$WORK/cookies.main" >/dev/null; }
     : >"$WORK/profile"
-    profile_one prof-none none
-    profile_one prof-mql mql
-    profile_one prof-usertrack usertrack
-    profile_one prof-mql-same mql same
-    profile_one prof-mql-nojournal mql-nojournal
-    if command -v redis-server >/dev/null; then
+    profile_kind prof-none none
+    profile_kind prof-mql mql
+    profile_kind prof-usertrack usertrack
+    profile_kind prof-mql-same mql same
+    profile_kind prof-mql-nojournal mql-nojournal
+    if command -v redis-server >/dev/null && { wanted mqlredis || wanted mqlredis-browser; }; then
         local redis_port=${REDIS_PORT:-}
         REDIS_PORT=$(free_port)
         mkdir -p "$WORK/redis-prof"
@@ -713,31 +774,53 @@ profile_bench() {
             --appendonly no >"$WORK/redis-prof/log" 2>&1 &
         PROF_REDIS_PID=$!
         wait_port "$REDIS_PORT" up || { cat "$WORK/redis-prof/log" >&2; exit 1; }
-        profile_one prof-mqlredis mqlredis
+        profile_kind prof-mqlredis mqlredis
+        PROF_SCRIPT=browser.lua PROF_MODE=browser profile_kind prof-mqlredis-browser mqlredis
         kill "$PROF_REDIS_PID" 2>/dev/null || true
         wait "$PROF_REDIS_PID" 2>/dev/null || true
         PROF_REDIS_PID=""
         REDIS_PORT=$redis_port
     fi
+    # browsers, and a file that cannot be an event by a known visitor
+    local k
+    for k in none mql usertrack; do
+        PROF_SCRIPT=browser.lua PROF_MODE=browser profile_kind "prof-$k-browser" "$k"
+    done
+    for k in none mql usertrack; do
+        PROF_SCRIPT=browser.lua PROF_MODE=static profile_kind "prof-$k-static" "$k"
+    done
     log ""
-    log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of the same mix)"
-    local none
-    none=$(awk '$1 == "prof-none" { print $2 }' "$WORK/profile")
+    log "== instructions per request (callgrind, httpd -X, one connection, $PROFILE_REQUESTS requests of each load)"
+    local base
     while read -r name ir wd sy; do
-        log "$(printf '  %-10s %7d instructions/request  (%+d vs none, %s%%; background writer %d more%s)' \
-            "${name#prof-}" "$ir" $((ir - none)) "$(pct "$ir" "$none")" "$wd" \
+        # each load against httpd alone under the same load
+        case "$name" in
+            *-browser) base=prof-none-browser ;;
+            *-static) base=prof-none-static ;;
+            *) base=prof-none ;;
+        esac
+        base=$(awk -v b="$base" '$1 == b { print $2 }' "$WORK/profile")
+        [ -n "$base" ] || base=$ir
+        log "$(printf '  %-17s %7d instructions/request  (%+d vs none, %s%%; background writer %d more%s)' \
+            "${name#prof-}" "$ir" $((ir - base)) "$(pct "$ir" "$base")" "$wd" \
             "$([ "${sy:-0}" = 0 ] || echo ", Redis sync thread $sy more")")"
     done <"$WORK/profile"
-    log "  (mql-same: mod_mql with every request from one visitor, as a browser's"
-    log "   keep-alive connection sends them; the others draw a visitor per request;"
-    log "   mqlredis: MQLStore redis:// to a redis-server on this host, whose own"
-    log "   work is not counted here: see the redis section)"
-    log "  mod_mql functions, inclusive instructions per request:"
-    callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-mql.out" 2>/dev/null \
-        | grep -E ':(mql_post_read_request|mql_log_transaction|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|mql_score_resolve|mql_delta_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \
-        | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); match($0, /:[A-Za-z_0-9]+ \[/);
-              printf "    %-24s %7.0f\n", substr($0, RSTART + 1, RLENGTH - 3), $1 / n }' \
-        | tee -a "$REPORT"
+    log "  (mql: a random visitor per request, the bench mix; mql-same: every request"
+    log "   of the connection from one visitor, as a browser's keep-alive connection"
+    log "   sends them; *-browser: a page then its 10 files, one visitor per"
+    log "   connection at a time, against none-browser; *-static: the style sheet"
+    log "   alone, always by one known visitor, against none-static; mqlredis:"
+    log "   MQLStore redis:// to a redis-server on this host, whose own work is"
+    log "   not counted here: see the redis section)"
+    for name in mql mql-same mql-browser mql-static; do
+        [ -f "$WORK/cg.prof-$name" ] || continue
+        log "  mod_mql functions, inclusive instructions per request ($name):"
+        callgrind_annotate --inclusive=yes --threshold=100 "$OUT/callgrind.prof-$name.out" 2>/dev/null \
+            | grep -E ':(mql_post_read_request|mql_log_transaction|mql_fixups|mql_insert_filter|late_filter_func|mql_is_bot|mql_cookie_find|mql_cookie_parse|mql_cookie_check|mql_shm_get_ref|mql_shm_update_ref|mql_shm_prefetch|vs_get|vs_hit|vs_prefetch|export_env|score_request|mql_score_resolve|mql_delta_apply|ap_regexec|mql_path_has_extension|mql_journal_capture|mql_jring_put) \[' \
+            | awk -v n="$PROFILE_REQUESTS" '{ gsub(",", "", $1); match($0, /:[A-Za-z_0-9]+ \[/);
+                  printf "    %-24s %7.0f\n", substr($0, RSTART + 1, RLENGTH - 3), $1 / n }' \
+            | tee -a "$REPORT"
+    done
     log "  (app_signals_filter is left out: its inclusive cost is the whole output chain)"
     log "  (full profiles: build/out/callgrind.prof-*.out, read with callgrind_annotate)"
 }
@@ -750,11 +833,12 @@ machine
 make_site
 case "$MODE" in
     main) main_bench ;;
+    browser) browser_bench ;;
     scale) scale_bench ;;
     profile) profile_bench ;;
     redis) redis_bench ;;
     webhook) webhook_bench ;;
-    all) main_bench; webhook_bench; redis_bench; scale_bench; profile_bench ;;
+    all) main_bench; browser_bench; webhook_bench; redis_bench; scale_bench; profile_bench ;;
 esac
 log ""
 log "report: $REPORT"

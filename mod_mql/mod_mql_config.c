@@ -38,6 +38,7 @@
 #include "mod_mql_runtime.h"
 #include "mod_mql_store.h"
 #include "mod_mql_status.h"
+#include "mod_mql_accounts.h"
 #include "mod_mql_webhook.h"
 #include "mql_dbmpub.h"
 #include "mql_journal.h"
@@ -137,6 +138,7 @@ void *mql_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     sc->optout_cookie = MERGE(optout_cookie, NULL);
     sc->exclude_ua = append_arrays(p, base->exclude_ua, add->exclude_ua);
     sc->exclude_ip = append_arrays(p, base->exclude_ip, add->exclude_ip);
+    sc->contact_from = MERGE(contact_from, NULL);
     return sc;
 }
 
@@ -717,17 +719,42 @@ static const char *compile_pattern(cmd_parms *cmd, const char *re, const void **
     return NULL;
 }
 
+/* MQLRule KIND [WORD] [REGEX] POINTS [options]: a kind of mql_score.c's
+ * table; its arguments into rule, the index of its POINTS into *at. */
+static const char *rule_of_kind(cmd_parms *cmd, const mql_rule_kind_t *kind, int argc,
+                                char *const argv[], mql_rule_t *rule, int *at)
+{
+    int words = (kind->word ? 1 : 0) + (kind->regex ? 1 : 0);
+    const char *err;
+
+    if (argc < 2 + words)
+        return bad(cmd, apr_pstrcat(cmd->pool, "expects ", kind->name, " ", kind->args,
+                                    " POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE]",
+                                    NULL), argv[0]);
+    if (kind->word)
+        rule->arg = argv[1];
+    if (kind->regex && (err = compile_pattern(cmd, argv[words], &rule->arg_re)))
+        return err;
+    /* the journal's label: the arguments as written */
+    rule->pattern = words == 2 ? apr_pstrcat(cmd->pool, argv[1], " ", argv[2], NULL)
+                    : words ? argv[1] : NULL;
+    *at = 1 + words;
+    return NULL;
+}
+
 /* MQLRule EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] [query=NAME=VALUE]
+ * MQLRule KIND ... (mql_rule_kind_named)
  * MQLRule country CC... POINTS */
 static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const argv[])
 {
     mql_srv_conf_t *sc = srv_conf(cmd);
     const char *usage = "expects EVENT URL-REGEX POINTS [cap=N] [referer=REGEX] "
                         "[query=NAME=VALUE], or country CC... POINTS";
+    const mql_rule_kind_t *kind;
     mql_rule_t rule;
     int64_t n;
     const char *err;
-    int i;
+    int i, at = 2;
 
     if (argc < 3)
         return bad(cmd, usage, argc ? argv[0] : "");
@@ -743,16 +770,23 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
     }
 
     memset(&rule, 0, sizeof rule);
-    rule.event = mql_event_from_name(argv[0]);
-    if (rule.event < 0)
-        return bad(cmd, "expects an event: view, download, form, form-error, pixel, "
-                   "campaign or app", argv[0]);
-    if ((err = compile_pattern(cmd, argv[1], &rule.url_re)))
-        return err;
-    if (mql_parse_int(cmd->pool, argv[2], -1000, 1000, &n))
-        return bad(cmd, "expects points from -1000 to 1000", argv[2]);
+    if ((kind = mql_rule_kind_named(argv[0], &rule.kind))) {
+        if ((err = rule_of_kind(cmd, kind, argc, argv, &rule, &at)))
+            return err;
+    }
+    else {
+        rule.event = mql_event_from_name(argv[0]);
+        if (rule.event < 0)
+            return bad(cmd, "expects an event: view, download, form, form-error, pixel, "
+                       "campaign or app", argv[0]);
+        if ((err = compile_pattern(cmd, argv[1], &rule.url_re)))
+            return err;
+        rule.pattern = argv[1];
+    }
+    if (mql_parse_int(cmd->pool, argv[at], -1000, 1000, &n))
+        return bad(cmd, "expects points from -1000 to 1000", argv[at]);
     rule.points = (int)n;
-    for (i = 3; i < argc; i++) {
+    for (i = at + 1; i < argc; i++) {
         const char *opt = argv[i];
         if (!strncasecmp(opt, "cap=", 4)) {
             if (mql_parse_int(cmd->pool, opt + 4, 1, 255, &n))
@@ -776,7 +810,6 @@ static const char *set_rule(cmd_parms *cmd, void *dconf, int argc, char *const a
         else
             return bad(cmd, usage, opt);
     }
-    rule.pattern = argv[1];
     rule.source = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                                cmd->directive->line_num);
     *(mql_rule_t *)apr_array_push(sc->rules) = rule;
@@ -1049,5 +1082,15 @@ const command_rec mql_cmds[] = {
                   "how long after its first visit a visitor may become a lead (default 0)"),
     AP_INIT_TAKE1("MQLLeadMinEvents", mql_set_lead_min_events, NULL, RSRC_CONF,
                   "scored events a visitor needs before it may become a lead (default 1)"),
+    /* contacts and accounts: mod_mql_accounts.c */
+    AP_INIT_ITERATE("MQLContactFrom", mql_set_contact_from, NULL, RSRC_CONF,
+                    "where a visitor's contact comes from besides X-MQL-Contact: "
+                    "remote-user and/or env=NAME, the first present wins (default none)"),
+    AP_INIT_ITERATE("MQLFreeMailDomains", mql_set_freemail, NULL, RSRC_CONF,
+                    "e-mail domains (or NAME.* for any suffix) that are no company's, "
+                    "besides the shipped list of free-mail providers"),
+    AP_INIT_TAKE2("MQLAccountThreshold", mql_set_account_threshold, NULL, RSRC_CONF,
+                  "PEOPLE SCORE: an account with PEOPLE engaged people whose scores add up "
+                  "to SCORE is announced once (default none)"),
     { NULL }
 };

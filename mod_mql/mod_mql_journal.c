@@ -206,8 +206,7 @@ static const char *rule_label(apr_pool_t *p, int site, unsigned rule)
     if (rule == MQL_JRULE_NONE || !sc || (int)rule >= sc->scoring.nrules)
         return NULL;
     r = &sc->scoring.rules[rule];
-    return apr_psprintf(p, "%s %s %+d", mql_event_name((mql_event_t)r->event),
-                        r->pattern ? r->pattern : "*", r->points);
+    return mql_rule_label(p, r);
 }
 
 /* "view,campaign": made once per combination, for the writer's life */

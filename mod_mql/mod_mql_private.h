@@ -87,6 +87,7 @@ typedef struct mql_srv_conf {
     const char *optout_cookie;
     apr_array_header_t *exclude_ua;  /* of ap_regex_t * */
     apr_array_header_t *exclude_ip;  /* of mql_cidr_t */
+    apr_array_header_t *contact_from;   /* MQLContactFrom: mql_contact_src_t, NULL = inherit */
 } mql_srv_conf_t;
 
 /* Per directory: only what makes sense once the URL is mapped. */
@@ -142,6 +143,10 @@ typedef struct mql_global {
     int journal_events;             /* events kept per visitor */
     apr_int64_t journal_rate;       /* plain visitors' events kept a second, 0 = all */
     mql_flood_conf_t flood;         /* the flood limits (mod_mql_flood.c) */
+    /* accounts (mod_mql_accounts.c) */
+    apr_array_header_t *freemail;   /* MQLFreeMailDomains: const char *, lowercase */
+    uint32_t account_people;        /* MQLAccountThreshold PEOPLE, 0 = none */
+    double account_score;           /* ... SCORE */
     apr_array_header_t *sites;      /* of mql_site_t: the distinct DBM files */
     /* while the configuration is read: every server record made so far
      * (the main server's first) and the DBM files this read created */
@@ -170,12 +175,14 @@ typedef struct mql_req {
     int handler_ran;            /* a content handler answered (not httpd before it) */
     const char *app_event;      /* X-MQL-Event consumed from the response */
     const char *app_contact;    /* X-MQL-Contact */
+    const char *auth_contact;   /* MQLContactFrom's, normalised, once authenticated */
     const char *set_cookie;     /* the header value we added, to withdraw it */
     int set_no_cache;           /* r->no_cache is ours, with that cookie */
     const char *country;
     uint32_t prev_seen;         /* the visitor's last event before this request, 0 = new */
     const char *score_text;     /* as exported in MQL_SCORE */
     const char *stage;          /* as exported in MQL_STAGE */
+    int no_event;               /* a file as it is, by GET: nothing to score */
 } mql_req_t;
 
 /* mod_mql_request.c: this request's visitor state (of the request the

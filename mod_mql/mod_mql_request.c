@@ -16,8 +16,9 @@
 
 /*
  * The request path: recognise the visitor early, export what we know to
- * the environment, take the application's signals off the response, and
- * score the request once it is logged.  Nothing here touches the disk;
+ * the environment, learn who a signed-in visitor is once authentication
+ * has run (MQLContactFrom, in the fixups), take the application's signals
+ * off the response, and score the request once it is logged.  Nothing here touches the disk;
  * the only wait is the table's mutex, held for a hash lookup and a few
  * additions.
  */
@@ -32,6 +33,7 @@
 #include "util_filter.h"
 
 #include "mod_mql_private.h"
+#include "mod_mql_accounts.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
 #include "mod_mql_journal.h"
@@ -90,7 +92,9 @@ static void read_early_headers(const request_rec *r, early_headers_t *h)
 
         if (!k)
             continue;
-        switch (apr_tolower(k[0])) {
+        /* bit 0x20 lowers a letter (and strcasecmp confirms): the locale's
+         * table lookup, once per header, cost more than the rest */
+        switch (k[0] | 0x20) {
         case 'c': take(&h->cookie, k, "Cookie", v); break;
         case 'u': take(&h->user_agent, k, "User-Agent", v); break;
         case 'd': take(&h->dnt, k, "DNT", v); break;
@@ -179,6 +183,12 @@ typedef struct conn_memory {
     char *cookie;
     size_t cookie_size;
     cookie_verdict_t cookies;
+    /* the last score exported, and what it was computed from: a page's
+     * files follow it within the second, from an unchanged record */
+    int score_known;
+    double score_raw;
+    uint32_t score_seen, score_now;
+    long score;
 } conn_memory_t;
 
 static conn_memory_t *conn_memory(conn_rec *c)
@@ -295,17 +305,21 @@ static void judge_cookies(const mql_srv_conf_t *sc, const char *header, cookie_v
 /* The verdict on this request's Cookie header: the connection's last one
  * when the header is the same, else judged now (and remembered). */
 static const cookie_verdict_t *cookies_on(request_rec *r, const mql_srv_conf_t *sc,
-                                          const char *header, cookie_verdict_t *scratch)
+                                          const char *header, cookie_verdict_t *scratch,
+                                          int *remembered)
 {
     conn_memory_t *m;
 
+    *remembered = 0;
     if (!header) {
         judge_cookies(sc, header, scratch);
         return scratch;
     }
     m = conn_memory(r->connection);
-    if (m->cookie_sc == sc && !strcmp(m->cookie, header))
+    if (m->cookie_sc == sc && !strcmp(m->cookie, header)) {
+        *remembered = 1;
         return &m->cookies;
+    }
     /* judged first, remembered after: a verdict never pairs with another
      * header than its own */
     m->cookie_sc = NULL;
@@ -388,7 +402,17 @@ static void export_env(request_rec *r, mql_req_t *rq)
 
     v.flags = 0;
     if (!rq->is_new && mql_visitors_get(mql_g->store, &rq->ref, now, &v, NULL)) {
-        score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+        conn_memory_t *m = conn_memory(r->connection);
+
+        if (!m->score_known || m->score_raw != v.score || m->score_seen != v.last_seen
+            || m->score_now != now) {
+            m->score = lround(mql_current_score(&v, now, (uint32_t)mql_g->half_life));
+            m->score_raw = v.score;
+            m->score_seen = v.last_seen;
+            m->score_now = now;
+            m->score_known = 1;
+        }
+        score = m->score;
         stage = mql_stage_name((mql_stage_t)v.stage);
         rq->prev_seen = v.last_seen;
         if (v.country[0] && v.country[0] != '-')
@@ -437,7 +461,8 @@ static int scored_by_proxy(request_rec *r, mql_req_t *rq)
 /* mod_proxy (ProxyPass, RewriteRule [P]) will pass this request on. */
 static int goes_to_proxy(const request_rec *r)
 {
-    return r->proxyreq != PROXYREQ_NONE || (r->filename && !strncmp(r->filename, "proxy:", 6));
+    return r->proxyreq != PROXYREQ_NONE
+           || (r->filename && r->filename[0] == 'p' && !strncmp(r->filename, "proxy:", 6));
 }
 
 static int mql_post_read_request(request_rec *r)
@@ -446,6 +471,7 @@ static int mql_post_read_request(request_rec *r)
     early_headers_t h;
     cookie_verdict_t scratch;
     const cookie_verdict_t *cv;
+    int remembered;
     mql_req_t *rq;
 
     if (!sc->engine || r->main || r->prev || !mql_g || !mql_g->store_ready)
@@ -456,13 +482,16 @@ static int mql_post_read_request(request_rec *r)
         return DECLINED;
 
     read_early_headers(r, &h);
-    cv = cookies_on(r, sc, h.cookie, &scratch);
+    cv = cookies_on(r, sc, h.cookie, &scratch, &remembered);
     /* The visitor first: its record comes from memory while the
-     * exclusions are checked. */
+     * exclusions are checked.  Not for a verdict the connection
+     * remembered: its exclusions are a compare, and the record was read
+     * for the connection's previous request. */
     if (cv->known) {
         rq->ref = cv->ref;
         memcpy(rq->id_text, cv->id_text, sizeof cv->id_text);
-        mql_visitors_prefetch(mql_g->store, &rq->ref);
+        if (!remembered)
+            mql_visitors_prefetch(mql_g->store, &rq->ref);
     }
     if (exclusion(r, sc, &h, cv))
         return DECLINED;
@@ -542,6 +571,14 @@ static int mql_fixups(request_rec *r)
                         (uint32_t)apr_time_sec(r->request_time), mark);
         apr_table_setn(r->headers_in, MQL_SCORED_HEADER, apr_pstrdup(r->pool, mark));
     }
+    /* authentication has run: the user or the claim it left is the
+     * contact (MQLContactFrom); nothing to look at without the directive */
+    if (rq->tracked && !rq->scored_before) {
+        const mql_srv_conf_t *sc = srv_conf(r);
+
+        if (sc->contact_from)
+            rq->auth_contact = mql_contact_from_request(r, sc->contact_from);
+    }
     return DECLINED;
 }
 
@@ -562,7 +599,7 @@ static void find_app_headers(const apr_table_t *t, const char *found[APP_HEADERS
     int i, k;
 
     for (i = 0; i < arr->nelts; i++)
-        if (e[i].key && apr_tolower(e[i].key[0]) == 'x')
+        if (e[i].key && (e[i].key[0] | 0x20) == 'x')
             for (k = 0; k < APP_HEADERS; k++)
                 if (!found[k] && !strcasecmp(e[i].key, app_header_names[k]))
                     found[k] = e[i].val;
@@ -717,13 +754,68 @@ static apr_status_t late_filter_func(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
+static int headers_loaded;      /* mod_headers is in this configuration */
+
+/* Media types that only files are served as: no module takes them for
+ * the name of its handler, as "application/x-httpd-php" can be.  As
+ * mime.types spells them: another spelling takes the full path. */
+static int static_type(const char *ct)
+{
+    /* byte by byte, each compare stopping at the NUL of a shorter type:
+     * text/html, the type of most requests, fails at its sixth byte */
+    switch (ct ? ct[0] : '\0') {
+    case 'i':
+        return ct[1] == 'm' && ct[2] == 'a' && ct[3] == 'g' && ct[4] == 'e' && ct[5] == '/';
+    case 'f':
+        return ct[1] == 'o' && ct[2] == 'n' && ct[3] == 't' && ct[4] == '/';
+    case 't':
+        return ct[1] == 'e' && ct[2] == 'x' && ct[3] == 't' && ct[4] == '/'
+               && ((ct[5] == 'c' && ct[6] == 's' && ct[7] == 's')
+                   || (ct[5] == 'j' && !strncmp(ct + 6, "avascript", 9)));
+    case 'a':
+        return !strncmp(ct, "audio/", 6) || !strncmp(ct, "application/javascript", 22);
+    case 'v':
+        return !strncmp(ct, "video/", 6);
+    }
+    return 0;
+}
+
+/*
+ * Whether the request can score at all, decided once the handler is
+ * known (insert_filter runs before httpd names the handler after the
+ * type).  A style sheet, script, image or font that httpd serves as it
+ * is, asked for by GET without a query and not a download, is none of
+ * the events, whatever its status: a view needs HTML, a form a POST, a
+ * campaign a query, a pixel our handler, a download its extension.  The
+ * method, query and path are the client's request's, the handler and
+ * type those of the request that answers (after an internal redirect,
+ * the error document's), as score_request judges them.  Under mod_cache
+ * a stored answer's handler is unknown here: the full path then.
+ */
+static int cannot_be_event(request_rec *r)
+{
+    request_rec *first = r;
+
+    while (first->prev)
+        first = first->prev;
+    if (r->handler || mql_g->cache_loaded || first->method_number != M_GET
+        || (first->args && *first->args) || !static_type(r->content_type) || goes_to_proxy(r))
+        return 0;
+    return !mql_path_has_extension(first->uri, srv_conf(r)->download_ext_list);
+}
+
 static void mql_insert_filter(request_rec *r)
 {
     mql_req_t *rq;
 
     if (r->main || !(rq = mql_req_state(r)) || rq->scored_before)
         return;
-    ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
+    /* Only the application's answer brings X-MQL-* headers; a file as it
+     * is gets none, unless mod_headers adds them, which the filter must
+     * then take off and score. */
+    rq->no_event = cannot_be_event(r);
+    if (!rq->no_event || headers_loaded)
+        ap_add_output_filter_handle(app_filter, NULL, r, r->connection);
     if (rq->set_cookie || (mql_g->cache_loaded && rq->tracked))
         ap_add_output_filter_handle(late_filter, NULL, r, r->connection);
 }
@@ -732,6 +824,7 @@ int mql_request_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                             server_rec *s)
 {
     mql_g->cache_loaded = ap_find_linked_module("mod_cache.c") != NULL;
+    headers_loaded = ap_find_linked_module("mod_headers.c") != NULL;
     return OK;
 }
 
@@ -775,6 +868,28 @@ static int range_reaches_end(request_rec *r, request_rec *last)
     return 0;
 }
 
+/*
+ * The visitor's contact set.  One from authentication comes with every
+ * request of a signed-in visitor: it is compared with the one kept first,
+ * so that the record is not marked changed (and, with Redis, sent) each
+ * time.
+ */
+static void keep_contact(request_rec *r, const mql_req_t *rq, const char *contact,
+                         uint32_t now, int unless_same)
+{
+    char kept[MQL_CONTACT_LEN];
+    mql_visitor_t v;
+    apr_status_t rv;
+
+    if (unless_same && mql_visitors_get(mql_g->store, &rq->ref, now, &v, kept)
+        && !strcmp(kept, contact))
+        return;
+    if ((rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, contact, now)) != APR_SUCCESS)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "contact not kept: %s",
+                      rv == APR_ENOSPC ? "the contact area is full"
+                                       : "the visitor is no longer in the store");
+}
+
 /* Classify the finished request and score it, once. */
 static void score_request(request_rec *r, mql_req_t *rq)
 {
@@ -786,11 +901,13 @@ static void score_request(request_rec *r, mql_req_t *rq)
     mql_hit_result_t res;
     mql_lead_gate_t gate;
     char app_name[40];
+    const char *contact;
     int app_points = 0, has_points = 0;
     uint32_t now;
     apr_status_t rv;
 
-    if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready)
+    if (rq->scored || !rq->tracked || !mql_g || !mql_g->store_ready
+        || (rq->no_event && !rq->app_event && !rq->app_contact))
         return;
     rq->scored = 1;
     /* fetched while the request is classified, not under the lock */
@@ -825,13 +942,22 @@ static void score_request(request_rec *r, mql_req_t *rq)
 
     memset(&hit, 0, sizeof hit);
     hit.events = mql_classify(&facts);
-    if (!hit.events && !rq->app_contact)
+    /* the application's word is the later and the more specific */
+    contact = rq->app_contact ? mql_contact_normalised(r, rq->app_contact) : rq->auth_contact;
+    if (!hit.events && !contact)
         return;
+    /* a signed-in visitor's plain request: only the contact, if new */
+    if (!hit.events && !rq->app_contact) {
+        keep_contact(r, rq, contact, (uint32_t)apr_time_sec(apr_time_now()), 1);
+        return;
+    }
     hit.app_points = has_points ? app_points : sc->scoring.points[MQL_EV_APP];
     hit.path = r->uri;
     hit.referer = apr_table_get(r->headers_in, "Referer");
     hit.query = r->args;
     hit.country = rq->country;
+    hit.method = r->method;
+    hit.headers = r->headers_in;
     /* regexes run here, not while the table is locked */
     if (sc->scoring.nrules > 0) {
         unsigned char *matched = apr_palloc(r->pool, (apr_size_t)sc->scoring.nrules);
@@ -860,12 +986,8 @@ static void score_request(request_rec *r, mql_req_t *rq)
     /* the story: a copy into the journal's ring, never a wait */
     if (hit.events)
         mql_journal_capture(&hit, &res, now, rq->prev_seen, sc->scoring.nrules);
-    if (rq->app_contact
-        && (rv = mql_visitors_set_contact(mql_g->store, rq->ref.id, rq->app_contact, now))
-           != APR_SUCCESS)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "contact not kept: %s",
-                      rv == APR_ENOSPC ? "the contact area is full"
-                                       : "the visitor is no longer in the store");
+    if (contact)
+        keep_contact(r, rq, contact, now, !rq->app_contact);
 }
 
 static int mql_log_transaction(request_rec *r)

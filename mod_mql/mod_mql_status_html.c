@@ -379,6 +379,7 @@ void mql_status_render_html(request_rec *r, const mql_status_data_t *d)
     ap_rputs("</section></div>\n", r);
     mql_status_journal_html(r, &d->journal);
     html_top(r, d, token);
+    mql_status_accounts_html(r, d->scope, d->now);
     ap_rputs("<div class=\"grid2\">", r);
     html_changes(r, d->changes, d->nchanges, d->now, "Recent stage changes");
     html_health(r, d);

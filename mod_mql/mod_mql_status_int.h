@@ -153,4 +153,9 @@ extern const mql_stat_row_t mql_status_journal_rows[]; /* base: mql_status_journ
 const char *mql_status_current_token(request_rec *r);
 int mql_status_post(request_rec *r);
 
+/* mod_mql_status_accounts.c: the Accounts section, the scope's accounts */
+void mql_status_accounts_auto(request_rec *r, int scope, uint32_t now);
+void mql_status_accounts_json(request_rec *r, int scope, uint32_t now);
+void mql_status_accounts_html(request_rec *r, int scope, uint32_t now);
+
 #endif

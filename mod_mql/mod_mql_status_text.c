@@ -399,6 +399,7 @@ void mql_status_render_auto(request_rec *r, const mql_status_data_t *d)
     mql_webhook_status(r, MQL_STORE_STATUS_AUTO, d->now);
     ap_rputs(mql_stat_auto(&env, mql_status_flood_rows, d), r);
     mql_status_journal_auto(r, &d->journal);
+    mql_status_accounts_auto(r, d->scope, d->now);
 }
 
 /* ------------------------------------------------------------ ?json */
@@ -492,6 +493,7 @@ void mql_status_render_json(request_rec *r, const mql_status_data_t *d)
     }
     ap_rputs("]", r);
     mql_status_journal_json(r, &d->journal);
+    mql_status_accounts_json(r, d->scope, d->now);
     ap_rputs("}\n", r);
 }
 

@@ -31,6 +31,8 @@
  *   5. drains the table's change ring into MQLNotify, one JSON line per
  *      stage change, without ever blocking on the pipe (the program runs
  *      as the server's user, started by the writer: mod_mql_notify.c),
+ *      and every few seconds counts the accounts behind people, announcing
+ *      the newly qualified ones there too (mod_mql_accounts.c),
  *      and into the webhooks' outbox, whose attempts it then moves on
  *      without waiting for a receiver (mod_mql_webhook.c),
  *   6. when a publication is due (mql_round_publish_due), collects the
@@ -63,6 +65,7 @@
 #include "http_core.h"
 #include "mod_watchdog.h"
 
+#include "mod_mql_accounts.h"
 #include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_notify.h"
@@ -155,6 +158,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     mql_restore_returns(st, p, now);
     forget |= mql_fleet_forgets(s);
     mql_notify_changes(s, p, &wsh->notify_seq, st);
+    mql_accounts_round(s, p, now, final);
     mql_webhook_round(s, final);
 
     /* Leads are collected when a publication is due, not before, so a

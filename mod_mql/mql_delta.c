@@ -28,6 +28,8 @@
 #include "mql_score.h"
 
 _Static_assert(MQL_DELTA_ITEMS == 9, "mql_redis.lua's MAX_ITEMS says 9");
+_Static_assert(MQL_DELTA_SETS == 2, "mql_redis.lua's MAX_SETS says 2");
+_Static_assert(MQL_DELTA_ADDS == 4, "mql_redis.lua's MAX_ADDS says 4");
 
 static uint16_t sat_inc16(uint16_t n) { return n == UINT16_MAX ? n : (uint16_t)(n + 1); }
 static uint8_t sat_inc8(uint8_t n) { return n == UINT8_MAX ? n : (uint8_t)(n + 1); }
@@ -62,6 +64,118 @@ int mql_delta_qualifies(const mql_visitor_t *v, const mql_delta_t *d)
     return !d->need_country || country_listed(d, v->country);
 }
 
+/* The field a set names, when it is one a delta may set: a TEXT field
+ * of the record with a name in Redis (the Lua twin sets it by name). */
+static const mql_field_t *settable(unsigned field)
+{
+    const mql_field_t *f = field < MQL_FIELD_COUNT ? &mql_fields[field] : NULL;
+
+    if (!f || f->type != MQL_FT_TEXT || !f->redis || strlen(f->redis) > MQL_DELTA_SET_NAME)
+        return NULL;
+    return f;
+}
+
+/* A set's value as the field takes it: at most its size less the NUL. */
+static size_t set_len(const mql_field_t *f, const mql_delta_set_t *s)
+{
+    size_t max = f->size - 1 < sizeof s->value - 1 ? f->size - 1 : sizeof s->value - 1;
+
+    return strnlen(s->value, max);
+}
+
+static void set_field(mql_visitor_t *v, const mql_delta_set_t *s)
+{
+    const mql_field_t *f = settable(s->field);
+    char *at = f ? (char *)v + f->offset : NULL;
+    size_t n = f ? set_len(f, s) : 0;
+
+    if (!n || *at)
+        return;             /* nothing to set, or set before: a first touch stays */
+    memset(at, 0, f->size);
+    memcpy(at, s->value, n);
+}
+
+/* The field an add names, when it is one a delta may add to: a number
+ * field of the record with a name in Redis. */
+static const mql_field_t *addable(unsigned field)
+{
+    const mql_field_t *f = field < MQL_FIELD_COUNT ? &mql_fields[field] : NULL;
+
+    if (!f || !mql_field_width(f) || !f->redis || strlen(f->redis) > MQL_DELTA_SET_NAME)
+        return NULL;
+    return f;
+}
+
+static const mql_field_t *add_target(const mql_delta_add_t *a)
+{
+    const mql_field_t *f = addable(a->field);
+
+    return f && a->elem < mql_field_elems(f) ? f : NULL;
+}
+
+/* Saturating rather than wrapping: a counter that wrapped to 0 would
+ * read as "never", and the Lua twin's numbers (doubles) do not wrap. */
+static void add_field(mql_visitor_t *v, const mql_delta_add_t *a)
+{
+    const mql_field_t *f = add_target(a);
+    uint64_t bits;
+
+    if (!f || !a->value)
+        return;
+    bits = mql_field_get(f, v, a->elem);
+    if (f->type == MQL_FT_F64) {
+        double x;
+
+        memcpy(&x, &bits, sizeof x);
+        x += a->value;
+        memcpy(&bits, &x, sizeof bits);
+    }
+    else {
+        int64_t max = (int64_t)((UINT64_C(1) << (8 * mql_field_width(f))) - 1);
+        int64_t x = (int64_t)bits + a->value;
+
+        bits = (uint64_t)(x < 0 ? 0 : x > max ? max : x);
+    }
+    mql_field_set(f, v, a->elem, bits);
+}
+
+int mql_delta_set(mql_delta_t *d, int field, const char *value)
+{
+    mql_delta_set_t *s = &d->sets[d->nsets];
+
+    if (!value || !*value)
+        return 1;           /* nothing to set */
+    if (d->nsets >= MQL_DELTA_SETS || field < 0 || !settable((unsigned)field))
+        return 0;
+    s->field = (uint8_t)field;
+    memset(s->value, 0, sizeof s->value);
+    memcpy(s->value, value, strnlen(value, sizeof s->value - 1));
+    d->nsets++;
+    return 1;
+}
+
+int mql_delta_add(mql_delta_t *d, int field, unsigned elem, int32_t value)
+{
+    mql_delta_add_t a = { (uint8_t)field, (uint8_t)elem, value };
+    unsigned i;
+
+    if (field < 0 || elem > UINT8_MAX || !add_target(&a))
+        return 0;
+    /* the same number twice is one add: a hit's adds stay few */
+    for (i = 0; i < d->nadds; i++)
+        if (d->adds[i].field == a.field && d->adds[i].elem == a.elem) {
+            int64_t sum = (int64_t)d->adds[i].value + value;
+
+            d->adds[i].value = (int32_t)(sum > INT32_MAX ? INT32_MAX
+                                         : sum < INT32_MIN ? INT32_MIN : sum);
+            return 1;
+        }
+    if (d->nadds >= MQL_DELTA_ADDS)
+        return 0;
+    d->adds[d->nadds++] = a;
+    return 1;
+}
+
 static void promote(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
 {
     v->stage = MQL_STAGE_MQL;
@@ -74,7 +188,7 @@ static void promote(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
 
 int mql_delta_apply(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
 {
-    mql_visitor_t before = *v;      /* 96 bytes on the stack, no allocation */
+    mql_visitor_t before = *v;      /* the record on the stack, no allocation */
     int was_lead = MQL_STAGE_IS_LEAD(v->stage), dirty;
     unsigned i, m;
 
@@ -98,6 +212,10 @@ int mql_delta_apply(mql_visitor_t *v, const mql_delta_t *d, uint32_t now)
         v->country[0] = d->country[0];
         v->country[1] = d->country[1];
     }
+    for (i = 0; i < d->nsets && i < MQL_DELTA_SETS; i++)
+        set_field(v, &d->sets[i]);
+    for (i = 0; i < d->nadds && i < MQL_DELTA_ADDS; i++)
+        add_field(v, &d->adds[i]);
     /* the events set, lowest first: a hit has one or two */
     for (m = d->events & (MQL_EV_BIT(MQL_EV_COUNT) - 1); m; m &= m - 1) {
         int ev = __builtin_ctz(m);
@@ -161,6 +279,43 @@ size_t mql_delta_encode(const mql_delta_t *d, char *buf)
     b = put_text(b, d->countries, sizeof d->countries - 1);
     *b++ = (char)d->trigger_event;
     b = put_text(b, d->trigger, MQL_TRIGGER_LEN - 1);
+    /* only the sets an applier takes, their count first */
+    for (i = 0, n = 0; i < d->nsets && i < MQL_DELTA_SETS; i++)
+        if (settable(d->sets[i].field))
+            n++;
+    *b++ = (char)n;
+    for (i = 0; i < d->nsets && i < MQL_DELTA_SETS; i++) {
+        const mql_field_t *f = settable(d->sets[i].field);
+        size_t len;
+
+        if (!f)
+            continue;
+        len = strlen(f->redis);
+        *b++ = (char)len;
+        memcpy(b, f->redis, len);
+        b += len;
+        len = set_len(f, &d->sets[i]);
+        b = mql_le_put(b, len, 2);
+        memcpy(b, d->sets[i].value, len);
+        b += len;
+    }
+    for (i = 0, n = 0; i < d->nadds && i < MQL_DELTA_ADDS; i++)
+        if (add_target(&d->adds[i]))
+            n++;
+    *b++ = (char)n;
+    for (i = 0; i < d->nadds && i < MQL_DELTA_ADDS; i++) {
+        const mql_field_t *f = add_target(&d->adds[i]);
+        size_t len;
+
+        if (!f)
+            continue;
+        len = strlen(f->redis);
+        *b++ = (char)len;
+        memcpy(b, f->redis, len);
+        b += len;
+        *b++ = (char)d->adds[i].elem;
+        b = mql_le_put(b, (uint32_t)d->adds[i].value, 4);
+    }
     return (size_t)(b - buf);
 }
 
@@ -210,5 +365,48 @@ size_t mql_delta_decode(const char *s, size_t len, mql_delta_t *d)
         return 0;
     memcpy(d->trigger, b, n);
     b += n;
+    if (end - b < 1 || b[0] > MQL_DELTA_SETS)
+        return 0;
+    d->nsets = *b++;
+    for (i = 0; i < d->nsets; i++) {
+        const mql_field_t *f = NULL;
+        int k;
+
+        if (end - b < 1 || !(n = b[0]) || (size_t)(end - b) < 1 + n + 2)
+            return 0;
+        for (k = 0; k < MQL_FIELD_COUNT && !f; k++)
+            if ((f = settable((unsigned)k)) && (strlen(f->redis) != n || memcmp(f->redis, b + 1, n)))
+                f = NULL;
+        if (!f)
+            return 0;       /* a field no applier sets */
+        d->sets[i].field = (uint8_t)(f - mql_fields);
+        b += 1 + n;
+        n = (size_t)mql_le_get(b, 2);
+        b += 2;
+        if (n >= f->size || n >= sizeof d->sets[i].value || (size_t)(end - b) < n)
+            return 0;
+        memcpy(d->sets[i].value, b, n);
+        b += n;
+    }
+    if (end - b < 1 || b[0] > MQL_DELTA_ADDS)
+        return 0;
+    d->nadds = *b++;
+    for (i = 0; i < d->nadds; i++) {
+        mql_delta_add_t *a = &d->adds[i];
+        int k;
+
+        if (end - b < 1 || !(n = b[0]) || (size_t)(end - b) < 1 + n + 1 + 4)
+            return 0;
+        a->field = MQL_FIELD_COUNT;
+        for (k = 0; k < MQL_FIELD_COUNT; k++)
+            if (addable((unsigned)k) && strlen(mql_fields[k].redis) == n
+                && !memcmp(mql_fields[k].redis, b + 1, n))
+                a->field = (uint8_t)k;
+        a->elem = b[1 + n];
+        a->value = (int32_t)(uint32_t)mql_le_get(b + 1 + n + 1, 4);
+        if (!add_target(a))
+            return 0;       /* a number no applier adds to */
+        b += 1 + n + 1 + 4;
+    }
     return (size_t)(b - (const unsigned char *)s);
 }

@@ -40,11 +40,17 @@
  *
  * A new field goes at the end of the list and nowhere else: a snapshot
  * or a Redis record written before it lacks only its last fields, which
- * read as zero.  The record's size is checked below: a field that does
- * not fit there is a change of the shared table's layout too.
+ * read as zero.  The record has no padding (mql_types.h), and with the
+ * shared-memory table's own words for it (mql_shm.h,
+ * MQL_SHM_VISITOR_OVERHEAD) fits MQL_SHM_VISITOR_BUDGET: checked at
+ * build time in mql_shm.c, so a field that fits needs nothing else.
  */
 #ifndef MQL_FIELDS_H
 #define MQL_FIELDS_H
+
+/* Bytes of shared memory a visitor may cost with every feature on (the
+ * record and the table's words for it): the product's bound. */
+#define MQL_SHM_VISITOR_BUDGET 144
 
 #define MQL_VISITOR_FIELDS(X) \
     X(BYTES, id,            MQL_ID_BYTES,     NULL,    NULL) \

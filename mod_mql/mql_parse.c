@@ -467,6 +467,7 @@ int mql_path_has_extension(const char *path, const char *const *exts)
 {
     const char *end, *ext;
     size_t elen;
+    unsigned char c0;
 
     if (!path || !exts)
         return 0;
@@ -480,9 +481,12 @@ int mql_path_has_extension(const char *path, const char *const *exts)
     if (ext == path || ext[-1] != '.' || ext == end || ext - 1 == path || ext[-2] == '/')
         return 0;
     elen = (size_t)(end - ext);
-    /* the first letter turns most list entries away without a call */
+    /* The first letter turns most list entries away without a call: bit
+     * 0x20 folds the case of a letter in one instruction, and may let a
+     * non-letter through, which ascii_caseeq then turns away. */
+    c0 = (unsigned char)(ext[0] | 0x20);
     for (; *exts; exts++)
-        if (ascii_lower((*exts)[0]) == ascii_lower(ext[0]) && ascii_caseeq(ext, *exts, elen)
+        if ((unsigned char)((*exts)[0] | 0x20) == c0 && ascii_caseeq(ext, *exts, elen)
             && (*exts)[elen] == '\0')
             return 1;
     return 0;

@@ -64,6 +64,17 @@ local SEQ_RENEW = 4096           -- numbers between renewals of that TTL
 -- is never written by hand below:
 -- @RECORD_LAYOUT@
 
+-- The fields a delta may set (d.sets): the record's strings; and those
+-- it may add to (d.adds): the record's numbers, each with its elements
+-- and its largest value (none for a double), as mql_delta.c keeps them.
+local SETTABLE, ADDABLE = {}, {}
+local MAX_OF = { B = 255, H = 65535, I4 = 4294967295 }
+for i = 1, #RECORD_LAYOUT do     -- no ipairs while the library loads
+    local f = RECORD_LAYOUT[i]
+    if f[2] == 's' then SETTABLE[f[1]] = true end
+    if f[2] == 'n' then ADDABLE[f[1]] = { f[3], MAX_OF[f[4]] } end
+end
+
 -- A new visitor's record: every field zero or empty, its times now.
 local function fresh(now)
     local v = { contact = '' }
@@ -132,7 +143,8 @@ end
 
 -- A delta applied to a record, as mql_delta_apply does (mql_delta.c),
 -- line for line: decay, items (a capped one while its counter is under
--- its cap), fit, country, counts, last_seen, promotion, flags, site.
+-- its cap), fit, country, fields to set, numbers to add to, counts,
+-- last_seen, promotion, flags, site.
 -- Arithmetic on the record only.  d: see delta_from_binary.
 local function apply_delta(v, d, now)
     if d.half_life > 0 and now > v.last then
@@ -153,6 +165,18 @@ local function apply_delta(v, d, now)
         v.flags = bit.bor(v.flags, VF_FIT)
     end
     if d.cc ~= '' and v.cc == '' then v.cc = d.cc end
+    for _, set in ipairs(d.sets) do
+        if v[set[1]] == '' then v[set[1]] = set[2] end
+    end
+    for _, add in ipairs(d.adds) do
+        local name, elem, value = add[1], add[2], add[3]
+        local a, max = ADDABLE[name][1], ADDABLE[name][2]
+        local x = (a > 1 and v[name][elem] or v[name]) + value
+        if max then
+            if x < 0 then x = 0 elseif x > max then x = max end
+        end
+        if a > 1 then v[name][elem] = x else v[name] = x end
+    end
     -- the event bits, lowest first, as many turns as bits set
     local c, events, ev = v.c, d.events, 0
     while events > 0 and ev <= 6 do
@@ -193,8 +217,12 @@ end
 -- delta and the position after it, or nil.
 local DELTA_HEAD = '<I4I4B'
 local DELTA_ITEM = '<i4BBB'
-local DELTA_REST = '<Bi4c2BBBBI4dHc0BHc0'
+local DELTA_REST = '<Bi4c2BBBBI4dHc0BHc0B'
+local DELTA_SET = '<Bc0Hc0'
+local DELTA_ADD = '<Bc0Bi4'
 local NO_ITEMS = {}              -- shared, never written
+local MAX_SETS = 2               -- MQL_DELTA_SETS
+local MAX_ADDS = 4               -- MQL_DELTA_ADDS
 local MAX_ITEMS = 9              -- MQL_DELTA_ITEMS
 local function delta_from_binary(s, pos)
     local ok, events, half_life, n, at = pcall(struct.unpack, DELTA_HEAD, s, pos)
@@ -212,13 +240,40 @@ local function delta_from_binary(s, pos)
     -- into locals, not a table of the values: this parse was a quarter
     -- of the Function's time per page view
     local ok2, has_fit, fit, cc, set_flags, site, need_country, hold, need_counts,
-          threshold, countries, tev, trig, next = pcall(struct.unpack, DELTA_REST, s, at)
-    if not ok2 then return nil end
+          threshold, countries, tev, trig, nsets, next = pcall(struct.unpack, DELTA_REST, s, at)
+    if not ok2 or nsets > MAX_SETS then return nil end
+    local sets = NO_ITEMS
+    if nsets > 0 then
+        sets = {}
+        for i = 1, nsets do
+            local ok3, name, value, after = pcall(struct.unpack, DELTA_SET, s, next)
+            -- a field to set is a string of the record, and set only
+            -- with something: as mql_delta_apply does
+            if not ok3 or not SETTABLE[name] then return nil end
+            if value ~= '' then sets[#sets + 1] = { name, value } end
+            next = after
+        end
+    end
+    local nadds = string.byte(s, next)
+    if not nadds or nadds > MAX_ADDS then return nil end
+    next = next + 1
+    local adds = NO_ITEMS
+    if nadds > 0 then
+        adds = {}
+        for i = 1, nadds do
+            local ok5, name, elem, value, after = pcall(struct.unpack, DELTA_ADD, s, next)
+            -- a number of the record, an element it has: as mql_delta.c
+            if not ok5 or not ADDABLE[name] or elem >= ADDABLE[name][1] then return nil end
+            adds[i] = { name, elem, value }
+            next = after
+        end
+    end
     if string.find(cc, '\0', 1, true) then cc = '' end
     return { events = events, half_life = half_life, items = items, has_fit = has_fit ~= 0,
              fit = fit, cc = cc, set_flags = set_flags, site = site,
              need_country = need_country ~= 0, hold = hold ~= 0, need_counts = need_counts,
-             threshold = threshold, countries = countries, tev = tev, trig = trig }, next
+             threshold = threshold, countries = countries, tev = tev, trig = trig,
+             sets = sets, adds = adds }, next
 end
 
 -- An entry as mql_apply_many takes it, one argument, little-endian
@@ -285,9 +340,11 @@ end
 local RECORD_V1 = '<BdI4I4I4HHHHHHHBBBBBBBBBBBBc2Hc0Hc0'
 local function unpack_v1(s)
     local x = { struct.unpack(RECORD_V1, s) }
-    local v = { score = x[2], first = x[3], last = x[4], since = x[5], c = {}, k = {},
-                stage = x[13], tev = x[14], site = x[15], flags = x[16],
-                cc = x[25], trig = x[26], contact = x[27] }
+    -- the fields format 1 lacks as fresh() has them, then its own
+    local v = fresh(0)
+    v.score, v.first, v.last, v.since, v.c, v.k = x[2], x[3], x[4], x[5], {}, {}
+    v.stage, v.tev, v.site, v.flags = x[13], x[14], x[15], x[16]
+    v.cc, v.trig, v.contact = x[25], x[26], x[27]
     for i = 0, 6 do v.c[i] = x[6 + i] end
     for i = 0, 7 do v.k[i] = x[17 + i] end
     if v.cc == '\0\0' then v.cc = '' end

@@ -200,9 +200,43 @@ static int query_holds(const mql_rule_t *r, const char *query)
     return strcmp(val, r->query_value) == 0;
 }
 
+/* ---- kinds of rule ------------------------------------------------------- */
+
+/* The kinds after the EVENT URL-REGEX form (kind 0): mql_rule_kind_t. */
+static const mql_rule_kind_t kinds[] = {
+    { NULL, NULL, 0, 0, NULL },
+};
+
+#define NKINDS ((int)(sizeof kinds / sizeof kinds[0]))
+
+const mql_rule_kind_t *mql_rule_kind_named(const char *name, int *kind)
+{
+    int i;
+
+    for (i = 1; i < NKINDS; i++)
+        if (!strcasecmp(kinds[i].name, name)) {
+            *kind = i;
+            return &kinds[i];
+        }
+    return NULL;
+}
+
+const char *mql_rule_label(apr_pool_t *p, const mql_rule_t *r)
+{
+    const char *what = r->kind > 0 && r->kind < NKINDS ? kinds[r->kind].name
+                       : mql_event_name((mql_event_t)r->event);
+
+    return apr_psprintf(p, "%s %s %+d", what, r->pattern ? r->pattern : "*", r->points);
+}
+
 static int rule_matches(const mql_rule_t *r, const mql_scoring_t *sc, const mql_hit_t *hit)
 {
-    if (!event_valid(r->event) || !(hit->events & MQL_EV_BIT(r->event)))
+    if (r->kind) {
+        /* a kind's rule pays on a scored hit, never on a contact alone */
+        if (r->kind < 0 || r->kind >= NKINDS || !hit->events || !kinds[r->kind].holds(r, sc, hit))
+            return 0;
+    }
+    else if (!event_valid(r->event) || !(hit->events & MQL_EV_BIT(r->event)))
         return 0;
     if (r->url_re && !re_matches(sc, r->url_re, hit->path ? hit->path : ""))
         return 0;

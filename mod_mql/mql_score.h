@@ -24,6 +24,8 @@
 #ifndef MQL_SCORE_H
 #define MQL_SCORE_H
 
+#include <apr_pools.h>
+#include <apr_tables.h>
 #include "mql_types.h"
 #include "mql_delta.h"
 
@@ -64,7 +66,14 @@ typedef struct mql_rule {
     int cap;                   /* 0 = uncapped */
     int cap_slot;              /* index into mql_visitor_t.caps when cap > 0 */
     const char *source;        /* "file:line" for messages */
-    const char *pattern;       /* the URL regex as written (the journal's label) */
+    const char *pattern;       /* the URL regex, or a kind's arguments, as written
+                                  (the journal's label) */
+    /* A rule of a kind of its own (MQLRule KIND ..., mql_rule_kind_t),
+     * or 0: the EVENT URL-REGEX form.  Its arguments as the kind takes
+     * them: a word, then a regex. */
+    int kind;
+    const char *arg;
+    const void *arg_re;
 } mql_rule_t;
 
 /* "MQLRule country CC... POINTS": fit points, granted once per visitor. */
@@ -100,6 +109,8 @@ typedef struct mql_hit {
     const char *referer;       /* may be NULL */
     const char *query;         /* raw query, may be NULL */
     const char *country;       /* 2 letters or NULL when unknown */
+    const char *method;        /* "GET", "POST", ...; may be NULL */
+    const apr_table_t *headers; /* the request's; may be NULL */
     /* Optional: rule i's conditions (event, URL, referer, query) hold when
      * rule_matched[i] is non-zero, as found by mql_rules_match() before
      * the table is locked; NULL = match them while resolving. */
@@ -111,6 +122,30 @@ typedef struct mql_hit {
     /* The flood limits on promotion (mql_flood.h), or NULL for none. */
     const struct mql_lead_gate *gate;
 } mql_hit_t;
+
+/*
+ * Kinds of rule besides EVENT URL-REGEX and country, each named by
+ * MQLRule's first word: "MQLRule KIND [WORD] [REGEX] POINTS [cap=N]
+ * [referer=REGEX] [query=NAME=VALUE]", WORD into the rule's arg and REGEX
+ * into its arg_re, and the rule holds for a scored hit (one with events)
+ * when holds() says so and its other conditions hold.  A new kind is an
+ * entry of mql_score.c's table and its function: the configuration reads
+ * the kinds from the table, and the stores see only the points it pays.
+ */
+typedef struct mql_rule_kind {
+    const char *name;
+    const char *args;          /* what follows the name, for messages: "NAME REGEX" */
+    int word;                  /* takes a word (arg) */
+    int regex;                 /* takes a regex (arg_re), after the word */
+    int (*holds)(const mql_rule_t *r, const mql_scoring_t *sc, const mql_hit_t *hit);
+} mql_rule_kind_t;
+
+/* The kind named name (case aside), its number into *kind; NULL when
+ * there is none of that name. */
+const mql_rule_kind_t *mql_rule_kind_named(const char *name, int *kind);
+
+/* A rule as sales reads it: "download ^/whitepapers/ +40". */
+const char *mql_rule_label(apr_pool_t *p, const mql_rule_t *r);
 
 /* Fill matched[0 .. sc->nrules - 1]: which rules' conditions the hit meets
  * (regexes run here, so the caller can do it without holding the lock). */

@@ -32,9 +32,9 @@
  *   +-------------------------------+  off_buckets (64-byte aligned)
  *   | buckets[nbuckets]   uint32    |  head of each hash chain (slot + 1)
  *   +-------------------------------+  off_slots
- *   | slots[capacity] slot_t        |  112 bytes each: the visitor's
- *   |   [0] [1] [2] ... [cap-1]     |  record (mql_visitor_t, 96 bytes)
- *   |                               |  and the table's own words: `next`
+ *   | slots[capacity] slot_t        |  the visitor's record (mql_visitor_t,
+ *   |   [0] [1] [2] ... [cap-1]     |  96 bytes today) and 16 bytes of
+ *   |                               |  the table's own words: `next`
  *   |                               |  links the hash chain of a used
  *   |                               |  slot, or the free list of an
  *   |                               |  unused one (whose `contact` links
@@ -53,8 +53,9 @@
  *   nbuckets   = capacity (load factor 1; chains average one slot)
  *   ncontacts  = max(64, capacity / 32)
  *
- * A visitor costs 112 (slot) + 4 (bucket) + 4 (its share of the contact
- * area) bytes, plus the fixed header and ring: about 120 bytes.
+ * A visitor costs its slot (the record + 16) + 4 (bucket) + 4 (its share
+ * of the contact area) bytes, plus the fixed header and ring: 120 bytes
+ * today, at most MQL_SHM_VISITOR_BUDGET (144) with any record that builds.
  *
  * Leads come first, in the table and in the contact area.  A full table
  * evicts plain visitors; a lead already in its DBM file goes only when
@@ -148,6 +149,14 @@ typedef struct mql_contact_slot {
 } mql_contact_slot_t;
 
 _Static_assert(sizeof(mql_contact_slot_t) == 128, "contact slot must stay 128 bytes");
+
+/* The record grows with mql_fields.h; the table's share stays what the
+ * product's bound was reckoned with. */
+_Static_assert(sizeof(slot_t) - sizeof(mql_visitor_t) + sizeof(uint32_t)
+               + sizeof(mql_contact_slot_t) / CONTACT_RATIO == MQL_SHM_VISITOR_OVERHEAD,
+               "the table's words per visitor: MQL_SHM_VISITOR_OVERHEAD");
+_Static_assert(sizeof(mql_visitor_t) + MQL_SHM_VISITOR_OVERHEAD <= MQL_SHM_VISITOR_BUDGET,
+               "a visitor's record and the table's words for it fit MQL_SHM_VISITOR_BUDGET");
 
 _Static_assert(sizeof(uint64_t) * (1 + MQL_EV_COUNT) <= 64,
                "what every update writes must share one cache line");
@@ -1268,6 +1277,36 @@ void mql_shm_iterate(mql_shm_t *s, mql_visit_fn *fn, void *baton)
     free(b);
 }
 
+/* The visitors that hold a contact: a walk of the contact area (a 32nd
+ * of the table), for the accounts. */
+void mql_shm_iterate_contacts(mql_shm_t *s, mql_visit_fn *fn, void *baton)
+{
+    walk_buf_t *b = walk_buf_new("iteration");
+    uint32_t start, end, i, holder;
+    unsigned n, k;
+    int stop = 0;
+
+    if (!b)
+        return;
+    for (start = 0; start < s->ncontacts && !stop; start = end) {
+        end = (s->ncontacts - start > CHUNK) ? start + CHUNK : s->ncontacts;
+        n = 0;
+        lock(s);
+        for (i = start; i < end; i++) {
+            holder = s->contacts[i].link;
+            /* a taken contact names its holder, whose contact names it back */
+            if (holder && holder <= s->capacity
+                && (s->slots[holder - 1].mark & MARK_USED)
+                && s->slots[holder - 1].contact == i + 1)
+                walk_copy_locked(s, b, n++, holder - 1);
+        }
+        unlock(s);
+        for (k = 0; k < n && !stop; k++)
+            stop = fn(&b->v[k], walk_contact(b, k), baton);
+    }
+    free(b);
+}
+
 /*
  * The records from entry k on were taken as written but never handed over
  * (the function asked to stop): give them their marks back, unless the
@@ -1787,6 +1826,8 @@ static void vs_walk(void *be, int which, mql_visit_fn *fn, void *baton)
 
     if (which == MQL_WALK_LEADS)
         mql_shm_iterate(be, lead_filter, &l);
+    else if (which == MQL_WALK_CONTACTS)
+        mql_shm_iterate_contacts(be, fn, baton);
     else
         mql_shm_iterate(be, fn, baton);
 }

@@ -135,6 +135,8 @@ uint32_t mql_shm_expire_sweep(mql_shm_t *s, uint32_t now);
  * stop.  contact is NULL when the visitor has none.
  */
 void mql_shm_iterate(mql_shm_t *s, mql_visit_fn *fn, void *baton);
+/* Only the visitors that hold a contact (the contact area's walk). */
+void mql_shm_iterate_contacts(mql_shm_t *s, mql_visit_fn *fn, void *baton);
 
 /*
  * Walk the records marked dirty whose last write is at least min_interval
@@ -153,6 +155,11 @@ void mql_shm_stats(mql_shm_t *s, mql_visitors_stats_t *out);
  * (a lead's figures changed since the lead-change feed took it),
  * _URGENT (its stage or contact changed); 0 when absent.  *flushed (may
  * be NULL): when the feed last took it. */
+/* What the table spends on a visitor beside its record: a slot's own
+ * words (16), its bucket (4) and its share of the contact area (128 / 32);
+ * the header and the change ring are shared by all. */
+#define MQL_SHM_VISITOR_OVERHEAD 24
+
 #define MQL_SHM_USED   0x01
 #define MQL_SHM_DIRTY  0x02
 #define MQL_SHM_URGENT 0x04

@@ -105,6 +105,8 @@ typedef int mql_visit_fn(const mql_visitor_t *v, const char *contact, void *bato
 
 #define MQL_WALK_ALL   0
 #define MQL_WALK_LEADS 1             /* stage other than visitor */
+#define MQL_WALK_CONTACTS 2          /* those with a contact (a store that cannot
+                                      * tell may give every visitor) */
 
 typedef struct mql_visitors_ops {
     const char *name;

@@ -30,6 +30,7 @@
  *     criteria [--format text|json]  signals and scores against sales' verdicts
  *     whatif --threshold N [--require download|form|country=CC,...]
  *                                  how many would qualify under other criteria
+ *     accounts [--format text|csv|json]  the companies behind the people
  *
  * A site is a leads file of its own (MQLDBMFile in a virtual host); --site
  * NAME takes its file and type from the list the server leaves in
@@ -86,6 +87,7 @@
 #include "mql_visitors.h"
 #include "mql_control.h"
 #include "mql_version.h"
+#include "mqlctl_accounts.h"
 #include "mqlctl_deliveries.h"
 #include "mqlctl_journal.h"
 #include "mqlctl_redis.h"
@@ -136,6 +138,8 @@ static void usage(FILE *out)
         "  criteria [--format text|json] each signal's acceptance by sales; scores\n"
         "  whatif --threshold N [--require download|form|country=CC,...]\n"
         "                                how many would qualify under these criteria\n"
+        "  accounts [--format text|csv|json]\n"
+        "                                the companies behind the people: people, leads, score\n"
         "  deliveries [--failed] [--retry ID|all] [--format text|json]\n"
         "                                the webhooks' outbox; --retry sends again\n"
         "\n"
@@ -1264,6 +1268,8 @@ int main(int argc, const char *const *argv)
         return mqlctl_criteria(c.p, c.state_dir, format);
     if (!strcmp(cmd, "whatif") && nargs == 1)
         return mqlctl_whatif(c.p, c.state_dir, threshold, require, format);
+    if (!strcmp(cmd, "accounts") && nargs == 1)
+        return mqlctl_accounts(c.p, c.state_dir, c.site, format);
     if (!strcmp(cmd, "deliveries") && nargs == 1)
         return mqlctl_deliveries(c.p, c.state_dir, failed_only, retry, format);
     if (!strcmp(cmd, "help"))
@@ -1271,7 +1277,7 @@ int main(int argc, const char *const *argv)
     if (strcmp(cmd, "list") && strcmp(cmd, "show") && strcmp(cmd, "export")
         && strcmp(cmd, "set") && strcmp(cmd, "forget") && strcmp(cmd, "stats")
         && strcmp(cmd, "sites") && strcmp(cmd, "funnel") && strcmp(cmd, "criteria")
-        && strcmp(cmd, "whatif") && strcmp(cmd, "deliveries"))
+        && strcmp(cmd, "whatif") && strcmp(cmd, "accounts") && strcmp(cmd, "deliveries"))
         return die_usage("unknown command '%s'", cmd);
     return die_usage("wrong number of arguments for '%s'", cmd);
 }

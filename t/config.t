@@ -77,6 +77,16 @@ my @bad = (
     [ "<VirtualHost 127.0.0.1:8>\nMQLMaxVisitors 1000\n</VirtualHost>",
       qr/MQLMaxVisitors cannot occur within <VirtualHost> section/ ],
     [ 'MQLRequire country DE',           qr/MQLRequire country needs MQLGeoIPDatabase/ ],
+    [ 'MQLContactFrom cookie',           qr/MQLContactFrom: expects remote-user or env=NAME .*; got 'cookie'/ ],
+    [ 'MQLContactFrom remote-user env=', qr/MQLContactFrom: expects remote-user or env=NAME .*; got 'env='/ ],
+    [ 'MQLFreeMailDomains example.net *.com', qr/MQLFreeMailDomains: expects e-mail domains .*; got '\*\.com'/ ],
+    [ 'MQLFreeMailDomains "mail .com"',  qr/MQLFreeMailDomains: expects e-mail domains/ ],
+    [ 'MQLFreeMailDomains com',          qr/MQLFreeMailDomains: expects e-mail domains/ ],
+    [ 'MQLAccountThreshold 0 100',       qr/MQLAccountThreshold: expects PEOPLE SCORE, PEOPLE a number of people from 1 to 100000; got '0'/ ],
+    [ 'MQLAccountThreshold 3 lots',      qr/MQLAccountThreshold: expects PEOPLE SCORE, SCORE the points .*; got 'lots'/ ],
+    [ 'MQLAccountThreshold 3',           qr/MQLAccountThreshold takes two arguments/ ],
+    [ "<VirtualHost 127.0.0.1:8>\nMQLAccountThreshold 2 50\n</VirtualHost>",
+      qr/MQLAccountThreshold cannot occur within <VirtualHost> section/ ],
 );
 
 for my $case (@bad) {
@@ -121,7 +131,11 @@ MQLExcludeUserAgent Monitor
 MQLExcludeIP 10.0.0.0/8 192.0.2.1 2001:db8::/32 ::1
 MQLOptOutCookie no_tracking
 MQLNotify "|/bin/cat"
+MQLContactFrom remote-user env=OIDC_CLAIM_email
+MQLFreeMailDomains example.net isp.*
+MQLAccountThreshold 3 150
 <VirtualHost 127.0.0.1:9>
+    MQLContactFrom env=MELLON_mail
     MQLEngine On
     MQLThreshold 50
     MQLRule download \.pdf$ 15

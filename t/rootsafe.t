@@ -85,7 +85,7 @@ sub victim_state {
 my @state_names = qw(visitors.snapshot writer.status writer.status.tmp sites sites.tmp
                      store store.auth .store.tmp .store.auth.tmp
                      leads leads.mqlnew leads.dir leads.pag leads.mqllock leads.mqlnew.dir
-                     leads.mqlnew.pag);
+                     leads.mqlnew.pag accounts accounts.tmp);
 sub plant {
     my ($t, $kind, $victim, @names) = @_;
     my $state = $t->state_dir;
@@ -172,7 +172,8 @@ for my $kind ('dangling link', 'link to a root file', 'FIFO', 'huge sparse file'
     my @base = ($mqlctl, '--state-dir', $t->state_dir, '--wait', 1);
     for my $cmd (['list'], ['show', $id], ['export', '--format', 'csv'],
                  ['export', '--format', 'json'], ['set', $id, 'stage=sql'], ['forget', $id],
-                 ['stats'], ['sites'], ['--site', '127.0.0.1', 'list']) {
+                 ['stats'], ['sites'], ['--site', '127.0.0.1', 'list'], ['accounts'],
+                 ['accounts', '--format', 'json']) {
         my ($rc, $out) = bounded(20, @base, @$cmd);
         isnt $rc, 'hung', "$kind: mqlctl @$cmd does not hang";
         ok $rc eq 'hung' || $rc < 128, "$kind: mqlctl @$cmd does not crash" or diag $out;

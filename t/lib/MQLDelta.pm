@@ -22,6 +22,7 @@ use warnings;
 use IO::Socket::INET;
 
 my @RECORD_KEYS = qw(score first last since c k stage tev site flags cc trig);
+my %NUMBER_KEYS = map { $_ => 1 } qw(score first last since stage tev site flags);
 
 # the vectors: a list of { name, now, before (undef: none), delta, after, dirty }
 sub read_vectors {
@@ -39,7 +40,21 @@ sub read_vectors {
         elsif ($what eq 'before') {
             $t->{before} = $rest eq 'none' ? undef : record_of(fields($rest));
         }
-        elsif ($what eq 'delta') { $t->{delta} = fields($rest) }
+        elsif ($what eq 'delta') {
+            # set=NAME:VALUE, once per field to set; add=NAME:ELEM:VALUE,
+            # once per number to add to (two to one number are one, as
+            # mql_delta_add makes them)
+            $t->{delta} = fields(join ' ', grep { !/^(set|add)=/ } split ' ', $rest);
+            $t->{delta}{sets} = [ map { /^set=([^:]+):(.*)$/ ? [ $1, $2 eq '-' ? '' : $2 ] : () }
+                                  split ' ', $rest ];
+            my (@adds, %at);
+            for (split ' ', $rest) {
+                my ($name, $elem, $value) = /^add=([^:]+):(\d+):(-?\d+)$/ or next;
+                if (defined(my $i = $at{"$name:$elem"})) { $adds[$i][2] += $value }
+                else { $at{"$name:$elem"} = @adds; push @adds, [ $name, $elem, $value ] }
+            }
+            $t->{delta}{adds} = \@adds;
+        }
         elsif ($what eq 'after') { $t->{after} = fields($rest) }
         elsif ($what eq 'dirty') { $t->{dirty} = $rest }
         else { die "$path:$.: $what?\n" }
@@ -68,6 +83,8 @@ sub record_of {
     my %r = map { $_ => $h->{$_} // 0 } qw(score first last since stage tev site flags);
     $r{cc} = $h->{cc} // '';
     $r{trig} = $h->{trig} // '';
+    # the record's other strings (fields a delta sets) as named
+    $r{$_} = $h->{$_} for grep { !$NUMBER_KEYS{$_} && !/^(c|k)\d*$/ && !exists $r{$_} } keys %$h;
     for ([c => 7], [k => 8]) {
         my ($k, $n) = @$_;
         my $l = ref $h->{$k} ? $h->{$k} : [ split /,/, $h->{$k} // '' ];
@@ -88,7 +105,7 @@ sub pack_record {
 # a record from mql_fields' pairs
 sub record_from_fields {
     my (%f) = @_;
-    return record_of({ (map { $_ => $f{$_} } qw(score first last since stage tev site flags cc trig)),
+    return record_of({ (map { $_ => $f{$_} } grep { !/^(c|k)\d+$/ && $_ ne 'contact' } keys %f),
                        c => [ map { $f{"c$_"} } 0 .. 6 ], k => [ map { $f{"k$_"} } 0 .. 7 ] });
 }
 
@@ -103,7 +120,11 @@ sub pack_delta {
          . pack('C l< a2 C C C C V d< v/a* C v/a*', $fit ne '' ? 1 : 0, $fit ne '' ? $fit : 0,
                 $cc, $d->{flags} // 0, $d->{site} // 0, $d->{need_country} // 0, $d->{hold} // 0,
                 $d->{need_counts} // 0, $d->{threshold} // 0, $d->{countries} // '',
-                $d->{tev} // 0, $d->{trig} // '');
+                $d->{tev} // 0, $d->{trig} // '')
+         . pack('C', scalar @{ $d->{sets} // [] })
+         . join('', map { pack('C/a* v/a*', @$_) } @{ $d->{sets} // [] })
+         . pack('C', scalar @{ $d->{adds} // [] })
+         . join('', map { pack('C/a* C l<', @$_) } @{ $d->{adds} // [] });
 }
 
 # a hit entry (kind h): the head, MQLExpire, the delta

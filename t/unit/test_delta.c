@@ -47,48 +47,47 @@ static int numbers(const char *v, long *out, int n)
     return i;
 }
 
+/* A field of the record by its Redis name (the vectors' names), so that
+ * a new field of mql_fields.h is a vector's key with no change here. */
+static const mql_field_t *field_named(const char *name)
+{
+    int i;
+
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        if (mql_fields[i].redis && !strcmp(mql_fields[i].redis, name))
+            return &mql_fields[i];
+    return NULL;
+}
+
 static int record_field(mql_visitor_t *r, const char *k, const char *v)
 {
-    long x[8];
-    int i, n;
+    const mql_field_t *f = field_named(k);
+    char *at = f ? (char *)r + f->offset : NULL;
 
-    if (!strcmp(k, "score"))
-        r->score = strtod(v, NULL);
-    else if (!strcmp(k, "first"))
-        r->first_seen = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "last"))
-        r->last_seen = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "since"))
-        r->stage_since = (uint32_t)strtoul(v, NULL, 10);
-    else if (!strcmp(k, "c")) {
-        n = numbers(v, x, MQL_EV_COUNT);
-        for (i = 0; i < n; i++)
-            r->counts[i] = (uint16_t)x[i];
-    }
-    else if (!strcmp(k, "k")) {
-        n = numbers(v, x, MQL_CAPPED_RULES);
-        for (i = 0; i < n; i++)
-            r->caps[i] = (uint8_t)x[i];
-    }
-    else if (!strcmp(k, "stage"))
-        r->stage = (uint8_t)atoi(v);
-    else if (!strcmp(k, "tev"))
-        r->trigger_event = (uint8_t)atoi(v);
-    else if (!strcmp(k, "site"))
-        r->site = (uint8_t)atoi(v);
-    else if (!strcmp(k, "flags"))
-        r->flags = (uint8_t)atoi(v);
-    else if (!strcmp(k, "cc")) {
-        char cc[3] = "";
-        text_field(cc, sizeof cc, v);
-        memcpy(r->country, cc, 2);
-    }
-    else if (!strcmp(k, "trig")) {
-        memset(r->trigger, 0, sizeof r->trigger);
-        text_field(r->trigger, sizeof r->trigger, v);
-    }
-    else
+    if (!f)
         return 0;
+    if (f->type == MQL_FT_F64) {
+        double x = strtod(v, NULL);
+        uint64_t bits;
+
+        memcpy(&bits, &x, sizeof bits);
+        mql_field_set(f, r, 0, bits);
+    }
+    else if (mql_field_width(f)) {
+        long x[256];
+        int i, n = numbers(v, x, (int)mql_field_elems(f));
+
+        for (i = 0; i < n; i++)
+            mql_field_set(f, r, (size_t)i, (uint64_t)x[i]);
+    }
+    else {
+        char text[256];
+
+        /* a code (CHARS) fills its bytes, a string keeps its NUL */
+        text_field(text, f->size + 1 < sizeof text ? f->size + 1 : sizeof text, v);
+        memset(at, 0, f->size);
+        memcpy(at, text, strnlen(text, f->type == MQL_FT_TEXT ? f->size - 1 : f->size));
+    }
     return 1;
 }
 
@@ -141,6 +140,32 @@ static int delta_field(mql_delta_t *d, const char *k, const char *v)
         d->trigger_event = (uint8_t)atoi(v);
     else if (!strcmp(k, "trig"))
         text_field(d->trigger, sizeof d->trigger, v);
+    else if (!strcmp(k, "set")) {
+        /* set=NAME:VALUE, once per field to set */
+        const char *colon = strchr(v, ':');
+        const mql_field_t *f;
+        mql_delta_set_t *set = &d->sets[d->nsets];
+
+        if (!colon || d->nsets >= MQL_DELTA_SETS)
+            return 0;
+        *(char *)colon = '\0';
+        if (!(f = field_named(v)) || f->type != MQL_FT_TEXT)
+            return 0;
+        set->field = (uint8_t)(f - mql_fields);
+        text_field(set->value, sizeof set->value, colon + 1);
+        d->nsets++;
+    }
+    else if (!strcmp(k, "add")) {
+        /* add=NAME:ELEM:VALUE, once per number to add to */
+        char name[32];
+        unsigned elem;
+        int value;
+        const mql_field_t *f;
+
+        if (sscanf(v, "%31[^:]:%u:%d", name, &elem, &value) != 3 || !(f = field_named(name))
+            || !mql_delta_add(d, (int)(f - mql_fields), elem, value))
+            return 0;
+    }
     else
         return 0;
     return 1;
@@ -175,13 +200,32 @@ static int same(const mql_visitor_t *got, const mql_visitor_t *want)
 
 static void show(const char *what, const mql_visitor_t *r)
 {
-    printf("# %s: score %.17g first %u last %u since %u c %u,%u,%u,%u,%u,%u,%u stage %u "
-           "tev %u site %u flags %u cc %.2s k %u,%u,%u,%u,%u,%u,%u,%u trig %s\n", what,
-           r->score, r->first_seen, r->last_seen, r->stage_since, r->counts[0], r->counts[1],
-           r->counts[2], r->counts[3], r->counts[4], r->counts[5], r->counts[6], r->stage,
-           r->trigger_event, r->site, r->flags, r->country[0] ? r->country : "--",
-           r->caps[0], r->caps[1], r->caps[2], r->caps[3], r->caps[4], r->caps[5], r->caps[6],
-           r->caps[7], r->trigger);
+    int i;
+    size_t k;
+
+    printf("# %s:", what);
+    for (i = 0; i < MQL_FIELD_COUNT; i++) {
+        const mql_field_t *f = &mql_fields[i];
+
+        if (!f->redis)
+            continue;
+        printf(" %s=", f->redis);
+        if (f->type == MQL_FT_F64) {
+            uint64_t bits = mql_field_get(f, r, 0);
+            double x;
+
+            memcpy(&x, &bits, sizeof x);
+            printf("%.17g", x);
+        }
+        else if (mql_field_width(f))
+            for (k = 0; k < mql_field_elems(f); k++)
+                printf("%s%llu", k ? "," : "",
+                       (unsigned long long)mql_field_get(f, r, k));
+        else
+            printf("%.*s", (int)strnlen((const char *)r + f->offset, f->size),
+                   (const char *)r + f->offset);
+    }
+    printf("\n");
 }
 
 typedef struct vector {
@@ -287,12 +331,29 @@ static void encoding_bounds(void)
     memset(&d, 0x5a, sizeof d);             /* no terminator anywhere */
     d.nitems = MQL_DELTA_ITEMS;
     d.flood = NULL;
+    d.nsets = MQL_DELTA_SETS;
+    for (i = 0; i < MQL_DELTA_SETS; i++)
+        d.sets[i].field = MQL_FIELD_trigger;
+    d.nadds = MQL_DELTA_ADDS;
+    for (i = 0; i < MQL_DELTA_ADDS; i++)
+        d.adds[i] = (mql_delta_add_t){ MQL_FIELD_caps, (uint8_t)i, INT32_MIN };
     n = mql_delta_encode(&d, buf);
     ok(n <= MQL_DELTA_MAX, "the largest delta fits MQL_DELTA_MAX (%u of %u)", (unsigned)n,
        (unsigned)MQL_DELTA_MAX);
     ok(mql_delta_decode(buf, n, &back) == n && back.nitems == MQL_DELTA_ITEMS
        && strlen(back.countries) == 2 * MQL_DELTA_COUNTRIES && strlen(back.trigger)
-       == MQL_TRIGGER_LEN - 1, "... and reads back, its texts cut to their fields");
+       == MQL_TRIGGER_LEN - 1 && back.nsets == MQL_DELTA_SETS
+       && strlen(back.sets[1].value) == mql_fields[MQL_FIELD_trigger].size - 1
+       && back.nadds == MQL_DELTA_ADDS && back.adds[3].elem == 3
+       && back.adds[3].value == INT32_MIN, "... and reads back, its texts cut to their fields");
+    d.sets[1].field = MQL_FIELD_score;
+    d.adds[1].field = MQL_FIELD_trigger;
+    d.adds[2].elem = MQL_CAPPED_RULES;
+    n = mql_delta_encode(&d, buf);
+    ok(mql_delta_decode(buf, n, &back) == n && back.nsets == 1,
+       "a field to set that is no string of the record is left out");
+    ok(back.nadds == 2 && back.adds[0].elem == 0 && back.adds[1].elem == 3,
+       "a number to add to that is no number of the record, or an element it lacks: left out");
     for (i = 0; i < n; i++)
         if (mql_delta_decode(buf, i, &back) != 0)
             break;
@@ -301,11 +362,40 @@ static void encoding_bounds(void)
     ok(!mql_delta_decode(buf, n, &back), "more items than a delta holds: refused");
 }
 
+/* What a resolver puts into a delta through mql_delta_set and mql_delta_add. */
+static void helpers(void)
+{
+    mql_delta_t d;
+    int i;
+
+    memset(&d, 0, sizeof d);
+    ok(mql_delta_set(&d, MQL_FIELD_trigger, "/a") && d.nsets == 1
+       && !strcmp(d.sets[0].value, "/a"), "a field to set");
+    ok(mql_delta_set(&d, MQL_FIELD_trigger, "") && d.nsets == 1, "nothing to set: none");
+    ok(!mql_delta_set(&d, MQL_FIELD_score, "1") && !mql_delta_set(&d, -1, "1")
+       && !mql_delta_set(&d, MQL_FIELD_COUNT, "1"), "no string of the record: refused");
+    for (i = 1; i < MQL_DELTA_SETS; i++)
+        mql_delta_set(&d, MQL_FIELD_trigger, "/b");
+    ok(!mql_delta_set(&d, MQL_FIELD_trigger, "/c"), "more sets than a delta holds: refused");
+    ok(mql_delta_add(&d, MQL_FIELD_caps, 1, 5) && mql_delta_add(&d, MQL_FIELD_caps, 1, 7)
+       && d.nadds == 1 && d.adds[0].value == 12, "two adds to one number: one add");
+    ok(mql_delta_add(&d, MQL_FIELD_caps, 1, INT32_MAX) && d.adds[0].value == INT32_MAX,
+       "... its sum kept within an int32");
+    ok(!mql_delta_add(&d, MQL_FIELD_trigger, 0, 1) && !mql_delta_add(&d, MQL_FIELD_id, 0, 1)
+       && !mql_delta_add(&d, MQL_FIELD_caps, MQL_CAPPED_RULES, 1),
+       "no number of the record, or an element it lacks: refused");
+    for (i = 0; d.nadds < MQL_DELTA_ADDS; i++)
+        mql_delta_add(&d, MQL_FIELD_counts, (unsigned)i, 1);
+    ok(!mql_delta_add(&d, MQL_FIELD_score, 0, 1) && mql_delta_add(&d, MQL_FIELD_counts, 0, 1),
+       "more numbers than a delta holds: refused, one it has still added to");
+}
+
 int main(void)
 {
     int n = vectors();
 
     ok(n >= 20, "%d vectors read", n);
     encoding_bounds();
+    helpers();
     return done_testing();
 }

@@ -395,6 +395,18 @@ static void test_extension(void)
     ok(!mql_path_has_extension(NULL, exts), "NULL path");
     ok(!mql_path_has_extension("/guide.pdf", none), "empty list");
     ok(!mql_path_has_extension("/guide.", empty), "empty extension never matches");
+    {
+        /* the first byte's case is folded with bit 0x20, which also maps
+         * some non-letters onto others: the full compare turns them away */
+        static const char *const odd[] = { "7z", "PdF", "_x", NULL };
+
+        ok(mql_path_has_extension("/a.7z", odd), "digit first");
+        ok(!mql_path_has_extension("/a.\x17z", odd), "0x17 is not '7'");
+        ok(mql_path_has_extension("/a.pDf", odd), "mixed case on both sides");
+        ok(!mql_path_has_extension("/a.\x7fx", odd), "0x7f is not '_'");
+        ok(mql_path_has_extension("/a._X", odd), "non-letter first, letter after");
+        ok(!mql_path_has_extension("/a.pd", odd), "same first letter, shorter");
+    }
 }
 
 static void prefix_is(const char *pattern, const char *want, int want_exact)

@@ -18,6 +18,7 @@
 #include "tap.h"
 #include <limits.h>
 #include <apr_general.h>
+#include <apr_strings.h>
 #include "mql_record.h"
 
 static apr_pool_t *pool;
@@ -388,6 +389,12 @@ static void test_keep(void)
     const char *own = "stage=mql;score=41;since=900;last=1000;views=5;downloads=1;forms=1;"
                       "country=FR;trigger=view:/x;contact=bob%40example.com";
     mql_lead_t l;
+    int i;
+
+    /* whole: with the fields published as they are (mql_fields.h) too */
+    for (i = 0; i < MQL_FIELD_COUNT; i++)
+        if (mql_fields[i].lead)
+            own = apr_pstrcat(pool, own, ";", mql_fields[i].lead, "=x", NULL);
 
     is_str(kept, "stage=sql;score=41;since=990;last=1000;views=5;downloads=1;forms=1;"
                  "country=DE;trigger=form:/contact;contact=jane%40example.com",

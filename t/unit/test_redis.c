@@ -328,9 +328,10 @@ static void entry_from_hit(void)
         e.origin = 0xabcdef;
         n = mql_redis_entry_binary(&e, 86400, b);
         /* head, expire, events half-life nitems, 2 items, fit, country,
-         * flags site need hold, need_counts, threshold, "DE", event, trigger */
+         * flags site need hold, need_counts, threshold, "DE", event, trigger,
+         * no fields to set, no numbers to add to */
         is_int((int)n, (int)(h + 4 + 9 + 2 * 7 + 5 + 2 + 4 + 4 + 8 + 2 + 2 + 1 + 2
-                             + MQL_TRIGGER_LEN - 1), "binary: the hit's length");
+                             + MQL_TRIGGER_LEN - 1 + 1 + 1), "binary: the hit's length");
         ok(b[0] == 'h' && !memcmp(b + 1, "0000000000abcdef", 16), "binary: kind and origin");
         for (i = 7; i >= 0; i--)
             bits = bits << 8 | u[17 + i];
@@ -454,10 +455,11 @@ static void record_layout(void)
 {
     char buf[MQL_REDIS_RECORD_MAX], contact[MQL_CONTACT_LEN];
     uint8_t id[MQL_ID_BYTES];
-    mql_visitor_t v, back;
-    const char *lua;
+    mql_visitor_t v, back, want;
+    const mql_field_t *last;
+    const char *lua, *at, *end, *last_format = NULL;
     size_t n, cut;
-    int i;
+    int i, nredis;
 
     memset(&v, 0, sizeof v);
     memset(id, 7, sizeof id);
@@ -476,6 +478,18 @@ static void record_layout(void)
     for (i = 0; i < MQL_CAPPED_RULES; i++)
         v.caps[i] = (uint8_t)(i * 30);
     memset(v.trigger, 'p', sizeof v.trigger - 1);
+    /* the fields after these, whatever mql_fields.h adds: each set too */
+    for (i = MQL_FIELD_trigger + 1; i < MQL_FIELD_COUNT; i++) {
+        const mql_field_t *f = &mql_fields[i];
+        size_t k;
+
+        if (mql_field_width(f))
+            for (k = 0; k < mql_field_elems(f); k++)
+                mql_field_set(f, &v, k, (uint64_t)(k + 1) * 3);
+        else
+            memset((char *)&v + f->offset, 'q', f->type == MQL_FT_TEXT ? f->size - 1 : f->size);
+    }
+    last = &mql_fields[MQL_FIELD_COUNT - 1];
     n = mql_redis_record_binary(&v, "jo@example.com", buf);
     ok(n <= MQL_REDIS_RECORD_MAX && buf[0] == MQL_REDIS_RECORD_FORMAT, "format 2: %zu bytes", n);
     ok(mql_redis_record_from_binary(buf, n, id, &back, contact), "format 2 reads back");
@@ -484,12 +498,16 @@ static void record_layout(void)
     ok(!mql_redis_record_from_binary(buf, n - 1, id, &back, contact), "format 2 cut: none");
     ok(!mql_redis_record_from_binary(buf, n + 1, id, &back, contact),
        "format 2, trailing bytes: none");
-    /* a record of a build with fewer fields: the trigger (the last) left out */
-    cut = n - 2 - (sizeof v.trigger - 1);
+    /* a record of a build with fewer fields: the last left out (as it is
+     * written: a TEXT field its length and bytes, any other its size) */
+    cut = n - (last->type == MQL_FT_TEXT ? 2 + strlen((char *)&v + last->offset) : last->size);
     buf[1]--;
     ok(mql_redis_record_from_binary(buf, cut, id, &back, contact), "format 2, fewer fields");
-    ok(back.trigger[0] == '\0' && !memcmp(back.caps, v.caps, sizeof v.caps)
-       && back.score == v.score, "fewer fields: the rest zero, the others read");
+    want = v;
+    memset((char *)&want + last->offset, 0, last->size);
+    ok(((char *)&back)[last->offset] == '\0' && !memcmp(back.caps, v.caps, sizeof v.caps)
+       && back.score == v.score && !memcmp(&back, &want, sizeof want),
+       "fewer fields: the rest zero, the others read");
     buf[1] += 2;
     ok(!mql_redis_record_from_binary(buf, cut, id, &back, contact),
        "more fields promised than the record holds: none");
@@ -500,8 +518,18 @@ static void record_layout(void)
     ok(strstr(lua, "{ 'score', 'n', 1, 'd' }") && strstr(lua, "{ 'c', 'n', 7, 'H' }")
        && strstr(lua, "{ 'cc', 'c', 2, 'c2' }") && strstr(lua, "{ 'trig', 's', 1, 'Hc0' }")
        && !strstr(lua, "'id'"), "the Lua layout names every Redis field, not the ID");
+    /* RECORD_FORMATS: a format per field with a name in Redis, the last
+     * that of a whole record, which starts with the fields to the trigger */
     ok(strstr(lua, "'<BBHc0dI4I4I4HHHHHHHBBBBc2BBBBBBBBHc0',") != NULL,
-       "the Lua format of a whole record");
+       "the Lua format of a record to the trigger");
+    for (i = 0, nredis = 0; i < MQL_FIELD_COUNT; i++)
+        nredis += mql_fields[i].redis != NULL;
+    at = strstr(lua, "local RECORD_FORMATS = ");
+    for (i = 0, end = at ? strchr(at, '\n') : NULL; end && !strncmp(end, "\n    '", 6); i++)
+        last_format = end + 5, end = strchr(end + 1, '\n');
+    is_int(i, nredis, "a format per field with a name in Redis");
+    ok(i && !strncmp(last_format, "'<BBHc0dI4I4I4HHHHHHHBBBBc2BBBBBBBBHc0", 38) && end
+       && !strncmp(end, "\n}\n", 3), "the Lua format of a whole record: the list's last");
     lua = mql_redis_library(pool, "a\n-- x " MQL_REDIS_LAYOUT_MARK " y\nb\n");
     ok(!strncmp(lua, "a\n-- generated", 14) && !strcmp(lua + strlen(lua) - 2, "b\n"),
        "the layout replaces the marked line");

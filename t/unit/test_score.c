@@ -21,6 +21,7 @@
 #include "tap.h"
 #include "mql_score.h"
 #include "mql_visitors.h"
+#include <apr_general.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -601,6 +602,38 @@ static void test_saturation(void)
     ok(v.score == 1, "capped rule with a bad slot pays nothing");
 }
 
+/* ---- kinds of rule --------------------------------------------------------- */
+
+static void test_rule_kinds(void)
+{
+    mql_rule_t rule = { .event = MQL_EV_DOWNLOAD, .pattern = "^/whitepapers/", .points = 40 };
+    mql_scoring_t sc;
+    mql_visitor_t v;
+    apr_pool_t *p;
+    int kind = -1;
+
+    apr_initialize();
+    apr_pool_create(&p, NULL);
+    is_str(mql_rule_label(p, &rule), "download ^/whitepapers/ +40", "a rule's label");
+    rule.pattern = NULL;
+    rule.points = -5;
+    is_str(mql_rule_label(p, &rule), "download * -5", "... of a rule without a pattern");
+    ok(!mql_rule_kind_named("view", &kind) && !mql_rule_kind_named("country", &kind)
+       && !mql_rule_kind_named("", &kind) && kind == -1,
+       "events and country are no kinds of their own");
+    /* a kind this build lacks (a configuration cannot name one) pays nothing */
+    rule = (mql_rule_t){ .kind = 9999, .points = 50 };
+    mql_scoring_defaults(&sc);
+    sc.rules = &rule;
+    sc.nrules = 1;
+    sc.match = posix_match;
+    fresh(&v, 1);
+    apply(&v, &sc, B(VIEW), "/", 1);
+    ok(v.score == 1, "a rule of no known kind pays nothing");
+    apr_pool_destroy(p);
+    apr_terminate();
+}
+
 int main(void)
 {
     test_classify();
@@ -618,6 +651,7 @@ int main(void)
     test_conditions();
     test_fit();
     test_saturation();
+    test_rule_kinds();
     free_regexes();
     return done_testing();
 }

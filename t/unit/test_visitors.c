@@ -247,7 +247,8 @@ static void mem_walk(void *be, int which, mql_visit_fn *fn, void *baton)
 
     for (i = 0; i < m->cap; i++) {
         mem_rec_t *r = &m->recs[i];
-        if (r->used && (which == MQL_WALK_ALL || MQL_STAGE_IS_LEAD(r->v.stage))
+        if (r->used && (which == MQL_WALK_ALL || (which == MQL_WALK_CONTACTS && r->contact[0])
+                        || (which == MQL_WALK_LEADS && MQL_STAGE_IS_LEAD(r->v.stage)))
             && fn(&r->v, r->contact[0] ? r->contact : NULL, baton))
             return;
     }
@@ -729,6 +730,7 @@ static void conformance(const char *name, maker_fn *make)
 
     is_int(walk_count(vs, MQL_WALK_ALL), 2, "%s: walk: every visitor", name);
     is_int(walk_count(vs, MQL_WALK_LEADS), 1, "%s: walk: the leads", name);
+    is_int(walk_count(vs, MQL_WALK_CONTACTS), 1, "%s: walk: those with a contact", name);
     id_n(2, id);
     is_int(mql_visitors_forget(vs, id), APR_SUCCESS, "%s: forget", name);
     ok(!mql_visitors_get_id(vs, id, NOW + 8, &v, NULL), "%s: forgotten", name);
