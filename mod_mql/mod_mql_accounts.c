@@ -41,6 +41,7 @@
 #include "mod_mql_jobs.h"
 #include "mod_mql_notify.h"
 #include "mod_mql_runtime.h"
+#include "mod_mql_webhook.h"
 #include "mql_contact.h"
 
 APLOG_USE_MODULE(mql);
@@ -191,6 +192,21 @@ static void announce(server_rec *s, apr_pool_t *p, apr_array_header_t *fresh, in
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                          "MQL09302: MQLNotify program is not reading: the notification of "
                          "account %s dropped", a->domain);
+        if (mql_g->webhooks) {
+            /* the same object to MQLWebhook; announced once, so its key
+             * is the account and the time it qualified */
+            mql_notification_t ev = { 0 };
+
+            ev.type = ev.event = "account";
+            ev.key = apr_psprintf(p, "account:%s:%s:%u", a->site, a->domain, a->announced);
+            ev.lead = apr_pstrcat(p, "account:", a->domain, NULL);
+            ev.json = mql_account_json(p, a, a->announced);
+            ev.contact = a->domain;
+            ev.stage = "qualified";
+            ev.score = lround(a->score);
+            ev.detail = apr_psprintf(p, "%u engaged people, %u leads", a->engaged, a->leads);
+            mql_webhook_enqueue(s, &ev);
+        }
     }
 }
 

@@ -25,8 +25,9 @@
  * multi handle driven without waiting (curl_multi_perform) from each
  * round: one request in flight per receiver, each bounded in time and in
  * the response it reads, so a receiver that is slow or down holds up
- * neither requests nor the other receivers.  A receiver that failed is
- * left alone until its row is due again (mql_outbox_backoff).
+ * neither requests nor the other receivers.  A receiver that failed rests
+ * as its failures in a row ask (mql_outbox_backoff), and a row that failed
+ * waits for its own.
  *
  * The writer runs in a child that also serves requests, and whatever a
  * site starts from there (PHP's shell_exec, a CGI under mod_cgi) must

@@ -27,6 +27,7 @@ use Test::More;
 use JSON::PP;
 use MIME::Base64 ();
 use MQLTest;
+use MQLReceiver;
 
 my ($t, $out, %cookie_of);
 my $ctl = "$MQLTest::TOP/build/out/mqlctl";
@@ -71,6 +72,10 @@ sub journey {
     my $docroot = "$root/htdocs";
     (undef, $out) = $t->notify_sink;
     %cookie_of = ();
+    # a webhook receiver for accounts only
+    $MQLReceiver::dir = $root;
+    my $hook_port = MQLTest::free_port();
+    my $hook = MQLReceiver::receiver('hook', $hook_port, undef, 200);
     {
         open my $pw, '>', "$root/htpasswd" or die "$root/htpasswd: $!";
         for my $user ('Jane.Doe@Acme.Example', 'bob') {
@@ -91,6 +96,7 @@ sub journey {
     MQLContactFrom env=MQL_TEST_EMAIL
     MQLFreeMailDomains example.org
     MQLAccountThreshold 2 80
+    MQLWebhook http://127.0.0.1:$hook_port/accounts events=account
     # a stand-in for a single sign-on module's claim: a request header
     SetEnvIf X-Test-Email "(.+)" MQL_TEST_EMAIL=\$1
     ScriptAlias /private/ $docroot/cgi-bin/
@@ -156,6 +162,9 @@ sub journey {
     is $a[0]{score}, 82, '... whose scores add up to 82';
     is $a[0]{leads}, 1, '... one of them a lead';
     like $a[0]{time}, qr/^\d{10}$/, '... and when';
+    my $h = MQLTest::wait_for(10, sub { my $r = MQLReceiver::records($hook); @$r ? $r : undef }) // [];
+    is scalar(@$h), 1, 'the account webhook got one POST (events=account: no lead\'s)';
+    is_deeply eval { decode_json($h->[0]{body}) }, $a[0], '... the object of the notification line';
     my $all = accounts_file();
     ok !$all->{'gmail.com'}, 'gmail.com is not an account';
     ok !$all->{'example.org'}, 'nor a domain of MQLFreeMailDomains';
@@ -216,6 +225,8 @@ sub journey {
         'after a restart the writer counts again (jane\'s 6 more points)';
     ok accounts_file()->{'acme.example'}{announced}, 'acme.example is still marked announced';
     is scalar(my @restart = account_lines()), 1, 'and not announced a second time';
+    is scalar(@{ MQLReceiver::records($hook) }), 1, '... nor POSTed again';
+    MQLReceiver::stop_receiver('hook');
 
     my @errors = $t->unexpected_errors;
     is scalar(@errors), 0, 'no unexpected errors' or diag join "\n", @errors;

@@ -116,7 +116,7 @@ sub in_leads_file { defined MQLFleet::dbm_record($t, $_[0]) }
 # a lead with a contact, in Redis and in its shard's stream with it
 sub redis_lead {
     my ($id, $cookie) = $t->make_lead;
-    my $contact = "lead-$id\@example.com";
+    my $contact = lc "lead-$id\@example.com";     # kept normalised
     # a few views more: the lead's figures go to the stream again
     $t->host_request('GET', '/pricing.html', headers => { Cookie => $cookie }) for 1 .. 3;
     ok MQLTest::wait_for(10, sub { my $k = vkey_of($id); $k && ($redis->record($k)->{contact} // '') eq $contact }),
