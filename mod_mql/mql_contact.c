@@ -34,9 +34,12 @@
 
 /* ------------------------------------------------------------ contacts */
 
+/* White space only: a control byte is kept as it came (and escaped
+ * wherever it is shown), so the contact an application reported comes
+ * back byte for byte in the CSV and the JSON. */
 static int blank(unsigned char c)
 {
-    return c <= 0x20 || c == 0x7f;
+    return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
 /* Bytes a local part may hold besides letters and digits: RFC 5322's

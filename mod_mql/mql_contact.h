@@ -47,7 +47,8 @@
 
 /*
  * in normalised into out (outlen bytes, at most MQL_CONTACT_LEN): ASCII
- * white space and control bytes trimmed from both ends, cut to fit
+ * white space trimmed from both ends (control bytes are kept, escaped
+ * wherever the contact is shown), cut to fit
  * without splitting a UTF-8 sequence, and an e-mail address
  * (mql_contact_is_email) lowercased (ASCII letters: an address's domain
  * is case-blind, and mail systems treat the local part so in practice).

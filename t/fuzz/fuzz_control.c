@@ -65,7 +65,7 @@ static void check_contact(apr_pool_t *p, const char *contact)
     size_t i, n;
 
     memset(buf, 'X', sizeof buf);
-    if (mql_contact_domain(contact, buf)) {
+    if (mql_knockout_domain(contact, buf)) {
         n = strlen(buf);
         FUZZ_CHECK(n >= 1 && n <= MQL_DOMAIN_MAX);
         for (i = 0; i < n; i++)

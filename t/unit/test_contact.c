@@ -43,8 +43,8 @@ static void test_normalise(void)
 
     is_str(norm("  Jane.Doe@ACME.Example \t"), "jane.doe@acme.example",
            "white space trimmed, an address lowercased");
-    is_str(norm("\r\n\x01jane@acme.example\x7f"), "jane@acme.example",
-           "control bytes at the ends trimmed");
+    is_str(norm("\r\n\x01jane@acme.example\x7f"), "\x01jane@acme.example\x7f",
+           "control bytes at the ends kept as they came (escaped where shown): no address");
     is_str(norm("CRM-ID-42"), "CRM-ID-42", "a CRM id keeps its case");
     is_str(norm("  CRM 42 "), "CRM 42", "... and inner spaces, trimmed at the ends");
     is_str(norm("J\xc3\xbcrgen <J@Example.com>"), "J\xc3\xbcrgen <J@Example.com>",
@@ -77,8 +77,13 @@ static void test_normalise(void)
     n = mql_contact_normalise(big, big, sizeof big);
     is_int(n, MQL_CONTACT_LEN - 1, "bounded by MQL_CONTACT_LEN");
     ok(big[0] == 'A', "what is kept is no address (a local part of 200 bytes): not folded");
-    n = mql_contact_normalise("-@C.D\x1d\x1d\x1d", small, sizeof small);
-    is_str(small, "-@c.d", "normalising again changes nothing (fuzz_contact)");
+    n = mql_contact_normalise("-@C.D \x1d\x1d", small, sizeof small);
+    {
+        char again[sizeof small];
+
+        mql_contact_normalise(small, again, sizeof again);
+        is_str(again, small, "normalising again changes nothing (fuzz_contact)");
+    }
     memcpy(big, "Jane@Acme.Example", 18);
     mql_contact_normalise(big, big, sizeof big);
     is_str(big, "jane@acme.example", "in place");
