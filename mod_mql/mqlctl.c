@@ -535,6 +535,8 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
             if (mql_fields[ev].lead)
                 printf(",%s", mql_fields[ev].lead);
+        for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+            printf(",%s", mql_record_attr_name(ev));
         printf("\r\n");
     }
     else
@@ -551,6 +553,8 @@ static int cmd_export(ctl_t *c, const char *format)
             for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
                 if (mql_fields[ev].lead)
                     printf(",%s", csv(c->p, r->l.text[ev], 1));
+            for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+                printf(",%s", csv(c->p, r->l.attr[ev], 1));
             printf("\r\n");
             continue;
         }
@@ -567,6 +571,8 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
             if (mql_fields[ev].lead)
                 printf(",\"%s\":%s", mql_fields[ev].lead, json(c->p, r->l.text[ev]));
+        for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+            printf(",\"%s\":%s", mql_record_attr_name(ev), json(c->p, r->l.attr[ev]));
         printf(",\"story\":%s}", mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
     }
     if (strcmp(format, "csv"))
