@@ -55,7 +55,9 @@ void mql_touch_note(request_rec *r, mql_hit_t *hit, int is_new)
     char *id;
     int own;
 
-    if (!(hit->events & (MQL_EV_BIT(MQL_EV_VIEW) | MQL_EV_BIT(MQL_EV_CAMPAIGN))))
+    /* a page view, or whatever brought a new visitor (a download linked
+     * from elsewhere) */
+    if (!is_new && !(hit->events & (MQL_EV_BIT(MQL_EV_VIEW) | MQL_EV_BIT(MQL_EV_CAMPAIGN))))
         return;
     /* a returning visitor's plain page view is the common case: two
      * searches, nothing kept */

@@ -448,9 +448,12 @@ int mql_record_whole(const char *value)
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (mql_fields[i].lead && !has_field(value, mql_fields[i].lead))
             return 0;
-    for (i = 0; i < MQL_ATTR_FIELDS; i++)
-        if (!has_field(value, attr_names[i]))
-            return 0;
+    /* a touch always has a source: its other strings may be empty; one
+     * the dictionary lost ("other") may be the file's better */
+    if (!has_field(value, attr_names[MQL_ATTR_SOURCE])
+        || !has_field(value, attr_names[MQL_ATTR_LAST_SOURCE])
+        || strstr(value, "source=" MQL_TOUCH_OTHER ";"))
+        return 0;
     return has_field(value, "contact") && has_field(value, "country")
            && has_field(value, "trigger");
 }

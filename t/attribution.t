@@ -111,8 +111,49 @@ my ($na) = grep { $_->{visitor} eq $a_id } map { eval { decode_json($_) } || () 
 is $na && $na->{source}, 'news', 'notification: source';
 is $na && $na->{campaign}, 'spring', 'notification: campaign';
 is $na && $na->{last_campaign}, 'summer', 'notification: last campaign';
+# ---- mqlctl funnel --by ----------------------------------------------------
+sub ctl { MQLTest::mqlctl('--state-dir', $t->state_dir, @_) }
+# one more visitor of the spring campaign, who does not qualify
+$t->get('/index.html?utm_source=news&utm_medium=email&utm_campaign=spring');
+is +(ctl('set', $a_id, 'stage=sql'))[0], 0, 'A (spring) accepted by sales';
+is +(ctl('set', $b_id, 'stage=rejected'))[0], 0, 'B (no campaign) rejected by sales';
+sub by {
+    my ($dim) = @_;
+    my ($rc, $out) = ctl('funnel', '--by', $dim, '--format', 'json');
+    my $j = eval { decode_json($out) } or return {};
+    return { map { $_->{value} => $_ } @{ $j->{values} } };
+}
+my $f = MQLTest::wait_for(10, sub {
+    my $f = by('campaign');
+    ($f->{spring}{accepted} // 0) == 1 && ($f->{'(none)'}{rejected} // 0) == 1 ? $f : undef });
+is_deeply [ @{ $f->{spring} // {} }{qw(new_visitors mqls accepted rejected)} ], [ 2, 1, 1, 0 ],
+    'funnel --by campaign: spring: 2 new visitors, 1 MQL, 1 accepted';
+is $f->{spring}{acceptance}, 1, '... acceptance 1';
+# (start() asks for / once: a direct new visitor of no campaign)
+is_deeply [ @{ $f->{'(none)'} // {} }{qw(new_visitors mqls accepted rejected)} ], [ 3, 2, 0, 1 ],
+    'funnel --by campaign: (none): B, C and the first request, two MQLs, B rejected';
+is $f->{'(none)'}{acceptance}, 0, '... acceptance 0';
+is_deeply [ @{ $f->{'x' x 63} // {} }{qw(new_visitors mqls)} ], [ 1, 1 ], 'the cut campaign';
+is scalar(keys %$f), 3, 'no other campaign';
+my $src = by('source');
+is_deeply [ map { $src->{$_}{new_visitors} // 0 } 'news', 'blog.partner.example', 'direct' ],
+          [ 2, 1, 2 ], 'funnel --by source: new visitors per source';
+is_deeply [ map { $src->{$_}{mqls} // 0 } 'news', 'blog.partner.example', 'direct' ],
+          [ 1, 1, 1 ], 'funnel --by source: MQLs per source';
+my $med = by('medium');
+is_deeply [ map { $med->{$_}{new_visitors} // 0 } qw(email referral direct) ], [ 2, 1, 2 ],
+    'funnel --by medium';
+my ($rc, $text) = ctl('funnel', '--by', 'campaign');
+like $text, qr/^spring\s+2\s+1\s+1\s+0\s+100\.0%$/m, 'funnel --by campaign as text';
+($rc, my $csvout) = ctl('funnel', '--by', 'campaign', '--format', 'csv');
+like $csvout, qr/^campaign,new_visitors,mqls,accepted,rejected,acceptance\r\n\(none\),3,2,0,1,0\.0000\r\nspring,2,1,1,0,1\.0000\r\n/,
+    'funnel --by campaign as CSV';
+($rc, undef, my $err) = ctl('funnel', '--by', 'country');
+is $rc, 2, 'funnel --by something else: exit 2';
+like $err, qr/--by expects source, medium or campaign, got 'country'/, '... said so';
+
 $t->stop;
-my ($rc, $json) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'export', '--format', 'json');
+($rc, my $json) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'export', '--format', 'json');
 my $e = eval { decode_json($json) } || [];
 my ($eb) = grep { $_->{id} eq $b_id } @$e;
 is $eb && $eb->{source}, 'blog.partner.example', 'export json: source';
