@@ -162,7 +162,9 @@ const char *mql_touch_get(const mql_touch_t *t, const char *dimension)
 typedef struct entry {
     char id[MQL_TOUCH_ID_LEN];          /* "" when free */
     uint32_t last_used;
-    uint32_t held;                      /* a lead holds it */
+    uint8_t held;                       /* a lead holds it */
+    uint8_t shared;                     /* the fleet has it (or needs none) */
+    uint8_t pad[2];
     mql_touch_t t;
 } entry_t;
 
@@ -173,7 +175,7 @@ struct mql_touch_dict {
      * holding it (no call in between can fail) is outwaited, not waited */
     volatile apr_uint32_t lock;
     uint32_t used, held;
-    uint32_t pad;
+    volatile apr_uint32_t unshared;     /* entries made here the fleet lacks */
     uint64_t added, replaced, overflow, busy;
     entry_t e[];
 };
@@ -255,8 +257,8 @@ static uint32_t now_of(const mql_touch_dict_t *d)
     return (uint32_t)apr_time_sec(apr_time_now());
 }
 
-int mql_touch_dict_put(mql_touch_dict_t *d, const char *id, const mql_touch_t *t,
-                       uint32_t now, uint32_t idle)
+static int put(mql_touch_dict_t *d, const char *id, const mql_touch_t *t, uint32_t now,
+               uint32_t idle, int shared)
 {
     entry_t *e, *free_e = NULL, *victim = NULL;
     uint32_t at, i;
@@ -286,20 +288,102 @@ int mql_touch_dict_put(mql_touch_dict_t *d, const char *id, const mql_touch_t *t
         unlock(d);
         return 0;
     }
-    if (e == victim)
+    if (e == victim) {
         d->replaced++;
+        if (!e->shared)
+            apr_atomic_dec32(&d->unshared);
+    }
     else
         d->used++;
     d->added++;
     memcpy(e->id, id, MQL_TOUCH_ID_LEN);
     e->last_used = now;
     e->held = 0;
+    e->shared = (uint8_t)(shared != 0);
+    if (!shared)
+        apr_atomic_inc32(&d->unshared);
     e->t = *t;
     /* the strings as a reader may trust them: terminated */
     e->t.source[sizeof e->t.source - 1] = e->t.medium[sizeof e->t.medium - 1] = '\0';
     e->t.campaign[sizeof e->t.campaign - 1] = e->t.landing[sizeof e->t.landing - 1] = '\0';
     unlock(d);
     return 1;
+}
+
+int mql_touch_dict_put(mql_touch_dict_t *d, const char *id, const mql_touch_t *t,
+                       uint32_t now, uint32_t idle)
+{
+    return put(d, id, t, now, idle, 0);
+}
+
+int mql_touch_dict_learn(mql_touch_dict_t *d, const char *id, const mql_touch_t *t,
+                         uint32_t now, uint32_t idle)
+{
+    return put(d, id, t, now, idle, 1);
+}
+
+unsigned mql_touch_dict_unshared(mql_touch_dict_t *d, char (*ids)[MQL_TOUCH_ID_LEN],
+                                 mql_touch_t *ts, unsigned max, int held_only)
+{
+    unsigned n = 0;
+    uint32_t i;
+
+    /* the request path's cost of a fleet: none until something is new */
+    if (!d || !apr_atomic_read32(&d->unshared) || !lock(d, now_of(d)))
+        return 0;
+    for (i = 0; i < d->capacity && n < max; i++) {
+        entry_t *e = &d->e[i];
+
+        if (!e->id[0] || e->shared)
+            continue;
+        e->shared = 1;
+        apr_atomic_dec32(&d->unshared);
+        if (held_only && !e->held)
+            continue;       /* the fleet's dictionary is full: leads' only */
+        memcpy(ids[n], e->id, MQL_TOUCH_ID_LEN);
+        ts[n++] = e->t;
+    }
+    unlock(d);
+    return n;
+}
+
+size_t mql_touch_pack(const mql_touch_t *t, char *buf)
+{
+    size_t n = 0;
+
+#define PACK(s) do { size_t l_ = strnlen(s, sizeof s - 1); \
+                     memcpy(buf + n, s, l_); n += l_; buf[n++] = '\0'; } while (0)
+    PACK(t->source);
+    PACK(t->medium);
+    PACK(t->campaign);
+    PACK(t->landing);
+#undef PACK
+    return n;
+}
+
+int mql_touch_unpack(const char *s, size_t len, mql_touch_t *t)
+{
+    const char *end = s + len, *p = s;
+    char *field[4];
+    size_t size[4] = { sizeof t->source, sizeof t->medium, sizeof t->campaign,
+                       sizeof t->landing };
+    int i;
+
+    field[0] = t->source;
+    field[1] = t->medium;
+    field[2] = t->campaign;
+    field[3] = t->landing;
+    memset(t, 0, sizeof *t);
+    for (i = 0; i < 4; i++) {
+        const char *nul = memchr(p, '\0', (size_t)(end - p));
+
+        if (!nul)
+            return 0;
+        /* another server's strings, neutralised as a client's would be */
+        keep_text(p, (size_t)(nul - p), field[i], size[i]);
+        p = nul + 1;
+    }
+    return p == end && t->source[0];
 }
 
 int mql_touch_dict_get(mql_touch_dict_t *d, const char *id, mql_touch_t *t)
@@ -339,6 +423,8 @@ uint32_t mql_touch_dict_expire(mql_touch_dict_t *d, uint32_t before)
         entry_t *e = &d->e[i];
 
         if (e->id[0] && !e->held && e->last_used < before) {
+            if (!e->shared)
+                apr_atomic_dec32(&d->unshared);
             memset(e, 0, sizeof *e);
             d->used--;
             n++;

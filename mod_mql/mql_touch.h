@@ -108,6 +108,25 @@ mql_touch_dict_t *mql_touch_dict_attach(void *mem, uint32_t capacity, int fresh)
 int mql_touch_dict_put(mql_touch_dict_t *d, const char *id, const mql_touch_t *t,
                        uint32_t now, uint32_t idle);
 
+/*
+ * A fleet (MQLStore redis://) shares the dictionary through Redis
+ * (docs/attribution.md): an entry learnt from the fleet's dictionary
+ * (learn) is not sent back; unshared gives up to max entries made here
+ * that the fleet lacks, and marks them sent -- held_only: only those a
+ * lead holds are given (the fleet's dictionary is full), the rest are
+ * marked all the same.  Without a new entry it costs one atomic read.
+ */
+int mql_touch_dict_learn(mql_touch_dict_t *d, const char *id, const mql_touch_t *t,
+                         uint32_t now, uint32_t idle);
+unsigned mql_touch_dict_unshared(mql_touch_dict_t *d, char (*ids)[MQL_TOUCH_ID_LEN],
+                                 mql_touch_t *ts, unsigned max, int held_only);
+
+/* A touch as the fleet's dictionary keeps it: its four strings, each
+ * ended by a NUL (buf: sizeof(mql_touch_t) bytes); its length.  Unpacked,
+ * the strings are neutralised again; 0 when s is no touch. */
+size_t mql_touch_pack(const mql_touch_t *t, char *buf);
+int mql_touch_unpack(const char *s, size_t len, mql_touch_t *t);
+
 /* The strings of id into t; 1 when known. */
 int mql_touch_dict_get(mql_touch_dict_t *d, const char *id, mql_touch_t *t);
 

@@ -190,6 +190,50 @@ static void test_dict(void)
     free(mem);
 }
 
+static void test_fleet(void)
+{
+    uint32_t cap = 64;
+    void *mem = calloc(1, mql_touch_dict_size(cap));
+    mql_touch_dict_t *d = mql_touch_dict_attach(mem, cap, 1);
+    char ids[8][MQL_TOUCH_ID_LEN], id[MQL_TOUCH_ID_LEN], buf[sizeof(mql_touch_t)];
+    mql_touch_t t, ts[8], back;
+    size_t n;
+    int i;
+
+    is_int(mql_touch_dict_unshared(d, ids, ts, 8, 0), 0, "nothing new: nothing to share");
+    for (i = 0; i < 3; i++) {
+        touch_n(&t, i);
+        mql_touch_id(key, &t, id);
+        mql_touch_dict_put(d, id, &t, 100, 3600);
+    }
+    touch_n(&t, 9);
+    mql_touch_id(key, &t, id);
+    mql_touch_dict_learn(d, id, &t, 100, 3600);
+    is_int(mql_touch_dict_unshared(d, ids, ts, 2, 0), 2, "made here: shared, max at a time");
+    is_int(mql_touch_dict_unshared(d, ids, ts, 8, 0), 1, "the rest; a learnt one is not sent back");
+    is_int(mql_touch_dict_unshared(d, ids, ts, 8, 0), 0, "each once");
+    touch_n(&t, 20);
+    mql_touch_id(key, &t, id);
+    mql_touch_dict_put(d, id, &t, 100, 3600);
+    touch_n(&t, 21);
+    mql_touch_id(key, &t, ids[0]);
+    mql_touch_dict_put(d, ids[0], &t, 100, 3600);
+    mql_touch_dict_hold(d, ids[0]);
+    is_int(mql_touch_dict_unshared(d, ids, ts, 8, 1), 1, "the fleet's full: a lead's touch only");
+    is_str(ts[0].campaign, "c21", "... that one");
+    is_int(mql_touch_dict_unshared(d, ids, ts, 8, 0), 0, "the other given up");
+
+    mql_touch_read("/landing", "utm_source=news&utm_medium=email&utm_campaign=spring", NULL,
+                   "x", &t);
+    n = mql_touch_pack(&t, buf);
+    ok(mql_touch_unpack(buf, n, &back) && !memcmp(&back, &t, sizeof t), "packed and back");
+    ok(!mql_touch_unpack(buf, n - 1, &back), "cut: no touch");
+    ok(!mql_touch_unpack("a\0b\0c\0", 6, &back), "three strings: no touch");
+    ok(mql_touch_unpack("a\x01\0b\0\0/\0", 8, &back) && !strcmp(back.source, "a?"),
+       "another server's strings neutralised");
+    free(mem);
+}
+
 static void test_resolve(void)
 {
     mql_scoring_t sc;
@@ -274,6 +318,7 @@ int main(void)
     test_bounds();
     test_id();
     test_dict();
+    test_fleet();
     test_resolve();
     test_record();
     apr_terminate();
