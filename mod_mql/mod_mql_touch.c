@@ -21,6 +21,8 @@
  */
 #include <string.h>
 
+#include "apr_strings.h"
+
 #include "mod_mql_private.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_touch.h"
@@ -79,4 +81,19 @@ void mql_touch_note(request_rec *r, mql_hit_t *hit, int is_new)
                       "(its leads read \"" MQL_TOUCH_OTHER "\")", id);
     hit->touch_id = id;
     hit->touch_replaces = own;
+}
+
+const char *mql_touch_label(apr_pool_t *p, const char *field)
+{
+    char id[MQL_TOUCH_ID_LEN];
+    mql_touch_t t;
+
+    memcpy(id, field, MQL_TOUCH_ID_LEN - 1);
+    id[MQL_TOUCH_ID_LEN - 1] = '\0';
+    if (!id[0])
+        return "";
+    if (!mql_touch_dict_get(mql_touch_dict_current(), id, &t))
+        return MQL_TOUCH_OTHER;
+    return apr_pstrcat(p, t.source, " / ", t.medium, t.campaign[0] ? " / " : "", t.campaign,
+                       t.landing[0] ? ", " : "", t.landing, NULL);
 }

@@ -39,4 +39,9 @@ int mql_touch_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
  * request. */
 void mql_touch_note(request_rec *r, mql_hit_t *hit, int is_new);
 
+/* A touch ID of a record (maybe without its NUL) as the status page shows
+ * it, "news / email / spring, /pricing.html"; "" when the record has none,
+ * "other" when it cannot be resolved here. */
+const char *mql_touch_label(apr_pool_t *p, const char *field);
+
 #endif

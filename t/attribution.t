@@ -27,7 +27,8 @@ use MQLTest;
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;
 my (undef, $out) = $t->notify_sink;
-$t->write_conf("MQLThreshold 20\nMQLHalfLife 0\nMQLNotify \"|$root/notify.pl\"\n");
+$t->write_conf("MQLThreshold 20\nMQLHalfLife 0\nMQLNotify \"|$root/notify.pl\"\n"
+               . "<Location /mql-status>\n    SetHandler mql-status\n</Location>\n");
 $t->start;
 my $base = $t->base;
 
@@ -151,6 +152,15 @@ like $csvout, qr/^campaign,new_visitors,mqls,accepted,rejected,acceptance\r\n\(n
 ($rc, undef, my $err) = ctl('funnel', '--by', 'country');
 is $rc, 2, 'funnel --by something else: exit 2';
 like $err, qr/--by expects source, medium or campaign, got 'country'/, '... said so';
+
+# the status page's visitor view
+my $html = $t->get("/mql-status?visitor=$a_id")->{content};
+like $html, qr{id="first_touch">news / email / spring, /pricing\.html<}, 'status page: first touch';
+like $html, qr{id="last_touch">newsletter / email / autumn, /index\.html<}, 'status page: last touch';
+my $vj = $t->get("/mql-status?visitor=$a_id&json")->{content};
+like $vj, qr{"first_touch":"news / email / spring, /pricing.html"}, 'status page JSON: first touch';
+my $dh = $t->get("/mql-status?visitor=$d_id")->{content};
+unlike $dh, qr/[\x00-\x08\x0b\x0c\x0e-\x1f]/, 'status page: no control byte of a client\'s';
 
 $t->stop;
 ($rc, my $json) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'export', '--format', 'json');
