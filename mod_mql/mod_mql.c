@@ -40,6 +40,7 @@
 #include "mod_mql_handlers.h"
 #include "mod_mql_request.h"
 #include "mod_mql_returns.h"
+#include "mod_mql_touch.h"
 #include "mod_mql_runtime.h"
 #include "mod_mql_status.h"
 #include "mod_mql_store.h"
@@ -153,6 +154,8 @@ static const mql_subsystem_t subsystems[] = {
     { "store", mql_store_post_config, mql_store_child_init },
     /* the store lets leads go to make room: the ring of their returns */
     { "returns", mql_returns_post_config, NULL },
+    /* where visitors came from: the dictionary of touches */
+    { "touches", mql_touch_post_config, NULL },
     { "geoip", geoip_post_config, NULL },
     { "dbm", dbm_post_config, NULL },
     { "flood", mql_flood_post_config, NULL },

@@ -38,6 +38,8 @@
 #include "mql_jring.h"
 #include "mql_knockout.h"
 #include "mql_manual.h"
+#include "mql_jtouch.h"
+#include "mql_touch.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -152,6 +154,7 @@ static void capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t 
     ev.score = (float)res->after.score;
     ev.country[0] = res->after.country[0];
     ev.country[1] = res->after.country[1];
+    memcpy(ev.touch, res->after.first_touch, sizeof ev.touch);
     copy_bounded(ev.path, hit->path, sizeof ev.path);
     mql_jring_referer_host(hit->referer, ev.host);
     mql_jring_put(&ring, &ev);
@@ -328,8 +331,22 @@ static void flush_days(mql_journal_t *db, uint32_t day, uint32_t add[MQL_DAY_FIE
     memset(add, 0, sizeof(uint32_t) * MQL_DAY_FIELDS);
 }
 
+/* The strings of a first touch ID (MQL_TOUCH_ID_LEN - 1 bytes, maybe
+ * without NUL) into t; NULL when the dictionary has none of it (or it is
+ * empty: a visitor of a build before attribution): "other". */
+static const mql_touch_t *first_touch_of(const char *id7, mql_touch_t *t)
+{
+    char id[MQL_TOUCH_ID_LEN];
+
+    memcpy(id, id7, MQL_TOUCH_ID_LEN - 1);
+    id[MQL_TOUCH_ID_LEN - 1] = '\0';
+    return id[0] && mql_touch_dict_get(mql_touch_dict_current(), id, t) ? t : NULL;
+}
+
 void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
 {
+    mql_jtouch_batch_t *touches = mql_jtouch_batch_make(p);
+    mql_touch_t t;
     static mql_jevent_t batch[DRAIN_BATCH];
     mql_journal_t *db;
     uint32_t add[MQL_DAY_FIELDS] = { 0 }, day = 0;
@@ -383,8 +400,11 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
                 flush_days(db, day, add);
                 day = ev->time / 86400;
             }
-            if (ev->flags & MQL_JF_NEW)
+            if (ev->flags & MQL_JF_NEW) {
                 add[MQL_DAY_NEW]++;
+                mql_jtouch_count(touches, ev->time / 86400, first_touch_of(ev->touch, &t),
+                                 MQL_DAY_NEW);
+            }
             if (ev->flags & MQL_JF_FIRST_DAY)
                 add[MQL_DAY_SCORED]++;
         }
@@ -393,6 +413,7 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
             break;
     }
     flush_days(db, day, add);
+    mql_jtouch_flush(db, touches, now);
     if (mql_journal_commit(db) != APR_SUCCESS) {
         uint64_t e = apr_atomic_add64(&jsh->errors, total) + total;
         if (!(e & (e - 1)))
@@ -402,12 +423,14 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
 }
 
 /* One change's rows, inside the caller's transaction. */
-static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
+static void record_stage_change(mql_journal_t *db, const mql_change_t *c,
+                                mql_jtouch_batch_t *touches)
 {
     uint32_t add[MQL_DAY_FIELDS] = { 0 };
     char id[MQL_ID_TEXT_LEN + 1], contact[MQL_CONTACT_LEN];
     mql_visitor_t v;
-    int known;
+    mql_touch_t t;
+    int known, f;
 
     /* a plain visitor rejected (a knock-out) was never an MQL: no verdict
      * of sales for the funnel and the criteria to count */
@@ -431,6 +454,11 @@ static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
     if (c->old_stage == MQL_STAGE_REJECTED && c->new_stage != MQL_STAGE_REJECTED)
         mql_journal_reason(db, id, c->time, NULL);
     mql_journal_count_day(db, c->time / 86400, add);
+    for (f = MQL_DAY_MQLS; f <= MQL_DAY_REJECTED; f++)
+        if (add[f])
+            mql_jtouch_count(touches, c->time / 86400,
+                             known ? first_touch_of(v.first_touch, &t) : NULL,
+                             (mql_day_field_t)f);
 }
 
 /*
@@ -440,13 +468,19 @@ static void record_stage_change(mql_journal_t *db, const mql_change_t *c)
  */
 void mql_journal_stage_changes(server_rec *s, const mql_change_t *c, unsigned n)
 {
+    mql_jtouch_batch_t *touches;
     mql_journal_t *db;
+    apr_pool_t *p;
     unsigned i;
 
     if (!n || !(db = writer_db(s)) || mql_journal_begin(db) != APR_SUCCESS)
         return;
+    apr_pool_create(&p, NULL);
+    touches = mql_jtouch_batch_make(p);
     for (i = 0; i < n; i++)
-        record_stage_change(db, &c[i]);
+        record_stage_change(db, &c[i], touches);
+    mql_jtouch_flush(db, touches, (uint32_t)apr_time_sec(apr_time_now()));
+    apr_pool_destroy(p);
     if (mql_journal_commit(db) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "MQL03104: journal: %u stage changes "
                      "not recorded (%s)", n, mql_journal_error(db));

@@ -39,6 +39,7 @@
 #include "mod_mql_journal.h"
 #include "mod_mql_knockout.h"
 #include "mod_mql_request.h"
+#include "mod_mql_touch.h"
 #include "mod_mql_returns.h"
 #include "mql_bots.h"
 #include "mql_cookie.h"
@@ -973,6 +974,7 @@ static void score_request(request_rec *r, mql_req_t *rq)
 
     hit.site = sc->site;
     hit.gate = mql_flood_gate(r, &gate);
+    mql_touch_note(r, &hit, rq->is_new);
     now = (uint32_t)apr_time_sec(apr_time_now());
     /* resolved once, here: every store applies the same delta */
     mql_score_resolve(&sc->scoring, &hit, &delta);

@@ -37,6 +37,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_status_int.h"
 #include "mod_mql_webhook.h"
+#include "mod_mql_touch.h"
 #include "mql_cookie.h"
 #include "mql_version.h"
 
@@ -413,6 +414,11 @@ void mql_status_render_detail_html(request_rec *r, const mql_status_data_t *d,
                *row->contact ? esc(p, row->contact) : "<span class=\"muted\">none</span>");
     ap_rprintf(r, "<tr><td>Trigger</td><td id=\"trigger\">%s</td></tr>\n",
                esc(p, mql_status_trigger_of(p, v)));
+    /* where it came from (docs/attribution.md): clients' strings, escaped */
+    ap_rprintf(r, "<tr><td>First touch</td><td id=\"first_touch\">%s</td></tr>\n"
+               "<tr><td>Last touch</td><td id=\"last_touch\">%s</td></tr>\n",
+               esc(p, mql_touch_label(p, v->first_touch)),
+               esc(p, mql_touch_label(p, v->last_touch)));
     ap_rprintf(r, "<tr><td>First seen</td><td>%s</td></tr>\n", utc(p, v->first_seen));
     ap_rprintf(r, "<tr><td>Last seen</td><td>%s (%s)</td></tr>\n", utc(p, v->last_seen),
                mql_stat_ago(p, (long)d->now - (long)v->last_seen));

@@ -40,6 +40,7 @@
 #include "mod_mql_private.h"
 #include "mod_mql_status_int.h"
 #include "mod_mql_webhook.h"
+#include "mod_mql_touch.h"
 #include "mql_cookie.h"
 #include "mql_json.h"
 
@@ -430,6 +431,10 @@ static void json_row(request_rec *r, const mql_status_row_t *row, uint32_t now)
     json_str(r, row->contact);
     ap_rputs(",\"trigger\":", r);
     json_str(r, mql_status_trigger_of(r->pool, v));
+    ap_rputs(",\"first_touch\":", r);
+    json_str(r, mql_touch_label(r->pool, v->first_touch));
+    ap_rputs(",\"last_touch\":", r);
+    json_str(r, mql_touch_label(r->pool, v->last_touch));
     ap_rprintf(r, ",\"first_seen\":%u,\"last_seen\":%u,\"stage_since\":%u}", v->first_seen,
                v->last_seen, v->stage_since);
 }

@@ -89,7 +89,7 @@ static void set_field(mql_visitor_t *v, const mql_delta_set_t *s)
     char *at = f ? (char *)v + f->offset : NULL;
     size_t n = f ? set_len(f, s) : 0;
 
-    if (!n || *at)
+    if (!n || (*at && !s->replace))
         return;             /* nothing to set, or set before: a first touch stays */
     memset(at, 0, f->size);
     memcpy(at, s->value, n);
@@ -139,7 +139,7 @@ static void add_field(mql_visitor_t *v, const mql_delta_add_t *a)
     mql_field_set(f, v, a->elem, bits);
 }
 
-int mql_delta_set(mql_delta_t *d, int field, const char *value)
+static int put_set(mql_delta_t *d, int field, const char *value, int replace)
 {
     mql_delta_set_t *s = &d->sets[d->nsets];
 
@@ -148,10 +148,21 @@ int mql_delta_set(mql_delta_t *d, int field, const char *value)
     if (d->nsets >= MQL_DELTA_SETS || field < 0 || !settable((unsigned)field))
         return 0;
     s->field = (uint8_t)field;
+    s->replace = (uint8_t)(replace != 0);
     memset(s->value, 0, sizeof s->value);
     memcpy(s->value, value, strnlen(value, sizeof s->value - 1));
     d->nsets++;
     return 1;
+}
+
+int mql_delta_set(mql_delta_t *d, int field, const char *value)
+{
+    return put_set(d, field, value, 0);
+}
+
+int mql_delta_replace(mql_delta_t *d, int field, const char *value)
+{
+    return put_set(d, field, value, 1);
 }
 
 int mql_delta_add(mql_delta_t *d, int field, unsigned elem, int32_t value)
@@ -298,6 +309,7 @@ size_t mql_delta_encode(const mql_delta_t *d, char *buf)
         b = mql_le_put(b, len, 2);
         memcpy(b, d->sets[i].value, len);
         b += len;
+        *b++ = (char)(d->sets[i].replace ? 1 : 0);
     }
     for (i = 0, n = 0; i < d->nadds && i < MQL_DELTA_ADDS; i++)
         if (add_target(&d->adds[i]))
@@ -383,10 +395,12 @@ size_t mql_delta_decode(const char *s, size_t len, mql_delta_t *d)
         b += 1 + n;
         n = (size_t)mql_le_get(b, 2);
         b += 2;
-        if (n >= f->size || n >= sizeof d->sets[i].value || (size_t)(end - b) < n)
+        if (n >= f->size || n >= sizeof d->sets[i].value || (size_t)(end - b) < n + 1
+            || b[n] > 1)
             return 0;
         memcpy(d->sets[i].value, b, n);
         b += n;
+        d->sets[i].replace = *b++;
     }
     if (end - b < 1 || b[0] > MQL_DELTA_ADDS)
         return 0;

@@ -29,7 +29,7 @@
  * item's points added (a capped item only while the record's counter of
  * its slot is below its cap, which it then counts); the fit points when
  * due and not granted yet; the country when the record has none; each
- * field to set when the record's is empty; each number to add to; each
+ * field to set when the record's is empty (or always, a replace); each number to add to; each
  * event's count; last_seen; the promotion when the gate holds; then the
  * flags and, unless the record is a lead, its site.
  */
@@ -62,6 +62,7 @@ typedef struct mql_delta_item {
  * not their meanings: a new field a hit sets is the resolver's alone. */
 typedef struct mql_delta_set {
     uint8_t field;             /* MQL_FIELD_* */
+    uint8_t replace;           /* taken even when the field has a value (a last touch) */
     char value[MQL_DELTA_SET_LEN];
 } mql_delta_set_t;
 
@@ -111,6 +112,8 @@ typedef struct mql_delta {
  * none a delta sets or adds to (a bug of the resolver's, not the hit's).
  * Two adds to the same number are one. */
 int mql_delta_set(mql_delta_t *d, int field, const char *value);
+/* A field to set whatever it holds: the latest value stands. */
+int mql_delta_replace(mql_delta_t *d, int field, const char *value);
 int mql_delta_add(mql_delta_t *d, int field, unsigned elem, int32_t value);
 
 /* What applying returns (mql_score.h's MQL_UPD_*). */
@@ -132,14 +135,15 @@ int mql_delta_qualifies(const mql_visitor_t *v, const mql_delta_t *d);
  * COUNTRY (2 bytes) SET_FLAGS SITE NEED_COUNTRY HOLD (uint8) NEED_COUNTS
  * (uint32) THRESHOLD (double) COUNTRIES (uint16 length, bytes)
  * TRIGGER_EVENT (uint8) TRIGGER (uint16 length, bytes) NSETS (uint8), each
- * field to set as its Redis name (uint8 length, bytes) and VALUE (uint16
- * length, bytes, cut to the field), NADDS (uint8), each number to add to
+ * field to set as its Redis name (uint8 length, bytes), VALUE (uint16
+ * length, bytes, cut to the field) and REPLACE (uint8: 1 taken even when
+ * the field has a value), NADDS (uint8), each number to add to
  * as its Redis name (uint8 length, bytes) ELEM (uint8) VALUE (int32).
  * Written to buf (MQL_DELTA_MAX bytes); its length.
  */
 #define MQL_DELTA_MAX (8 + 1 + 7 * MQL_DELTA_ITEMS + 5 + 2 + 4 + 4 + 8 \
                        + 2 + 2 * MQL_DELTA_COUNTRIES + 1 + 2 + MQL_TRIGGER_LEN \
-                       + 1 + MQL_DELTA_SETS * (1 + MQL_DELTA_SET_NAME + 2 + MQL_DELTA_SET_LEN) \
+                       + 1 + MQL_DELTA_SETS * (1 + MQL_DELTA_SET_NAME + 2 + MQL_DELTA_SET_LEN + 1) \
                        + 1 + MQL_DELTA_ADDS * (1 + MQL_DELTA_SET_NAME + 1 + 4))
 size_t mql_delta_encode(const mql_delta_t *d, char *buf);
 

@@ -52,6 +52,9 @@
  * record and the table's words for it): the product's bound. */
 #define MQL_SHM_VISITOR_BUDGET 144
 
+/* A touch's ID (mql_touch.h): where a visitor came from, first and last */
+#define MQL_TOUCH_ID_LEN 8
+
 #define MQL_VISITOR_FIELDS(X) \
     X(BYTES, id,            MQL_ID_BYTES,     NULL,    NULL) \
     X(F64,   score,         1,                "score", NULL) \
@@ -65,7 +68,9 @@
     X(U8,    flags,         1,                "flags", NULL) \
     X(CHARS, country,       2,                "cc",    NULL) \
     X(U8S,   caps,          MQL_CAPPED_RULES, "k",     NULL) \
-    X(TEXT,  trigger,       MQL_TRIGGER_LEN,  "trig",  NULL)
+    X(TEXT,  trigger,       MQL_TRIGGER_LEN,  "trig",  NULL) \
+    X(TEXT,  first_touch,   MQL_TOUCH_ID_LEN, "ft",    NULL) \
+    X(TEXT,  last_touch,    MQL_TOUCH_ID_LEN, "lt",    NULL)
 
 /* Field types: F64 a double (IEEE 754), U32 U16 U8 unsigned numbers,
  * U16S U8S arrays of them, BYTES raw bytes, CHARS a fixed-width code

@@ -34,6 +34,7 @@
 #include "mql_journal.h"
 #include "mql_json.h"
 #include "mql_score.h"
+#include "mql_jtouch.h"
 
 enum {
     ST_ADD, ST_DAY, ST_MQL, ST_VERDICT, ST_SIGNAL, ST_DEL_SIGNALS, ST_STORY,
@@ -107,8 +108,15 @@ static const char schema[] =
     /* the reason of a lead's verdict, when one was given (a knock-out) */
     "CREATE TABLE IF NOT EXISTS lead_reasons(visitor TEXT PRIMARY KEY, time INTEGER NOT NULL, "
     "  reason TEXT NOT NULL);"
+    /* the funnel by first touch (mql_jtouch.c) */
+    MQL_JTOUCH_SCHEMA
     /* this connection's leads of the open transaction (mql_journal_commit) */
     "CREATE TEMP TABLE IF NOT EXISTS new_mqls(visitor TEXT PRIMARY KEY) WITHOUT ROWID;";
+
+sqlite3 *mql_journal_handle(mql_journal_t *j)
+{
+    return j ? j->db : NULL;
+}
 
 const char *mql_journal_error(mql_journal_t *j)
 {

@@ -67,7 +67,8 @@ typedef struct mql_jevent {
     float    points;            /* the score's change by this request */
     float    score;             /* after it */
     char     country[2];
-    char     pad[10];
+    char     touch[7];          /* the visitor's first touch ID (mql_touch.h), no NUL */
+    char     pad[3];
     char     path[MQL_JPATH_LEN];
     char     host[MQL_JHOST_LEN];
 } mql_jevent_t;

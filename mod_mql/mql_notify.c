@@ -59,6 +59,10 @@ char *mql_notify_line(apr_pool_t *p, const mql_change_t *c, const mql_lead_t *le
             if (mql_fields[ev].lead)
                 extra = apr_psprintf(p, "%s,\"%s\":%s", extra, mql_fields[ev].lead,
                                      lead->text[ev] ? jstr(p, lead->text[ev]) : "null");
+        /* where it came from */
+        for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+            extra = apr_psprintf(p, "%s,\"%s\":%s", extra, mql_record_attr_name(ev),
+                                 lead->attr[ev] ? jstr(p, lead->attr[ev]) : "null");
     }
     /* so that a consumer can drop the duplicate a crash between delivery
      * and acknowledgement may cause (an entry ID is unique within its

@@ -30,6 +30,7 @@
 #include <apr_strings.h>
 #include "mql_record.h"
 #include "mql_parse.h"
+#include "mql_touch.h"
 
 /* Raw (pre-encoding) caps: the sizes the shared store itself keeps.
  * A trigger is "EVENT:PATH": the longest event name ("form-error"),
@@ -144,6 +145,20 @@ static void add_text(apr_pool_t *p, char **rec, const char *name, const char *va
         *rec = apr_pstrcat(p, *rec, ";", name, "=", pct_encode_n(p, val, n), NULL);
 }
 
+static const char *const attr_names[MQL_ATTR_FIELDS] = {
+    "source", "medium", "campaign", "landing",
+    "last_source", "last_medium", "last_campaign", "last_landing"
+};
+/* the touch's fields' bytes, less the NUL */
+static const size_t attr_max[4] = {
+    MQL_TOUCH_SOURCE - 1, MQL_TOUCH_MEDIUM - 1, MQL_TOUCH_CAMPAIGN - 1, MQL_TOUCH_LANDING - 1
+};
+
+const char *mql_record_attr_name(int attr)
+{
+    return attr >= 0 && attr < MQL_ATTR_FIELDS ? attr_names[attr] : NULL;
+}
+
 char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)
 {
     char *rec;
@@ -165,6 +180,8 @@ char *mql_record_encode(apr_pool_t *p, const mql_lead_t *l)
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (mql_fields[i].lead)
             add_text(p, &rec, mql_fields[i].lead, l->text[i], mql_fields[i].size - 1);
+    for (i = 0; i < MQL_ATTR_FIELDS; i++)
+        add_text(p, &rec, attr_names[i], l->attr[i], attr_max[i % 4]);
     return rec;
 }
 
@@ -253,6 +270,9 @@ static int decode_field(apr_pool_t *p, const char *name, size_t nlen,
     for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
         if (mql_fields[ev].lead && name_is(name, nlen, mql_fields[ev].lead))
             return (l->text[ev] = mql_pct_decode(p, val, vlen)) != NULL;
+    for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+        if (name_is(name, nlen, attr_names[ev]))
+            return (l->attr[ev] = mql_pct_decode(p, val, vlen)) != NULL;
     return 1;   /* a field of a newer writer */
 }
 
@@ -311,6 +331,33 @@ static long round_to_long(double d)
     return lround(d);
 }
 
+/* A touch ID of the record as its strings, from the process's dictionary
+ * (mql_touch.h); a lead holds the entries it reads, so that no flood of
+ * new touches takes their place.  An ID the dictionary lost, or one no
+ * process here has seen, is "other". */
+static void attr_from_touch(const char **attr, const char id[MQL_TOUCH_ID_LEN], int lead,
+                            apr_pool_t *p)
+{
+    char text[MQL_TOUCH_ID_LEN];
+    mql_touch_dict_t *d = mql_touch_dict_current();
+    mql_touch_t t;
+
+    memcpy(text, id, MQL_TOUCH_ID_LEN);
+    text[MQL_TOUCH_ID_LEN - 1] = '\0';
+    if (!text[0] || !d)
+        return;
+    if (!mql_touch_dict_get(d, text, &t)) {
+        attr[0] = attr[1] = attr[2] = MQL_TOUCH_OTHER;
+        return;
+    }
+    if (lead)
+        mql_touch_dict_hold(d, text);
+    attr[0] = apr_pstrdup(p, t.source);
+    attr[1] = apr_pstrdup(p, t.medium);
+    attr[2] = t.campaign[0] ? apr_pstrdup(p, t.campaign) : NULL;
+    attr[3] = t.landing[0] ? apr_pstrdup(p, t.landing) : NULL;
+}
+
 void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *contact,
                            uint32_t now, uint32_t half_life, apr_pool_t *p)
 {
@@ -340,6 +387,8 @@ void mql_lead_from_visitor(mql_lead_t *l, const mql_visitor_t *v, const char *co
         if (f->lead && f->type == MQL_FT_TEXT && *at)
             l->text[ev] = apr_pstrndup(p, at, f->size - 1);
     }
+    attr_from_touch(l->attr, v->first_touch, MQL_STAGE_IS_LEAD(v->stage), p);
+    attr_from_touch(l->attr + 4, v->last_touch, MQL_STAGE_IS_LEAD(v->stage), p);
 }
 
 void mql_lead_to_visitor(const mql_lead_t *l, const uint8_t id[MQL_ID_BYTES],
@@ -399,6 +448,12 @@ int mql_record_whole(const char *value)
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (mql_fields[i].lead && !has_field(value, mql_fields[i].lead))
             return 0;
+    /* a touch always has a source: its other strings may be empty; one
+     * the dictionary lost ("other") may be the file's better */
+    if (!has_field(value, attr_names[MQL_ATTR_SOURCE])
+        || !has_field(value, attr_names[MQL_ATTR_LAST_SOURCE])
+        || strstr(value, "source=" MQL_TOUCH_OTHER ";"))
+        return 0;
     return has_field(value, "contact") && has_field(value, "country")
            && has_field(value, "trigger");
 }
@@ -427,6 +482,14 @@ const char *mql_record_keep(apr_pool_t *p, const char *value, const char *old, s
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (!now.text[i] && was.text[i]) {
             now.text[i] = was.text[i];
+            kept = 1;
+        }
+    /* a first touch the dictionary lost ("other") or never had: the
+     * file's strings are the better ones */
+    for (i = 0; i < MQL_ATTR_FIELDS; i++)
+        if ((!now.attr[i] || !strcmp(now.attr[i], MQL_TOUCH_OTHER)) && was.attr[i]
+            && strcmp(was.attr[i], MQL_TOUCH_OTHER)) {
+            now.attr[i] = was.attr[i];
             kept = 1;
         }
     return kept ? mql_record_encode(p, &now) : value;

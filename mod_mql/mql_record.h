@@ -28,6 +28,18 @@
 #include <apr_pools.h>
 #include "mql_types.h"
 
+/* The attribution fields of a lead: its first touch, then its last. */
+enum {
+    MQL_ATTR_SOURCE, MQL_ATTR_MEDIUM, MQL_ATTR_CAMPAIGN, MQL_ATTR_LANDING,
+    MQL_ATTR_LAST_SOURCE, MQL_ATTR_LAST_MEDIUM, MQL_ATTR_LAST_CAMPAIGN, MQL_ATTR_LAST_LANDING,
+    MQL_ATTR_FIELDS
+};
+
+/* Their names in the DBM record, the JSON and the CSV of a lead:
+ * source medium campaign landing last_source last_medium last_campaign
+ * last_landing */
+const char *mql_record_attr_name(int attr);
+
 typedef struct mql_lead {
     int stage;                     /* mql_stage_t */
     long score;
@@ -40,6 +52,10 @@ typedef struct mql_lead {
     /* the fields mql_fields.h gives a lead name (TEXT), by MQL_FIELD_*:
      * published after the contact, NULL when empty */
     const char *text[MQL_FIELD_COUNT];
+    /* where it came from (mql_touch.h), by MQL_ATTR_*: published last,
+     * NULL when unknown; a touch nobody can resolve any more reads
+     * "other" */
+    const char *attr[MQL_ATTR_FIELDS];
 } mql_lead_t;
 
 /* Field names of the counts: views downloads forms form_errors pixels

@@ -166,7 +166,7 @@ local function apply_delta(v, d, now)
     end
     if d.cc ~= '' and v.cc == '' then v.cc = d.cc end
     for _, set in ipairs(d.sets) do
-        if v[set[1]] == '' then v[set[1]] = set[2] end
+        if set[3] or v[set[1]] == '' then v[set[1]] = set[2] end
     end
     for _, add in ipairs(d.adds) do
         local name, elem, value = add[1], add[2], add[3]
@@ -218,7 +218,7 @@ end
 local DELTA_HEAD = '<I4I4B'
 local DELTA_ITEM = '<i4BBB'
 local DELTA_REST = '<Bi4c2BBBBI4dHc0BHc0B'
-local DELTA_SET = '<Bc0Hc0'
+local DELTA_SET = '<Bc0Hc0B'
 local DELTA_ADD = '<Bc0Bi4'
 local NO_ITEMS = {}              -- shared, never written
 local MAX_SETS = 2               -- MQL_DELTA_SETS
@@ -246,11 +246,11 @@ local function delta_from_binary(s, pos)
     if nsets > 0 then
         sets = {}
         for i = 1, nsets do
-            local ok3, name, value, after = pcall(struct.unpack, DELTA_SET, s, next)
+            local ok3, name, value, replace, after = pcall(struct.unpack, DELTA_SET, s, next)
             -- a field to set is a string of the record, and set only
             -- with something: as mql_delta_apply does
-            if not ok3 or not SETTABLE[name] then return nil end
-            if value ~= '' then sets[#sets + 1] = { name, value } end
+            if not ok3 or not SETTABLE[name] or replace > 1 then return nil end
+            if value ~= '' then sets[#sets + 1] = { name, value, replace == 1 } end
             next = after
         end
     end

@@ -39,6 +39,7 @@
 #include "mql_redis_sync.h"
 #include "mql_redis_cluster.h"
 #include "mql_redis_io.h"
+#include "mql_touch.h"
 
 /* The Function library, made from mql_redis.lua at build time: the
  * module carries the code it loads, so Redis always runs the version
@@ -55,6 +56,18 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 1000       /* Redis back: replaying within a second */
 #define TOTALS_EVERY   apr_time_from_sec(1)  /* the fleet's totals read, at most */
+/* The fleet's dictionary of touches (docs/attribution.md): a hash by
+ * touch ID, with shard 0 on a Cluster; at most TOUCH_FLEET_MAX entries,
+ * past which only touches a lead holds are added */
+#define TOUCH_KEY       "mql:{mql0}:touches"
+#define TOUCH_FLEET_MAX 65536
+#define TOUCH_PUSH      64        /* entries per HSET */
+#define TOUCH_DEFER     32        /* records held back a round for their touches */
+
+typedef struct touch_deferred {
+    mql_visitor_t v;
+    char contact[MQL_CONTACT_LEN];
+} touch_deferred_t;
 
 struct mql_redis_sync {
     apr_pool_t *pool;
@@ -93,6 +106,10 @@ struct mql_redis_sync {
     int spill_logged;
     uint64_t drops_said;          /* spill_dropped when last logged */
     apr_time_t drops_said_at;
+    int touches_full;             /* the fleet's dictionary had TOUCH_FLEET_MAX */
+    unsigned ndeferred, nwant;
+    touch_deferred_t deferred[TOUCH_DEFER];
+    char want[2 * TOUCH_DEFER][MQL_TOUCH_ID_LEN];
     mql_rq_entry_t batch[BATCH_MAX];
 };
 
@@ -480,6 +497,132 @@ static const char *reply_text(const redisReply *r, size_t *len)
 }
 
 /* The record in reply elements from..n (field, value, ...) into the table. */
+/* ---- touches ---------------------------------------------------------------- */
+
+/* 1 when the record's touch ID (a field of the record, maybe unended)
+ * needs nothing from the fleet: none, or this server knows it. */
+static int touch_known(mql_redis_sync_t *s, const char *field, char id[MQL_TOUCH_ID_LEN])
+{
+    mql_touch_t t;
+
+    memcpy(id, field, MQL_TOUCH_ID_LEN - 1);
+    id[MQL_TOUCH_ID_LEN - 1] = '\0';
+    return !id[0] || mql_touch_dict_get(mql_touch_dict_current(), id, &t);
+}
+
+static void want_touch(mql_redis_sync_t *s, const char *id)
+{
+    unsigned i;
+
+    for (i = 0; i < s->nwant; i++)
+        if (!strcmp(s->want[i], id))
+            return;
+    if (s->nwant < sizeof s->want / sizeof *s->want)
+        memcpy(s->want[s->nwant++], id, MQL_TOUCH_ID_LEN);
+}
+
+/* A record of the fleet into the table; one whose touches another server
+ * made waits for them until the round's end (resolve_touches), so that
+ * this server never publishes its lead as "other" when the fleet knows
+ * better.  Its own server sent them before the hits that use them. */
+static void put_record(mql_redis_sync_t *s, const mql_visitor_t *v, const char *contact)
+{
+    char ft[MQL_TOUCH_ID_LEN], lt[MQL_TOUCH_ID_LEN];
+    int kf, kl;
+
+    if (mql_touch_dict_current() && s->ndeferred < TOUCH_DEFER) {
+        kf = touch_known(s, v->first_touch, ft);
+        kl = touch_known(s, v->last_touch, lt);
+        if (!kf || !kl) {
+            touch_deferred_t *d = &s->deferred[s->ndeferred++];
+
+            d->v = *v;
+            apr_cpystrn(d->contact, contact ? contact : "", sizeof d->contact);
+            if (!kf)
+                want_touch(s, ft);
+            if (!kl)
+                want_touch(s, lt);
+            return;
+        }
+    }
+    mql_visitors_put(s->local, v, contact, 1);
+}
+
+/* The touches this server made that the fleet lacks, into its
+ * dictionary: before the hits that use them are sent. */
+static void push_touches(mql_redis_sync_t *s)
+{
+    mql_touch_dict_t *d = mql_touch_dict_current();
+    char ids[TOUCH_PUSH][MQL_TOUCH_ID_LEN];
+    mql_touch_t ts[TOUCH_PUSH];
+    const char *argv[2 + 2 * TOUCH_PUSH];
+    size_t lens[2 + 2 * TOUCH_PUSH];
+    char packed[TOUCH_PUSH][sizeof(mql_touch_t)];
+    const char *hlen[2] = { "HLEN", TOUCH_KEY };
+    size_t hlens[2] = { 4, sizeof TOUCH_KEY - 1 };
+    unsigned n, i;
+    redisReply *r;
+
+    while (s->c && (n = mql_touch_dict_unshared(d, ids, ts, TOUCH_PUSH, s->touches_full)) > 0) {
+        argv[0] = "HSET";
+        lens[0] = 4;
+        argv[1] = TOUCH_KEY;
+        lens[1] = sizeof TOUCH_KEY - 1;
+        for (i = 0; i < n; i++) {
+            argv[2 + 2 * i] = ids[i];
+            lens[2 + 2 * i] = MQL_TOUCH_ID_LEN - 1;
+            argv[3 + 2 * i] = packed[i];
+            lens[3 + 2 * i] = mql_touch_pack(&ts[i], packed[i]);
+        }
+        if (!use_shard(s, 0) || !simple(s, "HSET touches", 2 + 2 * (int)n, argv, lens, NULL))
+            return;
+        if (!(r = command(s, 2, hlen, hlens)))
+            return;
+        s->touches_full = r->type == REDIS_REPLY_INTEGER && r->integer >= TOUCH_FLEET_MAX;
+        freeReplyObject(r);
+    }
+}
+
+/* The touches the round's records lacked, from the fleet's dictionary,
+ * then those records into the table (without them when Redis has none
+ * or is away: their leads read "other" until a later record). */
+static void resolve_touches(mql_redis_sync_t *s)
+{
+    const char *argv[2 + 2 * TOUCH_DEFER];
+    size_t lens[2 + 2 * TOUCH_DEFER];
+    redisReply *r = NULL;
+    unsigned i;
+
+    if (!s->ndeferred)
+        return;
+    if (s->c && s->nwant && use_shard(s, 0)) {
+        argv[0] = "HMGET";
+        lens[0] = 5;
+        argv[1] = TOUCH_KEY;
+        lens[1] = sizeof TOUCH_KEY - 1;
+        for (i = 0; i < s->nwant; i++) {
+            argv[2 + i] = s->want[i];
+            lens[2 + i] = strlen(s->want[i]);
+        }
+        r = command(s, 2 + (int)s->nwant, argv, lens);
+    }
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == s->nwant)
+        for (i = 0; i < s->nwant; i++) {
+            mql_touch_t t;
+
+            if (r->element[i]->type == REDIS_REPLY_STRING
+                && mql_touch_unpack(r->element[i]->str, r->element[i]->len, &t))
+                mql_touch_dict_learn(mql_touch_dict_current(), s->want[i], &t, now_secs(),
+                                     s->expire ? s->expire : 86400);
+        }
+    if (r)
+        freeReplyObject(r);
+    for (i = 0; i < s->ndeferred; i++)
+        mql_visitors_put(s->local, &s->deferred[i].v,
+                         s->deferred[i].contact[0] ? s->deferred[i].contact : NULL, 1);
+    s->ndeferred = s->nwant = 0;
+}
+
 static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint8_t *id)
 {
     const char *f[MQL_REDIS_PAIRS_MAX];
@@ -492,7 +635,7 @@ static void put_pairs(mql_redis_sync_t *s, redisReply **el, size_t n, const uint
     for (i = 0; i < n; i++)
         f[i] = reply_text(el[i], &l[i]);
     if (mql_redis_record_from_pairs(f, l, (int)n, id, &v, contact))
-        mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
+        put_record(s, &v, contact[0] ? contact : NULL);
 }
 
 /* A refused call: each of its entries counted and dropped, or it would
@@ -527,7 +670,7 @@ static void applied_packed(mql_redis_sync_t *s, const mql_rq_entry_t *e, const r
         s->st->duplicates++;
     if (e->kind != MQL_RQ_FORGET && r->len > 1
         && mql_redis_record_from_binary(r->str + 1, (size_t)r->len - 1, e->id, &v, contact))
-        mql_visitors_put(s->local, &v, contact[0] ? contact : NULL, 1);
+        put_record(s, &v, contact[0] ? contact : NULL);
 }
 
 /* One Function call appended: FCALL fn, the nfixed keys first (declared,
@@ -1338,6 +1481,12 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
             return 0;
         }
     }
+    /* the touches the queued hits use, before them */
+    push_touches(s);
+    if (!s->c) {
+        maybe_spill(s);
+        return 0;
+    }
     /* what was spilled is older than anything queued: it goes first */
     if (s->spill_path && spill_open(s) && s->spill_off < s->spill_size)
         did |= send_spilled(s);
@@ -1357,6 +1506,7 @@ int mql_redis_sync_round(mql_redis_sync_t *s)
         s->next_claim = apr_time_now() + apr_time_from_sec(10);
         claim_stale(s);
     }
+    resolve_touches(s);
     if (s->c)
         read_totals(s);
     len = mql_rq_length(s->q);

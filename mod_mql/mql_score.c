@@ -367,6 +367,13 @@ void mql_score_resolve(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_
     d->trigger_event = (uint8_t)most_significant_event(hit->events);
     if (n)
         memcpy(d->trigger, hit->path, n);   /* the trigger keeps its first bytes */
+    if (hit->touch_id) {
+        mql_delta_set(d, MQL_FIELD_first_touch, hit->touch_id);
+        if (hit->touch_replaces)
+            mql_delta_replace(d, MQL_FIELD_last_touch, hit->touch_id);
+        else
+            mql_delta_set(d, MQL_FIELD_last_touch, hit->touch_id);
+    }
 }
 
 int mql_score_hit(mql_visitor_t *v, const mql_scoring_t *sc, const mql_hit_t *hit,

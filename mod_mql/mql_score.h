@@ -122,6 +122,12 @@ typedef struct mql_hit {
     int site;                  /* the virtual host's DBM file (mql_site_t) */
     /* The flood limits on promotion (mql_flood.h), or NULL for none. */
     const struct mql_lead_gate *gate;
+    /* Where the visitor came from (mql_touch.h), or NULL: a page view's
+     * touch ID, the first touch when the record has none, and the last
+     * touch too, always when touch_replaces (a campaign's or a referral),
+     * else only when it has none (a direct arrival). */
+    const char *touch_id;
+    int touch_replaces;
 } mql_hit_t;
 
 /*
@@ -164,7 +170,7 @@ double mql_current_score(const mql_visitor_t *v, uint32_t now, uint32_t half_lif
  * matching rules' points (a capped rule as an item of its own), the fit
  * points of the hit's country, the counts, the gate for promotion (the
  * threshold, MQLRequire, the flood limits' hold and gate), the trigger a
- * promotion records, and the fields to set.  Every store applies d
+ * promotion records, and the fields to set (the first and last touch).  Every store applies d
  * (mql_delta_apply) wherever it keeps the record.
  */
 void mql_score_resolve(const mql_scoring_t *sc, const mql_hit_t *hit, mql_delta_t *d);

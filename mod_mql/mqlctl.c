@@ -29,6 +29,7 @@
  *     stats                        leads per stage, and the server's writer
  *     sites                        the server's sites: name, DBM type and file
  *     funnel [--days N] [--format text|csv|json]   the funnel, day by day
+ *     funnel --by source|medium|campaign           ... per value of the first touch
  *     criteria [--format text|json]  signals and scores against sales' verdicts
  *     whatif --threshold N [--require download|form|country=CC,...]
  *                                  how many would qualify under other criteria
@@ -142,6 +143,8 @@ static void usage(FILE *out)
         "  sites                         the server's sites: name, DBM type and file\n"
         "  funnel [--days N] [--format text|csv|json]\n"
         "                                new visitors, MQLs, verdicts per day; rates, medians\n"
+        "  funnel --by source|medium|campaign [--days N] [--format text|csv|json]\n"
+        "                                the same per value of the visitors' first touch\n"
         "  criteria [--format text|json] each signal's acceptance by sales; scores\n"
         "  whatif --threshold N [--require download|form|country=CC,...]\n"
         "                                how many would qualify under these criteria\n"
@@ -557,6 +560,8 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
             if (mql_fields[ev].lead)
                 printf(",%s", mql_fields[ev].lead);
+        for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+            printf(",%s", mql_record_attr_name(ev));
         printf("\r\n");
     }
     else
@@ -573,6 +578,8 @@ static int cmd_export(ctl_t *c, const char *format)
             for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
                 if (mql_fields[ev].lead)
                     printf(",%s", csv(c->p, r->l.text[ev], 1));
+            for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+                printf(",%s", csv(c->p, r->l.attr[ev], 1));
             printf("\r\n");
             continue;
         }
@@ -589,6 +596,8 @@ static int cmd_export(ctl_t *c, const char *format)
         for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
             if (mql_fields[ev].lead)
                 printf(",\"%s\":%s", mql_fields[ev].lead, json(c->p, r->l.text[ev]));
+        for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
+            printf(",\"%s\":%s", mql_record_attr_name(ev), json(c->p, r->l.attr[ev]));
         printf(",\"story\":%s}", mql_journal_story_json(journal, c->p, r->id, STORY_EVENTS));
     }
     if (strcmp(format, "csv"))
@@ -1274,7 +1283,7 @@ int main(int argc, const char *const *argv)
     /* long options only (optch above 255): IDs are base64url, and one may
      * begin with '-' */
     enum { O_DBM = 256, O_TYPE, O_SITE, O_STATE, O_FORMAT, O_WAIT, O_DAYS, O_THRESHOLD,
-           O_REQUIRE, O_HELP, O_VERSION, O_REASON, O_FAILED, O_RETRY };
+           O_REQUIRE, O_HELP, O_VERSION, O_REASON, O_FAILED, O_RETRY, O_BY };
     static const apr_getopt_option_t opts[] = {
         { "dbm", O_DBM, 1, "DBM file" },
         { "type", O_TYPE, 1, "DBM type" },
@@ -1283,6 +1292,7 @@ int main(int argc, const char *const *argv)
         { "format", O_FORMAT, 1, "export format" },
         { "wait", O_WAIT, 1, "seconds to wait for the server" },
         { "days", O_DAYS, 1, "days of the funnel" },
+        { "by", O_BY, 1, "the funnel by source, medium or campaign" },
         { "threshold", O_THRESHOLD, 1, "whatif threshold" },
         { "require", O_REQUIRE, 1, "whatif requirement" },
         { "reason", O_REASON, 1, "adjust reason" },
@@ -1299,6 +1309,7 @@ int main(int argc, const char *const *argv)
     ctl_t c;
     const char *format = NULL, *cmd, **args, *threshold = NULL, *reason = NULL;
     const char *retry = NULL;
+    const char *by = NULL;
     apr_array_header_t *require;
     int days = 30;
     int nargs, type_given = 0, rc, failed_only = 0;
@@ -1339,6 +1350,7 @@ int main(int argc, const char *const *argv)
         case O_FORMAT: format = val; break;
         case O_WAIT: c.wait = atof(val); break;
         case O_DAYS: days = atoi(val); break;
+        case O_BY: by = val; break;
         case O_THRESHOLD: threshold = val; break;
         case O_REQUIRE: *(const char **)apr_array_push(require) = val; break;
         case O_REASON: reason = val; break;
@@ -1396,7 +1408,8 @@ int main(int argc, const char *const *argv)
     if (!strcmp(cmd, "stats") && nargs == 1)
         return cmd_stats(&c);
     if (!strcmp(cmd, "funnel") && nargs == 1)
-        return mqlctl_funnel(c.p, c.state_dir, days, format);
+        return by ? mqlctl_funnel_by(c.p, c.state_dir, days, by, format)
+                  : mqlctl_funnel(c.p, c.state_dir, days, format);
     if (!strcmp(cmd, "criteria") && nargs == 1)
         return mqlctl_criteria(c.p, c.state_dir, format);
     if (!strcmp(cmd, "whatif") && nargs == 1)

@@ -35,6 +35,9 @@ int mqlctl_print_story(apr_pool_t *p, mql_journal_t *j, const char *id, int max)
 
 /* 0 done, 1 failure, 2 bad usage. */
 int mqlctl_funnel(apr_pool_t *p, const char *state_dir, int days, const char *format);
+/* funnel --by source|medium|campaign (mqlctl_touch.c) */
+int mqlctl_funnel_by(apr_pool_t *p, const char *state_dir, int days, const char *by,
+                     const char *format);
 int mqlctl_criteria(apr_pool_t *p, const char *state_dir, const char *format);
 int mqlctl_whatif(apr_pool_t *p, const char *state_dir, const char *threshold,
                   const apr_array_header_t *require, const char *format);

@@ -33,9 +33,9 @@ use MQLFields;
 my $UA = MQLTest::browser_ua();
 my %FIELDS = map { $_ => 1 } qw(stage score since last views downloads forms form_errors
                                  pixels campaigns apps country trigger contact),
-                              MQLFields::lead_names();
+                              MQLFields::published_names();
 # the record's fields published as they are (mql_fields.h)
-my %PUBLISHED = map { $_ => 1 } MQLFields::lead_names();
+my %PUBLISHED = map { $_ => 1 } MQLFields::published_names();
 
 my $t = MQLTest->new(conf => '');
 my $root = $t->root;

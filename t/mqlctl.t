@@ -99,12 +99,14 @@ like $err, qr/not a visitor ID/, '... explained';
 is $rc, 0, 'export csv: exit 0';
 my @csv = split /\r\n/, $out;
 is $csv[0], join(',', 'id,stage,score,since,last_seen,views,downloads,forms,form_errors,pixels,campaigns,apps,country,trigger,contact',
-                    MQLFields::lead_names()),
+                    MQLFields::published_names()),
     'csv header row';
 is scalar(@csv), 3, 'csv: header + 2 rows';
-# the contact, then the fields published as they are (mql_fields.h), none set
+# the contact, then the fields published as they are (mql_fields.h), none
+# set, then where the lead came from (a direct arrival's, no campaign)
 my $empty_published = ',' x MQLFields::lead_names();
-like $out, qr/,"'=cmd\|calc, ""quoted"""\Q$empty_published\E\r\n/, 'csv: quoting, and a formula is defused';
+my $attribution = '(?:,[^,\r\n]*){' . scalar(MQLFields::attribution_names()) . '}';
+like $out, qr/,"'=cmd\|calc, ""quoted"""\Q$empty_published\E$attribution\r\n/, 'csv: quoting, and a formula is defused';
 ($rc, $out) = run('--state-dir', $sd, 'export', '--format=json');
 my $j = eval { decode_json($out) };
 is ref $j, 'ARRAY', 'export json: an array';

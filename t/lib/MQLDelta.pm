@@ -19,6 +19,7 @@
 package MQLDelta;
 use strict;
 use warnings;
+use MQLFields;
 use IO::Socket::INET;
 
 my @RECORD_KEYS = qw(score first last since c k stage tev site flags cc trig);
@@ -41,11 +42,13 @@ sub read_vectors {
             $t->{before} = $rest eq 'none' ? undef : record_of(fields($rest));
         }
         elsif ($what eq 'delta') {
-            # set=NAME:VALUE, once per field to set; add=NAME:ELEM:VALUE,
+            # set=NAME:VALUE, once per field to set (replace=NAME:VALUE:
+            # set whatever the field holds); add=NAME:ELEM:VALUE,
             # once per number to add to (two to one number are one, as
             # mql_delta_add makes them)
-            $t->{delta} = fields(join ' ', grep { !/^(set|add)=/ } split ' ', $rest);
-            $t->{delta}{sets} = [ map { /^set=([^:]+):(.*)$/ ? [ $1, $2 eq '-' ? '' : $2 ] : () }
+            $t->{delta} = fields(join ' ', grep { !/^(set|replace|add)=/ } split ' ', $rest);
+            $t->{delta}{sets} = [ map { /^(set|replace)=([^:]+):(.*)$/
+                                        ? [ $2, $3 eq '-' ? '' : $3, $1 eq 'replace' ? 1 : 0 ] : () }
                                   split ' ', $rest ];
             my (@adds, %at);
             for (split ' ', $rest) {
@@ -93,13 +96,26 @@ sub record_of {
     return \%r;
 }
 
-# a record as mql_redis.lua keeps it (RECORD, format 1)
+# a record as mql_redis.lua keeps it (RECORD, format 2: every field of
+# mql_fields.h with a Redis name, in its order, after an empty contact)
+my %PACK = (F64 => 'd<', U32 => 'V', U16 => 'v', U8 => 'C', U16S => 'v', U8S => 'C');
 sub pack_record {
     my ($r) = @_;
-    my $cc = length $r->{cc} == 2 ? $r->{cc} : "\0\0";
-    return pack('C d< V V V v7 C4 C8 a2 v/a* v/a*', 1, $r->{score}, $r->{first}, $r->{last},
-                $r->{since}, @{ $r->{c} }, $r->{stage}, $r->{tev}, $r->{site}, $r->{flags},
-                @{ $r->{k} }, $cc, $r->{trig}, '');
+    my @f = grep { defined $_->{redis} } MQLFields::all();
+    my $out = pack('C C v', 2, scalar @f, 0);
+    for my $f (@f) {
+        my $v = $r->{ $f->{redis} };
+        if ($f->{type} eq 'TEXT') { $out .= pack('v/a*', $v // '') }
+        elsif ($f->{type} eq 'CHARS') {
+            $out .= length($v // '') == $f->{n} ? $v : "\0" x $f->{n};
+        }
+        elsif ($f->{type} =~ /S$/) {
+            my $n = $f->{redis} eq 'c' ? 7 : 8;     # MQL_EV_COUNT, MQL_CAPPED_RULES
+            $out .= pack($PACK{ $f->{type} } . $n, map { $_ // 0 } @{ $v }[0 .. $n - 1]);
+        }
+        else { $out .= pack($PACK{ $f->{type} }, $v // 0) }
+    }
+    return $out;
 }
 
 # a record from mql_fields' pairs
@@ -122,7 +138,7 @@ sub pack_delta {
                 $d->{need_counts} // 0, $d->{threshold} // 0, $d->{countries} // '',
                 $d->{tev} // 0, $d->{trig} // '')
          . pack('C', scalar @{ $d->{sets} // [] })
-         . join('', map { pack('C/a* v/a*', @$_) } @{ $d->{sets} // [] })
+         . join('', map { pack('C/a* v/a* C', @$_) } @{ $d->{sets} // [] })
          . pack('C', scalar @{ $d->{adds} // [] })
          . join('', map { pack('C/a* C l<', @$_) } @{ $d->{adds} // [] });
 }

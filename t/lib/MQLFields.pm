@@ -42,4 +42,22 @@ sub lead_names {
     return map { $_->{lead} } grep { defined $_->{lead} } all();
 }
 
+# the names of a lead's attribution fields (mql_record.c's attr_names:
+# where it came from, first touch then last), published after those
+my $RECORD = dirname(__FILE__) . '/../../mod_mql/mql_record.c';
+sub attribution_names {
+    open my $f, '<', $RECORD or die "$RECORD: $!\n";
+    local $/;
+    my ($list) = <$f> =~ /attr_names\[MQL_ATTR_FIELDS\]\s*=\s*\{([^}]*)\}/
+        or die "$RECORD: no attribution names\n";
+    my @names = $list =~ /"(\w+)"/g;
+    return @names;
+}
+
+# every field published after the contact, in order
+sub published_names {
+    my @names = (lead_names(), attribution_names());
+    return @names;
+}
+
 1;

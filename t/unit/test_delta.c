@@ -140,8 +140,9 @@ static int delta_field(mql_delta_t *d, const char *k, const char *v)
         d->trigger_event = (uint8_t)atoi(v);
     else if (!strcmp(k, "trig"))
         text_field(d->trigger, sizeof d->trigger, v);
-    else if (!strcmp(k, "set")) {
-        /* set=NAME:VALUE, once per field to set */
+    else if (!strcmp(k, "set") || !strcmp(k, "replace")) {
+        /* set=NAME:VALUE, once per field to set; replace=NAME:VALUE sets
+         * it whatever it holds */
         const char *colon = strchr(v, ':');
         const mql_field_t *f;
         mql_delta_set_t *set = &d->sets[d->nsets];
@@ -152,6 +153,7 @@ static int delta_field(mql_delta_t *d, const char *k, const char *v)
         if (!(f = field_named(v)) || f->type != MQL_FT_TEXT)
             return 0;
         set->field = (uint8_t)(f - mql_fields);
+        set->replace = (uint8_t)(k[0] == 'r');
         text_field(set->value, sizeof set->value, colon + 1);
         d->nsets++;
     }

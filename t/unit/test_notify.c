@@ -55,6 +55,9 @@ static const char *published_nulls(apr_pool_t *p)
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (mql_fields[i].lead)
             s = apr_psprintf(p, "%s,\"%s\":null", s, mql_fields[i].lead);
+    /* and where it came from (mql_record.h's attribution fields) */
+    for (i = 0; i < MQL_ATTR_FIELDS; i++)
+        s = apr_psprintf(p, "%s,\"%s\":null", s, mql_record_attr_name(i));
     return s;
 }
 
@@ -133,6 +136,17 @@ int main(void)
        "after the lead's fields");
     line = mql_notify_line(p, &c, NULL, "s", NULL, NULL, NULL);
     ok(!strstr(line, "stream"), "no entry: no stream fields");
+    lead.attr[MQL_ATTR_SOURCE] = "news";
+    lead.attr[MQL_ATTR_MEDIUM] = "email";
+    lead.attr[MQL_ATTR_CAMPAIGN] = "spring";
+    lead.attr[MQL_ATTR_LANDING] = "/pricing";
+    lead.attr[MQL_ATTR_LAST_SOURCE] = "\"x\"\n";
+    line = mql_notify_line(p, &c, &lead, NULL, NULL, NULL, NULL);
+    ok(strstr(line, "\"source\":\"news\",\"medium\":\"email\",\"campaign\":\"spring\","
+                    "\"landing\":\"/pricing\",\"last_source\":\"\\\"x\\\"\\u000a\","
+                    "\"last_medium\":null") != NULL,
+       "where the lead came from, first touch and last, escaped: %s", line);
+    memset(lead.attr, 0, sizeof lead.attr);
 
     memset(&sb, 0, sizeof sb);
     sb.pad = 10;

@@ -395,6 +395,9 @@ static void test_keep(void)
     for (i = 0; i < MQL_FIELD_COUNT; i++)
         if (mql_fields[i].lead)
             own = apr_pstrcat(pool, own, ";", mql_fields[i].lead, "=x", NULL);
+    /* and where the lead came from */
+    for (i = 0; i < MQL_ATTR_FIELDS; i++)
+        own = apr_pstrcat(pool, own, ";", mql_record_attr_name(i), "=x", NULL);
 
     is_str(kept, "stage=sql;score=41;since=990;last=1000;views=5;downloads=1;forms=1;"
                  "country=DE;trigger=form:/contact;contact=jane%40example.com",
