@@ -58,9 +58,12 @@ is $rc, 0, 'MQLActiveAfter 30m and MQLDecisionSLA 2d pass configtest' or diag $o
 
 my $port = MQLTest::free_port();
 my $hook = MQLReceiver::receiver('crm', $port, undef, 200);
+my $chat_port = MQLTest::free_port();
+my $chat = MQLReceiver::receiver('chat', $chat_port, undef, 200);
 my (undef, $notify) = $t->notify_sink;
 my $conf = "MQLThreshold 20\nMQLNotify \"|$root/notify.pl\"\n"
     . "MQLWebhook http://127.0.0.1:$port/hook events=active,sla\n"
+    . "MQLWebhook http://127.0.0.1:$chat_port/chat format=slack events=active\n"
     . "MQLActiveAfter 2s\nMQLDecisionSLA 3s\n$status";
 $t->write_conf($conf);
 $t->start;
@@ -79,6 +82,8 @@ sub of { my ($list, $id) = @_; [ grep { $_->{visitor} eq $id } @$list ] }
 
 # A qualifies; B qualifies and sales accept it at once (no SLA to miss).
 my ($a, $ca) = $t->make_lead;
+# A at once again: not idle, no return
+$t->get('/contact.html', Cookie => $ca);
 my ($b, $cb) = $t->make_lead;
 # (mqlctl finds a lead once it is published)
 my ($sout, $serr) = ('', '');
@@ -89,8 +94,6 @@ ok MQLTest::wait_for(5, sub {
 }), 'mqlctl set: B accepted' or diag "$sout$serr";
 MQLTest::wait_for(3, sub { @{ of(lines_of('stage'), $b) } >= 2 })
     or diag 'B did not become an SQL';
-# A at once again: not idle, no return
-$t->get('/contact.html', Cookie => $ca);
 
 # A waits: one sla event, on the line and at the receiver.
 my $sla = MQLTest::wait_for(8, sub { my $l = of(lines_of('sla'), $a); @$l ? $l : undef }) // [];
@@ -124,7 +127,8 @@ MQLTest::wait_for(8, sub {
     @{ of(lines_of('active'), $b) } ? 1 : undef;
 });
 my $ab = of(lines_of('active'), $b);
-is scalar(@$ab), 1, 'an SQL back after the idle time: one active event';
+is scalar(@$ab), 1, 'an SQL back after the idle time: one active event'
+    or diag explain [ lines_of('active'), lines_of('stage') ];
 is $ab->[0]{stage}, 'sql', '... as an SQL';
 is scalar(@{ of(lines_of('sla'), $b) }), 0, 'no sla event for a lead with a verdict';
 
@@ -140,6 +144,13 @@ is scalar(@{ of(lines_of('active'), $a) }), 1, 'one active event for one return'
 is scalar(@{ of(hooks_of('active'), $a) }), 1, '... delivered once';
 is of(hooks_of('active'), $a)->[0]{path}, '/pricing.html', '... with the page';
 is scalar(@{ hooks_of('stage') }), 0, 'events=active,sla: no stage events delivered';
+my $texts = MQLTest::wait_for(5, sub {
+    my @t = map { decode_json($_->{body})->{text} } @{ MQLReceiver::records($chat) };
+    @t >= 2 ? \@t : undef;
+}) // [];
+is scalar(@$texts), 2, 'format=slack events=active: the two returns, nothing else';
+like $texts->[0] // '', qr{^active: lead-\S+\@example\.com, MQL \(score \d+\).*, back on /pricing\.html$},
+    '... as a line a person reads, with the page';
 
 # the status page: A and C past the SLA (B has its verdict)
 my %auto = %{ $t->status_auto };
