@@ -507,6 +507,24 @@ apr_status_t mql_journal_sla_due(mql_journal_t *j, uint32_t before, uint32_t now
     return rv;
 }
 
+apr_status_t mql_journal_reasons(mql_journal_t *j, mql_reason_fn *fn, void *baton)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    /* a journal older than lead_reasons has none to count */
+    if (sqlite3_prepare_v2(j->db, "SELECT r.reason, count(*) FROM lead_reasons r JOIN leads l "
+                           "ON l.visitor = r.visitor WHERE l.stage = 'rejected' "
+                           "GROUP BY r.reason ORDER BY 2 DESC, 1", -1, &st, NULL) != SQLITE_OK)
+        return APR_SUCCESS;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite3_column_text(st, 0))
+            fn((const char *)sqlite3_column_text(st, 0),
+               (uint32_t)sqlite3_column_int64(st, 1), baton);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
+}
+
 int64_t mql_journal_sla_count(mql_journal_t *j, uint32_t before)
 {
     sqlite3_stmt *st;

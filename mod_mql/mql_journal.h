@@ -124,6 +124,11 @@ apr_status_t mql_journal_sla_due(mql_journal_t *j, uint32_t before, uint32_t now
  * journal cannot say. */
 int64_t mql_journal_sla_count(mql_journal_t *j, uint32_t before);
 
+/* Sales' rejections of MQLs by the reason given (a knock-out's too), the
+ * most frequent first: each reason and how many leads it rejected. */
+typedef void mql_reason_fn(const char *reason, uint32_t n, void *baton);
+apr_status_t mql_journal_reasons(mql_journal_t *j, mql_reason_fn *fn, void *baton);
+
 /* Everything about one visitor, gone. */
 apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor);
 

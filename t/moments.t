@@ -168,6 +168,22 @@ $res = $t->get('/mql-status');
 like $res->{content}, qr/<span id="past-decision-sla" class="warn">2<\/span> MQLs past the decision SLA/,
     'the page shows the figure, as a warning';
 
+# mqlctl criteria: sales' rejections by reason
+for my $id ($a, $c) {
+    my ($rc2, $o2, $e2) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'set', $id,
+                                          'stage=rejected', 'reason=no budget');
+    is $rc2, 0, 'mqlctl set ID stage=rejected reason=TEXT' or diag "$o2$e2";
+}
+my $crit = MQLTest::wait_for(5, sub {
+    my (undef, $o) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'criteria', '--format', 'json');
+    my $cr = eval { decode_json($o) } // {};
+    ($cr->{rejected} // 0) >= 2 ? $cr : undef;
+}) // {};
+is_deeply $crit->{reasons}, [ { reason => 'no budget', rejected => 2 } ],
+    'mqlctl criteria: the rejections by reason';
+my (undef, $ctext) = MQLTest::mqlctl('--state-dir', $t->state_dir, 'criteria');
+like $ctext, qr/^REJECTION REASON\s+REJECTED\nno budget\s+2$/m, '... and as text';
+
 is_deeply [ $t->unexpected_errors ], [], 'no unexpected errors in the error log';
 $t->stop;
 

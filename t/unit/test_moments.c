@@ -41,6 +41,11 @@ static void collect(const char *visitor, uint32_t mql_time, void *baton)
     s->n++;
 }
 
+static void count_reason(const char *reason, uint32_t n, void *baton)
+{
+    collect(reason, n, baton);
+}
+
 static mql_hit_result_t hit(int found, uint8_t before, uint8_t after)
 {
     mql_hit_result_t r;
@@ -172,6 +177,24 @@ int main(void)
     mql_journal_sla_due(j, now + 9000, now + 9000, 1, collect, &s);
     mql_journal_commit(j);
     is_int(s.n, 1, "at most max a call");
+
+    /* rejections by reason: only leads still rejected count */
+    mql_journal_begin(j);
+    mql_journal_stage(j, "a", now + 20, MQL_STAGE_REJECTED, 0, now, NULL, NULL);
+    mql_journal_stage(j, "b", now + 20, MQL_STAGE_REJECTED, 0, now, NULL, NULL);
+    mql_journal_stage(j, "new-mql", now + 20, MQL_STAGE_REJECTED, 0, now, NULL, NULL);
+    mql_journal_reason(j, "a", now + 20, "no budget");
+    mql_journal_reason(j, "b", now + 20, "no budget");
+    mql_journal_reason(j, "new-mql", now + 20, "student");
+    mql_journal_reason(j, "old-mql", now + 20, "competitor");
+    mql_journal_stage(j, "old-mql", now + 30, MQL_STAGE_SQL, 0, now, NULL, NULL);
+    mql_journal_commit(j);
+    memset(&s, 0, sizeof s);
+    ok(mql_journal_reasons(j, count_reason, &s) == APR_SUCCESS, "reasons read");
+    is_int(s.n, 2, "two reasons of leads still rejected");
+    is_str(s.visitor[0], "no budget", "the most frequent first");
+    is_int(s.mql_time[0], 2, "... with its count");
+    is_str(s.visitor[1], "student", "then the next");
 
     mql_journal_close(j);
     unlink(path);
