@@ -35,6 +35,7 @@
 
 #include "mod_mql_private.h"
 #include "mod_mql_config.h"
+#include "mod_mql_jobs.h"
 #include "mod_mql_flood.h"
 #include "mod_mql_geoip.h"
 #include "mod_mql_handlers.h"
@@ -103,6 +104,8 @@ static int mql_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                             server_rec *s)
 {
     if (mql_g && finish_servers(pconf, s) < 0)
+        return HTTP_INTERNAL_SERVER_ERROR;
+    if (mql_g && mql_moments_check(s) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
     /* Every directive is known now: only the configured DBM files stay. */
     mql_settle_early_dbm(ptemp, s);

@@ -626,6 +626,18 @@ static const char *set_expire(cmd_parms *cmd, void *dconf, const char *arg)
     return global_only(cmd) ? global_only(cmd) : set_duration(cmd, arg, 60, &mql_g->expire);
 }
 
+static const char *set_active_after(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    return global_only(cmd) ? global_only(cmd)
+                            : set_duration(cmd, arg, 1, &mql_g->active_after);
+}
+
+static const char *set_decision_sla(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    return global_only(cmd) ? global_only(cmd)
+                            : set_duration(cmd, arg, 1, &mql_g->decision_sla);
+}
+
 static const char *set_threshold(cmd_parms *cmd, void *dconf, const char *arg)
 {
     int64_t n;
@@ -1069,6 +1081,12 @@ const command_rec mql_cmds[] = {
     AP_INIT_TAKE_ARGV("MQLWebhook", mql_set_webhook, NULL, RSRC_CONF,
                       "URL [secret=SECRET] [format=json|slack] [events=LIST]: each event "
                       "POSTed to this receiver, through an outbox in MQLStateDir"),
+    AP_INIT_TAKE1("MQLActiveAfter", set_active_after, NULL, RSRC_CONF,
+                  "a lead back after idle longer than this is announced as \"active\" "
+                  "(default: never)"),
+    AP_INIT_TAKE1("MQLDecisionSLA", set_decision_sla, NULL, RSRC_CONF,
+                  "an MQL waiting longer than this for a verdict is announced as \"sla\" "
+                  "(default: never)"),
     AP_INIT_TAKE_ARGV("MQLJournal", set_journal, NULL, RSRC_CONF,
                       "On (default) or Off [max=SIZE (default 256M)] [events=N (default 50)] "
                       "[rate=N (default 2000)]: "

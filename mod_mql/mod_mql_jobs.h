@@ -25,6 +25,8 @@
  *   mod_mql_notify.c      stage changes to the MQLNotify program
  *   mod_mql_webhook.c     events to the MQLWebhook receivers, through the
  *                         outbox (mod_mql_webhook.h)
+ *   mod_mql_moments.c     leads back after a silence, MQLs past the
+ *                         decision SLA: to MQLNotify and the webhooks
  *   mod_mql_control.c     mqlctl's requests, and forgets from the fleet
  *   mod_mql_snapshot.c    the periodic snapshot and expiry
  *   mod_mql_statefiles.c  writer.status, sites and the control directory
@@ -38,6 +40,7 @@
 #include "apr_atomic.h"
 #include "mod_mql_private.h"
 #include "mod_mql_writer.h"
+#include "mql_jring.h"
 
 /* Counters, each on its own (the status page reads them without a lock;
  * a torn pair is harmless): the counts 64 bits wide, the times 32. */
@@ -89,6 +92,20 @@ apr_status_t mql_restore_lead(apr_pool_t *p, const uint8_t id[MQL_ID_BYTES], uin
 /* The store's stage changes from *seq on: into the journal, and one line
  * each to MQLNotify; *seq advanced past them. */
 void mql_notify_changes(server_rec *s, apr_pool_t *p, uint64_t *seq, mql_writer_stats_t *st);
+
+/* mod_mql_moments.c ------------------------------------------------- */
+
+/* Parent, check_config (configtest too): MQLActiveAfter and
+ * MQLDecisionSLA need the journal; an error when it is off. */
+apr_status_t mql_moments_check(server_rec *s);
+
+/* The journal's drain: an event flagged MQL_JF_ACTIVE, kept for the
+ * round. */
+void mql_moments_note_active(const mql_jevent_t *ev);
+
+/* The round's moments: the returns noted, and MQLs past MQLDecisionSLA
+ * (looked for once a second), to MQLNotify and the webhooks' outbox. */
+void mql_moments_round(server_rec *s, apr_pool_t *p, uint32_t now, mql_writer_stats_t *st);
 
 /* mod_mql_control.c ------------------------------------------------- */
 

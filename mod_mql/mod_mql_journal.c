@@ -32,6 +32,7 @@
 #include "apr_shm.h"
 #include "http_core.h"
 
+#include "mod_mql_jobs.h"
 #include "mod_mql_journal.h"
 #include "mod_mql_runtime.h"
 #include "mql_cookie.h"
@@ -40,6 +41,7 @@
 #include "mql_manual.h"
 #include "mql_jtouch.h"
 #include "mql_touch.h"
+#include "mql_moments.h"
 
 APLOG_USE_MODULE(mql);
 
@@ -144,6 +146,8 @@ static void capture(const mql_hit_t *hit, const mql_hit_result_t *res, uint32_t 
     ev.flags = (uint8_t)((res->found ? 0 : MQL_JF_NEW)
                          | (!res->found || prev_seen / 86400 != now / 86400 ? MQL_JF_FIRST_DAY
                                                                             : 0)
+                         | (mql_moments_is_active(res, prev_seen, now, mql_g->active_after)
+                            ? MQL_JF_ACTIVE : 0)
                          | knockout);
     /* the story names what rejected the visitor, not the first rule */
     if (knockout)
@@ -343,6 +347,11 @@ static const mql_touch_t *first_touch_of(const char *id7, mql_touch_t *t)
     return id[0] && mql_touch_dict_get(mql_touch_dict_current(), id, t) ? t : NULL;
 }
 
+mql_journal_t *mql_journal_writer(server_rec *s)
+{
+    return ring.h ? writer_db(s) : NULL;
+}
+
 void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
 {
     mql_jtouch_batch_t *touches = mql_jtouch_batch_make(p);
@@ -367,6 +376,9 @@ void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now)
             char id[MQL_ID_TEXT_LEN + 1];
             mql_story_event_t e;
             int lead = ev->stage != MQL_STAGE_VISITOR;
+
+            if (ev->flags & MQL_JF_ACTIVE)
+                mql_moments_note_active(ev);
 
             if (lead || within_budget()) {
                 /* the copy's strings end in the copy, whatever a child wrote */

@@ -51,6 +51,9 @@ void mql_journal_verdict_reason(server_rec *s, const char *id_text, uint32_t tim
 void mql_journal_manual(server_rec *s, const char *id_text, uint32_t time, double points,
                         const char *reason, double score);
 
+/* Writer: its journal, opened on first use; NULL when off or not open. */
+mql_journal_t *mql_journal_writer(server_rec *s);
+
 /* Writer (one process at a time): the ring into the journal. */
 void mql_journal_drain(server_rec *s, apr_pool_t *p, uint32_t now);
 /* Stage changes for the funnel and the leads' table, in one transaction. */

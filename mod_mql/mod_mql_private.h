@@ -140,6 +140,8 @@ typedef struct mql_global {
     const char *geoip_db;
     const char *notify;
     apr_array_header_t *webhooks;   /* MQLWebhook: of mql_webhook_t, NULL = none */
+    apr_int64_t active_after;       /* MQLActiveAfter, seconds, 0 = off */
+    apr_int64_t decision_sla;       /* MQLDecisionSLA, seconds, 0 = off */
     int journal;                    /* MQLJournal: each lead's story and the funnel */
     apr_int64_t journal_max;        /* bytes of journal.sqlite at most */
     int journal_events;             /* events kept per visitor */

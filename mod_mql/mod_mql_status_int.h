@@ -75,6 +75,7 @@ typedef struct mql_status_journal {
     mql_funnel_t funnel;
     mql_criteria_t crit;
     apr_array_header_t *story;          /* ?visitor=: mql_story_event_t, oldest first */
+    int64_t past_sla;                   /* MQLs waiting past MQLDecisionSLA, -1 = not known */
 } mql_status_journal_t;
 
 /* The figures of one request, gathered before anything is written. */

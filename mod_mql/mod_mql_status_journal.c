@@ -57,6 +57,7 @@ void mql_status_gather_journal(request_rec *r, mql_status_journal_t *j, int days
 
     memset(j, 0, sizeof *j);
     j->days = days;
+    j->past_sla = -1;
     mql_journal_stats(&j->st);
     j->enabled = j->st.enabled;
     if (!j->enabled || !(db = mql_journal_reader(r->pool)))
@@ -70,6 +71,9 @@ void mql_status_gather_journal(request_rec *r, mql_status_journal_t *j, int days
         j->readable = mql_journal_funnel(db, r->pool, (uint32_t)apr_time_sec(apr_time_now()),
                                          days, &j->funnel) == APR_SUCCESS
                       && mql_journal_criteria(db, r->pool, &j->crit) == APR_SUCCESS;
+    if (!visitor && mql_g->decision_sla)
+        j->past_sla = mql_journal_sla_count(db, (uint32_t)(apr_time_sec(apr_time_now())
+                                                           - mql_g->decision_sla));
     mql_journal_close(db);
 }
 
@@ -219,8 +223,13 @@ void mql_status_journal_html(request_rec *r, const mql_status_journal_t *j)
          apr_psprintf(p, "%u", f->waiting[0] + f->waiting[1] + f->waiting[2]),
          apr_psprintf(p, "<span id=\"waiting-1d\">%u</span> under 1 day &middot; "
                       "<span id=\"waiting-7d\">%u</span> 1&ndash;7 days &middot; "
-                      "<span id=\"waiting-older\">%u</span> older",
-                      f->waiting[0], f->waiting[1], f->waiting[2]));
+                      "<span id=\"waiting-older\">%u</span> older%s",
+                      f->waiting[0], f->waiting[1], f->waiting[2],
+                      j->past_sla < 0 ? ""
+                      : apr_psprintf(p, " &middot; <span id=\"past-decision-sla\"%s>%"
+                                     APR_INT64_T_FMT "</span> MQLs past the decision SLA",
+                                     j->past_sla ? " class=\"warn\"" : "",
+                                     (apr_int64_t)j->past_sla)));
     /* two charts of equal width (the page's grid2 is 3:2) */
     ap_rputs("</div>\n<div style=\"display:grid;grid-template-columns:1fr 1fr;gap:14px\">"
              "<div>", r);
@@ -313,6 +322,9 @@ const mql_stat_row_t mql_status_journal_rows[] = {
                    st.shed) },
     { MQL_STAT_ROW(NULL, NULL, "write_errors", NULL, MQL_STAT_U64, J, st.errors) },
     { MQL_STAT_ROW(NULL, "MQLJournalBytes", "bytes", NULL, MQL_STAT_I64, J, st.bytes) },
+    /* with MQLDecisionSLA: the MQLs sales have let wait too long */
+    { MQL_STAT_ROW(NULL, "MQLPastDecisionSLA", "past_decision_sla", NULL, MQL_STAT_I64, J,
+                   past_sla), .flags = MQL_STAT_NULL_NEG | MQL_STAT_SKIP_NEG },
     { .type = MQL_STAT_CLOSE },
     { 0 }
 };

@@ -158,6 +158,7 @@ static void writer_round(server_rec *s, apr_pool_t *p, int final)
     mql_restore_returns(st, p, now);
     forget |= mql_fleet_forgets(s);
     mql_notify_changes(s, p, &wsh->notify_seq, st);
+    mql_moments_round(s, p, now, st);
     mql_accounts_round(s, p, now, final);
     mql_webhook_round(s, final);
 

@@ -110,6 +110,9 @@ static const char schema[] =
     "  reason TEXT NOT NULL);"
     /* the funnel by first touch (mql_jtouch.c) */
     MQL_JTOUCH_SCHEMA
+    /* the MQLs whose wait past MQLDecisionSLA was announced: once each,
+     * across restarts */
+    "CREATE TABLE IF NOT EXISTS lead_sla(visitor TEXT PRIMARY KEY, time INTEGER NOT NULL);"
     /* this connection's leads of the open transaction (mql_journal_commit) */
     "CREATE TEMP TABLE IF NOT EXISTS new_mqls(visitor TEXT PRIMARY KEY) WITHOUT ROWID;";
 
@@ -425,7 +428,8 @@ apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor)
         || exec_bind1(j, "DELETE FROM recent_events WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM leads WHERE visitor=?1", visitor, 0, NULL)
         || exec_bind1(j, "DELETE FROM lead_signals WHERE visitor=?1", visitor, 0, NULL)
-        || exec_bind1(j, "DELETE FROM lead_reasons WHERE visitor=?1", visitor, 0, NULL))
+        || exec_bind1(j, "DELETE FROM lead_reasons WHERE visitor=?1", visitor, 0, NULL)
+        || exec_bind1(j, "DELETE FROM lead_sla WHERE visitor=?1", visitor, 0, NULL))
         rv = APR_EGENERAL;
     if (rv != APR_SUCCESS) {
         exec(j, "ROLLBACK");
@@ -472,6 +476,76 @@ const char *mql_journal_lead_reason(mql_journal_t *j, const char *visitor, apr_p
         reason = apr_pstrdup(p, (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return reason;
+}
+
+apr_status_t mql_journal_sla_due(mql_journal_t *j, uint32_t before, uint32_t now, int max,
+                                 mql_sla_fn *fn, void *baton)
+{
+    sqlite3_stmt *st, *mark;
+    apr_status_t rv = APR_SUCCESS;
+    int rc;
+
+    if (sqlite3_prepare_v2(j->db, "SELECT visitor, mql_time FROM leads WHERE stage='mql' "
+                           "AND mql_time <= ?1 AND visitor NOT IN (SELECT visitor FROM "
+                           "lead_sla) ORDER BY mql_time LIMIT ?2", -1, &st, NULL) != SQLITE_OK)
+        return APR_EGENERAL;
+    if (sqlite3_prepare_v2(j->db, "INSERT OR IGNORE INTO lead_sla(visitor,time) VALUES(?1,?2)",
+                           -1, &mark, NULL) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return APR_EGENERAL;
+    }
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int(st, 2, max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *visitor = (const char *)sqlite3_column_text(st, 0);
+
+        if (!visitor)
+            continue;
+        fn(visitor, (uint32_t)sqlite3_column_int64(st, 1), baton);
+        sqlite3_reset(mark);
+        sqlite3_bind_text(mark, 1, visitor, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(mark, 2, now);
+        if (sqlite3_step(mark) != SQLITE_DONE)
+            rv = APR_EGENERAL;
+    }
+    if (rc != SQLITE_DONE)
+        rv = APR_EGENERAL;
+    sqlite3_finalize(mark);
+    sqlite3_finalize(st);
+    return rv;
+}
+
+apr_status_t mql_journal_reasons(mql_journal_t *j, mql_reason_fn *fn, void *baton)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    /* a journal older than lead_reasons has none to count */
+    if (sqlite3_prepare_v2(j->db, "SELECT r.reason, count(*) FROM lead_reasons r JOIN leads l "
+                           "ON l.visitor = r.visitor WHERE l.stage = 'rejected' "
+                           "GROUP BY r.reason ORDER BY 2 DESC, 1", -1, &st, NULL) != SQLITE_OK)
+        return APR_SUCCESS;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite3_column_text(st, 0))
+            fn((const char *)sqlite3_column_text(st, 0),
+               (uint32_t)sqlite3_column_int64(st, 1), baton);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? APR_SUCCESS : APR_EGENERAL;
+}
+
+int64_t mql_journal_sla_count(mql_journal_t *j, uint32_t before)
+{
+    sqlite3_stmt *st;
+    int64_t n = -1;
+
+    if (!j || sqlite3_prepare_v2(j->db, "SELECT count(*) FROM leads WHERE stage='mql' "
+                                 "AND mql_time <= ?1", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, before);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
 }
 
 static int64_t pragma_int(mql_journal_t *j, const char *sql)
@@ -545,6 +619,8 @@ long mql_journal_maintain(mql_journal_t *j, uint32_t now, uint32_t retention,
                    "(SELECT visitor FROM events)", NULL, before, &changes);
         exec_bind1(j, "DELETE FROM lead_reasons WHERE time < ?1 AND visitor NOT IN "
                    "(SELECT visitor FROM leads)", NULL, before, &changes);
+        exec_bind1(j, "DELETE FROM lead_sla WHERE visitor NOT IN (SELECT visitor FROM leads)",
+                   NULL, 0, &changes);
     }
     exec_bind1(j, "DELETE FROM days WHERE day < ?1", NULL,
                (int64_t)(now / 86400) - MQL_JOURNAL_DAYS + 1, &changes);

@@ -37,6 +37,8 @@
  *   lead_reasons(visitor, time, reason)
  *       why a lead has its verdict, when that was said: a knock-out's
  *       "disqualified (contact-domain competitor.example)"
+ *   lead_sla(visitor, time)
+ *       the MQLs whose wait past MQLDecisionSLA was announced, and when
  * No IP address is kept anywhere in it.
  */
 #ifndef MQL_JOURNAL_H
@@ -109,6 +111,23 @@ apr_status_t mql_journal_reason(mql_journal_t *j, const char *visitor, uint32_t 
 
 /* The reason recorded for a lead's verdict, or NULL. */
 const char *mql_journal_lead_reason(mql_journal_t *j, const char *visitor, apr_pool_t *p);
+
+/* MQLs still waiting for a verdict that qualified at or before `before`
+ * and were not handed to this yet: at most max, oldest first, each to fn
+ * and then marked in lead_sla (time now), inside the caller's
+ * transaction, so each is handed over once for good. */
+typedef void mql_sla_fn(const char *visitor, uint32_t mql_time, void *baton);
+apr_status_t mql_journal_sla_due(mql_journal_t *j, uint32_t before, uint32_t now, int max,
+                                 mql_sla_fn *fn, void *baton);
+
+/* MQLs still waiting that qualified at or before `before`; -1 when the
+ * journal cannot say. */
+int64_t mql_journal_sla_count(mql_journal_t *j, uint32_t before);
+
+/* Sales' rejections of MQLs by the reason given (a knock-out's too), the
+ * most frequent first: each reason and how many leads it rejected. */
+typedef void mql_reason_fn(const char *reason, uint32_t n, void *baton);
+apr_status_t mql_journal_reasons(mql_journal_t *j, mql_reason_fn *fn, void *baton);
 
 /* Everything about one visitor, gone. */
 apr_status_t mql_journal_forget(mql_journal_t *j, const char *visitor);

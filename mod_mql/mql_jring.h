@@ -49,6 +49,8 @@
  * contact-domain entry (its index in the site's list). */
 #define MQL_JF_KNOCKOUT_RULE   0x04
 #define MQL_JF_KNOCKOUT_DOMAIN 0x08
+/* A lead back after more than MQLActiveAfter idle (mql_moments.h) */
+#define MQL_JF_ACTIVE          0x10
 
 #define MQL_JRULE_NONE 0xffff
 

@@ -227,14 +227,33 @@ int mqlctl_funnel(apr_pool_t *p, const char *state_dir, int days, const char *fo
 
 /* ---- criteria ---------------------------------------------------------- */
 
+typedef struct reasons_out {
+    apr_pool_t *p;
+    int json, n;
+} reasons_out_t;
+
+static void print_reason(const char *reason, uint32_t n, void *baton)
+{
+    reasons_out_t *o = baton;
+
+    if (o->json)
+        printf("%s{\"reason\":%s,\"rejected\":%u}", o->n ? "," : "",
+               mql_json_str(o->p, reason, 0), n);
+    else
+        printf("%-40s  %8u\n", mql_text_safe(o->p, reason), n);
+    o->n++;
+}
+
 int mqlctl_criteria(apr_pool_t *p, const char *state_dir, const char *format)
 {
     mql_journal_t *j;
     mql_criteria_t c;
+    reasons_out_t ro = { p, 0, 0 };
     int i;
 
     if (!format)
         format = "text";
+    ro.json = !strcmp(format, "json");
     if (strcmp(format, "text") && strcmp(format, "json")) {
         fprintf(stderr, "mqlctl: criteria --format expects text or json, got '%s'\n", format);
         return EXIT_USAGE;
@@ -259,6 +278,8 @@ int mqlctl_criteria(apr_pool_t *p, const char *state_dir, const char *format)
             printf("%s{\"from\":%g,\"to\":%g,\"accepted\":%u,\"rejected\":%u}", i ? "," : "",
                    c.bin_from + i * c.bin_width, c.bin_from + (i + 1) * c.bin_width,
                    c.acc_bins[i], c.rej_bins[i]);
+        printf("],\"reasons\":[");
+        mql_journal_reasons(j, print_reason, &ro);
         printf("]}\n");
         return 0;
     }
@@ -274,6 +295,8 @@ int mqlctl_criteria(apr_pool_t *p, const char *state_dir, const char *format)
     for (i = 0; i < MQL_SCORE_BINS; i++)
         printf("%10g - %-10g  %8u  %8u\n", c.bin_from + i * c.bin_width,
                c.bin_from + (i + 1) * c.bin_width, c.acc_bins[i], c.rej_bins[i]);
+    printf("\n%-40s  %8s\n", "REJECTION REASON", "REJECTED");
+    mql_journal_reasons(j, print_reason, &ro);
     return 0;
 }
 
