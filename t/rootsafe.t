@@ -211,7 +211,7 @@ for my $kind ('dangling link', 'link to a root file', 'FIFO', 'huge sparse file'
 # ---- the shared table, scribbled from inside a child ------------------------
 my $probe_root = MQLTest->new(mpm => 'event', conf => '')->root;
 system('cp', "$MQLTest::TOP/t/probe/mod_mql_scribble.c", $probe_root) == 0 or die;
-my $build = `cd $probe_root && apxs -c mod_mql_scribble.c 2>&1`;
+my $build = `cd $probe_root && apxs -I$MQLTest::TOP/mod_mql -c mod_mql_scribble.c 2>&1`;
 is $?, 0, 'the scribbling module builds' or diag $build;
 my $scribble_conf = <<"CONF";
 LoadModule mql_scribble_module $probe_root/.libs/mod_mql_scribble.so

@@ -37,6 +37,9 @@
 #include "http_config.h"
 #include "http_protocol.h"
 
+/* the record's size, from the module's own list of its fields */
+#include "mql_types.h"
+
 #define MAGIC "MQLSTOR1"
 
 /* The table header's first byte, found by its magic (which follows the
@@ -91,17 +94,21 @@ static void put32(unsigned char *p, uint32_t v)
  * total_size 80, capacity 88, nbuckets 92, ncontacts 96, nring 100,
  * off_buckets 104, off_slots 112, off_contacts 120, off_ring 128,
  * hash_key 136, created 152, restored 156, used 160, free_head 164,
- * contacts_used 168, contact_free 172, hand 176.  A slot is 112 bytes,
- * its contact index at 100 and its marks at 108. */
+ * contacts_used 168, contact_free 172, hand 176.  A slot is the record
+ * and 16 bytes, its contact index 4 bytes after the record and its marks
+ * 12 after. */
+#define SLOT_SIZE (sizeof(mql_visitor_t) + 16)
+#define SLOT_CONTACT (sizeof(mql_visitor_t) + 4)
+#define SLOT_MARK (sizeof(mql_visitor_t) + 12)
 static int scribble_indexes(unsigned char *h)
 {
     uint32_t cap = u32(h, 88), i, n = 0;
     unsigned char *slots = h + u64(h, 112);
 
     for (i = 0; i < cap; i++) {
-        unsigned char *v = slots + (size_t)i * 112;
-        if (v[108] & 1) {
-            put32(v + 100, 0xFFFFFFFFu);
+        unsigned char *v = slots + (size_t)i * SLOT_SIZE;
+        if (v[SLOT_MARK] & 1) {
+            put32(v + SLOT_CONTACT, 0xFFFFFFFFu);
             n++;
         }
     }
