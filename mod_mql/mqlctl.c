@@ -96,6 +96,7 @@
 #include "mqlctl_accounts.h"
 #include "mqlctl_deliveries.h"
 #include "mqlctl_journal.h"
+#include "mqlctl_out.h"
 #include "mqlctl_redis.h"
 #include "mql_redis_sync.h"
 
@@ -420,44 +421,6 @@ static int publish(ctl_t *c, const char *id, const char *value, int compact)
 
 /* ---- output --------------------------------------------------------- */
 
-static const char *iso_time(apr_pool_t *p, uint32_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char buf[32];
-
-    if (!t)
-        return "";
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return apr_pstrdup(p, buf);
-}
-
-/* RFC 4180 field; text that a spreadsheet would run as a formula is
- * prefixed with ' (a contact comes from a web form) */
-static const char *csv(apr_pool_t *p, const char *s, int text)
-{
-    const char *q;
-    char *out, *o;
-
-    if (!s)
-        return "";
-    if (text && strchr("=+-@\t\r", s[0]) && s[0])
-        s = apr_pstrcat(p, "'", s, NULL);
-    if (!strpbrk(s, ",\"\r\n"))
-        return s;
-    out = o = apr_palloc(p, strlen(s) * 2 + 3);
-    *o++ = '"';
-    for (q = s; *q; q++) {
-        if (*q == '"')
-            *o++ = '"';
-        *o++ = *q;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
-
 /* What reaches a terminal: contacts echo form input and triggers any
  * client's URL path, so control bytes, C1 controls, bidirectional
  * overrides and invalid UTF-8 are shown escaped (\x1b), never raw. */
@@ -484,7 +447,7 @@ static int cmd_list(ctl_t *c)
         lead_row_t *r = &((lead_row_t *)rows->elts)[i];
         printf("%-22s  %-8s  %6ld  %-20s  %-20s  %s\n", tty(c->p, r->id),
                mql_stage_name((mql_stage_t)r->l.stage), r->l.score,
-               iso_time(c->p, r->l.since), iso_time(c->p, r->l.last),
+               mqlctl_iso_time(c->p, r->l.since, ""), mqlctl_iso_time(c->p, r->l.last, ""),
                r->l.contact ? tty(c->p, r->l.contact) : "-");
     }
     return 0;
@@ -517,8 +480,8 @@ static int cmd_show(ctl_t *c, const char *id)
     if (rc)
         return rc;
     printf("id: %s\nstage: %s\nscore: %ld\nsince: %s\nlast_seen: %s\n", id,
-           mql_stage_name((mql_stage_t)l.stage), l.score, iso_time(c->p, l.since),
-           iso_time(c->p, l.last));
+           mql_stage_name((mql_stage_t)l.stage), l.score, mqlctl_iso_time(c->p, l.since, ""),
+           mqlctl_iso_time(c->p, l.last, ""));
     for (ev = 0; ev < MQL_EV_COUNT; ev++)
         printf("%s: %u\n", mql_record_count_name((mql_event_t)ev), l.counts[ev]);
     printf("country: %s\ntrigger: %s\ncontact: %s\n",
@@ -570,16 +533,16 @@ static int cmd_export(ctl_t *c, const char *format)
         lead_row_t *r = &((lead_row_t *)rows->elts)[i];
         if (!strcmp(format, "csv")) {
             printf("%s,%s,%ld,%s,%s", r->id, mql_stage_name((mql_stage_t)r->l.stage),
-                   r->l.score, iso_time(c->p, r->l.since), iso_time(c->p, r->l.last));
+                   r->l.score, mqlctl_iso_time(c->p, r->l.since, ""), mqlctl_iso_time(c->p, r->l.last, ""));
             for (ev = 0; ev < MQL_EV_COUNT; ev++)
                 printf(",%u", r->l.counts[ev]);
-            printf(",%s,%s,%s", r->l.country, csv(c->p, r->l.trigger, 1),
-                   csv(c->p, r->l.contact, 1));
+            printf(",%s,%s,%s", r->l.country, mqlctl_csv(c->p, r->l.trigger, 1),
+                   mqlctl_csv(c->p, r->l.contact, 1));
             for (ev = 0; ev < MQL_FIELD_COUNT; ev++)
                 if (mql_fields[ev].lead)
-                    printf(",%s", csv(c->p, r->l.text[ev], 1));
+                    printf(",%s", mqlctl_csv(c->p, r->l.text[ev], 1));
             for (ev = 0; ev < MQL_ATTR_FIELDS; ev++)
-                printf(",%s", csv(c->p, r->l.attr[ev], 1));
+                printf(",%s", mqlctl_csv(c->p, r->l.attr[ev], 1));
             printf("\r\n");
             continue;
         }

@@ -28,24 +28,12 @@
 #include <apr_tables.h>
 
 #include "mqlctl_accounts.h"
+#include "mqlctl_out.h"
 #include "mql_contact.h"
 #include "mql_json.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-
-static const char *iso(apr_pool_t *p, uint32_t t)
-{
-    char buf[32];
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (!t)
-        return "";
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return apr_pstrdup(p, buf);
-}
 
 /* A CSV field: quoted when it holds a separator, a quote or a line
  * break, and never read as a formula by a spreadsheet. */
@@ -122,8 +110,8 @@ int mqlctl_accounts(apr_pool_t *p, const char *state_dir, const char *site,
             continue;
         if (!strcmp(format, "csv"))
             printf("%s,%s,%u,%u,%u,%.0f,%s,%s,%s\r\n", csv(p, a->site), csv(p, a->domain),
-                   a->people, a->engaged, a->leads, a->score, iso(p, a->first_seen),
-                   iso(p, a->last_seen), iso(p, a->announced));
+                   a->people, a->engaged, a->leads, a->score, mqlctl_iso_time(p, a->first_seen, ""),
+                   mqlctl_iso_time(p, a->last_seen, ""), mqlctl_iso_time(p, a->announced, ""));
         else if (!strcmp(format, "json"))
             printf("%s\n{\"site\":%s,\"domain\":%s,\"people\":%u,\"engaged\":%u,\"leads\":%u,"
                    "\"score\":%.0f,\"first_seen\":%u,\"last_seen\":%u,\"qualified\":%s,"
@@ -133,8 +121,9 @@ int mqlctl_accounts(apr_pool_t *p, const char *state_dir, const char *site,
                    a->announced ? apr_psprintf(p, "%u", a->announced) : "null");
         else
             printf("%-32s %6u %7u %5u %7.0f  %-20s  %-20s  %s\n", mql_text_safe(p, a->domain),
-                   a->people, a->engaged, a->leads, a->score, iso(p, a->first_seen),
-                   iso(p, a->last_seen), a->announced ? iso(p, a->announced) : "no");
+                   a->people, a->engaged, a->leads, a->score, mqlctl_iso_time(p, a->first_seen, ""),
+                   mqlctl_iso_time(p, a->last_seen, ""),
+                   a->announced ? mqlctl_iso_time(p, a->announced, "") : "no");
         n++;
     }
     if (!strcmp(format, "json"))
@@ -142,7 +131,7 @@ int mqlctl_accounts(apr_pool_t *p, const char *state_dir, const char *site,
     else if (!strcmp(format, "text")) {
         if (!n)
             printf("(no accounts)\n");
-        printf("counted %s%s\n", made ? iso(p, made) : "never",
+        printf("counted %s%s\n", made ? mqlctl_iso_time(p, made, "") : "never",
                dropped ? apr_psprintf(p, "; %u accounts did not fit the table", dropped) : "");
     }
     return 0;

@@ -31,25 +31,13 @@
 #include "mql_log.h"
 #include "mql_webhook.h"
 #include "mqlctl_deliveries.h"
+#include "mqlctl_out.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define LIST_MAX 10000
 
 static const char *const state_names[] = { "pending", "delivered", "failed" };
-
-static const char *iso(apr_pool_t *p, uint32_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char buf[32];
-
-    if (!t)
-        return "-";
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return apr_pstrdup(p, buf);
-}
 
 static const char *state_name(mql_delivery_state_t s)
 {
@@ -126,7 +114,7 @@ int mqlctl_deliveries(apr_pool_t *p, const char *state_dir, int failed_only, con
     printf("%" APR_UINT64_T_FMT " pending, %" APR_UINT64_T_FMT " delivered, %" APR_UINT64_T_FMT
            " failed", st.pending, st.delivered, st.failed);
     if (st.oldest_pending)
-        printf("; oldest pending since %s", iso(p, st.oldest_pending));
+        printf("; oldest pending since %s", mqlctl_iso_time(p, st.oldest_pending, "-"));
     printf("\n");
     if (rows->nelts)
         printf("%-32s  %-9s  %-8s  %-8s  %-20s  %-20s  %s\n", "DELIVERY", "STATE", "EVENT",
@@ -136,8 +124,8 @@ int mqlctl_deliveries(apr_pool_t *p, const char *state_dir, int failed_only, con
 
         printf("%-32s  %-9s  %-8s  %-8u  %-20s  %-20s  %s %s%s%s\n", d->id,
                state_name(d->state), mql_text_safe(p, d->event), d->attempts,
-               iso(p, d->created),
-               iso(p, d->state == MQL_DELIVERY_PENDING ? d->next_try : d->done),
+               mqlctl_iso_time(p, d->created, "-"),
+               mqlctl_iso_time(p, d->state == MQL_DELIVERY_PENDING ? d->next_try : d->done, "-"),
                mql_text_safe(p, mql_webhook_display(p, d->receiver)),
                mql_text_safe(p, d->lead), d->last_error[0] ? " " : "",
                mql_text_safe(p, d->last_error));

@@ -36,6 +36,7 @@
 #include "mql_score.h"
 #include "mql_visitors.h"
 #include "mqlctl_journal.h"
+#include "mqlctl_out.h"
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -63,17 +64,6 @@ mql_journal_t *mqlctl_journal(apr_pool_t *p, const char *state_dir, int readwrit
     return j;
 }
 
-static const char *iso(apr_pool_t *p, uint32_t t)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-    char buf[32];
-
-    gmtime_r(&tt, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return apr_pstrdup(p, buf);
-}
-
 static const char *pts(apr_pool_t *p, double d)
 {
     return apr_psprintf(p, "%+.10g", (double)(long long)(d * 100 + (d < 0 ? -0.5 : 0.5)) / 100);
@@ -89,7 +79,7 @@ static int print_one(const mql_story_event_t *e, void *baton)
     story_baton_t *b = baton;
     apr_pool_t *p = b->p;
 
-    printf("  %s  %-9s %s%s%s  %s%s%s  score %s\n", iso(p, e->time), mql_text_safe(p, e->event),
+    printf("  %s  %-9s %s%s%s  %s%s%s  score %s\n", mqlctl_iso_time(p, e->time, NULL), mql_text_safe(p, e->event),
            mql_text_safe(p, e->path ? e->path : "-"),
            e->referer_host ? "  from " : "",
            e->referer_host ? mql_text_safe(p, e->referer_host) : "",

@@ -27,6 +27,7 @@
 #include "mql_json.h"
 #include "mql_jtouch.h"
 #include "mqlctl_journal.h"
+#include "mqlctl_out.h"
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
@@ -34,28 +35,6 @@
 static const char *rate(apr_pool_t *p, double r)
 {
     return r < 0 ? "-" : apr_psprintf(p, "%.1f%%", r * 100);
-}
-
-/* RFC 4180, and no formula a spreadsheet would run: values are clients' */
-static const char *csv_field(apr_pool_t *p, const char *s)
-{
-    const char *q;
-    char *out, *o;
-
-    if (s[0] && strchr("=+-@\t\r", s[0]))
-        s = apr_pstrcat(p, "'", s, NULL);
-    if (!strpbrk(s, ",\"\r\n"))
-        return s;
-    out = o = apr_palloc(p, strlen(s) * 2 + 3);
-    *o++ = '"';
-    for (q = s; *q; q++) {
-        if (*q == '"')
-            *o++ = '"';
-        *o++ = *q;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
 }
 
 int mqlctl_funnel_by(apr_pool_t *p, const char *state_dir, int days, const char *by,
@@ -93,7 +72,7 @@ int mqlctl_funnel_by(apr_pool_t *p, const char *state_dir, int days, const char 
         for (i = 0; i < rows->nelts; i++) {
             const mql_jtouch_row_t *r = &APR_ARRAY_IDX(rows, i, mql_jtouch_row_t);
 
-            printf("%s,%llu,%llu,%llu,%llu,%s\r\n", csv_field(p, r->value),
+            printf("%s,%llu,%llu,%llu,%llu,%s\r\n", mqlctl_csv(p, r->value, 1),
                    (unsigned long long)r->new_visitors, (unsigned long long)r->mqls,
                    (unsigned long long)r->accepted, (unsigned long long)r->rejected,
                    r->acceptance < 0 ? "" : apr_psprintf(p, "%.4f", r->acceptance));

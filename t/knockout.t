@@ -29,7 +29,6 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(sleep);
 use MQLTest;
 use MQLRedis;
 use MQLFleet;

@@ -24,7 +24,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use MQLTest;
 use MQLReceiver;
 

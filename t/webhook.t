@@ -28,7 +28,7 @@ use Test::More;
 use JSON::PP;
 use Digest::SHA qw(hmac_sha256_hex);
 use IO::Socket::INET;
-use Time::HiRes qw(time sleep);
+use Time::HiRes qw(time);
 use POSIX ();
 use MQLTest;
 use MQLReceiver;
